@@ -1,0 +1,865 @@
+//! site-status: is the site up? Status code, time, body keyword and TLS certificate, per URL.
+
+use std::error::Error as StdError;
+use std::ops::RangeInclusive;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use reqwest::{Certificate, Client, StatusCode, redirect};
+use serde::Serialize;
+use url::Url;
+
+use super::{Check, CheckResult, Failure, Health, Measurement};
+use crate::config::{ConfigError, Env, SetupError};
+use crate::tick::Tick;
+
+/// The function's name, as deployed.
+pub const FUNCTION: &str = "site-status";
+/// How much of a body is read, and searched for the keyword.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Redirects followed before giving up.
+pub const MAX_REDIRECTS: usize = 10;
+/// In-run retries allowed at most (each one can take a whole timeout).
+const MAX_RETRIES: u32 = 10;
+
+/// site-status settings, from `SITE_*` variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteSettings {
+    /// `SITE_URLS`: the URLs to check.
+    pub urls: Vec<Url>,
+    /// `SITE_EXPECTED_STATUS`: accepted final status codes.
+    pub expected_status: StatusRanges,
+    /// `SITE_TIMEOUT_MS`: per request, body included.
+    pub timeout: Duration,
+    /// `SITE_KEYWORD`: text the first [`BODY_LIMIT`] bytes of the body must contain.
+    pub keyword: Option<String>,
+    /// `SITE_MAX_LATENCY_MS`: slower counts as failing.
+    pub max_latency: Option<Duration>,
+    /// `SITE_CERT_MIN_DAYS`: a certificate expiring sooner counts as failing.
+    pub cert_min_days: Option<i64>,
+    /// `SITE_RETRIES`: in-run retries before a target counts as down.
+    pub retries: u32,
+    /// `SITE_TLS_SKIP_VERIFY_HOSTS`: hosts whose certificate is not verified (an explicit opt-out).
+    pub skip_verify_hosts: Vec<String>,
+}
+
+impl SiteSettings {
+    /// Reads and validates the settings.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        const URLS_HINT: &str = "set it to one or more http(s) URLs, comma-separated, e.g. https://example.com,https://api.example.com/health";
+        let raw_urls = env.required("SITE_URLS", URLS_HINT)?;
+        let urls = env
+            .list("SITE_URLS")
+            .into_iter()
+            .map(|item| parse_target_url(item, URLS_HINT))
+            .collect::<Result<Vec<_>, _>>()?;
+        if urls.is_empty() {
+            return Err(ConfigError::invalid(
+                "SITE_URLS",
+                raw_urls,
+                "no URL in it",
+                URLS_HINT,
+            ));
+        }
+        let expected_status = match env.get("SITE_EXPECTED_STATUS") {
+            None => StatusRanges::default(),
+            Some(raw) => StatusRanges::parse(raw).map_err(|reason| {
+                ConfigError::invalid(
+                    "SITE_EXPECTED_STATUS",
+                    raw,
+                    reason,
+                    "set it to status codes and ranges, comma-separated, e.g. 200,301-302",
+                )
+            })?,
+        };
+        let retries = env
+            .number::<u32>(
+                "SITE_RETRIES",
+                "set it to a whole number from 0 to 10, e.g. 2",
+            )?
+            .unwrap_or(2);
+        if retries > MAX_RETRIES {
+            return Err(ConfigError::invalid(
+                "SITE_RETRIES",
+                &retries.to_string(),
+                "more than 10 retries",
+                "set it to a whole number from 0 to 10, e.g. 2",
+            ));
+        }
+        Ok(SiteSettings {
+            urls,
+            expected_status,
+            timeout: env
+                .millis("SITE_TIMEOUT_MS")?
+                .unwrap_or(Duration::from_secs(10)),
+            keyword: env.get("SITE_KEYWORD").map(str::to_owned),
+            max_latency: env.millis("SITE_MAX_LATENCY_MS")?,
+            cert_min_days: env.number::<i64>(
+                "SITE_CERT_MIN_DAYS",
+                "set it to a whole number of days, e.g. 14",
+            )?,
+            retries,
+            skip_verify_hosts: env
+                .list("SITE_TLS_SKIP_VERIFY_HOSTS")
+                .into_iter()
+                .map(str::to_ascii_lowercase)
+                .collect(),
+        })
+    }
+}
+
+fn parse_target_url(item: &str, hint: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(item).map_err(|e| {
+        let reason = if item.contains("://") {
+            format!("not a URL: {e}")
+        } else {
+            format!("not a URL; write it with its scheme, e.g. https://{item}")
+        };
+        ConfigError::invalid("SITE_URLS", item, reason, hint)
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::invalid(
+            "SITE_URLS",
+            item,
+            format!("scheme {:?} is not http or https", url.scheme()),
+            hint,
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::invalid("SITE_URLS", item, "no host", hint));
+    }
+    Ok(url)
+}
+
+/// Accepted status codes: single codes and inclusive ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRanges(Vec<RangeInclusive<u16>>);
+
+impl Default for StatusRanges {
+    fn default() -> Self {
+        StatusRanges(vec![200..=299])
+    }
+}
+
+impl StatusRanges {
+    /// Parses `200,301-302`. The error says which item is wrong.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut ranges = Vec::new();
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (low, high) = match item.split_once('-') {
+                Some((a, b)) => (a.trim(), b.trim()),
+                None => (item, item),
+            };
+            let code = |s: &str| -> Result<u16, String> {
+                match s.parse::<u16>() {
+                    Ok(c) if (100..=599).contains(&c) => Ok(c),
+                    _ => Err(format!(
+                        "{item:?} is not a status code (100-599) or a range like 200-299"
+                    )),
+                }
+            };
+            let (low, high) = (code(low)?, code(high)?);
+            if low > high {
+                return Err(format!("{item:?} is a range that runs backwards"));
+            }
+            ranges.push(low..=high);
+        }
+        if ranges.is_empty() {
+            return Err("no status code in it".into());
+        }
+        Ok(StatusRanges(ranges))
+    }
+
+    /// True when `code` is accepted.
+    pub fn accepts(&self, code: u16) -> bool {
+        self.0.iter().any(|r| r.contains(&code))
+    }
+}
+
+impl std::fmt::Display for StatusRanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|r| {
+                if r.start() == r.end() {
+                    r.start().to_string()
+                } else {
+                    format!("{}-{}", r.start(), r.end())
+                }
+            })
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+/// What one URL's check measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SiteMeasurement {
+    /// The URL checked (a password in it is shown as `***`).
+    pub url: String,
+    /// Where redirects ended, when that is elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_url: Option<String>,
+    /// Final HTTP status, when there was an answer.
+    pub status: Option<u16>,
+    /// Time to the answer and up to [`BODY_LIMIT`] of its body, in the last attempt.
+    pub elapsed_ms: u64,
+    /// Days until the HTTPS certificate expires (negative once expired).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_days_left: Option<i64>,
+    /// Attempts made in this run (1 + retries used).
+    pub attempts: u32,
+}
+
+/// The site-status check: one HTTP client, every URL concurrently.
+pub struct SiteCheck {
+    settings: SiteSettings,
+    verifying: Client,
+    /// Only built when some host opted out of verification.
+    non_verifying: Option<Client>,
+}
+
+impl SiteCheck {
+    /// Builds the check with the public web's root certificates.
+    pub fn new(settings: SiteSettings) -> Result<Self, SetupError> {
+        Self::with_root_certificates(settings, Vec::new())
+    }
+
+    /// Builds the check trusting these extra roots as well (a private CA; tests).
+    pub fn with_root_certificates(
+        settings: SiteSettings,
+        roots: Vec<Certificate>,
+    ) -> Result<Self, SetupError> {
+        let verifying = http_client(&settings, roots, true)?;
+        let non_verifying = if settings.skip_verify_hosts.is_empty() {
+            None
+        } else {
+            Some(http_client(&settings, Vec::new(), false)?)
+        };
+        Ok(SiteCheck {
+            settings,
+            verifying,
+            non_verifying,
+        })
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &SiteSettings {
+        &self.settings
+    }
+
+    fn client_for(&self, url: &Url) -> &Client {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        match &self.non_verifying {
+            Some(client) if self.settings.skip_verify_hosts.contains(&host) => client,
+            _ => &self.verifying,
+        }
+    }
+
+    /// Checks one URL, retrying what may be passing trouble.
+    pub async fn check_url(&self, url: &Url, now: DateTime<Utc>) -> CheckResult {
+        let mut attempts = 0;
+        let attempt = loop {
+            attempts += 1;
+            let attempt = self.attempt(url, now).await;
+            match &attempt.failure {
+                Some(f) if is_retryable(f.kind) && attempts <= self.settings.retries => {
+                    tokio::time::sleep(backoff(attempts)).await;
+                }
+                _ => break attempt,
+            }
+        };
+        let shown = display_url(url);
+        tracing::info!(
+            target_url = %shown,
+            status = attempt.status,
+            elapsed_ms = attempt.elapsed_ms,
+            attempts,
+            failure = attempt.failure.as_ref().map(|f| f.kind),
+            "check finished"
+        );
+        CheckResult {
+            key: format!("{FUNCTION}:{shown}"),
+            target: shown.clone(),
+            health: if attempt.failure.is_some() {
+                Health::Failing
+            } else {
+                Health::Ok
+            },
+            failure: attempt.failure,
+            measurement: Measurement::Site(SiteMeasurement {
+                final_url: attempt
+                    .final_url
+                    .filter(|f| f != url)
+                    .map(|f| display_url(&f)),
+                url: shown,
+                status: attempt.status,
+                elapsed_ms: attempt.elapsed_ms,
+                cert_days_left: attempt.cert_days_left,
+                attempts,
+            }),
+        }
+    }
+
+    async fn attempt(&self, url: &Url, now: DateTime<Utc>) -> Attempt {
+        let started = Instant::now();
+        let exchange = async {
+            let mut response = self.client_for(url).get(url.clone()).send().await?;
+            let status = response.status();
+            let final_url = response.url().clone();
+            let certificate = response
+                .extensions()
+                .get::<reqwest::tls::TlsInfo>()
+                .and_then(|info| info.peer_certificate())
+                .and_then(certificate_expiry);
+            let mut body = Vec::new();
+            while body.len() < BODY_LIMIT {
+                match response.chunk().await? {
+                    Some(chunk) => body.extend_from_slice(&chunk),
+                    None => break,
+                }
+            }
+            body.truncate(BODY_LIMIT);
+            Ok::<_, reqwest::Error>((status, final_url, certificate, body))
+        };
+        let outcome = tokio::time::timeout(self.settings.timeout, exchange).await;
+        let elapsed = started.elapsed();
+        let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        match outcome {
+            Err(_) => Attempt::failed(elapsed_ms, timeout_failure(self.settings.timeout)),
+            Ok(Err(error)) => Attempt::failed(elapsed_ms, classify_error(&error, url)),
+            Ok(Ok((status, final_url, certificate, body))) => {
+                let answer = Answer {
+                    status,
+                    elapsed,
+                    body: &body,
+                    certificate_expires: certificate,
+                    now,
+                };
+                Attempt {
+                    failure: evaluate(&self.settings, &answer),
+                    status: Some(status.as_u16()),
+                    final_url: Some(final_url),
+                    elapsed_ms,
+                    cert_days_left: certificate.map(|expires| (expires - now).num_days()),
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Check for SiteCheck {
+    fn function(&self) -> &'static str {
+        FUNCTION
+    }
+
+    async fn run(&self, tick: &Tick) -> Vec<CheckResult> {
+        join_all(
+            self.settings
+                .urls
+                .iter()
+                .map(|url| self.check_url(url, tick.time)),
+        )
+        .await
+    }
+}
+
+fn http_client(
+    settings: &SiteSettings,
+    roots: Vec<Certificate>,
+    verify: bool,
+) -> Result<Client, SetupError> {
+    let mut builder = Client::builder()
+        .user_agent(concat!("lookout-site-status/", env!("CARGO_PKG_VERSION")))
+        .redirect(redirect_policy())
+        .connect_timeout(settings.timeout)
+        // A fresh connection per check measures DNS, connect and TLS every time, as a visitor sees it.
+        .pool_max_idle_per_host(0)
+        .tls_info(true)
+        .danger_accept_invalid_certs(!verify);
+    for root in roots {
+        builder = builder.add_root_certificate(root);
+    }
+    builder
+        .build()
+        .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RedirectProblem {
+    #[error("redirect loop: {0} was reached twice")]
+    Loop(String),
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    TooMany,
+}
+
+fn redirect_policy() -> redirect::Policy {
+    redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(RedirectProblem::TooMany)
+        } else if attempt.previous().contains(attempt.url()) {
+            let looped = display_url(attempt.url());
+            attempt.error(RedirectProblem::Loop(looped))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+struct Attempt {
+    status: Option<u16>,
+    final_url: Option<Url>,
+    elapsed_ms: u64,
+    cert_days_left: Option<i64>,
+    failure: Option<Failure>,
+}
+
+impl Attempt {
+    fn failed(elapsed_ms: u64, failure: Failure) -> Self {
+        Attempt {
+            status: None,
+            final_url: None,
+            elapsed_ms,
+            cert_days_left: None,
+            failure: Some(failure),
+        }
+    }
+}
+
+/// A complete answer, before it is judged.
+struct Answer<'a> {
+    status: StatusCode,
+    elapsed: Duration,
+    body: &'a [u8],
+    certificate_expires: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+}
+
+/// Judges an answer against the settings; the first problem found, in order of severity.
+fn evaluate(settings: &SiteSettings, answer: &Answer<'_>) -> Option<Failure> {
+    let code = answer.status.as_u16();
+    if !settings.expected_status.accepts(code) {
+        return Some(Failure {
+            kind: "status",
+            message: format!(
+                "answered {} {}, expected {} (SITE_EXPECTED_STATUS)",
+                code,
+                answer.status.canonical_reason().unwrap_or(""),
+                settings.expected_status
+            )
+            .replace("  ", " "),
+        });
+    }
+    if let Some(keyword) = &settings.keyword {
+        if !contains(answer.body, keyword.as_bytes()) {
+            let searched = if answer.body.len() >= BODY_LIMIT {
+                "the first 1 MiB of the page"
+            } else {
+                "the page"
+            };
+            return Some(Failure {
+                kind: "keyword",
+                message: format!(
+                    "{searched} does not contain {keyword:?} (SITE_KEYWORD): the site may be serving an error or placeholder page"
+                ),
+            });
+        }
+    }
+    if let (Some(min_days), Some(expires)) = (settings.cert_min_days, answer.certificate_expires) {
+        let days_left = (expires - answer.now).num_days();
+        if days_left < min_days {
+            let when = expires.format("%Y-%m-%d");
+            let message = if expires <= answer.now {
+                format!("the TLS certificate expired on {when}: renew it now")
+            } else {
+                format!(
+                    "the TLS certificate expires in {days_left} days (on {when}), sooner than SITE_CERT_MIN_DAYS={min_days}: renew it"
+                )
+            };
+            return Some(Failure {
+                kind: "certificate",
+                message,
+            });
+        }
+    }
+    if let Some(max) = settings.max_latency {
+        if answer.elapsed > max {
+            return Some(Failure {
+                kind: "latency",
+                message: format!(
+                    "answered in {} ms, over the {} ms limit (SITE_MAX_LATENCY_MS)",
+                    answer.elapsed.as_millis(),
+                    max.as_millis()
+                ),
+            });
+        }
+    }
+    None
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Failures that a second try may not see. A certificate, a TLS failure or a redirect loop will not
+/// change in a second.
+fn is_retryable(kind: &str) -> bool {
+    !matches!(kind, "tls" | "certificate" | "redirect")
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(250 * 2u64.pow(attempt.saturating_sub(1).min(3)))
+}
+
+fn timeout_failure(timeout: Duration) -> Failure {
+    Failure {
+        kind: "timeout",
+        message: format!(
+            "no complete answer within {} ms (SITE_TIMEOUT_MS): the server is overloaded or unreachable",
+            timeout.as_millis()
+        ),
+    }
+}
+
+/// The expiry date of a DER certificate.
+fn certificate_expiry(der: &[u8]) -> Option<DateTime<Utc>> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
+    DateTime::from_timestamp(certificate.validity().not_after.timestamp(), 0)
+}
+
+/// Every error in the chain, looking inside `io::Error`s (whose `source()` skips the error they wrap).
+fn causes<'a>(error: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 'static)> {
+    let mut chain = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        chain.push(e);
+        if chain.len() > 16 {
+            break;
+        }
+        next = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
+    }
+    chain
+}
+
+/// Names what went wrong with a request that got no complete answer.
+fn classify_error(error: &reqwest::Error, url: &Url) -> Failure {
+    let host = url.host_str().unwrap_or_default();
+    let authority = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
+    if error.is_timeout() {
+        return Failure {
+            kind: "timeout",
+            message: format!("timed out connecting to {authority}"),
+        };
+    }
+    let chain = causes(error);
+    let innermost = chain
+        .last()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| "unknown error".into());
+    if let Some(problem) = chain
+        .iter()
+        .find_map(|e| e.downcast_ref::<RedirectProblem>())
+    {
+        return Failure {
+            kind: "redirect",
+            message: format!("{problem}: fix the redirect rules on the server"),
+        };
+    }
+    if let Some(tls) = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
+        return Failure {
+            kind: "tls",
+            message: format!(
+                "TLS handshake with {host} failed ({tls}): check that the certificate chain is complete, trusted and covers this name"
+            ),
+        };
+    }
+    if chain.iter().any(|e| e.to_string().contains("dns error")) {
+        return Failure {
+            kind: "dns",
+            message: format!(
+                "could not resolve {host} ({innermost}): check the name and its DNS records"
+            ),
+        };
+    }
+    if let Some(io) = chain
+        .iter()
+        .find_map(|e| e.downcast_ref::<std::io::Error>())
+    {
+        let message = match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => format!(
+                "connection to {authority} refused: is the server, or its load balancer, running and listening?"
+            ),
+            std::io::ErrorKind::TimedOut => format!("timed out connecting to {authority}"),
+            _ if error.is_connect() => format!("could not connect to {authority}: {io}"),
+            _ => format!("the connection to {authority} failed: {io}"),
+        };
+        let kind = if io.kind() == std::io::ErrorKind::TimedOut {
+            "timeout"
+        } else {
+            "connect"
+        };
+        return Failure { kind, message };
+    }
+    if error.is_connect() {
+        return Failure {
+            kind: "connect",
+            message: format!("could not connect to {authority}: {innermost}"),
+        };
+    }
+    if let Some(hyper_error) = chain.iter().find_map(|e| e.downcast_ref::<hyper::Error>()) {
+        if hyper_error.is_incomplete_message() {
+            return Failure {
+                kind: "protocol",
+                message: format!(
+                    "{authority} closed the connection without a complete answer: check the server's logs"
+                ),
+            };
+        }
+    }
+    Failure {
+        kind: "protocol",
+        message: format!("{authority} did not answer valid HTTP ({innermost})"),
+    }
+}
+
+/// A URL fit to show: a password in it becomes `***`.
+pub fn display_url(url: &Url) -> String {
+    if url.password().is_some() {
+        let mut shown = url.clone();
+        let _ = shown.set_password(Some("***"));
+        shown.to_string()
+    } else {
+        url.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().copied())
+    }
+
+    fn settings(pairs: &[(&str, &str)]) -> SiteSettings {
+        SiteSettings::from_env(&env(pairs)).expect("valid settings")
+    }
+
+    #[test]
+    fn defaults_follow_the_readme() {
+        let s = settings(&[("SITE_URLS", "https://example.com")]);
+        assert_eq!(s.urls.len(), 1);
+        assert_eq!(s.expected_status, StatusRanges(vec![200..=299]));
+        assert_eq!(s.timeout, Duration::from_millis(10_000));
+        assert_eq!(s.retries, 2);
+        assert_eq!(s.keyword, None);
+        assert_eq!(s.max_latency, None);
+        assert_eq!(s.cert_min_days, None);
+    }
+
+    #[test]
+    fn several_urls_and_every_option_parse() {
+        let s = settings(&[
+            (
+                "SITE_URLS",
+                "https://a.example, http://b.example:8080/health ",
+            ),
+            ("SITE_EXPECTED_STATUS", "200, 301-302"),
+            ("SITE_TIMEOUT_MS", "2500"),
+            ("SITE_KEYWORD", "欢迎"),
+            ("SITE_MAX_LATENCY_MS", "800"),
+            ("SITE_CERT_MIN_DAYS", "14"),
+            ("SITE_RETRIES", "0"),
+            ("SITE_TLS_SKIP_VERIFY_HOSTS", "Internal.Example"),
+        ]);
+        assert_eq!(s.urls[1].as_str(), "http://b.example:8080/health");
+        assert!(s.expected_status.accepts(301) && !s.expected_status.accepts(303));
+        assert_eq!(s.timeout, Duration::from_millis(2500));
+        assert_eq!(s.keyword.as_deref(), Some("欢迎"));
+        assert_eq!(s.max_latency, Some(Duration::from_millis(800)));
+        assert_eq!(s.cert_min_days, Some(14));
+        assert_eq!(s.retries, 0);
+        assert_eq!(s.skip_verify_hosts, vec!["internal.example"]);
+    }
+
+    fn config_error(pairs: &[(&str, &str)]) -> String {
+        SiteSettings::from_env(&env(pairs))
+            .expect_err("settings should be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn bad_urls_are_refused_with_the_variable_and_value() {
+        let missing = config_error(&[]);
+        assert!(missing.starts_with("SITE_URLS is not set"), "{missing}");
+        let empty = config_error(&[("SITE_URLS", " , ")]);
+        assert!(
+            empty.contains("SITE_URLS") && empty.contains("no URL"),
+            "{empty}"
+        );
+        let bare = config_error(&[("SITE_URLS", "example.com")]);
+        assert!(
+            bare.contains("\"example.com\"") && bare.contains("https://example.com"),
+            "{bare}"
+        );
+        let ftp = config_error(&[("SITE_URLS", "ftp://example.com")]);
+        assert!(ftp.contains("\"ftp\" is not http or https"), "{ftp}");
+        let broken = config_error(&[("SITE_URLS", "https://exa mple.com")]);
+        assert!(broken.contains("not a URL"), "{broken}");
+    }
+
+    #[test]
+    fn bad_numbers_and_statuses_are_refused() {
+        let url = ("SITE_URLS", "https://example.com");
+        for (var, value) in [
+            ("SITE_EXPECTED_STATUS", "2xx"),
+            ("SITE_EXPECTED_STATUS", "302-301"),
+            ("SITE_EXPECTED_STATUS", "99"),
+            ("SITE_TIMEOUT_MS", "10s"),
+            ("SITE_TIMEOUT_MS", "-1"),
+            ("SITE_MAX_LATENCY_MS", "fast"),
+            ("SITE_CERT_MIN_DAYS", "two weeks"),
+            ("SITE_RETRIES", "11"),
+            ("SITE_RETRIES", "many"),
+        ] {
+            let text = config_error(&[url, (var, value)]);
+            assert!(text.starts_with(var), "{var}={value}: {text}");
+            assert!(
+                text.contains(&format!("{value:?}")),
+                "{var}={value}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn status_ranges_print_as_they_parse() {
+        let ranges = StatusRanges::parse("200,301-302").unwrap();
+        assert_eq!(ranges.to_string(), "200,301-302");
+        assert!(ranges.accepts(200) && ranges.accepts(302) && !ranges.accepts(201));
+        assert!(StatusRanges::parse("").is_err());
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap()
+    }
+
+    fn judge(
+        settings: &SiteSettings,
+        status: u16,
+        elapsed_ms: u64,
+        body: &[u8],
+    ) -> Option<Failure> {
+        evaluate(
+            settings,
+            &Answer {
+                status: StatusCode::from_u16(status).unwrap(),
+                elapsed: Duration::from_millis(elapsed_ms),
+                body,
+                certificate_expires: Some(now() + chrono::Duration::days(5)),
+                now: now(),
+            },
+        )
+    }
+
+    #[test]
+    fn answers_are_judged_status_first_then_keyword_certificate_latency() {
+        let s = settings(&[
+            ("SITE_URLS", "https://example.com"),
+            ("SITE_KEYWORD", "welcome"),
+            ("SITE_MAX_LATENCY_MS", "500"),
+            ("SITE_CERT_MIN_DAYS", "3"),
+        ]);
+        assert_eq!(judge(&s, 200, 100, b"<h1>welcome</h1>"), None);
+        let status = judge(&s, 503, 900, b"").unwrap();
+        assert_eq!(status.kind, "status");
+        assert!(
+            status.message.contains("503 Service Unavailable"),
+            "{}",
+            status.message
+        );
+        assert!(
+            status.message.contains("expected 200-299"),
+            "{}",
+            status.message
+        );
+        assert_eq!(judge(&s, 200, 900, b"oops").unwrap().kind, "keyword");
+        let latency = judge(&s, 200, 900, b"welcome").unwrap();
+        assert_eq!(latency.kind, "latency");
+        assert!(latency.message.contains("900 ms") && latency.message.contains("500 ms"));
+    }
+
+    #[test]
+    fn a_certificate_expiring_too_soon_fails() {
+        let s = settings(&[
+            ("SITE_URLS", "https://example.com"),
+            ("SITE_CERT_MIN_DAYS", "14"),
+        ]);
+        let failure = judge(&s, 200, 10, b"").unwrap();
+        assert_eq!(failure.kind, "certificate");
+        assert!(
+            failure
+                .message
+                .contains("expires in 5 days (on 2026-06-06)"),
+            "{}",
+            failure.message
+        );
+    }
+
+    #[test]
+    fn a_keyword_beyond_the_first_mebibyte_is_not_seen() {
+        let s = settings(&[
+            ("SITE_URLS", "https://example.com"),
+            ("SITE_KEYWORD", "needle"),
+        ]);
+        let body = vec![b'x'; BODY_LIMIT];
+        let failure = judge(&s, 200, 10, &body).unwrap();
+        assert!(
+            failure.message.contains("first 1 MiB"),
+            "{}",
+            failure.message
+        );
+    }
+
+    #[test]
+    fn only_passing_trouble_is_retried() {
+        for kind in [
+            "dns", "connect", "timeout", "status", "keyword", "latency", "protocol",
+        ] {
+            assert!(is_retryable(kind), "{kind}");
+        }
+        for kind in ["tls", "certificate", "redirect"] {
+            assert!(!is_retryable(kind), "{kind}");
+        }
+        assert_eq!(backoff(1), Duration::from_millis(250));
+        assert_eq!(backoff(2), Duration::from_millis(500));
+        assert_eq!(backoff(9), Duration::from_millis(2000));
+    }
+
+    #[test]
+    fn passwords_in_urls_are_never_shown() {
+        let url = Url::parse("https://user:hunter2@example.com/x").unwrap();
+        assert_eq!(display_url(&url), "https://user:***@example.com/x");
+    }
+
+    #[test]
+    fn certificate_expiry_is_read_from_der() {
+        let mut params = rcgen::CertificateParams::new(vec!["example.com".into()]).unwrap();
+        params.not_after = rcgen::date_time_ymd(2030, 1, 2);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let expires = certificate_expiry(cert.der()).unwrap();
+        assert_eq!(expires.format("%Y-%m-%d").to_string(), "2030-01-02");
+        assert_eq!(certificate_expiry(b"not a certificate"), None);
+    }
+}

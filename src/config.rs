@@ -1,0 +1,220 @@
+//! Settings from the environment: typed values, clear errors, secrets that never print.
+//!
+//! Every function reads its settings through [`Env`], a snapshot of variables, so tests can build one
+//! from pairs instead of mutating the process environment.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A setting that is missing or malformed. The message names the variable, the value and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is unset or empty.
+    #[error("{var} is not set: {hint}")]
+    Missing { var: &'static str, hint: String },
+    /// A variable is set to something that does not parse.
+    #[error("{var}={value:?} is not valid ({reason}): {hint}")]
+    Invalid {
+        var: &'static str,
+        /// The offending value, or `<redacted>` for a secret.
+        value: String,
+        reason: String,
+        hint: String,
+    },
+}
+
+impl ConfigError {
+    /// A malformed value, quoted in the message.
+    pub fn invalid(
+        var: &'static str,
+        value: &str,
+        reason: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        ConfigError::Invalid {
+            var,
+            value: value.to_owned(),
+            reason: reason.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+/// Why a function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A setting is missing or malformed.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The HTTP client could not be built (the TLS backend failed to load).
+    #[error("could not build the HTTP client: {0}")]
+    HttpClient(String),
+}
+
+/// A snapshot of environment variables.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    /// The process environment, as it is now.
+    pub fn from_process() -> Self {
+        Env {
+            vars: std::env::vars().collect(),
+        }
+    }
+
+    /// An environment made of these pairs (tests, or a secret merged over the process environment).
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Env {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// The value, trimmed; `None` when unset or blank.
+    pub fn get(&self, var: &str) -> Option<&str> {
+        self.vars
+            .get(var)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A value that must be present.
+    pub fn required(&self, var: &'static str, hint: &str) -> Result<&str, ConfigError> {
+        self.get(var).ok_or_else(|| ConfigError::Missing {
+            var,
+            hint: hint.to_owned(),
+        })
+    }
+
+    /// A comma-separated list; blank items are dropped. Empty when unset.
+    pub fn list(&self, var: &str) -> Vec<&str> {
+        self.get(var)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A number, or `None` when unset.
+    pub fn number<T: FromStr>(
+        &self,
+        var: &'static str,
+        hint: &str,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.get(var) {
+            None => Ok(None),
+            Some(raw) => raw
+                .parse::<T>()
+                .map(Some)
+                .map_err(|_| ConfigError::invalid(var, raw, "not a whole number", hint)),
+        }
+    }
+
+    /// Milliseconds as a [`Duration`], or `None` when unset. Zero is refused: it would always fail.
+    pub fn millis(&self, var: &'static str) -> Result<Option<Duration>, ConfigError> {
+        let hint = "set it to a whole number of milliseconds, e.g. 5000";
+        match self.number::<u64>(var, hint)? {
+            None => Ok(None),
+            Some(0) => Err(ConfigError::invalid(
+                var,
+                "0",
+                "must be more than 0 ms",
+                hint,
+            )),
+            Some(ms) => Ok(Some(Duration::from_millis(ms))),
+        }
+    }
+
+    /// A secret value, or `None` when unset.
+    pub fn secret(&self, var: &str) -> Option<Secret> {
+        self.get(var).map(|v| Secret::new(v.to_owned()))
+    }
+
+    /// True when the variable is set to a non-blank value.
+    pub fn is_set(&self, var: &str) -> bool {
+        self.get(var).is_some()
+    }
+}
+
+/// A value that must never be printed: `Debug` and `Display` show `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    /// The value itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_values_count_as_unset() {
+        let env = Env::from_pairs([("A", "  "), ("B", " x ")]);
+        assert_eq!(env.get("A"), None);
+        assert_eq!(env.get("B"), Some("x"));
+        assert_eq!(env.get("C"), None);
+    }
+
+    #[test]
+    fn lists_drop_blank_items() {
+        let env = Env::from_pairs([("L", " a, ,b ,")]);
+        assert_eq!(env.list("L"), vec!["a", "b"]);
+        assert!(env.list("MISSING").is_empty());
+    }
+
+    #[test]
+    fn a_bad_number_names_the_variable_and_value() {
+        let env = Env::from_pairs([("SITE_TIMEOUT_MS", "ten")]);
+        let err = env.millis("SITE_TIMEOUT_MS").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("SITE_TIMEOUT_MS"), "{text}");
+        assert!(text.contains("\"ten\""), "{text}");
+        assert!(text.contains("milliseconds"), "{text}");
+    }
+
+    #[test]
+    fn zero_millis_is_refused() {
+        let env = Env::from_pairs([("SITE_TIMEOUT_MS", "0")]);
+        assert!(env.millis("SITE_TIMEOUT_MS").is_err());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2".into());
+        assert_eq!(format!("{s} {s:?}"), "<redacted> <redacted>");
+        assert_eq!(s.expose(), "hunter2");
+    }
+}

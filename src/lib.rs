@@ -1,0 +1,12 @@
+//! lookout: serverless monitoring on AWS Lambda.
+//!
+//! Data flows one way: event -> [`tick`] -> [`checks`] -> results -> [`alerting`] -> [`notify`] ->
+//! [`report`]. The binaries in `functions/` only wire these together through [`function::main`].
+
+pub mod alerting;
+pub mod checks;
+pub mod config;
+pub mod function;
+pub mod notify;
+pub mod report;
+pub mod tick;
