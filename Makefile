@@ -3,6 +3,10 @@
 # The functions built so far; each is a binary of the one package (functions/<name>/main.rs).
 FUNCTIONS := site-status
 CARGO ?= cargo
+PYTHON ?= python3
+VENV := .venv
+# The tests start moto_server (the AWS stand-in) from the project's own venv.
+export MOTO_SERVER := $(CURDIR)/$(VENV)/bin/moto_server
 
 .PHONY: help run test fmt fmt-check lint unit build clean
 
@@ -33,11 +37,18 @@ fmt-check:
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
-unit:
+unit: $(VENV)/.installed
 	$(CARGO) test
+
+## The Python tools (moto_server), installed from PyPI into .venv; redone when the list changes.
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
 
 build:
 	$(CARGO) build --release --bins
 
 clean:
 	$(CARGO) clean
+	rm -rf $(VENV)

@@ -2,32 +2,50 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::Utc;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use tokio::time::Instant;
 
 use crate::alerting::{self, Digest};
 use crate::checks::Check;
 use crate::config::{Env, SetupError};
 use crate::notify::{self, Notifier};
 use crate::report::{Report, Summary};
+use crate::retry::Backoff;
 use crate::tick::Tick;
+
+/// Time kept back from the invocation's deadline to send the answer.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+/// How long a local run may spend on deliveries.
+const LOCAL_RUN_TIME: Duration = Duration::from_secs(60);
 
 /// A check and the channels its alerts go to.
 pub struct Monitor {
     check: Box<dyn Check>,
     notifiers: Vec<Box<dyn Notifier>>,
+    backoff: Backoff,
 }
 
 impl Monitor {
-    /// A monitor from its parts.
+    /// A monitor from its parts, retrying deliveries with the default backoff.
     pub fn new(check: Box<dyn Check>, notifiers: Vec<Box<dyn Notifier>>) -> Self {
-        Monitor { check, notifiers }
+        Monitor {
+            check,
+            notifiers,
+            backoff: Backoff::default(),
+        }
     }
 
-    /// Runs one tick: check, decide, deliver, report.
-    pub async fn tick(&self, tick: Tick) -> Report {
+    /// The same monitor with another delivery backoff.
+    pub fn with_backoff(self, backoff: Backoff) -> Self {
+        Monitor { backoff, ..self }
+    }
+
+    /// Runs one tick: check, decide, deliver, report. Deliveries are retried until `deadline`.
+    pub async fn tick(&self, tick: Tick, deadline: Instant) -> Report {
         let function = self.check.function();
         let results = self.check.run(&tick).await;
         let alerts = alerting::alerts_for(function, &results, &tick);
@@ -39,7 +57,7 @@ impl Monitor {
                 time: tick.time,
                 alerts: alerts.clone(),
             };
-            notify::fan_out(&self.notifiers, &digest).await
+            notify::fan_out(&self.notifiers, &digest, self.backoff, deadline).await
         };
         Report {
             function,
@@ -81,8 +99,8 @@ pub fn main(
     };
     runtime.block_on(async move {
         let env = Env::from_process();
-        let monitor = match build_check(&env) {
-            Ok(check) => Monitor::new(check, notify::from_env(&env)),
+        let monitor = match build(&env, build_check).await {
+            Ok(monitor) => monitor,
             Err(error) => {
                 match &runtime_api {
                     Some(api) => {
@@ -101,13 +119,47 @@ pub fn main(
     })
 }
 
+async fn build(
+    env: &Env,
+    build_check: impl FnOnce(&Env) -> Result<Box<dyn Check>, SetupError>,
+) -> Result<Monitor, SetupError> {
+    let check = build_check(env)?;
+    let channels = notify::channels_from_env(env).await?;
+    Ok(Monitor::new(check, channels))
+}
+
+/// The invocation failed as a whole: every channel failed to deliver, so the platform's retry and
+/// failure queue keep the alert.
+#[derive(Debug, thiserror::Error)]
+#[error("no channel delivered the alerts: {0}")]
+struct Undelivered(String);
+
+/// Turns the invocation's deadline (unix milliseconds) into an instant, less a margin for the answer.
+fn deadline_from(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
+}
+
 async fn serve(monitor: Monitor) -> ExitCode {
     let monitor = Arc::new(monitor);
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let monitor = Arc::clone(&monitor);
         async move {
             let tick = Tick::from_event(&event.payload, &event.context.request_id, Utc::now());
-            Ok::<Report, lambda_runtime::Error>(monitor.tick(tick).await)
+            let report = monitor
+                .tick(tick, deadline_from(event.context.deadline))
+                .await;
+            if let Some(failures) = report.undelivered() {
+                // The answer is an error, so the report goes to the log instead.
+                let json = serde_json::to_string(&report).unwrap_or_default();
+                tracing::error!(report = %json, "every channel failed");
+                return Err(lambda_runtime::Error::from(Undelivered(failures)));
+            }
+            Ok::<Report, lambda_runtime::Error>(report)
         }
     });
     match lambda_runtime::run(handler).await {
@@ -122,11 +174,17 @@ async fn serve(monitor: Monitor) -> ExitCode {
 async fn run_once(monitor: Monitor) -> ExitCode {
     let now = Utc::now();
     let tick = Tick::from_event(&Tick::synthetic_event(now), "local", now);
-    let report = monitor.tick(tick).await;
+    let report = monitor.tick(tick, Instant::now() + LOCAL_RUN_TIME).await;
     match serde_json::to_string_pretty(&report) {
         Ok(json) => {
             println!("{json}");
-            ExitCode::SUCCESS
+            match report.undelivered() {
+                Some(failures) => {
+                    eprintln!("{}", Undelivered(failures));
+                    ExitCode::FAILURE
+                }
+                None => ExitCode::SUCCESS,
+            }
         }
         Err(error) => {
             eprintln!("could not print the report: {error}");
@@ -155,12 +213,34 @@ async fn report_init_error(api: &str, error: &SetupError) {
     }
 }
 
+const QUIET_DEPENDENCIES: &[&str] = &[
+    "hyper=warn",
+    "hyper_util=warn",
+    "reqwest=warn",
+    "h2=warn",
+    "rustls=warn",
+    "aws_config=warn",
+    "aws_runtime=warn",
+    "aws_sigv4=warn",
+    "aws_smithy_runtime=warn",
+    "aws_smithy_runtime_api=warn",
+    "aws_smithy_http_client=warn",
+    "aws_sdk_sesv2=warn",
+];
+
 /// JSON logs under Lambda; terse text on a terminal. `RUST_LOG` overrides the level.
 fn init_logging(in_lambda: bool) {
     use tracing_subscriber::EnvFilter;
     let default_level = if in_lambda { "info" } else { "warn" };
-    let filter =
+    let mut filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    // HTTP and SDK internals can log URLs and headers at debug level, and the WeCom URL carries its
+    // key: they stay at warn whatever RUST_LOG says.
+    for directive in QUIET_DEPENDENCIES {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

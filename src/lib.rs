@@ -4,9 +4,12 @@
 //! [`report`]. The binaries in `functions/` only wire these together through [`function::main`].
 
 pub mod alerting;
+pub mod aws;
 pub mod checks;
 pub mod config;
 pub mod function;
 pub mod notify;
 pub mod report;
+pub mod retry;
+pub mod tencent;
 pub mod tick;

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::alerting::Alert;
 use crate::checks::CheckResult;
-use crate::notify::Delivery;
+use crate::notify::{Delivery, DeliveryOutcome};
 use crate::tick::Tick;
 
 /// What one tick of a function did.
@@ -22,6 +22,24 @@ pub struct Report {
     pub alerts: Vec<Alert>,
     /// What each channel did with them.
     pub deliveries: Vec<Delivery>,
+}
+
+impl Report {
+    /// When there was something to deliver and every channel failed: each channel's reason.
+    pub fn undelivered(&self) -> Option<String> {
+        let all_failed = !self.deliveries.is_empty()
+            && self
+                .deliveries
+                .iter()
+                .all(|d| d.outcome == DeliveryOutcome::Failed);
+        all_failed.then(|| {
+            self.deliveries
+                .iter()
+                .map(|d| format!("{}: {}", d.channel, d.error.as_deref().unwrap_or("failed")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
 }
 
 /// Counts of a report.

@@ -133,10 +133,7 @@ async fn locally_it_runs_one_tick_and_prints_the_report() {
     assert_eq!(report["alerts"][0]["kind"], "status");
     // With no channel configured, the console channel prints the alert.
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("[lookout] site-status: 1 failing"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("[lookout] 站点状态 · 1 项故障"), "{stderr}");
     assert!(
         stderr.contains("answered 500 Internal Server Error"),
         "{stderr}"

@@ -1,71 +1,625 @@
-//! How alerts read: one place for every channel's wording.
+//! How alerts read, in one place for every channel: WeCom markdown, email, SMS template parameters
+//! and plain text. Chinese by default, English with `ALERT_LANGUAGE=en`.
+//!
+//! The frame (headlines, states, failure kinds, times) is translated; the detail sentence of each
+//! failure is the check's own words.
 
-use super::{AlertState, Digest};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
-/// Plain text: a headline, then one line per alert.
-pub fn plain_text(digest: &Digest) -> String {
-    let failing = digest
-        .alerts
-        .iter()
-        .filter(|a| a.state == AlertState::Failing)
-        .count();
-    let monitor_errors = digest.alerts.len() - failing;
-    let mut headline = format!("[lookout] {}: ", digest.function);
-    match (failing, monitor_errors) {
-        (f, 0) => headline.push_str(&format!("{f} failing")),
-        (0, m) => headline.push_str(&format!("{m} monitor error(s)")),
-        (f, m) => headline.push_str(&format!("{f} failing, {m} monitor error(s)")),
+use super::{Alert, AlertState, Digest};
+use crate::config::{ConfigError, Env};
+
+/// WeCom's limit for a markdown message, in bytes of UTF-8.
+pub const WECOM_MARKDOWN_LIMIT: usize = 4096;
+/// WeCom's limit for a text message, in bytes of UTF-8.
+pub const WECOM_TEXT_LIMIT: usize = 2048;
+/// The longest a single item may be in a WeCom digest, so one huge message cannot crowd out the rest.
+const ITEM_LIMIT: usize = 1024;
+
+/// The language messages are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// 中文 (the default).
+    Chinese,
+    /// English.
+    English,
+}
+
+/// How messages are written: language and the time zone of the times in them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    /// `ALERT_LANGUAGE`: `zh` (default) or `en`.
+    pub language: Language,
+    /// `ALERT_TIMEZONE`: an IANA zone, default `Asia/Shanghai`.
+    pub timezone: Tz,
+}
+
+impl Default for Style {
+    fn default() -> Self {
+        Style {
+            language: Language::Chinese,
+            timezone: chrono_tz::Asia::Shanghai,
+        }
     }
-    headline.push_str(&format!(
-        " at {}",
-        digest.time.format("%Y-%m-%d %H:%M:%S UTC")
-    ));
-    let mut text = headline;
-    for alert in &digest.alerts {
-        let label = match alert.state {
-            AlertState::Failing => "FAILING",
-            AlertState::MonitorError => "MONITOR ERROR",
+}
+
+impl Style {
+    /// Reads `ALERT_LANGUAGE` and `ALERT_TIMEZONE`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let language = match env
+            .get("ALERT_LANGUAGE")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("zh") | Some("zh-cn") | Some("cn") => Language::Chinese,
+            Some("en") | Some("en-us") | Some("en-gb") => Language::English,
+            Some(_) => {
+                return Err(ConfigError::invalid(
+                    "ALERT_LANGUAGE",
+                    env.get("ALERT_LANGUAGE").unwrap_or_default(),
+                    "not a language lookout writes",
+                    "set it to zh (Chinese, the default) or en (English)",
+                ));
+            }
         };
-        let kind = alert.kind.map(|k| format!(" [{k}]")).unwrap_or_default();
-        text.push_str(&format!(
-            "\n- {label}{kind} {}: {}",
-            alert.target, alert.message
-        ));
+        let timezone = match env.get("ALERT_TIMEZONE") {
+            None => chrono_tz::Asia::Shanghai,
+            Some(raw) => raw.parse::<Tz>().map_err(|_| {
+                ConfigError::invalid(
+                    "ALERT_TIMEZONE",
+                    raw,
+                    "not an IANA time zone",
+                    "set it to a zone name such as Asia/Shanghai, Europe/Berlin or UTC",
+                )
+            })?,
+        };
+        Ok(Style { language, timezone })
+    }
+
+    fn zh(&self) -> bool {
+        self.language == Language::Chinese
+    }
+
+    /// A time as people read it: local, to the minute, with its UTC offset.
+    pub fn time(&self, time: DateTime<Utc>) -> String {
+        time.with_timezone(&self.timezone)
+            .format("%Y-%m-%d %H:%M (UTC%:z)")
+            .to_string()
+    }
+
+    fn state(&self, state: AlertState) -> &'static str {
+        match (state, self.zh()) {
+            (AlertState::Failing, true) => "故障",
+            (AlertState::Failing, false) => "FAILING",
+            (AlertState::MonitorError, true) => "监控异常",
+            (AlertState::MonitorError, false) => "MONITOR ERROR",
+        }
+    }
+
+    /// What a function watches, in a word or two (no URL or domain: SMS carriers reject those).
+    pub fn function(&self, function: &str) -> &'static str {
+        match (function, self.zh()) {
+            ("site-status", true) => "站点状态",
+            ("site-status", false) => "site status",
+            ("speed-test", true) => "测速",
+            ("speed-test", false) => "speed test",
+            ("kafka-lag", true) => "Kafka积压",
+            ("kafka-lag", false) => "Kafka lag",
+            (_, true) => "监控",
+            (_, false) => "monitor",
+        }
+    }
+
+    /// A failure kind in words.
+    pub fn kind(&self, kind: &str) -> String {
+        let zh = match kind {
+            "dns" => "域名解析失败",
+            "connect" => "连接失败",
+            "tls" => "TLS握手失败",
+            "timeout" => "超时",
+            "status" => "状态码异常",
+            "keyword" => "缺少关键词",
+            "latency" => "响应慢",
+            "certificate" => "证书即将过期",
+            "redirect" => "重定向异常",
+            "protocol" => "响应不是有效HTTP",
+            other => other,
+        };
+        let en = match kind {
+            "dns" => "DNS failure",
+            "connect" => "connection failed",
+            "tls" => "TLS handshake failed",
+            "timeout" => "timeout",
+            "status" => "unexpected status",
+            "keyword" => "keyword missing",
+            "latency" => "slow",
+            "certificate" => "certificate expiring",
+            "redirect" => "redirect problem",
+            "protocol" => "not valid HTTP",
+            other => other,
+        };
+        if self.zh() {
+            zh.to_owned()
+        } else {
+            en.to_owned()
+        }
+    }
+
+    /// "2 项故障，1 项监控异常" / "2 failing, 1 monitor error".
+    fn counts(&self, digest: &Digest) -> String {
+        let mut parts = Vec::new();
+        for state in [AlertState::Failing, AlertState::MonitorError] {
+            let n = digest.alerts.iter().filter(|a| a.state == state).count();
+            if n > 0 {
+                parts.push(if self.zh() {
+                    format!("{n} 项{}", self.state(state))
+                } else {
+                    format!("{n} {}", self.state(state).to_lowercase())
+                });
+            }
+        }
+        parts.join(if self.zh() { "，" } else { ", " })
+    }
+
+    fn more(&self, left: usize) -> String {
+        if self.zh() {
+            format!("……另有 {left} 项未列出")
+        } else {
+            format!("... {left} more not shown")
+        }
+    }
+}
+
+/// The digest's worst state: failing outranks a monitor error.
+fn headline_state(digest: &Digest) -> AlertState {
+    if digest.alerts.iter().any(|a| a.state == AlertState::Failing) {
+        AlertState::Failing
+    } else {
+        AlertState::MonitorError
+    }
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary.
+pub fn truncate_bytes(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn truncate_chars(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+fn headline(digest: &Digest, style: &Style) -> String {
+    format!(
+        "[lookout] {} · {} · {}",
+        style.function(digest.function),
+        style.counts(digest),
+        style.time(digest.time)
+    )
+}
+
+fn plain_item(alert: &Alert, style: &Style) -> String {
+    format!(
+        "- {} · {} · {}\n  {}",
+        style.state(alert.state),
+        alert.kind.map(|k| style.kind(k)).unwrap_or_default(),
+        alert.target,
+        alert.message
+    )
+}
+
+/// Plain text: a headline, then each alert. Used by the console and as the email's text part.
+pub fn plain_text(digest: &Digest, style: &Style) -> String {
+    let mut text = headline(digest, style);
+    for alert in &digest.alerts {
+        text.push('\n');
+        text.push_str(&plain_item(alert, style));
     }
     text
+}
+
+fn markdown_item(alert: &Alert, style: &Style) -> String {
+    let color = match alert.state {
+        AlertState::Failing => "warning",
+        AlertState::MonitorError => "comment",
+    };
+    let since = if style.zh() { "开始于" } else { "since" };
+    let item = format!(
+        "><font color=\"{color}\">{}</font> {} `{}`\n>{}\n>{since} {}",
+        style.state(alert.state),
+        alert.kind.map(|k| style.kind(k)).unwrap_or_default(),
+        alert.target.replace('`', "'"),
+        alert.message,
+        style.time(alert.since)
+    );
+    cap_item(item)
+}
+
+/// Joins a header and items within `limit` bytes; when items do not fit, the text ends with how many
+/// were left out.
+fn fit(header: &str, items: &[String], separator: &str, limit: usize, style: &Style) -> String {
+    let mut out = truncate_bytes(header, limit).to_owned();
+    for (shown, item) in items.iter().enumerate() {
+        let left_after = items.len() - shown - 1;
+        let reserve = if left_after > 0 {
+            style.more(left_after).len() + separator.len()
+        } else {
+            0
+        };
+        if out.len() + separator.len() + item.len() + reserve <= limit {
+            out.push_str(separator);
+            out.push_str(item);
+            continue;
+        }
+        let tail = format!("{separator}{}", style.more(items.len() - shown));
+        out = truncate_bytes(&out, limit.saturating_sub(tail.len())).to_owned();
+        out.push_str(&tail);
+        return out;
+    }
+    out
+}
+
+fn cap_item(item: String) -> String {
+    if item.len() > ITEM_LIMIT {
+        format!("{}…", truncate_bytes(&item, ITEM_LIMIT - '…'.len_utf8()))
+    } else {
+        item
+    }
+}
+
+/// The WeCom markdown digest: at most [`WECOM_MARKDOWN_LIMIT`] bytes; when items do not fit, it ends
+/// with how many were left out.
+pub fn wecom_markdown(digest: &Digest, style: &Style) -> String {
+    let title = if style.zh() {
+        "lookout 告警"
+    } else {
+        "lookout alert"
+    };
+    let header = format!(
+        "## {title} · {}\n**{}** · {}",
+        style.function(digest.function),
+        style.counts(digest),
+        style.time(digest.time)
+    );
+    let items: Vec<String> = digest
+        .alerts
+        .iter()
+        .map(|a| markdown_item(a, style))
+        .collect();
+    fit(&header, &items, "\n\n", WECOM_MARKDOWN_LIMIT, style)
+}
+
+/// The WeCom text digest, used when people are @-mentioned by mobile (markdown messages cannot
+/// mention by mobile): at most [`WECOM_TEXT_LIMIT`] bytes, cut the same way.
+pub fn wecom_text(digest: &Digest, style: &Style) -> String {
+    let items: Vec<String> = digest
+        .alerts
+        .iter()
+        .map(|a| cap_item(plain_item(a, style)))
+        .collect();
+    fit(
+        &headline(digest, style),
+        &items,
+        "\n",
+        WECOM_TEXT_LIMIT,
+        style,
+    )
+}
+
+/// An email: subject, text body and HTML body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    /// Carries the state, the first target and the time.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// The HTML body.
+    pub html: String,
+}
+
+/// The email for a digest.
+pub fn email(digest: &Digest, style: &Style) -> Email {
+    let first = digest
+        .alerts
+        .first()
+        .map(|a| a.target.as_str())
+        .unwrap_or_default();
+    let others = digest.alerts.len().saturating_sub(1);
+    let target = match (others, style.zh()) {
+        (0, _) => first.to_owned(),
+        (n, true) => format!("{first} 等 {} 项", n + 1),
+        (n, false) => format!("{first} and {n} more"),
+    };
+    let subject = format!(
+        "[lookout] {} · {} · {} · {}",
+        style.state(headline_state(digest)),
+        style.function(digest.function),
+        target,
+        style.time(digest.time)
+    );
+    let (state_h, kind_h, target_h, detail_h, since_h) = if style.zh() {
+        ("状态", "类型", "目标", "详情", "开始于")
+    } else {
+        ("State", "Kind", "Target", "Detail", "Since")
+    };
+    let mut rows = String::new();
+    for alert in &digest.alerts {
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape_html(style.state(alert.state)),
+            escape_html(&alert.kind.map(|k| style.kind(k)).unwrap_or_default()),
+            escape_html(&alert.target),
+            escape_html(&alert.message),
+            escape_html(&style.time(alert.since)),
+        ));
+    }
+    let html = format!(
+        "<!DOCTYPE html><html><body><h2>lookout · {}</h2><p>{} · {}</p>\
+         <table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">\
+         <tr><th>{state_h}</th><th>{kind_h}</th><th>{target_h}</th><th>{detail_h}</th><th>{since_h}</th></tr>{rows}</table></body></html>",
+        escape_html(style.function(digest.function)),
+        escape_html(&style.counts(digest)),
+        escape_html(&style.time(digest.time)),
+    );
+    Email {
+        subject,
+        text: plain_text(digest, style),
+        html,
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The two SMS template parameters, `{1}` what is watched and `{2}` the counts, each at most
+/// `max_chars` characters and free of URLs and domains (carriers reject them).
+pub fn sms_params(digest: &Digest, style: &Style, max_chars: usize) -> Vec<String> {
+    let counts: String = digest
+        .alerts
+        .iter()
+        .fold([0usize; 2], |mut n, a| {
+            n[match a.state {
+                AlertState::Failing => 0,
+                AlertState::MonitorError => 1,
+            }] += 1;
+            n
+        })
+        .iter()
+        .zip([AlertState::Failing, AlertState::MonitorError])
+        .filter(|(n, _)| **n > 0)
+        .map(|(n, state)| {
+            if style.zh() {
+                format!("{n}项{}", style.state(state))
+            } else {
+                match state {
+                    AlertState::Failing => format!("{n} down"),
+                    AlertState::MonitorError => format!("{n} monitor err"),
+                }
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(if style.zh() { "" } else { ", " });
+    vec![
+        truncate_chars(style.function(digest.function), max_chars),
+        truncate_chars(&counts, max_chars),
+    ]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alerting::Alert;
-    use chrono::{TimeZone, Utc};
+    use chrono::TimeZone;
 
-    #[test]
-    fn a_digest_reads_as_a_headline_and_a_line_per_alert() {
-        let time = Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap();
-        let alert = |target: &str, state| Alert {
+    fn time() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
+    }
+
+    fn alert(target: &str, state: AlertState, message: &str) -> Alert {
+        Alert {
             key: format!("site-status:{target}"),
             function: "site-status",
             target: target.into(),
             state,
-            kind: Some("timeout"),
-            message: "no answer".into(),
-            since: time,
-        };
-        let digest = Digest {
+            kind: Some("status"),
+            message: message.into(),
+            since: time(),
+        }
+    }
+
+    fn digest(alerts: Vec<Alert>) -> Digest {
+        Digest {
             function: "site-status",
-            time,
-            alerts: vec![
-                alert("https://a/", AlertState::Failing),
-                alert("https://b/", AlertState::MonitorError),
-            ],
-        };
+            time: time(),
+            alerts,
+        }
+    }
+
+    fn english() -> Style {
+        Style {
+            language: Language::English,
+            ..Style::default()
+        }
+    }
+
+    #[test]
+    fn style_reads_language_and_zone_and_refuses_unknown_ones() {
+        let style = Style::from_env(&Env::default()).unwrap();
+        assert_eq!(style, Style::default());
+        let en = Style::from_env(&Env::from_pairs([
+            ("ALERT_LANGUAGE", "en"),
+            ("ALERT_TIMEZONE", "Europe/Berlin"),
+        ]))
+        .unwrap();
+        assert_eq!(en.language, Language::English);
+        assert_eq!(en.timezone, chrono_tz::Europe::Berlin);
+        let bad = Style::from_env(&Env::from_pairs([("ALERT_LANGUAGE", "fr")])).unwrap_err();
+        assert!(bad.to_string().contains("ALERT_LANGUAGE=\"fr\""));
+        let zone =
+            Style::from_env(&Env::from_pairs([("ALERT_TIMEZONE", "Mars/Olympus")])).unwrap_err();
+        assert!(zone.to_string().contains("ALERT_TIMEZONE=\"Mars/Olympus\""));
+    }
+
+    #[test]
+    fn times_are_local_with_their_offset() {
         assert_eq!(
-            plain_text(&digest),
-            "[lookout] site-status: 1 failing, 1 monitor error(s) at 2026-11-23 02:00:00 UTC\n\
-             - FAILING [timeout] https://a/: no answer\n\
-             - MONITOR ERROR [timeout] https://b/: no answer"
+            Style::default().time(time()),
+            "2026-11-23 10:00 (UTC+08:00)"
         );
+    }
+
+    #[test]
+    fn plain_text_is_chinese_by_default_and_english_on_request() {
+        let d = digest(vec![alert(
+            "https://a.example/",
+            AlertState::Failing,
+            "answered 503",
+        )]);
+        assert_eq!(
+            plain_text(&d, &Style::default()),
+            "[lookout] 站点状态 · 1 项故障 · 2026-11-23 10:00 (UTC+08:00)\n- 故障 · 状态码异常 · https://a.example/\n  answered 503"
+        );
+        assert_eq!(
+            plain_text(&d, &english()),
+            "[lookout] site status · 1 failing · 2026-11-23 10:00 (UTC+08:00)\n- FAILING · unexpected status · https://a.example/\n  answered 503"
+        );
+    }
+
+    #[test]
+    fn wecom_markdown_fits_4096_bytes_and_says_how_many_were_left_out() {
+        let long = "很长的错误信息".repeat(20);
+        let alerts = (0..100)
+            .map(|i| {
+                alert(
+                    &format!("https://site-{i}.example/"),
+                    AlertState::Failing,
+                    &long,
+                )
+            })
+            .collect();
+        let text = wecom_markdown(&digest(alerts), &Style::default());
+        assert!(text.len() <= WECOM_MARKDOWN_LIMIT, "{}", text.len());
+        let shown = text.matches("https://site-").count();
+        assert!(shown > 3 && shown < 100, "{shown}");
+        assert!(
+            text.ends_with(&format!("……另有 {} 项未列出", 100 - shown)),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_single_huge_item_is_cut_on_a_character_boundary() {
+        let huge = "错".repeat(5000);
+        let text = wecom_markdown(
+            &digest(vec![alert("https://a/", AlertState::Failing, &huge)]),
+            &Style::default(),
+        );
+        assert!(text.len() <= WECOM_MARKDOWN_LIMIT);
+        assert!(text.ends_with('…'), "{text}");
+        assert!(truncate_bytes("错误", 4) == "错");
+    }
+
+    #[test]
+    fn the_wecom_text_digest_fits_2048_bytes() {
+        let alerts = (0..60)
+            .map(|i| {
+                alert(
+                    &format!("https://site-{i}.example/"),
+                    AlertState::Failing,
+                    "answered 503 Service Unavailable",
+                )
+            })
+            .collect();
+        let text = wecom_text(&digest(alerts), &english());
+        assert!(text.len() <= WECOM_TEXT_LIMIT, "{}", text.len());
+        let shown = text.matches("https://site-").count();
+        assert!(
+            text.ends_with(&format!("... {} more not shown", 60 - shown)),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_small_digest_is_whole() {
+        let d = digest(vec![
+            alert("https://a/", AlertState::Failing, "down"),
+            alert("https://b/", AlertState::MonitorError, "cannot check"),
+        ]);
+        let text = wecom_markdown(&d, &english());
+        assert!(
+            text.starts_with("## lookout alert · site status\n**1 failing, 1 monitor error**"),
+            "{text}"
+        );
+        assert!(text.contains("`https://a/`") && text.contains("`https://b/`"));
+        assert!(!text.contains("more not shown"));
+    }
+
+    #[test]
+    fn the_email_subject_carries_state_target_and_time_and_html_is_escaped() {
+        let d = digest(vec![
+            alert(
+                "https://a/?x=<b>",
+                AlertState::Failing,
+                "5 < 6 & \"quoted\"",
+            ),
+            alert("https://b/", AlertState::Failing, "down"),
+        ]);
+        let mail = email(&d, &Style::default());
+        assert_eq!(
+            mail.subject,
+            "[lookout] 故障 · 站点状态 · https://a/?x=<b> 等 2 项 · 2026-11-23 10:00 (UTC+08:00)"
+        );
+        assert!(
+            mail.html.contains("5 &lt; 6 &amp; &quot;quoted&quot;"),
+            "{}",
+            mail.html
+        );
+        assert!(!mail.html.contains("<b>"));
+        assert!(mail.text.contains("5 < 6"));
+        let en = email(&d, &english());
+        assert!(
+            en.subject
+                .starts_with("[lookout] FAILING · site status · https://a/?x=<b> and 1 more · ")
+        );
+    }
+
+    #[test]
+    fn sms_params_are_short_and_carry_no_url() {
+        let d = digest(vec![
+            alert("https://a.example/", AlertState::Failing, "x"),
+            alert("https://b.example/", AlertState::Failing, "x"),
+            alert("https://c.example/", AlertState::MonitorError, "x"),
+        ]);
+        assert_eq!(
+            sms_params(&d, &Style::default(), 12),
+            vec!["站点状态", "2项故障1项监控异常"]
+        );
+        let en = sms_params(&d, &english(), 12);
+        assert_eq!(en, vec!["site status", "2 down, 1 mo"]);
+        for p in sms_params(&d, &Style::default(), 4).iter().chain(&en) {
+            assert!(
+                p.chars().count() <= 12 && !p.contains("://") && !p.contains('.'),
+                "{p}"
+            );
+        }
     }
 }

@@ -5,10 +5,20 @@ use std::io::Write;
 use async_trait::async_trait;
 
 use super::{DeliveryError, Notifier};
-use crate::alerting::{Digest, render};
+use crate::alerting::Digest;
+use crate::alerting::render::{self, Style};
 
 /// Prints each digest to standard error (the function's log under Lambda).
-pub struct ConsoleNotifier;
+pub struct ConsoleNotifier {
+    style: Style,
+}
+
+impl ConsoleNotifier {
+    /// A console channel writing in this style.
+    pub fn new(style: Style) -> Self {
+        ConsoleNotifier { style }
+    }
+}
 
 #[async_trait]
 impl Notifier for ConsoleNotifier {
@@ -17,9 +27,9 @@ impl Notifier for ConsoleNotifier {
     }
 
     async fn deliver(&self, digest: &Digest) -> Result<(), DeliveryError> {
-        let text = render::plain_text(digest);
-        writeln!(std::io::stderr().lock(), "{text}").map_err(|e| DeliveryError {
-            reason: format!("could not write to standard error: {e}"),
+        let text = render::plain_text(digest, &self.style);
+        writeln!(std::io::stderr().lock(), "{text}").map_err(|e| {
+            DeliveryError::permanent(format!("could not write to standard error: {e}"))
         })
     }
 }

@@ -1,13 +1,23 @@
 //! Notification channels: one [`Notifier`] trait, one module per channel.
+//!
+//! A channel is on when its configuration is present; with none, the console prints the alerts.
+//! [`fan_out`] sends one digest to every channel at once, retrying what may pass, and reports each
+//! channel's outcome. A failed channel never stops the others.
 
 pub mod console;
+pub mod email;
+pub mod sms;
+pub mod wecom;
 
 use async_trait::async_trait;
 use futures::future::join_all;
 use serde::Serialize;
+use tokio::time::Instant;
 
 use crate::alerting::Digest;
-use crate::config::Env;
+use crate::alerting::render::Style;
+use crate::config::{Env, SetupError};
+use crate::retry::{self, Backoff, Retryable};
 
 /// A channel that can deliver a tick's digest.
 #[async_trait]
@@ -19,12 +29,38 @@ pub trait Notifier: Send + Sync {
     async fn deliver(&self, digest: &Digest) -> Result<(), DeliveryError>;
 }
 
-/// Why a delivery failed.
+/// Why a delivery attempt failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
 pub struct DeliveryError {
     /// What went wrong, with no secret in it.
     pub reason: String,
+    /// True when a later attempt may succeed (rate limits, 5xx, timeouts).
+    pub retryable: bool,
+}
+
+impl DeliveryError {
+    /// A failure that another attempt may not see.
+    pub fn retryable(reason: impl Into<String>) -> Self {
+        DeliveryError {
+            reason: reason.into(),
+            retryable: true,
+        }
+    }
+
+    /// A failure that will not go away by itself.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        DeliveryError {
+            reason: reason.into(),
+            retryable: false,
+        }
+    }
+}
+
+impl Retryable for DeliveryError {
+    fn is_retryable(&self) -> bool {
+        self.retryable
+    }
 }
 
 /// One channel's outcome for one digest.
@@ -52,62 +88,218 @@ pub enum DeliveryOutcome {
 }
 
 /// The channels configured in this environment; the console alone when none is.
-pub fn from_env(_env: &Env) -> Vec<Box<dyn Notifier>> {
-    vec![Box::new(console::ConsoleNotifier)]
+///
+/// A channel counts as configured when any of its variables is set; then all it needs must be.
+pub async fn channels_from_env(env: &Env) -> Result<Vec<Box<dyn Notifier>>, SetupError> {
+    let style = Style::from_env(env)?;
+    let mut channels: Vec<Box<dyn Notifier>> = Vec::new();
+    if let Some(settings) = wecom::WeComSettings::from_env(env)? {
+        channels.push(Box::new(wecom::WeComNotifier::new(settings, style)?));
+    }
+    if let Some(settings) = email::EmailSettings::from_env(env)? {
+        channels.push(Box::new(
+            email::EmailNotifier::from_settings(settings, style).await?,
+        ));
+    }
+    if let Some(settings) = sms::SmsSettings::from_env(env)? {
+        channels.push(Box::new(sms::SmsNotifier::new(settings, style)?));
+    }
+    if channels.is_empty() {
+        channels.push(Box::new(console::ConsoleNotifier::new(style)));
+    }
+    Ok(channels)
 }
 
-/// Sends the digest to every channel at once; one channel's failure never stops another.
-pub async fn fan_out(notifiers: &[Box<dyn Notifier>], digest: &Digest) -> Vec<Delivery> {
+/// Sends the digest to every channel at once, each retrying what may pass until it is delivered,
+/// fails for good, or the next wait would end past `deadline`.
+pub async fn fan_out(
+    notifiers: &[Box<dyn Notifier>],
+    digest: &Digest,
+    backoff: Backoff,
+    deadline: Instant,
+) -> Vec<Delivery> {
     join_all(notifiers.iter().map(|notifier| async move {
-        let result = notifier.deliver(digest).await;
-        if let Err(error) = &result {
-            tracing::warn!(channel = notifier.channel(), reason = %error, "delivery failed");
-        }
-        Delivery {
-            channel: notifier.channel(),
-            outcome: if result.is_ok() {
-                DeliveryOutcome::Delivered
-            } else {
-                DeliveryOutcome::Failed
+        let channel = notifier.channel();
+        let (result, attempts) = retry::retry(backoff, deadline, |attempt| async move {
+            let result = notifier.deliver(digest).await;
+            if let Err(error) = &result {
+                tracing::warn!(channel, attempt, retryable = error.retryable, reason = %error, "delivery attempt failed");
+            }
+            result
+        })
+        .await;
+        match result {
+            Ok(()) => {
+                tracing::info!(channel, attempts, "delivered");
+                Delivery {
+                    channel,
+                    outcome: DeliveryOutcome::Delivered,
+                    attempts,
+                    error: None,
+                }
+            }
+            Err(error) => Delivery {
+                channel,
+                outcome: DeliveryOutcome::Failed,
+                attempts,
+                error: Some(error.reason),
             },
-            attempts: 1,
-            error: result.err().map(|e| e.reason),
         }
     }))
     .await
 }
 
+/// Replaces every occurrence of a secret in upstream text (an echoed URL, say) with `<redacted>`.
+pub(crate) fn redact(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(secret, "<redacted>")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::Duration;
+
     use chrono::Utc;
 
-    struct Broken;
+    struct Scripted {
+        name: &'static str,
+        failures: Vec<DeliveryError>,
+        calls: AtomicU32,
+        delay: Duration,
+    }
 
     #[async_trait]
-    impl Notifier for Broken {
+    impl Notifier for Scripted {
         fn channel(&self) -> &'static str {
-            "broken"
+            self.name
         }
         async fn deliver(&self, _: &Digest) -> Result<(), DeliveryError> {
-            Err(DeliveryError {
-                reason: "HTTP 500".into(),
-            })
+            tokio::time::sleep(self.delay).await;
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) as usize;
+            match self.failures.get(n) {
+                Some(error) => Err(error.clone()),
+                None => Ok(()),
+            }
         }
     }
 
-    #[tokio::test]
-    async fn a_failed_channel_does_not_stop_the_others() {
-        let notifiers: Vec<Box<dyn Notifier>> =
-            vec![Box::new(Broken), Box::new(console::ConsoleNotifier)];
-        let digest = Digest {
+    fn scripted(name: &'static str, failures: Vec<DeliveryError>) -> Box<dyn Notifier> {
+        Box::new(Scripted {
+            name,
+            failures,
+            calls: AtomicU32::new(0),
+            delay: Duration::from_millis(200),
+        })
+    }
+
+    fn digest() -> Digest {
+        Digest {
             function: "site-status",
             time: Utc::now(),
             alerts: vec![],
-        };
-        let deliveries = fan_out(&notifiers, &digest).await;
+        }
+    }
+
+    fn quick() -> Backoff {
+        Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_millis(400),
+            max_attempts: 4,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn channels_retry_on_their_own_and_one_failure_never_stops_another() {
+        let notifiers = vec![
+            scripted(
+                "flaky",
+                vec![
+                    DeliveryError::retryable("45009"),
+                    DeliveryError::retryable("45009"),
+                ],
+            ),
+            scripted(
+                "dead",
+                vec![DeliveryError::permanent("93000: invalid webhook key"); 9],
+            ),
+            scripted("fine", vec![]),
+        ];
+        let started = Instant::now();
+        let deliveries = fan_out(
+            &notifiers,
+            &digest(),
+            quick(),
+            started + Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(deliveries[0].outcome, DeliveryOutcome::Delivered);
+        assert_eq!(deliveries[0].attempts, 3);
+        assert_eq!(deliveries[1].outcome, DeliveryOutcome::Failed);
+        assert_eq!(deliveries[1].attempts, 1);
+        assert_eq!(
+            deliveries[1].error.as_deref(),
+            Some("93000: invalid webhook key")
+        );
+        assert_eq!(
+            deliveries[2],
+            Delivery {
+                channel: "fine",
+                outcome: DeliveryOutcome::Delivered,
+                attempts: 1,
+                error: None
+            }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn channels_run_at_once() {
+        let notifiers = vec![
+            scripted("a", vec![]),
+            scripted("b", vec![]),
+            scripted("c", vec![]),
+        ];
+        let started = Instant::now();
+        fan_out(
+            &notifiers,
+            &digest(),
+            quick(),
+            started + Duration::from_secs(30),
+        )
+        .await;
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_stop_before_the_deadline() {
+        let notifiers = vec![scripted("busy", vec![DeliveryError::retryable("busy"); 9])];
+        let started = Instant::now();
+        let deliveries = fan_out(
+            &notifiers,
+            &digest(),
+            quick(),
+            started + Duration::from_millis(500),
+        )
+        .await;
         assert_eq!(deliveries[0].outcome, DeliveryOutcome::Failed);
-        assert_eq!(deliveries[0].error.as_deref(), Some("HTTP 500"));
-        assert_eq!(deliveries[1].outcome, DeliveryOutcome::Delivered);
+        assert!(deliveries[0].attempts < 4);
+        assert!(started.elapsed() <= Duration::from_millis(700));
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_upstream_text() {
+        assert_eq!(
+            redact("bad key abc123 for abc123", "abc123"),
+            "bad key <redacted> for <redacted>"
+        );
+        assert_eq!(redact("x", ""), "x");
     }
 }

@@ -2,7 +2,10 @@
 #![allow(dead_code)] // each test binary uses its own part of the support code
 
 pub mod lambda;
+pub mod moto;
 pub mod site;
+pub mod tencent;
+pub mod wecom;
 
 use std::net::SocketAddr;
 

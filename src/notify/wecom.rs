@@ -1,0 +1,266 @@
+//! The WeCom (企业微信) group robot channel.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::{DeliveryError, Notifier, redact};
+use crate::alerting::Digest;
+use crate::alerting::render::{self, Style};
+use crate::config::{ConfigError, Env, Secret, SetupError};
+
+/// WeCom robot settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeComSettings {
+    /// `WECOM_WEBHOOK_URL`: the full webhook URL; its `key` is a secret.
+    pub webhook_url: Secret,
+    /// `WECOM_MENTION_MOBILES`: mobiles to @-mention, or `@all`.
+    pub mention_mobiles: Vec<String>,
+}
+
+impl WeComSettings {
+    /// `None` when the channel is not configured.
+    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
+        let mentions: Vec<String> = env
+            .list("WECOM_MENTION_MOBILES")
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let Some(webhook_url) = env.secret("WECOM_WEBHOOK_URL") else {
+            if mentions.is_empty() {
+                return Ok(None);
+            }
+            return Err(ConfigError::Missing {
+                var: "WECOM_WEBHOOK_URL",
+                hint: "WECOM_MENTION_MOBILES is set: set WECOM_WEBHOOK_URL to the robot's webhook URL, with its key".into(),
+            });
+        };
+        let valid = url::Url::parse(webhook_url.expose())
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        if valid.is_none() {
+            // The value is a secret: the message must not quote it.
+            return Err(ConfigError::invalid(
+                "WECOM_WEBHOOK_URL",
+                "<redacted>",
+                "not an http(s) URL",
+                "set it to the robot's full webhook URL, https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...",
+            ));
+        }
+        for mobile in &mentions {
+            let is_mobile = mobile.len() == 11 && mobile.chars().all(|c| c.is_ascii_digit());
+            if mobile != "@all" && !is_mobile {
+                return Err(ConfigError::invalid(
+                    "WECOM_MENTION_MOBILES",
+                    mobile,
+                    "not an 11-digit mobile number or @all",
+                    "set it to mobiles, comma-separated, e.g. 13800001111,13900002222, or @all",
+                ));
+            }
+        }
+        Ok(Some(WeComSettings {
+            webhook_url,
+            mention_mobiles: mentions,
+        }))
+    }
+}
+
+/// The request body for a digest: markdown, or text when people are to be @-mentioned (markdown
+/// messages cannot mention by mobile).
+pub fn request_body(digest: &Digest, style: &Style, mention_mobiles: &[String]) -> Value {
+    if mention_mobiles.is_empty() {
+        json!({"msgtype": "markdown", "markdown": {"content": render::wecom_markdown(digest, style)}})
+    } else {
+        json!({"msgtype": "text", "text": {
+            "content": render::wecom_text(digest, style),
+            "mentioned_mobile_list": mention_mobiles,
+        }})
+    }
+}
+
+/// Posts digests to a WeCom group robot.
+pub struct WeComNotifier {
+    settings: WeComSettings,
+    style: Style,
+    http: reqwest::Client,
+}
+
+impl WeComNotifier {
+    /// A notifier with its own HTTP client.
+    pub fn new(settings: WeComSettings, style: Style) -> Result<Self, SetupError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))?;
+        Ok(WeComNotifier {
+            settings,
+            style,
+            http,
+        })
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        let url = self.settings.webhook_url.expose();
+        let key = url::Url::parse(url)
+            .ok()
+            .and_then(|u| {
+                u.query_pairs()
+                    .find(|(k, _)| k == "key")
+                    .map(|(_, v)| v.into_owned())
+            })
+            .unwrap_or_default();
+        redact(&redact(text, url), &key)
+    }
+}
+
+/// Reads the robot's answer: `errcode` 0 is delivered.
+pub fn read_reply(status: u16, body: &[u8]) -> Result<(), DeliveryError> {
+    if status >= 500 || status == 429 {
+        return Err(DeliveryError::retryable(format!(
+            "WeCom answered HTTP {status}"
+        )));
+    }
+    if status != 200 {
+        return Err(DeliveryError::permanent(format!(
+            "WeCom answered HTTP {status}"
+        )));
+    }
+    let reply: Value = serde_json::from_slice(body)
+        .map_err(|_| DeliveryError::retryable("WeCom's answer is not JSON"))?;
+    let code = reply.get("errcode").and_then(Value::as_i64);
+    let message = reply
+        .get("errmsg")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match code {
+        Some(0) => Ok(()),
+        Some(45009) => Err(DeliveryError::retryable(
+            "45009: over 20 messages a minute for this robot",
+        )),
+        Some(93000) => Err(DeliveryError::permanent(
+            "93000: the webhook key is invalid: check WECOM_WEBHOOK_URL",
+        )),
+        Some(code) => Err(DeliveryError::permanent(format!("{code}: {message}"))),
+        None => Err(DeliveryError::retryable("WeCom's answer has no errcode")),
+    }
+}
+
+#[async_trait]
+impl Notifier for WeComNotifier {
+    fn channel(&self) -> &'static str {
+        "wecom"
+    }
+
+    async fn deliver(&self, digest: &Digest) -> Result<(), DeliveryError> {
+        let body = request_body(digest, &self.style, &self.settings.mention_mobiles);
+        let response = self
+            .http
+            .post(self.settings.webhook_url.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| {
+                let e = e.without_url();
+                DeliveryError::retryable(self.scrub(&format!("could not reach WeCom: {e}")))
+            })?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| {
+            DeliveryError::retryable(
+                self.scrub(&format!("WeCom's answer was cut off: {}", e.without_url())),
+            )
+        })?;
+        read_reply(status, &bytes).map_err(|mut e| {
+            e.reason = self.scrub(&e.reason);
+            e
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::{Alert, AlertState};
+    use chrono::Utc;
+
+    fn digest() -> Digest {
+        Digest {
+            function: "site-status",
+            time: Utc::now(),
+            alerts: vec![Alert {
+                key: "k".into(),
+                function: "site-status",
+                target: "https://a/".into(),
+                state: AlertState::Failing,
+                kind: Some("status"),
+                message: "answered 503".into(),
+                since: Utc::now(),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_body_is_markdown_or_text_with_mentions() {
+        let style = Style::default();
+        let markdown = request_body(&digest(), &style, &[]);
+        assert_eq!(markdown["msgtype"], "markdown");
+        assert!(
+            markdown["markdown"]["content"]
+                .as_str()
+                .unwrap()
+                .contains("https://a/")
+        );
+        let text = request_body(&digest(), &style, &["13800001111".into(), "@all".into()]);
+        assert_eq!(text["msgtype"], "text");
+        assert_eq!(
+            text["text"]["mentioned_mobile_list"],
+            json!(["13800001111", "@all"])
+        );
+    }
+
+    #[test]
+    fn replies_are_read_by_errcode() {
+        assert_eq!(read_reply(200, br#"{"errcode":0,"errmsg":"ok"}"#), Ok(()));
+        assert!(
+            read_reply(
+                200,
+                br#"{"errcode":45009,"errmsg":"api freq out of limit"}"#
+            )
+            .unwrap_err()
+            .retryable
+        );
+        for code in [93000, 40008, 44004, 40058] {
+            let body = format!(r#"{{"errcode":{code},"errmsg":"no"}}"#);
+            assert!(
+                !read_reply(200, body.as_bytes()).unwrap_err().retryable,
+                "{code}"
+            );
+        }
+        assert!(read_reply(502, b"").unwrap_err().retryable);
+        assert!(!read_reply(404, b"").unwrap_err().retryable);
+        assert!(read_reply(200, b"<html>").unwrap_err().retryable);
+    }
+
+    #[test]
+    fn settings_refuse_a_bad_url_without_quoting_it() {
+        let env = Env::from_pairs([("WECOM_WEBHOOK_URL", "qyapi?key=SECRET-KEY-123")]);
+        let text = WeComSettings::from_env(&env).unwrap_err().to_string();
+        assert!(
+            text.contains("WECOM_WEBHOOK_URL") && !text.contains("SECRET-KEY-123"),
+            "{text}"
+        );
+        let env = Env::from_pairs([
+            ("WECOM_WEBHOOK_URL", "https://x/?key=k"),
+            ("WECOM_MENTION_MOBILES", "123"),
+        ]);
+        assert!(
+            WeComSettings::from_env(&env)
+                .unwrap_err()
+                .to_string()
+                .contains("WECOM_MENTION_MOBILES=\"123\"")
+        );
+        assert_eq!(WeComSettings::from_env(&Env::default()).unwrap(), None);
+        let only_mentions = Env::from_pairs([("WECOM_MENTION_MOBILES", "@all")]);
+        assert!(WeComSettings::from_env(&only_mentions).is_err());
+    }
+}

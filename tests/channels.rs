@@ -1,0 +1,345 @@
+//! The notification channels against local fakes: WeCom, Tencent Cloud SMS, and SES in moto_server.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use lookout::alerting::render::{Language, Style};
+use lookout::alerting::{Alert, AlertState, Digest};
+use lookout::config::Env;
+use lookout::notify::email::{EmailNotifier, EmailSettings};
+use lookout::notify::sms::{SmsNotifier, SmsSettings};
+use lookout::notify::wecom::{WeComNotifier, WeComSettings};
+use lookout::notify::{Delivery, DeliveryOutcome, Notifier, fan_out};
+use lookout::retry::Backoff;
+use serde_json::Value;
+use support::moto::Moto;
+use support::tencent::{self, FakeTencent};
+use support::wecom::FakeWeCom;
+use tokio::time::Instant;
+
+const WECOM_KEY: &str = "wecom-robot-key-0123456789-secret";
+
+fn digest() -> Digest {
+    let time = Utc.with_ymd_and_hms(2026, 11, 23, 2, 10, 0).unwrap();
+    let alert = |target: &str, kind, message: &str| Alert {
+        key: format!("site-status:{target}"),
+        function: "site-status",
+        target: target.into(),
+        state: AlertState::Failing,
+        kind: Some(kind),
+        message: message.into(),
+        since: time,
+    };
+    Digest {
+        function: "site-status",
+        time,
+        alerts: vec![
+            alert(
+                "https://shop.example.com/",
+                "status",
+                "answered 503 Service Unavailable, expected 200-299",
+            ),
+            alert(
+                "https://api.example.com/health",
+                "timeout",
+                "no complete answer within 10000 ms",
+            ),
+        ],
+    }
+}
+
+fn quick() -> Backoff {
+    Backoff {
+        base: Duration::from_millis(50),
+        max: Duration::from_millis(200),
+        max_attempts: 5,
+    }
+}
+
+async fn deliver(notifiers: Vec<Box<dyn Notifier>>) -> Vec<Delivery> {
+    fan_out(
+        &notifiers,
+        &digest(),
+        quick(),
+        Instant::now() + Duration::from_secs(30),
+    )
+    .await
+}
+
+fn wecom(url: &str, mentions: &str) -> Box<dyn Notifier> {
+    let env = Env::from_pairs([
+        ("WECOM_WEBHOOK_URL", url),
+        ("WECOM_MENTION_MOBILES", mentions),
+    ]);
+    let settings = WeComSettings::from_env(&env).unwrap().expect("configured");
+    Box::new(WeComNotifier::new(settings, Style::default()).unwrap())
+}
+
+fn sms_env(fake: &FakeTencent, secret_key: &str, numbers: &str) -> Env {
+    Env::from_pairs([
+        ("SMS_PHONE_NUMBERS", numbers),
+        ("SMS_SDK_APP_ID", "1400000001"),
+        ("SMS_SIGN_NAME", "lookout"),
+        ("SMS_TEMPLATE_ID", "2000001"),
+        ("TENCENTCLOUD_SECRET_ID", tencent::SECRET_ID),
+        ("TENCENTCLOUD_SECRET_KEY", secret_key),
+        ("TENCENTCLOUD_SMS_ENDPOINT", &fake.url()),
+    ])
+}
+
+fn sms(fake: &FakeTencent, secret_key: &str, numbers: &str) -> Box<dyn Notifier> {
+    let settings = SmsSettings::from_env(&sms_env(fake, secret_key, numbers))
+        .unwrap()
+        .expect("configured");
+    Box::new(SmsNotifier::new(settings, Style::default()).unwrap())
+}
+
+fn email(moto: &Moto, from: &str) -> Box<dyn Notifier> {
+    let settings = EmailSettings {
+        from: from.into(),
+        to: vec!["oncall@example.com".into(), "lead@example.com".into()],
+    };
+    let english = Style {
+        language: Language::English,
+        ..Style::default()
+    };
+    Box::new(EmailNotifier::new(settings, english, moto.sesv2()))
+}
+
+fn delivered(attempts: u32, channel: &'static str) -> Delivery {
+    Delivery {
+        channel,
+        outcome: DeliveryOutcome::Delivered,
+        attempts,
+        error: None,
+    }
+}
+
+#[tokio::test]
+async fn wecom_delivers_one_markdown_digest() {
+    let robot = FakeWeCom::start(WECOM_KEY).await;
+    let deliveries = deliver(vec![wecom(&robot.url(), "")]).await;
+    assert_eq!(deliveries, vec![delivered(1, "wecom")]);
+    let accepted = robot.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0]["msgtype"], "markdown");
+    let content = accepted[0]["markdown"]["content"].as_str().unwrap();
+    assert!(
+        content.contains("站点状态") && content.contains("2 项故障"),
+        "{content}"
+    );
+    assert!(
+        content.contains("https://shop.example.com/")
+            && content.contains("https://api.example.com/health")
+    );
+}
+
+#[tokio::test]
+async fn wecom_mentions_people_by_mobile_in_a_text_message() {
+    let robot = FakeWeCom::start(WECOM_KEY).await;
+    let deliveries = deliver(vec![wecom(&robot.url(), "13800001111,@all")]).await;
+    assert_eq!(deliveries, vec![delivered(1, "wecom")]);
+    let message = &robot.accepted()[0];
+    assert_eq!(message["msgtype"], "text");
+    assert_eq!(
+        message["text"]["mentioned_mobile_list"],
+        serde_json::json!(["13800001111", "@all"])
+    );
+}
+
+#[tokio::test]
+async fn wecom_45009_twice_then_success() {
+    let robot = FakeWeCom::start(WECOM_KEY).await;
+    robot.answer_next(45009, 2);
+    let deliveries = deliver(vec![wecom(&robot.url(), "")]).await;
+    assert_eq!(deliveries, vec![delivered(3, "wecom")]);
+    assert_eq!(robot.requests(), 3);
+    assert_eq!(robot.accepted().len(), 1);
+}
+
+#[tokio::test]
+async fn the_fake_robot_enforces_twenty_messages_a_minute() {
+    let robot = FakeWeCom::start(WECOM_KEY).await;
+    let channel = wecom(&robot.url(), "");
+    for _ in 0..20 {
+        channel.deliver(&digest()).await.expect("within the limit");
+    }
+    let error = channel.deliver(&digest()).await.unwrap_err();
+    assert!(
+        error.retryable && error.reason.starts_with("45009"),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_webhook_key_fails_at_once_without_showing_the_key() {
+    let robot = FakeWeCom::start(WECOM_KEY).await;
+    let deliveries = deliver(vec![wecom(
+        &robot.url_with_key("wrong-key-also-secret"),
+        "",
+    )])
+    .await;
+    assert_eq!(deliveries[0].outcome, DeliveryOutcome::Failed);
+    assert_eq!(deliveries[0].attempts, 1);
+    let reason = deliveries[0].error.as_deref().unwrap();
+    assert!(
+        reason.contains("93000") && reason.contains("WECOM_WEBHOOK_URL"),
+        "{reason}"
+    );
+    assert!(!reason.contains("wrong-key-also-secret"));
+}
+
+#[tokio::test]
+async fn sms_is_sent_signed_with_short_template_parameters() {
+    let api = FakeTencent::start().await;
+    let deliveries = deliver(vec![sms(
+        &api,
+        tencent::SECRET_KEY,
+        "13800000000,+8613900000000",
+    )])
+    .await;
+    assert_eq!(deliveries, vec![delivered(1, "sms")]);
+    let received = api.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].action, "SendSms");
+    assert_eq!(received[0].region, "ap-guangzhou");
+    assert_eq!(
+        received[0].body["PhoneNumberSet"],
+        serde_json::json!(["+8613800000000", "+8613900000000"])
+    );
+    let params = received[0].body["TemplateParamSet"].as_array().unwrap();
+    assert_eq!(
+        params,
+        &vec![Value::from("站点状态"), Value::from("2项故障")]
+    );
+}
+
+#[tokio::test]
+async fn sms_with_a_wrong_secret_key_is_refused_and_not_retried() {
+    let api = FakeTencent::start().await;
+    let deliveries = deliver(vec![sms(&api, "not-the-right-key", "13800000000")]).await;
+    assert_eq!(deliveries[0].outcome, DeliveryOutcome::Failed);
+    assert_eq!(deliveries[0].attempts, 1);
+    let reason = deliveries[0].error.as_deref().unwrap();
+    assert!(
+        reason.contains("AuthFailure.SignatureFailure")
+            && reason.contains("TENCENTCLOUD_SECRET_KEY"),
+        "{reason}"
+    );
+    assert!(!reason.contains("not-the-right-key"));
+    assert!(api.received().is_empty());
+}
+
+#[tokio::test]
+async fn sms_rate_limits_are_retried() {
+    let api = FakeTencent::start().await;
+    api.answer_next("RequestLimitExceeded", 2);
+    let deliveries = deliver(vec![sms(&api, tencent::SECRET_KEY, "13800000000")]).await;
+    assert_eq!(deliveries, vec![delivered(3, "sms")]);
+}
+
+#[tokio::test]
+async fn a_number_rejected_in_the_status_set_fails_without_a_resend() {
+    let api = FakeTencent::start().await;
+    api.blacklist("+8613900001111");
+    let deliveries = deliver(vec![sms(
+        &api,
+        tencent::SECRET_KEY,
+        "13800000000,13900001111",
+    )])
+    .await;
+    assert_eq!(deliveries[0].outcome, DeliveryOutcome::Failed);
+    assert_eq!(deliveries[0].attempts, 1);
+    assert_eq!(
+        deliveries[0].error.as_deref(),
+        Some(
+            "SMS rejected for 1 of 2 numbers: +86139****1111 FailedOperation.PhoneNumberInBlacklist"
+        )
+    );
+}
+
+/// Every message moto's SES accepted, from `/moto-api/data.json`.
+fn sent_emails(data: &Value) -> Vec<Value> {
+    let mut found = Vec::new();
+    fn walk(value: &Value, found: &mut Vec<Value>) {
+        match value {
+            Value::Object(map) => {
+                if map.contains_key("subject")
+                    && (map.contains_key("body") || map.contains_key("text"))
+                {
+                    found.push(value.clone());
+                }
+                map.values().for_each(|v| walk(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+            _ => {}
+        }
+    }
+    walk(&data["ses"], &mut found);
+    walk(&data["sesv2"], &mut found);
+    found
+}
+
+#[tokio::test]
+async fn email_is_sent_through_ses_with_subject_body_and_recipients() {
+    let moto = Moto::start().await;
+    moto.verify_sender("alerts@example.com").await;
+    let deliveries = deliver(vec![email(&moto, "alerts@example.com")]).await;
+    assert_eq!(deliveries, vec![delivered(1, "email")]);
+    let data = moto.data().await;
+    let sent = sent_emails(&data);
+    assert_eq!(sent.len(), 1, "{data}");
+    let message = sent[0].to_string();
+    assert!(
+        message.contains("[lookout] FAILING · site status · https://shop.example.com/ and 1 more"),
+        "{message}"
+    );
+    assert!(
+        message.contains("oncall@example.com") && message.contains("lead@example.com"),
+        "{message}"
+    );
+    assert!(
+        message.contains("answered 503 Service Unavailable"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_unverified_sender_is_rejected_and_not_retried() {
+    let moto = Moto::start().await;
+    let deliveries = deliver(vec![email(&moto, "stranger@example.com")]).await;
+    assert_eq!(deliveries[0].outcome, DeliveryOutcome::Failed);
+    assert_eq!(deliveries[0].attempts, 1);
+    let reason = deliveries[0].error.as_deref().unwrap();
+    assert!(
+        reason.contains("MessageRejected") && reason.contains("verify EMAIL_FROM"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn one_dead_channel_does_not_stop_the_others() {
+    let robot = FakeWeCom::start(WECOM_KEY).await;
+    let api = FakeTencent::start().await;
+    let moto = Moto::start().await;
+    moto.verify_sender("alerts@example.com").await;
+    let dead = format!(
+        "http://{}/cgi-bin/webhook/send?key={WECOM_KEY}",
+        support::site::refused_port().await
+    );
+    let deliveries = deliver(vec![
+        wecom(&dead, ""),
+        sms(&api, tencent::SECRET_KEY, "13800000000"),
+        email(&moto, "alerts@example.com"),
+    ])
+    .await;
+    assert_eq!(deliveries[0].channel, "wecom");
+    assert_eq!(deliveries[0].outcome, DeliveryOutcome::Failed);
+    assert_eq!(deliveries[0].attempts, 5, "a refused connection is retried");
+    assert!(!deliveries[0].error.as_deref().unwrap().contains(WECOM_KEY));
+    assert_eq!(deliveries[1], delivered(1, "sms"));
+    assert_eq!(deliveries[2], delivered(1, "email"));
+    assert_eq!(robot.requests(), 0);
+}

@@ -1,0 +1,263 @@
+//! A fake Tencent Cloud API 3.0 endpoint: recomputes the TC3-HMAC-SHA256 signature of every request
+//! (rejecting a wrong one or a stale timestamp as the real service does) and implements `SendSms`
+//! with per-number statuses.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Json;
+use axum::routing::post;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub const SECRET_ID: &str = "AKIDfakeLookoutTestId";
+pub const SECRET_KEY: &str = "fake-tencent-secret-key-do-not-print";
+
+/// A request the fake accepted (signature and all).
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub action: String,
+    pub region: String,
+    pub version: String,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Api {
+    received: Mutex<Vec<Received>>,
+    scripted: Mutex<VecDeque<String>>,
+    blacklist: Mutex<HashSet<String>>,
+    last_sent: Mutex<HashMap<(String, String), Instant>>,
+}
+
+/// The fake API.
+#[derive(Clone)]
+pub struct FakeTencent {
+    pub address: SocketAddr,
+    api: Arc<Api>,
+}
+
+impl FakeTencent {
+    pub async fn start() -> Self {
+        let api = Arc::new(Api::default());
+        let router = Router::new()
+            .route("/", post(handle))
+            .with_state(Arc::clone(&api));
+        FakeTencent {
+            address: super::serve(router).await,
+            api,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.address)
+    }
+
+    /// The next `times` signed requests get this error code.
+    pub fn answer_next(&self, code: &str, times: usize) {
+        self.api
+            .scripted
+            .lock()
+            .unwrap()
+            .extend(std::iter::repeat_n(code.to_owned(), times));
+    }
+
+    /// SMS to this number fails with `FailedOperation.PhoneNumberInBlacklist`.
+    pub fn blacklist(&self, number: &str) {
+        self.api.blacklist.lock().unwrap().insert(number.to_owned());
+    }
+
+    /// Accepted requests so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.api.received.lock().unwrap().clone()
+    }
+}
+
+fn error(code: &str, message: &str) -> Json<Value> {
+    Json(
+        json!({"Response": {"Error": {"Code": code, "Message": message}, "RequestId": "fake-request"}}),
+    )
+}
+
+fn hmac(key: &[u8], data: &str) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    mac.update(data.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The signature the server expects, computed from what was sent.
+fn expected_signature(
+    content_type: &str,
+    host: &str,
+    body: &str,
+    timestamp: i64,
+    service: &str,
+) -> String {
+    let date = chrono::DateTime::from_timestamp(timestamp, 0)
+        .expect("timestamp")
+        .format("%Y-%m-%d")
+        .to_string();
+    let hashed_body = hex::encode(Sha256::digest(body.as_bytes()));
+    let canonical = format!(
+        "POST\n/\n\ncontent-type:{content_type}\nhost:{host}\n\ncontent-type;host\n{hashed_body}"
+    );
+    let scope = format!("{date}/{service}/tc3_request");
+    let to_sign = format!(
+        "TC3-HMAC-SHA256\n{timestamp}\n{scope}\n{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    );
+    let key = hmac(
+        &hmac(&hmac(format!("TC3{SECRET_KEY}").as_bytes(), &date), service),
+        "tc3_request",
+    );
+    hex::encode(hmac(&key, &to_sign))
+}
+
+async fn handle(State(api): State<Arc<Api>>, headers: HeaderMap, body: String) -> Json<Value> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let authorization = header("authorization");
+    let Some(rest) = authorization.strip_prefix("TC3-HMAC-SHA256 ") else {
+        return error(
+            "AuthFailure.SignatureFailure",
+            "missing or unknown signing algorithm",
+        );
+    };
+    let fields: HashMap<&str, &str> = rest
+        .split(", ")
+        .filter_map(|part| part.split_once('='))
+        .collect();
+    let credential: Vec<&str> = fields.get("Credential").unwrap_or(&"").split('/').collect();
+    if credential.len() != 4 || credential[3] != "tc3_request" {
+        return error("AuthFailure.SignatureFailure", "malformed Credential");
+    }
+    if credential[0] != SECRET_ID {
+        return error("AuthFailure.SecretIdNotFound", "the SecretId is not found");
+    }
+    if fields.get("SignedHeaders") != Some(&"content-type;host") {
+        return error("AuthFailure.SignatureFailure", "unexpected SignedHeaders");
+    }
+    let Ok(timestamp) = header("x-tc-timestamp").parse::<i64>() else {
+        return error("AuthFailure.SignatureFailure", "missing X-TC-Timestamp");
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    if (now - timestamp).abs() > 300 {
+        return error(
+            "AuthFailure.SignatureExpire",
+            "the signature expired: check the clock",
+        );
+    }
+    let service = credential[2];
+    let expected = expected_signature(
+        &header("content-type"),
+        &header("host"),
+        &body,
+        timestamp,
+        service,
+    );
+    if fields.get("Signature") != Some(&expected.as_str()) {
+        return error(
+            "AuthFailure.SignatureFailure",
+            "the signature does not match",
+        );
+    }
+    if let Some(code) = api.scripted.lock().unwrap().pop_front() {
+        return error(&code, "scripted failure");
+    }
+    let Ok(request) = serde_json::from_str::<Value>(&body) else {
+        return error("InvalidParameter", "the body is not JSON");
+    };
+    let received = Received {
+        action: header("x-tc-action"),
+        region: header("x-tc-region"),
+        version: header("x-tc-version"),
+        body: request.clone(),
+    };
+    api.received.lock().unwrap().push(received.clone());
+    match (received.action.as_str(), service) {
+        ("SendSms", "sms") => send_sms(&api, &received),
+        (action, _) => error(
+            "InvalidAction",
+            &format!("no action {action} for {service}"),
+        ),
+    }
+}
+
+fn send_sms(api: &Api, request: &Received) -> Json<Value> {
+    if request.version != "2021-01-11" {
+        return error("InvalidParameter", "unsupported X-TC-Version");
+    }
+    if request.region.is_empty() {
+        return error("InvalidParameter", "X-TC-Region is required");
+    }
+    let body = &request.body;
+    let numbers: Vec<String> = body["PhoneNumberSet"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    if numbers.is_empty() || numbers.len() > 200 {
+        return error(
+            "InvalidParameterValue.IncorrectPhoneNumber",
+            "PhoneNumberSet must hold 1 to 200 numbers",
+        );
+    }
+    for field in ["SmsSdkAppId", "SignName", "TemplateId"] {
+        if body[field].as_str().is_none_or(str::is_empty) {
+            return error("MissingParameter", &format!("{field} is required"));
+        }
+    }
+    let params: Vec<String> = body["TemplateParamSet"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let content = params.join("|");
+    let statuses: Vec<Value> = numbers
+        .iter()
+        .map(|number| {
+            let code = if !number.starts_with('+') {
+                "InvalidParameterValue.IncorrectPhoneNumber"
+            } else if params.len() != 2 {
+                "FailedOperation.TemplateParamSetNotMatchApprovedTemplate"
+            } else if params.iter().any(|p| p.chars().count() > 12) {
+                "InvalidParameterValue.TemplateParameterLengthLimit"
+            } else if api.blacklist.lock().unwrap().contains(number) {
+                "FailedOperation.PhoneNumberInBlacklist"
+            } else {
+                let mut last = api.last_sent.lock().unwrap();
+                let key = (number.clone(), content.clone());
+                match last.get(&key) {
+                    Some(at) if at.elapsed() < Duration::from_secs(30) => "LimitExceeded.PhoneNumberThirtySecondLimit",
+                    _ => {
+                        last.insert(key, Instant::now());
+                        "Ok"
+                    }
+                }
+            };
+            json!({"SerialNo": "2433:fake", "PhoneNumber": number, "Fee": 1, "SessionContext": "",
+                   "Code": code, "Message": if code == "Ok" { "send success" } else { "failed" }, "IsoCode": "CN"})
+        })
+        .collect();
+    Json(json!({"Response": {"SendStatusSet": statuses, "RequestId": "fake-request"}}))
+}

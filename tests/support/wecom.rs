@@ -1,0 +1,136 @@
+//! A fake WeCom group robot: checks the key and the JSON, enforces the byte limits and 20 messages a
+//! minute (45009), and can be told to answer an error code.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::response::Json;
+use axum::routing::post;
+use serde_json::{Value, json};
+
+#[derive(Default)]
+struct Robot {
+    key: String,
+    accepted: Mutex<Vec<Value>>,
+    sent_at: Mutex<VecDeque<Instant>>,
+    scripted: Mutex<VecDeque<i64>>,
+    requests: Mutex<usize>,
+}
+
+/// The fake robot.
+#[derive(Clone)]
+pub struct FakeWeCom {
+    pub address: SocketAddr,
+    robot: Arc<Robot>,
+}
+
+impl FakeWeCom {
+    /// A robot whose webhook key is `key`.
+    pub async fn start(key: &str) -> Self {
+        let robot = Arc::new(Robot {
+            key: key.to_owned(),
+            ..Robot::default()
+        });
+        let router = Router::new()
+            .route("/cgi-bin/webhook/send", post(send))
+            .with_state(Arc::clone(&robot));
+        FakeWeCom {
+            address: super::serve(router).await,
+            robot,
+        }
+    }
+
+    /// The webhook URL with this key.
+    pub fn url_with_key(&self, key: &str) -> String {
+        format!("http://{}/cgi-bin/webhook/send?key={key}", self.address)
+    }
+
+    /// The robot's own webhook URL.
+    pub fn url(&self) -> String {
+        self.url_with_key(&self.robot.key)
+    }
+
+    /// The next `times` requests get `errcode` (45009, 93000, ...).
+    pub fn answer_next(&self, errcode: i64, times: usize) {
+        self.robot
+            .scripted
+            .lock()
+            .unwrap()
+            .extend(std::iter::repeat_n(errcode, times));
+    }
+
+    /// Messages accepted so far.
+    pub fn accepted(&self) -> Vec<Value> {
+        self.robot.accepted.lock().unwrap().clone()
+    }
+
+    /// Requests received so far, accepted or not.
+    pub fn requests(&self) -> usize {
+        *self.robot.requests.lock().unwrap()
+    }
+}
+
+fn answer(code: i64, message: &str) -> Json<Value> {
+    Json(json!({"errcode": code, "errmsg": message}))
+}
+
+async fn send(
+    State(robot): State<Arc<Robot>>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    body: String,
+) -> Json<Value> {
+    *robot.requests.lock().unwrap() += 1;
+    if query.get("key") != Some(&robot.key) {
+        return answer(93000, "invalid webhook url, hint: [1700000000_xxx]");
+    }
+    if let Some(code) = robot.scripted.lock().unwrap().pop_front() {
+        return answer(code, "scripted failure");
+    }
+    let Ok(message) = serde_json::from_str::<Value>(&body) else {
+        return answer(40035, "invalid parameter: body is not JSON");
+    };
+    let (content, limit) = match message["msgtype"].as_str() {
+        Some("markdown") => (message["markdown"]["content"].as_str(), 4096),
+        Some("text") => {
+            let mentions_ok = match &message["text"]["mentioned_mobile_list"] {
+                Value::Null => true,
+                Value::Array(list) => list.iter().all(Value::is_string),
+                _ => false,
+            };
+            if !mentions_ok {
+                return answer(40035, "invalid mentioned_mobile_list");
+            }
+            (message["text"]["content"].as_str(), 2048)
+        }
+        _ => return answer(40008, "invalid message type"),
+    };
+    let Some(content) = content else {
+        return answer(40035, "content missing");
+    };
+    if content.is_empty() {
+        return answer(44004, "empty content");
+    }
+    if content.len() > limit {
+        return answer(40058, "content exceed max length");
+    }
+    {
+        let mut sent_at = robot.sent_at.lock().unwrap();
+        let now = Instant::now();
+        while sent_at
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+        {
+            sent_at.pop_front();
+        }
+        if sent_at.len() >= 20 {
+            return answer(45009, "api freq out of limit");
+        }
+        sent_at.push_back(now);
+    }
+    robot.accepted.lock().unwrap().push(message);
+    answer(0, "ok")
+}
