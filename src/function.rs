@@ -9,70 +9,19 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::alerting::{self, Digest};
+use crate::alerting::policy::Policy;
+use crate::alerting::state;
 use crate::checks::Check;
 use crate::config::{Env, SetupError};
-use crate::notify::{self, Notifier};
-use crate::report::{Report, Summary};
-use crate::retry::Backoff;
+use crate::monitor::Monitor;
+use crate::notify;
+use crate::report::Report;
 use crate::tick::Tick;
 
 /// Time kept back from the invocation's deadline to send the answer.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 /// How long a local run may spend on deliveries.
 const LOCAL_RUN_TIME: Duration = Duration::from_secs(60);
-
-/// A check and the channels its alerts go to.
-pub struct Monitor {
-    check: Box<dyn Check>,
-    notifiers: Vec<Box<dyn Notifier>>,
-    backoff: Backoff,
-}
-
-impl Monitor {
-    /// A monitor from its parts, retrying deliveries with the default backoff.
-    pub fn new(check: Box<dyn Check>, notifiers: Vec<Box<dyn Notifier>>) -> Self {
-        Monitor {
-            check,
-            notifiers,
-            backoff: Backoff::default(),
-        }
-    }
-
-    /// The same monitor with another delivery backoff.
-    pub fn with_backoff(self, backoff: Backoff) -> Self {
-        Monitor { backoff, ..self }
-    }
-
-    /// Runs one tick: check, decide, deliver, report. Deliveries are retried until `deadline`.
-    pub async fn tick(&self, tick: Tick, deadline: Instant) -> Report {
-        let function = self.check.function();
-        let results = self.check.run(&tick).await;
-        let alerts = alerting::alerts_for(function, &results, &tick);
-        let deliveries = if alerts.is_empty() {
-            Vec::new()
-        } else {
-            let digest = Digest {
-                function,
-                time: tick.time,
-                alerts: alerts.clone(),
-            };
-            notify::fan_out(&self.notifiers, &digest, self.backoff, deadline).await
-        };
-        Report {
-            function,
-            summary: Summary {
-                checked: results.len(),
-                failing: results.iter().filter(|r| r.is_failing()).count(),
-                alerts: alerts.len(),
-            },
-            tick,
-            results,
-            alerts,
-            deliveries,
-        }
-    }
-}
 
 /// A binary's whole `main`: settings, then the Lambda loop, or one local tick when
 /// `AWS_LAMBDA_RUNTIME_API` is not set.
@@ -99,7 +48,7 @@ pub fn main(
     };
     runtime.block_on(async move {
         let env = Env::from_process();
-        let monitor = match build(&env, build_check).await {
+        let monitor = match build(&env, build_check, runtime_api.is_some()).await {
             Ok(monitor) => monitor,
             Err(error) => {
                 match &runtime_api {
@@ -122,10 +71,13 @@ pub fn main(
 async fn build(
     env: &Env,
     build_check: impl FnOnce(&Env) -> Result<Box<dyn Check>, SetupError>,
+    in_lambda: bool,
 ) -> Result<Monitor, SetupError> {
     let check = build_check(env)?;
+    let policy = Policy::from_env(env)?;
     let channels = notify::channels_from_env(env).await?;
-    Ok(Monitor::new(check, channels))
+    let store = state::from_env(env, in_lambda).await?;
+    Ok(Monitor::new(check, channels, store, policy))
 }
 
 /// The invocation failed as a whole: every channel failed to deliver, so the platform's retry and

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod checks;
 pub mod config;
 pub mod function;
+pub mod monitor;
 pub mod notify;
 pub mod report;
 pub mod retry;

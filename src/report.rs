@@ -1,9 +1,11 @@
-//! The handler's answer: every result, the alerts decided and each delivery's outcome.
+//! The handler's answer: every result, the incidents, the alerts sent and each delivery's outcome.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::alerting::Alert;
-use crate::checks::CheckResult;
+use crate::alerting::lifecycle::{Incident, Status};
+use crate::checks::{CheckResult, Health};
 use crate::notify::{Delivery, DeliveryOutcome};
 use crate::tick::Tick;
 
@@ -14,17 +16,106 @@ pub struct Report {
     pub function: &'static str,
     /// The tick it ran for.
     pub tick: Tick,
+    /// True when this tick had been processed before: nothing changed and nothing was sent.
+    pub duplicate: bool,
     /// Counts, for a quick look.
     pub summary: Summary,
     /// One result per target.
     pub results: Vec<CheckResult>,
-    /// The alerts this tick decided to send.
+    /// Incidents open, pending or recovering after this tick.
+    pub incidents: Vec<IncidentSummary>,
+    /// What was sent, each with the channels it went to.
     pub alerts: Vec<Alert>,
-    /// What each channel did with them.
+    /// What each channel did with its digest.
     pub deliveries: Vec<Delivery>,
+    /// Set when the state store failed: this tick alerted without memory of earlier ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_error: Option<String>,
+}
+
+/// Counts of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct Summary {
+    /// Targets checked.
+    pub checked: usize,
+    /// Targets not healthy.
+    pub failing: usize,
+    /// Incidents open (recovering included).
+    pub open_incidents: usize,
+    /// Alerts sent (each counted once, whatever the channels).
+    pub alerts: usize,
+}
+
+impl Summary {
+    /// The counts of a report.
+    pub fn of(report: &Report) -> Summary {
+        Summary {
+            checked: report.results.len(),
+            failing: report.results.iter().filter(|r| r.is_failing()).count(),
+            open_incidents: report
+                .incidents
+                .iter()
+                .filter(|i| matches!(i.status, Status::Open | Status::Recovering))
+                .count(),
+            alerts: report.alerts.len(),
+        }
+    }
+}
+
+/// An incident as reports show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentSummary {
+    /// The incident key.
+    pub key: String,
+    /// Where it stands.
+    pub status: Status,
+    /// Whose fault: the target's (`failing`) or the monitor's (`monitor_error`).
+    pub health: Health,
+    /// When the failure began.
+    pub since: Option<DateTime<Utc>>,
+    /// Its age in minutes at this tick.
+    pub age_minutes: Option<i64>,
+    /// Consecutive failing ticks.
+    pub failures: u32,
+}
+
+impl IncidentSummary {
+    /// The summary of an incident at `now`.
+    pub fn of(incident: &Incident, now: DateTime<Utc>) -> Self {
+        IncidentSummary {
+            key: incident.key.clone(),
+            status: incident.status,
+            health: incident.health,
+            since: incident.began_at,
+            age_minutes: incident.began_at.map(|b| (now - b).num_minutes()),
+            failures: incident.failures,
+        }
+    }
 }
 
 impl Report {
+    /// A report of results with nothing decided yet.
+    pub fn new(
+        function: &'static str,
+        tick: Tick,
+        results: Vec<CheckResult>,
+        duplicate: bool,
+    ) -> Self {
+        let mut report = Report {
+            function,
+            tick,
+            duplicate,
+            summary: Summary::default(),
+            results,
+            incidents: Vec::new(),
+            alerts: Vec::new(),
+            deliveries: Vec::new(),
+            state_error: None,
+        };
+        report.summary = Summary::of(&report);
+        report
+    }
+
     /// When there was something to deliver and every channel failed: each channel's reason.
     pub fn undelivered(&self) -> Option<String> {
         let all_failed = !self.deliveries.is_empty()
@@ -40,15 +131,4 @@ impl Report {
                 .join("; ")
         })
     }
-}
-
-/// Counts of a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    /// Targets checked.
-    pub checked: usize,
-    /// Targets not healthy.
-    pub failing: usize,
-    /// Alerts decided.
-    pub alerts: usize,
 }

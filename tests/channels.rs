@@ -23,14 +23,18 @@ const WECOM_KEY: &str = "wecom-robot-key-0123456789-secret";
 
 fn digest() -> Digest {
     let time = Utc.with_ymd_and_hms(2026, 11, 23, 2, 10, 0).unwrap();
-    let alert = |target: &str, kind, message: &str| Alert {
+    let alert = |target: &str, kind: &str, message: &str| Alert {
         key: format!("site-status:{target}"),
         function: "site-status",
         target: target.into(),
         state: AlertState::Failing,
-        kind: Some(kind),
+        kind: Some(kind.into()),
         message: message.into(),
         since: time,
+        until: None,
+        step: Some(1),
+        note: None,
+        channels: vec![],
     };
     Digest {
         function: "site-status",
@@ -59,9 +63,10 @@ fn quick() -> Backoff {
 }
 
 async fn deliver(notifiers: Vec<Box<dyn Notifier>>) -> Vec<Delivery> {
+    let digest = digest();
     fan_out(
         &notifiers,
-        &digest(),
+        |_| Some(&digest),
         quick(),
         Instant::now() + Duration::from_secs(30),
     )

@@ -191,3 +191,28 @@ async fn when_every_channel_is_unreachable_no_secret_is_printed() {
     assert_no_secret(&error.to_string());
     assert_no_secret(&printed);
 }
+
+#[tokio::test]
+async fn the_same_scheduled_event_delivered_twice_sends_once() {
+    let world = World::start().await;
+    let api = RuntimeApi::start().await;
+    let env = world.env();
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _function = api.spawn(BINARY, &pairs);
+    let event = scheduled_event(
+        "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+        "2026-11-23T02:10:00Z",
+    );
+    let Outcome::Response(first) = api.invoke(event.clone(), WITHIN).await else {
+        panic!("the first invocation failed");
+    };
+    let Outcome::Response(again) = api.invoke(event, WITHIN).await else {
+        panic!("the second invocation failed");
+    };
+    assert_eq!(first["duplicate"], false);
+    assert_eq!(first["summary"]["alerts"], 1);
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["alerts"], serde_json::json!([]));
+    assert_eq!(world.robot.accepted().len(), 1);
+    assert_eq!(world.api.received().len(), 1);
+}

@@ -105,8 +105,10 @@ async fn a_bad_configuration_is_reported_as_an_init_error_naming_the_variable() 
 }
 
 fn run_locally(env: &[(&str, &str)]) -> std::process::Output {
+    let state = tempfile::tempdir().expect("a temporary folder");
     std::process::Command::new(BINARY)
         .env_clear()
+        .env("STATE_FILE", state.path().join("state.json"))
         .envs(env.iter().copied())
         .output()
         .expect("run the binary")

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::{Alert, AlertState, Digest};
+use super::{Alert, AlertNote, AlertState, Digest};
 use crate::config::{ConfigError, Env};
 
 /// WeCom's limit for a markdown message, in bytes of UTF-8.
@@ -94,6 +94,87 @@ impl Style {
             (AlertState::Failing, false) => "FAILING",
             (AlertState::MonitorError, true) => "监控异常",
             (AlertState::MonitorError, false) => "MONITOR ERROR",
+            (AlertState::Recovered, true) => "恢复",
+            (AlertState::Recovered, false) => "RECOVERED",
+        }
+    }
+
+    /// "4 小时 40 分钟" / "4 h 40 min".
+    pub fn duration(&self, minutes: i64) -> String {
+        let minutes = minutes.max(0);
+        let (days, hours, mins) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
+        let units = if self.zh() {
+            [" 天", " 小时", " 分钟"]
+        } else {
+            [" d", " h", " min"]
+        };
+        let parts: Vec<String> = [days, hours, mins]
+            .iter()
+            .zip(units)
+            .filter(|(n, _)| **n > 0)
+            .map(|(n, unit)| format!("{n}{unit}"))
+            .collect();
+        if parts.is_empty() {
+            format!("0{}", units[2])
+        } else {
+            parts.join(" ")
+        }
+    }
+
+    /// A local clock time, with the date when it is not `reference`'s day.
+    fn clock(&self, time: DateTime<Utc>, reference: DateTime<Utc>) -> String {
+        let local = time.with_timezone(&self.timezone);
+        if local.date_naive() == reference.with_timezone(&self.timezone).date_naive() {
+            local.format("%H:%M").to_string()
+        } else {
+            local.format("%m-%d %H:%M").to_string()
+        }
+    }
+
+    fn note(&self, note: Option<AlertNote>) -> &'static str {
+        match (note, self.zh()) {
+            (Some(AlertNote::QuietHours), true) => "[静默期间] ",
+            (Some(AlertNote::QuietHours), false) => "[held in quiet hours] ",
+            (Some(AlertNote::DeliveryFailed), true) => "[重发] ",
+            (Some(AlertNote::DeliveryFailed), false) => "[resent] ",
+            (Some(AlertNote::OpenedAndClosedUnheard), true) => "[静默期间发生并已恢复] ",
+            (Some(AlertNote::OpenedAndClosedUnheard), false) => {
+                "[opened and closed in quiet hours] "
+            }
+            (None, _) => "",
+        }
+    }
+
+    /// The line under an alert's headline: how long, since when, which notice; or the downtime.
+    fn detail(&self, alert: &Alert, now: DateTime<Utc>) -> String {
+        match (alert.state, alert.until) {
+            (AlertState::Recovered, Some(until)) => {
+                let down = self.duration((until - alert.since).num_minutes());
+                let (from, to) = (self.clock(alert.since, until), self.clock(until, until));
+                if self.zh() {
+                    format!("故障持续 {down}，{from} 至 {to}")
+                } else {
+                    format!("down {down}, from {from} to {to}")
+                }
+            }
+            _ => {
+                let age = self.duration((now - alert.since).num_minutes());
+                let from = self.clock(alert.since, now);
+                let step = alert.step.unwrap_or(1);
+                let mut text = if self.zh() {
+                    format!("已持续 {age}（自 {from}）· 第 {step} 次通知")
+                } else {
+                    format!("for {age} (since {from}) · notice {step}")
+                };
+                if alert.state == AlertState::MonitorError {
+                    text.push_str(if self.zh() {
+                        " · 监控本身无法检查，目标可能正常"
+                    } else {
+                        " · the monitor could not check; the target may be fine"
+                    });
+                }
+                text
+            }
         }
     }
 
@@ -149,7 +230,11 @@ impl Style {
     /// "2 项故障，1 项监控异常" / "2 failing, 1 monitor error".
     fn counts(&self, digest: &Digest) -> String {
         let mut parts = Vec::new();
-        for state in [AlertState::Failing, AlertState::MonitorError] {
+        for state in [
+            AlertState::Failing,
+            AlertState::MonitorError,
+            AlertState::Recovered,
+        ] {
             let n = digest.alerts.iter().filter(|a| a.state == state).count();
             if n > 0 {
                 parts.push(if self.zh() {
@@ -171,13 +256,12 @@ impl Style {
     }
 }
 
-/// The digest's worst state: failing outranks a monitor error.
+/// The digest's worst state: failing, then a monitor error, then a recovery.
 fn headline_state(digest: &Digest) -> AlertState {
-    if digest.alerts.iter().any(|a| a.state == AlertState::Failing) {
-        AlertState::Failing
-    } else {
-        AlertState::MonitorError
-    }
+    [AlertState::Failing, AlertState::MonitorError]
+        .into_iter()
+        .find(|state| digest.alerts.iter().any(|a| a.state == *state))
+        .unwrap_or(AlertState::Recovered)
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
@@ -205,14 +289,30 @@ fn headline(digest: &Digest, style: &Style) -> String {
     )
 }
 
-fn plain_item(alert: &Alert, style: &Style) -> String {
+/// "故障 · 状态码异常 · target" (the kind is left out of recoveries).
+fn title(alert: &Alert, style: &Style) -> String {
+    let kind = match (alert.state, &alert.kind) {
+        (AlertState::Recovered, _) | (_, None) => String::new(),
+        (_, Some(kind)) => format!(" · {}", style.kind(kind)),
+    };
     format!(
-        "- {} · {} · {}\n  {}",
-        style.state(alert.state),
-        alert.kind.map(|k| style.kind(k)).unwrap_or_default(),
-        alert.target,
-        alert.message
+        "{}{}{kind}",
+        style.note(alert.note),
+        style.state(alert.state)
     )
+}
+
+fn plain_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
+    let mut item = format!(
+        "- {} · {}\n  {}",
+        title(alert, style),
+        alert.target,
+        style.detail(alert, now)
+    );
+    if alert.state != AlertState::Recovered {
+        item.push_str(&format!("\n  {}", alert.message));
+    }
+    item
 }
 
 /// Plain text: a headline, then each alert. Used by the console and as the email's text part.
@@ -220,25 +320,26 @@ pub fn plain_text(digest: &Digest, style: &Style) -> String {
     let mut text = headline(digest, style);
     for alert in &digest.alerts {
         text.push('\n');
-        text.push_str(&plain_item(alert, style));
+        text.push_str(&plain_item(alert, style, digest.time));
     }
     text
 }
 
-fn markdown_item(alert: &Alert, style: &Style) -> String {
+fn markdown_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
     let color = match alert.state {
         AlertState::Failing => "warning",
         AlertState::MonitorError => "comment",
+        AlertState::Recovered => "info",
     };
-    let since = if style.zh() { "开始于" } else { "since" };
-    let item = format!(
-        "><font color=\"{color}\">{}</font> {} `{}`\n>{}\n>{since} {}",
-        style.state(alert.state),
-        alert.kind.map(|k| style.kind(k)).unwrap_or_default(),
+    let mut item = format!(
+        "><font color=\"{color}\">{}</font> `{}`\n>{}",
+        title(alert, style),
         alert.target.replace('`', "'"),
-        alert.message,
-        style.time(alert.since)
+        style.detail(alert, now)
     );
+    if alert.state != AlertState::Recovered {
+        item.push_str(&format!("\n>{}", alert.message));
+    }
     cap_item(item)
 }
 
@@ -291,7 +392,7 @@ pub fn wecom_markdown(digest: &Digest, style: &Style) -> String {
     let items: Vec<String> = digest
         .alerts
         .iter()
-        .map(|a| markdown_item(a, style))
+        .map(|a| markdown_item(a, style, digest.time))
         .collect();
     fit(&header, &items, "\n\n", WECOM_MARKDOWN_LIMIT, style)
 }
@@ -302,7 +403,7 @@ pub fn wecom_text(digest: &Digest, style: &Style) -> String {
     let items: Vec<String> = digest
         .alerts
         .iter()
-        .map(|a| cap_item(plain_item(a, style)))
+        .map(|a| cap_item(plain_item(a, style, digest.time)))
         .collect();
     fit(
         &headline(digest, style),
@@ -344,26 +445,30 @@ pub fn email(digest: &Digest, style: &Style) -> Email {
         target,
         style.time(digest.time)
     );
-    let (state_h, kind_h, target_h, detail_h, since_h) = if style.zh() {
-        ("状态", "类型", "目标", "详情", "开始于")
+    let (state_h, target_h, when_h, detail_h) = if style.zh() {
+        ("状态", "目标", "时间", "详情")
     } else {
-        ("State", "Kind", "Target", "Detail", "Since")
+        ("State", "Target", "When", "Detail")
     };
     let mut rows = String::new();
     for alert in &digest.alerts {
+        let message = if alert.state == AlertState::Recovered {
+            ""
+        } else {
+            &alert.message
+        };
         rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape_html(style.state(alert.state)),
-            escape_html(&alert.kind.map(|k| style.kind(k)).unwrap_or_default()),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape_html(&title(alert, style)),
             escape_html(&alert.target),
-            escape_html(&alert.message),
-            escape_html(&style.time(alert.since)),
+            escape_html(&style.detail(alert, digest.time)),
+            escape_html(message),
         ));
     }
     let html = format!(
         "<!DOCTYPE html><html><body><h2>lookout · {}</h2><p>{} · {}</p>\
          <table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">\
-         <tr><th>{state_h}</th><th>{kind_h}</th><th>{target_h}</th><th>{detail_h}</th><th>{since_h}</th></tr>{rows}</table></body></html>",
+         <tr><th>{state_h}</th><th>{target_h}</th><th>{when_h}</th><th>{detail_h}</th></tr>{rows}</table></body></html>",
         escape_html(style.function(digest.function)),
         escape_html(&style.counts(digest)),
         escape_html(&style.time(digest.time)),
@@ -394,31 +499,24 @@ pub fn escape_html(text: &str) -> String {
 /// The two SMS template parameters, `{1}` what is watched and `{2}` the counts, each at most
 /// `max_chars` characters and free of URLs and domains (carriers reject them).
 pub fn sms_params(digest: &Digest, style: &Style, max_chars: usize) -> Vec<String> {
-    let counts: String = digest
-        .alerts
-        .iter()
-        .fold([0usize; 2], |mut n, a| {
-            n[match a.state {
-                AlertState::Failing => 0,
-                AlertState::MonitorError => 1,
-            }] += 1;
-            n
+    let states = [
+        AlertState::Failing,
+        AlertState::MonitorError,
+        AlertState::Recovered,
+    ];
+    let counts: Vec<String> = states
+        .into_iter()
+        .filter_map(|state| {
+            let n = digest.alerts.iter().filter(|a| a.state == state).count();
+            (n > 0).then(|| match (state, style.zh()) {
+                (_, true) => format!("{n}项{}", style.state(state)),
+                (AlertState::Failing, false) => format!("{n} down"),
+                (AlertState::MonitorError, false) => format!("{n} monitor err"),
+                (AlertState::Recovered, false) => format!("{n} up"),
+            })
         })
-        .iter()
-        .zip([AlertState::Failing, AlertState::MonitorError])
-        .filter(|(n, _)| **n > 0)
-        .map(|(n, state)| {
-            if style.zh() {
-                format!("{n}项{}", style.state(state))
-            } else {
-                match state {
-                    AlertState::Failing => format!("{n} down"),
-                    AlertState::MonitorError => format!("{n} monitor err"),
-                }
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(if style.zh() { "" } else { ", " });
+        .collect();
+    let counts = counts.join(if style.zh() { "" } else { ", " });
     vec![
         truncate_chars(style.function(digest.function), max_chars),
         truncate_chars(&counts, max_chars),
@@ -440,9 +538,13 @@ mod tests {
             function: "site-status",
             target: target.into(),
             state,
-            kind: Some("status"),
+            kind: Some("status".into()),
             message: message.into(),
-            since: time(),
+            since: time() - chrono::Duration::minutes(12),
+            until: None,
+            step: Some(2),
+            note: None,
+            channels: vec![],
         }
     }
 
@@ -496,11 +598,48 @@ mod tests {
         )]);
         assert_eq!(
             plain_text(&d, &Style::default()),
-            "[lookout] 站点状态 · 1 项故障 · 2026-11-23 10:00 (UTC+08:00)\n- 故障 · 状态码异常 · https://a.example/\n  answered 503"
+            "[lookout] 站点状态 · 1 项故障 · 2026-11-23 10:00 (UTC+08:00)\n- 故障 · 状态码异常 · https://a.example/\n  已持续 12 分钟（自 09:48）· 第 2 次通知\n  answered 503"
         );
         assert_eq!(
             plain_text(&d, &english()),
-            "[lookout] site status · 1 failing · 2026-11-23 10:00 (UTC+08:00)\n- FAILING · unexpected status · https://a.example/\n  answered 503"
+            "[lookout] site status · 1 failing · 2026-11-23 10:00 (UTC+08:00)\n- FAILING · unexpected status · https://a.example/\n  for 12 min (since 09:48) · notice 2\n  answered 503"
+        );
+    }
+
+    #[test]
+    fn a_recovery_says_how_long_it_was_down_and_from_when_to_when() {
+        let mut recovered = alert("https://a.example/", AlertState::Recovered, "answered 503");
+        recovered.since = Utc.with_ymd_and_hms(2026, 11, 23, 0, 10, 0).unwrap();
+        recovered.until = Some(Utc.with_ymd_and_hms(2026, 11, 23, 5, 0, 0).unwrap());
+        recovered.step = None;
+        let d = digest(vec![recovered.clone()]);
+        assert_eq!(
+            plain_text(&d, &english()),
+            "[lookout] site status · 1 recovered · 2026-11-23 10:00 (UTC+08:00)\n- RECOVERED · https://a.example/\n  down 4 h 50 min, from 08:10 to 13:00"
+        );
+        assert!(
+            plain_text(&d, &Style::default()).contains("故障持续 4 小时 50 分钟，08:10 至 13:00")
+        );
+        recovered.note = Some(AlertNote::OpenedAndClosedUnheard);
+        let held = plain_text(&digest(vec![recovered]), &Style::default());
+        assert!(
+            held.contains("- [静默期间发生并已恢复] 恢复 · https://a.example/"),
+            "{held}"
+        );
+        assert_eq!(english().duration(1441), "1 d 1 min");
+        assert_eq!(Style::default().duration(0), "0 分钟");
+    }
+
+    #[test]
+    fn a_monitor_error_says_the_target_may_be_fine() {
+        let d = digest(vec![alert(
+            "https://a/",
+            AlertState::MonitorError,
+            "no node list",
+        )]);
+        assert!(
+            plain_text(&d, &english())
+                .contains("the monitor could not check; the target may be fine")
         );
     }
 

@@ -45,7 +45,7 @@ impl CheckResult {
 }
 
 /// Whether a target is healthy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     /// Everything the check asks for holds.

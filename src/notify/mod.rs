@@ -110,43 +110,47 @@ pub async fn channels_from_env(env: &Env) -> Result<Vec<Box<dyn Notifier>>, Setu
     Ok(channels)
 }
 
-/// Sends the digest to every channel at once, each retrying what may pass until it is delivered,
-/// fails for good, or the next wait would end past `deadline`.
-pub async fn fan_out(
+/// Sends each channel its digest (`digest_for(channel)`; channels without one are skipped), all at
+/// once, each retrying what may pass until it is delivered, fails for good, or the next wait would
+/// end past `deadline`.
+pub async fn fan_out<'d>(
     notifiers: &[Box<dyn Notifier>],
-    digest: &Digest,
+    digest_for: impl Fn(&str) -> Option<&'d Digest>,
     backoff: Backoff,
     deadline: Instant,
 ) -> Vec<Delivery> {
-    join_all(notifiers.iter().map(|notifier| async move {
-        let channel = notifier.channel();
-        let (result, attempts) = retry::retry(backoff, deadline, |attempt| async move {
-            let result = notifier.deliver(digest).await;
-            if let Err(error) = &result {
-                tracing::warn!(channel, attempt, retryable = error.retryable, reason = %error, "delivery attempt failed");
-            }
-            result
-        })
-        .await;
-        match result {
-            Ok(()) => {
-                tracing::info!(channel, attempts, "delivered");
-                Delivery {
-                    channel,
-                    outcome: DeliveryOutcome::Delivered,
-                    attempts,
-                    error: None,
+    let sends = notifiers.iter().filter_map(|notifier| {
+        let digest = digest_for(notifier.channel()).filter(|d| !d.alerts.is_empty())?;
+        Some(async move {
+            let channel = notifier.channel();
+            let (result, attempts) = retry::retry(backoff, deadline, |attempt| async move {
+                let result = notifier.deliver(digest).await;
+                if let Err(error) = &result {
+                    tracing::warn!(channel, attempt, retryable = error.retryable, reason = %error, "delivery attempt failed");
                 }
+                result
+            })
+            .await;
+            match result {
+                Ok(()) => {
+                    tracing::info!(channel, attempts, "delivered");
+                    Delivery {
+                        channel,
+                        outcome: DeliveryOutcome::Delivered,
+                        attempts,
+                        error: None,
+                    }
+                }
+                Err(error) => Delivery {
+                    channel,
+                    outcome: DeliveryOutcome::Failed,
+                    attempts,
+                    error: Some(error.reason),
+                },
             }
-            Err(error) => Delivery {
-                channel,
-                outcome: DeliveryOutcome::Failed,
-                attempts,
-                error: Some(error.reason),
-            },
-        }
-    }))
-    .await
+        })
+    });
+    join_all(sends).await
 }
 
 /// Replaces every occurrence of a secret in upstream text (an echoed URL, say) with `<redacted>`.
@@ -198,10 +202,23 @@ mod tests {
     }
 
     fn digest() -> Digest {
+        let now = Utc::now();
         Digest {
             function: "site-status",
-            time: Utc::now(),
-            alerts: vec![],
+            time: now,
+            alerts: vec![crate::alerting::Alert {
+                key: "site-status:https://a/".into(),
+                function: "site-status",
+                target: "https://a/".into(),
+                state: crate::alerting::AlertState::Failing,
+                kind: None,
+                message: "down".into(),
+                since: now,
+                until: None,
+                step: Some(1),
+                note: None,
+                channels: vec![],
+            }],
         }
     }
 
@@ -229,10 +246,11 @@ mod tests {
             ),
             scripted("fine", vec![]),
         ];
+        let d = digest();
         let started = Instant::now();
         let deliveries = fan_out(
             &notifiers,
-            &digest(),
+            |_| Some(&d),
             quick(),
             started + Duration::from_secs(30),
         )
@@ -263,10 +281,11 @@ mod tests {
             scripted("b", vec![]),
             scripted("c", vec![]),
         ];
+        let d = digest();
         let started = Instant::now();
         fan_out(
             &notifiers,
-            &digest(),
+            |_| Some(&d),
             quick(),
             started + Duration::from_secs(30),
         )
@@ -281,10 +300,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn retries_stop_before_the_deadline() {
         let notifiers = vec![scripted("busy", vec![DeliveryError::retryable("busy"); 9])];
+        let d = digest();
         let started = Instant::now();
         let deliveries = fan_out(
             &notifiers,
-            &digest(),
+            |_| Some(&d),
             quick(),
             started + Duration::from_millis(500),
         )

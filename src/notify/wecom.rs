@@ -192,9 +192,13 @@ mod tests {
                 function: "site-status",
                 target: "https://a/".into(),
                 state: AlertState::Failing,
-                kind: Some("status"),
+                kind: Some("status".into()),
                 message: "answered 503".into(),
                 since: Utc::now(),
+                until: None,
+                step: Some(1),
+                note: None,
+                channels: vec![],
             }],
         }
     }

@@ -101,8 +101,16 @@ impl RuntimeApi {
         None
     }
 
-    /// Starts a real binary of this package against the emulator, the way Lambda would.
+    /// Starts a real binary of this package against the emulator, the way Lambda would, with its
+    /// state in a file of its own (unless `env` names a `STATE_TABLE` or another `STATE_FILE`).
     pub fn spawn(&self, binary: &str, env: &[(&str, &str)]) -> Child {
+        static SPAWNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let state_file = std::env::temp_dir().join(format!(
+            "lookout-test-{}-{n}-{}.json",
+            std::process::id(),
+            self.address.port()
+        ));
         Command::new(binary)
             .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", self.address.to_string())
@@ -111,6 +119,7 @@ impl RuntimeApi {
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_REGION", "us-east-1")
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("STATE_FILE", state_file)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

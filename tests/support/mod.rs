@@ -3,6 +3,7 @@
 
 pub mod lambda;
 pub mod moto;
+pub mod scripted;
 pub mod site;
 pub mod tencent;
 pub mod wecom;

@@ -1,0 +1,567 @@
+//! The alert lifecycle, as a pure function of the previous state, a result, the tick's time and the
+//! policy: confirm, escalate, recover, hold in quiet hours, owe what could not be delivered.
+//!
+//! Time is always the tick's time, so replaying recorded ticks reproduces the same notices.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::policy::Policy;
+use super::{Alert, AlertNote, AlertState};
+use crate::checks::{CheckResult, Health};
+
+/// Owed notices a channel keeps at most per incident key (older closures are dropped first).
+const MAX_OWED: usize = 20;
+
+/// Where an incident key stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Passing.
+    #[default]
+    Ok,
+    /// Failing, but fewer ticks than `ALERT_FAILURE_THRESHOLD`.
+    Pending,
+    /// An open incident.
+    Open,
+    /// Passing again, but fewer ticks than `ALERT_RECOVERY_THRESHOLD`.
+    Recovering,
+}
+
+/// Everything remembered about one incident key between ticks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// `<function>:<target>`.
+    pub key: String,
+    /// The function that watches it.
+    pub function: String,
+    /// What is watched.
+    pub target: String,
+    /// Where it stands.
+    pub status: Status,
+    /// Whether the last failure was the target's or the monitor's.
+    pub health: Health,
+    /// The last failure's kind.
+    pub kind: Option<String>,
+    /// The last failure's sentence.
+    pub message: String,
+    /// When the current failure began (its first failing tick).
+    pub began_at: Option<DateTime<Utc>>,
+    /// The first passing tick of a recovery in progress.
+    pub recovering_since: Option<DateTime<Utc>>,
+    /// Consecutive failing ticks.
+    pub failures: u32,
+    /// Consecutive passing ticks while recovering.
+    pub successes: u32,
+    /// Per channel: steps sent, whether it was told, what it is still owed.
+    pub channels: BTreeMap<String, ChannelProgress>,
+    /// The tick that last changed this state.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One channel's part in an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ChannelProgress {
+    /// Escalation steps covered in the current incident (sent, claimed, or held).
+    pub steps_sent: u32,
+    /// A notice about the current incident was delivered.
+    pub told: bool,
+    /// Notices held by quiet hours or whose delivery failed, to send at the next chance.
+    pub owed: Vec<Owed>,
+}
+
+/// A notice still to send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owed {
+    /// What to say.
+    pub notice: Notice,
+    /// Why it is still owed.
+    pub reason: AlertNote,
+}
+
+/// What a channel is told about an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Notice {
+    /// The incident is open: escalation step `step` (0-based).
+    Open { step: u32 },
+    /// It closed. `announced` is false when the channel never heard it open (quiet hours).
+    Recovered {
+        began_at: DateTime<Utc>,
+        recovered_at: DateTime<Utc>,
+        announced: bool,
+    },
+}
+
+/// What one tick decided for one incident key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The state to keep.
+    pub incident: Incident,
+    /// Notices to send now, per channel.
+    pub notices: Vec<(String, Notice, Option<AlertNote>)>,
+}
+
+impl Incident {
+    fn new(result: &CheckResult, function: &str, now: DateTime<Utc>) -> Self {
+        Incident {
+            key: result.key.clone(),
+            function: function.to_owned(),
+            target: result.target.clone(),
+            status: Status::Ok,
+            health: Health::Ok,
+            kind: None,
+            message: String::new(),
+            began_at: None,
+            recovering_since: None,
+            failures: 0,
+            successes: 0,
+            channels: BTreeMap::new(),
+            updated_at: now,
+        }
+    }
+
+    /// True while an incident is open (recovering included).
+    pub fn is_open(&self) -> bool {
+        matches!(self.status, Status::Open | Status::Recovering)
+    }
+
+    /// True when nothing about this key needs remembering.
+    pub fn is_idle(&self) -> bool {
+        self.status == Status::Ok && self.channels.values().all(|c| c.owed.is_empty())
+    }
+
+    /// The alert a notice stands for, in the words of the incident's current state.
+    pub fn alert(&self, function: &'static str, notice: &Notice, note: Option<AlertNote>) -> Alert {
+        let (state, since, until, step) = match notice {
+            Notice::Open { step } => (
+                if self.health == Health::MonitorError {
+                    AlertState::MonitorError
+                } else {
+                    AlertState::Failing
+                },
+                self.began_at.unwrap_or(self.updated_at),
+                None,
+                Some(step + 1),
+            ),
+            Notice::Recovered {
+                began_at,
+                recovered_at,
+                ..
+            } => (AlertState::Recovered, *began_at, Some(*recovered_at), None),
+        };
+        let unannounced = matches!(
+            notice,
+            Notice::Recovered {
+                announced: false,
+                ..
+            }
+        );
+        Alert {
+            key: self.key.clone(),
+            function,
+            target: self.target.clone(),
+            state,
+            kind: self.kind.clone(),
+            message: self.message.clone(),
+            since,
+            until,
+            step,
+            note: if unannounced {
+                Some(AlertNote::OpenedAndClosedUnheard)
+            } else {
+                note
+            },
+            channels: Vec::new(),
+        }
+    }
+}
+
+/// Applies one result to the previous state of its key.
+///
+/// `channels` are the configured channels' names. Notices are claimed in the returned state (steps
+/// marked sent); [`delivery_failed`] puts back what a channel did not get.
+pub fn observe(
+    previous: Option<&Incident>,
+    result: &CheckResult,
+    function: &str,
+    now: DateTime<Utc>,
+    policy: &Policy,
+    channels: &[&str],
+) -> Decision {
+    let mut incident = previous
+        .cloned()
+        .unwrap_or_else(|| Incident::new(result, function, now));
+    incident.target = result.target.clone();
+    incident.updated_at = now;
+    let failing = result.health != Health::Ok;
+    if failing {
+        incident.health = result.health;
+        incident.kind = result.failure.as_ref().map(|f| f.kind.to_owned());
+        incident.message = result
+            .failure
+            .as_ref()
+            .map(|f| f.message.clone())
+            .unwrap_or_default();
+    }
+    let closed = transition(&mut incident, failing, now, policy);
+
+    let quiet = policy.is_quiet(now);
+    let mut notices = Vec::new();
+    for &channel in channels {
+        let progress = incident.channels.entry(channel.to_owned()).or_default();
+        let mut due: Vec<(Notice, Option<AlertNote>)> = Vec::new();
+        // No escalation while it looks recovered (passing, below the recovery threshold).
+        if incident.status == Status::Open {
+            let began = incident.began_at.unwrap_or(now);
+            let age = (now - began).num_minutes();
+            if age >= policy.joins_after(channel) {
+                if let Some(step) = policy
+                    .latest_due_step(age)
+                    .filter(|step| *step >= progress.steps_sent)
+                {
+                    progress.steps_sent = step + 1;
+                    // A newer step stands in for an older one still owed.
+                    progress
+                        .owed
+                        .retain(|o| !matches!(o.notice, Notice::Open { .. }));
+                    due.push((Notice::Open { step }, None));
+                }
+            }
+        }
+        if let Some((began_at, recovered_at)) = closed {
+            let heard_of_it = progress.told
+                || progress
+                    .owed
+                    .iter()
+                    .any(|o| matches!(o.notice, Notice::Open { .. }));
+            progress
+                .owed
+                .retain(|o| !matches!(o.notice, Notice::Open { .. }));
+            if heard_of_it {
+                due.push((
+                    Notice::Recovered {
+                        began_at,
+                        recovered_at,
+                        announced: progress.told,
+                    },
+                    None,
+                ));
+            }
+            progress.steps_sent = 0;
+            progress.told = false;
+        }
+        // What was owed goes first, oldest first.
+        let owed: Vec<(Notice, Option<AlertNote>)> = progress
+            .owed
+            .drain(..)
+            .map(|o| (o.notice, Some(o.reason)))
+            .collect();
+        due.splice(0..0, owed);
+        if quiet {
+            progress
+                .owed
+                .extend(due.into_iter().map(|(notice, reason)| Owed {
+                    notice,
+                    reason: match reason {
+                        Some(AlertNote::DeliveryFailed) => AlertNote::DeliveryFailed,
+                        _ => AlertNote::QuietHours,
+                    },
+                }));
+            trim(&mut progress.owed);
+        } else {
+            notices.extend(
+                due.into_iter()
+                    .map(|(notice, note)| (channel.to_owned(), notice, note)),
+            );
+        }
+    }
+    Decision { incident, notices }
+}
+
+/// Moves the status on; returns `(began_at, recovered_at)` when the incident closed on this tick.
+fn transition(
+    incident: &mut Incident,
+    failing: bool,
+    now: DateTime<Utc>,
+    policy: &Policy,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    match (incident.status, failing) {
+        (Status::Ok, true) => {
+            incident.failures = 1;
+            incident.began_at = Some(now);
+            incident.status = if policy.failure_threshold <= 1 {
+                Status::Open
+            } else {
+                Status::Pending
+            };
+        }
+        (Status::Pending, true) => {
+            incident.failures += 1;
+            if incident.failures >= policy.failure_threshold {
+                incident.status = Status::Open;
+            }
+        }
+        (Status::Pending, false) => {
+            // A flap that stayed under the threshold: forgotten.
+            incident.status = Status::Ok;
+            incident.failures = 0;
+            incident.began_at = None;
+        }
+        (Status::Open, true) => incident.failures += 1,
+        (Status::Recovering, true) => {
+            incident.status = Status::Open;
+            incident.failures += 1;
+            incident.successes = 0;
+            incident.recovering_since = None;
+        }
+        (Status::Open | Status::Recovering, false) => {
+            incident.successes += 1;
+            let since = *incident.recovering_since.get_or_insert(now);
+            if incident.successes >= policy.recovery_threshold {
+                let began = incident.began_at.unwrap_or(since);
+                incident.status = Status::Ok;
+                incident.failures = 0;
+                incident.successes = 0;
+                incident.began_at = None;
+                incident.recovering_since = None;
+                return Some((began, since));
+            }
+            incident.status = Status::Recovering;
+        }
+        (Status::Ok, false) => {}
+    }
+    None
+}
+
+fn trim(owed: &mut Vec<Owed>) {
+    if owed.len() > MAX_OWED {
+        let excess = owed.len() - MAX_OWED;
+        owed.drain(..excess);
+    }
+}
+
+/// Records that a channel got a notice.
+pub fn delivered(incident: &mut Incident, channel: &str, notice: &Notice) {
+    if let (Some(progress), Notice::Open { .. }) = (incident.channels.get_mut(channel), notice) {
+        progress.told = true;
+    }
+}
+
+/// Puts back a notice a channel did not get, to retry on the next tick (unless a newer one stands
+/// in for it by then).
+pub fn delivery_failed(incident: &mut Incident, channel: &str, notice: &Notice) {
+    let progress = incident.channels.entry(channel.to_owned()).or_default();
+    progress.owed.push(Owed {
+        notice: notice.clone(),
+        reason: AlertNote::DeliveryFailed,
+    });
+    trim(&mut progress.owed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::{Failure, Measurement, site::SiteMeasurement};
+    use chrono::TimeZone;
+
+    fn result(failing: bool) -> CheckResult {
+        CheckResult {
+            key: "site-status:https://a/".into(),
+            target: "https://a/".into(),
+            health: if failing { Health::Failing } else { Health::Ok },
+            failure: failing.then(|| Failure {
+                kind: "status",
+                message: "answered 503".into(),
+            }),
+            measurement: Measurement::Site(SiteMeasurement {
+                url: "https://a/".into(),
+                final_url: None,
+                status: Some(if failing { 503 } else { 200 }),
+                elapsed_ms: 5,
+                cert_days_left: None,
+                attempts: 1,
+            }),
+        }
+    }
+
+    fn minute(m: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap() + chrono::Duration::minutes(m)
+    }
+
+    /// Runs ticks every `every` minutes with the given failing pattern; returns (minute, channel, notice).
+    fn run(
+        policy: &Policy,
+        channels: &[&str],
+        pattern: &[bool],
+        every: i64,
+    ) -> Vec<(i64, String, Notice)> {
+        let mut state: Option<Incident> = None;
+        let mut sent = Vec::new();
+        for (i, failing) in pattern.iter().enumerate() {
+            let at = i as i64 * every;
+            let decision = observe(
+                state.as_ref(),
+                &result(*failing),
+                "site-status",
+                minute(at),
+                policy,
+                channels,
+            );
+            let mut incident = decision.incident;
+            for (channel, notice, _) in decision.notices {
+                delivered(&mut incident, &channel, &notice);
+                sent.push((at, channel, notice));
+            }
+            state = Some(incident);
+        }
+        sent
+    }
+
+    #[test]
+    fn a_five_minute_schedule_still_gets_the_ten_minute_notice() {
+        let pattern = vec![true; 14];
+        let sent = run(&Policy::default(), &["wecom"], &pattern, 5);
+        let at: Vec<(i64, u32)> = sent
+            .iter()
+            .map(|(m, _, n)| {
+                (
+                    *m,
+                    match n {
+                        Notice::Open { step } => *step,
+                        _ => 99,
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(at, vec![(0, 0), (10, 1), (60, 2)]);
+    }
+
+    #[test]
+    fn the_threshold_confirms_before_alerting_and_flaps_are_forgotten() {
+        let policy = Policy {
+            failure_threshold: 3,
+            ..Policy::default()
+        };
+        let flap = run(&policy, &["wecom"], &[true, true, false, true, false], 1);
+        assert!(flap.is_empty(), "{flap:?}");
+        let outage = run(&policy, &["wecom"], &[true, true, true], 1);
+        assert_eq!(outage, vec![(2, "wecom".into(), Notice::Open { step: 0 })]);
+    }
+
+    #[test]
+    fn recovery_tells_every_channel_that_was_told_with_the_downtime() {
+        let policy = Policy {
+            recovery_threshold: 2,
+            channel_after_minutes: [("sms", 30)].into_iter().collect(),
+            ..Policy::default()
+        };
+        // Failing from minute 0 to 19, passing from 20: SMS (after 30 min) never hears of it.
+        let mut pattern = vec![true; 20];
+        pattern.extend([false, false, false]);
+        let sent = run(&policy, &["wecom", "sms"], &pattern, 1);
+        let recoveries: Vec<_> = sent
+            .iter()
+            .filter(|(_, _, n)| matches!(n, Notice::Recovered { .. }))
+            .collect();
+        assert_eq!(recoveries.len(), 1, "{sent:?}");
+        let (at, channel, notice) = recoveries[0];
+        assert_eq!((*at, channel.as_str()), (21, "wecom"));
+        assert_eq!(
+            notice,
+            &Notice::Recovered {
+                began_at: minute(0),
+                recovered_at: minute(20),
+                announced: true
+            }
+        );
+        assert!(sent.iter().all(|(_, c, _)| c != "sms"));
+    }
+
+    #[test]
+    fn a_channel_joins_late_with_one_notice_not_a_burst() {
+        let policy = Policy {
+            channel_after_minutes: [("sms", 60)].into_iter().collect(),
+            ..Policy::default()
+        };
+        let sent = run(&policy, &["sms"], &[true; 61], 1);
+        assert_eq!(sent, vec![(60, "sms".into(), Notice::Open { step: 2 })]);
+    }
+
+    #[test]
+    fn a_failed_delivery_is_owed_until_it_arrives_or_is_superseded() {
+        let policy = Policy::default();
+        let first = observe(
+            None,
+            &result(true),
+            "site-status",
+            minute(0),
+            &policy,
+            &["wecom"],
+        );
+        let mut incident = first.incident;
+        let (_, notice, _) = &first.notices[0];
+        delivery_failed(&mut incident, "wecom", notice);
+        let second = observe(
+            Some(&incident),
+            &result(true),
+            "site-status",
+            minute(1),
+            &policy,
+            &["wecom"],
+        );
+        assert_eq!(
+            second.notices,
+            vec![(
+                "wecom".into(),
+                Notice::Open { step: 0 },
+                Some(AlertNote::DeliveryFailed)
+            )]
+        );
+        // Still failing to deliver at minute 10: the 10-minute step replaces the owed one.
+        let mut incident = second.incident;
+        delivery_failed(&mut incident, "wecom", &Notice::Open { step: 0 });
+        let third = observe(
+            Some(&incident),
+            &result(true),
+            "site-status",
+            minute(10),
+            &policy,
+            &["wecom"],
+        );
+        assert_eq!(
+            third.notices,
+            vec![("wecom".into(), Notice::Open { step: 1 }, None)]
+        );
+    }
+
+    #[test]
+    fn quiet_hours_hold_notices_and_release_them_in_one_summary() {
+        // Quiet 10:00-11:00 Shanghai = 02:00-03:00 UTC = minutes 0..60.
+        let policy = Policy {
+            quiet_hours: vec![super::super::policy::QuietWindow {
+                start: chrono::NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+                end: chrono::NaiveTime::from_hms_opt(11, 0, 0).unwrap(),
+            }],
+            ..Policy::default()
+        };
+        let mut pattern = vec![true; 15];
+        pattern.extend(vec![false; 46]);
+        let sent = run(&policy, &["wecom"], &pattern, 1);
+        // Nothing during the window; at minute 60 the closure of an incident nobody heard of.
+        assert_eq!(
+            sent,
+            vec![(
+                60,
+                "wecom".into(),
+                Notice::Recovered {
+                    began_at: minute(0),
+                    recovered_at: minute(15),
+                    announced: false
+                }
+            )]
+        );
+    }
+}

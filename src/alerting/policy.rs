@@ -1,0 +1,303 @@
+//! The alert policy: thresholds, the escalation schedule, when each channel joins, quiet hours.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveTime, Utc};
+use chrono_tz::Tz;
+
+use crate::config::{ConfigError, Env};
+
+/// The rules that turn results into notifications (`ALERT_*`, `*_AFTER_MINUTES`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// `ALERT_FAILURE_THRESHOLD`: consecutive failing ticks before an incident opens.
+    pub failure_threshold: u32,
+    /// `ALERT_RECOVERY_THRESHOLD`: consecutive passing ticks before it closes.
+    pub recovery_threshold: u32,
+    /// `ALERT_ESCALATION_MINUTES`: incident ages at which to notify, ascending.
+    pub escalation_minutes: Vec<i64>,
+    /// `ALERT_REPEAT_MINUTES`: after the last step, repeat this often (0: never).
+    pub repeat_minutes: i64,
+    /// `WECOM_AFTER_MINUTES`, `EMAIL_AFTER_MINUTES`, `SMS_AFTER_MINUTES`: a channel joins an incident
+    /// only once it is this old.
+    pub channel_after_minutes: BTreeMap<&'static str, i64>,
+    /// `ALERT_QUIET_HOURS`: local windows in which notifications are held.
+    pub quiet_hours: Vec<QuietWindow>,
+    /// `ALERT_TIMEZONE`: the zone of the quiet hours.
+    pub timezone: Tz,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            failure_threshold: 1,
+            recovery_threshold: 1,
+            escalation_minutes: vec![0, 10, 60, 240, 1440],
+            repeat_minutes: 1440,
+            channel_after_minutes: BTreeMap::new(),
+            quiet_hours: Vec::new(),
+            timezone: chrono_tz::Asia::Shanghai,
+        }
+    }
+}
+
+/// A daily window `start-end` in local time; it may wrap midnight (`23:00-07:00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietWindow {
+    /// First quiet minute.
+    pub start: NaiveTime,
+    /// First minute after the window.
+    pub end: NaiveTime,
+}
+
+impl QuietWindow {
+    /// True when `time` of day is inside the window.
+    pub fn contains(&self, time: NaiveTime) -> bool {
+        if self.start <= self.end {
+            self.start <= time && time < self.end
+        } else {
+            time >= self.start || time < self.end
+        }
+    }
+}
+
+fn parse_windows(raw: &str) -> Result<Vec<QuietWindow>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let (start, end) = item
+                .split_once('-')
+                .ok_or_else(|| format!("{item:?} is not a window like 23:00-07:00"))?;
+            let time = |s: &str| {
+                NaiveTime::parse_from_str(s.trim(), "%H:%M")
+                    .map_err(|_| format!("{s:?} is not a time like 07:30"))
+            };
+            let window = QuietWindow {
+                start: time(start)?,
+                end: time(end)?,
+            };
+            if window.start == window.end {
+                return Err(format!("{item:?} starts where it ends"));
+            }
+            Ok(window)
+        })
+        .collect()
+}
+
+fn parse_minutes(raw: &str) -> Result<Vec<i64>, String> {
+    let minutes = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<i64>()
+                .ok()
+                .filter(|m| *m >= 0)
+                .ok_or_else(|| format!("{s:?} is not a whole number of minutes"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if minutes.is_empty() {
+        return Err("no step in it".into());
+    }
+    if minutes.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("the ages must rise from left to right".into());
+    }
+    Ok(minutes)
+}
+
+impl Policy {
+    /// Reads and checks the policy.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let defaults = Policy::default();
+        let threshold = |var: &'static str, default: u32| -> Result<u32, ConfigError> {
+            let hint = "set it to a whole number of ticks, 1 or more";
+            match env.number::<u32>(var, hint)? {
+                None => Ok(default),
+                Some(0) => Err(ConfigError::invalid(var, "0", "must be at least 1", hint)),
+                Some(n) => Ok(n),
+            }
+        };
+        let minutes = |var: &'static str, default: i64| -> Result<i64, ConfigError> {
+            Ok(env
+                .number::<u32>(var, "set it to a whole number of minutes, e.g. 60")?
+                .map_or(default, i64::from))
+        };
+        let escalation_minutes = match env.get("ALERT_ESCALATION_MINUTES") {
+            None => defaults.escalation_minutes,
+            Some(raw) => parse_minutes(raw).map_err(|reason| {
+                ConfigError::invalid(
+                    "ALERT_ESCALATION_MINUTES",
+                    raw,
+                    reason,
+                    "set it to rising incident ages in minutes, e.g. 0,10,60,240,1440",
+                )
+            })?,
+        };
+        let quiet_hours = match env.get("ALERT_QUIET_HOURS") {
+            None => Vec::new(),
+            Some(raw) => parse_windows(raw).map_err(|reason| {
+                ConfigError::invalid(
+                    "ALERT_QUIET_HOURS",
+                    raw,
+                    reason,
+                    "set it to local windows, comma-separated, e.g. 23:00-07:00,12:00-13:00",
+                )
+            })?,
+        };
+        let mut channel_after_minutes = BTreeMap::new();
+        for (channel, var) in [
+            ("wecom", "WECOM_AFTER_MINUTES"),
+            ("email", "EMAIL_AFTER_MINUTES"),
+            ("sms", "SMS_AFTER_MINUTES"),
+        ] {
+            let after = minutes(var, 0)?;
+            if after > 0 {
+                channel_after_minutes.insert(channel, after);
+            }
+        }
+        Ok(Policy {
+            failure_threshold: threshold("ALERT_FAILURE_THRESHOLD", 1)?,
+            recovery_threshold: threshold("ALERT_RECOVERY_THRESHOLD", 1)?,
+            escalation_minutes,
+            repeat_minutes: minutes("ALERT_REPEAT_MINUTES", defaults.repeat_minutes)?,
+            channel_after_minutes,
+            quiet_hours,
+            timezone: crate::alerting::render::Style::from_env(env)?.timezone,
+        })
+    }
+
+    /// True when notifications are held at `time`.
+    pub fn is_quiet(&self, time: DateTime<Utc>) -> bool {
+        let local = time.with_timezone(&self.timezone).time();
+        self.quiet_hours.iter().any(|w| w.contains(local))
+    }
+
+    /// How old an incident must be before `channel` hears of it.
+    pub fn joins_after(&self, channel: &str) -> i64 {
+        self.channel_after_minutes
+            .get(channel)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The age in minutes of escalation step `index` (0-based): the schedule, then repeats.
+    pub fn step_age(&self, index: u32) -> Option<i64> {
+        let schedule = &self.escalation_minutes;
+        let last = *schedule.last()?;
+        let index = index as usize;
+        if index < schedule.len() {
+            Some(schedule[index])
+        } else if self.repeat_minutes > 0 {
+            let repeats = (index - schedule.len() + 1) as i64;
+            Some(last + self.repeat_minutes * repeats)
+        } else {
+            None
+        }
+    }
+
+    /// The latest step due at `age_minutes`, if any: the first tick at or after a step's age sends
+    /// it, whatever the schedule's interval.
+    pub fn latest_due_step(&self, age_minutes: i64) -> Option<u32> {
+        let schedule = &self.escalation_minutes;
+        let due_in_schedule = schedule.iter().rposition(|&m| m <= age_minutes)?;
+        let last = schedule[schedule.len() - 1];
+        if due_in_schedule + 1 == schedule.len() && self.repeat_minutes > 0 {
+            let repeats = (age_minutes - last) / self.repeat_minutes;
+            Some((due_in_schedule as i64 + repeats) as u32)
+        } else {
+            Some(due_in_schedule as u32)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn policy(pairs: &[(&str, &str)]) -> Result<Policy, ConfigError> {
+        Policy::from_env(&Env::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_follow_the_readme() {
+        assert_eq!(policy(&[]).unwrap(), Policy::default());
+    }
+
+    #[test]
+    fn every_setting_parses() {
+        let p = policy(&[
+            ("ALERT_FAILURE_THRESHOLD", "3"),
+            ("ALERT_RECOVERY_THRESHOLD", "2"),
+            ("ALERT_ESCALATION_MINUTES", "0, 5, 30"),
+            ("ALERT_REPEAT_MINUTES", "0"),
+            ("SMS_AFTER_MINUTES", "60"),
+            ("ALERT_QUIET_HOURS", "23:00-07:00, 12:00-13:00"),
+            ("ALERT_TIMEZONE", "Europe/Berlin"),
+        ])
+        .unwrap();
+        assert_eq!((p.failure_threshold, p.recovery_threshold), (3, 2));
+        assert_eq!(p.escalation_minutes, vec![0, 5, 30]);
+        assert_eq!(p.repeat_minutes, 0);
+        assert_eq!(p.joins_after("sms"), 60);
+        assert_eq!(p.joins_after("wecom"), 0);
+        assert_eq!(p.quiet_hours.len(), 2);
+        assert_eq!(p.timezone, chrono_tz::Europe::Berlin);
+    }
+
+    #[test]
+    fn bad_settings_name_the_variable_and_value() {
+        for (var, value) in [
+            ("ALERT_FAILURE_THRESHOLD", "0"),
+            ("ALERT_FAILURE_THRESHOLD", "two"),
+            ("ALERT_ESCALATION_MINUTES", "10,0"),
+            ("ALERT_ESCALATION_MINUTES", "0,ten"),
+            ("ALERT_REPEAT_MINUTES", "-5"),
+            ("SMS_AFTER_MINUTES", "an hour"),
+            ("ALERT_QUIET_HOURS", "23-07"),
+            ("ALERT_QUIET_HOURS", "25:00-07:00"),
+            ("ALERT_QUIET_HOURS", "07:00-07:00"),
+        ] {
+            let text = policy(&[(var, value)]).unwrap_err().to_string();
+            assert!(text.starts_with(var), "{var}={value}: {text}");
+            assert!(
+                text.contains(&format!("{value:?}")),
+                "{var}={value}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn quiet_windows_may_wrap_midnight() {
+        let p = policy(&[("ALERT_QUIET_HOURS", "23:00-07:00,12:00-13:00")]).unwrap();
+        // Times in UTC; Shanghai is UTC+8.
+        let at =
+            |h, m| Utc.with_ymd_and_hms(2026, 1, 1, h, m, 0).unwrap() - chrono::Duration::hours(8);
+        assert!(p.is_quiet(at(23, 0)) && p.is_quiet(at(2, 0)) && p.is_quiet(at(6, 59)));
+        assert!(!p.is_quiet(at(7, 0)) && !p.is_quiet(at(22, 59)));
+        assert!(p.is_quiet(at(12, 30)) && !p.is_quiet(at(13, 0)));
+    }
+
+    #[test]
+    fn a_step_is_due_at_the_first_tick_at_or_after_its_age() {
+        let p = Policy::default();
+        assert_eq!(p.latest_due_step(0), Some(0));
+        assert_eq!(p.latest_due_step(9), Some(0));
+        assert_eq!(p.latest_due_step(15), Some(1)); // a 5-minute schedule still gets the 10-minute notice
+        assert_eq!(p.latest_due_step(60), Some(2));
+        assert_eq!(p.latest_due_step(1439), Some(3));
+        assert_eq!(p.latest_due_step(1440), Some(4));
+        assert_eq!(p.latest_due_step(2879), Some(4));
+        assert_eq!(p.latest_due_step(2880), Some(5)); // repeats every ALERT_REPEAT_MINUTES
+        assert_eq!(p.step_age(5), Some(2880));
+        let late_start = Policy {
+            escalation_minutes: vec![5, 30],
+            repeat_minutes: 0,
+            ..Policy::default()
+        };
+        assert_eq!(late_start.latest_due_step(4), None);
+        assert_eq!(late_start.latest_due_step(10_000), Some(1));
+        assert_eq!(late_start.step_age(2), None);
+    }
+}

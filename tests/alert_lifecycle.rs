@@ -1,0 +1,386 @@
+//! The alert lifecycle over whole days of ticks: confirm, escalate, recover, quiet hours, digests,
+//! idempotency, failed deliveries, and two invocations of one tick racing on DynamoDB.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
+use lookout::alerting::policy::Policy;
+use lookout::alerting::render::{self, Language, Style};
+use lookout::alerting::state::StateStore;
+use lookout::alerting::state::dynamodb::DynamoDbStore;
+use lookout::alerting::state::memory::MemoryStore;
+use lookout::alerting::{AlertNote, AlertState};
+use lookout::config::Env;
+use lookout::monitor::Monitor;
+use lookout::notify::Notifier;
+use lookout::retry::Backoff;
+use lookout::tick::{Tick, TickSource};
+use support::moto::Moto;
+use support::scripted::{Recorder, ScriptedCheck, Sent};
+use tokio::time::Instant;
+
+/// A Shanghai wall-clock time on 2026-03-02 (or the 3rd with `next_day`), as UTC.
+fn local(hour: u32, minute: u32, next_day: bool) -> DateTime<Utc> {
+    Shanghai
+        .with_ymd_and_hms(2026, 3, if next_day { 3 } else { 2 }, hour, minute, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn tick_at(time: DateTime<Utc>) -> Tick {
+    Tick {
+        id: format!("tick-{}", time.timestamp()),
+        time,
+        source: TickSource::Schedule,
+    }
+}
+
+fn quick() -> Backoff {
+    Backoff {
+        base: Duration::from_millis(1),
+        max: Duration::from_millis(2),
+        max_attempts: 2,
+    }
+}
+
+fn between(time: DateTime<Utc>, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+    from <= time && time < to
+}
+
+/// The day: `https://shop/` is down from 10:02 to 14:40; `https://blog/` fails once at 16:00 (a
+/// flap under the threshold of 2) and again from 23:08 to 23:22, inside the night's quiet hours.
+fn the_day(time: DateTime<Utc>) -> Vec<(String, bool)> {
+    let shop_down = between(time, local(10, 2, false), local(14, 40, false));
+    let blog_down = between(time, local(15, 58, false), local(16, 3, false))
+        || between(time, local(23, 8, false), local(23, 22, false));
+    vec![
+        ("https://shop/".into(), shop_down),
+        ("https://blog/".into(), blog_down),
+    ]
+}
+
+fn policy() -> Policy {
+    Policy::from_env(&Env::from_pairs([
+        ("ALERT_FAILURE_THRESHOLD", "2"),
+        ("SMS_AFTER_MINUTES", "60"),
+        ("ALERT_QUIET_HOURS", "14:00-14:30,23:00-07:00"),
+    ]))
+    .expect("the policy")
+}
+
+fn monitor(sent: &Sent, store: Box<dyn StateStore>) -> Monitor {
+    let channels: Vec<Box<dyn Notifier>> = ["wecom", "email", "sms"]
+        .into_iter()
+        .map(|name| Box::new(Recorder::new(name, sent)) as Box<dyn Notifier>)
+        .collect();
+    Monitor::new(
+        Box::new(ScriptedCheck(Box::new(the_day))),
+        channels,
+        store,
+        policy(),
+    )
+    .with_backoff(quick())
+}
+
+/// One line per alert sent: "HH:MM channel target state [step] [note]", in Shanghai time.
+fn lines(sent: &Sent) -> Vec<String> {
+    let mut out = Vec::new();
+    for (channel, digest) in sent.lock().unwrap().iter() {
+        for alert in &digest.alerts {
+            let mut line = format!(
+                "{} {channel} {} {:?}",
+                digest.time.with_timezone(&Shanghai).format("%H:%M"),
+                alert.target,
+                alert.state
+            );
+            if let Some(step) = alert.step {
+                line.push_str(&format!(" notice {step}"));
+            }
+            if let Some(note) = alert.note {
+                line.push_str(&format!(" {note:?}"));
+            }
+            out.push(line);
+        }
+    }
+    out
+}
+
+/// Replays 24 hours of 5-minute ticks from 08:00 local.
+async fn replay_day(sent: &Sent) {
+    let monitor = monitor(sent, Box::new(MemoryStore::default()));
+    let start = local(8, 0, false);
+    for i in 0..288 {
+        let time = start + chrono::Duration::minutes(5 * i);
+        monitor
+            .tick(tick_at(time), Instant::now() + Duration::from_secs(10))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_replayed_day_sends_exactly_the_expected_notices() {
+    let sent: Sent = Arc::default();
+    replay_day(&sent).await;
+    let expected: Vec<String> = [
+        // Confirmed at the second failing tick; the failure began at 10:05.
+        "10:10 wecom https://shop/ Failing notice 1",
+        "10:10 email https://shop/ Failing notice 1",
+        // The 10-minute step, at the first tick at or after it.
+        "10:15 wecom https://shop/ Failing notice 2",
+        "10:15 email https://shop/ Failing notice 2",
+        // The 60-minute step; SMS joins at 60 minutes with one notice, not a burst.
+        "11:05 wecom https://shop/ Failing notice 3",
+        "11:05 email https://shop/ Failing notice 3",
+        "11:05 sms https://shop/ Failing notice 3",
+        // The 240-minute step fell in the 14:00-14:30 quiet window: held, sent when it ended.
+        "14:30 wecom https://shop/ Failing notice 4 QuietHours",
+        "14:30 email https://shop/ Failing notice 4 QuietHours",
+        "14:30 sms https://shop/ Failing notice 4 QuietHours",
+        // Recovery, to every channel that was told.
+        "14:40 wecom https://shop/ Recovered",
+        "14:40 email https://shop/ Recovered",
+        "14:40 sms https://shop/ Recovered",
+        // The blog's night incident opened and closed in quiet hours: summarised at 07:00.
+        "07:00 wecom https://blog/ Recovered OpenedAndClosedUnheard",
+        "07:00 email https://blog/ Recovered OpenedAndClosedUnheard",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(lines(&sent), expected);
+
+    // The recovery carries the downtime, from the first failing tick to the first passing one.
+    let recorded = sent.lock().unwrap().clone();
+    let (_, recovery) = recorded
+        .iter()
+        .find(|(c, d)| *c == "wecom" && d.alerts[0].state == AlertState::Recovered)
+        .unwrap();
+    assert_eq!(recovery.alerts[0].since, local(10, 5, false));
+    assert_eq!(recovery.alerts[0].until, Some(local(14, 40, false)));
+    let english = Style {
+        language: Language::English,
+        ..Style::default()
+    };
+    assert!(
+        render::plain_text(recovery, &english).contains("down 4 h 35 min, from 10:05 to 14:40")
+    );
+    assert!(
+        render::plain_text(recovery, &Style::default())
+            .contains("故障持续 4 小时 35 分钟，10:05 至 14:40")
+    );
+    let (_, night) = recorded.iter().rev().find(|(c, _)| *c == "wecom").unwrap();
+    assert_eq!(
+        night.alerts[0].note,
+        Some(AlertNote::OpenedAndClosedUnheard)
+    );
+    assert_eq!(night.alerts[0].since, local(23, 10, false));
+    assert_eq!(night.alerts[0].until, Some(local(23, 25, false)));
+}
+
+#[tokio::test]
+async fn replaying_the_same_day_reproduces_the_same_notices() {
+    let (first, second): (Sent, Sent) = (Arc::default(), Arc::default());
+    replay_day(&first).await;
+    replay_day(&second).await;
+    assert_eq!(*first.lock().unwrap(), *second.lock().unwrap());
+}
+
+#[tokio::test]
+async fn ten_targets_failing_at_once_are_one_message_per_channel() {
+    let sent: Sent = Arc::default();
+    let check = ScriptedCheck(Box::new(|_| {
+        (0..10)
+            .map(|i| (format!("https://site-{i}/"), true))
+            .collect()
+    }));
+    let channels: Vec<Box<dyn Notifier>> = vec![Box::new(Recorder::new("wecom", &sent))];
+    let monitor = Monitor::new(
+        Box::new(check),
+        channels,
+        Box::new(MemoryStore::default()),
+        Policy::default(),
+    );
+    let report = monitor
+        .tick(
+            tick_at(local(9, 0, false)),
+            Instant::now() + Duration::from_secs(10),
+        )
+        .await;
+    let recorded = sent.lock().unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].1.alerts.len(), 10);
+    assert_eq!(report.alerts.len(), 10);
+    assert_eq!(report.alerts[0].channels, vec!["wecom"]);
+    assert_eq!(report.summary.open_incidents, 10);
+}
+
+#[tokio::test]
+async fn the_same_tick_delivered_twice_sends_once() {
+    let sent: Sent = Arc::default();
+    let monitor = monitor(&sent, Box::new(MemoryStore::default()));
+    let deadline = || Instant::now() + Duration::from_secs(10);
+    monitor.tick(tick_at(local(10, 5, false)), deadline()).await;
+    let first = monitor
+        .tick(tick_at(local(10, 10, false)), deadline())
+        .await;
+    let again = monitor
+        .tick(tick_at(local(10, 10, false)), deadline())
+        .await;
+    assert!(!first.duplicate && again.duplicate);
+    assert_eq!(first.alerts.len(), 1);
+    assert!(again.alerts.is_empty() && again.deliveries.is_empty());
+    assert_eq!(sent.lock().unwrap().len(), 2, "wecom and email, once");
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_retried_on_the_next_tick_and_the_report_says_so() {
+    let sent: Sent = Arc::default();
+    let down = Recorder::new("wecom", &sent);
+    let switch = Arc::clone(&down.failing);
+    *switch.lock().unwrap() = true;
+    let check = ScriptedCheck(Box::new(|_| vec![("https://shop/".into(), true)]));
+    let monitor = Monitor::new(
+        Box::new(check),
+        vec![Box::new(down)],
+        Box::new(MemoryStore::default()),
+        Policy::default(),
+    )
+    .with_backoff(quick());
+    let deadline = || Instant::now() + Duration::from_secs(10);
+    let failed = monitor.tick(tick_at(local(9, 0, false)), deadline()).await;
+    assert_eq!(
+        failed.deliveries[0].error.as_deref(),
+        Some("the channel is down")
+    );
+    assert!(sent.lock().unwrap().is_empty());
+    *switch.lock().unwrap() = false;
+    let retried = monitor.tick(tick_at(local(9, 1, false)), deadline()).await;
+    assert_eq!(retried.alerts.len(), 1);
+    assert_eq!(retried.alerts[0].note, Some(AlertNote::DeliveryFailed));
+    assert_eq!(retried.alerts[0].step, Some(1));
+    let quiet = monitor.tick(tick_at(local(9, 2, false)), deadline()).await;
+    assert!(quiet.alerts.is_empty(), "delivered once, not again");
+}
+
+async fn dynamodb_table(moto: &Moto) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let client = moto.dynamodb();
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name("lookout-state")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .send()
+        .await
+        .expect("moto creates the table");
+    client
+}
+
+#[tokio::test]
+async fn the_dynamodb_store_writes_conditionally() {
+    let moto = Moto::start().await;
+    let store = DynamoDbStore::new(dynamodb_table(&moto).await, "lookout-state");
+    let at = local(9, 0, false);
+    assert!(store.record_tick("site-status", "t1", at).await.unwrap());
+    assert!(!store.record_tick("site-status", "t1", at).await.unwrap());
+    assert!(store.record_tick("kafka-lag", "t1", at).await.unwrap());
+
+    let decision = lookout::alerting::lifecycle::observe(
+        None,
+        &support::scripted::result("https://shop/", true),
+        "site-status",
+        at,
+        &Policy::default(),
+        &["wecom"],
+    );
+    let v1 = store
+        .save(&decision.incident, None)
+        .await
+        .unwrap()
+        .expect("written");
+    assert_eq!(store.save(&decision.incident, None).await.unwrap(), None);
+    let v2 = store
+        .save(&decision.incident, Some(v1))
+        .await
+        .unwrap()
+        .expect("written");
+    assert_eq!(
+        store.save(&decision.incident, Some(v1)).await.unwrap(),
+        None
+    );
+    let loaded = store.load("site-status").await.unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].version, v2);
+    assert_eq!(loaded[0].incident, decision.incident);
+    assert!(store.load("kafka-lag").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn two_concurrent_invocations_of_one_tick_send_once_against_dynamodb() {
+    let moto = Moto::start().await;
+    let client = dynamodb_table(&moto).await;
+    let sent: Sent = Arc::default();
+    let first = monitor(
+        &sent,
+        Box::new(DynamoDbStore::new(client.clone(), "lookout-state")),
+    );
+    let second = monitor(&sent, Box::new(DynamoDbStore::new(client, "lookout-state")));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    first.tick(tick_at(local(10, 5, false)), deadline).await;
+    for minute in [10, 15] {
+        let tick = tick_at(local(10, minute, false));
+        let (a, b) = tokio::join!(
+            first.tick(tick.clone(), deadline),
+            second.tick(tick, deadline)
+        );
+        assert!(
+            a.duplicate != b.duplicate,
+            "exactly one invocation processes the tick"
+        );
+    }
+    assert_eq!(
+        lines(&sent),
+        vec![
+            "10:10 wecom https://shop/ Failing notice 1",
+            "10:10 email https://shop/ Failing notice 1",
+            "10:15 wecom https://shop/ Failing notice 2",
+            "10:15 email https://shop/ Failing notice 2",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn quiet_windows_are_read_in_the_configured_zone() {
+    let p = policy();
+    assert_eq!(
+        p.quiet_hours[1].start,
+        NaiveTime::from_hms_opt(23, 0, 0).unwrap()
+    );
+    assert!(p.is_quiet(local(6, 55, true)) && !p.is_quiet(local(7, 0, true)));
+}

@@ -1,0 +1,87 @@
+//! A check that answers from a script, and channels that record what they are sent.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use lookout::alerting::Digest;
+use lookout::checks::site::SiteMeasurement;
+use lookout::checks::{Check, CheckResult, Failure, Health, Measurement};
+use lookout::notify::{DeliveryError, Notifier};
+use lookout::tick::Tick;
+
+type Script = dyn Fn(DateTime<Utc>) -> Vec<(String, bool)> + Send + Sync;
+
+/// A site-status check whose targets fail when the script says so.
+pub struct ScriptedCheck(pub Box<Script>);
+
+#[async_trait]
+impl Check for ScriptedCheck {
+    fn function(&self) -> &'static str {
+        "site-status"
+    }
+
+    async fn run(&self, tick: &Tick) -> Vec<CheckResult> {
+        (self.0)(tick.time)
+            .into_iter()
+            .map(|(target, failing)| result(&target, failing))
+            .collect()
+    }
+}
+
+/// A site-status result for `target`.
+pub fn result(target: &str, failing: bool) -> CheckResult {
+    CheckResult {
+        key: format!("site-status:{target}"),
+        target: target.into(),
+        health: if failing { Health::Failing } else { Health::Ok },
+        failure: failing.then(|| Failure {
+            kind: "status",
+            message: "answered 503 Service Unavailable, expected 200-299 (SITE_EXPECTED_STATUS)"
+                .into(),
+        }),
+        measurement: Measurement::Site(SiteMeasurement {
+            url: target.into(),
+            final_url: None,
+            status: Some(if failing { 503 } else { 200 }),
+            elapsed_ms: 12,
+            cert_days_left: None,
+            attempts: 1,
+        }),
+    }
+}
+
+/// Everything sent to recording channels, in order.
+pub type Sent = Arc<Mutex<Vec<(&'static str, Digest)>>>;
+
+/// A channel that records each digest, and can be told to fail.
+pub struct Recorder {
+    pub name: &'static str,
+    pub sent: Sent,
+    pub failing: Arc<Mutex<bool>>,
+}
+
+impl Recorder {
+    pub fn new(name: &'static str, sent: &Sent) -> Self {
+        Recorder {
+            name,
+            sent: Arc::clone(sent),
+            failing: Arc::new(Mutex::new(false)),
+        }
+    }
+}
+
+#[async_trait]
+impl Notifier for Recorder {
+    fn channel(&self) -> &'static str {
+        self.name
+    }
+
+    async fn deliver(&self, digest: &Digest) -> Result<(), DeliveryError> {
+        if *self.failing.lock().unwrap() {
+            return Err(DeliveryError::permanent("the channel is down"));
+        }
+        self.sent.lock().unwrap().push((self.name, digest.clone()));
+        Ok(())
+    }
+}
