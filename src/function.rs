@@ -127,6 +127,9 @@ async fn run_once(monitor: Monitor) -> ExitCode {
     let now = Utc::now();
     let tick = Tick::from_event(&Tick::synthetic_event(now), "local", now);
     let report = monitor.tick(tick, Instant::now() + LOCAL_RUN_TIME).await;
+    if let Some(summary) = monitor.local_summary(&report) {
+        eprintln!("{summary}");
+    }
     match serde_json::to_string_pretty(&report) {
         Ok(json) => {
             println!("{json}");

@@ -67,6 +67,11 @@ impl Monitor {
         Monitor { backoff, ..self }
     }
 
+    /// What a local run prints besides the report.
+    pub fn local_summary(&self, report: &Report) -> Option<String> {
+        self.check.local_summary(&report.results)
+    }
+
     /// Runs one tick. Deliveries are retried until `deadline`.
     pub async fn tick(&self, tick: Tick, deadline: Instant) -> Report {
         let function = self.check.function();

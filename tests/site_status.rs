@@ -41,6 +41,7 @@ async fn run_one(check: &SiteCheck) -> CheckResult {
 fn site(result: &CheckResult) -> &lookout::checks::site::SiteMeasurement {
     match &result.measurement {
         Measurement::Site(m) => m,
+        other => panic!("not a site measurement: {other:?}"),
     }
 }
 

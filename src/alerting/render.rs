@@ -205,6 +205,11 @@ impl Style {
             "certificate" => "证书即将过期",
             "redirect" => "重定向异常",
             "protocol" => "响应不是有效HTTP",
+            "speed" => "节点测速异常",
+            "monitor" => "无法检查",
+            "lag" => "消费积压超阈值",
+            "stalled" => "消费停滞",
+            "falling_behind" => "消费持续落后",
             other => other,
         };
         let en = match kind {
@@ -218,6 +223,11 @@ impl Style {
             "certificate" => "certificate expiring",
             "redirect" => "redirect problem",
             "protocol" => "not valid HTTP",
+            "speed" => "slow nodes",
+            "monitor" => "cannot check",
+            "lag" => "lag over threshold",
+            "stalled" => "consumer stalled",
+            "falling_behind" => "consumer falling behind",
             other => other,
         };
         if self.zh() {
@@ -310,7 +320,7 @@ fn plain_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
         style.detail(alert, now)
     );
     if alert.state != AlertState::Recovered {
-        item.push_str(&format!("\n  {}", alert.message));
+        item.push_str(&format!("\n  {}", alert.message.replace('\n', "\n  ")));
     }
     item
 }
@@ -338,7 +348,7 @@ fn markdown_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
         style.detail(alert, now)
     );
     if alert.state != AlertState::Recovered {
-        item.push_str(&format!("\n>{}", alert.message));
+        item.push_str(&format!("\n>{}", alert.message.replace('\n', "\n>")));
     }
     cap_item(item)
 }

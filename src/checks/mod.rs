@@ -4,6 +4,7 @@
 //! a consumer group's topic). The alerting layer decides what the results mean for people.
 
 pub mod site;
+pub mod speedtest;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -19,6 +20,11 @@ pub trait Check: Send + Sync {
     /// Measures every target. Never fails as a whole: a target that cannot be measured is a result
     /// with [`Health::MonitorError`] or [`Health::Failing`].
     async fn run(&self, tick: &Tick) -> Vec<CheckResult>;
+
+    /// What a local run prints besides the report (a table, say).
+    fn local_summary(&self, _results: &[CheckResult]) -> Option<String> {
+        None
+    }
 }
 
 /// The outcome for one target.
@@ -72,4 +78,6 @@ pub struct Failure {
 pub enum Measurement {
     /// site-status.
     Site(site::SiteMeasurement),
+    /// speed-test.
+    SpeedTest(speedtest::SpeedTestMeasurement),
 }

@@ -1,6 +1,8 @@
 //! Local fakes of the outside world, bound to 127.0.0.1 on port 0.
 #![allow(dead_code)] // each test binary uses its own part of the support code
 
+pub mod chinaz;
+pub mod globalping;
 pub mod lambda;
 pub mod moto;
 pub mod scripted;

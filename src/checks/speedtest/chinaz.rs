@@ -1,0 +1,494 @@
+//! The chinaz-style speed test: scrape the setup page for its token and node list, then ask every
+//! node, a bounded number at a time, to fetch the target.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use scraper::{Html, Selector};
+use serde_json::Value;
+use tokio::time::Instant;
+use url::Url;
+
+use super::{
+    ProviderError, SpeedTestNode, SpeedTestProvider, concurrency_from_env, host_of,
+    node_timeout_from_env,
+};
+use crate::config::{ConfigError, Env, SetupError};
+
+/// A node on the setup page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageNode {
+    /// The row's `id`.
+    pub guid: String,
+    /// The carrier, from `linetype`.
+    pub carrier: String,
+    /// The `name="city"` cell's text.
+    pub name: String,
+}
+
+/// What the setup page holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupPage {
+    /// `#enkey`'s value.
+    pub token: String,
+    /// The rows of `#speedlist`.
+    pub nodes: Vec<PageNode>,
+}
+
+/// The carrier a `linetype` stands for.
+pub fn carrier(linetype: &str) -> &'static str {
+    match linetype.trim() {
+        "1" => "电信",
+        "2" => "多线",
+        "3" => "联通",
+        "4" => "移动",
+        "5" => "海外",
+        _ => "其他",
+    }
+}
+
+fn selector(css: &str) -> Selector {
+    // The selectors are constants of this file, checked by its tests.
+    Selector::parse(css).unwrap_or_else(|_| unreachable!("a valid selector: {css}"))
+}
+
+/// Reads the token and node list; a page without either has changed, and the monitor is broken.
+pub fn parse_setup_page(html: &str) -> Result<SetupPage, ProviderError> {
+    let document = Html::parse_document(html);
+    let token = document
+        .select(&selector("#enkey"))
+        .next()
+        .and_then(|input| input.value().attr("value"))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            ProviderError(
+                "the speed-test page changed: no request token (#enkey) found; reports say the live chinaz page may have moved to script-built tokens: try SPEEDTEST_PROVIDER=globalping".into(),
+            )
+        })?
+        .to_owned();
+    let name_cell = selector("[name=city]");
+    let nodes: Vec<PageNode> = document
+        .select(&selector("#speedlist .listw[id]"))
+        .filter_map(|row| {
+            let guid = row.value().attr("id")?.trim().to_owned();
+            let name = row
+                .select(&name_cell)
+                .next()
+                .map(|cell| cell.text().collect::<String>().trim().to_owned())
+                .filter(|n| !n.is_empty())?;
+            Some(PageNode {
+                guid,
+                carrier: carrier(row.value().attr("linetype").unwrap_or_default()).to_owned(),
+                name,
+            })
+        })
+        .collect();
+    if nodes.is_empty() {
+        return Err(ProviderError(
+            "the speed-test page changed: no node list found (#speedlist): try SPEEDTEST_PROVIDER=globalping".into(),
+        ));
+    }
+    Ok(SetupPage { token, nodes })
+}
+
+/// A millisecond figure as the page writes it: `'212'`, `212`, `'<1'`, `'15毫秒'`; `'超时'` is a timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Millis {
+    /// A time.
+    Value(u64),
+    /// The node timed out.
+    TimedOut,
+    /// Absent or not a number.
+    Unknown,
+}
+
+/// Reads one time field.
+pub fn millis(value: Option<&Value>) -> Millis {
+    let text = match value {
+        Some(Value::Number(n)) => {
+            return n.as_f64().map_or(
+                Millis::Unknown,
+                |f| Millis::Value(f.max(0.0).round() as u64),
+            );
+        }
+        Some(Value::String(s)) => s.trim(),
+        _ => return Millis::Unknown,
+    };
+    if text.contains("超时") {
+        return Millis::TimedOut;
+    }
+    if text.starts_with('<') {
+        return Millis::Value(0);
+    }
+    let digits = text.trim_end_matches("毫秒").trim_end_matches("ms").trim();
+    digits
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite() && *f >= 0.0)
+        .map_or(Millis::Unknown, |f| Millis::Value(f.round() as u64))
+}
+
+/// A node's reply, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeReply {
+    /// `state:1`: the measurement.
+    Measured(SpeedTestNode),
+    /// Another state: the node failed or timed out.
+    Failed(i64),
+}
+
+/// Parses the JavaScript object literal a node answers, `({state:1,msg:'',result:{...}})`.
+pub fn parse_node_reply(text: &str, node: &PageNode) -> Result<NodeReply, String> {
+    let trimmed = text.trim().trim_end_matches(';').trim();
+    let inner = trimmed
+        .strip_prefix('(')
+        .and_then(|t| t.strip_suffix(')'))
+        .unwrap_or(trimmed);
+    let reply: Value =
+        json5::from_str(inner).map_err(|e| format!("not a JavaScript object: {e}"))?;
+    let state = reply
+        .get("state")
+        .and_then(|s| {
+            s.as_i64()
+                .or_else(|| s.as_str().and_then(|t| t.trim().parse().ok()))
+        })
+        .ok_or("no state in the reply")?;
+    if state != 1 {
+        return Ok(NodeReply::Failed(state));
+    }
+    let result = reply
+        .get("result")
+        .filter(|r| r.is_object())
+        .ok_or("no result in the reply")?;
+    let mut measured = SpeedTestNode {
+        name: node.name.clone(),
+        carrier: node.carrier.clone(),
+        region: result
+            .get("ipaddress")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        status: match result.get("httpstate") {
+            Some(Value::Number(n)) => n.as_u64().and_then(|s| u16::try_from(s).ok()),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        },
+        ..SpeedTestNode::default()
+    };
+    let mut timed_out = false;
+    for (field, slot) in [
+        ("alltime", &mut measured.total_ms),
+        ("dnstime", &mut measured.dns_ms),
+        ("conntime", &mut measured.connect_ms),
+        ("downtime", &mut measured.download_ms),
+    ] {
+        match millis(result.get(field)) {
+            Millis::Value(v) => *slot = Some(v),
+            Millis::TimedOut => timed_out = true,
+            Millis::Unknown => {}
+        }
+    }
+    if timed_out {
+        measured.error = Some("timed out (超时)".into());
+    }
+    Ok(NodeReply::Measured(measured))
+}
+
+async fn indexed<T>(index: usize, work: impl std::future::Future<Output = T>) -> (usize, T) {
+    (index, work.await)
+}
+
+/// The chinaz provider.
+pub struct Chinaz {
+    http: reqwest::Client,
+    base: Url,
+    node_filter: Vec<String>,
+    concurrency: usize,
+    node_timeout: Duration,
+}
+
+impl Chinaz {
+    /// From `SPEEDTEST_BASE_URL`, `SPEEDTEST_NODES`, `SPEEDTEST_CONCURRENCY`, `SPEEDTEST_NODE_TIMEOUT_MS`.
+    pub fn from_env(env: &Env) -> Result<Self, SetupError> {
+        let raw = env
+            .get("SPEEDTEST_BASE_URL")
+            .unwrap_or("https://tool.chinaz.com");
+        let base = Url::parse(raw)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "SPEEDTEST_BASE_URL",
+                    raw,
+                    "not an http(s) URL",
+                    "leave it unset for https://tool.chinaz.com, or set the service's base URL",
+                )
+            })?;
+        let node_timeout = node_timeout_from_env(env)?;
+        let http = reqwest::Client::builder()
+            .user_agent("Mozilla/5.0 (compatible; lookout speed-test)")
+            .timeout(node_timeout)
+            .build()
+            .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))?;
+        Ok(Chinaz {
+            http,
+            base,
+            node_filter: env
+                .list("SPEEDTEST_NODES")
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            concurrency: concurrency_from_env(env)?,
+            node_timeout,
+        })
+    }
+
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}/{}", self.base.as_str().trim_end_matches('/'), path)
+    }
+
+    fn wanted(&self, node: &PageNode) -> bool {
+        self.node_filter.is_empty()
+            || self
+                .node_filter
+                .iter()
+                .any(|f| node.guid.eq_ignore_ascii_case(f) || node.name.contains(f.as_str()))
+    }
+
+    async fn ask(&self, node: &PageNode, host: &str, token: &str) -> Result<NodeReply, String> {
+        let response = self
+            .http
+            .post(self.endpoint("iframe.ashx?t=ping"))
+            .header("Referer", self.endpoint(&format!("speedtest/{host}")))
+            .header("X-Requested-With", "XMLHttpRequest")
+            .form(&[
+                ("guid", node.guid.as_str()),
+                ("host", host),
+                ("ishost", "1"),
+                ("isipv6", "0"),
+                ("encode", token),
+                ("checktype", "1"),
+            ])
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    "timed out".to_owned()
+                } else {
+                    e.without_url().to_string()
+                }
+            })?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| e.without_url().to_string())?;
+        if !status.is_success() {
+            return Err(format!("HTTP {status}"));
+        }
+        parse_node_reply(&text, node)
+    }
+
+    /// One node, with one retry when its state is not 1.
+    async fn measure_node(
+        &self,
+        node: &PageNode,
+        host: &str,
+        token: &str,
+    ) -> (SpeedTestNode, bool) {
+        let failed = |error: String| SpeedTestNode {
+            name: node.name.clone(),
+            carrier: node.carrier.clone(),
+            error: Some(error),
+            ..SpeedTestNode::default()
+        };
+        let mut last_state = 0;
+        for _ in 0..2 {
+            match tokio::time::timeout(self.node_timeout, self.ask(node, host, token)).await {
+                Err(_) => return (failed("timed out".into()), true),
+                Ok(Ok(NodeReply::Measured(measured))) => return (measured, true),
+                Ok(Ok(NodeReply::Failed(state))) => last_state = state,
+                // An unreadable reply: the page's contract may have drifted.
+                Ok(Err(error)) => return (failed(format!("unreadable reply: {error}")), false),
+            }
+        }
+        (
+            failed(format!("the node failed or timed out (state {last_state})")),
+            true,
+        )
+    }
+}
+
+#[async_trait]
+impl SpeedTestProvider for Chinaz {
+    fn name(&self) -> &'static str {
+        "chinaz"
+    }
+
+    async fn measure(
+        &self,
+        target: &str,
+        deadline: Instant,
+    ) -> Result<Vec<SpeedTestNode>, ProviderError> {
+        let host = host_of(target);
+        let host = host.as_str();
+        let page_url = self.endpoint(&format!("speedtest/{host}"));
+        let html = tokio::time::timeout_at(deadline, async {
+            let response = self.http.get(&page_url).send().await?;
+            response.error_for_status()?.text().await
+        })
+        .await
+        .map_err(|_| ProviderError("the speed-test page did not load in time".into()))?
+        .map_err(|e| {
+            ProviderError(format!(
+                "could not load the speed-test page: {}",
+                e.without_url()
+            ))
+        })?;
+        let page = parse_setup_page(&html)?;
+        let nodes: Vec<PageNode> = page.nodes.into_iter().filter(|n| self.wanted(n)).collect();
+        if nodes.is_empty() {
+            return Err(ProviderError(format!(
+                "no node on the speed-test page matches SPEEDTEST_NODES={:?}",
+                self.node_filter.join(",")
+            )));
+        }
+        let token = page.token.as_str();
+        // At most SPEEDTEST_CONCURRENCY requests in flight; results keep the page's order.
+        let requests: Vec<_> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| indexed(i, self.measure_node(node, host, token)))
+            .collect();
+        let mut measured: Vec<(usize, (SpeedTestNode, bool))> = futures::stream::iter(requests)
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        measured.sort_by_key(|(i, _)| *i);
+        let measured: Vec<(SpeedTestNode, bool)> = measured.into_iter().map(|(_, m)| m).collect();
+        let unreadable = measured.iter().filter(|(_, readable)| !readable).count();
+        if unreadable * 2 > measured.len() {
+            return Err(ProviderError(format!(
+                "the speed-test page changed: {unreadable} of {} node replies cannot be read",
+                measured.len()
+            )));
+        }
+        Ok(measured.into_iter().map(|(node, _)| node).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = r#"<html><body>
+        <input type="hidden" id="enkey" value="TOKEN123" />
+        <div id="speedlist">
+          <div id="0e519c9d-dab8-480c-a372-c72480dd133a" class="row listw tc clearfix" linetype="1" state="0" trycount="0">
+            <div class="col-2" name="city" serveruroup="0" data-company="x">江苏宿迁[电信]</div><div class="col-3">-</div>
+          </div>
+          <div id="1f519c9d-dab8-480c-a372-c72480dd133b" class="row listw tc clearfix" linetype="4" state="0" trycount="0">
+            <div class="col-2" name="city">广东深圳[移动]</div>
+          </div>
+        </div></body></html>"#;
+
+    fn node() -> PageNode {
+        PageNode {
+            guid: "g".into(),
+            carrier: "电信".into(),
+            name: "江苏宿迁[电信]".into(),
+        }
+    }
+
+    #[test]
+    fn the_setup_page_gives_the_token_and_nodes() {
+        let page = parse_setup_page(PAGE).unwrap();
+        assert_eq!(page.token, "TOKEN123");
+        assert_eq!(
+            page.nodes,
+            vec![
+                PageNode {
+                    guid: "0e519c9d-dab8-480c-a372-c72480dd133a".into(),
+                    carrier: "电信".into(),
+                    name: "江苏宿迁[电信]".into()
+                },
+                PageNode {
+                    guid: "1f519c9d-dab8-480c-a372-c72480dd133b".into(),
+                    carrier: "移动".into(),
+                    name: "广东深圳[移动]".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_page_without_token_or_nodes_has_changed() {
+        let no_token = PAGE.replace("id=\"enkey\"", "id=\"other\"");
+        assert!(
+            parse_setup_page(&no_token)
+                .unwrap_err()
+                .0
+                .contains("no request token")
+        );
+        let no_nodes = "<input id=\"enkey\" value=\"T\"><div id=\"speedlist\"></div>";
+        assert!(
+            parse_setup_page(no_nodes)
+                .unwrap_err()
+                .0
+                .contains("no node list found")
+        );
+    }
+
+    #[test]
+    fn a_reply_is_a_javascript_object_literal() {
+        let reply = "({state:1,msg:'',result:{ip:'119.28.190.46',httpstate:200,alltime:'212',dnstime:'18',conntime:'116',downtime:'78',filesize:'-',downspeed:'4.72',ipaddress:'新加坡新加坡',headers:'HTTP/1.1 200 OK br>Server: x',pagehtml:''}})";
+        let NodeReply::Measured(n) = parse_node_reply(reply, &node()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (n.status, n.total_ms, n.dns_ms, n.connect_ms, n.download_ms),
+            (Some(200), Some(212), Some(18), Some(116), Some(78))
+        );
+        assert_eq!(n.region, "新加坡新加坡");
+        assert_eq!(n.error, None);
+    }
+
+    #[test]
+    fn odd_values_are_read() {
+        assert_eq!(millis(Some(&Value::from("<1"))), Millis::Value(0));
+        assert_eq!(millis(Some(&Value::from("15毫秒"))), Millis::Value(15));
+        assert_eq!(millis(Some(&Value::from("超时"))), Millis::TimedOut);
+        assert_eq!(millis(Some(&Value::from("-"))), Millis::Unknown);
+        assert_eq!(millis(Some(&Value::from(33))), Millis::Value(33));
+        assert_eq!(millis(None), Millis::Unknown);
+        let reply = "({state:1,result:{httpstate:'200',alltime:'超时',conntime:'<1'}});";
+        let NodeReply::Measured(n) = parse_node_reply(reply, &node()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(n.status, Some(200));
+        assert_eq!(n.connect_ms, Some(0));
+        assert_eq!(n.total_ms, None);
+        assert_eq!(n.error.as_deref(), Some("timed out (超时)"));
+    }
+
+    #[test]
+    fn failed_states_and_garbage_are_told_apart() {
+        assert_eq!(
+            parse_node_reply("({state:0,msg:'timeout'})", &node()).unwrap(),
+            NodeReply::Failed(0)
+        );
+        assert!(parse_node_reply("<html>502 Bad Gateway</html>", &node()).is_err());
+        assert!(parse_node_reply("({msg:'x'})", &node()).is_err());
+        assert!(parse_node_reply("({state:1})", &node()).is_err());
+    }
+
+    #[test]
+    fn linetypes_name_carriers() {
+        assert_eq!(
+            ["1", "2", "3", "4", "5", "9"].map(carrier),
+            ["电信", "多线", "联通", "移动", "海外", "其他"]
+        );
+    }
+}

@@ -1,0 +1,521 @@
+//! speed-test: how fast is the site from many regions and carriers?
+//!
+//! A [`SpeedTestProvider`] measures the target from its nodes; the check judges each node and raises
+//! one incident per target when at least `SPEEDTEST_MIN_BAD_NODES` nodes are bad. A provider that
+//! cannot measure (its page changed, its API refused) is a monitor error, never a slow site.
+
+pub mod chinaz;
+pub mod globalping;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::{Check, CheckResult, Failure, Health, Measurement};
+use crate::config::{ConfigError, Env, SetupError};
+use crate::tick::Tick;
+
+/// The function's name, as deployed.
+pub const FUNCTION: &str = "speed-test";
+/// Time kept for judging and alerting after the providers' own deadline.
+const MEASURE_BUDGET: Duration = Duration::from_secs(45);
+
+/// One node's measurement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct SpeedTestNode {
+    /// The node's name (`江苏宿迁[电信]`, `Frankfurt, DE`).
+    pub name: String,
+    /// The carrier (`电信`) or network (`Deutsche Telekom`).
+    pub carrier: String,
+    /// Where it is (a region or a country).
+    pub region: String,
+    /// The HTTP status the node saw.
+    pub status: Option<u16>,
+    /// Total time, ms.
+    pub total_ms: Option<u64>,
+    /// DNS time, ms.
+    pub dns_ms: Option<u64>,
+    /// Connect time, ms.
+    pub connect_ms: Option<u64>,
+    /// Download time, ms.
+    pub download_ms: Option<u64>,
+    /// Why the node has no measurement, when it has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Why the node is bad, when it is (filled in by the check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bad: Option<String>,
+}
+
+/// Why a provider could not measure: a monitor error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ProviderError(pub String);
+
+/// A multi-node speed-test service.
+#[async_trait]
+pub trait SpeedTestProvider: Send + Sync {
+    /// The provider's name in reports (`chinaz`, `globalping`).
+    fn name(&self) -> &'static str;
+
+    /// Measures `target` (`SPEEDTEST_TARGET`: a host or a URL) from the provider's nodes, finishing
+    /// by `deadline`.
+    async fn measure(
+        &self,
+        target: &str,
+        deadline: Instant,
+    ) -> Result<Vec<SpeedTestNode>, ProviderError>;
+}
+
+/// speed-test settings, from `SPEEDTEST_*` and `GLOBALPING_*` variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeedTestSettings {
+    /// `SPEEDTEST_TARGET`: the host (or URL) to measure.
+    pub target: String,
+    /// `SPEEDTEST_MAX_TOTAL_MS`.
+    pub max_total_ms: Option<u64>,
+    /// `SPEEDTEST_MAX_CONNECT_MS`.
+    pub max_connect_ms: Option<u64>,
+    /// `SPEEDTEST_MAX_DOWNLOAD_MS`.
+    pub max_download_ms: Option<u64>,
+    /// `SPEEDTEST_MIN_BAD_NODES`: alert only when at least this many nodes are bad.
+    pub min_bad_nodes: usize,
+}
+
+impl SpeedTestSettings {
+    /// Reads and checks the settings shared by every provider.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let target = env
+            .required(
+                "SPEEDTEST_TARGET",
+                "set it to the host or URL to measure, e.g. www.example.com",
+            )?
+            .to_owned();
+        if target.contains(char::is_whitespace) || target.contains(',') {
+            return Err(ConfigError::invalid(
+                "SPEEDTEST_TARGET",
+                &target,
+                "one host or URL, without spaces or commas",
+                "set it to the host or URL to measure, e.g. www.example.com",
+            ));
+        }
+        let millis = |var: &'static str| {
+            env.number::<u64>(var, "set it to a whole number of milliseconds, e.g. 3000")
+        };
+        let min_bad_nodes = env
+            .number::<usize>(
+                "SPEEDTEST_MIN_BAD_NODES",
+                "set it to a whole number of nodes, 1 or more",
+            )?
+            .unwrap_or(2);
+        if min_bad_nodes == 0 {
+            return Err(ConfigError::invalid(
+                "SPEEDTEST_MIN_BAD_NODES",
+                "0",
+                "must be at least 1",
+                "set it to a whole number of nodes, 1 or more",
+            ));
+        }
+        Ok(SpeedTestSettings {
+            target,
+            max_total_ms: millis("SPEEDTEST_MAX_TOTAL_MS")?,
+            max_connect_ms: millis("SPEEDTEST_MAX_CONNECT_MS")?,
+            max_download_ms: millis("SPEEDTEST_MAX_DOWNLOAD_MS")?,
+            min_bad_nodes,
+        })
+    }
+
+    /// Why a node is bad, if it is: it failed, answered outside 200-399, or is over a threshold.
+    pub fn judge(&self, node: &SpeedTestNode) -> Option<String> {
+        if let Some(error) = &node.error {
+            return Some(error.clone());
+        }
+        match node.status {
+            Some(status) if !(200..=399).contains(&status) => {
+                return Some(format!("HTTP {status}"));
+            }
+            None => return Some("no HTTP status".into()),
+            _ => {}
+        }
+        let over = |value: Option<u64>, limit: Option<u64>, what: &str| match (value, limit) {
+            (Some(v), Some(l)) if v > l => Some(format!("{what} {v} ms > {l} ms")),
+            _ => None,
+        };
+        over(node.total_ms, self.max_total_ms, "total")
+            .or_else(|| over(node.connect_ms, self.max_connect_ms, "connect"))
+            .or_else(|| over(node.download_ms, self.max_download_ms, "download"))
+    }
+}
+
+/// The host part of a target (`https://www.example.com/x` -> `www.example.com`).
+pub fn host_of(target: &str) -> String {
+    url::Url::parse(target)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| target.trim_end_matches('/').to_owned())
+}
+
+/// Reads `SPEEDTEST_CONCURRENCY` (1 to 64, default 8).
+pub fn concurrency_from_env(env: &Env) -> Result<usize, ConfigError> {
+    let hint = "set it to how many node requests may be in flight at once, 1 to 64";
+    match env
+        .number::<usize>("SPEEDTEST_CONCURRENCY", hint)?
+        .unwrap_or(8)
+    {
+        n @ 1..=64 => Ok(n),
+        n => Err(ConfigError::invalid(
+            "SPEEDTEST_CONCURRENCY",
+            &n.to_string(),
+            "outside 1 to 64",
+            hint,
+        )),
+    }
+}
+
+/// Reads `SPEEDTEST_NODE_TIMEOUT_MS` (default 10000).
+pub fn node_timeout_from_env(env: &Env) -> Result<Duration, ConfigError> {
+    Ok(env
+        .millis("SPEEDTEST_NODE_TIMEOUT_MS")?
+        .unwrap_or(Duration::from_secs(10)))
+}
+
+/// What one speed test measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpeedTestMeasurement {
+    /// The provider that measured.
+    pub provider: &'static str,
+    /// Nodes measured.
+    pub nodes_measured: usize,
+    /// Nodes judged bad.
+    pub nodes_bad: usize,
+    /// Every node.
+    pub nodes: Vec<SpeedTestNode>,
+}
+
+/// The speed-test check: one provider, one target.
+pub struct SpeedTestCheck {
+    settings: SpeedTestSettings,
+    provider: Box<dyn SpeedTestProvider>,
+}
+
+impl SpeedTestCheck {
+    /// A check with this provider.
+    pub fn new(settings: SpeedTestSettings, provider: Box<dyn SpeedTestProvider>) -> Self {
+        SpeedTestCheck { settings, provider }
+    }
+
+    /// The check `SPEEDTEST_PROVIDER` asks for, with its settings.
+    pub fn from_env(env: &Env) -> Result<Self, SetupError> {
+        let settings = SpeedTestSettings::from_env(env)?;
+        let provider: Box<dyn SpeedTestProvider> =
+            match env.get("SPEEDTEST_PROVIDER").unwrap_or("chinaz") {
+                "chinaz" => Box::new(chinaz::Chinaz::from_env(env)?),
+                "globalping" => Box::new(globalping::Globalping::from_env(env)?),
+                other => {
+                    return Err(ConfigError::invalid(
+                        "SPEEDTEST_PROVIDER",
+                        other,
+                        "not a provider lookout knows",
+                        "set it to chinaz or globalping",
+                    )
+                    .into());
+                }
+            };
+        Ok(SpeedTestCheck::new(settings, provider))
+    }
+
+    /// Judges the nodes and words the result.
+    pub fn evaluate(
+        &self,
+        mut nodes: Vec<SpeedTestNode>,
+    ) -> (Health, Option<Failure>, SpeedTestMeasurement) {
+        for node in &mut nodes {
+            node.bad = self.settings.judge(node);
+        }
+        let bad: Vec<&SpeedTestNode> = nodes.iter().filter(|n| n.bad.is_some()).collect();
+        let failure = (bad.len() >= self.settings.min_bad_nodes).then(|| Failure {
+            kind: "speed",
+            message: describe(&bad, nodes.len()),
+        });
+        let measurement = SpeedTestMeasurement {
+            provider: self.provider.name(),
+            nodes_measured: nodes.len(),
+            nodes_bad: bad.len(),
+            nodes,
+        };
+        let health = if failure.is_some() {
+            Health::Failing
+        } else {
+            Health::Ok
+        };
+        (health, failure, measurement)
+    }
+}
+
+/// "5/32 nodes slow: 电信 3, 移动 2; worst 浙江湖州[电信] total 3190 ms", then the bad nodes by carrier.
+fn describe(bad: &[&SpeedTestNode], total: usize) -> String {
+    let mut by_carrier: BTreeMap<&str, Vec<&SpeedTestNode>> = BTreeMap::new();
+    for node in bad {
+        by_carrier
+            .entry(node.carrier.as_str())
+            .or_default()
+            .push(node);
+    }
+    let mut carriers: Vec<(&str, Vec<&SpeedTestNode>)> = by_carrier.into_iter().collect();
+    carriers.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+    let counts: Vec<String> = carriers
+        .iter()
+        .map(|(c, n)| format!("{c} {}", n.len()))
+        .collect();
+    let all_slow = bad
+        .iter()
+        .all(|n| n.error.is_none() && n.status.is_some_and(|s| (200..=399).contains(&s)));
+    let worst = bad
+        .iter()
+        .max_by_key(|n| (n.error.is_some(), n.total_ms.unwrap_or(u64::MAX)))
+        .map(|n| match (&n.error, n.total_ms) {
+            (None, Some(total)) => format!("{} total {total} ms", n.name),
+            _ => format!("{} {}", n.name, n.bad.as_deref().unwrap_or("failed")),
+        })
+        .unwrap_or_default();
+    let mut text = format!(
+        "{}/{total} nodes {}: {}; worst {worst}",
+        bad.len(),
+        if all_slow { "slow" } else { "bad" },
+        counts.join(", ")
+    );
+    for (carrier, nodes) in carriers {
+        text.push_str(&format!("\n{carrier}:"));
+        for node in nodes {
+            text.push_str(&format!("\n  {} {}", node.name, timings(node)));
+        }
+    }
+    text
+}
+
+fn ms(value: Option<u64>) -> String {
+    value.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+fn timings(node: &SpeedTestNode) -> String {
+    match &node.error {
+        Some(error) => error.clone(),
+        None => format!(
+            "total {} / connect {} / download {} ms{}",
+            ms(node.total_ms),
+            ms(node.connect_ms),
+            ms(node.download_ms),
+            node.bad
+                .as_ref()
+                .map(|b| format!(" ({b})"))
+                .unwrap_or_default()
+        ),
+    }
+}
+
+/// The table the original scripts printed: one row per node.
+pub fn table(measurement: &SpeedTestMeasurement) -> String {
+    let mut out = format!(
+        "{:<24} {:<10} {:<12} {:>6} {:>8} {:>6} {:>8} {:>9}  {}\n",
+        "node", "carrier", "region", "status", "total", "dns", "connect", "download", "bad"
+    );
+    for node in &measurement.nodes {
+        out.push_str(&format!(
+            "{:<24} {:<10} {:<12} {:>6} {:>8} {:>6} {:>8} {:>9}  {}\n",
+            node.name,
+            node.carrier,
+            node.region,
+            node.status.map_or_else(|| "-".into(), |s| s.to_string()),
+            ms(node.total_ms),
+            ms(node.dns_ms),
+            ms(node.connect_ms),
+            ms(node.download_ms),
+            node.bad.as_deref().unwrap_or("")
+        ));
+    }
+    out
+}
+
+#[async_trait]
+impl Check for SpeedTestCheck {
+    fn function(&self) -> &'static str {
+        FUNCTION
+    }
+
+    async fn run(&self, _tick: &Tick) -> Vec<CheckResult> {
+        let target = self.settings.target.clone();
+        let key = format!("{FUNCTION}:{target}");
+        let deadline = Instant::now() + MEASURE_BUDGET;
+        let (health, failure, measurement) = match self.provider.measure(&target, deadline).await {
+            Ok(nodes) => self.evaluate(nodes),
+            Err(error) => (
+                Health::MonitorError,
+                Some(Failure {
+                    kind: "monitor",
+                    message: error.0,
+                }),
+                SpeedTestMeasurement {
+                    provider: self.provider.name(),
+                    nodes_measured: 0,
+                    nodes_bad: 0,
+                    nodes: Vec::new(),
+                },
+            ),
+        };
+        tracing::info!(
+            target_host = %target,
+            provider = measurement.provider,
+            nodes = measurement.nodes_measured,
+            bad = measurement.nodes_bad,
+            "speed test finished"
+        );
+        vec![CheckResult {
+            key,
+            target,
+            health,
+            failure,
+            measurement: Measurement::SpeedTest(measurement),
+        }]
+    }
+
+    fn local_summary(&self, results: &[CheckResult]) -> Option<String> {
+        results.iter().find_map(|r| match &r.measurement {
+            Measurement::SpeedTest(m) => Some(table(m)),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, carrier: &str, total: u64) -> SpeedTestNode {
+        SpeedTestNode {
+            name: name.into(),
+            carrier: carrier.into(),
+            region: "".into(),
+            status: Some(200),
+            total_ms: Some(total),
+            dns_ms: Some(10),
+            connect_ms: Some(total / 3),
+            download_ms: Some(total / 3),
+            error: None,
+            bad: None,
+        }
+    }
+
+    struct Fixed;
+
+    #[async_trait]
+    impl SpeedTestProvider for Fixed {
+        fn name(&self) -> &'static str {
+            "fixed"
+        }
+        async fn measure(&self, _: &str, _: Instant) -> Result<Vec<SpeedTestNode>, ProviderError> {
+            Ok(vec![])
+        }
+    }
+
+    fn check(pairs: &[(&str, &str)]) -> SpeedTestCheck {
+        let mut all = vec![("SPEEDTEST_TARGET", "www.example.com")];
+        all.extend_from_slice(pairs);
+        SpeedTestCheck::new(
+            SpeedTestSettings::from_env(&Env::from_pairs(all)).unwrap(),
+            Box::new(Fixed),
+        )
+    }
+
+    #[test]
+    fn settings_read_defaults_and_refuse_bad_values() {
+        let s = SpeedTestSettings::from_env(&Env::from_pairs([(
+            "SPEEDTEST_TARGET",
+            "https://www.example.com/x",
+        )]))
+        .unwrap();
+        assert_eq!(host_of(&s.target), "www.example.com");
+        assert_eq!(host_of("www.example.com"), "www.example.com");
+        assert_eq!(s.min_bad_nodes, 2);
+        assert!(
+            SpeedTestSettings::from_env(&Env::default())
+                .unwrap_err()
+                .to_string()
+                .starts_with("SPEEDTEST_TARGET is not set")
+        );
+        for (var, value) in [
+            ("SPEEDTEST_MIN_BAD_NODES", "0"),
+            ("SPEEDTEST_MAX_TOTAL_MS", "fast"),
+            ("SPEEDTEST_TARGET", "a.com,b.com"),
+        ] {
+            let env = Env::from_pairs([("SPEEDTEST_TARGET", "a.com"), (var, value)]);
+            let text = SpeedTestSettings::from_env(&env).unwrap_err().to_string();
+            assert!(
+                text.starts_with(var) && text.contains(&format!("{value:?}")),
+                "{text}"
+            );
+        }
+        assert!(concurrency_from_env(&Env::from_pairs([("SPEEDTEST_CONCURRENCY", "0")])).is_err());
+        assert_eq!(concurrency_from_env(&Env::default()).unwrap(), 8);
+    }
+
+    #[test]
+    fn the_quorum_holds_back_a_single_slow_node() {
+        let c = check(&[("SPEEDTEST_MAX_TOTAL_MS", "1000")]);
+        let (health, failure, m) = c.evaluate(vec![
+            node("江苏宿迁[电信]", "电信", 3000),
+            node("北京[联通]", "联通", 200),
+        ]);
+        assert_eq!(health, Health::Ok);
+        assert_eq!(failure, None);
+        assert_eq!(m.nodes_bad, 1);
+        assert_eq!(m.nodes[0].bad.as_deref(), Some("total 3000 ms > 1000 ms"));
+    }
+
+    #[test]
+    fn bad_nodes_are_summed_up_by_carrier_with_the_worst_named() {
+        let c = check(&[("SPEEDTEST_MAX_TOTAL_MS", "1000")]);
+        let mut failed = node("广东深圳[移动]", "移动", 0);
+        failed.error = Some("timed out".into());
+        failed.total_ms = None;
+        let nodes = vec![
+            node("浙江湖州[电信]", "电信", 3190),
+            node("江苏宿迁[电信]", "电信", 1500),
+            node("北京[联通]", "联通", 200),
+            node("上海[移动]", "移动", 2100),
+        ];
+        let (health, failure, _) = c.evaluate(nodes.clone());
+        assert_eq!(health, Health::Failing);
+        let message = failure.unwrap().message;
+        assert!(message.starts_with("3/4 nodes slow: 电信 2, 移动 1; worst 浙江湖州[电信] total 3190 ms\n电信:\n  浙江湖州[电信] total 3190"), "{message}");
+        let mut with_failure = nodes;
+        with_failure.push(failed);
+        let (_, failure, _) = c.evaluate(with_failure);
+        let message = failure.unwrap().message;
+        assert!(
+            message.starts_with("4/5 nodes bad: 电信 2, 移动 2; worst 广东深圳[移动] timed out"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn statuses_outside_200_399_are_bad() {
+        let c = check(&[]);
+        let mut n = node("a", "电信", 100);
+        n.status = Some(502);
+        assert_eq!(c.settings.judge(&n).as_deref(), Some("HTTP 502"));
+        n.status = Some(301);
+        assert_eq!(c.settings.judge(&n), None);
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_node() {
+        let c = check(&[]);
+        let (_, _, m) = c.evaluate(vec![node("江苏宿迁[电信]", "电信", 212)]);
+        let t = table(&m);
+        assert_eq!(t.lines().count(), 2);
+        assert!(t.contains("江苏宿迁[电信]") && t.contains("212"));
+    }
+}
