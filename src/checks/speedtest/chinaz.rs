@@ -257,7 +257,7 @@ impl Chinaz {
                 .any(|f| node.guid.eq_ignore_ascii_case(f) || node.name.contains(f.as_str()))
     }
 
-    async fn ask(&self, node: &PageNode, host: &str, token: &str) -> Result<NodeReply, String> {
+    async fn ask(&self, node: &PageNode, host: &str, token: &str) -> Result<NodeReply, AskError> {
         let response = self
             .http
             .post(self.endpoint("iframe.ashx?t=ping"))
@@ -273,25 +273,21 @@ impl Chinaz {
             ])
             .send()
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    "timed out".to_owned()
-                } else {
-                    e.without_url().to_string()
-                }
-            })?;
+            .map_err(AskError::transport)?;
         let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| e.without_url().to_string())?;
-        if !status.is_success() {
-            return Err(format!("HTTP {status}"));
+        let text = response.text().await.map_err(AskError::transport)?;
+        if status.is_client_error() {
+            // The service refused the request itself (token, form): its contract may have moved.
+            return Err(AskError::Unreadable(format!("HTTP {status}")));
         }
-        parse_node_reply(&text, node)
+        if !status.is_success() {
+            return Err(AskError::Failed(format!("HTTP {status}")));
+        }
+        parse_node_reply(&text, node).map_err(AskError::Unreadable)
     }
 
-    /// One node, with one retry when its state is not 1.
+    /// One node, with one retry when its state is not 1. The flag is false when the reply could not
+    /// be read (a sign the page's contract has drifted).
     async fn measure_node(
         &self,
         node: &PageNode,
@@ -310,14 +306,34 @@ impl Chinaz {
                 Err(_) => return (failed("timed out".into()), true),
                 Ok(Ok(NodeReply::Measured(measured))) => return (measured, true),
                 Ok(Ok(NodeReply::Failed(state))) => last_state = state,
-                // An unreadable reply: the page's contract may have drifted.
-                Ok(Err(error)) => return (failed(format!("unreadable reply: {error}")), false),
+                Ok(Err(AskError::Failed(error))) => return (failed(error), true),
+                Ok(Err(AskError::Unreadable(error))) => {
+                    return (failed(format!("unreadable reply: {error}")), false);
+                }
             }
         }
         (
             failed(format!("the node failed or timed out (state {last_state})")),
             true,
         )
+    }
+}
+
+/// Why asking a node gave no reply to use.
+enum AskError {
+    /// The node failed (a timeout, a refused connection, a 5xx).
+    Failed(String),
+    /// The reply was not what the page's contract promises.
+    Unreadable(String),
+}
+
+impl AskError {
+    fn transport(error: reqwest::Error) -> Self {
+        if error.is_timeout() {
+            AskError::Failed("timed out".into())
+        } else {
+            AskError::Failed(error.without_url().to_string())
+        }
     }
 }
 
