@@ -1,7 +1,7 @@
 # lookout: `make run` runs every function once on this machine; `make test` is the test command.
 
 # The functions built so far; each is a binary of the one package (functions/<name>/main.rs).
-FUNCTIONS := site-status speed-test
+FUNCTIONS := site-status speed-test kafka-lag
 CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv

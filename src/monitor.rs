@@ -10,7 +10,7 @@ use crate::alerting::lifecycle::{self, Incident, Notice};
 use crate::alerting::policy::Policy;
 use crate::alerting::state::{StateStore, Versioned};
 use crate::alerting::{Alert, AlertNote, Digest};
-use crate::checks::Check;
+use crate::checks::{Check, Memory};
 use crate::notify::{self, DeliveryOutcome, Notifier};
 use crate::report::{IncidentSummary, Report, Summary};
 use crate::retry::Backoff;
@@ -75,7 +75,6 @@ impl Monitor {
     /// Runs one tick. Deliveries are retried until `deadline`.
     pub async fn tick(&self, tick: Tick, deadline: Instant) -> Report {
         let function = self.check.function();
-        let results = self.check.run(&tick).await;
         let channels: Vec<&'static str> = self.notifiers.iter().map(|n| n.channel()).collect();
         let channels = &channels;
         let mut state_error: Option<String> = None;
@@ -89,7 +88,7 @@ impl Monitor {
         };
         if !fresh {
             tracing::info!(tick_id = %tick.id, "tick already processed: nothing changes, nothing is sent");
-            return Report::new(function, tick, results, true);
+            return Report::new(function, tick, Vec::new(), true);
         }
         let previous: HashMap<String, Versioned> = match self.store.load(function).await {
             Ok(stored) => stored
@@ -102,6 +101,11 @@ impl Monitor {
             }
         };
         let remembering = state_error.is_none();
+        let memory: Memory = previous
+            .iter()
+            .filter_map(|(key, v)| Some((key.clone(), v.incident.memory.clone()?)))
+            .collect();
+        let results = self.check.run(&tick, &memory).await;
 
         // Decide, then claim what will be sent by writing it down first.
         let decisions = results.iter().map(|result| {

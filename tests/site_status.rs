@@ -33,7 +33,7 @@ fn tick() -> Tick {
 }
 
 async fn run_one(check: &SiteCheck) -> CheckResult {
-    let mut results = check.run(&tick()).await;
+    let mut results = check.run(&tick(), &Default::default()).await;
     assert_eq!(results.len(), 1);
     results.remove(0)
 }
@@ -322,7 +322,9 @@ async fn all_urls_are_checked_at_once() {
         .map(|i| format!("http://{address}/slow/500?n={i}"))
         .collect();
     let joined = urls.join(",");
-    let results = check(&[("SITE_URLS", &joined)]).run(&tick()).await;
+    let results = check(&[("SITE_URLS", &joined)])
+        .run(&tick(), &Default::default())
+        .await;
     assert_eq!(results.len(), 20);
     assert!(
         results.iter().all(|r| r.health == Health::Ok),

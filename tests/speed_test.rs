@@ -37,7 +37,7 @@ fn chinaz_check(fake: &FakeChinaz, extra: &[(&str, &str)]) -> SpeedTestCheck {
 }
 
 async fn run(check: &SpeedTestCheck) -> CheckResult {
-    check.run(&tick()).await.remove(0)
+    check.run(&tick(), &Default::default()).await.remove(0)
 }
 
 fn measured(result: &CheckResult) -> &SpeedTestMeasurement {

@@ -59,6 +59,9 @@ pub struct Incident {
     pub channels: BTreeMap<String, ChannelProgress>,
     /// The tick that last changed this state.
     pub updated_at: DateTime<Utc>,
+    /// What the check keeps for this key between ticks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<serde_json::Value>,
 }
 
 /// One channel's part in an incident.
@@ -120,6 +123,7 @@ impl Incident {
             successes: 0,
             channels: BTreeMap::new(),
             updated_at: now,
+            memory: None,
         }
     }
 
@@ -128,9 +132,14 @@ impl Incident {
         matches!(self.status, Status::Open | Status::Recovering)
     }
 
+    /// True when the incident is closed and nothing is owed to any channel.
+    pub fn is_settled(&self) -> bool {
+        self.status == Status::Ok && self.channels.values().all(|c| c.owed.is_empty())
+    }
+
     /// True when nothing about this key needs remembering.
     pub fn is_idle(&self) -> bool {
-        self.status == Status::Ok && self.channels.values().all(|c| c.owed.is_empty())
+        self.is_settled() && self.memory.is_none()
     }
 
     /// The alert a notice stands for, in the words of the incident's current state.
@@ -196,6 +205,9 @@ pub fn observe(
         .unwrap_or_else(|| Incident::new(result, function, now));
     incident.target = result.target.clone();
     incident.updated_at = now;
+    if result.memory.is_some() {
+        incident.memory = result.memory.clone();
+    }
     let failing = result.health != Health::Ok;
     if failing {
         incident.health = result.health;
@@ -384,6 +396,7 @@ mod tests {
                 cert_days_left: None,
                 attempts: 1,
             }),
+            memory: None,
         }
     }
 

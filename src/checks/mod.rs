@@ -3,11 +3,15 @@
 //! A check turns a tick into [`CheckResult`]s, one per incident key (a URL, a speed-test target,
 //! a consumer group's topic). The alerting layer decides what the results mean for people.
 
+pub mod kafka_lag;
 pub mod site;
 pub mod speedtest;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::tick::Tick;
 
@@ -18,14 +22,18 @@ pub trait Check: Send + Sync {
     fn function(&self) -> &'static str;
 
     /// Measures every target. Never fails as a whole: a target that cannot be measured is a result
-    /// with [`Health::MonitorError`] or [`Health::Failing`].
-    async fn run(&self, tick: &Tick) -> Vec<CheckResult>;
+    /// with [`Health::MonitorError`] or [`Health::Failing`]. `memory` holds what this check kept
+    /// per incident key on earlier ticks ([`CheckResult::memory`]).
+    async fn run(&self, tick: &Tick, memory: &Memory) -> Vec<CheckResult>;
 
     /// What a local run prints besides the report (a table, say).
     fn local_summary(&self, _results: &[CheckResult]) -> Option<String> {
         None
     }
 }
+
+/// What a check kept per incident key between ticks (kafka-lag's offset history, say).
+pub type Memory = HashMap<String, Value>;
 
 /// The outcome for one target.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,6 +49,9 @@ pub struct CheckResult {
     pub failure: Option<Failure>,
     /// What was measured.
     pub measurement: Measurement,
+    /// What the check wants back on the next tick, kept with the incident's state.
+    #[serde(skip)]
+    pub memory: Option<Value>,
 }
 
 impl CheckResult {
@@ -80,4 +91,6 @@ pub enum Measurement {
     Site(site::SiteMeasurement),
     /// speed-test.
     SpeedTest(speedtest::SpeedTestMeasurement),
+    /// kafka-lag.
+    KafkaLag(kafka_lag::KafkaLagMeasurement),
 }

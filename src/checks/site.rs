@@ -11,7 +11,7 @@ use reqwest::{Certificate, Client, StatusCode, redirect};
 use serde::Serialize;
 use url::Url;
 
-use super::{Check, CheckResult, Failure, Health, Measurement};
+use super::{Check, CheckResult, Failure, Health, Measurement, Memory};
 use crate::config::{ConfigError, Env, SetupError};
 use crate::tick::Tick;
 
@@ -301,6 +301,7 @@ impl SiteCheck {
                 cert_days_left: attempt.cert_days_left,
                 attempts,
             }),
+            memory: None,
         }
     }
 
@@ -357,7 +358,7 @@ impl Check for SiteCheck {
         FUNCTION
     }
 
-    async fn run(&self, tick: &Tick) -> Vec<CheckResult> {
+    async fn run(&self, tick: &Tick, _memory: &Memory) -> Vec<CheckResult> {
         join_all(
             self.settings
                 .urls

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lookout::alerting::Digest;
 use lookout::checks::site::SiteMeasurement;
-use lookout::checks::{Check, CheckResult, Failure, Health, Measurement};
+use lookout::checks::{Check, CheckResult, Failure, Health, Measurement, Memory};
 use lookout::notify::{DeliveryError, Notifier};
 use lookout::tick::Tick;
 
@@ -21,7 +21,7 @@ impl Check for ScriptedCheck {
         "site-status"
     }
 
-    async fn run(&self, tick: &Tick) -> Vec<CheckResult> {
+    async fn run(&self, tick: &Tick, _memory: &Memory) -> Vec<CheckResult> {
         (self.0)(tick.time)
             .into_iter()
             .map(|(target, failing)| result(&target, failing))
@@ -48,6 +48,7 @@ pub fn result(target: &str, failing: bool) -> CheckResult {
             cert_days_left: None,
             attempts: 1,
         }),
+        memory: None,
     }
 }
 

@@ -28,12 +28,32 @@ pub struct Received {
     pub body: Value,
 }
 
+pub const INSTANCE_ID: &str = "ckafka-lookout1";
+
 #[derive(Default)]
 struct Api {
     received: Mutex<Vec<Received>>,
     scripted: Mutex<VecDeque<String>>,
     blacklist: Mutex<HashSet<String>>,
     last_sent: Mutex<HashMap<(String, String), Instant>>,
+    groups: Mutex<HashMap<String, Vec<Value>>>,
+    page_delay: Mutex<Duration>,
+    malformed: std::sync::atomic::AtomicBool,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// A topic entry of `DescribeGroupOffsets`, one partition per `(committed, log end)` pair.
+pub fn topic(name: &str, partitions: &[(u64, u64)]) -> Value {
+    let partitions: Vec<Value> = partitions
+        .iter()
+        .enumerate()
+        .map(|(i, (offset, end))| {
+            json!({"Partition": i, "Offset": offset, "Metadata": "", "ErrorCode": 0,
+                   "LogEndOffset": end, "Lag": end.saturating_sub(*offset)})
+        })
+        .collect();
+    json!({"Topic": name, "Partitions": partitions})
 }
 
 /// The fake API.
@@ -76,6 +96,42 @@ impl FakeTencent {
     /// Accepted requests so far.
     pub fn received(&self) -> Vec<Received> {
         self.api.received.lock().unwrap().clone()
+    }
+
+    /// Sets a consumer group's topics (see [`topic`]).
+    pub fn set_group(&self, group: &str, topics: Vec<Value>) {
+        self.api
+            .groups
+            .lock()
+            .unwrap()
+            .insert(group.to_owned(), topics);
+    }
+
+    /// Each `DescribeGroupOffsets` page takes this long.
+    pub fn set_page_delay(&self, delay: Duration) {
+        *self.api.page_delay.lock().unwrap() = delay;
+    }
+
+    /// From now on pages answer JSON that is not the documented shape.
+    pub fn answer_malformed(&self) {
+        self.api
+            .malformed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The most `DescribeGroupOffsets` requests in flight at once.
+    pub fn most_in_flight(&self) -> usize {
+        self.api
+            .most_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// `DescribeGroupOffsets` requests accepted, per group.
+    pub fn pages(&self, group: &str) -> usize {
+        self.received()
+            .iter()
+            .filter(|r| r.action == "DescribeGroupOffsets" && r.body["Group"] == group)
+            .count()
     }
 }
 
@@ -190,11 +246,59 @@ async fn handle(State(api): State<Arc<Api>>, headers: HeaderMap, body: String) -
     api.received.lock().unwrap().push(received.clone());
     match (received.action.as_str(), service) {
         ("SendSms", "sms") => send_sms(&api, &received),
+        ("DescribeGroupOffsets", "ckafka") => describe_group_offsets(&api, &received).await,
         (action, _) => error(
             "InvalidAction",
             &format!("no action {action} for {service}"),
         ),
     }
+}
+
+async fn describe_group_offsets(api: &Api, request: &Received) -> Json<Value> {
+    use std::sync::atomic::Ordering;
+    if request.version != "2019-08-19" {
+        return error("InvalidParameter", "unsupported X-TC-Version");
+    }
+    let body = &request.body;
+    if body["InstanceId"] != INSTANCE_ID {
+        return error(
+            "InvalidParameterValue.InstanceNotExist",
+            "the instance does not exist",
+        );
+    }
+    let limit = body["Limit"].as_u64().unwrap_or(50);
+    let offset = body["Offset"].as_u64().unwrap_or(0) as usize;
+    if limit == 0 || limit > 50 {
+        return error("InvalidParameterValue", "Limit must be 1 to 50");
+    }
+    let Some(mut topics) = body["Group"]
+        .as_str()
+        .and_then(|g| api.groups.lock().unwrap().get(g).cloned())
+    else {
+        return error("ResourceNotFound", "the consumer group does not exist");
+    };
+    if let Some(wanted) = body["Topics"].as_array() {
+        topics.retain(|t| wanted.contains(&t["Topic"]));
+    }
+    let now = api.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    api.most_in_flight.fetch_max(now, Ordering::SeqCst);
+    let delay = *api.page_delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
+    api.in_flight.fetch_sub(1, Ordering::SeqCst);
+    if api.malformed.load(Ordering::SeqCst) {
+        return Json(
+            json!({"Response": {"Result": {"TopicList": "oops"}, "RequestId": "fake-request"}}),
+        );
+    }
+    let page: Vec<Value> = topics
+        .iter()
+        .skip(offset)
+        .take(limit as usize)
+        .cloned()
+        .collect();
+    Json(
+        json!({"Response": {"Result": {"TotalCount": topics.len(), "TopicList": page}, "RequestId": "fake-request"}}),
+    )
 }
 
 fn send_sms(api: &Api, request: &Received) -> Json<Value> {

@@ -91,10 +91,11 @@ pub async fn from_env(env: &Env, in_lambda: bool) -> Result<Box<dyn StateStore>,
     Ok(Box::new(file::FileStore::new(path)))
 }
 
-/// When an incident's record may be forgotten: idle ones expire, open ones never do.
+/// When an incident's record may be forgotten: settled ones expire (a check's memory with them,
+/// once nothing has touched it for a week); open ones never do.
 pub fn expires_at(incident: &Incident) -> Option<DateTime<Utc>> {
     incident
-        .is_idle()
+        .is_settled()
         .then(|| incident.updated_at + chrono::Duration::days(IDLE_INCIDENT_DAYS))
 }
 
@@ -125,6 +126,7 @@ pub(crate) mod contract {
             successes: 0,
             channels: Default::default(),
             updated_at: Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap(),
+            memory: None,
         }
     }
 

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::{Check, CheckResult, Failure, Health, Measurement};
+use super::{Check, CheckResult, Failure, Health, Measurement, Memory};
 use crate::config::{ConfigError, Env, SetupError};
 use crate::tick::Tick;
 
@@ -345,7 +345,7 @@ impl Check for SpeedTestCheck {
         FUNCTION
     }
 
-    async fn run(&self, _tick: &Tick) -> Vec<CheckResult> {
+    async fn run(&self, _tick: &Tick, _memory: &Memory) -> Vec<CheckResult> {
         let target = self.settings.target.clone();
         let key = format!("{FUNCTION}:{target}");
         let deadline = Instant::now() + MEASURE_BUDGET;
@@ -378,6 +378,7 @@ impl Check for SpeedTestCheck {
             health,
             failure,
             measurement: Measurement::SpeedTest(measurement),
+            memory: None,
         }]
     }
 

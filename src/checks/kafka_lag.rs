@@ -1,0 +1,690 @@
+//! kafka-lag: is a consumer group falling behind? Through Tencent Cloud CKafka's
+//! `DescribeGroupOffsets` (2019-08-19), without any access to the brokers.
+//!
+//! A topic's lag is the sum of its partitions' lag. Besides the thresholds, two trend rules in the
+//! manner of LinkedIn Burrow look at the last `KAFKA_LAG_TREND_WINDOW` ticks: a topic whose
+//! committed offsets stood still while its log grew is *stalled*; one whose lag grew at every tick
+//! is *falling behind*. Both alert even under the threshold.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::{Check, CheckResult, Failure, Health, Measurement, Memory};
+use crate::config::{ConfigError, Env, SetupError};
+use crate::retry::{self, Backoff, Retryable};
+use crate::tencent::{Credentials, Endpoint, TencentClient, TencentError};
+use crate::tick::Tick;
+
+/// The function's name, as deployed.
+pub const FUNCTION: &str = "kafka-lag";
+/// Topics per page: the API's maximum.
+pub const PAGE_SIZE: u64 = 50;
+/// Pages of one group in flight at once (the API allows 100 requests a second).
+const PAGES_IN_FLIGHT: usize = 20;
+/// How long one tick may spend querying, retries included.
+const QUERY_BUDGET: Duration = Duration::from_secs(40);
+
+/// kafka-lag settings.
+#[derive(Debug, Clone)]
+pub struct KafkaLagSettings {
+    /// `CKAFKA_INSTANCE_ID`.
+    pub instance_id: String,
+    /// `CKAFKA_GROUPS`.
+    pub groups: Vec<String>,
+    /// `KAFKA_TOPICS`: only these topics (all the group consumes when empty).
+    pub topics: Vec<String>,
+    /// `KAFKA_LAG_THRESHOLD`.
+    pub threshold: u64,
+    /// `KAFKA_LAG_TOPIC_THRESHOLDS`: per-topic overrides.
+    pub topic_thresholds: BTreeMap<String, u64>,
+    /// `KAFKA_LAG_TREND_WINDOW`: ticks of history for the trend rules (0: off).
+    pub trend_window: usize,
+    /// `CKAFKA_REGION` and `TENCENTCLOUD_CKAFKA_ENDPOINT`.
+    pub endpoint: Endpoint,
+    /// `TENCENTCLOUD_SECRET_ID` / `_KEY` / `_SESSION_TOKEN`.
+    pub credentials: Credentials,
+}
+
+impl KafkaLagSettings {
+    /// Reads and checks the settings.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let instance_id = env
+            .required(
+                "CKAFKA_INSTANCE_ID",
+                "set it to the CKafka instance's id, e.g. ckafka-abc123",
+            )?
+            .to_owned();
+        env.required(
+            "CKAFKA_GROUPS",
+            "set it to consumer groups, comma-separated",
+        )?;
+        let groups = env
+            .list("CKAFKA_GROUPS")
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let hint = "set it to a whole number of messages, e.g. 10000";
+        let threshold = env
+            .number::<u64>("KAFKA_LAG_THRESHOLD", hint)?
+            .unwrap_or(10_000);
+        let mut topic_thresholds = BTreeMap::new();
+        for item in env.list("KAFKA_LAG_TOPIC_THRESHOLDS") {
+            let parsed = item
+                .split_once('=')
+                .and_then(|(topic, n)| Some((topic.trim(), n.trim().parse::<u64>().ok()?)))
+                .filter(|(topic, _)| !topic.is_empty());
+            let Some((topic, n)) = parsed else {
+                return Err(ConfigError::invalid(
+                    "KAFKA_LAG_TOPIC_THRESHOLDS",
+                    item,
+                    "not topic=number",
+                    "set it to overrides like orders=500,audit=200000",
+                ));
+            };
+            topic_thresholds.insert(topic.to_owned(), n);
+        }
+        let window = env
+            .number::<usize>(
+                "KAFKA_LAG_TREND_WINDOW",
+                "set it to a number of ticks from 2 to 100, or 0 to turn the trend rules off",
+            )?
+            .unwrap_or(5);
+        if window == 1 || window > 100 {
+            return Err(ConfigError::invalid(
+                "KAFKA_LAG_TREND_WINDOW",
+                &window.to_string(),
+                "a trend needs 2 to 100 ticks",
+                "set it to a number of ticks from 2 to 100, or 0 to turn the trend rules off",
+            ));
+        }
+        let region = env
+            .get("CKAFKA_REGION")
+            .unwrap_or("ap-guangzhou")
+            .to_owned();
+        Ok(KafkaLagSettings {
+            instance_id,
+            groups,
+            topics: env
+                .list("KAFKA_TOPICS")
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            threshold,
+            topic_thresholds,
+            trend_window: window,
+            endpoint: Endpoint::from_env(
+                env,
+                "TENCENTCLOUD_CKAFKA_ENDPOINT",
+                "ckafka",
+                "2019-08-19",
+                region,
+            )?,
+            credentials: Credentials::from_env(env, "kafka-lag")?,
+        })
+    }
+
+    /// The threshold that applies to a topic.
+    pub fn threshold_for(&self, topic: &str) -> u64 {
+        self.topic_thresholds
+            .get(topic)
+            .copied()
+            .unwrap_or(self.threshold)
+    }
+}
+
+/// One partition as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionLag {
+    /// The partition number.
+    pub partition: i64,
+    /// Its lag.
+    pub lag: u64,
+    /// A non-zero `ErrorCode`, when the API reported one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<i64>,
+}
+
+/// One topic of a group, summed over its partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TopicLag {
+    /// The topic.
+    pub topic: String,
+    /// The sum of its partitions' lag.
+    pub lag: u64,
+    /// The sum of committed offsets.
+    pub committed: u64,
+    /// The sum of log end offsets.
+    pub log_end: u64,
+    /// Every partition, worst first.
+    pub partitions: Vec<PartitionLag>,
+}
+
+/// Why a group could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct QueryError(pub String);
+
+fn unsigned(value: &Value) -> Option<u64> {
+    value
+        .as_u64()
+        .or_else(|| value.as_i64().map(|n| n.max(0) as u64))
+}
+
+/// Reads one page: `Result.TotalCount` and the topics in `Result.TopicList`.
+pub fn parse_page(response: &Value) -> Result<(u64, Vec<TopicLag>), String> {
+    let result = response.get("Result").ok_or("no Result in the answer")?;
+    let total = result
+        .get("TotalCount")
+        .and_then(unsigned)
+        .ok_or("no TotalCount in the answer")?;
+    let list = match result.get("TopicList") {
+        Some(Value::Array(list)) => list.as_slice(),
+        Some(Value::Null) | None => &[],
+        Some(_) => return Err("TopicList is not a list".into()),
+    };
+    let topics = list
+        .iter()
+        .map(|entry| {
+            let topic = entry
+                .get("Topic")
+                .and_then(Value::as_str)
+                .ok_or("a topic entry without a Topic")?
+                .to_owned();
+            let partitions = entry
+                .get("Partitions")
+                .and_then(Value::as_array)
+                .ok_or("a topic entry without Partitions")?;
+            let (mut lag, mut committed, mut log_end) = (0u64, 0u64, 0u64);
+            let mut parts = Vec::with_capacity(partitions.len());
+            for p in partitions {
+                let offset = p.get("Offset").and_then(unsigned).unwrap_or(0);
+                let end = p.get("LogEndOffset").and_then(unsigned).unwrap_or(0);
+                let part_lag = p
+                    .get("Lag")
+                    .and_then(unsigned)
+                    .unwrap_or_else(|| end.saturating_sub(offset));
+                lag = lag.saturating_add(part_lag);
+                committed = committed.saturating_add(offset);
+                log_end = log_end.saturating_add(end);
+                parts.push(PartitionLag {
+                    partition: p.get("Partition").and_then(Value::as_i64).unwrap_or(-1),
+                    lag: part_lag,
+                    error_code: p
+                        .get("ErrorCode")
+                        .and_then(Value::as_i64)
+                        .filter(|c| *c != 0),
+                });
+            }
+            parts.sort_by(|a, b| b.lag.cmp(&a.lag).then(a.partition.cmp(&b.partition)));
+            Ok(TopicLag {
+                topic,
+                lag,
+                committed,
+                log_end,
+                partitions: parts,
+            })
+        })
+        .collect::<Result<Vec<_>, &str>>()?;
+    Ok((total, topics))
+}
+
+/// One tick's figures for a topic: `[committed, log_end, lag]`.
+pub type Sample = [u64; 3];
+
+/// What the trend rules found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trend {
+    /// Committed offsets stood still while the log grew.
+    Stalled { grown: u64 },
+    /// Lag grew at every tick.
+    FallingBehind { lags: Vec<u64> },
+}
+
+/// Applies the trend rules to a window of samples, oldest first (exactly `window` of them).
+pub fn trend(samples: &[Sample], window: usize) -> Option<Trend> {
+    if window < 2 || samples.len() < window {
+        return None;
+    }
+    let recent = &samples[samples.len() - window..];
+    let (first, last) = (recent[0], recent[window - 1]);
+    if last[2] == 0 {
+        return None;
+    }
+    if recent.iter().all(|s| s[0] == first[0]) && last[1] > first[1] {
+        return Some(Trend::Stalled {
+            grown: last[1] - first[1],
+        });
+    }
+    if recent.windows(2).all(|pair| pair[1][2] > pair[0][2]) {
+        return Some(Trend::FallingBehind {
+            lags: recent.iter().map(|s| s[2]).collect(),
+        });
+    }
+    None
+}
+
+/// What kafka-lag keeps per group between ticks: recent samples of topics with lag.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMemory {
+    /// Per topic, the last samples, oldest first.
+    pub topics: BTreeMap<String, Vec<Sample>>,
+}
+
+/// A topic as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TopicMeasurement {
+    /// The consumer group.
+    pub group: String,
+    /// The topic.
+    pub topic: String,
+    /// The summed lag.
+    pub lag: u64,
+    /// The threshold that applies.
+    pub threshold: u64,
+    /// Partitions in the topic.
+    pub partitions: usize,
+    /// The worst partitions (at most 3).
+    pub worst_partitions: Vec<PartitionLag>,
+    /// Partitions with a non-zero `ErrorCode`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub partition_errors: Vec<PartitionLag>,
+    /// The trend rule that fired, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trend: Option<&'static str>,
+}
+
+/// A group as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupMeasurement {
+    /// The consumer group.
+    pub group: String,
+    /// Topics read.
+    pub topics: usize,
+    /// Pages fetched.
+    pub pages: u64,
+    /// The group's total lag.
+    pub total_lag: u64,
+}
+
+/// Either figure of a kafka-lag result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum KafkaLagMeasurement {
+    /// A group, or why it could not be read.
+    Group(GroupMeasurement),
+    /// A topic of a group.
+    Topic(TopicMeasurement),
+}
+
+/// The kafka-lag check.
+pub struct KafkaLagCheck {
+    settings: KafkaLagSettings,
+    client: TencentClient,
+    backoff: Backoff,
+}
+
+struct ApiError(TencentError);
+
+impl Retryable for ApiError {
+    fn is_retryable(&self) -> bool {
+        self.0.is_retryable()
+    }
+}
+
+impl KafkaLagCheck {
+    /// The check with its signed API client.
+    pub fn new(settings: KafkaLagSettings) -> Result<Self, SetupError> {
+        let client = TencentClient::new(settings.credentials.clone(), Duration::from_secs(10))
+            .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))?;
+        Ok(KafkaLagCheck {
+            settings,
+            client,
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// The same check with another retry backoff.
+    pub fn with_backoff(self, backoff: Backoff) -> Self {
+        KafkaLagCheck { backoff, ..self }
+    }
+
+    fn describe(&self, error: &TencentError, group: &str) -> String {
+        let id = &self.settings.instance_id;
+        match error.code() {
+            Some(code) if code.starts_with("AuthFailure") => format!(
+                "Tencent Cloud refused the credentials ({error}): check TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY and that this machine's clock is right"
+            ),
+            Some("InvalidParameterValue.InstanceNotExist") => format!(
+                "CKafka instance {id} does not exist in {} ({error}): check CKAFKA_INSTANCE_ID and CKAFKA_REGION",
+                self.settings.endpoint.region
+            ),
+            Some(code) if code.starts_with("ResourceNotFound") => format!(
+                "consumer group {group} or instance {id} was not found ({error}): check CKAFKA_GROUPS and CKAFKA_INSTANCE_ID"
+            ),
+            _ => format!("DescribeGroupOffsets failed for group {group}: {error}"),
+        }
+    }
+
+    async fn page(
+        &self,
+        group: &str,
+        offset: u64,
+        deadline: Instant,
+    ) -> Result<(u64, Vec<TopicLag>), QueryError> {
+        let mut body = json!({
+            "InstanceId": self.settings.instance_id,
+            "Group": group,
+            "Offset": offset,
+            "Limit": PAGE_SIZE,
+        });
+        if !self.settings.topics.is_empty() {
+            body["Topics"] = json!(self.settings.topics);
+        }
+        let (result, _) = retry::retry(self.backoff, deadline, |_| async {
+            self.client
+                .call(&self.settings.endpoint, "DescribeGroupOffsets", &body)
+                .await
+                .map_err(ApiError)
+        })
+        .await;
+        let response = result.map_err(|ApiError(e)| QueryError(self.describe(&e, group)))?;
+        parse_page(&response).map_err(|e| {
+            QueryError(format!(
+                "the CKafka API's answer is not the documented JSON: {e}"
+            ))
+        })
+    }
+
+    /// Every topic of a group: the first page, then the rest at once.
+    pub async fn group_lag(
+        &self,
+        group: &str,
+        deadline: Instant,
+    ) -> Result<(Vec<TopicLag>, u64), QueryError> {
+        let (total, mut topics) = self.page(group, 0, deadline).await?;
+        let offsets: Vec<u64> = (1..total.div_ceil(PAGE_SIZE))
+            .map(|p| p * PAGE_SIZE)
+            .collect();
+        let pages = 1 + offsets.len() as u64;
+        let requests: Vec<_> = offsets
+            .into_iter()
+            .map(|o| self.page(group, o, deadline))
+            .collect();
+        let rest: Vec<Result<(u64, Vec<TopicLag>), QueryError>> = futures::stream::iter(requests)
+            .buffered(PAGES_IN_FLIGHT)
+            .collect()
+            .await;
+        for page in rest {
+            topics.extend(page?.1);
+        }
+        Ok((topics, pages))
+    }
+
+    /// The results for one group.
+    fn judge(
+        &self,
+        group: &str,
+        topics: Vec<TopicLag>,
+        pages: u64,
+        memory: Option<&Value>,
+    ) -> Vec<CheckResult> {
+        let window = self.settings.trend_window;
+        let mut remembered: GroupMemory = memory
+            .and_then(|m| serde_json::from_value(m.clone()).ok())
+            .unwrap_or_default();
+        let mut kept = GroupMemory::default();
+        let mut results = Vec::with_capacity(topics.len() + 1);
+        results.push(CheckResult {
+            key: format!("{FUNCTION}:{group}"),
+            target: group.to_owned(),
+            health: Health::Ok,
+            failure: None,
+            measurement: Measurement::KafkaLag(KafkaLagMeasurement::Group(GroupMeasurement {
+                group: group.to_owned(),
+                topics: topics.len(),
+                pages,
+                total_lag: topics.iter().map(|t| t.lag).sum(),
+            })),
+            memory: None,
+        });
+        for topic in topics {
+            let threshold = self.settings.threshold_for(&topic.topic);
+            let mut samples = remembered.topics.remove(&topic.topic).unwrap_or_default();
+            samples.push([topic.committed, topic.log_end, topic.lag]);
+            let fired = trend(&samples, window);
+            if window > 0 && topic.lag > 0 {
+                let start = samples.len().saturating_sub(window);
+                kept.topics
+                    .insert(topic.topic.clone(), samples[start..].to_vec());
+            }
+            let worst: Vec<String> = topic
+                .partitions
+                .iter()
+                .take(3)
+                .map(|p| format!("p{} {}", p.partition, p.lag))
+                .collect();
+            let worst = worst.join(", ");
+            let failure = if topic.lag > threshold {
+                Some(Failure {
+                    kind: "lag",
+                    message: format!(
+                        "lag {} over the threshold {threshold} across {} partitions (worst: {worst})",
+                        topic.lag,
+                        topic.partitions.len()
+                    ),
+                })
+            } else {
+                match &fired {
+                    Some(Trend::Stalled { grown }) => Some(Failure {
+                        kind: "stalled",
+                        message: format!(
+                            "stalled: committed offsets have not moved for {window} ticks while the log grew by {grown}; lag {} (threshold {threshold})",
+                            topic.lag
+                        ),
+                    }),
+                    Some(Trend::FallingBehind { lags }) => Some(Failure {
+                        kind: "falling_behind",
+                        message: format!(
+                            "falling behind: lag grew at each of the last {window} ticks ({}); threshold {threshold}",
+                            lags.iter()
+                                .map(u64::to_string)
+                                .collect::<Vec<_>>()
+                                .join(" → ")
+                        ),
+                    }),
+                    None => None,
+                }
+            };
+            let errors: Vec<PartitionLag> = topic
+                .partitions
+                .iter()
+                .filter(|p| p.error_code.is_some())
+                .cloned()
+                .collect();
+            results.push(CheckResult {
+                key: format!("{FUNCTION}:{group}/{}", topic.topic),
+                target: format!("{group}/{}", topic.topic),
+                health: if failure.is_some() {
+                    Health::Failing
+                } else {
+                    Health::Ok
+                },
+                failure,
+                measurement: Measurement::KafkaLag(KafkaLagMeasurement::Topic(TopicMeasurement {
+                    group: group.to_owned(),
+                    lag: topic.lag,
+                    threshold,
+                    partitions: topic.partitions.len(),
+                    worst_partitions: topic.partitions.into_iter().take(3).collect(),
+                    partition_errors: errors,
+                    trend: fired.map(|t| match t {
+                        Trend::Stalled { .. } => "stalled",
+                        Trend::FallingBehind { .. } => "falling_behind",
+                    }),
+                    topic: topic.topic,
+                })),
+                memory: None,
+            });
+        }
+        results[0].memory = serde_json::to_value(&kept).ok();
+        results
+    }
+}
+
+#[async_trait]
+impl Check for KafkaLagCheck {
+    fn function(&self) -> &'static str {
+        FUNCTION
+    }
+
+    async fn run(&self, _tick: &Tick, memory: &Memory) -> Vec<CheckResult> {
+        let deadline = Instant::now() + QUERY_BUDGET;
+        let groups = self.settings.groups.iter().map(|group| async move {
+            let key = format!("{FUNCTION}:{group}");
+            match self.group_lag(group, deadline).await {
+                Ok((topics, pages)) => {
+                    tracing::info!(group = %group, topics = topics.len(), pages, "group read");
+                    self.judge(group, topics, pages, memory.get(&key))
+                }
+                Err(QueryError(message)) => {
+                    tracing::warn!(group = %group, reason = %message, "group could not be read");
+                    vec![CheckResult {
+                        key,
+                        target: group.clone(),
+                        health: Health::MonitorError,
+                        failure: Some(Failure {
+                            kind: "monitor",
+                            message,
+                        }),
+                        measurement: Measurement::KafkaLag(KafkaLagMeasurement::Group(
+                            GroupMeasurement {
+                                group: group.clone(),
+                                topics: 0,
+                                pages: 0,
+                                total_lag: 0,
+                            },
+                        )),
+                        // Keep the history: a failed read says nothing about the trend.
+                        memory: memory.get(&format!("{FUNCTION}:{group}")).cloned(),
+                    }]
+                }
+            }
+        });
+        futures::future::join_all(groups)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(extra: &[(&str, &str)]) -> Env {
+        let mut pairs = vec![
+            ("CKAFKA_INSTANCE_ID", "ckafka-abc123"),
+            ("CKAFKA_GROUPS", "billing, audit"),
+            ("TENCENTCLOUD_SECRET_ID", "AKIDexample"),
+            ("TENCENTCLOUD_SECRET_KEY", "key"),
+        ];
+        pairs.extend_from_slice(extra);
+        Env::from_pairs(pairs)
+    }
+
+    #[test]
+    fn settings_read_defaults_overrides_and_refuse_bad_values() {
+        let s = KafkaLagSettings::from_env(&env(&[(
+            "KAFKA_LAG_TOPIC_THRESHOLDS",
+            "orders=500, audit=200000",
+        )]))
+        .unwrap();
+        assert_eq!(s.groups, vec!["billing", "audit"]);
+        assert_eq!(s.threshold, 10_000);
+        assert_eq!(s.threshold_for("orders"), 500);
+        assert_eq!(s.threshold_for("other"), 10_000);
+        assert_eq!(s.trend_window, 5);
+        assert_eq!(s.endpoint.host(), "ckafka.tencentcloudapi.com");
+        assert_eq!(s.endpoint.region, "ap-guangzhou");
+        for (var, value) in [
+            ("KAFKA_LAG_TOPIC_THRESHOLDS", "orders:500"),
+            ("KAFKA_LAG_THRESHOLD", "lots"),
+            ("KAFKA_LAG_TREND_WINDOW", "1"),
+        ] {
+            let text = KafkaLagSettings::from_env(&env(&[(var, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(text.starts_with(var), "{text}");
+        }
+        let missing =
+            KafkaLagSettings::from_env(&Env::from_pairs([("CKAFKA_GROUPS", "g")])).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .starts_with("CKAFKA_INSTANCE_ID is not set")
+        );
+    }
+
+    #[test]
+    fn a_topics_lag_is_the_sum_of_its_partitions() {
+        let page = json!({"Result": {"TotalCount": 1, "TopicList": [{"Topic": "orders", "Partitions": [
+            {"Partition": 0, "Offset": 100, "LogEndOffset": 400, "Lag": 300, "ErrorCode": 0, "Metadata": ""},
+            {"Partition": 1, "Offset": 50, "LogEndOffset": 950, "Lag": 900, "ErrorCode": 0},
+            {"Partition": 2, "Offset": 10, "LogEndOffset": 20, "ErrorCode": 3}
+        ]}]}});
+        let (total, topics) = parse_page(&page).unwrap();
+        assert_eq!(total, 1);
+        let orders = &topics[0];
+        assert_eq!(
+            orders.lag, 1210,
+            "300 + 900 + (20 - 10), not the last partition's"
+        );
+        assert_eq!((orders.committed, orders.log_end), (160, 1370));
+        assert_eq!(orders.partitions[0].partition, 1, "worst first");
+        assert_eq!(orders.partitions[2].error_code, Some(3));
+    }
+
+    #[test]
+    fn answers_that_are_not_the_documented_json_are_refused() {
+        for bad in [
+            json!({}),
+            json!({"Result": {}}),
+            json!({"Result": {"TotalCount": 1, "TopicList": [{"Partitions": []}]}}),
+            json!({"Result": {"TotalCount": 1, "TopicList": 5}}),
+        ] {
+            assert!(parse_page(&bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_page(&json!({"Result": {"TotalCount": 0, "TopicList": null}}))
+                .unwrap()
+                .1,
+            vec![]
+        );
+    }
+
+    #[test]
+    fn the_trend_rules() {
+        let stalled = [[100, 1000, 900], [100, 1100, 1000], [100, 1200, 1100]];
+        assert_eq!(trend(&stalled, 3), Some(Trend::Stalled { grown: 200 }));
+        let behind = [[100, 1000, 10], [150, 1100, 20], [200, 1300, 35]];
+        assert_eq!(
+            trend(&behind, 3),
+            Some(Trend::FallingBehind {
+                lags: vec![10, 20, 35]
+            })
+        );
+        let keeping_up = [[100, 1000, 10], [200, 1100, 5], [300, 1300, 35]];
+        assert_eq!(trend(&keeping_up, 3), None);
+        let idle = [[100, 100, 0], [100, 100, 0], [100, 100, 0]];
+        assert_eq!(trend(&idle, 3), None, "no lag, no alarm");
+        assert_eq!(trend(&stalled[..2], 3), None, "not enough history yet");
+        assert_eq!(trend(&stalled, 0), None, "off");
+    }
+}
