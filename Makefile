@@ -1,19 +1,49 @@
-# lookout: `make run` runs every function once on this machine; `make test` is the test command.
+# lookout: `make run` runs every function once on this machine; `make test` is the test command;
+# `make deploy` puts the stack in your AWS account with SAM.
 
-# The functions built so far; each is a binary of the one package (functions/<name>/main.rs).
+# The functions: each is a binary of the one package (functions/<name>/main.rs).
 FUNCTIONS := site-status speed-test kafka-lag
 CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
+# arm64 (default) or x86_64: the functions' architecture, passed to the template too.
+ARCH ?= arm64
+STACK ?= lookout
+# A function's logical id, for `make logs` and `make invoke` (SiteStatusFunction, SpeedTestFunction,
+# KafkaLagFunction).
+FUNCTION ?= SiteStatusFunction
+
 # The tests start moto_server (the AWS stand-in) from the project's own venv.
 export MOTO_SERVER := $(CURDIR)/$(VENV)/bin/moto_server
+export SAM_CLI_TELEMETRY := 0
+SAM := $(CURDIR)/$(VENV)/bin/sam
+# sam and cargo-lambda (which finds zig through the venv's python) run with the venv first on PATH.
+WITH_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 
-.PHONY: help run test fmt fmt-check lint unit build clean
+ifeq ($(ARCH),arm64)
+RUST_TARGET := aarch64-unknown-linux-gnu
+CARGO_LAMBDA_ARCH := --arm64
+ELF_MACHINE := aarch64
+else ifeq ($(ARCH),x86_64)
+RUST_TARGET := x86_64-unknown-linux-gnu
+CARGO_LAMBDA_ARCH := --x86-64
+ELF_MACHINE := x86-64
+else
+$(error ARCH must be arm64 or x86_64, not $(ARCH))
+endif
+
+.PHONY: help run test fmt fmt-check lint unit validate build build-check deploy logs invoke bench tools clean \
+	build-SiteStatusFunction build-SpeedTestFunction build-KafkaLagFunction lambda-binary
 
 help:
-	@echo "make run    run every function once locally (reads .env when present; no AWS account needed)"
-	@echo "make test   formatting, lints and every test (what CI runs)"
-	@echo "make fmt    format the code"
+	@echo "make run       run every function once locally (reads .env when present; no AWS account needed)"
+	@echo "make test      formatting, lints, every test, template checks and the SAM build (what CI runs)"
+	@echo "make unit      just the Rust tests"
+	@echo "make bench     the benchmark table (speed, cold start, memory, size)"
+	@echo "make deploy    sam build + sam deploy (guided the first time)"
+	@echo "make validate  sam validate --lint and cfn-lint"
+	@echo "make logs      tail a function's logs (FUNCTION=SiteStatusFunction)"
+	@echo "make invoke    invoke a deployed function once (FUNCTION=..., with events/scheduled.json)"
 
 ## run: one local tick of each function. A function that is not configured says which variables to
 ## set, and the others still run.
@@ -26,7 +56,7 @@ run:
 	  ./target/debug/$$f || echo "== $$f did not run: set the variables named above (see .env.example)" >&2; \
 	done
 
-test: fmt-check lint unit
+test: fmt-check lint unit validate build-check
 
 fmt:
 	$(CARGO) fmt
@@ -37,18 +67,66 @@ fmt-check:
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
-unit: $(VENV)/.installed
+unit: tools
 	$(CARGO) test
 
-## The Python tools (moto_server), installed from PyPI into .venv; redone when the list changes.
+## The Python tools (moto_server, sam, cfn-lint, cargo-lambda, zig), installed from PyPI into .venv;
+## redone when the list changes.
+tools: $(VENV)/.installed
+
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-build:
-	$(CARGO) build --release --bins
+validate: tools
+	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint --template template.yaml
+	$(VENV)/bin/cfn-lint template.yaml
+
+## SAM's makefile build method calls these with ARTIFACTS_DIR set.
+build-SiteStatusFunction:
+	$(MAKE) lambda-binary BIN=site-status
+build-SpeedTestFunction:
+	$(MAKE) lambda-binary BIN=speed-test
+build-KafkaLagFunction:
+	$(MAKE) lambda-binary BIN=kafka-lag
+
+lambda-binary: tools
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: run this through sam build (make build)"; exit 1; }
+	rustup target add $(RUST_TARGET)
+	$(WITH_VENV) $(CARGO) lambda build --release $(CARGO_LAMBDA_ARCH) --bin $(BIN)
+	cp target/lambda/$(BIN)/bootstrap $(ARTIFACTS_DIR)/bootstrap
+
+build: tools
+	$(WITH_VENV) ARCH=$(ARCH) $(SAM) build --build-in-source --parameter-overrides Architecture=$(ARCH)
+
+## The SAM build produces the three bootstrap binaries for the architecture.
+build-check: build
+	@for f in SiteStatusFunction SpeedTestFunction KafkaLagFunction; do \
+	  b=.aws-sam/build/$$f/bootstrap; \
+	  test -x $$b || { echo "$$b is missing"; exit 1; }; \
+	  od -An -tx1 -j18 -N2 $$b | grep -q "$(if $(filter arm64,$(ARCH)),b7 00,3e 00)" \
+	    || { echo "$$b is not a $(ELF_MACHINE) binary"; exit 1; }; \
+	  echo "$$b: $(ELF_MACHINE), $$(stat -c %s $$b) bytes"; \
+	done
+
+deploy: build
+	@if [ -f samconfig.toml ]; then \
+	  $(WITH_VENV) $(SAM) deploy --parameter-overrides Architecture=$(ARCH); \
+	else \
+	  $(WITH_VENV) $(SAM) deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM; \
+	fi
+
+logs: tools
+	$(WITH_VENV) $(SAM) logs --stack-name $(STACK) --name $(FUNCTION) --tail
+
+invoke: tools
+	$(WITH_VENV) $(SAM) remote invoke $(FUNCTION) --stack-name $(STACK) --event-file events/scheduled.json
+
+## bench: the benchmark table. It also builds the arm64 bootstraps (through sam) to size them.
+bench: build
+	$(WITH_VENV) $(CARGO) bench --bench bench
 
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) .aws-sam

@@ -79,6 +79,12 @@ impl Env {
         }
     }
 
+    /// The same environment with these values laid over it.
+    pub fn overlaid(mut self, pairs: Vec<(String, String)>) -> Self {
+        self.vars.extend(pairs);
+        self
+    }
+
     /// The value, trimmed; `None` when unset or blank.
     pub fn get(&self, var: &str) -> Option<&str> {
         self.vars
@@ -175,6 +181,153 @@ impl fmt::Display for Secret {
         f.write_str("<redacted>")
     }
 }
+
+/// Where a setting's value comes from once deployed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A stack parameter, passed as an environment variable.
+    Parameter,
+    /// A key of the Secrets Manager secret (`LOOKOUT_SECRET_ARN`).
+    Secret,
+    /// Set by the stack itself (a resource's name or ARN).
+    Stack,
+    /// Only for local runs (never set under Lambda).
+    Local,
+}
+
+/// One variable the functions read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// The variable's name.
+    pub name: &'static str,
+    /// Where its value comes from once deployed.
+    pub source: Source,
+    /// The function that reads it; `None` when every function does.
+    pub function: Option<&'static str>,
+}
+
+const fn setting(name: &'static str, source: Source, function: Option<&'static str>) -> Setting {
+    Setting {
+        name,
+        source,
+        function,
+    }
+}
+
+/// Every variable the functions read. `tests/deployment.rs` holds `template.yaml` and the code to
+/// this list, so a setting cannot be read without being deployable, nor wired without being read.
+pub const SETTINGS: &[Setting] = &[
+    setting("SITE_URLS", Source::Parameter, Some("site-status")),
+    setting(
+        "SITE_EXPECTED_STATUS",
+        Source::Parameter,
+        Some("site-status"),
+    ),
+    setting("SITE_TIMEOUT_MS", Source::Parameter, Some("site-status")),
+    setting("SITE_KEYWORD", Source::Parameter, Some("site-status")),
+    setting(
+        "SITE_MAX_LATENCY_MS",
+        Source::Parameter,
+        Some("site-status"),
+    ),
+    setting("SITE_CERT_MIN_DAYS", Source::Parameter, Some("site-status")),
+    setting("SITE_RETRIES", Source::Parameter, Some("site-status")),
+    setting(
+        "SITE_TLS_SKIP_VERIFY_HOSTS",
+        Source::Parameter,
+        Some("site-status"),
+    ),
+    setting("SPEEDTEST_TARGET", Source::Parameter, Some("speed-test")),
+    setting("SPEEDTEST_PROVIDER", Source::Parameter, Some("speed-test")),
+    setting("SPEEDTEST_BASE_URL", Source::Parameter, Some("speed-test")),
+    setting("SPEEDTEST_NODES", Source::Parameter, Some("speed-test")),
+    setting(
+        "SPEEDTEST_CONCURRENCY",
+        Source::Parameter,
+        Some("speed-test"),
+    ),
+    setting(
+        "SPEEDTEST_NODE_TIMEOUT_MS",
+        Source::Parameter,
+        Some("speed-test"),
+    ),
+    setting(
+        "SPEEDTEST_MAX_TOTAL_MS",
+        Source::Parameter,
+        Some("speed-test"),
+    ),
+    setting(
+        "SPEEDTEST_MAX_CONNECT_MS",
+        Source::Parameter,
+        Some("speed-test"),
+    ),
+    setting(
+        "SPEEDTEST_MAX_DOWNLOAD_MS",
+        Source::Parameter,
+        Some("speed-test"),
+    ),
+    setting(
+        "SPEEDTEST_MIN_BAD_NODES",
+        Source::Parameter,
+        Some("speed-test"),
+    ),
+    setting("GLOBALPING_BASE_URL", Source::Parameter, Some("speed-test")),
+    setting(
+        "GLOBALPING_LOCATIONS",
+        Source::Parameter,
+        Some("speed-test"),
+    ),
+    setting("GLOBALPING_LIMIT", Source::Parameter, Some("speed-test")),
+    setting("GLOBALPING_TOKEN", Source::Secret, Some("speed-test")),
+    setting("CKAFKA_INSTANCE_ID", Source::Parameter, Some("kafka-lag")),
+    setting("CKAFKA_GROUPS", Source::Parameter, Some("kafka-lag")),
+    setting("CKAFKA_REGION", Source::Parameter, Some("kafka-lag")),
+    setting("KAFKA_TOPICS", Source::Parameter, Some("kafka-lag")),
+    setting("KAFKA_LAG_THRESHOLD", Source::Parameter, Some("kafka-lag")),
+    setting(
+        "KAFKA_LAG_TOPIC_THRESHOLDS",
+        Source::Parameter,
+        Some("kafka-lag"),
+    ),
+    setting(
+        "KAFKA_LAG_TREND_WINDOW",
+        Source::Parameter,
+        Some("kafka-lag"),
+    ),
+    setting(
+        "TENCENTCLOUD_CKAFKA_ENDPOINT",
+        Source::Parameter,
+        Some("kafka-lag"),
+    ),
+    setting("WECOM_WEBHOOK_URL", Source::Secret, None),
+    setting("WECOM_MENTION_MOBILES", Source::Parameter, None),
+    setting("EMAIL_FROM", Source::Parameter, None),
+    setting("EMAIL_TO", Source::Parameter, None),
+    setting("SMS_PHONE_NUMBERS", Source::Parameter, None),
+    setting("SMS_SDK_APP_ID", Source::Parameter, None),
+    setting("SMS_SIGN_NAME", Source::Parameter, None),
+    setting("SMS_TEMPLATE_ID", Source::Parameter, None),
+    setting("SMS_REGION", Source::Parameter, None),
+    setting("SMS_PARAM_MAX_CHARS", Source::Parameter, None),
+    setting("TENCENTCLOUD_SMS_ENDPOINT", Source::Parameter, None),
+    setting("TENCENTCLOUD_SECRET_ID", Source::Parameter, None),
+    setting("TENCENTCLOUD_SECRET_KEY", Source::Secret, None),
+    setting("TENCENTCLOUD_SESSION_TOKEN", Source::Secret, None),
+    setting("ALERT_LANGUAGE", Source::Parameter, None),
+    setting("ALERT_TIMEZONE", Source::Parameter, None),
+    setting("ALERT_FAILURE_THRESHOLD", Source::Parameter, None),
+    setting("ALERT_RECOVERY_THRESHOLD", Source::Parameter, None),
+    setting("ALERT_ESCALATION_MINUTES", Source::Parameter, None),
+    setting("ALERT_REPEAT_MINUTES", Source::Parameter, None),
+    setting("ALERT_QUIET_HOURS", Source::Parameter, None),
+    setting("WECOM_AFTER_MINUTES", Source::Parameter, None),
+    setting("EMAIL_AFTER_MINUTES", Source::Parameter, None),
+    setting("SMS_AFTER_MINUTES", Source::Parameter, None),
+    setting("STATE_TABLE", Source::Stack, None),
+    setting("STATE_FILE", Source::Local, None),
+    setting("LOOKOUT_SECRET_ARN", Source::Stack, None),
+    setting("RUST_LOG", Source::Parameter, None),
+];
 
 #[cfg(test)]
 mod tests {

@@ -17,6 +17,7 @@ use crate::monitor::Monitor;
 use crate::notify;
 use crate::report::Report;
 use crate::tick::Tick;
+use crate::{metrics, secrets};
 
 /// Time kept back from the invocation's deadline to send the answer.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
@@ -47,8 +48,7 @@ pub fn main(
         }
     };
     runtime.block_on(async move {
-        let env = Env::from_process();
-        let monitor = match build(&env, build_check, runtime_api.is_some()).await {
+        let monitor = match build(build_check, runtime_api.is_some()).await {
             Ok(monitor) => monitor,
             Err(error) => {
                 match &runtime_api {
@@ -68,15 +68,17 @@ pub fn main(
     })
 }
 
+/// Everything a function needs, built once at cold start: the secret laid over the environment,
+/// the check, the policy, the channels, the state store.
 async fn build(
-    env: &Env,
     build_check: impl FnOnce(&Env) -> Result<Box<dyn Check>, SetupError>,
     in_lambda: bool,
 ) -> Result<Monitor, SetupError> {
-    let check = build_check(env)?;
-    let policy = Policy::from_env(env)?;
-    let channels = notify::channels_from_env(env).await?;
-    let store = state::from_env(env, in_lambda).await?;
+    let env = secrets::with_secret(Env::from_process()).await?;
+    let check = build_check(&env)?;
+    let policy = Policy::from_env(&env)?;
+    let channels = notify::channels_from_env(&env).await?;
+    let store = state::from_env(&env, in_lambda).await?;
     Ok(Monitor::new(check, channels, store, policy))
 }
 
@@ -105,6 +107,7 @@ async fn serve(monitor: Monitor) -> ExitCode {
             let report = monitor
                 .tick(tick, deadline_from(event.context.deadline))
                 .await;
+            metrics::print(&report);
             if let Some(failures) = report.undelivered() {
                 // The answer is an error, so the report goes to the log instead.
                 let json = serde_json::to_string(&report).unwrap_or_default();
@@ -188,7 +191,7 @@ fn init_logging(in_lambda: bool) {
     use tracing_subscriber::EnvFilter;
     let default_level = if in_lambda { "info" } else { "warn" };
     let mut filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
     // HTTP and SDK internals can log URLs and headers at debug level, and the WeCom URL carries its
     // key: they stay at warn whatever RUST_LOG says.
     for directive in QUIET_DEPENDENCIES {

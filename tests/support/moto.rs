@@ -109,6 +109,39 @@ impl Moto {
         aws_sdk_dynamodb::Client::from_conf(config)
     }
 
+    /// Creates a Secrets Manager secret holding `value`; returns its ARN.
+    pub async fn create_secret(&self, name: &str, value: &str) -> String {
+        let config = aws_sdk_secretsmanager::Config::builder()
+            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            .region(aws_sdk_secretsmanager::config::Region::new(REGION))
+            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+                ACCESS_KEY_ID,
+                SECRET_ACCESS_KEY,
+                None,
+                None,
+                "moto",
+            ))
+            .endpoint_url(&self.url)
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(config)
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("moto creates the secret")
+            .arn()
+            .expect("an ARN")
+            .to_owned()
+    }
+
     /// Marks a sender identity as verified (`POST /v2/email/identities`).
     pub async fn verify_sender(&self, address: &str) {
         self.sesv2()

@@ -86,3 +86,27 @@ impl Notifier for Recorder {
         Ok(())
     }
 }
+
+/// A digest of `n + 1` failing sites (so each differs from the last).
+pub fn digest_with(n: usize) -> Digest {
+    let time = Utc::now();
+    Digest {
+        function: "site-status",
+        time,
+        alerts: (0..=n)
+            .map(|i| lookout::alerting::Alert {
+                key: format!("site-status:https://site-{i}/"),
+                function: "site-status",
+                target: format!("https://site-{i}/"),
+                state: lookout::alerting::AlertState::Failing,
+                kind: Some("status".into()),
+                message: "answered 503".into(),
+                since: time,
+                until: None,
+                step: Some(1),
+                note: None,
+                channels: vec![],
+            })
+            .collect(),
+    }
+}

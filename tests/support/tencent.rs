@@ -36,7 +36,7 @@ struct Api {
     scripted: Mutex<VecDeque<String>>,
     blacklist: Mutex<HashSet<String>>,
     last_sent: Mutex<HashMap<(String, String), Instant>>,
-    groups: Mutex<HashMap<String, Vec<Value>>>,
+    groups: Mutex<HashMap<String, Arc<Vec<Value>>>>,
     page_delay: Mutex<Duration>,
     malformed: std::sync::atomic::AtomicBool,
     in_flight: std::sync::atomic::AtomicUsize,
@@ -104,10 +104,10 @@ impl FakeTencent {
             .groups
             .lock()
             .unwrap()
-            .insert(group.to_owned(), topics);
+            .insert(group.to_owned(), Arc::new(topics));
     }
 
-    /// Each `DescribeGroupOffsets` page takes this long.
+    /// Each signed request takes this long to answer.
     pub fn set_page_delay(&self, delay: Duration) {
         *self.api.page_delay.lock().unwrap() = delay;
     }
@@ -244,6 +244,10 @@ async fn handle(State(api): State<Arc<Api>>, headers: HeaderMap, body: String) -
         body: request.clone(),
     };
     api.received.lock().unwrap().push(received.clone());
+    if received.action == "SendSms" {
+        let delay = *api.page_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
+    }
     match (received.action.as_str(), service) {
         ("SendSms", "sms") => send_sms(&api, &received),
         ("DescribeGroupOffsets", "ckafka") => describe_group_offsets(&api, &received).await,
@@ -271,15 +275,17 @@ async fn describe_group_offsets(api: &Api, request: &Received) -> Json<Value> {
     if limit == 0 || limit > 50 {
         return error("InvalidParameterValue", "Limit must be 1 to 50");
     }
-    let Some(mut topics) = body["Group"]
+    let Some(topics) = body["Group"]
         .as_str()
         .and_then(|g| api.groups.lock().unwrap().get(g).cloned())
     else {
         return error("ResourceNotFound", "the consumer group does not exist");
     };
-    if let Some(wanted) = body["Topics"].as_array() {
-        topics.retain(|t| wanted.contains(&t["Topic"]));
-    }
+    let wanted = body["Topics"].as_array();
+    let selected: Vec<&Value> = topics
+        .iter()
+        .filter(|t| wanted.is_none_or(|w| w.contains(&t["Topic"])))
+        .collect();
     let now = api.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     api.most_in_flight.fetch_max(now, Ordering::SeqCst);
     let delay = *api.page_delay.lock().unwrap();
@@ -290,14 +296,14 @@ async fn describe_group_offsets(api: &Api, request: &Received) -> Json<Value> {
             json!({"Response": {"Result": {"TopicList": "oops"}, "RequestId": "fake-request"}}),
         );
     }
-    let page: Vec<Value> = topics
+    let page: Vec<&Value> = selected
         .iter()
         .skip(offset)
         .take(limit as usize)
-        .cloned()
+        .copied()
         .collect();
     Json(
-        json!({"Response": {"Result": {"TotalCount": topics.len(), "TopicList": page}, "RequestId": "fake-request"}}),
+        json!({"Response": {"Result": {"TotalCount": selected.len(), "TopicList": page}, "RequestId": "fake-request"}}),
     )
 }
 

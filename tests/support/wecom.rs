@@ -19,6 +19,7 @@ struct Robot {
     sent_at: Mutex<VecDeque<Instant>>,
     scripted: Mutex<VecDeque<i64>>,
     requests: Mutex<usize>,
+    delay: Mutex<Duration>,
 }
 
 /// The fake robot.
@@ -63,6 +64,11 @@ impl FakeWeCom {
             .extend(std::iter::repeat_n(errcode, times));
     }
 
+    /// Each request takes this long to answer.
+    pub fn set_delay(&self, delay: Duration) {
+        *self.robot.delay.lock().unwrap() = delay;
+    }
+
     /// Messages accepted so far.
     pub fn accepted(&self) -> Vec<Value> {
         self.robot.accepted.lock().unwrap().clone()
@@ -84,6 +90,8 @@ async fn send(
     body: String,
 ) -> Json<Value> {
     *robot.requests.lock().unwrap() += 1;
+    let delay = *robot.delay.lock().unwrap();
+    tokio::time::sleep(delay).await;
     if query.get("key") != Some(&robot.key) {
         return answer(93000, "invalid webhook url, hint: [1700000000_xxx]");
     }

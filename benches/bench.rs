@@ -1,0 +1,429 @@
+//! `make bench`: speed, cold start, memory and size against the targets, as a table.
+//!
+//! Everything runs against the local fakes of `tests/support` on 127.0.0.1. Each figure is the
+//! median of several runs, with min and max. No figure here is asserted: the machines are shared
+//! and noisy, so the table is for people to read (and the README keeps the last one).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use lookout::alerting::render::Style;
+use lookout::checks::Check;
+use lookout::checks::kafka_lag::{KafkaLagCheck, KafkaLagSettings};
+use lookout::checks::site::{SiteCheck, SiteSettings};
+use lookout::checks::speedtest::SpeedTestCheck;
+use lookout::config::Env;
+use lookout::notify::sms::{SmsNotifier, SmsSettings};
+use lookout::notify::wecom::{WeComNotifier, WeComSettings};
+use lookout::notify::{Notifier, fan_out};
+use lookout::retry::Backoff;
+use lookout::tick::{Tick, TickSource};
+use support::chinaz::{FakeChinaz, FakeNode};
+use support::lambda::{Outcome, RuntimeApi, scheduled_event};
+use support::tencent::{self, FakeTencent, INSTANCE_ID, topic};
+use support::wecom::FakeWeCom;
+
+struct Row {
+    figure: String,
+    runs: Vec<f64>,
+    unit: &'static str,
+    /// The ideal the figure is compared with (ratio = median / ideal), if any.
+    ideal: Option<f64>,
+    target: String,
+    /// Whether the median meets the target.
+    pass: bool,
+}
+
+fn stats(runs: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    (
+        sorted[sorted.len() / 2],
+        sorted[0],
+        sorted[sorted.len() - 1],
+    )
+}
+
+fn ratio_row(figure: String, runs: Vec<f64>, ideal_ms: f64) -> Row {
+    let (median, _, _) = stats(&runs);
+    Row {
+        figure,
+        pass: median / ideal_ms <= 1.3,
+        runs,
+        unit: "ms",
+        ideal: Some(ideal_ms),
+        target: "ratio <= 1.3".into(),
+    }
+}
+
+fn tick() -> Tick {
+    Tick {
+        id: "bench".into(),
+        time: chrono::Utc::now(),
+        source: TickSource::Schedule,
+    }
+}
+
+async fn time_ms<F: std::future::Future>(work: F) -> f64 {
+    let started = Instant::now();
+    work.await;
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+async fn site_status(rows: &mut Vec<Row>) {
+    let (address, _) = support::site::start().await;
+    let urls: Vec<String> = (0..50)
+        .map(|i| format!("http://{address}/slow/200?n={i}"))
+        .collect();
+    let env = Env::from_pairs([("SITE_URLS", urls.join(",")), ("SITE_RETRIES", "0".into())]);
+    let check = SiteCheck::new(SiteSettings::from_env(&env).expect("settings")).expect("client");
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        runs.push(time_ms(check.run(&tick(), &Default::default())).await);
+    }
+    rows.push(ratio_row(
+        "site-status: 50 URLs x 200 ms".into(),
+        runs,
+        200.0,
+    ));
+}
+
+async fn speed_test(rows: &mut Vec<Row>) {
+    for nodes in [8usize, 32, 128] {
+        let fake = FakeChinaz::start(
+            (0..nodes)
+                .map(|i| FakeNode::new(i, 1 + (i % 5) as u8, &format!("node{i}"), 300, "300"))
+                .collect(),
+        )
+        .await;
+        let base = fake.base_url();
+        for concurrency in [8usize, 32] {
+            let env = Env::from_pairs([
+                ("SPEEDTEST_TARGET", "www.example.com".to_owned()),
+                ("SPEEDTEST_BASE_URL", base.clone()),
+                ("SPEEDTEST_CONCURRENCY", concurrency.to_string()),
+            ]);
+            let check = SpeedTestCheck::from_env(&env).expect("settings");
+            let mut runs = Vec::new();
+            for _ in 0..3 {
+                runs.push(time_ms(check.run(&tick(), &Default::default())).await);
+            }
+            let ideal = nodes.div_ceil(concurrency) as f64 * 300.0;
+            rows.push(ratio_row(
+                format!("speed-test: {nodes} nodes x 300 ms, concurrency {concurrency}"),
+                runs,
+                ideal,
+            ));
+        }
+    }
+}
+
+async fn kafka_lag(rows: &mut Vec<Row>) {
+    for topics in [50usize, 500, 2000] {
+        let api = FakeTencent::start().await;
+        api.set_group(
+            "billing",
+            (0..topics)
+                .map(|i| topic(&format!("topic-{i:05}"), &[(10, 20), (30, 45)]))
+                .collect(),
+        );
+        api.set_page_delay(Duration::from_millis(100));
+        let env = Env::from_pairs([
+            ("CKAFKA_INSTANCE_ID", INSTANCE_ID.to_owned()),
+            ("CKAFKA_GROUPS", "billing".into()),
+            ("TENCENTCLOUD_SECRET_ID", tencent::SECRET_ID.into()),
+            ("TENCENTCLOUD_SECRET_KEY", tencent::SECRET_KEY.into()),
+            ("TENCENTCLOUD_CKAFKA_ENDPOINT", api.url()),
+        ]);
+        let check = KafkaLagCheck::new(KafkaLagSettings::from_env(&env).expect("settings"))
+            .expect("client");
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            runs.push(time_ms(check.run(&tick(), &Default::default())).await);
+        }
+        let pages = topics.div_ceil(50);
+        rows.push(ratio_row(
+            format!("kafka-lag: {topics} topics ({pages} pages) x 100 ms"),
+            runs,
+            200.0,
+        ));
+    }
+}
+
+async fn fan_out_three(rows: &mut Vec<Row>) {
+    let first = FakeWeCom::start("key-one").await;
+    let second = FakeWeCom::start("key-two").await;
+    let api = FakeTencent::start().await;
+    for robot in [&first, &second] {
+        robot.set_delay(Duration::from_millis(200));
+    }
+    api.set_page_delay(Duration::from_millis(200));
+    let wecom = |url: String| -> Box<dyn Notifier> {
+        let settings = WeComSettings::from_env(&Env::from_pairs([("WECOM_WEBHOOK_URL", url)]))
+            .unwrap()
+            .unwrap();
+        Box::new(WeComNotifier::new(settings, Style::default()).unwrap())
+    };
+    let sms_env = Env::from_pairs([
+        ("SMS_PHONE_NUMBERS", "13800000000".to_owned()),
+        ("SMS_SDK_APP_ID", "1400000001".into()),
+        ("SMS_SIGN_NAME", "lookout".into()),
+        ("SMS_TEMPLATE_ID", "1".into()),
+        ("TENCENTCLOUD_SECRET_ID", tencent::SECRET_ID.into()),
+        ("TENCENTCLOUD_SECRET_KEY", tencent::SECRET_KEY.into()),
+        ("TENCENTCLOUD_SMS_ENDPOINT", api.url()),
+    ]);
+    let sms: Box<dyn Notifier> = Box::new(
+        SmsNotifier::new(
+            SmsSettings::from_env(&sms_env).unwrap().unwrap(),
+            Style::default(),
+        )
+        .unwrap(),
+    );
+    let notifiers = vec![wecom(first.url()), wecom(second.url()), sms];
+    let mut runs = Vec::new();
+    for i in 0..5 {
+        // A different digest each run: the fake SMS service refuses the same text within 30 s.
+        let digest = support::scripted::digest_with(i);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        runs.push(
+            time_ms(fan_out(
+                &notifiers,
+                |_| Some(&digest),
+                Backoff::default(),
+                deadline,
+            ))
+            .await,
+        );
+    }
+    rows.push(ratio_row(
+        "fan-out: 3 channels x 200 ms".into(),
+        runs,
+        200.0,
+    ));
+}
+
+/// A binary's environment: variable, value.
+type Environment<'a> = Vec<(&'a str, &'a str)>;
+
+/// Peak resident memory of a running process, in MB.
+fn peak_rss_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+async fn binaries(rows: &mut Vec<Row>) {
+    let (site, _) = support::site::start().await;
+    let chinaz = FakeChinaz::start(
+        (0..8)
+            .map(|i| FakeNode::new(i, 1, &format!("node{i}"), 5, "50"))
+            .collect(),
+    )
+    .await;
+    let ckafka = FakeTencent::start().await;
+    ckafka.set_group(
+        "billing",
+        (0..120)
+            .map(|i| topic(&format!("t{i}"), &[(1, 2)]))
+            .collect(),
+    );
+    let site_url = format!("http://{site}/ok");
+    let chinaz_url = chinaz.base_url();
+    let ckafka_url = ckafka.url();
+    let functions: Vec<(&str, &str, Environment)> = vec![
+        (
+            "site-status",
+            env!("CARGO_BIN_EXE_site-status"),
+            vec![("SITE_URLS", site_url.as_str())],
+        ),
+        (
+            "speed-test",
+            env!("CARGO_BIN_EXE_speed-test"),
+            vec![
+                ("SPEEDTEST_TARGET", "www.example.com"),
+                ("SPEEDTEST_BASE_URL", chinaz_url.as_str()),
+            ],
+        ),
+        (
+            "kafka-lag",
+            env!("CARGO_BIN_EXE_kafka-lag"),
+            vec![
+                ("CKAFKA_INSTANCE_ID", INSTANCE_ID),
+                ("CKAFKA_GROUPS", "billing"),
+                ("TENCENTCLOUD_SECRET_ID", tencent::SECRET_ID),
+                ("TENCENTCLOUD_SECRET_KEY", tencent::SECRET_KEY),
+                ("TENCENTCLOUD_CKAFKA_ENDPOINT", ckafka_url.as_str()),
+            ],
+        ),
+    ];
+    for (name, binary, env) in functions {
+        let (mut cold, mut warm, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+        for run in 0..5 {
+            let api = RuntimeApi::start().await;
+            let event = scheduled_event(&format!("{name}-{run}-a"), "2026-11-23T02:10:00Z");
+            let started = Instant::now();
+            let mut child = api.spawn(binary, &env);
+            let first = api.invoke(event, Duration::from_secs(30)).await;
+            cold.push(started.elapsed().as_secs_f64() * 1000.0);
+            assert!(matches!(first, Outcome::Response(_)), "{name}: {first:?}");
+            let again = Instant::now();
+            let second = api
+                .invoke(
+                    scheduled_event(&format!("{name}-{run}-b"), "2026-11-23T02:11:00Z"),
+                    Duration::from_secs(30),
+                )
+                .await;
+            warm.push(again.elapsed().as_secs_f64() * 1000.0);
+            assert!(matches!(second, Outcome::Response(_)), "{name}: {second:?}");
+            if let Some(mb) = child.id().and_then(peak_rss_mb) {
+                rss.push(mb);
+            }
+            let _ = child.kill().await;
+        }
+        let (cold_median, _, _) = stats(&cold);
+        rows.push(Row {
+            figure: format!("{name}: cold start to first response (x86_64, local)"),
+            pass: cold_median <= 50.0,
+            runs: cold,
+            unit: "ms",
+            ideal: None,
+            target: "<= 50 ms".into(),
+        });
+        rows.push(Row {
+            figure: format!("{name}: warm response"),
+            pass: true,
+            runs: warm,
+            unit: "ms",
+            ideal: None,
+            target: "-".into(),
+        });
+        let (rss_median, _, _) = stats(&rss);
+        rows.push(Row {
+            figure: format!("{name}: peak resident memory"),
+            pass: rss_median <= 32.0,
+            runs: rss,
+            unit: "MB",
+            ideal: None,
+            target: "<= 32 MB".into(),
+        });
+    }
+}
+
+fn zipped_size(path: &Path) -> Option<u64> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut buffer = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut buffer);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .unix_permissions(0o755);
+        zip.start_file("bootstrap", options).ok()?;
+        zip.write_all(&bytes).ok()?;
+        zip.finish().ok()?;
+    }
+    Some(buffer.into_inner().len() as u64)
+}
+
+fn sizes(rows: &mut Vec<Row>) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for (logical, name) in [
+        ("SiteStatusFunction", "site-status"),
+        ("SpeedTestFunction", "speed-test"),
+        ("KafkaLagFunction", "kafka-lag"),
+    ] {
+        let path = root.join(".aws-sam/build").join(logical).join("bootstrap");
+        let Ok(meta) = std::fs::metadata(&path) else {
+            println!(
+                "(no {} : run `make build` first to size the arm64 bootstraps)",
+                path.display()
+            );
+            continue;
+        };
+        let size = meta.len() as f64 / 1_048_576.0;
+        rows.push(Row {
+            figure: format!("{name}: arm64 bootstrap, stripped"),
+            pass: true,
+            runs: vec![size],
+            unit: "MB",
+            ideal: None,
+            target: "-".into(),
+        });
+        if let Some(zipped) = zipped_size(&path) {
+            let mb = zipped as f64 / 1_048_576.0;
+            rows.push(Row {
+                figure: format!("{name}: arm64 bootstrap, zipped"),
+                pass: mb <= 6.0,
+                runs: vec![mb],
+                unit: "MB",
+                ideal: None,
+                target: "<= 6 MB".into(),
+            });
+        }
+    }
+}
+
+fn print(rows: &[Row]) {
+    println!();
+    println!("| figure | median | min | max | ratio | target | met |");
+    println!("|---|---:|---:|---:|---:|---|---|");
+    for row in rows {
+        let (median, min, max) = stats(&row.runs);
+        let unit = row.unit;
+        let ratio = row.ideal.map_or_else(
+            || "-".into(),
+            |ideal| format!("{:.2} (ideal {ideal:.0} ms)", median / ideal),
+        );
+        println!(
+            "| {} | {median:.1} {unit} | {min:.1} {unit} | {max:.1} {unit} | {ratio} | {} | {} |",
+            row.figure,
+            row.target,
+            if row.pass { "yes" } else { "NO" }
+        );
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, binaries, sizes) runs one part.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |part: &str| only.is_empty() || only == part;
+    let rows = runtime.block_on(async {
+        let mut rows = Vec::new();
+        if wanted("site") {
+            site_status(&mut rows).await;
+        }
+        if wanted("speed") {
+            speed_test(&mut rows).await;
+        }
+        if wanted("kafka") {
+            kafka_lag(&mut rows).await;
+        }
+        if wanted("fan-out") {
+            fan_out_three(&mut rows).await;
+        }
+        if wanted("binaries") {
+            binaries(&mut rows).await;
+        }
+        if wanted("sizes") {
+            sizes(&mut rows);
+        }
+        rows
+    });
+    println!(
+        "lookout benchmark, {} on {} ({} cores)",
+        chrono::Utc::now().format("%Y-%m-%d"),
+        std::env::consts::ARCH,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    print(&rows);
+}

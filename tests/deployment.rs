@@ -1,0 +1,312 @@
+//! The deployment: `template.yaml` against the code's list of settings, and the stack's secret
+//! reaching a function.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use lookout::config::{SETTINGS, Source};
+use support::lambda::{Outcome, RuntimeApi, scheduled_event};
+use support::moto::Moto;
+use support::wecom::FakeWeCom;
+
+const PREFIXES: &[&str] = &[
+    "SITE_",
+    "SPEEDTEST_",
+    "GLOBALPING_",
+    "CKAFKA_",
+    "KAFKA_",
+    "WECOM_",
+    "EMAIL_",
+    "SMS_",
+    "ALERT_",
+    "STATE_",
+    "TENCENTCLOUD_",
+    "LOOKOUT_",
+    "RUST_LOG",
+];
+
+/// Every `"VARIABLE"` string literal in the non-test code of `src/` and `functions/`.
+fn variables_read_by_the_code() -> BTreeSet<String> {
+    fn walk(dir: &Path, found: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).expect("a source folder") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                walk(&path, found);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("a source file");
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for line in code.lines().filter(|l| !l.contains("setting(\"")) {
+                for literal in line.split('"').skip(1).step_by(2) {
+                    let is_name = literal
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                        && PREFIXES.iter().any(|p| literal.starts_with(p))
+                        && literal.len() > 4;
+                    if is_name {
+                        found.insert(literal.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    let mut found = BTreeSet::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    walk(&root.join("src"), &mut found);
+    walk(&root.join("functions"), &mut found);
+    found
+}
+
+/// What `template.yaml` wires: environment variables per scope (`Globals` or a function's logical
+/// id), the keys of the secret's placeholder, and the parameters declared.
+struct Template {
+    variables: BTreeMap<String, BTreeSet<String>>,
+    references: Vec<(String, String)>,
+    secret_keys: BTreeSet<String>,
+    parameters: BTreeSet<String>,
+    resources: BTreeSet<String>,
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+fn read_template() -> Template {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml"))
+        .expect("template.yaml");
+    let mut template = Template {
+        variables: BTreeMap::new(),
+        references: Vec::new(),
+        secret_keys: BTreeSet::new(),
+        parameters: BTreeSet::new(),
+        resources: BTreeSet::new(),
+    };
+    let (mut section, mut resource) = (String::new(), String::new());
+    let mut in_variables: Option<usize> = None;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let depth = indent(line);
+        if let Some(at) = in_variables {
+            if depth > at {
+                let (key, value) = trimmed.split_once(':').expect("KEY: value");
+                let scope = if section == "Globals" {
+                    "Globals".to_owned()
+                } else {
+                    resource.clone()
+                };
+                template
+                    .variables
+                    .entry(scope)
+                    .or_default()
+                    .insert(key.to_owned());
+                if let Some(name) = value.trim().strip_prefix("!Ref ") {
+                    template
+                        .references
+                        .push((key.to_owned(), name.trim().to_owned()));
+                }
+                continue;
+            }
+            in_variables = None;
+        }
+        if depth == 0 {
+            section = trimmed.trim_end_matches(':').to_owned();
+        } else if depth == 2 && trimmed.ends_with(':') {
+            let name = trimmed.trim_end_matches(':').to_owned();
+            match section.as_str() {
+                "Parameters" => {
+                    template.parameters.insert(name.clone());
+                }
+                "Resources" => {
+                    template.resources.insert(name.clone());
+                }
+                _ => {}
+            }
+            resource = name;
+        }
+        if trimmed == "Variables:" {
+            in_variables = Some(depth);
+        }
+        if let Some(json) = trimmed.strip_prefix("SecretString: ") {
+            let object: serde_json::Value = serde_json::from_str(json.trim_matches('\''))
+                .expect("the secret placeholder is JSON");
+            template.secret_keys = object
+                .as_object()
+                .expect("an object")
+                .keys()
+                .cloned()
+                .collect();
+        }
+    }
+    template
+}
+
+fn function_resource(function: &str) -> &'static str {
+    match function {
+        "site-status" => "SiteStatusFunction",
+        "speed-test" => "SpeedTestFunction",
+        "kafka-lag" => "KafkaLagFunction",
+        other => panic!("no function {other}"),
+    }
+}
+
+#[test]
+fn every_setting_the_code_reads_is_in_the_list_and_every_listed_one_is_read() {
+    let read = variables_read_by_the_code();
+    let listed: BTreeSet<String> = SETTINGS.iter().map(|s| s.name.to_owned()).collect();
+    let unlisted: Vec<&String> = read.difference(&listed).collect();
+    assert!(
+        unlisted.is_empty(),
+        "read by the code but not in config::SETTINGS: {unlisted:?}"
+    );
+    let unread: Vec<&String> = listed.difference(&read).collect();
+    assert!(
+        unread.is_empty(),
+        "in config::SETTINGS but never read: {unread:?}"
+    );
+}
+
+#[test]
+fn the_template_wires_every_setting_and_nothing_else() {
+    let template = read_template();
+    let globals = template
+        .variables
+        .get("Globals")
+        .cloned()
+        .unwrap_or_default();
+    let wired: BTreeSet<String> = template.variables.values().flatten().cloned().collect();
+    for setting in SETTINGS {
+        let name = setting.name.to_owned();
+        match setting.source {
+            Source::Parameter | Source::Stack => {
+                let in_scope = globals.contains(&name)
+                    || setting.function.is_some_and(|f| {
+                        template
+                            .variables
+                            .get(function_resource(f))
+                            .is_some_and(|v| v.contains(&name))
+                    });
+                assert!(in_scope, "{name} is read but not wired in template.yaml");
+                assert!(
+                    !template.secret_keys.contains(&name),
+                    "{name} is not a secret"
+                );
+            }
+            Source::Secret => {
+                assert!(
+                    template.secret_keys.contains(&name),
+                    "{name} is a secret but not a key of the stack's secret"
+                );
+                assert!(
+                    !wired.contains(&name),
+                    "{name} is a secret: it must not be a parameter"
+                );
+            }
+            Source::Local => assert!(!wired.contains(&name), "{name} is for local runs only"),
+        }
+    }
+    let known: BTreeSet<String> = SETTINGS.iter().map(|s| s.name.to_owned()).collect();
+    let unknown: Vec<&String> = wired
+        .union(&template.secret_keys)
+        .filter(|v| !known.contains(*v))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "wired in template.yaml but never read: {unknown:?}"
+    );
+    for (variable, target) in &template.references {
+        assert!(
+            template.parameters.contains(target) || template.resources.contains(target),
+            "{variable} refers to {target}, which the template does not declare"
+        );
+    }
+}
+
+#[test]
+fn the_template_has_the_three_functions_and_no_wildcard_actions() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml"))
+        .expect("template.yaml");
+    for function in [
+        "SiteStatusFunction",
+        "SpeedTestFunction",
+        "KafkaLagFunction",
+    ] {
+        assert!(
+            text.contains(&format!(
+                "  {function}:\n    Type: AWS::Serverless::Function"
+            )),
+            "{function}"
+        );
+    }
+    assert!(text.contains("Runtime: provided.al2023") && text.contains("BuildMethod: makefile"));
+    assert!(
+        !text.contains("Action: '*'")
+            && !text.contains("Action: \"*\"")
+            && !text.contains("dynamodb:*")
+    );
+    assert!(text.contains("AttributeName: expires_at"));
+}
+
+#[tokio::test]
+async fn a_value_in_the_stacks_secret_reaches_the_function() {
+    let moto = Moto::start().await;
+    let robot = FakeWeCom::start("robot-key-from-the-secret").await;
+    let secret =
+        serde_json::json!({"WECOM_WEBHOOK_URL": robot.url(), "GLOBALPING_TOKEN": ""}).to_string();
+    let arn = moto.create_secret("lookout-test", &secret).await;
+    let (site, _) = support::site::start().await;
+    let api = RuntimeApi::start().await;
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("LOOKOUT_SECRET_ARN", arn));
+    env.push(("SITE_URLS", format!("http://{site}/status/503")));
+    env.push(("SITE_RETRIES", "0".into()));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _function = api.spawn(env!("CARGO_BIN_EXE_site-status"), &pairs);
+    let Outcome::Response(report) = api
+        .invoke(
+            scheduled_event("e1", "2026-11-23T02:10:00Z"),
+            Duration::from_secs(30),
+        )
+        .await
+    else {
+        panic!("the function failed");
+    };
+    assert_eq!(report["deliveries"][0]["channel"], "wecom", "{report}");
+    assert_eq!(report["deliveries"][0]["outcome"], "delivered");
+    assert_eq!(
+        robot.accepted().len(),
+        1,
+        "the webhook URL came from the secret"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_that_cannot_be_read_stops_the_function_at_start() {
+    let moto = Moto::start().await;
+    let api = RuntimeApi::start().await;
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push((
+        "LOOKOUT_SECRET_ARN",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf".into(),
+    ));
+    env.push(("SITE_URLS", "https://example.com".into()));
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let _function = api.spawn(env!("CARGO_BIN_EXE_site-status"), &pairs);
+    let (_, body) = api
+        .init_error(Duration::from_secs(30))
+        .await
+        .expect("an init error");
+    let message = body["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("LOOKOUT_SECRET_ARN=") && message.contains("could not be read"),
+        "{message}"
+    );
+}
