@@ -9,8 +9,14 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-/// Loads the SDK configuration once, at cold start.
+static CONFIG: tokio::sync::OnceCell<SdkConfig> = tokio::sync::OnceCell::const_new();
+
+/// The SDK configuration, loaded once at cold start and shared by every client.
 pub async fn sdk_config() -> SdkConfig {
+    CONFIG.get_or_init(load).await.clone()
+}
+
+async fn load() -> SdkConfig {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();

@@ -143,6 +143,22 @@ impl Env {
         }
     }
 
+    /// An http(s) service URL (an endpoint override), defaulting to the real service's `default`.
+    pub fn service_url(&self, var: &'static str, default: &str) -> Result<url::Url, ConfigError> {
+        let raw = self.get(var).unwrap_or(default);
+        url::Url::parse(raw)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    var,
+                    raw,
+                    "not an http(s) URL",
+                    format!("leave it unset for {default}, or set the service's full URL"),
+                )
+            })
+    }
+
     /// A secret value, or `None` when unset.
     pub fn secret(&self, var: &str) -> Option<Secret> {
         self.get(var).map(|v| Secret::new(v.to_owned()))

@@ -34,8 +34,8 @@ fn line(
     document.to_string()
 }
 
-/// The EMF lines for a report: site latency per URL; total / connect / download per speed-test node
-/// and carrier; lag per group and topic.
+/// The EMF lines for a report: site latency per URL; total / connect / download per speed-test
+/// carrier (each line names its node); lag per group (each line names its topic).
 pub fn emf_lines(report: &Report) -> Vec<String> {
     let at = report.tick.time.timestamp_millis();
     let function = report.function;
@@ -55,12 +55,13 @@ pub fn emf_lines(report: &Report) -> Vec<String> {
             )),
             Measurement::SpeedTest(speed) => {
                 for node in &speed.nodes {
-                    // `Bad` stays a property, not a metric: every metric costs money each month.
+                    // Metrics per carrier; the node is a property, graphed with Logs Insights:
+                    // every metric costs money each month, and nodes are many.
                     let mut fields = json!({
                         "Function": function,
                         "Target": result.target,
-                        "Node": node.name,
                         "Carrier": node.carrier,
+                        "Node": node.name,
                         "Bad": node.bad,
                     });
                     let mut metrics = Vec::new();
@@ -76,7 +77,7 @@ pub fn emf_lines(report: &Report) -> Vec<String> {
                     }
                     lines.push(line(
                         at,
-                        &[&["Function", "Target", "Node"], &["Function", "Target", "Carrier"]],
+                        &[&["Function", "Target", "Carrier"]],
                         fields,
                         &metrics,
                     ));
@@ -84,8 +85,10 @@ pub fn emf_lines(report: &Report) -> Vec<String> {
             }
             Measurement::KafkaLag(KafkaLagMeasurement::Topic(topic)) => lines.push(line(
                 at,
-                &[&["Function", "Group", "Topic"]],
-                json!({"Function": function, "Group": topic.group, "Topic": topic.topic, "Lag": topic.lag}),
+                // One metric per group (Sum: the group's lag; Maximum: its worst topic); the topic
+                // is a property, graphed with Logs Insights.
+                &[&["Function", "Group"]],
+                json!({"Function": function, "Group": topic.group, "Topic": topic.topic, "Lag": topic.lag, "Threshold": topic.threshold}),
                 &[("Lag", "Count")],
             )),
             Measurement::KafkaLag(KafkaLagMeasurement::Group(_)) => {}

@@ -81,19 +81,7 @@ impl Endpoint {
         version: &'static str,
         region: String,
     ) -> Result<Self, ConfigError> {
-        let default = format!("https://{service}.tencentcloudapi.com/");
-        let raw = env.get(var).unwrap_or(&default);
-        let url = Url::parse(raw)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-            .ok_or_else(|| {
-                ConfigError::invalid(
-                    var,
-                    raw,
-                    "not an http(s) URL",
-                    format!("leave it unset for {default}, or set a full URL"),
-                )
-            })?;
+        let url = env.service_url(var, &format!("https://{service}.tencentcloudapi.com/"))?;
         Ok(Endpoint {
             url,
             service,

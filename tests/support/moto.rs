@@ -61,18 +61,21 @@ impl Moto {
         ]
     }
 
-    /// An SES v2 client for this moto.
-    pub fn sesv2(&self) -> aws_sdk_sesv2::Client {
-        let config = aws_sdk_sesv2::Config::builder()
-            .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
-            .region(aws_sdk_sesv2::config::Region::new(REGION))
-            .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
+    /// The SDK configuration of a client of this moto.
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        use aws_sdk_sesv2::config::{
+            BehaviorVersion, Credentials, Region, SharedCredentialsProvider,
+        };
+        aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
                 ACCESS_KEY_ID,
                 SECRET_ACCESS_KEY,
                 None,
                 None,
                 "moto",
-            ))
+            )))
             .endpoint_url(&self.url)
             .http_client(
                 aws_smithy_http_client::Builder::new()
@@ -81,56 +84,22 @@ impl Moto {
                     ))
                     .build_https(),
             )
-            .build();
-        aws_sdk_sesv2::Client::from_conf(config)
+            .build()
+    }
+
+    /// An SES v2 client for this moto.
+    pub fn sesv2(&self) -> aws_sdk_sesv2::Client {
+        aws_sdk_sesv2::Client::new(&self.sdk_config())
     }
 
     /// A DynamoDB client for this moto.
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .region(aws_sdk_dynamodb::config::Region::new(REGION))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                ACCESS_KEY_ID,
-                SECRET_ACCESS_KEY,
-                None,
-                None,
-                "moto",
-            ))
-            .endpoint_url(&self.url)
-            .http_client(
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                    ))
-                    .build_https(),
-            )
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(config)
+        aws_sdk_dynamodb::Client::new(&self.sdk_config())
     }
 
     /// Creates a Secrets Manager secret holding `value`; returns its ARN.
     pub async fn create_secret(&self, name: &str, value: &str) -> String {
-        let config = aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-            .region(aws_sdk_secretsmanager::config::Region::new(REGION))
-            .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
-                ACCESS_KEY_ID,
-                SECRET_ACCESS_KEY,
-                None,
-                None,
-                "moto",
-            ))
-            .endpoint_url(&self.url)
-            .http_client(
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-                    ))
-                    .build_https(),
-            )
-            .build();
-        aws_sdk_secretsmanager::Client::from_conf(config)
+        aws_sdk_secretsmanager::Client::new(&self.sdk_config())
             .create_secret()
             .name(name)
             .secret_string(value)

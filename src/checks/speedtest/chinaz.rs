@@ -14,7 +14,7 @@ use super::{
     ProviderError, SpeedTestNode, SpeedTestProvider, concurrency_from_env, host_of,
     node_timeout_from_env,
 };
-use crate::config::{ConfigError, Env, SetupError};
+use crate::config::{Env, SetupError};
 
 /// A node on the setup page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,20 +212,7 @@ pub struct Chinaz {
 impl Chinaz {
     /// From `SPEEDTEST_BASE_URL`, `SPEEDTEST_NODES`, `SPEEDTEST_CONCURRENCY`, `SPEEDTEST_NODE_TIMEOUT_MS`.
     pub fn from_env(env: &Env) -> Result<Self, SetupError> {
-        let raw = env
-            .get("SPEEDTEST_BASE_URL")
-            .unwrap_or("https://tool.chinaz.com");
-        let base = Url::parse(raw)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-            .ok_or_else(|| {
-                ConfigError::invalid(
-                    "SPEEDTEST_BASE_URL",
-                    raw,
-                    "not an http(s) URL",
-                    "leave it unset for https://tool.chinaz.com, or set the service's base URL",
-                )
-            })?;
+        let base = env.service_url("SPEEDTEST_BASE_URL", "https://tool.chinaz.com")?;
         let node_timeout = node_timeout_from_env(env)?;
         let http = reqwest::Client::builder()
             .user_agent("Mozilla/5.0 (compatible; lookout speed-test)")
@@ -293,6 +280,7 @@ impl Chinaz {
         node: &PageNode,
         host: &str,
         token: &str,
+        deadline: Instant,
     ) -> (SpeedTestNode, bool) {
         let failed = |error: String| SpeedTestNode {
             name: node.name.clone(),
@@ -302,7 +290,13 @@ impl Chinaz {
         };
         let mut last_state = 0;
         for _ in 0..2 {
-            match tokio::time::timeout(self.node_timeout, self.ask(node, host, token)).await {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let error = "not measured: the run's time ran out (too many nodes for SPEEDTEST_CONCURRENCY and SPEEDTEST_NODE_TIMEOUT_MS)";
+                return (failed(error.into()), true);
+            }
+            let limit = self.node_timeout.min(left);
+            match tokio::time::timeout(limit, self.ask(node, host, token)).await {
                 Err(_) => return (failed("timed out".into()), true),
                 Ok(Ok(NodeReply::Measured(measured))) => return (measured, true),
                 Ok(Ok(NodeReply::Failed(state))) => last_state = state,
@@ -376,7 +370,7 @@ impl SpeedTestProvider for Chinaz {
         let requests: Vec<_> = nodes
             .iter()
             .enumerate()
-            .map(|(i, node)| indexed(i, self.measure_node(node, host, token)))
+            .map(|(i, node)| indexed(i, self.measure_node(node, host, token, deadline)))
             .collect();
         let mut measured: Vec<(usize, (SpeedTestNode, bool))> = futures::stream::iter(requests)
             .buffer_unordered(self.concurrency)

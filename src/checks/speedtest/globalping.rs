@@ -113,20 +113,7 @@ pub struct Globalping {
 impl Globalping {
     /// From `GLOBALPING_BASE_URL`, `GLOBALPING_LOCATIONS`, `GLOBALPING_LIMIT`, `GLOBALPING_TOKEN`.
     pub fn from_env(env: &Env) -> Result<Self, SetupError> {
-        let raw = env
-            .get("GLOBALPING_BASE_URL")
-            .unwrap_or("https://api.globalping.io");
-        let base = Url::parse(raw)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-            .ok_or_else(|| {
-                ConfigError::invalid(
-                    "GLOBALPING_BASE_URL",
-                    raw,
-                    "not an http(s) URL",
-                    "leave it unset for https://api.globalping.io",
-                )
-            })?;
+        let base = env.service_url("GLOBALPING_BASE_URL", "https://api.globalping.io")?;
         let hint = "set it to how many probes to use, 1 to 500";
         let limit = env.number::<u32>("GLOBALPING_LIMIT", hint)?.unwrap_or(10);
         if !(1..=500).contains(&limit) {
