@@ -128,6 +128,25 @@ impl Env {
         }
     }
 
+    /// A whole number of at least 1, `default` when unset (zero would turn a rule off by accident).
+    pub fn at_least_one<T>(
+        &self,
+        var: &'static str,
+        default: T,
+        hint: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialEq + From<u8>,
+    {
+        match self.number::<T>(var, hint)? {
+            None => Ok(default),
+            Some(n) if n == T::from(0) => {
+                Err(ConfigError::invalid(var, "0", "must be at least 1", hint))
+            }
+            Some(n) => Ok(n),
+        }
+    }
+
     /// Milliseconds as a [`Duration`], or `None` when unset. Zero is refused: it would always fail.
     pub fn millis(&self, var: &'static str) -> Result<Option<Duration>, ConfigError> {
         let hint = "set it to a whole number of milliseconds, e.g. 5000";

@@ -127,11 +127,6 @@ impl Incident {
         }
     }
 
-    /// True while an incident is open (recovering included).
-    pub fn is_open(&self) -> bool {
-        matches!(self.status, Status::Open | Status::Recovering)
-    }
-
     /// True when the incident is closed and nothing is owed to any channel.
     pub fn is_settled(&self) -> bool {
         self.status == Status::Ok && self.channels.values().all(|c| c.owed.is_empty())

@@ -110,13 +110,8 @@ impl Policy {
     /// Reads and checks the policy.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let defaults = Policy::default();
-        let threshold = |var: &'static str, default: u32| -> Result<u32, ConfigError> {
-            let hint = "set it to a whole number of ticks, 1 or more";
-            match env.number::<u32>(var, hint)? {
-                None => Ok(default),
-                Some(0) => Err(ConfigError::invalid(var, "0", "must be at least 1", hint)),
-                Some(n) => Ok(n),
-            }
+        let threshold = |var: &'static str, default: u32| {
+            env.at_least_one(var, default, "set it to a whole number of ticks, 1 or more")
         };
         let minutes = |var: &'static str, default: i64| -> Result<i64, ConfigError> {
             Ok(env

@@ -246,11 +246,6 @@ impl SiteCheck {
         })
     }
 
-    /// The settings in force.
-    pub fn settings(&self) -> &SiteSettings {
-        &self.settings
-    }
-
     fn client_for(&self, url: &Url) -> &Client {
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         match &self.non_verifying {

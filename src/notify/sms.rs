@@ -101,20 +101,11 @@ impl SmsSettings {
                 "list at most 200 numbers",
             ));
         }
-        let param_max_chars = env
-            .number::<usize>(
-                "SMS_PARAM_MAX_CHARS",
-                "set it to the template variable length your account allows, e.g. 12",
-            )?
-            .unwrap_or(12);
-        if param_max_chars == 0 {
-            return Err(ConfigError::invalid(
-                "SMS_PARAM_MAX_CHARS",
-                "0",
-                "must be at least 1",
-                "set it to the template variable length your account allows, e.g. 12",
-            ));
-        }
+        let param_max_chars = env.at_least_one(
+            "SMS_PARAM_MAX_CHARS",
+            12usize,
+            "set it to the template variable length your account allows, e.g. 12",
+        )?;
         let region = env.get("SMS_REGION").unwrap_or("ap-guangzhou").to_owned();
         Ok(Some(SmsSettings {
             phone_numbers,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 
-use super::{StateStore, StoreError, TICK_MEMORY_HOURS, Versioned, expires_at};
+use super::{StateStore, StoreError, TICK_MEMORY_HOURS, Versioned, expires_at, next_version};
 use crate::alerting::lifecycle::Incident;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -143,10 +143,9 @@ impl StateStore for FileStore {
         let _guard = self.lock.lock().await;
         let mut contents = self.read().await?;
         let current = contents.incidents.get(&incident.key).map(|s| s.version);
-        if current != expected {
+        let Some(version) = next_version(current, expected) else {
             return Ok(None);
-        }
-        let version = current.unwrap_or(0) + 1;
+        };
         contents
             .incidents
             .retain(|_, s| expires_at(&s.incident).is_none_or(|at| at > incident.updated_at));

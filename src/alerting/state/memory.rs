@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 
-use super::{StateStore, StoreError, Versioned};
+use super::{StateStore, StoreError, Versioned, next_version};
 use crate::alerting::lifecycle::Incident;
 
 /// Keeps everything in this process.
@@ -49,10 +49,9 @@ impl StateStore for MemoryStore {
     ) -> Result<Option<u64>, StoreError> {
         let mut incidents = self.incidents.lock().await;
         let current = incidents.get(&incident.key).map(|v| v.version);
-        if current != expected {
+        let Some(version) = next_version(current, expected) else {
             return Ok(None);
-        }
-        let version = current.unwrap_or(0) + 1;
+        };
         incidents.insert(
             incident.key.clone(),
             Versioned {

@@ -91,6 +91,12 @@ pub async fn from_env(env: &Env, in_lambda: bool) -> Result<Box<dyn StateStore>,
     Ok(Box::new(file::FileStore::new(path)))
 }
 
+/// The version a conditional write stores: `None` when the stored version is no longer `expected`
+/// (another writer got there first).
+pub fn next_version(current: Option<u64>, expected: Option<u64>) -> Option<u64> {
+    (current == expected).then(|| expected.unwrap_or(0) + 1)
+}
+
 /// When an incident's record may be forgotten: settled ones expire (a check's memory with them,
 /// once nothing has touched it for a week); open ones never do.
 pub fn expires_at(incident: &Incident) -> Option<DateTime<Utc>> {

@@ -106,20 +106,11 @@ impl SpeedTestSettings {
         let millis = |var: &'static str| {
             env.number::<u64>(var, "set it to a whole number of milliseconds, e.g. 3000")
         };
-        let min_bad_nodes = env
-            .number::<usize>(
-                "SPEEDTEST_MIN_BAD_NODES",
-                "set it to a whole number of nodes, 1 or more",
-            )?
-            .unwrap_or(2);
-        if min_bad_nodes == 0 {
-            return Err(ConfigError::invalid(
-                "SPEEDTEST_MIN_BAD_NODES",
-                "0",
-                "must be at least 1",
-                "set it to a whole number of nodes, 1 or more",
-            ));
-        }
+        let min_bad_nodes = env.at_least_one(
+            "SPEEDTEST_MIN_BAD_NODES",
+            2usize,
+            "set it to a whole number of nodes, 1 or more",
+        )?;
         Ok(SpeedTestSettings {
             target,
             max_total_ms: millis("SPEEDTEST_MAX_TOTAL_MS")?,
