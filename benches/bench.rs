@@ -268,7 +268,7 @@ async fn binaries(rows: &mut Vec<Row>) {
             let api = RuntimeApi::start().await;
             let event = scheduled_event(&format!("{name}-{run}-a"), "2026-11-23T02:10:00Z");
             let started = Instant::now();
-            let mut child = api.spawn(binary, &env);
+            let function = api.spawn(binary, &env).await;
             let first = api.invoke(event, Duration::from_secs(30)).await;
             cold.push(started.elapsed().as_secs_f64() * 1000.0);
             assert!(matches!(first, Outcome::Response(_)), "{name}: {first:?}");
@@ -281,10 +281,10 @@ async fn binaries(rows: &mut Vec<Row>) {
                 .await;
             warm.push(again.elapsed().as_secs_f64() * 1000.0);
             assert!(matches!(second, Outcome::Response(_)), "{name}: {second:?}");
-            if let Some(mb) = child.id().and_then(peak_rss_mb) {
+            if let Some(mb) = function.pid().await.and_then(peak_rss_mb) {
                 rss.push(mb);
             }
-            let _ = child.kill().await;
+            function.stop().await;
         }
         let (cold_median, _, _) = stats(&cold);
         rows.push(Row {

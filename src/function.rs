@@ -186,12 +186,23 @@ const QUIET_DEPENDENCIES: &[&str] = &[
     "aws_sdk_sesv2=warn",
 ];
 
-/// JSON logs under Lambda; terse text on a terminal. `RUST_LOG` overrides the level.
-fn init_logging(in_lambda: bool) {
+/// The log filter: `RUST_LOG` when it is set to something, else the default level. A blank
+/// `RUST_LOG` (CloudFormation passes a blank parameter as an empty variable) counts as unset, as
+/// for every other setting: an empty filter would drop every line.
+fn log_filter(rust_log: Option<&str>, in_lambda: bool) -> tracing_subscriber::EnvFilter {
     use tracing_subscriber::EnvFilter;
     let default_level = if in_lambda { "info" } else { "warn" };
-    let mut filter =
-        EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default_level));
+    rust_log
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(default_level))
+}
+
+/// JSON logs under Lambda; terse text on a terminal. `RUST_LOG` overrides the level.
+fn init_logging(in_lambda: bool) {
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let mut filter = log_filter(rust_log.as_deref(), in_lambda);
     // HTTP and SDK internals can log URLs and headers at debug level, and the WeCom URL carries its
     // key: they stay at warn whatever RUST_LOG says.
     for directive in QUIET_DEPENDENCIES {

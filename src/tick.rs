@@ -7,6 +7,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+/// How far an event's `time` may be from the clock before the clock is used instead.
+pub const MAX_SKEW_HOURS: i64 = 24;
+
 /// One run of a function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Tick {
@@ -33,7 +36,8 @@ impl Tick {
     ///
     /// `request_id` is the fallback key for a payload without an `id` (each manual invoke is its own
     /// tick, and Lambda keeps the request id when it retries an asynchronous invoke); `clock` is the
-    /// fallback time.
+    /// fallback time, and the time when the event's is more than [`MAX_SKEW_HOURS`] off (a replayed
+    /// event from 1970 or one from 2999 would break escalation ages and prune the tick ledger).
     pub fn from_event(event: &Value, request_id: &str, clock: DateTime<Utc>) -> Tick {
         let scheduled = event.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event");
         let id = event
@@ -42,12 +46,20 @@ impl Tick {
             .filter(|id| !id.is_empty())
             .unwrap_or(request_id)
             .to_owned();
-        let time = event
+        let stated = event
             .get("time")
             .and_then(Value::as_str)
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc))
-            .unwrap_or(clock);
+            .map(|t| t.with_timezone(&Utc));
+        let time = match stated {
+            Some(time) if (time - clock).abs() <= chrono::Duration::hours(MAX_SKEW_HOURS) => time,
+            Some(time) => {
+                // A replayed or forged event: its time would stretch every incident's age.
+                tracing::warn!(event_time = %time, clock = %clock, "the event's time is more than a day from the clock: using the clock");
+                clock
+            }
+            None => clock,
+        };
         Tick {
             id,
             time,
@@ -91,7 +103,8 @@ mod tests {
             "detail-type": "Scheduled Event", "source": "aws.events",
             "time": "2015-10-08T16:53:06Z", "detail": {}
         });
-        let tick = Tick::from_event(&event, "req-1", clock());
+        let clock = Utc.with_ymd_and_hms(2015, 10, 8, 16, 54, 0).unwrap();
+        let tick = Tick::from_event(&event, "req-1", clock);
         assert_eq!(tick.id, "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa");
         assert_eq!(
             tick.time,
@@ -121,9 +134,31 @@ mod tests {
     }
 
     #[test]
+    fn an_event_time_more_than_a_day_off_gives_way_to_the_clock() {
+        for far in [
+            "1970-01-01T00:00:00Z",
+            "2999-01-01T00:00:00Z",
+            "2026-01-03T03:04:06Z",
+        ] {
+            let event = serde_json::json!({"id": "x", "time": far});
+            assert_eq!(
+                Tick::from_event(&event, "r", clock()).time,
+                clock(),
+                "{far}"
+            );
+        }
+        // Within a day (a late retry, a recorded replay of today) the event's own time holds.
+        let event = serde_json::json!({"id": "x", "time": "2026-01-01T04:00:00Z"});
+        assert_eq!(
+            Tick::from_event(&event, "r", clock()).time,
+            Utc.with_ymd_and_hms(2026, 1, 1, 4, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
     fn the_synthetic_event_reads_back_as_a_scheduled_tick() {
         let event = Tick::synthetic_event(clock());
-        let tick = Tick::from_event(&event, "unused", Utc::now());
+        let tick = Tick::from_event(&event, "unused", clock() + chrono::Duration::seconds(1));
         assert_eq!(tick.time, clock());
         assert_eq!(tick.source, TickSource::Schedule);
         assert!(tick.id.starts_with("local-"));

@@ -69,17 +69,11 @@ fn set(env: &mut Vec<(&'static str, String)>, var: &'static str, value: String) 
 async fn run_tick(env: &[(&'static str, String)]) -> (Outcome, String) {
     let api = RuntimeApi::start().await;
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut function = api.spawn(BINARY, &pairs);
+    let function = api.spawn(BINARY, &pairs).await;
     let outcome = api
         .invoke(scheduled_event("tick-1", "2026-11-23T02:10:00Z"), WITHIN)
         .await;
-    function.start_kill().expect("stop the function");
-    let output = function.wait_with_output().await.expect("output");
-    let printed = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let printed = function.stop().await;
     (outcome, printed)
 }
 
@@ -198,7 +192,7 @@ async fn the_same_scheduled_event_delivered_twice_sends_once() {
     let api = RuntimeApi::start().await;
     let env = world.env();
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let _function = api.spawn(BINARY, &pairs);
+    let _function = api.spawn(BINARY, &pairs).await;
     let event = scheduled_event(
         "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
         "2026-11-23T02:10:00Z",

@@ -269,7 +269,7 @@ async fn a_value_in_the_stacks_secret_reaches_the_function() {
     env.push(("SITE_URLS", format!("http://{site}/status/503")));
     env.push(("SITE_RETRIES", "0".into()));
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let _function = api.spawn(env!("CARGO_BIN_EXE_site-status"), &pairs);
+    let _function = api.spawn(env!("CARGO_BIN_EXE_site-status"), &pairs).await;
     let Outcome::Response(report) = api
         .invoke(
             scheduled_event("e1", "2026-11-23T02:10:00Z"),
@@ -299,7 +299,7 @@ async fn a_secret_that_cannot_be_read_stops_the_function_at_start() {
     ));
     env.push(("SITE_URLS", "https://example.com".into()));
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let _function = api.spawn(env!("CARGO_BIN_EXE_site-status"), &pairs);
+    let _function = api.spawn(env!("CARGO_BIN_EXE_site-status"), &pairs).await;
     let (_, body) = api
         .init_error(Duration::from_secs(30))
         .await
