@@ -272,6 +272,7 @@ pub const SETTINGS: &[Setting] = &[
         Source::Parameter,
         Some("site-status"),
     ),
+    setting("SITE_CONCURRENCY", Source::Parameter, Some("site-status")),
     setting("SPEEDTEST_TARGET", Source::Parameter, Some("speed-test")),
     setting("SPEEDTEST_PROVIDER", Source::Parameter, Some("speed-test")),
     setting("SPEEDTEST_BASE_URL", Source::Parameter, Some("speed-test")),

@@ -7,13 +7,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chrono::Utc;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use tokio::time::Instant;
 
 use crate::alerting::policy::Policy;
 use crate::alerting::state;
 use crate::checks::Check;
 use crate::config::{Env, SetupError};
-use crate::monitor::Monitor;
+use crate::monitor::{Invocation, Monitor};
 use crate::notify;
 use crate::report::Report;
 use crate::tick::Tick;
@@ -21,8 +20,8 @@ use crate::{metrics, secrets};
 
 /// Time kept back from the invocation's deadline to send the answer.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
-/// How long a local run may spend on deliveries.
-const LOCAL_RUN_TIME: Duration = Duration::from_secs(60);
+/// How long a local run may take, as long as the longest deployed function (speed-test).
+const LOCAL_RUN_TIME: Duration = Duration::from_secs(300);
 
 /// A binary's whole `main`: settings, then the Lambda loop, or one local tick when
 /// `AWS_LAMBDA_RUNTIME_API` is not set.
@@ -88,14 +87,14 @@ async fn build(
 #[error("no channel delivered the alerts: {0}")]
 struct Undelivered(String);
 
-/// Turns the invocation's deadline (unix milliseconds) into an instant, less a margin for the answer.
-fn deadline_from(deadline_ms: u64) -> Instant {
+/// The invocation: its request id and deadline (unix milliseconds), less a margin for the answer.
+fn invocation(request_id: &str, deadline_ms: u64) -> Invocation {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or_default();
     let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-    Instant::now() + left.saturating_sub(DEADLINE_MARGIN)
+    Invocation::new(request_id, left.saturating_sub(DEADLINE_MARGIN))
 }
 
 async fn serve(monitor: Monitor) -> ExitCode {
@@ -103,9 +102,10 @@ async fn serve(monitor: Monitor) -> ExitCode {
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let monitor = Arc::clone(&monitor);
         async move {
-            let tick = Tick::from_event(&event.payload, &event.context.request_id, Utc::now());
+            let request_id = &event.context.request_id;
+            let tick = Tick::from_event(&event.payload, request_id, Utc::now());
             let report = monitor
-                .tick(tick, deadline_from(event.context.deadline))
+                .tick(tick, &invocation(request_id, event.context.deadline))
                 .await;
             metrics::print(&report);
             if let Some(failures) = report.undelivered() {
@@ -128,8 +128,17 @@ async fn serve(monitor: Monitor) -> ExitCode {
 
 async fn run_once(monitor: Monitor) -> ExitCode {
     let now = Utc::now();
-    let tick = Tick::from_event(&Tick::synthetic_event(now), "local", now);
-    let report = monitor.tick(tick, Instant::now() + LOCAL_RUN_TIME).await;
+    // Each local run is an invocation of its own: two at once must not take over each other's
+    // claims.
+    let request_id = format!(
+        "local-{}-{}",
+        std::process::id(),
+        now.timestamp_nanos_opt().unwrap_or_default()
+    );
+    let tick = Tick::from_event(&Tick::synthetic_event(now), &request_id, now);
+    let report = monitor
+        .tick(tick, &Invocation::new(request_id, LOCAL_RUN_TIME))
+        .await;
     if let Some(summary) = monitor.local_summary(&report) {
         eprintln!("{summary}");
     }

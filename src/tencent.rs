@@ -194,7 +194,10 @@ impl TencentError {
             TencentError::Api { code, .. } => {
                 matches!(
                     code.as_str(),
-                    "RequestLimitExceeded" | "InternalError" | "ResourceUnavailable"
+                    "RequestLimitExceeded"
+                        | "InternalError"
+                        | "ResourceUnavailable"
+                        | "ServiceUnavailable"
                 ) || code.starts_with("RequestLimitExceeded.")
                     || code.starts_with("InternalError.")
             }
@@ -224,6 +227,46 @@ pub struct TencentClient {
     http: reqwest::Client,
     credentials: Credentials,
     timeout: Duration,
+    pace: Option<std::sync::Arc<Pace>>,
+}
+
+/// At most `per_second` requests started in any one second (a sliding window), shared by every
+/// clone of a client: Tencent limits each action per second (100 for `DescribeGroupOffsets`).
+pub struct Pace {
+    per_second: usize,
+    started: tokio::sync::Mutex<std::collections::VecDeque<tokio::time::Instant>>,
+}
+
+impl Pace {
+    /// A pace of `per_second` requests (at least one).
+    pub fn new(per_second: usize) -> Self {
+        Pace {
+            per_second: per_second.max(1),
+            started: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// Waits until one more request may start, and counts it.
+    pub async fn wait_turn(&self) {
+        let second = Duration::from_secs(1);
+        loop {
+            let mut started = self.started.lock().await;
+            let now = tokio::time::Instant::now();
+            while started
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= second)
+            {
+                started.pop_front();
+            }
+            if started.len() < self.per_second {
+                started.push_back(now);
+                return;
+            }
+            let free_at = started.front().map_or(now, |t| *t + second);
+            drop(started);
+            tokio::time::sleep_until(free_at).await;
+        }
+    }
 }
 
 impl TencentClient {
@@ -237,7 +280,16 @@ impl TencentClient {
             http,
             credentials,
             timeout,
+            pace: None,
         })
+    }
+
+    /// The same client starting at most `per_second` requests a second, all clones together.
+    pub fn paced(self, per_second: usize) -> Self {
+        TencentClient {
+            pace: Some(std::sync::Arc::new(Pace::new(per_second))),
+            ..self
+        }
     }
 
     /// One signed call; returns the `Response` object. Retrying is the caller's choice.
@@ -247,6 +299,9 @@ impl TencentClient {
         action: &str,
         body: &Value,
     ) -> Result<Value, TencentError> {
+        if let Some(pace) = &self.pace {
+            pace.wait_turn().await;
+        }
         let payload =
             serde_json::to_vec(body).map_err(|e| TencentError::Malformed(e.to_string()))?;
         let timestamp = SystemTime::now()
@@ -407,6 +462,25 @@ mod tests {
         assert!(!format!("{credentials:?}").contains(SECRET_KEY));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn the_pace_starts_at_most_its_number_in_any_second() {
+        let pace = Pace::new(5);
+        let begun = tokio::time::Instant::now();
+        let mut starts = Vec::new();
+        for _ in 0..12 {
+            pace.wait_turn().await;
+            starts.push(begun.elapsed());
+        }
+        for (i, at) in starts.iter().enumerate().skip(5) {
+            assert!(
+                *at >= starts[i - 5] + Duration::from_secs(1),
+                "start {i} at {at:?} is within a second of start {}",
+                i - 5
+            );
+        }
+        assert_eq!(starts[4], Duration::ZERO, "the first five go at once");
+    }
+
     #[test]
     fn the_scope_date_is_the_utc_date() {
         // 2019-02-25 23:30 UTC is 07:30 on the 26th in Beijing: the scope still says the 25th.
@@ -422,8 +496,19 @@ mod tests {
             error.to_string(),
             "AuthFailure.SignatureFailure: bad (RequestId r1)"
         );
-        let limit = br#"{"Response":{"Error":{"Code":"RequestLimitExceeded","Message":"slow down"},"RequestId":"r2"}}"#;
-        assert!(parse_response(limit).unwrap_err().is_retryable());
+        for code in [
+            "RequestLimitExceeded",
+            "ServiceUnavailable",
+            "InternalError.Timeout",
+        ] {
+            let body = format!(
+                r#"{{"Response":{{"Error":{{"Code":"{code}","Message":"later"}},"RequestId":"r2"}}}}"#
+            );
+            assert!(
+                parse_response(body.as_bytes()).unwrap_err().is_retryable(),
+                "{code}"
+            );
+        }
         let ok = br#"{"Response":{"RequestId":"r3","X":1}}"#;
         assert_eq!(parse_response(ok).unwrap()["X"], 1);
     }

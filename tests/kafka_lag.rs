@@ -12,12 +12,11 @@ use lookout::checks::kafka_lag::{
 };
 use lookout::checks::{Check, CheckResult, Health, Measurement};
 use lookout::config::Env;
-use lookout::monitor::Monitor;
+use lookout::monitor::{Invocation, Monitor};
 use lookout::retry::Backoff;
 use lookout::tick::{Tick, TickSource};
 use support::scripted::{Recorder, Sent};
 use support::tencent::{self, FakeTencent, INSTANCE_ID, topic};
-use tokio::time::Instant;
 
 fn check(api: &FakeTencent, extra: &[(&str, &str)]) -> KafkaLagCheck {
     let url = api.url();
@@ -49,7 +48,9 @@ fn tick(n: i64) -> Tick {
 }
 
 async fn run(check: &KafkaLagCheck) -> Vec<CheckResult> {
-    check.run(&tick(0), &Default::default()).await
+    check
+        .run(&tick(0), &Default::default(), far_deadline())
+        .await
 }
 
 fn group(result: &CheckResult) -> &GroupMeasurement {
@@ -79,7 +80,7 @@ async fn every_page_of_a_group_is_read() {
         let name = format!("group-{n}");
         api.set_group(&name, topics(n));
         let results = check(&api, &[("CKAFKA_GROUPS", &name)])
-            .run(&tick(0), &Default::default())
+            .run(&tick(0), &Default::default(), far_deadline())
             .await;
         assert_eq!(results.len(), n + 1, "{n} topics and the group");
         assert_eq!(group(&results[0]).topics, n);
@@ -111,7 +112,7 @@ async fn pages_and_groups_are_read_at_once() {
     api.set_group("audit", topics(10));
     api.set_page_delay(Duration::from_millis(100));
     let results = check(&api, &[("CKAFKA_GROUPS", "billing,audit")])
-        .run(&tick(0), &Default::default())
+        .run(&tick(0), &Default::default(), far_deadline())
         .await;
     assert_eq!(results.len(), 300 + 10 + 2);
     assert_eq!(api.pages("billing"), 6);
@@ -252,7 +253,10 @@ async fn replay(api: &FakeTencent, offsets: &[(u64, u64)], window: &str) -> Vec<
     for (i, (committed, end)) in offsets.iter().enumerate() {
         api.set_group("billing", vec![topic("orders", &[(*committed, *end)])]);
         let report = monitor
-            .tick(tick(i as i64), Instant::now() + Duration::from_secs(10))
+            .tick(
+                tick(i as i64),
+                &Invocation::new(format!("request-{i}"), Duration::from_secs(10)),
+            )
             .await;
         per_tick.push(
             report
@@ -345,4 +349,9 @@ async fn locally_the_binary_reports_lag_per_group_and_topic() {
         stderr.contains("Kafka积压") && !stderr.contains(tencent::SECRET_KEY),
         "{stderr}"
     );
+}
+
+/// A deadline no check here comes near.
+fn far_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(600)
 }

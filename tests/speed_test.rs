@@ -10,12 +10,11 @@ use lookout::alerting::state::memory::MemoryStore;
 use lookout::checks::speedtest::{SpeedTestCheck, SpeedTestMeasurement};
 use lookout::checks::{Check, CheckResult, Health, Measurement};
 use lookout::config::Env;
-use lookout::monitor::Monitor;
+use lookout::monitor::{Invocation, Monitor};
 use lookout::tick::{Tick, TickSource};
 use support::chinaz::{FakeChinaz, FakeNode};
 use support::globalping::{FakeGlobalping, probe};
 use support::scripted::{Recorder, Sent};
-use tokio::time::Instant;
 
 fn tick() -> Tick {
     Tick {
@@ -37,7 +36,10 @@ fn chinaz_check(fake: &FakeChinaz, extra: &[(&str, &str)]) -> SpeedTestCheck {
 }
 
 async fn run(check: &SpeedTestCheck) -> CheckResult {
-    check.run(&tick(), &Default::default()).await.remove(0)
+    check
+        .run(&tick(), &Default::default(), far_deadline())
+        .await
+        .remove(0)
 }
 
 fn measured(result: &CheckResult) -> &SpeedTestMeasurement {
@@ -87,7 +89,10 @@ async fn three_bad_nodes_raise_one_alert_with_their_names_and_times() {
         Policy::default(),
     );
     let report = monitor
-        .tick(tick(), Instant::now() + Duration::from_secs(10))
+        .tick(
+            tick(),
+            &Invocation::new("request-1", Duration::from_secs(10)),
+        )
         .await;
     assert_eq!(report.results.len(), 1);
     assert_eq!(report.results[0].key, "speed-test:www.example.com");
@@ -287,15 +292,23 @@ async fn globalping_polls_until_finished_and_maps_every_probe() {
 }
 
 #[tokio::test]
-async fn globalping_rate_limits_are_waited_out_once() {
+async fn globalping_rate_limits_are_waited_out_when_the_reset_comes_before_the_deadline() {
     let fake = FakeGlobalping::start(probes(), 0).await;
-    fake.rate_limit(1);
+    // 499 of the hour's 500 probes are spent; the window resets in a second.
+    fake.spend(499, Duration::from_secs(1));
     let result = run(&globalping_check(
         &fake,
         &[("GLOBALPING_TOKEN", "gp-token-secret")],
     ))
     .await;
     assert_eq!(measured(&result).nodes_measured, 4, "{result:?}");
+    let (status, headers) = &fake.refused()[0];
+    assert_eq!(*status, 429);
+    assert!(
+        headers.get("retry-after").is_none(),
+        "the POST limiter sends no Retry-After"
+    );
+    assert_eq!(headers["x-ratelimit-reset"], "1");
     assert_eq!(
         fake.created()[0].1.as_deref(),
         Some("Bearer gp-token-secret")
@@ -305,12 +318,60 @@ async fn globalping_rate_limits_are_waited_out_once() {
             .unwrap()
             .contains("gp-token-secret")
     );
+}
 
+#[tokio::test]
+async fn a_globalping_limit_that_resets_after_the_deadline_is_reported_at_once() {
     let limited = FakeGlobalping::start(probes(), 0).await;
-    limited.rate_limit(5);
+    limited.spend(249, Duration::from_secs(3600));
+    let started = std::time::Instant::now();
     let result = run(&globalping_check(&limited, &[])).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "no waiting for an hour"
+    );
     assert_eq!(result.health, Health::MonitorError);
-    assert!(result.failure.unwrap().message.contains("GLOBALPING_TOKEN"));
+    let message = result.failure.unwrap().message;
+    assert!(
+        message.contains("resets in 3600 s") && message.contains("GLOBALPING_TOKEN"),
+        "{message}"
+    );
+    assert!(limited.created().is_empty());
+}
+
+#[tokio::test]
+async fn globalping_locations_ports_and_queries_reach_the_api_as_it_expects_them() {
+    let fake = FakeGlobalping::start(probes(), 0).await;
+    let result = run(&globalping_check(
+        &fake,
+        &[
+            (
+                "SPEEDTEST_TARGET",
+                "https://www.example.com:8443/health?deep=1",
+            ),
+            ("GLOBALPING_LOCATIONS", "AS,country:AS,CN,Europe"),
+        ],
+    ))
+    .await;
+    assert_eq!(measured(&result).nodes_measured, 4, "{result:?}");
+    let (body, _) = &fake.created()[0];
+    assert_eq!(
+        body["locations"],
+        serde_json::json!([{"continent": "AS"}, {"country": "AS"}, {"country": "CN"}, {"magic": "Europe"}])
+    );
+    assert_eq!(body["measurementOptions"]["port"], 8443);
+    assert_eq!(body["measurementOptions"]["request"]["query"], "deep=1");
+    // A continent written as a country is refused by the API, as by the fake.
+    let refused = run(&globalping_check(
+        &fake,
+        &[("GLOBALPING_LOCATIONS", "country:EU")],
+    ))
+    .await;
+    assert_eq!(refused.health, Health::MonitorError);
+    assert!(
+        refused.failure.unwrap().message.contains("HTTP 400"),
+        "the fake refuses what Globalping refuses"
+    );
 }
 
 #[tokio::test]
@@ -339,4 +400,9 @@ async fn locally_the_binary_prints_the_node_table_and_the_report() {
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
     assert_eq!(report["function"], "speed-test");
     assert_eq!(report["results"][0]["measurement"]["nodes_measured"], 5);
+}
+
+/// A deadline no check here comes near.
+fn far_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(600)
 }

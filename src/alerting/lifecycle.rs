@@ -1,7 +1,12 @@
-//! The alert lifecycle, as a pure function of the previous state, a result, the tick's time and the
-//! policy: confirm, escalate, recover, hold in quiet hours, owe what could not be delivered.
+//! The alert lifecycle, as a pure function of the previous state, a result, the tick's moment and
+//! the policy: confirm, escalate, recover, retire, hold in quiet hours, owe what could not be
+//! delivered.
 //!
-//! Time is always the tick's time, so replaying recorded ticks reproduces the same notices.
+//! Time is always the tick's time, so replaying recorded ticks reproduces the same notices. A tick
+//! is applied to an incident once: a retry of the same tick (Lambda's, or an overlapping
+//! invocation) or an older tick arriving late only releases what is owed. A notice being sent is
+//! *in flight*, claimed by one invocation until its lease runs out; when that invocation died before
+//! saying how it went, the notice is owed again ("unconfirmed"), never lost.
 
 use std::collections::BTreeMap;
 
@@ -62,6 +67,9 @@ pub struct Incident {
     /// What the check keeps for this key between ticks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<serde_json::Value>,
+    /// The tick last applied to this state (a retry of it changes nothing but what is owed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_tick: Option<String>,
 }
 
 /// One channel's part in an incident.
@@ -73,6 +81,35 @@ pub struct ChannelProgress {
     pub told: bool,
     /// Notices held by quiet hours or whose delivery failed, to send at the next chance.
     pub owed: Vec<Owed>,
+    /// Notices an invocation claimed and is sending now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_flight: Vec<InFlight>,
+}
+
+/// A notice being sent: claimed by one invocation until its lease runs out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InFlight {
+    /// What is being said.
+    pub notice: Notice,
+    /// Why it goes out late, if it does.
+    pub note: Option<AlertNote>,
+    /// The invocation sending it (its request id; Lambda keeps it when it retries).
+    pub by: String,
+    /// The invocation's deadline, by the wall clock: past it, the sender is gone.
+    pub until: DateTime<Utc>,
+}
+
+/// When and as what a tick runs: its id and time, and the invocation running it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moment {
+    /// The tick's id (the idempotency key).
+    pub tick_id: String,
+    /// The tick's time: every age is measured with it.
+    pub time: DateTime<Utc>,
+    /// The invocation's request id.
+    pub invocation: String,
+    /// The wall clock now (for leases only, never for ages).
+    pub clock: DateTime<Utc>,
 }
 
 /// A notice still to send.
@@ -96,6 +133,22 @@ pub enum Notice {
         recovered_at: DateTime<Utc>,
         announced: bool,
     },
+    /// Its target left the configuration: the incident is closed without a verdict.
+    Retired {
+        began_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    },
+}
+
+/// How a delivery of a notice ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// The channel took it.
+    Delivered,
+    /// It did not arrive: owed to the next tick.
+    Failed,
+    /// It did not arrive and never will (a budget spent): not owed.
+    Dropped,
 }
 
 /// What one tick decided for one incident key.
@@ -124,12 +177,17 @@ impl Incident {
             channels: BTreeMap::new(),
             updated_at: now,
             memory: None,
+            last_tick: None,
         }
     }
 
-    /// True when the incident is closed and nothing is owed to any channel.
+    /// True when the incident is closed and nothing is owed to, or being sent to, any channel.
     pub fn is_settled(&self) -> bool {
-        self.status == Status::Ok && self.channels.values().all(|c| c.owed.is_empty())
+        self.status == Status::Ok
+            && self
+                .channels
+                .values()
+                .all(|c| c.owed.is_empty() && c.in_flight.is_empty())
     }
 
     /// True when nothing about this key needs remembering.
@@ -155,6 +213,12 @@ impl Incident {
                 recovered_at,
                 ..
             } => (AlertState::Recovered, *began_at, Some(*recovered_at), None),
+            Notice::Retired { began_at, at } => (
+                AlertState::Retired,
+                began_at.unwrap_or(*at),
+                Some(*at),
+                None,
+            ),
         };
         let unannounced = matches!(
             notice,
@@ -183,79 +247,164 @@ impl Incident {
     }
 }
 
+/// True when this tick has not been applied to the incident yet and is newer than what was.
+fn is_fresh(previous: Option<&Incident>, moment: &Moment) -> bool {
+    previous.is_none_or(|p| {
+        p.last_tick.as_deref() != Some(moment.tick_id.as_str()) && moment.time > p.updated_at
+    })
+}
+
+/// How an incident ended on this tick.
+enum Ending {
+    Recovered {
+        began_at: DateTime<Utc>,
+        recovered_at: DateTime<Utc>,
+    },
+    Retired {
+        began_at: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    },
+}
+
 /// Applies one result to the previous state of its key.
 ///
 /// `channels` are the configured channels' names. Notices are claimed in the returned state (steps
-/// marked sent); [`delivery_failed`] puts back what a channel did not get.
+/// marked sent); [`claim`] marks them in flight and [`settle`] records how their delivery went.
 pub fn observe(
     previous: Option<&Incident>,
     result: &CheckResult,
     function: &str,
-    now: DateTime<Utc>,
+    moment: &Moment,
     policy: &Policy,
     channels: &[&str],
 ) -> Decision {
+    let fresh = is_fresh(previous, moment);
+    let now = moment.time;
     let mut incident = previous
         .cloned()
         .unwrap_or_else(|| Incident::new(result, function, now));
-    incident.target = result.target.clone();
-    incident.updated_at = now;
-    if result.memory.is_some() {
-        incident.memory = result.memory.clone();
+    let mut ending = None;
+    if fresh {
+        incident.target = result.target.clone();
+        incident.updated_at = now;
+        incident.last_tick = Some(moment.tick_id.clone());
+        if result.memory.is_some() {
+            incident.memory = result.memory.clone();
+        }
+        let failing = result.health != Health::Ok;
+        if failing {
+            incident.health = result.health;
+            incident.kind = result.failure.as_ref().map(|f| f.kind.to_owned());
+            incident.message = result
+                .failure
+                .as_ref()
+                .map(|f| f.message.clone())
+                .unwrap_or_default();
+        }
+        ending = transition(&mut incident, failing, now, policy).map(|(began_at, recovered_at)| {
+            Ending::Recovered {
+                began_at,
+                recovered_at,
+            }
+        });
     }
-    let failing = result.health != Health::Ok;
-    if failing {
-        incident.health = result.health;
-        incident.kind = result.failure.as_ref().map(|f| f.kind.to_owned());
-        incident.message = result
-            .failure
-            .as_ref()
-            .map(|f| f.message.clone())
-            .unwrap_or_default();
-    }
-    let closed = transition(&mut incident, failing, now, policy);
+    let notices = release(&mut incident, fresh, ending, moment, policy, channels);
+    Decision { incident, notices }
+}
 
+/// Closes the incident of a key that is no longer watched (its target left the configuration):
+/// one "no longer monitored" notice to each channel that heard of it, then nothing more. What was
+/// owed is still delivered.
+pub fn retire(
+    previous: &Incident,
+    moment: &Moment,
+    policy: &Policy,
+    channels: &[&str],
+) -> Decision {
+    let fresh = is_fresh(Some(previous), moment);
+    let mut incident = previous.clone();
+    let mut ending = None;
+    if fresh {
+        incident.updated_at = moment.time;
+        incident.last_tick = Some(moment.tick_id.clone());
+        incident.memory = None;
+        if incident.status != Status::Ok {
+            ending = Some(Ending::Retired {
+                began_at: incident.began_at,
+                at: moment.time,
+            });
+            incident.status = Status::Ok;
+            incident.failures = 0;
+            incident.successes = 0;
+            incident.began_at = None;
+            incident.recovering_since = None;
+        }
+    }
+    let notices = release(&mut incident, fresh, ending, moment, policy, channels);
+    Decision { incident, notices }
+}
+
+/// Decides, per channel, what goes out now: owed notices first, then an escalation step or the
+/// ending; in quiet hours everything is held as owed instead.
+fn release(
+    incident: &mut Incident,
+    fresh: bool,
+    ending: Option<Ending>,
+    moment: &Moment,
+    policy: &Policy,
+    channels: &[&str],
+) -> Vec<(String, Notice, Option<AlertNote>)> {
+    let now = moment.time;
     let quiet = policy.is_quiet(now);
     let mut notices = Vec::new();
     for &channel in channels {
         let progress = incident.channels.entry(channel.to_owned()).or_default();
+        reclaim(progress, moment);
         let mut due: Vec<(Notice, Option<AlertNote>)> = Vec::new();
-        // No escalation while it looks recovered (passing, below the recovery threshold).
-        if incident.status == Status::Open {
+        // No escalation while it looks recovered (passing, below the recovery threshold), nor on
+        // a tick already applied.
+        if fresh && incident.status == Status::Open {
             let began = incident.began_at.unwrap_or(now);
             let age = (now - began).num_minutes();
-            if age >= policy.joins_after(channel) {
-                if let Some(step) = policy
+            if age >= policy.joins_after(channel)
+                && let Some(step) = policy
                     .latest_due_step(age)
                     .filter(|step| *step >= progress.steps_sent)
-                {
-                    progress.steps_sent = step + 1;
-                    // A newer step stands in for an older one still owed.
-                    progress
-                        .owed
-                        .retain(|o| !matches!(o.notice, Notice::Open { .. }));
-                    due.push((Notice::Open { step }, None));
-                }
+            {
+                progress.steps_sent = step + 1;
+                // A newer step stands in for an older one still owed.
+                progress
+                    .owed
+                    .retain(|o| !matches!(o.notice, Notice::Open { .. }));
+                due.push((Notice::Open { step }, None));
             }
         }
-        if let Some((began_at, recovered_at)) = closed {
+        if let Some(ending) = &ending {
             let heard_of_it = progress.told
                 || progress
                     .owed
                     .iter()
-                    .any(|o| matches!(o.notice, Notice::Open { .. }));
+                    .any(|o| matches!(o.notice, Notice::Open { .. }))
+                || progress
+                    .in_flight
+                    .iter()
+                    .any(|f| matches!(f.notice, Notice::Open { .. }));
             progress
                 .owed
                 .retain(|o| !matches!(o.notice, Notice::Open { .. }));
             if heard_of_it {
-                due.push((
-                    Notice::Recovered {
+                let notice = match *ending {
+                    Ending::Recovered {
+                        began_at,
+                        recovered_at,
+                    } => Notice::Recovered {
                         began_at,
                         recovered_at,
                         announced: progress.told,
                     },
-                    None,
-                ));
+                    Ending::Retired { began_at, at } => Notice::Retired { began_at, at },
+                };
+                due.push((notice, None));
             }
             progress.steps_sent = 0;
             progress.told = false;
@@ -273,7 +422,7 @@ pub fn observe(
                 .extend(due.into_iter().map(|(notice, reason)| Owed {
                     notice,
                     reason: match reason {
-                        Some(AlertNote::DeliveryFailed) => AlertNote::DeliveryFailed,
+                        Some(r @ (AlertNote::DeliveryFailed | AlertNote::Unconfirmed)) => r,
                         _ => AlertNote::QuietHours,
                     },
                 }));
@@ -285,7 +434,75 @@ pub fn observe(
             );
         }
     }
-    Decision { incident, notices }
+    notices
+}
+
+/// Notices in flight whose sender is gone (its lease ran out, or this is Lambda's retry of the
+/// same request) are owed again: the sender may or may not have delivered them.
+fn reclaim(progress: &mut ChannelProgress, moment: &Moment) {
+    let (gone, live): (Vec<InFlight>, Vec<InFlight>) = std::mem::take(&mut progress.in_flight)
+        .into_iter()
+        .partition(|f| f.by == moment.invocation || moment.clock > f.until);
+    progress.in_flight = live;
+    for abandoned in gone {
+        progress.owed.push(Owed {
+            notice: abandoned.notice,
+            reason: AlertNote::Unconfirmed,
+        });
+    }
+    trim(&mut progress.owed);
+}
+
+/// Marks a notice as being sent by `by` until `until`: written down before the send, so that a
+/// crash in between leaves it owed, not lost.
+pub fn claim(
+    incident: &mut Incident,
+    channel: &str,
+    notice: &Notice,
+    note: Option<AlertNote>,
+    by: &str,
+    until: DateTime<Utc>,
+) {
+    let progress = incident.channels.entry(channel.to_owned()).or_default();
+    progress.in_flight.push(InFlight {
+        notice: notice.clone(),
+        note,
+        by: by.to_owned(),
+        until,
+    });
+}
+
+/// Records how the delivery of a notice `by` claimed ended: delivered, owed again, or dropped.
+pub fn settle(
+    incident: &mut Incident,
+    channel: &str,
+    notice: &Notice,
+    by: &str,
+    settlement: Settlement,
+) {
+    let progress = incident.channels.entry(channel.to_owned()).or_default();
+    if let Some(at) = progress
+        .in_flight
+        .iter()
+        .position(|f| f.by == by && &f.notice == notice)
+    {
+        progress.in_flight.remove(at);
+    }
+    match settlement {
+        Settlement::Delivered => {
+            if matches!(notice, Notice::Open { .. }) {
+                progress.told = true;
+            }
+        }
+        Settlement::Failed => {
+            progress.owed.push(Owed {
+                notice: notice.clone(),
+                reason: AlertNote::DeliveryFailed,
+            });
+            trim(&mut progress.owed);
+        }
+        Settlement::Dropped => {}
+    }
 }
 
 /// Moves the status on; returns `(began_at, recovered_at)` when the incident closed on this tick.
@@ -350,24 +567,6 @@ fn trim(owed: &mut Vec<Owed>) {
     }
 }
 
-/// Records that a channel got a notice.
-pub fn delivered(incident: &mut Incident, channel: &str, notice: &Notice) {
-    if let (Some(progress), Notice::Open { .. }) = (incident.channels.get_mut(channel), notice) {
-        progress.told = true;
-    }
-}
-
-/// Puts back a notice a channel did not get, to retry on the next tick (unless a newer one stands
-/// in for it by then).
-pub fn delivery_failed(incident: &mut Incident, channel: &str, notice: &Notice) {
-    let progress = incident.channels.entry(channel.to_owned()).or_default();
-    progress.owed.push(Owed {
-        notice: notice.clone(),
-        reason: AlertNote::DeliveryFailed,
-    });
-    trim(&mut progress.owed);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +598,26 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap() + chrono::Duration::minutes(m)
     }
 
+    /// The tick at minute `m`, run by invocation `by`, with the wall clock at the tick's time.
+    fn moment(m: i64, by: &str) -> Moment {
+        Moment {
+            tick_id: format!("tick-{m}"),
+            time: minute(m),
+            invocation: by.into(),
+            clock: minute(m),
+        }
+    }
+
+    /// Delivers every notice of a decision; the state after.
+    fn deliver_all(decision: Decision, by: &str) -> Incident {
+        let mut incident = decision.incident;
+        for (channel, notice, note) in &decision.notices {
+            claim(&mut incident, channel, notice, *note, by, minute(10_000));
+            settle(&mut incident, channel, notice, by, Settlement::Delivered);
+        }
+        incident
+    }
+
     /// Runs ticks every `every` minutes with the given failing pattern; returns (minute, channel, notice).
     fn run(
         policy: &Policy,
@@ -414,16 +633,14 @@ mod tests {
                 state.as_ref(),
                 &result(*failing),
                 "site-status",
-                minute(at),
+                &moment(at, "inv"),
                 policy,
                 channels,
             );
-            let mut incident = decision.incident;
-            for (channel, notice, _) in decision.notices {
-                delivered(&mut incident, &channel, &notice);
-                sent.push((at, channel, notice));
+            for (channel, notice, _) in &decision.notices {
+                sent.push((at, channel.clone(), notice.clone()));
             }
-            state = Some(incident);
+            state = Some(deliver_all(decision, "inv"));
         }
         sent
     }
@@ -505,18 +722,19 @@ mod tests {
             None,
             &result(true),
             "site-status",
-            minute(0),
+            &moment(0, "a"),
             &policy,
             &["wecom"],
         );
         let mut incident = first.incident;
         let (_, notice, _) = &first.notices[0];
-        delivery_failed(&mut incident, "wecom", notice);
+        claim(&mut incident, "wecom", notice, None, "a", minute(1));
+        settle(&mut incident, "wecom", notice, "a", Settlement::Failed);
         let second = observe(
             Some(&incident),
             &result(true),
             "site-status",
-            minute(1),
+            &moment(1, "b"),
             &policy,
             &["wecom"],
         );
@@ -530,12 +748,14 @@ mod tests {
         );
         // Still failing to deliver at minute 10: the 10-minute step replaces the owed one.
         let mut incident = second.incident;
-        delivery_failed(&mut incident, "wecom", &Notice::Open { step: 0 });
+        let owed = Notice::Open { step: 0 };
+        claim(&mut incident, "wecom", &owed, None, "b", minute(2));
+        settle(&mut incident, "wecom", &owed, "b", Settlement::Failed);
         let third = observe(
             Some(&incident),
             &result(true),
             "site-status",
-            minute(10),
+            &moment(10, "c"),
             &policy,
             &["wecom"],
         );
@@ -570,6 +790,162 @@ mod tests {
                     announced: false
                 }
             )]
+        );
+    }
+
+    #[test]
+    fn a_tick_is_applied_once_and_a_late_older_one_not_at_all() {
+        let policy = Policy {
+            failure_threshold: 3,
+            ..Policy::default()
+        };
+        let first = observe(
+            None,
+            &result(true),
+            "site-status",
+            &moment(0, "a"),
+            &policy,
+            &["wecom"],
+        );
+        assert_eq!(first.incident.failures, 1);
+        // Lambda's retry of the same tick, and the same tick from an overlapping invocation.
+        for by in ["a", "b"] {
+            let again = observe(
+                Some(&first.incident),
+                &result(true),
+                "site-status",
+                &moment(0, by),
+                &policy,
+                &["wecom"],
+            );
+            assert_eq!(again.incident.failures, 1, "counted once");
+            assert!(again.notices.is_empty());
+        }
+        let second = observe(
+            Some(&first.incident),
+            &result(true),
+            "site-status",
+            &moment(5, "c"),
+            &policy,
+            &["wecom"],
+        );
+        assert_eq!(second.incident.failures, 2);
+        // A retry of tick 0 arriving after tick 5: time does not run backwards.
+        let late = observe(
+            Some(&second.incident),
+            &result(false),
+            "site-status",
+            &Moment {
+                clock: minute(6),
+                ..moment(0, "a")
+            },
+            &policy,
+            &["wecom"],
+        );
+        assert_eq!(late.incident, second.incident);
+    }
+
+    #[test]
+    fn a_claimed_notice_whose_sender_died_is_owed_not_lost() {
+        let policy = Policy::default();
+        let first = observe(
+            None,
+            &result(true),
+            "site-status",
+            &moment(0, "a"),
+            &policy,
+            &["wecom"],
+        );
+        let mut incident = first.incident;
+        let (_, notice, _) = &first.notices[0];
+        // Claimed by "a" until minute 2, then "a" crashed before settling it.
+        claim(&mut incident, "wecom", notice, None, "a", minute(2));
+        // Another invocation at minute 1 leaves it to "a": its lease still runs.
+        let meanwhile = observe(
+            Some(&incident),
+            &result(true),
+            "site-status",
+            &moment(1, "b"),
+            &policy,
+            &["wecom"],
+        );
+        assert!(meanwhile.notices.is_empty(), "{:?}", meanwhile.notices);
+        // Past the lease it is owed again, marked unconfirmed.
+        let later = observe(
+            Some(&meanwhile.incident),
+            &result(true),
+            "site-status",
+            &moment(3, "c"),
+            &policy,
+            &["wecom"],
+        );
+        assert_eq!(
+            later.notices,
+            vec![(
+                "wecom".into(),
+                Notice::Open { step: 0 },
+                Some(AlertNote::Unconfirmed)
+            )]
+        );
+        // Lambda's retry of "a" itself (the same request id) takes it over at once.
+        let retry = observe(
+            Some(&incident),
+            &result(true),
+            "site-status",
+            &Moment {
+                clock: minute(1),
+                ..moment(0, "a")
+            },
+            &policy,
+            &["wecom"],
+        );
+        assert_eq!(
+            retry.notices,
+            vec![(
+                "wecom".into(),
+                Notice::Open { step: 0 },
+                Some(AlertNote::Unconfirmed)
+            )]
+        );
+    }
+
+    #[test]
+    fn a_retired_incident_tells_those_who_heard_of_it_once() {
+        let policy = Policy::default();
+        let first = observe(
+            None,
+            &result(true),
+            "site-status",
+            &moment(0, "a"),
+            &policy,
+            &["wecom", "sms"],
+        );
+        let mut incident = first.incident;
+        // wecom got the first notice; sms never heard of it.
+        let (_, notice, _) = first.notices.iter().find(|(c, _, _)| c == "wecom").unwrap();
+        claim(&mut incident, "wecom", notice, None, "a", minute(1));
+        settle(&mut incident, "wecom", notice, "a", Settlement::Delivered);
+        let sms = Notice::Open { step: 0 };
+        claim(&mut incident, "sms", &sms, None, "a", minute(1));
+        settle(&mut incident, "sms", &sms, "a", Settlement::Dropped);
+        let retired = retire(&incident, &moment(5, "b"), &policy, &["wecom", "sms"]);
+        assert_eq!(
+            retired.notices,
+            vec![(
+                "wecom".into(),
+                Notice::Retired {
+                    began_at: Some(minute(0)),
+                    at: minute(5)
+                },
+                None
+            )]
+        );
+        let incident = deliver_all(retired, "b");
+        assert!(incident.is_settled());
+        assert!(
+            retire(&incident, &moment(6, "c"), &policy, &["wecom", "sms"])
+                .notices
+                .is_empty()
         );
     }
 }

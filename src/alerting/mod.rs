@@ -51,6 +51,15 @@ pub enum AlertState {
     MonitorError,
     /// The incident is over.
     Recovered,
+    /// Its target left the configuration: lookout no longer watches it.
+    Retired,
+}
+
+impl AlertState {
+    /// True for the states that end an incident (the last failure's words are not repeated).
+    pub fn is_ending(self) -> bool {
+        matches!(self, AlertState::Recovered | AlertState::Retired)
+    }
 }
 
 /// Why an alert goes out late.
@@ -63,6 +72,8 @@ pub enum AlertNote {
     DeliveryFailed,
     /// It opened and closed while the channel was held by quiet hours.
     OpenedAndClosedUnheard,
+    /// An invocation claimed it and ended before saying whether it arrived: it may be a repeat.
+    Unconfirmed,
 }
 
 /// Everything one tick decided for one channel, sent as one message.

@@ -96,6 +96,8 @@ impl Style {
             (AlertState::MonitorError, false) => "MONITOR ERROR",
             (AlertState::Recovered, true) => "恢复",
             (AlertState::Recovered, false) => "RECOVERED",
+            (AlertState::Retired, true) => "停止监控",
+            (AlertState::Retired, false) => "NO LONGER MONITORED",
         }
     }
 
@@ -141,6 +143,8 @@ impl Style {
             (Some(AlertNote::OpenedAndClosedUnheard), false) => {
                 "[opened and closed in quiet hours] "
             }
+            (Some(AlertNote::Unconfirmed), true) => "[重发，可能重复] ",
+            (Some(AlertNote::Unconfirmed), false) => "[resent, may repeat] ",
             (None, _) => "",
         }
     }
@@ -155,6 +159,16 @@ impl Style {
                     format!("故障持续 {down}，{from} 至 {to}")
                 } else {
                     format!("down {down}, from {from} to {to}")
+                }
+            }
+            (AlertState::Retired, Some(until)) => {
+                let since = self.clock(alert.since, until);
+                if self.zh() {
+                    format!("已从配置中移除，不再监控；此前自 {since} 起异常，结果未知")
+                } else {
+                    format!(
+                        "removed from the configuration, no longer watched; it had been failing since {since}, and how it ended is unknown"
+                    )
                 }
             }
             _ => {
@@ -244,6 +258,7 @@ impl Style {
             AlertState::Failing,
             AlertState::MonitorError,
             AlertState::Recovered,
+            AlertState::Retired,
         ] {
             let n = digest.alerts.iter().filter(|a| a.state == state).count();
             if n > 0 {
@@ -266,12 +281,16 @@ impl Style {
     }
 }
 
-/// The digest's worst state: failing, then a monitor error, then a recovery.
+/// The digest's worst state: failing, then a monitor error, then a recovery, then retirement.
 fn headline_state(digest: &Digest) -> AlertState {
-    [AlertState::Failing, AlertState::MonitorError]
-        .into_iter()
-        .find(|state| digest.alerts.iter().any(|a| a.state == *state))
-        .unwrap_or(AlertState::Recovered)
+    [
+        AlertState::Failing,
+        AlertState::MonitorError,
+        AlertState::Recovered,
+    ]
+    .into_iter()
+    .find(|state| digest.alerts.iter().any(|a| a.state == *state))
+    .unwrap_or(AlertState::Retired)
 }
 
 /// Cuts `text` to at most `max` bytes on a character boundary.
@@ -302,7 +321,7 @@ fn headline(digest: &Digest, style: &Style) -> String {
 /// "故障 · 状态码异常 · target" (the kind is left out of recoveries).
 fn title(alert: &Alert, style: &Style) -> String {
     let kind = match (alert.state, &alert.kind) {
-        (AlertState::Recovered, _) | (_, None) => String::new(),
+        (AlertState::Recovered | AlertState::Retired, _) | (_, None) => String::new(),
         (_, Some(kind)) => format!(" · {}", style.kind(kind)),
     };
     format!(
@@ -319,7 +338,7 @@ fn plain_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
         alert.target,
         style.detail(alert, now)
     );
-    if alert.state != AlertState::Recovered {
+    if !alert.state.is_ending() {
         item.push_str(&format!("\n  {}", alert.message.replace('\n', "\n  ")));
     }
     item
@@ -339,7 +358,7 @@ fn markdown_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
     let color = match alert.state {
         AlertState::Failing => "warning",
         AlertState::MonitorError => "comment",
-        AlertState::Recovered => "info",
+        AlertState::Recovered | AlertState::Retired => "info",
     };
     let mut item = format!(
         "><font color=\"{color}\">{}</font> `{}`\n>{}",
@@ -347,7 +366,7 @@ fn markdown_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
         alert.target.replace('`', "'"),
         style.detail(alert, now)
     );
-    if alert.state != AlertState::Recovered {
+    if !alert.state.is_ending() {
         item.push_str(&format!("\n>{}", alert.message.replace('\n', "\n>")));
     }
     cap_item(item)
@@ -462,7 +481,7 @@ pub fn email(digest: &Digest, style: &Style) -> Email {
     };
     let mut rows = String::new();
     for alert in &digest.alerts {
-        let message = if alert.state == AlertState::Recovered {
+        let message = if alert.state.is_ending() {
             ""
         } else {
             &alert.message
@@ -513,6 +532,7 @@ pub fn sms_params(digest: &Digest, style: &Style, max_chars: usize) -> Vec<Strin
         AlertState::Failing,
         AlertState::MonitorError,
         AlertState::Recovered,
+        AlertState::Retired,
     ];
     let counts: Vec<String> = states
         .into_iter()
@@ -523,6 +543,7 @@ pub fn sms_params(digest: &Digest, style: &Style, max_chars: usize) -> Vec<Strin
                 (AlertState::Failing, false) => format!("{n} down"),
                 (AlertState::MonitorError, false) => format!("{n} monitor err"),
                 (AlertState::Recovered, false) => format!("{n} up"),
+                (AlertState::Retired, false) => format!("{n} removed"),
             })
         })
         .collect();

@@ -25,11 +25,15 @@ use crate::tick::Tick;
 pub const FUNCTION: &str = "kafka-lag";
 /// Topics per page: the API's maximum.
 pub const PAGE_SIZE: u64 = 50;
-/// Pages of one group in flight at once: enough that a group of 2500 topics is two round trips.
-/// (The API allows 100 requests a second; a `RequestLimitExceeded` is retried with backoff.)
-const PAGES_IN_FLIGHT: usize = 50;
-/// How long one tick may spend querying, retries included.
-const QUERY_BUDGET: Duration = Duration::from_secs(40);
+/// Pages of one group in flight at once.
+pub const PAGES_IN_FLIGHT: usize = 20;
+/// Requests started in any one second, all groups together: the API allows 100.
+pub const REQUESTS_PER_SECOND: usize = 80;
+/// Pages read per group at most (10,000 topics): a larger `TotalCount` is a monitor error, not
+/// a reason to build a billion requests.
+pub const MAX_PAGES: u64 = 200;
+/// Topics whose trend history is kept per group, the laggiest first (a state item stays small).
+pub const MAX_REMEMBERED_TOPICS: usize = 500;
 
 /// kafka-lag settings.
 #[derive(Debug, Clone)]
@@ -197,10 +201,12 @@ pub fn parse_page(response: &Value) -> Result<(u64, Vec<TopicLag>), String> {
                 .and_then(Value::as_str)
                 .ok_or("a topic entry without a Topic")?
                 .to_owned();
-            let partitions = entry
-                .get("Partitions")
-                .and_then(Value::as_array)
-                .ok_or("a topic entry without Partitions")?;
+            // The SDK models say `Partitions` may be null: a topic with no partitions to report.
+            let partitions: &[Value] = match entry.get("Partitions") {
+                Some(Value::Array(list)) => list,
+                Some(Value::Null) | None => &[],
+                Some(_) => return Err("a topic's Partitions is not a list"),
+            };
             let (mut lag, mut committed, mut log_end) = (0u64, 0u64, 0u64);
             let mut parts = Vec::with_capacity(partitions.len());
             for p in partitions {
@@ -342,7 +348,8 @@ impl KafkaLagCheck {
     /// The check with its signed API client.
     pub fn new(settings: KafkaLagSettings) -> Result<Self, SetupError> {
         let client = TencentClient::new(settings.credentials.clone(), Duration::from_secs(10))
-            .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))?;
+            .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))?
+            .paced(REQUESTS_PER_SECOND);
         Ok(KafkaLagCheck {
             settings,
             client,
@@ -387,13 +394,17 @@ impl KafkaLagCheck {
         if !self.settings.topics.is_empty() {
             body["Topics"] = json!(self.settings.topics);
         }
-        let (result, _) = retry::retry(self.backoff, deadline, |_| async {
+        let call = retry::retry(self.backoff, deadline, |_| async {
             self.client
                 .call(&self.settings.endpoint, "DescribeGroupOffsets", &body)
                 .await
                 .map_err(ApiError)
-        })
-        .await;
+        });
+        let (result, _) = tokio::time::timeout_at(deadline, call).await.map_err(|_| {
+            QueryError(format!(
+                "group {group} was not read before the invocation's time ran out: raise the function's timeout, or watch fewer topics (KAFKA_TOPICS)"
+            ))
+        })?;
         let response = result.map_err(|ApiError(e)| QueryError(self.describe(&e, group)))?;
         parse_page(&response).map_err(|e| {
             QueryError(format!(
@@ -409,22 +420,26 @@ impl KafkaLagCheck {
         deadline: Instant,
     ) -> Result<(Vec<TopicLag>, u64), QueryError> {
         let (total, mut topics) = self.page(group, 0, deadline).await?;
-        let offsets: Vec<u64> = (1..total.div_ceil(PAGE_SIZE))
-            .map(|p| p * PAGE_SIZE)
-            .collect();
-        let pages = 1 + offsets.len() as u64;
-        let requests: Vec<_> = offsets
-            .into_iter()
-            .map(|o| self.page(group, o, deadline))
-            .collect();
-        let rest: Vec<Result<(u64, Vec<TopicLag>), QueryError>> = futures::stream::iter(requests)
-            .buffered(PAGES_IN_FLIGHT)
-            .collect()
-            .await;
-        for page in rest {
-            topics.extend(page?.1);
+        let pages = total.div_ceil(PAGE_SIZE).max(1);
+        if pages > MAX_PAGES {
+            return Err(QueryError(format!(
+                "group {group} reports {total} topics, more than lookout reads ({} at most, {MAX_PAGES} pages): list the topics to watch in KAFKA_TOPICS",
+                MAX_PAGES * PAGE_SIZE
+            )));
         }
-        Ok((topics, pages))
+        // Requests are made as they are needed, never all up front.
+        let mut next = 1;
+        let mut in_flight = futures::stream::FuturesOrdered::new();
+        loop {
+            while in_flight.len() < PAGES_IN_FLIGHT && next < pages {
+                in_flight.push_back(self.page(group, next * PAGE_SIZE, deadline));
+                next += 1;
+            }
+            match in_flight.next().await {
+                Some(page) => topics.extend(page?.1),
+                None => return Ok((topics, pages)),
+            }
+        }
     }
 
     /// The results for one group.
@@ -533,6 +548,17 @@ impl KafkaLagCheck {
                 memory: None,
             });
         }
+        if kept.topics.len() > MAX_REMEMBERED_TOPICS {
+            // Keep the laggiest: they are the ones a trend could fire on.
+            let mut by_lag: Vec<(String, Vec<Sample>)> =
+                std::mem::take(&mut kept.topics).into_iter().collect();
+            by_lag.sort_by(|a, b| {
+                let lag = |s: &[Sample]| s.last().map_or(0, |x| x[2]);
+                lag(&b.1).cmp(&lag(&a.1)).then(a.0.cmp(&b.0))
+            });
+            by_lag.truncate(MAX_REMEMBERED_TOPICS);
+            kept.topics = by_lag.into_iter().collect();
+        }
         results[0].memory = serde_json::to_value(&kept).ok();
         results
     }
@@ -544,8 +570,7 @@ impl Check for KafkaLagCheck {
         FUNCTION
     }
 
-    async fn run(&self, _tick: &Tick, memory: &Memory) -> Vec<CheckResult> {
-        let deadline = Instant::now() + QUERY_BUDGET;
+    async fn run(&self, _tick: &Tick, memory: &Memory, deadline: Instant) -> Vec<CheckResult> {
         let groups = self.settings.groups.iter().map(|group| async move {
             let key = format!("{FUNCTION}:{group}");
             match self.group_lag(group, deadline).await {
@@ -582,6 +607,24 @@ impl Check for KafkaLagCheck {
             .into_iter()
             .flatten()
             .collect()
+    }
+
+    /// A topic's incident is kept while its group could not be read this tick (nothing is known
+    /// of its topics); otherwise a key without a result is no longer watched.
+    fn retired(&self, key: &str, results: &[CheckResult]) -> bool {
+        if results.iter().any(|r| r.key == key) {
+            return false;
+        }
+        let group_unread = |group: &str| {
+            results
+                .iter()
+                .any(|r| r.key == format!("{FUNCTION}:{group}") && r.health == Health::MonitorError)
+        };
+        let group = key
+            .strip_prefix(&format!("{FUNCTION}:"))
+            .and_then(|rest| rest.split_once('/'))
+            .map(|(group, _)| group);
+        !group.is_some_and(group_unread)
     }
 }
 
@@ -650,6 +693,17 @@ mod tests {
         assert_eq!((orders.committed, orders.log_end), (160, 1370));
         assert_eq!(orders.partitions[0].partition, 1, "worst first");
         assert_eq!(orders.partitions[2].error_code, Some(3));
+    }
+
+    #[test]
+    fn null_partitions_are_a_topic_without_partitions() {
+        let page = json!({"Result": {"TotalCount": 2, "TopicList": [
+            {"Topic": "empty", "Partitions": null},
+            {"Topic": "orders", "Partitions": [{"Partition": 0, "Offset": 1, "LogEndOffset": 5, "Lag": 4}]}
+        ]}});
+        let (_, topics) = parse_page(&page).unwrap();
+        assert_eq!((topics[0].topic.as_str(), topics[0].lag), ("empty", 0));
+        assert_eq!(topics[1].lag, 4);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::Value;
+use tokio::time::Instant;
 
 use crate::tick::Tick;
 
@@ -21,10 +22,18 @@ pub trait Check: Send + Sync {
     /// The function's name, as deployed (`site-status`).
     fn function(&self) -> &'static str;
 
-    /// Measures every target. Never fails as a whole: a target that cannot be measured is a result
-    /// with [`Health::MonitorError`] or [`Health::Failing`]. `memory` holds what this check kept
-    /// per incident key on earlier ticks ([`CheckResult::memory`]).
-    async fn run(&self, tick: &Tick, memory: &Memory) -> Vec<CheckResult>;
+    /// Measures every target, answering by `deadline` with what was measured by then. Never fails
+    /// as a whole: a target that cannot be measured is a result with [`Health::MonitorError`] or
+    /// [`Health::Failing`]; one the deadline left unfinished is a monitor error, never "down".
+    /// `memory` holds what this check kept per incident key on earlier ticks
+    /// ([`CheckResult::memory`]).
+    async fn run(&self, tick: &Tick, memory: &Memory, deadline: Instant) -> Vec<CheckResult>;
+
+    /// True when an incident key kept from earlier ticks is no longer watched (its target left the
+    /// configuration), given this tick's results. By default: it has no result this tick.
+    fn retired(&self, key: &str, results: &[CheckResult]) -> bool {
+        !results.iter().any(|r| r.key == key)
+    }
 
     /// What a local run prints besides the report (a table, say).
     fn local_summary(&self, _results: &[CheckResult]) -> Option<String> {

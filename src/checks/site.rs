@@ -2,13 +2,14 @@
 
 use std::error::Error as StdError;
 use std::ops::RangeInclusive;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::future::join_all;
+use futures::StreamExt;
 use reqwest::{Certificate, Client, StatusCode, redirect};
 use serde::Serialize;
+use tokio::time::Instant;
 use url::Url;
 
 use super::{Check, CheckResult, Failure, Health, Measurement, Memory};
@@ -23,6 +24,11 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub const MAX_REDIRECTS: usize = 10;
 /// In-run retries allowed at most (each one can take a whole timeout).
 const MAX_RETRIES: u32 = 10;
+/// Checks in flight at once by default: each holds a connection, and Lambda allows 1,024 open
+/// descriptors in all.
+pub const DEFAULT_CONCURRENCY: usize = 256;
+/// The most `SITE_CONCURRENCY` may be: past it a tick would run out of descriptors under Lambda.
+pub const MAX_CONCURRENCY: usize = 900;
 
 /// site-status settings, from `SITE_*` variables.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +49,8 @@ pub struct SiteSettings {
     pub retries: u32,
     /// `SITE_TLS_SKIP_VERIFY_HOSTS`: hosts whose certificate is not verified (an explicit opt-out).
     pub skip_verify_hosts: Vec<String>,
+    /// `SITE_CONCURRENCY`: checks in flight at once.
+    pub concurrency: usize,
 }
 
 impl SiteSettings {
@@ -88,9 +96,21 @@ impl SiteSettings {
                 "set it to a whole number from 0 to 10, e.g. 2",
             ));
         }
+        let concurrency_hint = "set it to how many URLs may be checked at once, 1 to 900 (each check holds a connection; Lambda allows 1,024 open files)";
+        let concurrency =
+            env.at_least_one("SITE_CONCURRENCY", DEFAULT_CONCURRENCY, concurrency_hint)?;
+        if concurrency > MAX_CONCURRENCY {
+            return Err(ConfigError::invalid(
+                "SITE_CONCURRENCY",
+                &concurrency.to_string(),
+                "more than 900",
+                concurrency_hint,
+            ));
+        }
         Ok(SiteSettings {
             urls,
             expected_status,
+            concurrency,
             timeout: env
                 .millis("SITE_TIMEOUT_MS")?
                 .unwrap_or(Duration::from_secs(10)),
@@ -254,20 +274,52 @@ impl SiteCheck {
         }
     }
 
-    /// Checks one URL, retrying what may be passing trouble.
-    pub async fn check_url(&self, url: &Url, now: DateTime<Utc>) -> CheckResult {
+    /// Checks one URL, retrying what may be passing trouble, finishing by `deadline`: each attempt
+    /// is cut to the time left, and no retry starts that could not finish. A URL the deadline left
+    /// without one complete answer is a monitor error, never "down".
+    pub async fn check_url(&self, url: &Url, now: DateTime<Utc>, deadline: Instant) -> CheckResult {
         let mut attempts = 0;
-        let attempt = loop {
-            attempts += 1;
-            let attempt = self.attempt(url, now).await;
-            match &attempt.failure {
-                Some(f) if is_retryable(f.kind) && attempts <= self.settings.retries => {
-                    tokio::time::sleep(backoff(attempts)).await;
-                }
-                _ => break attempt,
+        let mut measured: Option<Attempt> = None;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
             }
-        };
+            let limit = self.settings.timeout.min(left);
+            let attempt = self.attempt(url, now, limit).await;
+            if attempt.timed_out && limit < self.settings.timeout {
+                // The deadline, not the target, ended this attempt: it measured nothing.
+                break;
+            }
+            attempts += 1;
+            let again = matches!(&attempt.failure, Some(f) if is_retryable(f.kind))
+                && attempts <= self.settings.retries;
+            measured = Some(attempt);
+            if !again {
+                break;
+            }
+            let wait = backoff(attempts);
+            if Instant::now() + wait >= deadline {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+        }
         let shown = display_url(url);
+        let attempt = measured.unwrap_or_else(|| Attempt {
+            status: None,
+            final_url: None,
+            elapsed_ms: 0,
+            cert_days_left: None,
+            timed_out: false,
+            failure: Some(Failure {
+                kind: "monitor",
+                message: format!(
+                    "not checked: the invocation's time ran out before {shown} gave a complete answer (SITE_TIMEOUT_MS={} ms, SITE_RETRIES={}): raise the function's timeout, or lower SITE_TIMEOUT_MS, SITE_RETRIES or the number of URLs",
+                    self.settings.timeout.as_millis(),
+                    self.settings.retries
+                ),
+            }),
+        });
         tracing::info!(
             target_url = %shown,
             status = attempt.status,
@@ -276,14 +328,15 @@ impl SiteCheck {
             failure = attempt.failure.as_ref().map(|f| f.kind),
             "check finished"
         );
+        let health = match &attempt.failure {
+            None => Health::Ok,
+            Some(f) if f.kind == "monitor" => Health::MonitorError,
+            Some(_) => Health::Failing,
+        };
         CheckResult {
             key: format!("{FUNCTION}:{shown}"),
             target: shown.clone(),
-            health: if attempt.failure.is_some() {
-                Health::Failing
-            } else {
-                Health::Ok
-            },
+            health,
             failure: attempt.failure,
             measurement: Measurement::Site(SiteMeasurement {
                 final_url: attempt
@@ -300,7 +353,7 @@ impl SiteCheck {
         }
     }
 
-    async fn attempt(&self, url: &Url, now: DateTime<Utc>) -> Attempt {
+    async fn attempt(&self, url: &Url, now: DateTime<Utc>, limit: Duration) -> Attempt {
         let started = Instant::now();
         let exchange = async {
             let mut response = self.client_for(url).get(url.clone()).send().await?;
@@ -321,11 +374,14 @@ impl SiteCheck {
             body.truncate(BODY_LIMIT);
             Ok::<_, reqwest::Error>((status, final_url, certificate, body))
         };
-        let outcome = tokio::time::timeout(self.settings.timeout, exchange).await;
+        let outcome = tokio::time::timeout(limit, exchange).await;
         let elapsed = started.elapsed();
         let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         match outcome {
-            Err(_) => Attempt::failed(elapsed_ms, timeout_failure(self.settings.timeout)),
+            Err(_) => Attempt {
+                timed_out: true,
+                ..Attempt::failed(elapsed_ms, timeout_failure(self.settings.timeout))
+            },
             Ok(Err(error)) => Attempt::failed(elapsed_ms, classify_error(&error, url)),
             Ok(Ok((status, final_url, certificate, body))) => {
                 let answer = Answer {
@@ -337,6 +393,7 @@ impl SiteCheck {
                 };
                 Attempt {
                     failure: evaluate(&self.settings, &answer),
+                    timed_out: false,
                     status: Some(status.as_u16()),
                     final_url: Some(final_url),
                     elapsed_ms,
@@ -353,14 +410,21 @@ impl Check for SiteCheck {
         FUNCTION
     }
 
-    async fn run(&self, tick: &Tick, _memory: &Memory) -> Vec<CheckResult> {
-        join_all(
-            self.settings
-                .urls
-                .iter()
-                .map(|url| self.check_url(url, tick.time)),
-        )
-        .await
+    async fn run(&self, tick: &Tick, _memory: &Memory, deadline: Instant) -> Vec<CheckResult> {
+        // Bounded: every check holds a connection, and Lambda allows 1,024 descriptors.
+        let mut pending = self.settings.urls.iter();
+        let mut in_flight = futures::stream::FuturesOrdered::new();
+        let mut results = Vec::with_capacity(self.settings.urls.len());
+        loop {
+            while in_flight.len() < self.settings.concurrency {
+                let Some(url) = pending.next() else { break };
+                in_flight.push_back(self.check_url(url, tick.time, deadline));
+            }
+            match in_flight.next().await {
+                Some(result) => results.push(result),
+                None => return results,
+            }
+        }
     }
 }
 
@@ -411,6 +475,8 @@ struct Attempt {
     final_url: Option<Url>,
     elapsed_ms: u64,
     cert_days_left: Option<i64>,
+    /// No complete answer within the attempt's time limit.
+    timed_out: bool,
     failure: Option<Failure>,
 }
 
@@ -421,6 +487,7 @@ impl Attempt {
             final_url: None,
             elapsed_ms,
             cert_days_left: None,
+            timed_out: false,
             failure: Some(failure),
         }
     }
@@ -450,20 +517,20 @@ fn evaluate(settings: &SiteSettings, answer: &Answer<'_>) -> Option<Failure> {
             .replace("  ", " "),
         });
     }
-    if let Some(keyword) = &settings.keyword {
-        if !contains(answer.body, keyword.as_bytes()) {
-            let searched = if answer.body.len() >= BODY_LIMIT {
-                "the first 1 MiB of the page"
-            } else {
-                "the page"
-            };
-            return Some(Failure {
-                kind: "keyword",
-                message: format!(
-                    "{searched} does not contain {keyword:?} (SITE_KEYWORD): the site may be serving an error or placeholder page"
-                ),
-            });
-        }
+    if let Some(keyword) = &settings.keyword
+        && !contains(answer.body, keyword.as_bytes())
+    {
+        let searched = if answer.body.len() >= BODY_LIMIT {
+            "the first 1 MiB of the page"
+        } else {
+            "the page"
+        };
+        return Some(Failure {
+            kind: "keyword",
+            message: format!(
+                "{searched} does not contain {keyword:?} (SITE_KEYWORD): the site may be serving an error or placeholder page"
+            ),
+        });
     }
     if let (Some(min_days), Some(expires)) = (settings.cert_min_days, answer.certificate_expires) {
         let days_left = (expires - answer.now).num_days();
@@ -482,17 +549,17 @@ fn evaluate(settings: &SiteSettings, answer: &Answer<'_>) -> Option<Failure> {
             });
         }
     }
-    if let Some(max) = settings.max_latency {
-        if answer.elapsed > max {
-            return Some(Failure {
-                kind: "latency",
-                message: format!(
-                    "answered in {} ms, over the {} ms limit (SITE_MAX_LATENCY_MS)",
-                    answer.elapsed.as_millis(),
-                    max.as_millis()
-                ),
-            });
-        }
+    if let Some(max) = settings.max_latency
+        && answer.elapsed > max
+    {
+        return Some(Failure {
+            kind: "latency",
+            message: format!(
+                "answered in {} ms, over the {} ms limit (SITE_MAX_LATENCY_MS)",
+                answer.elapsed.as_millis(),
+                max.as_millis()
+            ),
+        });
     }
     None
 }
@@ -547,6 +614,17 @@ fn causes<'a>(error: &'a (dyn StdError + 'static)) -> Vec<&'a (dyn StdError + 's
     chain
 }
 
+/// True for "Too many open files" (EMFILE, ENFILE): the process or the system is out of descriptors.
+fn is_out_of_descriptors(error: &(dyn StdError + 'static)) -> bool {
+    const EMFILE: i32 = 24;
+    const ENFILE: i32 = 23;
+    error
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::raw_os_error)
+        .is_some_and(|code| code == EMFILE || code == ENFILE)
+        || error.to_string().contains("Too many open files")
+}
+
 /// Names what went wrong with a request that got no complete answer.
 fn classify_error(error: &reqwest::Error, url: &Url) -> Failure {
     let host = url.host_str().unwrap_or_default();
@@ -562,6 +640,15 @@ fn classify_error(error: &reqwest::Error, url: &Url) -> Failure {
         .last()
         .map(|e| e.to_string())
         .unwrap_or_else(|| "unknown error".into());
+    if chain.iter().any(|e| is_out_of_descriptors(*e)) {
+        // The monitor's own limit, not the target's fault.
+        return Failure {
+            kind: "monitor",
+            message: format!(
+                "not checked: the monitor ran out of open files before connecting to {authority} ({innermost}): lower SITE_CONCURRENCY (Lambda allows 1,024 open files)"
+            ),
+        };
+    }
     if let Some(problem) = chain
         .iter()
         .find_map(|e| e.downcast_ref::<RedirectProblem>())
@@ -612,15 +699,15 @@ fn classify_error(error: &reqwest::Error, url: &Url) -> Failure {
             message: format!("could not connect to {authority}: {innermost}"),
         };
     }
-    if let Some(hyper_error) = chain.iter().find_map(|e| e.downcast_ref::<hyper::Error>()) {
-        if hyper_error.is_incomplete_message() {
-            return Failure {
-                kind: "protocol",
-                message: format!(
-                    "{authority} closed the connection without a complete answer: check the server's logs"
-                ),
-            };
-        }
+    if let Some(hyper_error) = chain.iter().find_map(|e| e.downcast_ref::<hyper::Error>())
+        && hyper_error.is_incomplete_message()
+    {
+        return Failure {
+            kind: "protocol",
+            message: format!(
+                "{authority} closed the connection without a complete answer: check the server's logs"
+            ),
+        };
     }
     Failure {
         kind: "protocol",
@@ -662,6 +749,7 @@ mod tests {
         assert_eq!(s.keyword, None);
         assert_eq!(s.max_latency, None);
         assert_eq!(s.cert_min_days, None);
+        assert_eq!(s.concurrency, 256);
     }
 
     #[test]
@@ -728,6 +816,8 @@ mod tests {
             ("SITE_CERT_MIN_DAYS", "two weeks"),
             ("SITE_RETRIES", "11"),
             ("SITE_RETRIES", "many"),
+            ("SITE_CONCURRENCY", "0"),
+            ("SITE_CONCURRENCY", "901"),
         ] {
             let text = config_error(&[url, (var, value)]);
             assert!(text.starts_with(var), "{var}={value}: {text}");

@@ -83,8 +83,10 @@ pub struct Delivery {
 pub enum DeliveryOutcome {
     /// The channel accepted it.
     Delivered,
-    /// It did not arrive.
+    /// It did not arrive: owed, and tried again on the next tick.
     Failed,
+    /// It did not arrive and is not owed: resending could never help (a daily budget is spent).
+    Dropped,
 }
 
 /// The channels configured in this environment; the console alone when none is.

@@ -287,10 +287,10 @@ impl Function {
     pub async fn exited(&self, within: Duration) -> Option<std::process::ExitStatus> {
         let deadline = tokio::time::Instant::now() + within;
         while tokio::time::Instant::now() < deadline {
-            if let Some(process) = self.shared.processes.lock().await.last_mut() {
-                if let Ok(Some(status)) = process.child.try_wait() {
-                    return Some(status);
-                }
+            if let Some(process) = self.shared.processes.lock().await.last_mut()
+                && let Ok(Some(status)) = process.child.try_wait()
+            {
+                return Some(status);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

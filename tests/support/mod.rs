@@ -2,11 +2,13 @@
 #![allow(dead_code)] // each test binary uses its own part of the support code
 
 pub mod chinaz;
+pub mod dynamodb;
 pub mod globalping;
 pub mod lambda;
 pub mod moto;
 pub mod scripted;
 pub mod site;
+pub mod store_contract;
 pub mod tencent;
 pub mod wecom;
 

@@ -9,6 +9,7 @@ use lookout::checks::site::SiteMeasurement;
 use lookout::checks::{Check, CheckResult, Failure, Health, Measurement, Memory};
 use lookout::notify::{DeliveryError, Notifier};
 use lookout::tick::Tick;
+use tokio::time::Instant;
 
 type Script = dyn Fn(DateTime<Utc>) -> Vec<(String, bool)> + Send + Sync;
 
@@ -21,7 +22,7 @@ impl Check for ScriptedCheck {
         "site-status"
     }
 
-    async fn run(&self, tick: &Tick, _memory: &Memory) -> Vec<CheckResult> {
+    async fn run(&self, tick: &Tick, _memory: &Memory, _deadline: Instant) -> Vec<CheckResult> {
         (self.0)(tick.time)
             .into_iter()
             .map(|(target, failing)| result(&target, failing))

@@ -1,8 +1,15 @@
-//! DynamoDB (`STATE_TABLE`): one item per incident and one per tick, under the function's partition.
+//! DynamoDB (`STATE_TABLE`): one item per incident and one per finished tick, under the function's
+//! partition; daily budgets under `budget`.
 //!
-//! Table: partition key `pk` (the function), sort key `sk` (`incident#<key>` or `tick#<id>`), TTL
-//! attribute `expires_at`. Incident items carry `state` (JSON) and `version`; every write is
-//! conditional, so overlapping invocations cannot both claim a notice or a tick.
+//! Table: partition key `pk` (the function, or `budget`), sort key `sk` (`incident#<key>`,
+//! `tick#<id>` or `<budget>`), TTL attribute `expires_at`. Incident items carry `state` (JSON) and
+//! `version`; every incident write is conditional, so overlapping invocations cannot both claim a
+//! notice.
+//!
+//! DynamoDB's own limits shape the items: a sort key holds at most 1,024 bytes, so a long incident
+//! key or tick id is stored by its SHA-256 (the whole key stays in the state); an item holds at
+//! most 400 KB, so a state is capped ([`super::encode`]). TTL deletion is lazy (it can take days),
+//! so every read leaves out what has expired.
 
 use std::collections::HashMap;
 
@@ -10,9 +17,15 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
 
-use super::{StateStore, StoreError, TICK_MEMORY_HOURS, Versioned, expires_at};
+use super::{Commit, StateStore, StoreError, TICK_MEMORY_HOURS, Versioned, encode, expires_at};
 use crate::alerting::lifecycle::Incident;
+
+/// Sort keys longer than this are stored by their hash (DynamoDB allows 1,024 bytes).
+const MAX_PLAIN_SORT_KEY: usize = 512;
+/// The partition of daily budgets.
+const BUDGETS: &str = "budget";
 
 /// The state store in a DynamoDB table.
 pub struct DynamoDbStore {
@@ -27,6 +40,73 @@ impl DynamoDbStore {
             client,
             table: table.into(),
         }
+    }
+
+    async fn get_item(
+        &self,
+        pk: &str,
+        sk: String,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", string(pk))
+            .key("sk", string(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(output.item.filter(|item| !item_expired(item, Utc::now())))
+    }
+
+    async fn put_incident(
+        &self,
+        incident: &Incident,
+        expected: Option<u64>,
+    ) -> Result<Option<u64>, StoreError> {
+        let state = encode(incident)?;
+        let version = expected.unwrap_or(0) + 1;
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", string(&incident.function))
+            .item("sk", string(sort_key("incident#", &incident.key)))
+            .item("state", string(state))
+            .item("version", number(version));
+        if let Some(at) = expires_at(incident) {
+            request = request.item("expires_at", number(at.timestamp()));
+        }
+        request = match expected {
+            // New, or an item whose TTL has passed but which DynamoDB has not deleted yet.
+            None => request
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", number(Utc::now().timestamp())),
+            Some(current) => request
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", number(current)),
+        };
+        match request.send().await {
+            Ok(_) => Ok(Some(version)),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+}
+
+/// A sort key of at most [`MAX_PLAIN_SORT_KEY`] bytes: `prefix` + the key, or its SHA-256.
+pub fn sort_key(prefix: &str, key: &str) -> String {
+    if prefix.len() + key.len() <= MAX_PLAIN_SORT_KEY {
+        format!("{prefix}{key}")
+    } else {
+        format!(
+            "{prefix}sha256:{}",
+            hex::encode(Sha256::digest(key.as_bytes()))
+        )
     }
 }
 
@@ -52,6 +132,13 @@ fn number(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
+fn item_expired(item: &HashMap<String, AttributeValue>, now: DateTime<Utc>) -> bool {
+    item.get("expires_at")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<i64>().ok())
+        .is_some_and(|at| at <= now.timestamp())
+}
+
 fn decode(item: &HashMap<String, AttributeValue>) -> Result<Versioned, StoreError> {
     let state = item
         .get("state")
@@ -69,35 +156,17 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<Versioned, StoreErro
 
 #[async_trait]
 impl StateStore for DynamoDbStore {
-    async fn record_tick(
-        &self,
-        function: &str,
-        tick_id: &str,
-        time: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let expires = time + Duration::hours(TICK_MEMORY_HOURS);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", string(function))
-            .item("sk", string(format!("tick#{tick_id}")))
-            .item("expires_at", number(expires.timestamp()))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(&e)),
-        }
+    async fn tick_finished(&self, function: &str, tick_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .get_item(function, sort_key("tick#", tick_id))
+            .await?
+            .is_some())
     }
 
     async fn load(&self, function: &str) -> Result<Vec<Versioned>, StoreError> {
         let mut incidents = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
+        let now = Utc::now().timestamp();
         loop {
             let page = self
                 .client
@@ -105,8 +174,10 @@ impl StateStore for DynamoDbStore {
                 .table_name(&self.table)
                 .consistent_read(true)
                 .key_condition_expression("pk = :function AND begins_with(sk, :incidents)")
+                .filter_expression("attribute_not_exists(expires_at) OR expires_at > :now")
                 .expression_attribute_values(":function", string(function))
                 .expression_attribute_values(":incidents", string("incident#"))
+                .expression_attribute_values(":now", number(now))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
@@ -121,38 +192,126 @@ impl StateStore for DynamoDbStore {
         }
     }
 
-    async fn save(
+    async fn get(&self, function: &str, key: &str) -> Result<Option<Versioned>, StoreError> {
+        self.get_item(function, sort_key("incident#", key))
+            .await?
+            .map(|item| decode(&item))
+            .transpose()
+    }
+
+    async fn commit(&self, commit: &Commit<'_>) -> Result<Vec<Option<u64>>, StoreError> {
+        // Conditional writes cannot be batched (BatchWriteItem has no conditions, and a
+        // transaction fails whole on one conflict): they go out at once instead.
+        let writes = commit
+            .writes
+            .iter()
+            .map(|w| self.put_incident(w.incident, w.expected));
+        let versions = futures::future::join_all(writes)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some((tick_id, time)) = commit.finished_tick {
+            let expires = time.max(Utc::now()) + Duration::hours(TICK_MEMORY_HOURS);
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", string(commit.function))
+                .item("sk", string(sort_key("tick#", tick_id)))
+                .item("expires_at", number(expires.timestamp()))
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+        }
+        Ok(versions)
+    }
+
+    async fn spend(
         &self,
-        incident: &Incident,
-        expected: Option<u64>,
-    ) -> Result<Option<u64>, StoreError> {
-        let state = serde_json::to_string(incident)
-            .map_err(|e| StoreError::Unavailable(format!("cannot encode the state: {e}")))?;
-        let version = expected.unwrap_or(0) + 1;
-        let mut request = self
+        budget: &str,
+        limit: u32,
+        expires: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let now = Utc::now().timestamp();
+        let key = sort_key("", budget);
+        // An expired count starts again at one; a live one grows while under the limit.
+        let restart = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", string(&incident.function))
-            .item("sk", string(format!("incident#{}", incident.key)))
-            .item("state", string(state))
-            .item("version", number(version));
-        if let Some(at) = expires_at(incident) {
-            request = request.item("expires_at", number(at.timestamp()));
+            .item("pk", string(BUDGETS))
+            .item("sk", string(&key))
+            .item("spent", number(1))
+            .item("expires_at", number(expires.timestamp()))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", number(now))
+            .send()
+            .await;
+        match restart {
+            Ok(_) => return Ok(limit >= 1),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {}
+            Err(e) => return Err(unavailable(&e)),
         }
-        request = match expected {
-            None => request.condition_expression("attribute_not_exists(pk)"),
-            Some(current) => request
-                .condition_expression("#version = :expected")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":expected", number(current)),
-        };
-        match request.send().await {
-            Ok(_) => Ok(Some(version)),
+        let grow = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", string(BUDGETS))
+            .key("sk", string(&key))
+            .update_expression("ADD spent :one")
+            .condition_expression("spent < :limit AND expires_at > :now")
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":limit", number(limit))
+            .expression_attribute_values(":now", number(now))
+            .send()
+            .await;
+        match grow {
+            Ok(_) => Ok(true),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(None)
+                Ok(false)
             }
             Err(e) => Err(unavailable(&e)),
         }
+    }
+
+    async fn refund(&self, budget: &str) -> Result<(), StoreError> {
+        let refunded = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", string(BUDGETS))
+            .key("sk", string(sort_key("", budget)))
+            .update_expression("ADD spent :minus")
+            .condition_expression("spent > :zero")
+            .expression_attribute_values(":minus", number(-1))
+            .expression_attribute_values(":zero", number(0))
+            .send()
+            .await;
+        match refunded {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_sort_keys_are_hashed_short_ones_kept() {
+        assert_eq!(
+            sort_key("incident#", "site-status:https://a/"),
+            "incident#site-status:https://a/"
+        );
+        let long = format!("site-status:https://a/{}", "x".repeat(2000));
+        let hashed = sort_key("incident#", &long);
+        assert!(
+            hashed.starts_with("incident#sha256:") && hashed.len() < 100,
+            "{hashed}"
+        );
+        assert_ne!(hashed, sort_key("incident#", &format!("{long}y")));
     }
 }

@@ -1,26 +1,50 @@
-//! A local JSON file, for `make run` and laptops: written whole, to a temporary file that is then
-//! renamed over the old one, so a crash leaves either the old state or the new, never half of one.
+//! A local JSON file, for `make run` and laptops.
+//!
+//! Every read-modify-write holds an exclusive lock on `<file>.lock`, so processes sharing the file
+//! take turns (two local runs at once never both claim a notice). A write goes to a temporary file
+//! of its own (`<file>.<pid>.<n>.tmp`), flushed, then renamed over the old file, so a crash leaves
+//! either the old state or the new, never half of one. One tick writes the file at most twice (its
+//! claims before sending, the outcome after), whatever the number of incidents. The file carries a
+//! schema version: a file written by a newer lookout is refused, never silently truncated.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
-use tokio::sync::Mutex;
 
-use super::{StateStore, StoreError, TICK_MEMORY_HOURS, Versioned, expires_at, next_version};
+use super::{
+    Commit, StateStore, StoreError, TICK_MEMORY_HOURS, Versioned, expired, expires_at, fit,
+    next_version,
+};
 use crate::alerting::lifecycle::Incident;
+
+/// The layout this lookout writes and reads.
+pub const SCHEMA: u32 = 1;
+
+fn first_schema() -> u32 {
+    1
+}
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Contents {
-    /// Per function: tick id -> tick time.
+    /// The layout's version (files from before it was written are version 1).
+    #[serde(default = "first_schema")]
+    schema: u32,
+    /// Per function: finished tick id -> tick time.
     #[serde(default)]
     ticks: BTreeMap<String, BTreeMap<String, DateTime<Utc>>>,
     /// Per incident key.
     #[serde(default)]
     incidents: BTreeMap<String, Stored>,
+    /// Per budget: what was spent, and when the count is forgotten.
+    #[serde(default)]
+    budgets: BTreeMap<String, Budget>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,166 +53,331 @@ struct Stored {
     incident: Incident,
 }
 
-/// State in one JSON file. One process at a time (a lock serializes this process's writers).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Budget {
+    spent: u32,
+    expires_at: DateTime<Utc>,
+}
+
+/// State in one JSON file, shared safely by processes on one machine.
 pub struct FileStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     path: PathBuf,
-    lock: Mutex<()>,
+    writes: AtomicU64,
+    temporaries: AtomicU64,
 }
 
 impl FileStore {
     /// A store at `path` (created with its folder on first write).
     pub fn new(path: impl Into<PathBuf>) -> Self {
         FileStore {
-            path: path.into(),
-            lock: Mutex::new(()),
+            inner: Arc::new(Inner {
+                path: path.into(),
+                writes: AtomicU64::new(0),
+                temporaries: AtomicU64::new(0),
+            }),
         }
     }
 
     /// Where the state is kept.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
     }
 
-    fn temporary_path(&self) -> PathBuf {
+    /// How many times this store has written the file.
+    pub fn writes(&self) -> u64 {
+        self.inner.writes.load(Ordering::SeqCst)
+    }
+
+    /// Runs `work` on the file's contents under the lock, off the async threads; writes the
+    /// contents back when `work` says they changed.
+    async fn locked<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Contents) -> (T, bool) + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let _lock = inner.lock()?;
+            let mut contents = inner.read()?;
+            let (value, changed) = work(&mut contents);
+            if changed {
+                inner.write(&contents)?;
+            }
+            Ok(value)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("the state file's worker stopped: {e}")))?
+    }
+}
+
+impl Inner {
+    fn unavailable(&self, what: &str, error: std::io::Error) -> StoreError {
+        StoreError::Unavailable(format!("cannot {what} {}: {error}", self.path.display()))
+    }
+
+    fn side_path(&self, suffix: &str) -> PathBuf {
         let mut name = self.path.as_os_str().to_owned();
-        name.push(".tmp");
+        name.push(suffix);
         PathBuf::from(name)
     }
 
-    async fn read(&self) -> Result<Contents, StoreError> {
-        match tokio::fs::read(&self.path).await {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                StoreError::Corrupt(format!(
-                    "{} is not lookout state ({e}): move it away to start afresh",
-                    self.path.display()
-                ))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Contents::default()),
-            Err(e) => Err(StoreError::Unavailable(format!(
-                "cannot read {}: {e}",
-                self.path.display()
-            ))),
+    /// The exclusive lock, held until the returned file is dropped.
+    fn lock(&self) -> Result<File, StoreError> {
+        if let Some(folder) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder)
+                .map_err(|e| self.unavailable("create the folder of", e))?;
         }
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.side_path(".lock"))
+            .map_err(|e| self.unavailable("open the lock file of", e))?;
+        lock.lock().map_err(|e| self.unavailable("lock", e))?;
+        Ok(lock)
     }
 
-    async fn write(&self, contents: &Contents) -> Result<(), StoreError> {
-        let unavailable = |what: &str, e: std::io::Error| {
-            StoreError::Unavailable(format!("cannot {what} {}: {e}", self.path.display()))
+    fn read(&self) -> Result<Contents, StoreError> {
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Contents::default()),
+            Err(e) => return Err(self.unavailable("read", e)),
         };
-        if let Some(folder) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(folder)
-                .await
-                .map_err(|e| unavailable("create the folder of", e))?;
+        let contents: Contents = serde_json::from_slice(&bytes).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "{} is not lookout state ({e}): move it away to start afresh",
+                self.path.display()
+            ))
+        })?;
+        if contents.schema > SCHEMA {
+            return Err(StoreError::Corrupt(format!(
+                "{} was written by a newer lookout (schema {}; this one reads {SCHEMA}): run that version, or move the file away to start afresh",
+                self.path.display(),
+                contents.schema
+            )));
         }
+        Ok(contents)
+    }
+
+    fn write(&self, contents: &Contents) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec_pretty(contents)
             .map_err(|e| StoreError::Unavailable(format!("cannot encode the state: {e}")))?;
-        let temporary = self.temporary_path();
-        let mut file = tokio::fs::File::create(&temporary)
-            .await
-            .map_err(|e| unavailable("write next to", e))?;
-        file.write_all(&bytes)
-            .await
-            .map_err(|e| unavailable("write next to", e))?;
-        file.sync_all()
-            .await
-            .map_err(|e| unavailable("write next to", e))?;
-        drop(file);
-        tokio::fs::rename(&temporary, &self.path)
-            .await
-            .map_err(|e| unavailable("replace", e))
+        let n = self.temporaries.fetch_add(1, Ordering::SeqCst);
+        let temporary = self.side_path(&format!(".{}.{n}.tmp", std::process::id()));
+        let written = File::create(&temporary)
+            .and_then(|mut file| {
+                file.write_all(&bytes)?;
+                file.sync_all()
+            })
+            .and_then(|()| std::fs::rename(&temporary, &self.path));
+        if let Err(error) = written {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(self.unavailable("write", error));
+        }
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 }
 
 #[async_trait]
 impl StateStore for FileStore {
-    async fn record_tick(
-        &self,
-        function: &str,
-        tick_id: &str,
-        time: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let _guard = self.lock.lock().await;
-        let mut contents = self.read().await?;
-        let ledger = contents.ticks.entry(function.to_owned()).or_default();
-        if ledger.contains_key(tick_id) {
-            return Ok(false);
-        }
-        let horizon = time - Duration::hours(TICK_MEMORY_HOURS);
-        ledger.retain(|_, at| *at >= horizon);
-        ledger.insert(tick_id.to_owned(), time);
-        self.write(&contents).await?;
-        Ok(true)
+    async fn tick_finished(&self, function: &str, tick_id: &str) -> Result<bool, StoreError> {
+        let (function, tick_id) = (function.to_owned(), tick_id.to_owned());
+        self.locked(move |contents| {
+            let finished = contents
+                .ticks
+                .get(&function)
+                .is_some_and(|ledger| ledger.contains_key(&tick_id));
+            (finished, false)
+        })
+        .await
     }
 
     async fn load(&self, function: &str) -> Result<Vec<Versioned>, StoreError> {
-        let _guard = self.lock.lock().await;
-        Ok(self
-            .read()
-            .await?
-            .incidents
-            .into_values()
-            .filter(|s| s.incident.function == function)
-            .map(|s| Versioned {
-                incident: s.incident,
-                version: s.version,
-            })
-            .collect())
+        let function = function.to_owned();
+        let now = Utc::now();
+        self.locked(move |contents| {
+            let incidents = contents
+                .incidents
+                .values()
+                .filter(|s| s.incident.function == function)
+                .filter(|s| !expired(expires_at(&s.incident), now))
+                .map(|s| Versioned {
+                    incident: s.incident.clone(),
+                    version: s.version,
+                })
+                .collect();
+            (incidents, false)
+        })
+        .await
     }
 
-    async fn save(
+    async fn get(&self, function: &str, key: &str) -> Result<Option<Versioned>, StoreError> {
+        let (function, key) = (function.to_owned(), key.to_owned());
+        let now = Utc::now();
+        self.locked(move |contents| {
+            let found = contents
+                .incidents
+                .get(&key)
+                .filter(|s| s.incident.function == function)
+                .filter(|s| !expired(expires_at(&s.incident), now))
+                .map(|s| Versioned {
+                    incident: s.incident.clone(),
+                    version: s.version,
+                });
+            (found, false)
+        })
+        .await
+    }
+
+    async fn commit(&self, commit: &Commit<'_>) -> Result<Vec<Option<u64>>, StoreError> {
+        let writes: Vec<(Incident, Option<u64>)> = commit
+            .writes
+            .iter()
+            .map(|w| Ok((fit(w.incident)?, w.expected)))
+            .collect::<Result<_, StoreError>>()?;
+        let function = commit.function.to_owned();
+        let finished = commit.finished_tick.map(|(id, at)| (id.to_owned(), at));
+        let now = Utc::now();
+        self.locked(move |contents| {
+            let mut versions = Vec::with_capacity(writes.len());
+            let mut changed = false;
+            for (incident, expected) in writes {
+                let current = contents
+                    .incidents
+                    .get(&incident.key)
+                    .filter(|s| !expired(expires_at(&s.incident), now))
+                    .map(|s| s.version);
+                let version = next_version(current, expected);
+                if let Some(version) = version {
+                    contents
+                        .incidents
+                        .insert(incident.key.clone(), Stored { version, incident });
+                    changed = true;
+                }
+                versions.push(version);
+            }
+            if let Some((tick_id, time)) = finished {
+                let ledger = contents.ticks.entry(function).or_default();
+                let horizon = time - Duration::hours(TICK_MEMORY_HOURS);
+                ledger.retain(|_, at| *at >= horizon);
+                ledger.insert(tick_id, time);
+                changed = true;
+            }
+            if changed {
+                contents
+                    .incidents
+                    .retain(|_, s| !expired(expires_at(&s.incident), now));
+                contents.budgets.retain(|_, b| b.expires_at > now);
+                contents.schema = SCHEMA;
+            }
+            (versions, changed)
+        })
+        .await
+    }
+
+    async fn spend(
         &self,
-        incident: &Incident,
-        expected: Option<u64>,
-    ) -> Result<Option<u64>, StoreError> {
-        let _guard = self.lock.lock().await;
-        let mut contents = self.read().await?;
-        let current = contents.incidents.get(&incident.key).map(|s| s.version);
-        let Some(version) = next_version(current, expected) else {
-            return Ok(None);
-        };
-        contents
-            .incidents
-            .retain(|_, s| expires_at(&s.incident).is_none_or(|at| at > incident.updated_at));
-        contents.incidents.insert(
-            incident.key.clone(),
-            Stored {
-                version,
-                incident: incident.clone(),
-            },
-        );
-        self.write(&contents).await?;
-        Ok(Some(version))
+        budget: &str,
+        limit: u32,
+        expires: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let budget = budget.to_owned();
+        let now = Utc::now();
+        self.locked(move |contents| {
+            let entry = contents.budgets.entry(budget).or_insert(Budget {
+                spent: 0,
+                expires_at: expires,
+            });
+            if entry.expires_at <= now {
+                *entry = Budget {
+                    spent: 0,
+                    expires_at: expires,
+                };
+            }
+            if entry.spent >= limit {
+                return (false, false);
+            }
+            entry.spent += 1;
+            (true, true)
+        })
+        .await
+    }
+
+    async fn refund(&self, budget: &str) -> Result<(), StoreError> {
+        let budget = budget.to_owned();
+        self.locked(move |contents| match contents.budgets.get_mut(&budget) {
+            Some(entry) if entry.spent > 0 => {
+                entry.spent -= 1;
+                ((), true)
+            }
+            _ => ((), false),
+        })
+        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::contract;
     use super::*;
+    use crate::alerting::lifecycle::Status;
+    use crate::alerting::state::Write;
+    use crate::checks::Health;
+    use chrono::TimeZone;
+
+    fn incident(key: &str, failures: u32) -> Incident {
+        Incident {
+            key: key.into(),
+            function: "site-status".into(),
+            target: key.trim_start_matches("site-status:").into(),
+            status: if failures > 0 {
+                Status::Open
+            } else {
+                Status::Ok
+            },
+            health: Health::Failing,
+            kind: Some("status".into()),
+            message: "answered 503".into(),
+            began_at: None,
+            recovering_since: None,
+            failures,
+            successes: 0,
+            channels: Default::default(),
+            updated_at: Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap(),
+            memory: None,
+            last_tick: None,
+        }
+    }
 
     fn store_in(dir: &tempfile::TempDir) -> FileStore {
         FileStore::new(dir.path().join("nested").join("state.json"))
     }
 
-    #[tokio::test]
-    async fn keeps_the_store_contract() {
-        let dir = tempfile::tempdir().unwrap();
-        contract::ticks_are_recorded_once(&store_in(&dir)).await;
-        let dir = tempfile::tempdir().unwrap();
-        contract::writes_are_conditional_on_the_version(&store_in(&dir)).await;
+    async fn save(store: &FileStore, incident: &Incident, expected: Option<u64>) -> Option<u64> {
+        let commit = Commit {
+            function: "site-status",
+            writes: vec![Write { incident, expected }],
+            finished_tick: None,
+        };
+        store.commit(&commit).await.unwrap()[0]
     }
 
     #[tokio::test]
     async fn state_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let incident = contract::incident("site-status:https://a/", 3);
+        let incident = incident("site-status:https://a/", 3);
         {
             let store = store_in(&dir);
-            store.save(&incident, None).await.unwrap();
-            store
-                .record_tick("site-status", "t1", incident.updated_at)
-                .await
-                .unwrap();
+            save(&store, &incident, None).await;
+            let finish = Commit {
+                function: "site-status",
+                writes: Vec::new(),
+                finished_tick: Some(("t1", Utc::now())),
+            };
+            store.commit(&finish).await.unwrap();
         }
         let reopened = store_in(&dir);
         let loaded = reopened.load("site-status").await.unwrap();
@@ -199,23 +388,18 @@ mod tests {
                 version: 1
             }]
         );
-        assert!(
-            !reopened
-                .record_tick("site-status", "t1", Utc::now())
-                .await
-                .unwrap()
-        );
+        assert!(reopened.tick_finished("site-status", "t1").await.unwrap());
     }
 
     #[tokio::test]
     async fn a_crash_between_write_and_rename_leaves_the_old_state() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_in(&dir);
-        let incident = contract::incident("site-status:https://a/", 1);
-        store.save(&incident, None).await.unwrap();
+        let incident = incident("site-status:https://a/", 1);
+        save(&store, &incident, None).await;
         // The crash: a half-written temporary file, never renamed.
         std::fs::write(
-            store.temporary_path(),
+            store.inner.side_path(".4242.0.tmp"),
             b"{\"incidents\": {\"site-status:https",
         )
         .unwrap();
@@ -223,9 +407,8 @@ mod tests {
         let loaded = restarted.load("site-status").await.unwrap();
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded[0].incident, incident);
-        // The next write replaces the leftover.
-        let next = contract::incident("site-status:https://a/", 2);
-        assert_eq!(restarted.save(&next, Some(1)).await.unwrap(), Some(2));
+        let next = self::incident("site-status:https://a/", 2);
+        assert_eq!(save(&restarted, &next, Some(1)).await, Some(2));
         assert_eq!(
             restarted.load("site-status").await.unwrap()[0].incident,
             next
@@ -246,38 +429,65 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn old_ticks_and_idle_incidents_are_forgotten() {
+    async fn a_file_from_a_newer_lookout_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_in(&dir);
-        let start = contract::incident("site-status:https://a/", 0).updated_at;
-        store
-            .record_tick("site-status", "old", start)
-            .await
-            .unwrap();
-        store
-            .record_tick("site-status", "new", start + Duration::hours(49))
-            .await
-            .unwrap();
-        assert!(
-            store
-                .record_tick("site-status", "old", start + Duration::hours(49))
-                .await
-                .unwrap()
-        );
-        store
-            .save(&contract::incident("site-status:https://idle/", 0), None)
-            .await
-            .unwrap();
-        let mut later = contract::incident("site-status:https://b/", 1);
-        later.updated_at = start + Duration::days(8);
-        store.save(&later, None).await.unwrap();
-        let keys: Vec<String> = store
-            .load("site-status")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|v| v.incident.key)
+        std::fs::create_dir_all(store.path().parent().unwrap()).unwrap();
+        let newer = br#"{"schema": 2, "incidents": {}, "ticks": {}, "alarms": {"kept": true}}"#;
+        std::fs::write(store.path(), newer).unwrap();
+        let error = store.load("site-status").await.unwrap_err().to_string();
+        assert!(error.contains("newer lookout (schema 2"), "{error}");
+        let commit = Commit {
+            function: "site-status",
+            writes: Vec::new(),
+            finished_tick: Some(("t1", Utc::now())),
+        };
+        assert!(store.commit(&commit).await.is_err());
+        assert_eq!(std::fs::read(store.path()).unwrap(), newer, "not truncated");
+    }
+
+    #[tokio::test]
+    async fn a_thousand_new_incidents_are_one_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(&dir);
+        let incidents: Vec<Incident> = (0..1000)
+            .map(|i| incident(&format!("site-status:https://site-{i}/"), 1))
             .collect();
-        assert_eq!(keys, vec!["site-status:https://b/"]);
+        let commit = Commit {
+            function: "site-status",
+            writes: incidents
+                .iter()
+                .map(|incident| Write {
+                    incident,
+                    expected: None,
+                })
+                .collect(),
+            finished_tick: Some(("t1", Utc::now())),
+        };
+        let versions = store.commit(&commit).await.unwrap();
+        assert!(versions.iter().all(|v| *v == Some(1)));
+        assert_eq!(store.writes(), 1);
+        assert_eq!(store.load("site-status").await.unwrap().len(), 1000);
+    }
+
+    #[tokio::test]
+    async fn stores_sharing_a_file_take_turns() {
+        // Each store opens the lock file on its own, as two processes would.
+        let dir = tempfile::tempdir().unwrap();
+        let stores: Vec<FileStore> = (0..8).map(|_| store_in(&dir)).collect();
+        let incident = incident("site-status:https://a/", 1);
+        let attempts = stores.iter().map(|store| save(store, &incident, None));
+        let won = futures::future::join_all(attempts)
+            .await
+            .into_iter()
+            .filter(Option::is_some)
+            .count();
+        assert_eq!(won, 1, "exactly one claims a new incident");
+        let leftovers: Vec<_> = std::fs::read_dir(store_in(&dir).path().parent().unwrap())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }

@@ -1,76 +1,119 @@
 //! An in-memory store, for tests and replays.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 
-use super::{StateStore, StoreError, Versioned, next_version};
-use crate::alerting::lifecycle::Incident;
+use super::{Commit, StateStore, StoreError, Versioned, expired, expires_at, fit, next_version};
 
 /// Keeps everything in this process.
 #[derive(Default)]
 pub struct MemoryStore {
-    ticks: Mutex<HashSet<(String, String)>>,
-    incidents: Mutex<HashMap<String, Versioned>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    ticks: HashMap<(String, String), DateTime<Utc>>,
+    incidents: HashMap<String, Versioned>,
+    budgets: HashMap<String, (u32, DateTime<Utc>)>,
+}
+
+fn live(versioned: &Versioned, now: DateTime<Utc>) -> bool {
+    !expired(expires_at(&versioned.incident), now)
 }
 
 #[async_trait]
 impl StateStore for MemoryStore {
-    async fn record_tick(
-        &self,
-        function: &str,
-        tick_id: &str,
-        _: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        Ok(self
-            .ticks
-            .lock()
-            .await
-            .insert((function.to_owned(), tick_id.to_owned())))
+    async fn tick_finished(&self, function: &str, tick_id: &str) -> Result<bool, StoreError> {
+        let inner = self.inner.lock().await;
+        let key = (function.to_owned(), tick_id.to_owned());
+        Ok(inner.ticks.contains_key(&key))
     }
 
     async fn load(&self, function: &str) -> Result<Vec<Versioned>, StoreError> {
+        let now = Utc::now();
         Ok(self
-            .incidents
+            .inner
             .lock()
             .await
+            .incidents
             .values()
-            .filter(|v| v.incident.function == function)
+            .filter(|v| v.incident.function == function && live(v, now))
             .cloned()
             .collect())
     }
 
-    async fn save(
-        &self,
-        incident: &Incident,
-        expected: Option<u64>,
-    ) -> Result<Option<u64>, StoreError> {
-        let mut incidents = self.incidents.lock().await;
-        let current = incidents.get(&incident.key).map(|v| v.version);
-        let Some(version) = next_version(current, expected) else {
-            return Ok(None);
-        };
-        incidents.insert(
-            incident.key.clone(),
-            Versioned {
-                incident: incident.clone(),
-                version,
-            },
-        );
-        Ok(Some(version))
+    async fn get(&self, function: &str, key: &str) -> Result<Option<Versioned>, StoreError> {
+        let now = Utc::now();
+        Ok(self
+            .inner
+            .lock()
+            .await
+            .incidents
+            .get(key)
+            .filter(|v| v.incident.function == function && live(v, now))
+            .cloned())
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::super::contract;
-    use super::*;
+    async fn commit(&self, commit: &Commit<'_>) -> Result<Vec<Option<u64>>, StoreError> {
+        let mut inner = self.inner.lock().await;
+        let now = Utc::now();
+        let mut versions = Vec::with_capacity(commit.writes.len());
+        for write in &commit.writes {
+            let current = inner
+                .incidents
+                .get(&write.incident.key)
+                .filter(|v| live(v, now))
+                .map(|v| v.version);
+            let version = next_version(current, write.expected);
+            if let Some(version) = version {
+                inner.incidents.insert(
+                    write.incident.key.clone(),
+                    Versioned {
+                        incident: fit(write.incident)?,
+                        version,
+                    },
+                );
+            }
+            versions.push(version);
+        }
+        if let Some((tick_id, time)) = commit.finished_tick {
+            inner
+                .ticks
+                .insert((commit.function.to_owned(), tick_id.to_owned()), time);
+        }
+        Ok(versions)
+    }
 
-    #[tokio::test]
-    async fn keeps_the_store_contract() {
-        contract::ticks_are_recorded_once(&MemoryStore::default()).await;
-        contract::writes_are_conditional_on_the_version(&MemoryStore::default()).await;
+    async fn spend(
+        &self,
+        budget: &str,
+        limit: u32,
+        expires: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.inner.lock().await;
+        let now = Utc::now();
+        let entry = inner
+            .budgets
+            .entry(budget.to_owned())
+            .or_insert((0, expires));
+        if entry.1 <= now {
+            *entry = (0, expires);
+        }
+        if entry.0 >= limit {
+            return Ok(false);
+        }
+        entry.0 += 1;
+        Ok(true)
+    }
+
+    async fn refund(&self, budget: &str) -> Result<(), StoreError> {
+        if let Some(entry) = self.inner.lock().await.budgets.get_mut(budget) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
+        Ok(())
     }
 }

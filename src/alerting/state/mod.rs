@@ -1,8 +1,10 @@
 //! Where incident state lives between ticks: one [`StateStore`] trait, one module per store.
 //!
-//! Idempotency lives here too: every tick id is recorded once per function, so a redelivered event
-//! (or an overlapping invocation of the same tick) changes nothing and sends nothing. Incident writes
-//! are conditional on the version read, so two invocations cannot both claim the same notice.
+//! Idempotency lives here too. A tick is recorded as *finished* once its notices are settled, so a
+//! redelivered event of a finished tick changes nothing and sends nothing, while Lambda's retry of an
+//! unfinished one (every channel failed, a timeout, a crash) runs again and delivers what it owes.
+//! Incident writes are conditional on the version read, so two invocations cannot both claim the
+//! same notice.
 
 pub mod dynamodb;
 pub mod file;
@@ -14,10 +16,14 @@ use chrono::{DateTime, Utc};
 use super::lifecycle::Incident;
 use crate::config::{ConfigError, Env, SetupError};
 
-/// How long tick ids are remembered: longer than EventBridge and Lambda keep retrying an event.
+/// How long finished tick ids are remembered: longer than EventBridge and Lambda keep retrying.
 pub const TICK_MEMORY_HOURS: i64 = 48;
 /// How long a closed, idle incident is kept.
 pub const IDLE_INCIDENT_DAYS: i64 = 7;
+/// The most an incident's stored state may take (DynamoDB refuses items over 400 KB).
+pub const MAX_STATE_BYTES: usize = 350 * 1024;
+/// The longest incident message kept once a state has to be made smaller.
+const COMPACT_MESSAGE_CHARS: usize = 2000;
 
 /// An incident with the version it was stored at.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,27 +45,53 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Keeps incident state and the tick ledger.
+/// One incident to write if it is still at `expected` (`None`: if it does not exist yet).
+#[derive(Debug, Clone, Copy)]
+pub struct Write<'a> {
+    /// The new state.
+    pub incident: &'a Incident,
+    /// The version it was read at.
+    pub expected: Option<u64>,
+}
+
+/// What one phase of a tick writes at once: incidents, and the tick finished when it is.
+#[derive(Debug, Clone)]
+pub struct Commit<'a> {
+    /// The function the tick belongs to.
+    pub function: &'a str,
+    /// Conditional incident writes.
+    pub writes: Vec<Write<'a>>,
+    /// `(tick id, tick time)` when the tick is finished: its notices are settled.
+    pub finished_tick: Option<(&'a str, DateTime<Utc>)>,
+}
+
+/// Keeps incident state, the ledger of finished ticks, and daily budgets.
 #[async_trait]
 pub trait StateStore: Send + Sync {
-    /// Records a tick of a function. False when it was recorded before.
-    async fn record_tick(
-        &self,
-        function: &str,
-        tick_id: &str,
-        time: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    /// True when this tick of the function finished before (its record has not expired).
+    async fn tick_finished(&self, function: &str, tick_id: &str) -> Result<bool, StoreError>;
 
-    /// Every incident kept for a function.
+    /// Every incident kept for a function (expired ones left out).
     async fn load(&self, function: &str) -> Result<Vec<Versioned>, StoreError>;
 
-    /// Writes an incident if it is still at `expected` (`None`: if it does not exist yet).
-    /// Returns the new version, or `None` when another writer got there first.
-    async fn save(
+    /// One incident, as stored now.
+    async fn get(&self, function: &str, key: &str) -> Result<Option<Versioned>, StoreError>;
+
+    /// Writes a phase of a tick. Per write, the new version, or `None` when another writer got
+    /// there first (that write is not made).
+    async fn commit(&self, commit: &Commit<'_>) -> Result<Vec<Option<u64>>, StoreError>;
+
+    /// Spends one unit of a budget (a phone number's SMS of the day, say): true when fewer than
+    /// `limit` were spent and this one is counted. The count is forgotten after `expires`.
+    async fn spend(
         &self,
-        incident: &Incident,
-        expected: Option<u64>,
-    ) -> Result<Option<u64>, StoreError>;
+        budget: &str,
+        limit: u32,
+        expires: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives a unit back (what was counted did not go out after all).
+    async fn refund(&self, budget: &str) -> Result<(), StoreError>;
 }
 
 /// The store the environment asks for: DynamoDB when `STATE_TABLE` is set, else a local file
@@ -105,81 +137,77 @@ pub fn expires_at(incident: &Incident) -> Option<DateTime<Utc>> {
         .then(|| incident.updated_at + chrono::Duration::days(IDLE_INCIDENT_DAYS))
 }
 
+/// True when a record that expires at `expires` is gone by `now` (stores delete lazily: DynamoDB's
+/// TTL can take days, so reads filter too).
+pub fn expired(expires: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    expires.is_some_and(|at| at <= now)
+}
+
+/// An incident's state as stored: JSON of at most [`MAX_STATE_BYTES`]. A larger one (a huge
+/// message, a check's long memory) loses its memory and the tail of its message, so the incident
+/// keeps its place in the lifecycle rather than failing to be written at all.
+pub fn encode(incident: &Incident) -> Result<String, StoreError> {
+    let encode = |incident: &Incident| {
+        serde_json::to_string(incident)
+            .map_err(|e| StoreError::Unavailable(format!("cannot encode the state: {e}")))
+    };
+    let text = encode(incident)?;
+    if text.len() <= MAX_STATE_BYTES {
+        return Ok(text);
+    }
+    let mut smaller = incident.clone();
+    smaller.memory = None;
+    if smaller.message.chars().count() > COMPACT_MESSAGE_CHARS {
+        smaller.message = smaller
+            .message
+            .chars()
+            .take(COMPACT_MESSAGE_CHARS)
+            .chain("…".chars())
+            .collect();
+    }
+    for progress in smaller.channels.values_mut() {
+        let excess = progress.owed.len().saturating_sub(5);
+        progress.owed.drain(..excess);
+    }
+    tracing::warn!(key = %incident.key, bytes = text.len(), "an incident's state is too large to keep whole: its check memory and the tail of its message are dropped");
+    let text = encode(&smaller)?;
+    if text.len() > MAX_STATE_BYTES {
+        return Err(StoreError::Unavailable(format!(
+            "the state of {} takes {} bytes, more than the {MAX_STATE_BYTES} a record may hold",
+            incident.key,
+            text.len()
+        )));
+    }
+    Ok(text)
+}
+
+/// The incident as a store keeps it: itself, or made smaller as [`encode`] does.
+pub fn fit(incident: &Incident) -> Result<Incident, StoreError> {
+    let text = encode(incident)?;
+    serde_json::from_str(&text)
+        .map_err(|e| StoreError::Unavailable(format!("cannot encode the state: {e}")))
+}
+
 #[cfg(test)]
-pub(crate) mod contract {
-    //! The behaviour every store must have; each store's tests run it.
+mod tests {
     use super::*;
-    use crate::alerting::lifecycle::Status;
-    use crate::checks::Health;
-    use chrono::TimeZone;
 
-    pub fn incident(key: &str, failures: u32) -> Incident {
-        Incident {
-            key: key.into(),
-            function: "site-status".into(),
-            target: key.trim_start_matches("site-status:").into(),
-            status: if failures > 0 {
-                Status::Open
-            } else {
-                Status::Ok
-            },
-            health: Health::Failing,
-            kind: Some("status".into()),
-            message: "answered 503".into(),
-            began_at: None,
-            recovering_since: None,
-            failures,
-            successes: 0,
-            channels: Default::default(),
-            updated_at: Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap(),
-            memory: None,
-        }
-    }
-
-    pub async fn ticks_are_recorded_once(store: &dyn StateStore) {
-        let at = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
-        assert!(store.record_tick("site-status", "t1", at).await.unwrap());
-        assert!(!store.record_tick("site-status", "t1", at).await.unwrap());
-        assert!(
-            store.record_tick("kafka-lag", "t1", at).await.unwrap(),
-            "ledgers are per function"
-        );
-        assert!(store.record_tick("site-status", "t2", at).await.unwrap());
-    }
-
-    pub async fn writes_are_conditional_on_the_version(store: &dyn StateStore) {
-        let first = incident("site-status:https://a/", 1);
-        let v1 = store
-            .save(&first, None)
-            .await
-            .unwrap()
-            .expect("a new incident is written");
-        assert_eq!(
-            store.save(&first, None).await.unwrap(),
-            None,
-            "it exists already"
-        );
-        let second = incident("site-status:https://a/", 2);
-        let v2 = store
-            .save(&second, Some(v1))
-            .await
-            .unwrap()
-            .expect("the version matches");
-        assert!(v2 > v1);
-        assert_eq!(
-            store.save(&second, Some(v1)).await.unwrap(),
-            None,
-            "a stale version loses"
-        );
-        store
-            .save(&incident("site-status:https://b/", 1), None)
-            .await
-            .unwrap();
-        let mut loaded = store.load("site-status").await.unwrap();
-        loaded.sort_by(|a, b| a.incident.key.cmp(&b.incident.key));
-        assert_eq!(loaded.len(), 2);
-        assert_eq!(loaded[0].incident, second);
-        assert_eq!(loaded[0].version, v2);
-        assert!(store.load("kafka-lag").await.unwrap().is_empty());
+    #[test]
+    fn a_state_too_large_to_store_loses_memory_and_tail_not_its_place() {
+        let mut incident: Incident = serde_json::from_value(serde_json::json!({
+            "key": "site-status:https://a/", "function": "site-status", "target": "https://a/",
+            "status": "open", "health": "failing", "kind": "status", "message": "m",
+            "began_at": null, "recovering_since": null, "failures": 3, "successes": 0,
+            "channels": {}, "updated_at": "2026-05-01T00:00:00Z"
+        }))
+        .unwrap();
+        assert!(encode(&incident).unwrap().len() < 1000);
+        incident.message = "界".repeat(200_000);
+        incident.memory = Some(serde_json::json!(vec!["x"; 100_000]));
+        let text = encode(&incident).unwrap();
+        assert!(text.len() <= MAX_STATE_BYTES);
+        let back: Incident = serde_json::from_str(&text).unwrap();
+        assert_eq!((back.failures, back.memory), (3, None));
+        assert!(back.message.starts_with("界界"));
     }
 }

@@ -15,17 +15,40 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// Stop polling this long before the deadline, to judge what came back.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 
-/// Where probes should be: a country code or a "magic" location string.
+/// Globalping's continent codes: these go in `continent` (`{"country": "AS"}` is American Samoa).
+const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
+/// Probes an anonymous caller may ask for in one measurement.
+pub const ANONYMOUS_PROBE_LIMIT: u32 = 50;
+
+/// Where probes should be: `continent:AS`, `country:AS`, `magic:...`, or without a prefix a
+/// continent code (`EU`, `AS`), a country code (`CN`), or a "magic" string (`Europe`, `AS4134`).
 pub fn location(item: &str) -> Value {
-    let is_country = item.len() == 2 && item.chars().all(|c| c.is_ascii_alphabetic());
-    if is_country {
-        json!({"country": item.to_ascii_uppercase()})
+    let item = item.trim();
+    if let Some((field, value)) = item.split_once(':') {
+        let field = field.trim().to_ascii_lowercase();
+        if matches!(field.as_str(), "continent" | "country" | "magic") {
+            let value = value.trim();
+            let value = if field == "magic" {
+                value.to_owned()
+            } else {
+                value.to_ascii_uppercase()
+            };
+            return json!({ field: value });
+        }
+    }
+    let is_code = item.len() == 2 && item.chars().all(|c| c.is_ascii_alphabetic());
+    let code = item.to_ascii_uppercase();
+    if is_code && CONTINENTS.contains(&code.as_str()) {
+        json!({"continent": code})
+    } else if is_code {
+        json!({"country": code})
     } else {
         json!({"magic": item})
     }
 }
 
-/// The measurement request for a target (a host, or a URL whose scheme and path are used).
+/// The measurement request for a target (a host, or a URL whose scheme, port, path and query are
+/// kept).
 pub fn measurement_request(target: &str, locations: &[String], limit: u32) -> Value {
     let url = Url::parse(target).ok().filter(|u| u.host_str().is_some());
     let protocol = match url.as_ref().map(Url::scheme) {
@@ -33,11 +56,19 @@ pub fn measurement_request(target: &str, locations: &[String], limit: u32) -> Va
         _ => "HTTPS",
     };
     let path = url.as_ref().map_or("/", Url::path);
+    let mut http = json!({"method": "GET", "path": path});
+    if let Some(query) = url.as_ref().and_then(Url::query) {
+        http["query"] = json!(query);
+    }
+    let mut options = json!({"request": http, "protocol": protocol});
+    if let Some(port) = url.as_ref().and_then(Url::port) {
+        options["port"] = json!(port);
+    }
     let mut request = json!({
         "type": "http",
         "target": host_of(target),
         "limit": limit,
-        "measurementOptions": {"request": {"method": "GET", "path": path}, "protocol": protocol},
+        "measurementOptions": options,
     });
     if !locations.is_empty() {
         request["locations"] = locations.iter().map(|l| location(l)).collect();
@@ -66,7 +97,8 @@ pub fn nodes_from(measurement: &Value) -> Result<Vec<SpeedTestNode>, ProviderErr
             let (city, country) = (text(&probe["city"]), text(&probe["country"]));
             let result = &entry["result"];
             let timings = &result["timings"];
-            let error = match result["status"].as_str() {
+            let status = result["status"].as_str();
+            let error = match status {
                 Some("finished") => None,
                 Some("failed") => Some(format!(
                     "the probe's request failed{}",
@@ -76,8 +108,9 @@ pub fn nodes_from(measurement: &Value) -> Result<Vec<SpeedTestNode>, ProviderErr
                         .unwrap_or_default()
                 )),
                 Some("offline") => Some("the probe is offline".into()),
-                _ => Some("no result before the deadline".into()),
+                _ => Some("no result before the invocation's deadline".into()),
             };
+            let unmeasured = !matches!(status, Some("finished" | "failed" | "offline"));
             SpeedTestNode {
                 name: if city.is_empty() {
                     country.clone()
@@ -95,6 +128,7 @@ pub fn nodes_from(measurement: &Value) -> Result<Vec<SpeedTestNode>, ProviderErr
                 download_ms: number(&timings["download"]),
                 error,
                 bad: None,
+                unmeasured,
             }
         })
         .collect())
@@ -125,6 +159,16 @@ impl Globalping {
             )
             .into());
         }
+        let token = env.secret("GLOBALPING_TOKEN");
+        if token.is_none() && limit > ANONYMOUS_PROBE_LIMIT {
+            return Err(ConfigError::invalid(
+                "GLOBALPING_LIMIT",
+                &limit.to_string(),
+                "anonymous callers get at most 50 probes a measurement, so every measurement would be refused",
+                "set it to 50 or fewer, or set GLOBALPING_TOKEN (an API token) for more",
+            )
+            .into());
+        }
         let http = reqwest::Client::builder()
             .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(10))
@@ -139,7 +183,7 @@ impl Globalping {
                 .map(str::to_owned)
                 .collect(),
             limit,
-            token: env.secret("GLOBALPING_TOKEN"),
+            token,
             poll_interval: POLL_INTERVAL,
         })
     }
@@ -158,21 +202,8 @@ impl Globalping {
     async fn create(&self, body: &Value, deadline: Instant) -> Result<String, ProviderError> {
         let mut waited = false;
         loop {
-            let response = self
-                .authorized(self.http.post(self.url("v1/measurements")).json(body))
-                .send()
-                .await
-                .map_err(|e| {
-                    ProviderError(format!("could not reach Globalping: {}", e.without_url()))
-                })?;
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let reply: Value = response.json().await.unwrap_or(Value::Null);
+            let request = self.authorized(self.http.post(self.url("v1/measurements")).json(body));
+            let (status, headers, reply) = exchange(request, deadline).await?;
             match status {
                 200..=202 => {
                     return reply["id"].as_str().map(str::to_owned).ok_or_else(|| {
@@ -180,13 +211,24 @@ impl Globalping {
                     });
                 }
                 429 => {
-                    let wait = retry_after.unwrap_or(Duration::from_secs(1));
-                    if waited || Instant::now() + wait + DEADLINE_MARGIN >= deadline {
+                    // The POST limiter counts probes per hour and says when its window resets
+                    // (X-RateLimit-Reset, seconds); it sends no Retry-After.
+                    let reset = headers
+                        .get("x-ratelimit-reset")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    let fits = reset
+                        .is_some_and(|wait| Instant::now() + wait + DEADLINE_MARGIN < deadline);
+                    let Some(wait) = reset.filter(|_| fits && !waited) else {
+                        let when = reset.map_or_else(
+                            || "the limit does not say when it resets".to_owned(),
+                            |r| format!("it resets in {} s", r.as_secs()),
+                        );
                         return Err(ProviderError(format!(
-                            "Globalping's rate limit was reached (retry after {} s): set GLOBALPING_TOKEN for higher limits, or measure less often",
-                            wait.as_secs()
+                            "Globalping's rate limit was reached ({when}; it counts probes per hour): set GLOBALPING_TOKEN for higher limits, lower GLOBALPING_LIMIT, or measure less often"
                         )));
-                    }
+                    };
                     waited = true;
                     tokio::time::sleep(wait).await;
                 }
@@ -199,6 +241,32 @@ impl Globalping {
             }
         }
     }
+}
+
+/// One request, answered by `deadline`: the status, the headers and the JSON body (`null` when
+/// the body is not JSON).
+async fn exchange(
+    request: reqwest::RequestBuilder,
+    deadline: Instant,
+) -> Result<(u16, reqwest::header::HeaderMap, Value), ProviderError> {
+    let unreachable = |e: reqwest::Error| {
+        ProviderError(format!("could not reach Globalping: {}", e.without_url()))
+    };
+    tokio::time::timeout_at(deadline, async {
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(unreachable)?;
+        Ok((
+            status,
+            headers,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        ))
+    })
+    .await
+    .map_err(|_| {
+        ProviderError("Globalping did not answer before the invocation's deadline".into())
+    })?
 }
 
 #[async_trait]
@@ -214,22 +282,20 @@ impl SpeedTestProvider for Globalping {
     ) -> Result<Vec<SpeedTestNode>, ProviderError> {
         let body = measurement_request(target, &self.locations, self.limit);
         let id = self.create(&body, deadline).await?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let poll_until = deadline - DEADLINE_MARGIN.min(left / 2);
         loop {
             tokio::time::sleep(self.poll_interval).await;
-            let measurement: Value = self
-                .authorized(self.http.get(self.url(&format!("v1/measurements/{id}"))))
-                .send()
-                .await
-                .map_err(|e| {
-                    ProviderError(format!("could not reach Globalping: {}", e.without_url()))
-                })?
-                .json()
-                .await
-                .map_err(|_| {
-                    ProviderError("Globalping's answer is not the documented JSON".into())
-                })?;
+            let request =
+                self.authorized(self.http.get(self.url(&format!("v1/measurements/{id}"))));
+            let (status, _, measurement) = exchange(request, poll_until).await?;
+            if status != 200 || !measurement.is_object() {
+                return Err(ProviderError(format!(
+                    "Globalping's answer is not the documented JSON (HTTP {status})"
+                )));
+            }
             let finished = measurement["status"].as_str() == Some("finished");
-            if finished || Instant::now() + self.poll_interval + DEADLINE_MARGIN >= deadline {
+            if finished || Instant::now() + self.poll_interval >= poll_until {
                 return nodes_from(&measurement);
             }
         }
@@ -261,6 +327,56 @@ mod tests {
     }
 
     #[test]
+    fn continents_countries_and_magic_go_in_their_own_fields() {
+        assert_eq!(
+            location("AS"),
+            json!({"continent": "AS"}),
+            "Asia, not American Samoa"
+        );
+        assert_eq!(location("eu"), json!({"continent": "EU"}));
+        assert_eq!(location("CN"), json!({"country": "CN"}));
+        assert_eq!(location("country:as"), json!({"country": "AS"}));
+        assert_eq!(location("continent:NA"), json!({"continent": "NA"}));
+        assert_eq!(
+            location("magic:China Telecom"),
+            json!({"magic": "China Telecom"})
+        );
+        assert_eq!(location("AS4134"), json!({"magic": "AS4134"}));
+        assert_eq!(location("Europe"), json!({"magic": "Europe"}));
+    }
+
+    #[test]
+    fn the_targets_port_and_query_are_kept() {
+        let request = measurement_request("https://shop.example.com:8443/health?deep=1", &[], 3);
+        assert_eq!(
+            request["measurementOptions"],
+            json!({"request": {"method": "GET", "path": "/health", "query": "deep=1"},
+                   "protocol": "HTTPS", "port": 8443})
+        );
+    }
+
+    #[test]
+    fn more_than_fifty_probes_need_a_token() {
+        let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied());
+        let refused = Globalping::from_env(&env(&[("GLOBALPING_LIMIT", "51")]))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            refused.starts_with("GLOBALPING_LIMIT=\"51\"") && refused.contains("GLOBALPING_TOKEN"),
+            "{refused}"
+        );
+        assert!(Globalping::from_env(&env(&[("GLOBALPING_LIMIT", "50")])).is_ok());
+        assert!(
+            Globalping::from_env(&env(&[
+                ("GLOBALPING_LIMIT", "200"),
+                ("GLOBALPING_TOKEN", "t")
+            ]))
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn probes_become_nodes() {
         let measurement = json!({"status": "finished", "results": [
             {"probe": {"continent": "EU", "country": "DE", "city": "Frankfurt", "asn": 3320, "network": "Deutsche Telekom"},
@@ -282,6 +398,10 @@ mod tests {
             (Some(200), Some(212), Some(116), Some(8))
         );
         assert_eq!(nodes[1].error.as_deref(), Some("the probe is offline"));
+        assert!(!nodes[1].unmeasured, "offline is an answer");
+        let partial = json!({"status": "in-progress", "results": [
+            {"probe": {"country": "CN"}, "result": {"status": "in-progress", "timings": {}}}]});
+        assert!(nodes_from(&partial).unwrap()[0].unmeasured);
         assert!(nodes_from(&json!({"status": "finished"})).is_err());
     }
 }

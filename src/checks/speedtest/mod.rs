@@ -20,9 +20,6 @@ use crate::tick::Tick;
 
 /// The function's name, as deployed.
 pub const FUNCTION: &str = "speed-test";
-/// How long one tick may spend measuring (the stack gives speed-test 300 s in all, leaving time
-/// to alert).
-const MEASURE_BUDGET: Duration = Duration::from_secs(240);
 
 /// One node's measurement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
@@ -49,6 +46,9 @@ pub struct SpeedTestNode {
     /// Why the node is bad, when it is (filled in by the check).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bad: Option<String>,
+    /// The invocation's deadline came before the node's answer: it says nothing about the site.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unmeasured: bool,
 }
 
 /// Why a provider could not measure: a monitor error.
@@ -121,7 +121,11 @@ impl SpeedTestSettings {
     }
 
     /// Why a node is bad, if it is: it failed, answered outside 200-399, or is over a threshold.
+    /// A node the deadline left unmeasured is not bad: nothing is known of it.
     pub fn judge(&self, node: &SpeedTestNode) -> Option<String> {
+        if node.unmeasured {
+            return None;
+        }
         if let Some(error) = &node.error {
             return Some(error.clone());
         }
@@ -228,20 +232,33 @@ impl SpeedTestCheck {
             node.bad = self.settings.judge(node);
         }
         let bad: Vec<&SpeedTestNode> = nodes.iter().filter(|n| n.bad.is_some()).collect();
-        let failure = (bad.len() >= self.settings.min_bad_nodes).then(|| Failure {
-            kind: "speed",
-            message: describe(&bad, nodes.len()),
-        });
+        let unmeasured = nodes.iter().filter(|n| n.unmeasured).count();
+        let (health, failure) = if bad.len() >= self.settings.min_bad_nodes {
+            let failure = Failure {
+                kind: "speed",
+                message: describe(&bad, nodes.len()),
+            };
+            (Health::Failing, Some(failure))
+        } else if unmeasured > 0 {
+            // Too few known-bad nodes to alert, but not a complete measurement either.
+            let failure = Failure {
+                kind: "monitor",
+                message: format!(
+                    "measured only {} of {} nodes before the invocation's time ran out ({} bad): lower SPEEDTEST_NODE_TIMEOUT_MS, raise SPEEDTEST_CONCURRENCY, filter SPEEDTEST_NODES, or raise the function's timeout",
+                    nodes.len() - unmeasured,
+                    nodes.len(),
+                    bad.len()
+                ),
+            };
+            (Health::MonitorError, Some(failure))
+        } else {
+            (Health::Ok, None)
+        };
         let measurement = SpeedTestMeasurement {
             provider: self.provider.name(),
-            nodes_measured: nodes.len(),
+            nodes_measured: nodes.len() - unmeasured,
             nodes_bad: bad.len(),
             nodes,
-        };
-        let health = if failure.is_some() {
-            Health::Failing
-        } else {
-            Health::Ok
         };
         (health, failure, measurement)
     }
@@ -337,10 +354,9 @@ impl Check for SpeedTestCheck {
         FUNCTION
     }
 
-    async fn run(&self, _tick: &Tick, _memory: &Memory) -> Vec<CheckResult> {
+    async fn run(&self, _tick: &Tick, _memory: &Memory, deadline: Instant) -> Vec<CheckResult> {
         let target = self.settings.target.clone();
         let key = format!("{FUNCTION}:{target}");
-        let deadline = Instant::now() + MEASURE_BUDGET;
         let (health, failure, measurement) = match self.provider.measure(&target, deadline).await {
             Ok(nodes) => self.evaluate(nodes),
             Err(error) => (
@@ -398,6 +414,7 @@ mod tests {
             download_ms: Some(total / 3),
             error: None,
             bad: None,
+            unmeasured: false,
         }
     }
 

@@ -1,0 +1,179 @@
+//! The behaviour every state store must have: `tests/state_stores.rs` runs it against the memory,
+//! file and DynamoDB (moto) stores.
+
+use chrono::{TimeZone, Utc};
+use lookout::alerting::lifecycle::{Incident, Status};
+use lookout::alerting::state::{Commit, IDLE_INCIDENT_DAYS, StateStore, Write};
+use lookout::checks::Health;
+
+pub fn incident(key: &str, failures: u32) -> Incident {
+    Incident {
+        key: key.into(),
+        function: "site-status".into(),
+        target: key.trim_start_matches("site-status:").into(),
+        status: if failures > 0 {
+            Status::Open
+        } else {
+            Status::Ok
+        },
+        health: Health::Failing,
+        kind: Some("status".into()),
+        message: "answered 503".into(),
+        began_at: None,
+        recovering_since: None,
+        failures,
+        successes: 0,
+        channels: Default::default(),
+        updated_at: Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap(),
+        memory: None,
+        last_tick: None,
+    }
+}
+
+/// One write, as a commit of its own.
+pub async fn save(
+    store: &dyn StateStore,
+    incident: &Incident,
+    expected: Option<u64>,
+) -> Option<u64> {
+    let commit = Commit {
+        function: &incident.function,
+        writes: vec![Write { incident, expected }],
+        finished_tick: None,
+    };
+    store.commit(&commit).await.unwrap()[0]
+}
+
+pub async fn ticks_finish_once(store: &dyn StateStore) {
+    let at = Utc::now();
+    assert!(!store.tick_finished("site-status", "t1").await.unwrap());
+    let finish = |function, id| Commit {
+        function,
+        writes: Vec::new(),
+        finished_tick: Some((id, at)),
+    };
+    store.commit(&finish("site-status", "t1")).await.unwrap();
+    assert!(store.tick_finished("site-status", "t1").await.unwrap());
+    assert!(
+        !store.tick_finished("kafka-lag", "t1").await.unwrap(),
+        "ledgers are per function"
+    );
+    assert!(!store.tick_finished("site-status", "t2").await.unwrap());
+    // A long id (an event's, whatever its length) is kept as well as a short one.
+    let long = "x".repeat(2000);
+    store.commit(&finish("site-status", &long)).await.unwrap();
+    assert!(store.tick_finished("site-status", &long).await.unwrap());
+}
+
+pub async fn writes_are_conditional_on_the_version(store: &dyn StateStore) {
+    let first = incident("site-status:https://a/", 1);
+    let v1 = save(store, &first, None)
+        .await
+        .expect("a new incident is written");
+    assert_eq!(save(store, &first, None).await, None, "it exists already");
+    let second = incident("site-status:https://a/", 2);
+    let v2 = save(store, &second, Some(v1))
+        .await
+        .expect("the version matches");
+    assert!(v2 > v1);
+    assert_eq!(
+        save(store, &second, Some(v1)).await,
+        None,
+        "a stale version loses"
+    );
+    // A commit writes what it can: the stale write loses, the new one is made.
+    let third = incident("site-status:https://b/", 1);
+    let commit = Commit {
+        function: "site-status",
+        writes: vec![
+            Write {
+                incident: &second,
+                expected: Some(v1),
+            },
+            Write {
+                incident: &third,
+                expected: None,
+            },
+        ],
+        finished_tick: None,
+    };
+    let versions = store.commit(&commit).await.unwrap();
+    assert_eq!(versions[0], None);
+    assert!(versions[1].is_some());
+    let mut loaded = store.load("site-status").await.unwrap();
+    loaded.sort_by(|a, b| a.incident.key.cmp(&b.incident.key));
+    assert_eq!(loaded.len(), 2);
+    assert_eq!(loaded[0].incident, second);
+    assert_eq!(loaded[0].version, v2);
+    assert!(store.load("kafka-lag").await.unwrap().is_empty());
+    let got = store
+        .get("site-status", "site-status:https://a/")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!((got.incident, got.version), (second, v2));
+    assert_eq!(
+        store
+            .get("site-status", "site-status:https://c/")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn long_keys_and_large_states_are_kept(store: &dyn StateStore) {
+    let url = format!("https://example.com/{}", "a".repeat(3000));
+    let mut long = incident(&format!("site-status:{url}"), 1);
+    long.message = "x".repeat(600 * 1024);
+    long.memory = Some(serde_json::json!({"samples": "y".repeat(200 * 1024)}));
+    let version = save(store, &long, None).await.expect("written");
+    let loaded = store
+        .get("site-status", &long.key)
+        .await
+        .unwrap()
+        .expect("found by its full key");
+    assert_eq!(loaded.version, version);
+    assert_eq!(loaded.incident.key, long.key);
+    assert_eq!(loaded.incident.status, long.status);
+    assert!(loaded.incident.message.chars().count() <= 2001);
+    assert_eq!(loaded.incident.memory, None);
+    assert_eq!(store.load("site-status").await.unwrap().len(), 1);
+}
+
+pub async fn expired_incidents_are_not_read(store: &dyn StateStore) {
+    let mut idle = incident("site-status:https://idle/", 0);
+    idle.updated_at = Utc::now() - chrono::Duration::days(IDLE_INCIDENT_DAYS + 1);
+    save(store, &idle, None).await.expect("written");
+    let mut recent = incident("site-status:https://recent/", 0);
+    recent.updated_at = Utc::now();
+    save(store, &recent, None).await.expect("written");
+    let keys: Vec<String> = store
+        .load("site-status")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.incident.key)
+        .collect();
+    assert_eq!(keys, vec!["site-status:https://recent/"]);
+    assert_eq!(
+        store.get("site-status", &idle.key).await.unwrap(),
+        None,
+        "past its TTL, even if not deleted yet"
+    );
+}
+
+pub async fn budgets_count_to_their_limit(store: &dyn StateStore) {
+    let tomorrow = Utc::now() + chrono::Duration::days(1);
+    for _ in 0..3 {
+        assert!(store.spend("sms#a#2026-05-01", 3, tomorrow).await.unwrap());
+    }
+    assert!(!store.spend("sms#a#2026-05-01", 3, tomorrow).await.unwrap());
+    assert!(store.spend("sms#b#2026-05-01", 3, tomorrow).await.unwrap());
+    store.refund("sms#a#2026-05-01").await.unwrap();
+    assert!(store.spend("sms#a#2026-05-01", 3, tomorrow).await.unwrap());
+    assert!(!store.spend("sms#a#2026-05-01", 3, tomorrow).await.unwrap());
+    // A spent budget is forgotten once it expires.
+    let yesterday = Utc::now() - chrono::Duration::days(1);
+    assert!(store.spend("sms#c#2026-04-30", 1, yesterday).await.unwrap());
+    assert!(store.spend("sms#c#2026-04-30", 1, yesterday).await.unwrap());
+}
