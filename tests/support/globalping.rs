@@ -156,15 +156,15 @@ fn validate(body: &Value, authenticated: bool) -> Option<String> {
         }
     }
     let options = &body["measurementOptions"];
-    if let Some(port) = options.get("port") {
-        if !port.as_u64().is_some_and(|p| (1..=65535).contains(&p)) {
-            return Some("\"measurementOptions.port\" must be 1 to 65535".into());
-        }
+    if let Some(port) = options.get("port")
+        && !port.as_u64().is_some_and(|p| (1..=65535).contains(&p))
+    {
+        return Some("\"measurementOptions.port\" must be 1 to 65535".into());
     }
-    if let Some(query) = options["request"].get("query") {
-        if !query.is_string() {
-            return Some("\"measurementOptions.request.query\" must be a string".into());
-        }
+    if let Some(query) = options["request"].get("query")
+        && !query.is_string()
+    {
+        return Some("\"measurementOptions.request.query\" must be a string".into());
     }
     if !matches!(
         options["protocol"].as_str(),
