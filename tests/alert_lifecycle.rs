@@ -321,3 +321,161 @@ fn quiet_windows_are_read_in_the_configured_zone() {
     );
     assert!(p.is_quiet(local(6, 55, true)) && !p.is_quiet(local(7, 0, true)));
 }
+
+/// A monitor of `targets(time)` with one recording channel named `wecom`; the channel's failing and
+/// stalling switches.
+fn one_channel(
+    sent: &Sent,
+    store: Box<dyn StateStore>,
+    targets: fn(DateTime<Utc>) -> Vec<(String, bool)>,
+) -> (
+    Monitor,
+    Arc<std::sync::Mutex<bool>>,
+    Arc<std::sync::Mutex<bool>>,
+) {
+    let channel = Recorder::new("wecom", sent);
+    let (failing, stalling) = (Arc::clone(&channel.failing), Arc::clone(&channel.stalling));
+    let monitor = Monitor::new(
+        Box::new(ScriptedCheck(Box::new(targets))),
+        vec![Box::new(channel)],
+        store,
+        Policy::default(),
+    )
+    .with_backoff(quick());
+    (monitor, failing, stalling)
+}
+
+#[tokio::test]
+async fn a_retry_of_a_tick_whose_channels_all_failed_delivers_what_it_owes_once() {
+    let sent: Sent = Arc::default();
+    let (monitor, failing, _) = one_channel(&sent, Box::new(MemoryStore::default()), |_| {
+        vec![("https://shop/".into(), true)]
+    });
+    let tick = tick_at(local(9, 0, false));
+    let lambda = || Invocation::new("request-async-1", Duration::from_secs(10));
+    *failing.lock().unwrap() = true;
+    let first = monitor.tick(tick.clone(), &lambda()).await;
+    assert!(
+        first.undelivered().is_some(),
+        "the invocation fails, so Lambda retries it"
+    );
+    // Lambda's first retry: the channel is still down.
+    let second = monitor.tick(tick.clone(), &lambda()).await;
+    assert!(!second.duplicate, "an unfinished tick is not a duplicate");
+    assert!(second.undelivered().is_some());
+    // The second retry: the channel is back. The notice goes out, once.
+    *failing.lock().unwrap() = false;
+    let third = monitor.tick(tick.clone(), &lambda()).await;
+    assert!(!third.duplicate);
+    assert_eq!(third.alerts.len(), 1);
+    assert_eq!(third.alerts[0].step, Some(1));
+    assert_eq!(third.alerts[0].note, Some(AlertNote::DeliveryFailed));
+    assert_eq!(sent.lock().unwrap().len(), 1);
+    // Now the tick is finished: a redelivered event sends nothing, and so does the next tick.
+    assert!(monitor.tick(tick, &lambda()).await.duplicate);
+    let next = monitor
+        .tick(tick_at(local(9, 1, false)), &invocation())
+        .await;
+    assert!(next.alerts.is_empty());
+    assert_eq!(sent.lock().unwrap().len(), 1, "never twice");
+}
+
+#[tokio::test]
+async fn a_notice_claimed_by_an_invocation_that_died_is_owed_not_lost() {
+    let sent: Sent = Arc::default();
+    let (monitor, _, stalling) = one_channel(&sent, Box::new(MemoryStore::default()), |_| {
+        vec![("https://shop/".into(), true)]
+    });
+    *stalling.lock().unwrap() = true;
+    // The invocation claims the first notice, starts sending it, and is killed.
+    let doomed = Invocation::new("request-killed", Duration::from_millis(600));
+    let killed = tokio::time::timeout(
+        Duration::from_millis(200),
+        monitor.tick(tick_at(local(9, 0, false)), &doomed),
+    )
+    .await;
+    assert!(killed.is_err(), "the tick was cut off mid-delivery");
+    *stalling.lock().unwrap() = false;
+    // While its lease runs, another invocation leaves the notice to it.
+    let meanwhile = monitor
+        .tick(tick_at(local(9, 1, false)), &invocation())
+        .await;
+    assert!(meanwhile.alerts.is_empty(), "{:?}", meanwhile.alerts);
+    // Once the lease is over it is owed, and goes out marked as possibly repeated.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let later = monitor
+        .tick(tick_at(local(9, 2, false)), &invocation())
+        .await;
+    assert_eq!(later.alerts.len(), 1, "{:?}", later.alerts);
+    assert_eq!(later.alerts[0].step, Some(1));
+    assert_eq!(later.alerts[0].note, Some(AlertNote::Unconfirmed));
+    assert_eq!(sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn lambdas_retry_of_a_killed_invocation_takes_over_its_claims_at_once() {
+    let sent: Sent = Arc::default();
+    let (monitor, _, stalling) = one_channel(&sent, Box::new(MemoryStore::default()), |_| {
+        vec![("https://shop/".into(), true)]
+    });
+    *stalling.lock().unwrap() = true;
+    let tick = tick_at(local(9, 0, false));
+    let attempt = || Invocation::new("request-retried", Duration::from_secs(30));
+    let killed = tokio::time::timeout(
+        Duration::from_millis(200),
+        monitor.tick(tick.clone(), &attempt()),
+    )
+    .await;
+    assert!(killed.is_err());
+    *stalling.lock().unwrap() = false;
+    // The same request id: the earlier attempt is known to be gone, its lease notwithstanding.
+    let retry = monitor.tick(tick, &attempt()).await;
+    assert_eq!(retry.alerts.len(), 1);
+    assert_eq!(retry.alerts[0].note, Some(AlertNote::Unconfirmed));
+    assert_eq!(sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_target_removed_from_the_configuration_gets_one_last_notice() {
+    let sent: Sent = Arc::default();
+    // Both sites fail until 09:10; from then on only the shop is configured.
+    let (monitor, _, _) = one_channel(&sent, Box::new(MemoryStore::default()), |time| {
+        let mut targets = vec![("https://shop/".to_owned(), true)];
+        if time < local(9, 10, false) {
+            targets.push(("https://old-blog/".to_owned(), true));
+        }
+        targets
+    });
+    monitor
+        .tick(tick_at(local(9, 0, false)), &invocation())
+        .await;
+    let removed = monitor
+        .tick(tick_at(local(9, 10, false)), &invocation())
+        .await;
+    let retired: Vec<&lookout::alerting::Alert> = removed
+        .alerts
+        .iter()
+        .filter(|a| a.state == AlertState::Retired)
+        .collect();
+    assert_eq!(retired.len(), 1, "{:?}", removed.alerts);
+    assert_eq!(retired[0].target, "https://old-blog/");
+    assert_eq!(retired[0].since, local(9, 0, false));
+    assert!(
+        !removed.incidents.iter().any(|i| i.key.contains("old-blog")),
+        "closed"
+    );
+    let text = render::plain_text(&sent.lock().unwrap().last().unwrap().1, &Style::default());
+    assert!(
+        text.contains("停止监控") && text.contains("不再监控"),
+        "{text}"
+    );
+    for minute in [11, 20, 70] {
+        let time = local(9, 0, false) + chrono::Duration::minutes(minute);
+        let later = monitor.tick(tick_at(time), &invocation()).await;
+        assert!(
+            later.alerts.iter().all(|a| a.target != "https://old-blog/"),
+            "once only: {:?}",
+            later.alerts
+        );
+    }
+}

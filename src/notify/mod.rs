@@ -114,7 +114,7 @@ pub async fn channels_from_env(env: &Env) -> Result<Vec<Box<dyn Notifier>>, Setu
 
 /// Sends each channel its digest (`digest_for(channel)`; channels without one are skipped), all at
 /// once, each retrying what may pass until it is delivered, fails for good, or the next wait would
-/// end past `deadline`.
+/// end past `deadline`; an attempt still waiting at `deadline` counts as failed.
 pub async fn fan_out<'d>(
     notifiers: &[Box<dyn Notifier>],
     digest_for: impl Fn(&str) -> Option<&'d Digest>,
@@ -126,7 +126,15 @@ pub async fn fan_out<'d>(
         Some(async move {
             let channel = notifier.channel();
             let (result, attempts) = retry::retry(backoff, deadline, |attempt| async move {
-                let result = notifier.deliver(digest).await;
+                // An attempt ends at the deadline, so the invocation answers and records the
+                // outcome instead of being killed mid-send.
+                let result = tokio::time::timeout_at(deadline, notifier.deliver(digest))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(DeliveryError::retryable(
+                            "no answer before the invocation's deadline (it may still arrive)",
+                        ))
+                    });
                 if let Err(error) = &result {
                     tracing::warn!(channel, attempt, retryable = error.retryable, reason = %error, "delivery attempt failed");
                 }
@@ -314,6 +322,28 @@ mod tests {
         assert_eq!(deliveries[0].outcome, DeliveryOutcome::Failed);
         assert!(deliveries[0].attempts < 4);
         assert!(started.elapsed() <= Duration::from_millis(700));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_still_waiting_at_the_deadline_is_a_failure_in_time() {
+        let stalled = Scripted {
+            name: "stalled",
+            failures: vec![],
+            calls: AtomicU32::new(0),
+            delay: Duration::from_secs(600),
+        };
+        let notifiers: Vec<Box<dyn Notifier>> = vec![Box::new(stalled)];
+        let d = digest();
+        let started = Instant::now();
+        let deliveries = fan_out(
+            &notifiers,
+            |_| Some(&d),
+            quick(),
+            started + Duration::from_secs(2),
+        )
+        .await;
+        assert_eq!(deliveries[0].outcome, DeliveryOutcome::Failed);
+        assert!(started.elapsed() <= Duration::from_secs(2));
     }
 
     #[test]

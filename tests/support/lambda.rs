@@ -302,6 +302,15 @@ impl Function {
         self.shared.spawned.load(Ordering::SeqCst)
     }
 
+    /// Kills the current process, as a crash would (an invocation in progress ends as
+    /// [`Outcome::Crash`]; the next one starts a new process).
+    pub async fn kill(&self) {
+        if let Some(process) = self.shared.processes.lock().await.last_mut() {
+            let _ = process.child.start_kill();
+            let _ = process.child.wait().await;
+        }
+    }
+
     /// Stops every process; what they printed.
     pub async fn stop(&self) -> String {
         for process in self.shared.processes.lock().await.iter_mut() {

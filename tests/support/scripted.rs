@@ -56,11 +56,12 @@ pub fn result(target: &str, failing: bool) -> CheckResult {
 /// Everything sent to recording channels, in order.
 pub type Sent = Arc<Mutex<Vec<(&'static str, Digest)>>>;
 
-/// A channel that records each digest, and can be told to fail.
+/// A channel that records each digest, and can be told to fail or to stall (never answer).
 pub struct Recorder {
     pub name: &'static str,
     pub sent: Sent,
     pub failing: Arc<Mutex<bool>>,
+    pub stalling: Arc<Mutex<bool>>,
 }
 
 impl Recorder {
@@ -69,6 +70,7 @@ impl Recorder {
             name,
             sent: Arc::clone(sent),
             failing: Arc::new(Mutex::new(false)),
+            stalling: Arc::new(Mutex::new(false)),
         }
     }
 }
@@ -80,6 +82,9 @@ impl Notifier for Recorder {
     }
 
     async fn deliver(&self, digest: &Digest) -> Result<(), DeliveryError> {
+        if *self.stalling.lock().unwrap() {
+            std::future::pending::<()>().await;
+        }
         if *self.failing.lock().unwrap() {
             return Err(DeliveryError::permanent("the channel is down"));
         }

@@ -39,10 +39,11 @@ impl Hits {
 }
 
 /// The routes of the fake site:
-/// `/ok`, `/status/{code}`, `/slow/{ms}`, `/flaky/{failures}` (503 that many times, then 200),
+/// `/` and `/ok`, `/status/{code}`, `/slow/{ms}`, `/flaky/{failures}` (503 that many times, then 200),
 /// `/loop/a` <-> `/loop/b`, `/moved` -> `/ok`, `/huge` (8 MiB without the welcome text).
 pub fn router(hits: Hits) -> Router {
     Router::new()
+        .route("/", get(|| async { WELCOME }))
         .route("/ok", get(|| async { WELCOME }))
         .route(
             "/status/{code}",

@@ -20,6 +20,7 @@ struct Robot {
     scripted: Mutex<VecDeque<i64>>,
     requests: Mutex<usize>,
     delay: Mutex<Duration>,
+    stalls: Mutex<usize>,
 }
 
 /// The fake robot.
@@ -64,6 +65,12 @@ impl FakeWeCom {
             .extend(std::iter::repeat_n(errcode, times));
     }
 
+    /// The next `times` requests are never answered in time (a minute, then -1 "system busy"),
+    /// and never accepted.
+    pub fn stall_next(&self, times: usize) {
+        *self.robot.stalls.lock().unwrap() += times;
+    }
+
     /// Each request takes this long to answer.
     pub fn set_delay(&self, delay: Duration) {
         *self.robot.delay.lock().unwrap() = delay;
@@ -90,6 +97,16 @@ async fn send(
     body: String,
 ) -> Json<Value> {
     *robot.requests.lock().unwrap() += 1;
+    let stall = {
+        let mut stalls = robot.stalls.lock().unwrap();
+        let stall = *stalls > 0;
+        *stalls = stalls.saturating_sub(1);
+        stall
+    };
+    if stall {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        return answer(-1, "system busy");
+    }
     let delay = *robot.delay.lock().unwrap();
     tokio::time::sleep(delay).await;
     if query.get("key") != Some(&robot.key) {
