@@ -345,6 +345,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("SMS_TEMPLATE_ID", Source::Parameter, None),
     setting("SMS_REGION", Source::Parameter, None),
     setting("SMS_PARAM_MAX_CHARS", Source::Parameter, None),
+    setting("SMS_DAILY_LIMIT", Source::Parameter, None),
     setting("TENCENTCLOUD_SMS_ENDPOINT", Source::Parameter, None),
     setting("TENCENTCLOUD_SECRET_ID", Source::Parameter, None),
     setting("TENCENTCLOUD_SECRET_KEY", Source::Secret, None),

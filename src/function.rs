@@ -76,9 +76,9 @@ async fn build(
     let env = secrets::with_secret(Env::from_process()).await?;
     let check = build_check(&env)?;
     let policy = Policy::from_env(&env)?;
-    let channels = notify::channels_from_env(&env).await?;
-    let store = state::from_env(&env, in_lambda).await?;
-    Ok(Monitor::new(check, channels, store, policy))
+    let store: Arc<dyn state::StateStore> = Arc::from(state::from_env(&env, in_lambda).await?);
+    let channels = notify::channels_from_env(&env, Arc::clone(&store)).await?;
+    Ok(Monitor::sharing(check, channels, store, policy))
 }
 
 /// The invocation failed as a whole: every channel failed to deliver, so the platform's retry and

@@ -3,6 +3,7 @@
 //! first), deliver, settle (record what arrived; the tick is finished once nothing is owed), report.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -57,7 +58,7 @@ impl Invocation {
 pub struct Monitor {
     check: Box<dyn Check>,
     notifiers: Vec<Box<dyn Notifier>>,
-    store: Box<dyn StateStore>,
+    store: Arc<dyn StateStore>,
     policy: Policy,
     backoff: Backoff,
 }
@@ -102,6 +103,16 @@ impl Monitor {
         check: Box<dyn Check>,
         notifiers: Vec<Box<dyn Notifier>>,
         store: Box<dyn StateStore>,
+        policy: Policy,
+    ) -> Self {
+        Self::sharing(check, notifiers, Arc::from(store), policy)
+    }
+
+    /// A monitor whose store is shared (with a channel's budget, say).
+    pub fn sharing(
+        check: Box<dyn Check>,
+        notifiers: Vec<Box<dyn Notifier>>,
+        store: Arc<dyn StateStore>,
         policy: Policy,
     ) -> Self {
         Monitor {

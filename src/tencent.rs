@@ -230,42 +230,41 @@ pub struct TencentClient {
     pace: Option<std::sync::Arc<Pace>>,
 }
 
-/// At most `per_second` requests started in any one second (a sliding window), shared by every
-/// clone of a client: Tencent limits each action per second (100 for `DescribeGroupOffsets`).
+/// Requests started evenly at `per_second`, with a burst of at most [`PACE_BURST`], shared by every
+/// clone of a client. Tencent limits each action per second as requests *arrive* (100 for
+/// `DescribeGroupOffsets`); spacing starts out (a token bucket, not a window of starts) keeps a
+/// later batch from landing in the same second as an earlier one delayed on the way.
 pub struct Pace {
-    per_second: usize,
-    started: tokio::sync::Mutex<std::collections::VecDeque<tokio::time::Instant>>,
+    interval: Duration,
+    /// When the next request would start were the bucket empty (the "theoretical arrival time").
+    next: tokio::sync::Mutex<Option<tokio::time::Instant>>,
 }
+
+/// Requests a pace lets through at once.
+pub const PACE_BURST: u32 = 10;
 
 impl Pace {
     /// A pace of `per_second` requests (at least one).
     pub fn new(per_second: usize) -> Self {
+        let per_second = u32::try_from(per_second.max(1)).unwrap_or(u32::MAX);
         Pace {
-            per_second: per_second.max(1),
-            started: tokio::sync::Mutex::default(),
+            interval: Duration::from_secs(1) / per_second,
+            next: tokio::sync::Mutex::default(),
         }
     }
 
     /// Waits until one more request may start, and counts it.
     pub async fn wait_turn(&self) {
-        let second = Duration::from_secs(1);
-        loop {
-            let mut started = self.started.lock().await;
+        let start = {
+            let mut next = self.next.lock().await;
             let now = tokio::time::Instant::now();
-            while started
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= second)
-            {
-                started.pop_front();
-            }
-            if started.len() < self.per_second {
-                started.push_back(now);
-                return;
-            }
-            let free_at = started.front().map_or(now, |t| *t + second);
-            drop(started);
-            tokio::time::sleep_until(free_at).await;
-        }
+            let due = next.map_or(now, |n| n.max(now));
+            let slack = self.interval * (PACE_BURST - 1);
+            let start = if due <= now + slack { now } else { due - slack };
+            *next = Some(due + self.interval);
+            start
+        };
+        tokio::time::sleep_until(start).await;
     }
 }
 
@@ -463,22 +462,34 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_pace_starts_at_most_its_number_in_any_second() {
-        let pace = Pace::new(5);
+    async fn the_pace_lets_a_small_burst_through_then_spaces_requests_out() {
+        let pace = std::sync::Arc::new(Pace::new(50));
         let begun = tokio::time::Instant::now();
-        let mut starts = Vec::new();
-        for _ in 0..12 {
-            pace.wait_turn().await;
-            starts.push(begun.elapsed());
-        }
-        for (i, at) in starts.iter().enumerate().skip(5) {
+        let waits = (0..200).map(|_| {
+            let pace = std::sync::Arc::clone(&pace);
+            async move {
+                pace.wait_turn().await;
+                begun.elapsed()
+            }
+        });
+        let mut starts = futures::future::join_all(waits).await;
+        starts.sort();
+        assert_eq!(
+            starts[PACE_BURST as usize - 1],
+            Duration::ZERO,
+            "the burst goes at once"
+        );
+        // In any one second: at most the burst plus a second's worth.
+        for (i, at) in starts.iter().enumerate() {
+            let within = starts[i..]
+                .iter()
+                .take_while(|t| **t < *at + Duration::from_secs(1))
+                .count();
             assert!(
-                *at >= starts[i - 5] + Duration::from_secs(1),
-                "start {i} at {at:?} is within a second of start {}",
-                i - 5
+                within <= 50 + PACE_BURST as usize,
+                "{within} starts within a second of {at:?}"
             );
         }
-        assert_eq!(starts[4], Duration::ZERO, "the first five go at once");
     }
 
     #[test]

@@ -102,10 +102,14 @@ fn sms(fake: &FakeTencent, secret_key: &str, numbers: &str) -> Box<dyn Notifier>
 }
 
 fn email(moto: &Moto, from: &str) -> Box<dyn Notifier> {
-    let settings = EmailSettings {
-        from: from.into(),
-        to: vec!["oncall@example.com".into(), "lead@example.com".into()],
-    };
+    email_to(moto, from, "oncall@example.com,lead@example.com")
+}
+
+fn email_to(moto: &Moto, from: &str, to: &str) -> Box<dyn Notifier> {
+    let env = Env::from_pairs([("EMAIL_FROM", from), ("EMAIL_TO", to)]);
+    let settings = EmailSettings::from_env(&env)
+        .expect("valid settings")
+        .expect("configured");
     let english = Style {
         language: Language::English,
         ..Style::default()
@@ -119,6 +123,7 @@ fn delivered(attempts: u32, channel: &'static str) -> Delivery {
         outcome: DeliveryOutcome::Delivered,
         attempts,
         error: None,
+        note: None,
     }
 }
 
@@ -246,7 +251,7 @@ async fn sms_rate_limits_are_retried() {
 }
 
 #[tokio::test]
-async fn a_number_rejected_in_the_status_set_fails_without_a_resend() {
+async fn a_number_rejected_in_the_status_set_is_noted_and_the_others_are_not_resent() {
     let api = FakeTencent::start().await;
     api.blacklist("+8613900001111");
     let deliveries = deliver(vec![sms(
@@ -255,13 +260,161 @@ async fn a_number_rejected_in_the_status_set_fails_without_a_resend() {
         "13800000000,13900001111",
     )])
     .await;
-    assert_eq!(deliveries[0].outcome, DeliveryOutcome::Failed);
+    assert_eq!(deliveries[0].outcome, DeliveryOutcome::Delivered);
     assert_eq!(deliveries[0].attempts, 1);
     assert_eq!(
-        deliveries[0].error.as_deref(),
+        deliveries[0].note.as_deref(),
         Some(
-            "SMS rejected for 1 of 2 numbers: +86139****1111 FailedOperation.PhoneNumberInBlacklist"
+            "SMS not delivered to 1 of 2 numbers: +86139****1111 FailedOperation.PhoneNumberInBlacklist"
         )
+    );
+    assert_eq!(api.delivered_to("+8613800000000"), 1);
+}
+
+#[tokio::test]
+async fn mainland_and_international_numbers_are_sent_in_separate_requests() {
+    let api = FakeTencent::start().await;
+    let deliveries = deliver(vec![sms(
+        &api,
+        tencent::SECRET_KEY,
+        "13800000000,+14155550100,+85291234567",
+    )])
+    .await;
+    assert_eq!(deliveries, vec![delivered(1, "sms")]);
+    let sets: Vec<Value> = api
+        .received()
+        .iter()
+        .map(|r| r.body["PhoneNumberSet"].clone())
+        .collect();
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    assert!(sets.contains(&serde_json::json!(["+8613800000000"])));
+    assert!(sets.contains(&serde_json::json!(["+14155550100", "+85291234567"])));
+    for number in ["+8613800000000", "+14155550100", "+85291234567"] {
+        assert_eq!(api.delivered_to(number), 1, "{number}");
+    }
+}
+
+/// Delivers one digest through one notifier, retrying as `fan_out` does.
+async fn deliver_digest(notifier: &dyn Notifier, digest: &Digest) -> Delivery {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (result, attempts) =
+        lookout::retry::retry(quick(), deadline, |_| notifier.deliver(digest)).await;
+    let (outcome, error, note) = match result {
+        Ok(receipt) => (DeliveryOutcome::Delivered, None, receipt.note),
+        Err(error) if error.owed => (DeliveryOutcome::Failed, Some(error.reason), None),
+        Err(error) => (DeliveryOutcome::Dropped, Some(error.reason), None),
+    };
+    Delivery {
+        channel: notifier.channel(),
+        outcome,
+        attempts,
+        error,
+        note,
+    }
+}
+
+#[tokio::test]
+async fn a_numbers_daily_budget_holds_back_what_a_flapping_target_would_spend() {
+    let api = FakeTencent::start().await;
+    let env = sms_env(&api, tencent::SECRET_KEY, "13800000000");
+    let env = env.overlaid(vec![("SMS_DAILY_LIMIT".into(), "2".into())]);
+    let settings = SmsSettings::from_env(&env).unwrap().unwrap();
+    let budget: std::sync::Arc<dyn lookout::alerting::state::StateStore> =
+        std::sync::Arc::new(lookout::alerting::state::memory::MemoryStore::default());
+    let notifier = SmsNotifier::new(settings, Style::default())
+        .unwrap()
+        .with_budget(budget);
+    let outcomes: Vec<Delivery> = futures::future::join_all((1..=3).map(|n| {
+        let digest = support::scripted::digest_with(n);
+        let notifier = &notifier;
+        async move { deliver_digest(notifier, &digest).await }
+    }))
+    .await;
+    let delivered = outcomes
+        .iter()
+        .filter(|d| d.outcome == DeliveryOutcome::Delivered)
+        .count();
+    assert_eq!(delivered, 2, "{outcomes:?}");
+    let held = outcomes
+        .iter()
+        .find(|d| d.outcome == DeliveryOutcome::Dropped)
+        .expect("the third is held back, not owed");
+    assert!(
+        held.error.as_deref().unwrap().contains("held back")
+            && held.error.as_deref().unwrap().contains("SMS_DAILY_LIMIT"),
+        "{held:?}"
+    );
+    assert_eq!(api.delivered_to("+8613800000000"), 2);
+}
+
+#[tokio::test]
+async fn tencents_own_daily_limit_is_dropped_not_owed() {
+    let api = FakeTencent::start().await;
+    let env = sms_env(&api, tencent::SECRET_KEY, "13800000000")
+        .overlaid(vec![("SMS_DAILY_LIMIT".into(), "50".into())]);
+    let notifier = SmsNotifier::new(
+        SmsSettings::from_env(&env).unwrap().unwrap(),
+        Style::default(),
+    )
+    .unwrap();
+    let mut last = None;
+    for n in 1..=(tencent::DAILY_LIMIT as usize + 1) {
+        last = Some(deliver_digest(&notifier, &support::scripted::digest_with(n)).await);
+    }
+    let last = last.unwrap();
+    assert_eq!(last.outcome, DeliveryOutcome::Dropped, "{last:?}");
+    assert!(
+        last.error
+            .unwrap()
+            .contains("LimitExceeded.PhoneNumberDailyLimit")
+    );
+    assert_eq!(api.delivered_to("+8613800000000"), 10);
+}
+
+#[tokio::test]
+async fn an_sms_that_may_have_gone_out_is_not_resent_in_the_same_tick() {
+    let api = FakeTencent::start().await;
+    api.after_sending(tencent::AfterSending::InternalTimeout, 1);
+    let deliveries = deliver(vec![sms(&api, tencent::SECRET_KEY, "13800000000")]).await;
+    assert_eq!(
+        deliveries[0].outcome,
+        DeliveryOutcome::Failed,
+        "owed to the next tick"
+    );
+    assert_eq!(deliveries[0].attempts, 1, "not retried now");
+    assert!(
+        deliveries[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("may have been sent"),
+        "{deliveries:?}"
+    );
+    assert_eq!(api.delivered_to("+8613800000000"), 1);
+}
+
+#[tokio::test]
+async fn the_fake_refuses_a_request_mixing_regions_as_tencent_does() {
+    let api = FakeTencent::start().await;
+    let credentials = lookout::tencent::Credentials {
+        secret_id: tencent::SECRET_ID.into(),
+        secret_key: lookout::config::Secret::new(tencent::SECRET_KEY.into()),
+        token: None,
+    };
+    let client = lookout::tencent::TencentClient::new(credentials, Duration::from_secs(5)).unwrap();
+    let endpoint = lookout::tencent::Endpoint {
+        url: api.url().parse().unwrap(),
+        service: "sms",
+        version: "2021-01-11",
+        region: "ap-guangzhou".into(),
+    };
+    let body = serde_json::json!({"PhoneNumberSet": ["+8613800000000", "+14155550100"],
+        "SmsSdkAppId": "1400000001", "SignName": "lookout", "TemplateId": "1",
+        "TemplateParamSet": ["a", "b"]});
+    let error = client.call(&endpoint, "SendSms", &body).await.unwrap_err();
+    assert_eq!(
+        error.code(),
+        Some("UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber")
     );
 }
 
@@ -308,6 +461,38 @@ async fn email_is_sent_through_ses_with_subject_body_and_recipients() {
     assert!(
         message.contains("answered 503 Service Unavailable"),
         "{message}"
+    );
+}
+
+#[tokio::test]
+async fn more_than_fifty_recipients_go_in_several_messages_from_a_named_sender() {
+    let moto = Moto::start().await;
+    moto.verify_sender("alerts@example.com").await;
+    let to: Vec<String> = (0..120).map(|i| format!("ops{i}@example.com")).collect();
+    let deliveries = deliver(vec![email_to(
+        &moto,
+        "lookout 监控 <alerts@example.com>",
+        &to.join(","),
+    )])
+    .await;
+    assert_eq!(
+        deliveries,
+        vec![delivered(1, "email")],
+        "moto refuses over 50 recipients"
+    );
+    let sent = sent_emails(&moto.data().await);
+    assert_eq!(sent.len(), 3, "50 + 50 + 20");
+    let all = serde_json::to_string(&sent).unwrap();
+    for address in &to {
+        assert_eq!(
+            all.matches(&format!("\"{address}\"")).count(),
+            1,
+            "{address} once"
+        );
+    }
+    assert!(
+        all.contains("=?UTF-8?B?"),
+        "the Unicode name is MIME-encoded: {all}"
     );
 }
 

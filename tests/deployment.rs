@@ -253,6 +253,16 @@ fn the_template_has_the_three_functions_and_no_wildcard_actions() {
             && !text.contains("dynamodb:*")
     );
     assert!(text.contains("AttributeName: expires_at"));
+    // In the SES sandbox the recipients' identities are authorized too, not just the sender's.
+    assert_eq!(
+        text.matches(
+            "Resource: !Sub arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"
+        )
+        .count(),
+        3,
+        "each function may send to any of the account's identities"
+    );
+    assert!(!text.contains("identity/${EmailFrom}"));
 }
 
 #[tokio::test]

@@ -124,6 +124,78 @@ async fn pages_and_groups_are_read_at_once() {
 }
 
 #[tokio::test]
+async fn at_most_twenty_pages_of_a_group_are_in_flight() {
+    let api = FakeTencent::start().await;
+    api.set_group("billing", topics(2000));
+    api.set_page_delay(Duration::from_millis(400));
+    let results = run(&check(&api, &[])).await;
+    assert_eq!(results.len(), 2001);
+    assert_eq!(api.pages("billing"), 40);
+    assert_eq!(api.most_in_flight(), 20, "the README's 20, not more");
+}
+
+#[tokio::test]
+async fn many_groups_together_stay_under_the_apis_hundred_requests_a_second() {
+    let api = FakeTencent::start().await;
+    let names: Vec<String> = (0..6).map(|g| format!("group-{g}")).collect();
+    for name in &names {
+        api.set_group(name, topics(1000));
+    }
+    api.set_page_delay(Duration::from_millis(5));
+    let groups = names.join(",");
+    let results = check(&api, &[("CKAFKA_GROUPS", &groups)])
+        .with_backoff(lookout::retry::Backoff {
+            base: Duration::from_secs(5),
+            max: Duration::from_secs(5),
+            max_attempts: 1,
+        })
+        .run(&tick(0), &Default::default(), far_deadline())
+        .await;
+    assert!(
+        results.iter().all(|r| r.health == Health::Ok),
+        "no RequestLimitExceeded: {:?}",
+        results.iter().find(|r| r.health != Health::Ok)
+    );
+    assert_eq!(results.len(), 6 * 1001);
+    assert!(api.most_in_a_second() <= 100, "{}", api.most_in_a_second());
+}
+
+#[tokio::test]
+async fn a_topic_with_null_partitions_is_a_topic_without_lag() {
+    let api = FakeTencent::start().await;
+    let mut listed = topics(2);
+    listed.push(support::tencent::topic_without_partitions("empty"));
+    api.set_group("billing", listed);
+    let results = run(&check(&api, &[])).await;
+    assert!(
+        results.iter().all(|r| r.health == Health::Ok),
+        "{results:?}"
+    );
+    let empty = results
+        .iter()
+        .find(|r| r.target == "billing/empty")
+        .expect("the topic is reported");
+    assert_eq!(topic_of(empty).lag, 0);
+    assert_eq!(topic_of(empty).partitions, 0);
+}
+
+#[tokio::test]
+async fn more_topics_than_lookout_reads_is_a_monitor_error_that_says_so() {
+    let api = FakeTencent::start().await;
+    api.set_group("billing", topics(10_001));
+    let message = monitor_error(&check(&api, &[])).await;
+    assert!(
+        message.contains("10001 topics") && message.contains("KAFKA_TOPICS"),
+        "{message}"
+    );
+    assert_eq!(
+        api.pages("billing"),
+        1,
+        "no page after the first was asked for"
+    );
+}
+
+#[tokio::test]
 async fn a_topics_lag_is_the_sum_of_partitions_each_under_the_threshold() {
     let api = FakeTencent::start().await;
     api.set_group(
@@ -220,6 +292,7 @@ async fn rate_limits_and_internal_errors_are_retried() {
     api.set_group("billing", topics(3));
     api.answer_next("RequestLimitExceeded", 2);
     api.answer_next("InternalError", 1);
+    api.answer_next("ServiceUnavailable", 1);
     let results = run(&check(&api, &[])).await;
     assert_eq!(results.len(), 4);
     assert_eq!(results[0].health, Health::Ok);

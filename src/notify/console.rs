@@ -4,7 +4,7 @@ use std::io::Write;
 
 use async_trait::async_trait;
 
-use super::{DeliveryError, Notifier};
+use super::{DeliveryError, Notifier, Receipt};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
 
@@ -26,10 +26,12 @@ impl Notifier for ConsoleNotifier {
         "console"
     }
 
-    async fn deliver(&self, digest: &Digest) -> Result<(), DeliveryError> {
+    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
         let text = render::plain_text(digest, &self.style);
-        writeln!(std::io::stderr().lock(), "{text}").map_err(|e| {
-            DeliveryError::permanent(format!("could not write to standard error: {e}"))
-        })
+        writeln!(std::io::stderr().lock(), "{text}")
+            .map(|()| Receipt::default())
+            .map_err(|e| {
+                DeliveryError::permanent(format!("could not write to standard error: {e}"))
+            })
     }
 }

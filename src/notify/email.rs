@@ -5,18 +5,97 @@ use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::operation::send_email::SendEmailError;
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 
-use super::{DeliveryError, Notifier};
+use super::{DeliveryError, Notifier, Receipt};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
 use crate::config::{ConfigError, Env, SetupError};
 
+/// Recipients one `SendEmail` takes at most: more are sent in several messages.
+pub const MAX_RECIPIENTS: usize = 50;
+
 /// Email settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailSettings {
-    /// `EMAIL_FROM`: a sender identity verified in SES.
+    /// `EMAIL_FROM` as SES is given it: `alerts@example.com`, or `lookout <alerts@example.com>` with
+    /// a non-ASCII name MIME-encoded.
     pub from: String,
-    /// `EMAIL_TO`: recipients.
+    /// The sender's address alone (the SES identity).
+    pub from_address: String,
+    /// `EMAIL_TO`: recipients, each once.
     pub to: Vec<String>,
+}
+
+/// Why an address cannot be used, if it cannot. SES takes 7-bit ASCII addresses only (a Unicode
+/// domain must be written in Punycode), one `@`, nothing that could end a header.
+pub fn address_problem(address: &str) -> Option<String> {
+    if address.chars().any(|c| c.is_control()) {
+        return Some("it holds a line break or another control character".into());
+    }
+    if address.contains(char::is_whitespace) {
+        return Some("it holds a space".into());
+    }
+    if !address.is_ascii() {
+        return Some("SES takes ASCII addresses only (write a Unicode domain in Punycode)".into());
+    }
+    let Some((local, domain)) = address.split_once('@') else {
+        return Some("it has no @".into());
+    };
+    if domain.contains('@') {
+        return Some("it has more than one @".into());
+    }
+    if local.is_empty() || local.len() > 64 {
+        return Some("the part before the @ is empty or longer than 64 characters".into());
+    }
+    let labels_ok = domain.split('.').count() >= 2
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !labels_ok {
+        return Some(format!("{domain:?} is not a domain name"));
+    }
+    if local.contains(['<', '>', '(', ')', '[', ']', ',', ';', ':', '"', '\\']) {
+        return Some("the part before the @ holds a character mail headers reserve".into());
+    }
+    None
+}
+
+/// `EMAIL_FROM` as SES takes it, and the address alone: `addr`, `Name <addr>` or `"Name" <addr>`.
+pub fn parse_sender(raw: &str) -> Result<(String, String), String> {
+    let raw = raw.trim();
+    let Some((name, rest)) = raw.split_once('<') else {
+        return match address_problem(raw) {
+            Some(problem) => Err(problem),
+            None => Ok((raw.to_owned(), raw.to_owned())),
+        };
+    };
+    let address = rest
+        .strip_suffix('>')
+        .ok_or("a display name must be followed by <address>")?
+        .trim();
+    if let Some(problem) = address_problem(address) {
+        return Err(problem);
+    }
+    let name = name.trim().trim_matches('"').trim();
+    if name.chars().any(|c| c.is_control()) {
+        return Err("the display name holds a line break or another control character".into());
+    }
+    if name.contains(['"', '\\', '<', '>']) {
+        return Err("the display name holds a quote or an angle bracket".into());
+    }
+    let shown = if name.is_empty() {
+        address.to_owned()
+    } else if name.is_ascii() {
+        format!("\"{name}\" <{address}>")
+    } else {
+        // SES takes a Unicode display name only as a MIME encoded-word.
+        use base64::Engine;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(name.as_bytes());
+        format!("=?UTF-8?B?{encoded}?= <{address}>")
+    };
+    Ok((shown, address.to_owned()))
 }
 
 impl EmailSettings {
@@ -25,17 +104,32 @@ impl EmailSettings {
         if !env.is_set("EMAIL_FROM") && !env.is_set("EMAIL_TO") {
             return Ok(None);
         }
-        let from = env
-            .required(
+        let raw_from = env.required(
+            "EMAIL_FROM",
+            "EMAIL_TO is set: set EMAIL_FROM to a sender address verified in SES",
+        )?;
+        let (from, from_address) = parse_sender(raw_from).map_err(|reason| {
+            ConfigError::invalid(
                 "EMAIL_FROM",
-                "EMAIL_TO is set: set EMAIL_FROM to a sender address verified in SES",
-            )?
-            .to_owned();
-        let to: Vec<String> = env
-            .list("EMAIL_TO")
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+                raw_from,
+                reason,
+                "write the sender as alerts@example.com or as lookout <alerts@example.com>",
+            )
+        })?;
+        let mut to: Vec<String> = Vec::new();
+        for address in env.list("EMAIL_TO") {
+            if let Some(reason) = address_problem(address) {
+                return Err(ConfigError::invalid(
+                    "EMAIL_TO",
+                    address,
+                    reason,
+                    "write addresses as name@example.com, comma-separated",
+                ));
+            }
+            if !to.iter().any(|a| a.eq_ignore_ascii_case(address)) {
+                to.push(address.to_owned());
+            }
+        }
         if to.is_empty() {
             return Err(ConfigError::Missing {
                 var: "EMAIL_TO",
@@ -43,22 +137,11 @@ impl EmailSettings {
                     .into(),
             });
         }
-        for (var, address) in
-            std::iter::once(("EMAIL_FROM", &from)).chain(to.iter().map(|a| ("EMAIL_TO", a)))
-        {
-            let looks_like_address = address
-                .rsplit_once('@')
-                .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
-            if !looks_like_address {
-                return Err(ConfigError::invalid(
-                    var,
-                    address,
-                    "not an email address",
-                    "write addresses as name@example.com, comma-separated",
-                ));
-            }
-        }
-        Ok(Some(EmailSettings { from, to }))
+        Ok(Some(EmailSettings {
+            from,
+            from_address,
+            to,
+        }))
     }
 }
 
@@ -89,6 +172,8 @@ pub struct EmailNotifier {
     settings: EmailSettings,
     style: Style,
     client: aws_sdk_sesv2::Client,
+    /// Batches of recipients a digest already went to, so a retry skips them.
+    sent: std::sync::Mutex<std::collections::HashSet<(u64, usize)>>,
 }
 
 impl EmailNotifier {
@@ -115,6 +200,7 @@ impl EmailNotifier {
             settings,
             style,
             client,
+            sent: std::sync::Mutex::default(),
         }
     }
 }
@@ -156,27 +242,75 @@ pub fn classify(error: &SdkError<SendEmailError>) -> DeliveryError {
     }
 }
 
+impl EmailNotifier {
+    fn already_sent(&self, fingerprint: u64, batch: usize) -> bool {
+        self.sent
+            .lock()
+            .is_ok_and(|sent| sent.contains(&(fingerprint, batch)))
+    }
+
+    fn mark_sent(&self, fingerprint: u64, batch: usize) {
+        if let Ok(mut sent) = self.sent.lock() {
+            if sent.len() > 1000 {
+                sent.clear();
+            }
+            sent.insert((fingerprint, batch));
+        }
+    }
+}
+
 #[async_trait]
 impl Notifier for EmailNotifier {
     fn channel(&self) -> &'static str {
         "email"
     }
 
-    async fn deliver(&self, digest: &Digest) -> Result<(), DeliveryError> {
+    /// One message per batch of at most [`MAX_RECIPIENTS`]; a retry skips the batches that got it.
+    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
         let content = email_content(digest, &self.style)?;
-        self.client
-            .send_email()
-            .from_email_address(&self.settings.from)
-            .destination(
-                Destination::builder()
-                    .set_to_addresses(Some(self.settings.to.clone()))
-                    .build(),
-            )
-            .content(content)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify(&e))
+        let fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            format!("{content:?}").hash(&mut hasher);
+            hasher.finish()
+        };
+        let batches: Vec<(usize, &[String])> = self
+            .settings
+            .to
+            .chunks(MAX_RECIPIENTS)
+            .enumerate()
+            .filter(|(i, _)| !self.already_sent(fingerprint, *i))
+            .collect();
+        let sends = batches.iter().map(|(i, recipients)| {
+            let request = self
+                .client
+                .send_email()
+                .from_email_address(&self.settings.from)
+                .destination(
+                    Destination::builder()
+                        .set_to_addresses(Some(recipients.to_vec()))
+                        .build(),
+                )
+                .content(content.clone());
+            async move { (*i, request.send().await) }
+        });
+        let mut failure: Option<DeliveryError> = None;
+        for (i, outcome) in futures::future::join_all(sends).await {
+            match outcome {
+                Ok(_) => self.mark_sent(fingerprint, i),
+                Err(error) => {
+                    let error = classify(&error);
+                    // A retry that may pass wins over a permanent refusal of another batch.
+                    if failure.as_ref().is_none_or(|f| !f.retryable) {
+                        failure = Some(error);
+                    }
+                }
+            }
+        }
+        match failure {
+            None => Ok(Receipt::default()),
+            Some(error) => Err(error),
+        }
     }
 }
 
@@ -216,6 +350,62 @@ mod tests {
             ("EMAIL_TO", "a@example.com,b@example.com"),
         ]);
         assert_eq!(EmailSettings::from_env(&good).unwrap().unwrap().to.len(), 2);
+    }
+
+    #[test]
+    fn senders_may_carry_a_display_name_and_unicode_names_are_encoded() {
+        assert_eq!(
+            parse_sender("alerts@example.com").unwrap(),
+            ("alerts@example.com".into(), "alerts@example.com".into())
+        );
+        assert_eq!(
+            parse_sender("lookout <alerts@example.com>").unwrap(),
+            (
+                "\"lookout\" <alerts@example.com>".into(),
+                "alerts@example.com".into()
+            )
+        );
+        let (shown, address) = parse_sender("\"监控 告警\" <alerts@example.com>").unwrap();
+        assert_eq!(address, "alerts@example.com");
+        assert_eq!(
+            shown,
+            "=?UTF-8?B?55uR5o6nIOWRiuitpg==?= <alerts@example.com>"
+        );
+        for bad in [
+            "lookout <alerts@example.com",
+            "look\r\nBcc: x <alerts@example.com>",
+            "lookout <a@@example.com>",
+            "<>",
+        ] {
+            assert!(parse_sender(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn addresses_ses_would_refuse_are_refused_at_start() {
+        for bad in [
+            "a@@example.com",
+            "a b@example.com",
+            "ops@example.com\r\nBcc: evil@example.com",
+            "运维@example.com",
+            "ops@例子.com",
+            "ops@example",
+            "ops@.example.com",
+            "@example.com",
+        ] {
+            assert!(address_problem(bad).is_some(), "{bad:?}");
+            let env = Env::from_pairs([("EMAIL_FROM", "alerts@example.com"), ("EMAIL_TO", bad)]);
+            assert!(EmailSettings::from_env(&env).is_err(), "{bad:?}");
+        }
+        assert_eq!(address_problem("ops+alerts@xn--fsqu00a.com"), None);
+        let twice = Env::from_pairs([
+            ("EMAIL_FROM", "alerts@example.com"),
+            ("EMAIL_TO", "ops@example.com, OPS@example.com"),
+        ]);
+        assert_eq!(
+            EmailSettings::from_env(&twice).unwrap().unwrap().to.len(),
+            1
+        );
     }
 
     #[test]

@@ -14,8 +14,11 @@ use futures::future::join_all;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use std::sync::Arc;
+
 use crate::alerting::Digest;
 use crate::alerting::render::Style;
+use crate::alerting::state::StateStore;
 use crate::config::{Env, SetupError};
 use crate::retry::{self, Backoff, Retryable};
 
@@ -26,7 +29,14 @@ pub trait Notifier: Send + Sync {
     fn channel(&self) -> &'static str;
 
     /// Delivers the digest once. The error says why, and never carries a secret.
-    async fn deliver(&self, digest: &Digest) -> Result<(), DeliveryError>;
+    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError>;
+}
+
+/// What a channel says of a delivery it made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Receipt {
+    /// Something the report should say: part of it was held back, say.
+    pub note: Option<String>,
 }
 
 /// Why a delivery attempt failed.
@@ -35,8 +45,11 @@ pub trait Notifier: Send + Sync {
 pub struct DeliveryError {
     /// What went wrong, with no secret in it.
     pub reason: String,
-    /// True when a later attempt may succeed (rate limits, 5xx, timeouts).
+    /// True when a later attempt in the same tick may succeed (rate limits, 5xx, timeouts).
     pub retryable: bool,
+    /// True when the notice stays owed to the next tick; false when resending can never help (a
+    /// daily budget is spent).
+    pub owed: bool,
 }
 
 impl DeliveryError {
@@ -45,14 +58,25 @@ impl DeliveryError {
         DeliveryError {
             reason: reason.into(),
             retryable: true,
+            owed: true,
         }
     }
 
-    /// A failure that will not go away by itself.
+    /// A failure that will not go away within the tick: owed to the next one.
     pub fn permanent(reason: impl Into<String>) -> Self {
         DeliveryError {
             reason: reason.into(),
             retryable: false,
+            owed: true,
+        }
+    }
+
+    /// A failure no resend can help: not retried, not owed.
+    pub fn dropped(reason: impl Into<String>) -> Self {
+        DeliveryError {
+            reason: reason.into(),
+            retryable: false,
+            owed: false,
         }
     }
 }
@@ -75,6 +99,9 @@ pub struct Delivery {
     /// Why it failed, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the channel said of a delivery it made (part of it held back, say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Whether a delivery arrived.
@@ -92,7 +119,12 @@ pub enum DeliveryOutcome {
 /// The channels configured in this environment; the console alone when none is.
 ///
 /// A channel counts as configured when any of its variables is set; then all it needs must be.
-pub async fn channels_from_env(env: &Env) -> Result<Vec<Box<dyn Notifier>>, SetupError> {
+///
+/// `store` keeps what channels must remember across invocations (each number's SMS of the day).
+pub async fn channels_from_env(
+    env: &Env,
+    store: Arc<dyn StateStore>,
+) -> Result<Vec<Box<dyn Notifier>>, SetupError> {
     let style = Style::from_env(env)?;
     let mut channels: Vec<Box<dyn Notifier>> = Vec::new();
     if let Some(settings) = wecom::WeComSettings::from_env(env)? {
@@ -104,7 +136,9 @@ pub async fn channels_from_env(env: &Env) -> Result<Vec<Box<dyn Notifier>>, Setu
         ));
     }
     if let Some(settings) = sms::SmsSettings::from_env(env)? {
-        channels.push(Box::new(sms::SmsNotifier::new(settings, style)?));
+        channels.push(Box::new(
+            sms::SmsNotifier::new(settings, style)?.with_budget(store),
+        ));
     }
     if channels.is_empty() {
         channels.push(Box::new(console::ConsoleNotifier::new(style)));
@@ -142,20 +176,26 @@ pub async fn fan_out<'d>(
             })
             .await;
             match result {
-                Ok(()) => {
-                    tracing::info!(channel, attempts, "delivered");
+                Ok(receipt) => {
+                    tracing::info!(channel, attempts, note = receipt.note.as_deref(), "delivered");
                     Delivery {
                         channel,
                         outcome: DeliveryOutcome::Delivered,
                         attempts,
                         error: None,
+                        note: receipt.note,
                     }
                 }
                 Err(error) => Delivery {
                     channel,
-                    outcome: DeliveryOutcome::Failed,
+                    outcome: if error.owed {
+                        DeliveryOutcome::Failed
+                    } else {
+                        DeliveryOutcome::Dropped
+                    },
                     attempts,
                     error: Some(error.reason),
+                    note: None,
                 },
             }
         })
@@ -192,12 +232,12 @@ mod tests {
         fn channel(&self) -> &'static str {
             self.name
         }
-        async fn deliver(&self, _: &Digest) -> Result<(), DeliveryError> {
+        async fn deliver(&self, _: &Digest) -> Result<Receipt, DeliveryError> {
             tokio::time::sleep(self.delay).await;
             let n = self.calls.fetch_add(1, Ordering::SeqCst) as usize;
             match self.failures.get(n) {
                 Some(error) => Err(error.clone()),
-                None => Ok(()),
+                None => Ok(Receipt::default()),
             }
         }
     }
@@ -279,7 +319,8 @@ mod tests {
                 channel: "fine",
                 outcome: DeliveryOutcome::Delivered,
                 attempts: 1,
-                error: None
+                error: None,
+                note: None,
             }
         );
     }

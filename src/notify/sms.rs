@@ -5,14 +5,29 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::{DeliveryError, Notifier};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Asia::Shanghai;
+use sha2::{Digest as _, Sha256};
+
+use super::{DeliveryError, Notifier, Receipt};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
+use crate::alerting::state::StateStore;
+use crate::alerting::state::memory::MemoryStore;
 use crate::config::{ConfigError, Env, SetupError};
 use crate::tencent::{Credentials, Endpoint, TencentClient, TencentError};
 
 /// Numbers one `SendSms` call takes at most.
 const MAX_NUMBERS: usize = 200;
+/// Messages a number may receive a day by default: Tencent's own limit, which individual accounts
+/// cannot raise.
+pub const DEFAULT_DAILY_LIMIT: u32 = 10;
+/// Codes that mean the message may have gone out although the call failed: never resent in the
+/// same tick.
+const AMBIGUOUS: [&str; 2] = ["InternalError.Timeout", "InternalError.SendAndRecvFail"];
 
 /// SMS settings.
 #[derive(Debug, Clone)]
@@ -27,6 +42,8 @@ pub struct SmsSettings {
     pub template_id: String,
     /// `SMS_PARAM_MAX_CHARS`: the longest a template variable may be.
     pub param_max_chars: usize,
+    /// `SMS_DAILY_LIMIT`: messages a number may receive a calendar day (Beijing time).
+    pub daily_limit: u32,
     /// `SMS_REGION` and `TENCENTCLOUD_SMS_ENDPOINT`.
     pub endpoint: Endpoint,
     /// `TENCENTCLOUD_SECRET_ID` / `TENCENTCLOUD_SECRET_KEY` / `TENCENTCLOUD_SESSION_TOKEN`.
@@ -93,6 +110,10 @@ impl SmsSettings {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // 13800000000 and +8613800000000 are one number, and get one message.
+        let mut phone_numbers: Vec<String> = phone_numbers;
+        let mut seen = std::collections::HashSet::new();
+        phone_numbers.retain(|n| seen.insert(n.clone()));
         if phone_numbers.len() > MAX_NUMBERS {
             return Err(ConfigError::invalid(
                 "SMS_PHONE_NUMBERS",
@@ -106,8 +127,14 @@ impl SmsSettings {
             12usize,
             "set it to the template variable length your account allows, e.g. 12",
         )?;
+        let daily_limit = env.at_least_one(
+            "SMS_DAILY_LIMIT",
+            DEFAULT_DAILY_LIMIT,
+            "set it to the messages a number may receive a day, e.g. 10 (Tencent's default)",
+        )?;
         let region = env.get("SMS_REGION").unwrap_or("ap-guangzhou").to_owned();
         Ok(Some(SmsSettings {
+            daily_limit,
             phone_numbers,
             sdk_app_id: needed("SMS_SDK_APP_ID", "the SMS application's SdkAppId")?,
             sign_name: needed("SMS_SIGN_NAME", "the approved signature's name")?,
@@ -125,10 +152,10 @@ impl SmsSettings {
     }
 }
 
-/// The `SendSms` request body.
-pub fn send_sms_body(settings: &SmsSettings, params: &[String]) -> Value {
+/// The `SendSms` request body for some of the numbers.
+pub fn send_sms_body(settings: &SmsSettings, numbers: &[String], params: &[String]) -> Value {
     json!({
-        "PhoneNumberSet": settings.phone_numbers,
+        "PhoneNumberSet": numbers,
         "SmsSdkAppId": settings.sdk_app_id,
         "SignName": settings.sign_name,
         "TemplateId": settings.template_id,
@@ -136,36 +163,45 @@ pub fn send_sms_body(settings: &SmsSettings, params: &[String]) -> Value {
     })
 }
 
-/// Reads `SendStatusSet`: delivered only when every number's `Code` is `Ok`. A rejected number is
-/// not retried (a resend would repeat the message to the numbers that got it).
-pub fn read_send_status(response: &Value) -> Result<(), DeliveryError> {
+/// True for a mainland China number.
+fn is_mainland(number: &str) -> bool {
+    number.starts_with("+86")
+}
+
+/// The requests to make: mainland and international numbers apart (one request mixing them is
+/// refused whole), at most 200 numbers each.
+pub fn batches(numbers: &[String]) -> Vec<Vec<String>> {
+    let (mainland, international): (Vec<String>, Vec<String>) =
+        numbers.iter().cloned().partition(|n| is_mainland(n));
+    [mainland, international]
+        .into_iter()
+        .flat_map(|group| {
+            group
+                .chunks(MAX_NUMBERS)
+                .map(<[String]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .filter(|batch| !batch.is_empty())
+        .collect()
+}
+
+/// Each number's `Code` in `SendStatusSet`.
+pub fn read_send_status(response: &Value) -> Result<Vec<(String, String)>, DeliveryError> {
     let Some(statuses) = response.get("SendStatusSet").and_then(Value::as_array) else {
         return Err(DeliveryError::permanent(
             "SendSms answered without a SendStatusSet",
         ));
     };
-    let rejected: Vec<String> = statuses
+    Ok(statuses
         .iter()
-        .filter(|s| s.get("Code").and_then(Value::as_str) != Some("Ok"))
         .map(|s| {
-            let number = s.get("PhoneNumber").and_then(Value::as_str).unwrap_or("?");
-            let code = s.get("Code").and_then(Value::as_str).unwrap_or("no code");
-            format!("{} {code}", mask_phone_number(number))
+            let text = |field: &str| s.get(field).and_then(Value::as_str).unwrap_or("?");
+            (text("PhoneNumber").to_owned(), text("Code").to_owned())
         })
-        .collect();
-    if rejected.is_empty() {
-        Ok(())
-    } else {
-        Err(DeliveryError::permanent(format!(
-            "SMS rejected for {} of {} numbers: {}",
-            rejected.len(),
-            statuses.len(),
-            rejected.join("; ")
-        )))
-    }
+        .collect())
 }
 
-fn api_error(error: TencentError) -> DeliveryError {
+fn api_error(error: &TencentError) -> DeliveryError {
     let reason = if error.is_auth_failure() {
         format!(
             "Tencent Cloud refused the credentials ({error}): check TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY and the clock"
@@ -180,15 +216,42 @@ fn api_error(error: TencentError) -> DeliveryError {
     }
 }
 
-/// Sends digests as SMS through Tencent Cloud.
+/// True when a failed call may still have sent its messages.
+fn is_ambiguous(error: &TencentError) -> bool {
+    matches!(error, TencentError::Timeout(_))
+        || error.code().is_some_and(|code| AMBIGUOUS.contains(&code))
+}
+
+/// What became of one number in one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fate {
+    /// Tencent took the message.
+    Sent,
+    /// Our daily budget held it back.
+    Held,
+    /// Tencent's own limit refused it (`LimitExceeded.*`): resending cannot help today.
+    Limited(String),
+    /// The call failed in a way that may have sent it: not resent in this tick.
+    Unconfirmed(String),
+    /// It was refused, or the call failed before sending: worth another try.
+    Failed(String),
+    /// The call failed in a way a retry in this tick may pass.
+    Retry(String),
+}
+
+/// Sends digests as SMS through Tencent Cloud, within each number's daily budget.
 pub struct SmsNotifier {
     settings: SmsSettings,
     style: Style,
     client: TencentClient,
+    budget: Arc<dyn StateStore>,
+    /// Numbers a digest already went to (or may have), so a retry in the tick skips them.
+    done: std::sync::Mutex<HashSet<(u64, String)>>,
 }
 
 impl SmsNotifier {
-    /// A notifier with its own signed API client.
+    /// A notifier with its own signed API client, counting each number's messages in this process
+    /// only (see [`SmsNotifier::with_budget`]).
     pub fn new(settings: SmsSettings, style: Style) -> Result<Self, SetupError> {
         let client = TencentClient::new(settings.credentials.clone(), Duration::from_secs(10))
             .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))?;
@@ -196,8 +259,107 @@ impl SmsNotifier {
             settings,
             style,
             client,
+            budget: Arc::new(MemoryStore::default()),
+            done: std::sync::Mutex::default(),
         })
     }
+
+    /// The same notifier counting each number's messages of the day in `store`, shared by every
+    /// function of the stack.
+    pub fn with_budget(self, store: Arc<dyn StateStore>) -> Self {
+        SmsNotifier {
+            budget: store,
+            ..self
+        }
+    }
+
+    fn is_done(&self, fingerprint: u64, number: &str) -> bool {
+        self.done
+            .lock()
+            .is_ok_and(|done| done.contains(&(fingerprint, number.to_owned())))
+    }
+
+    fn mark_done(&self, fingerprint: u64, number: &str) {
+        if let Ok(mut done) = self.done.lock() {
+            if done.len() > 10_000 {
+                done.clear();
+            }
+            done.insert((fingerprint, number.to_owned()));
+        }
+    }
+
+    /// Spends a message of the number's day; true when it may be sent.
+    async fn spend(&self, number: &str, now: DateTime<Utc>) -> bool {
+        let (key, expires) = budget_key(number, now);
+        match self
+            .budget
+            .spend(&key, self.settings.daily_limit, expires)
+            .await
+        {
+            Ok(allowed) => allowed,
+            Err(error) => {
+                tracing::warn!(%error, "the SMS budget could not be read: sending without it");
+                true
+            }
+        }
+    }
+
+    async fn refund(&self, number: &str, now: DateTime<Utc>) {
+        let (key, _) = budget_key(number, now);
+        if let Err(error) = self.budget.refund(&key).await {
+            tracing::warn!(%error, "an SMS budget could not be given back");
+        }
+    }
+
+    /// Sends one batch; each number's fate.
+    async fn send(&self, numbers: &[String], params: &[String]) -> Vec<(String, Fate)> {
+        let body = send_sms_body(&self.settings, numbers, params);
+        let all = |fate: Fate| numbers.iter().map(|n| (n.clone(), fate.clone())).collect();
+        match self
+            .client
+            .call(&self.settings.endpoint, "SendSms", &body)
+            .await
+        {
+            Ok(response) => match read_send_status(&response) {
+                Ok(statuses) => numbers
+                    .iter()
+                    .map(|number| {
+                        let code = statuses
+                            .iter()
+                            .find(|(n, _)| n == number)
+                            .map_or("no status", |(_, c)| c.as_str());
+                        let fate = match code {
+                            "Ok" => Fate::Sent,
+                            c if c.starts_with("LimitExceeded") => Fate::Limited(c.to_owned()),
+                            c => Fate::Failed(c.to_owned()),
+                        };
+                        (number.clone(), fate)
+                    })
+                    .collect(),
+                Err(error) => all(Fate::Failed(error.reason)),
+            },
+            Err(error) if is_ambiguous(&error) => all(Fate::Unconfirmed(error.to_string())),
+            Err(error) => {
+                let reason = api_error(&error);
+                if reason.retryable {
+                    all(Fate::Retry(reason.reason))
+                } else {
+                    all(Fate::Failed(reason.reason))
+                }
+            }
+        }
+    }
+}
+
+/// A number's budget of the day (Beijing time, as Tencent counts it), and when it is forgotten.
+fn budget_key(number: &str, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+    let day = now.with_timezone(&Shanghai).date_naive();
+    let hashed = hex::encode(&Sha256::digest(number.as_bytes())[..8]);
+    let forget = (day + chrono::Days::new(1))
+        .and_hms_opt(1, 0, 0)
+        .and_then(|t| t.and_local_timezone(Shanghai).earliest())
+        .map_or(now + chrono::Duration::days(1), |t| t.with_timezone(&Utc));
+    (format!("sms#{hashed}#{day}"), forget)
 }
 
 #[async_trait]
@@ -206,15 +368,90 @@ impl Notifier for SmsNotifier {
         "sms"
     }
 
-    async fn deliver(&self, digest: &Digest) -> Result<(), DeliveryError> {
+    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
         let params = render::sms_params(digest, &self.style, self.settings.param_max_chars);
-        let body = send_sms_body(&self.settings, &params);
-        let response = self
-            .client
-            .call(&self.settings.endpoint, "SendSms", &body)
-            .await
-            .map_err(api_error)?;
-        read_send_status(&response)
+        let fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            format!("{digest:?}").hash(&mut hasher);
+            hasher.finish()
+        };
+        let now = Utc::now();
+        let mut fates: Vec<(String, Fate)> = Vec::new();
+        let mut allowed: Vec<String> = Vec::new();
+        let mut earlier = 0;
+        for number in &self.settings.phone_numbers {
+            if self.is_done(fingerprint, number) {
+                earlier += 1;
+            } else if self.spend(number, now).await {
+                allowed.push(number.clone());
+            } else {
+                fates.push((number.clone(), Fate::Held));
+            }
+        }
+        let sends = batches(&allowed);
+        let sends = sends.iter().map(|batch| self.send(batch, &params));
+        for (number, fate) in futures::future::join_all(sends).await.into_iter().flatten() {
+            match &fate {
+                Fate::Sent | Fate::Unconfirmed(_) => self.mark_done(fingerprint, &number),
+                // Not sent: the message of the day is given back.
+                Fate::Failed(_) | Fate::Retry(_) => self.refund(&number, now).await,
+                Fate::Held | Fate::Limited(_) => {}
+            }
+            fates.push((number, fate));
+        }
+        judge(&fates, earlier, self.settings.daily_limit)
+    }
+}
+
+/// One delivery's outcome from each number's fate: delivered when any number got it (the others
+/// noted), else retried, owed or dropped as the failures allow.
+fn judge(
+    fates: &[(String, Fate)],
+    earlier: usize,
+    daily_limit: u32,
+) -> Result<Receipt, DeliveryError> {
+    let describe = |(number, fate): &(String, Fate)| {
+        let shown = mask_phone_number(number);
+        match fate {
+            Fate::Held => Some(format!(
+                "{shown} held back: it had its {daily_limit} messages today (SMS_DAILY_LIMIT)"
+            )),
+            Fate::Limited(code) | Fate::Failed(code) | Fate::Retry(code) => {
+                Some(format!("{shown} {code}"))
+            }
+            Fate::Unconfirmed(why) => Some(format!("{shown} may have been sent ({why})")),
+            Fate::Sent => None,
+        }
+    };
+    let problems: Vec<String> = fates.iter().filter_map(describe).collect();
+    let sent = fates.iter().filter(|(_, f)| *f == Fate::Sent).count() + earlier;
+    let retry = fates.iter().any(|(_, f)| matches!(f, Fate::Retry(_)));
+    if retry {
+        return Err(DeliveryError::retryable(problems.join("; ")));
+    }
+    if problems.is_empty() {
+        return Ok(Receipt::default());
+    }
+    let total = fates.len() + earlier;
+    let summary = format!(
+        "SMS not delivered to {} of {total} numbers: {}",
+        problems.len(),
+        problems.join("; ")
+    );
+    if sent > 0 {
+        return Ok(Receipt {
+            note: Some(summary),
+        });
+    }
+    let spent = fates
+        .iter()
+        .all(|(_, f)| matches!(f, Fate::Held | Fate::Limited(_)));
+    if spent {
+        // Resending today can only be refused again.
+        Err(DeliveryError::dropped(summary))
+    } else {
+        Err(DeliveryError::permanent(summary))
     }
 }
 
@@ -288,7 +525,11 @@ mod tests {
     #[test]
     fn the_body_follows_the_api() {
         let settings = SmsSettings::from_env(&env(&[])).unwrap().unwrap();
-        let body = send_sms_body(&settings, &["站点状态".into(), "1项故障".into()]);
+        let body = send_sms_body(
+            &settings,
+            &settings.phone_numbers,
+            &["站点状态".into(), "1项故障".into()],
+        );
         assert_eq!(
             body["PhoneNumberSet"],
             json!(["+8613800000000", "+8613900000000"])
@@ -300,19 +541,140 @@ mod tests {
     }
 
     #[test]
+    fn mainland_and_international_numbers_go_apart() {
+        let numbers: Vec<String> = [
+            "+8613800000000",
+            "+14155550100",
+            "+8613900000000",
+            "+85291234567",
+        ]
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+        assert_eq!(
+            batches(&numbers),
+            vec![
+                vec!["+8613800000000".to_owned(), "+8613900000000".to_owned()],
+                vec!["+14155550100".to_owned(), "+85291234567".to_owned()],
+            ]
+        );
+        let many: Vec<String> = (0..450).map(|i| format!("+86138{i:08}")).collect();
+        let sizes: Vec<usize> = batches(&many).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![200, 200, 50]);
+    }
+
+    #[test]
+    fn a_number_written_two_ways_counts_once() {
+        let settings = SmsSettings::from_env(&env(&[(
+            "SMS_PHONE_NUMBERS",
+            "13800000000, +8613800000000, 13900000000",
+        )]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            settings.phone_numbers,
+            vec!["+8613800000000", "+8613900000000"]
+        );
+        assert_eq!(settings.daily_limit, 10);
+    }
+
+    #[test]
     fn each_number_status_is_read() {
-        let ok = json!({"SendStatusSet": [{"PhoneNumber": "+8613800000000", "Code": "Ok"}]});
-        assert_eq!(read_send_status(&ok), Ok(()));
         let partial = json!({"SendStatusSet": [
             {"PhoneNumber": "+8613800000000", "Code": "Ok"},
             {"PhoneNumber": "+8613900001111", "Code": "FailedOperation.PhoneNumberInBlacklist"}
         ]});
-        let error = read_send_status(&partial).unwrap_err();
-        assert!(!error.retryable);
         assert_eq!(
-            error.reason,
-            "SMS rejected for 1 of 2 numbers: +86139****1111 FailedOperation.PhoneNumberInBlacklist"
+            read_send_status(&partial).unwrap(),
+            vec![
+                ("+8613800000000".to_owned(), "Ok".to_owned()),
+                (
+                    "+8613900001111".to_owned(),
+                    "FailedOperation.PhoneNumberInBlacklist".to_owned()
+                )
+            ]
         );
         assert!(read_send_status(&json!({})).is_err());
+    }
+
+    fn fate(number: &str, fate: Fate) -> (String, Fate) {
+        (number.to_owned(), fate)
+    }
+
+    #[test]
+    fn a_delivery_is_judged_from_each_numbers_fate() {
+        let a = "+8613800001111";
+        let b = "+8613900002222";
+        assert_eq!(judge(&[fate(a, Fate::Sent)], 0, 10), Ok(Receipt::default()));
+        // Part delivered: delivered, with the rest noted (a resend would repeat it to the first).
+        let partial = judge(&[fate(a, Fate::Sent), fate(b, Fate::Held)], 0, 10).unwrap();
+        assert!(
+            partial
+                .note
+                .as_deref()
+                .unwrap()
+                .contains("+86139****2222 held back"),
+            "{partial:?}"
+        );
+        // Every number's day spent, by our budget or Tencent's limit: dropped, never owed.
+        let spent = judge(
+            &[
+                fate(a, Fate::Held),
+                fate(
+                    b,
+                    Fate::Limited("LimitExceeded.PhoneNumberDailyLimit".into()),
+                ),
+            ],
+            0,
+            10,
+        )
+        .unwrap_err();
+        assert!(!spent.owed && !spent.retryable);
+        // A timeout after sending: not retried in the tick, owed to the next.
+        let unsure = judge(
+            &[fate(a, Fate::Unconfirmed("InternalError.Timeout".into()))],
+            0,
+            10,
+        )
+        .unwrap_err();
+        assert!(!unsure.retryable && unsure.owed, "{unsure:?}");
+        let busy = judge(
+            &[fate(a, Fate::Retry("RequestLimitExceeded".into()))],
+            0,
+            10,
+        )
+        .unwrap_err();
+        assert!(busy.retryable);
+        let refused = judge(
+            &[fate(
+                a,
+                Fate::Failed("FailedOperation.PhoneNumberInBlacklist".into()),
+            )],
+            0,
+            10,
+        )
+        .unwrap_err();
+        assert!(refused.owed && !refused.retryable);
+        // Numbers reached on an earlier attempt of the same digest count as delivered.
+        assert!(
+            judge(&[fate(b, Fate::Failed("x".into()))], 1, 10)
+                .unwrap()
+                .note
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn the_budget_is_counted_per_beijing_day() {
+        use chrono::TimeZone;
+        // 23:30 UTC on 1 May is 07:30 on 2 May in Beijing.
+        let late = Utc.with_ymd_and_hms(2026, 5, 1, 23, 30, 0).unwrap();
+        let (key, forget) = budget_key("+8613800000000", late);
+        assert!(key.ends_with("#2026-05-02"), "{key}");
+        assert!(
+            !key.contains("13800000000"),
+            "the number itself is not stored"
+        );
+        assert_eq!(forget, Utc.with_ymd_and_hms(2026, 5, 2, 17, 0, 0).unwrap());
     }
 }

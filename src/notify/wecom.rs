@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::{DeliveryError, Notifier, redact};
+use super::{DeliveryError, Notifier, Receipt, redact};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
 use crate::config::{ConfigError, Env, Secret, SetupError};
@@ -152,7 +152,7 @@ impl Notifier for WeComNotifier {
         "wecom"
     }
 
-    async fn deliver(&self, digest: &Digest) -> Result<(), DeliveryError> {
+    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
         let body = request_body(digest, &self.style, &self.settings.mention_mobiles);
         let response = self
             .http
@@ -170,10 +170,12 @@ impl Notifier for WeComNotifier {
                 self.scrub(&format!("WeCom's answer was cut off: {}", e.without_url())),
             )
         })?;
-        read_reply(status, &bytes).map_err(|mut e| {
-            e.reason = self.scrub(&e.reason);
-            e
-        })
+        read_reply(status, &bytes)
+            .map(|()| Receipt::default())
+            .map_err(|mut e| {
+                e.reason = self.scrub(&e.reason);
+                e
+            })
     }
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use lookout::alerting::Digest;
 use lookout::checks::site::SiteMeasurement;
 use lookout::checks::{Check, CheckResult, Failure, Health, Measurement, Memory};
-use lookout::notify::{DeliveryError, Notifier};
+use lookout::notify::{DeliveryError, Notifier, Receipt};
 use lookout::tick::Tick;
 use tokio::time::Instant;
 
@@ -81,7 +81,7 @@ impl Notifier for Recorder {
         self.name
     }
 
-    async fn deliver(&self, digest: &Digest) -> Result<(), DeliveryError> {
+    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
         if *self.stalling.lock().unwrap() {
             std::future::pending::<()>().await;
         }
@@ -89,7 +89,7 @@ impl Notifier for Recorder {
             return Err(DeliveryError::permanent("the channel is down"));
         }
         self.sent.lock().unwrap().push((self.name, digest.clone()));
-        Ok(())
+        Ok(Receipt::default())
     }
 }
 

@@ -1,6 +1,12 @@
-//! A fake Tencent Cloud API 3.0 endpoint: recomputes the TC3-HMAC-SHA256 signature of every request
-//! (rejecting a wrong one or a stale timestamp as the real service does) and implements `SendSms`
-//! with per-number statuses.
+//! A fake Tencent Cloud API 3.0 endpoint, as strict as the real one (`shared/protocols.md`):
+//! - recomputes the TC3-HMAC-SHA256 signature of every request, rejecting a wrong one or a stale
+//!   timestamp;
+//! - `DescribeGroupOffsets`: at most 100 requests in any second (`RequestLimitExceeded` past it),
+//!   `Limit` 1 to 50, and topics whose `Partitions` is null, as the SDK models allow;
+//! - `SendSms`: a request mixing mainland and international numbers is refused whole
+//!   (`UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber`); per number, the same
+//!   content once per 30 s and 10 messages a calendar day (Beijing time); and it can accept a message
+//!   and then answer `InternalError.Timeout`, or not answer in time at all, as the real one may.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -41,6 +47,34 @@ struct Api {
     malformed: std::sync::atomic::AtomicBool,
     in_flight: std::sync::atomic::AtomicUsize,
     most_in_flight: std::sync::atomic::AtomicUsize,
+    /// When each `DescribeGroupOffsets` arrived, for the 100-a-second limit.
+    describe_times: Mutex<VecDeque<Instant>>,
+    most_in_a_second: std::sync::atomic::AtomicUsize,
+    /// Per number and Beijing date: messages sent.
+    daily: Mutex<HashMap<(String, String), u32>>,
+    /// Messages that went out: (number, template parameters).
+    delivered: Mutex<Vec<(String, Vec<String>)>>,
+    /// How the next `SendSms` calls end after the messages went out.
+    after_sending: Mutex<VecDeque<AfterSending>>,
+}
+
+/// How a `SendSms` that sent its messages ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterSending {
+    /// `InternalError.Timeout`: sent, but the caller cannot know.
+    InternalTimeout,
+    /// No answer for longer than any client waits.
+    Silence,
+}
+
+/// The most `DescribeGroupOffsets` requests the API takes in one second.
+pub const DESCRIBE_PER_SECOND: usize = 100;
+/// Messages a number may receive a day.
+pub const DAILY_LIMIT: u32 = 10;
+
+/// A topic entry whose `Partitions` is null (the SDK models say it may be).
+pub fn topic_without_partitions(name: &str) -> Value {
+    json!({"Topic": name, "Partitions": null})
 }
 
 /// A topic entry of `DescribeGroupOffsets`, one partition per `(committed, log end)` pair.
@@ -124,6 +158,33 @@ impl FakeTencent {
         self.api
             .most_in_flight
             .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most `DescribeGroupOffsets` requests that arrived within one second.
+    pub fn most_in_a_second(&self) -> usize {
+        self.api
+            .most_in_a_second
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The next `SendSms` calls send their messages, then end this way.
+    pub fn after_sending(&self, how: AfterSending, times: usize) {
+        self.api
+            .after_sending
+            .lock()
+            .unwrap()
+            .extend(std::iter::repeat_n(how, times));
+    }
+
+    /// Messages that went out, per number.
+    pub fn delivered_to(&self, number: &str) -> usize {
+        self.api
+            .delivered
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _)| n == number)
+            .count()
     }
 
     /// `DescribeGroupOffsets` requests accepted, per group.
@@ -249,7 +310,28 @@ async fn handle(State(api): State<Arc<Api>>, headers: HeaderMap, body: String) -
         tokio::time::sleep(delay).await;
     }
     match (received.action.as_str(), service) {
-        ("SendSms", "sms") => send_sms(&api, &received),
+        ("SendSms", "sms") => {
+            let answer = send_sms(&api, &received);
+            let sent_any = answer.0["Response"]["SendStatusSet"]
+                .as_array()
+                .is_some_and(|set| set.iter().any(|s| s["Code"] == "Ok"));
+            let ending = if sent_any {
+                api.after_sending.lock().unwrap().pop_front()
+            } else {
+                None
+            };
+            match ending {
+                Some(AfterSending::InternalTimeout) => error(
+                    "InternalError.Timeout",
+                    "the request timed out in the backend",
+                ),
+                Some(AfterSending::Silence) => {
+                    tokio::time::sleep(Duration::from_secs(120)).await;
+                    answer
+                }
+                None => answer,
+            }
+        }
         ("DescribeGroupOffsets", "ckafka") => describe_group_offsets(&api, &received).await,
         (action, _) => error(
             "InvalidAction",
@@ -274,6 +356,25 @@ async fn describe_group_offsets(api: &Api, request: &Received) -> Json<Value> {
     let offset = body["Offset"].as_u64().unwrap_or(0) as usize;
     if limit == 0 || limit > 50 {
         return error("InvalidParameterValue", "Limit must be 1 to 50");
+    }
+    {
+        let mut times = api.describe_times.lock().unwrap();
+        let now = Instant::now();
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            times.pop_front();
+        }
+        if times.len() >= DESCRIBE_PER_SECOND {
+            return error(
+                "RequestLimitExceeded",
+                "the number of requests exceeds the frequency limit",
+            );
+        }
+        times.push_back(now);
+        api.most_in_a_second
+            .fetch_max(times.len(), Ordering::SeqCst);
     }
     let Some(topics) = body["Group"]
         .as_str()
@@ -342,7 +443,17 @@ fn send_sms(api: &Api, request: &Received) -> Json<Value> {
                 .collect()
         })
         .unwrap_or_default();
+    let domestic = numbers.iter().filter(|n| n.starts_with("+86")).count();
+    if domestic > 0 && domestic < numbers.len() {
+        return error(
+            "UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber",
+            "PhoneNumberSet mixes mainland and international numbers",
+        );
+    }
     let content = params.join("|");
+    let today = (chrono::Utc::now() + chrono::Duration::hours(8))
+        .format("%Y-%m-%d")
+        .to_string();
     let statuses: Vec<Value> = numbers
         .iter()
         .map(|number| {
@@ -356,11 +467,19 @@ fn send_sms(api: &Api, request: &Received) -> Json<Value> {
                 "FailedOperation.PhoneNumberInBlacklist"
             } else {
                 let mut last = api.last_sent.lock().unwrap();
+                let mut daily = api.daily.lock().unwrap();
                 let key = (number.clone(), content.clone());
+                let day = daily.entry((number.clone(), today.clone())).or_insert(0);
                 match last.get(&key) {
                     Some(at) if at.elapsed() < Duration::from_secs(30) => "LimitExceeded.PhoneNumberThirtySecondLimit",
+                    _ if *day >= DAILY_LIMIT => "LimitExceeded.PhoneNumberDailyLimit",
                     _ => {
                         last.insert(key, Instant::now());
+                        *day += 1;
+                        api.delivered
+                            .lock()
+                            .unwrap()
+                            .push((number.clone(), params.clone()));
                         "Ok"
                     }
                 }
