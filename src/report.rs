@@ -116,13 +116,18 @@ impl Report {
         report
     }
 
-    /// When there was something to deliver and every channel failed: each channel's reason.
+    /// When there was something to deliver, no channel delivered it and some channel may yet
+    /// (its notice is owed, not dropped): each channel's reason. The invocation then fails, so
+    /// Lambda retries it and, after its retries, the failure destination gets the event.
     pub fn undelivered(&self) -> Option<String> {
-        let all_failed = !self.deliveries.is_empty()
+        let all_failed = self
+            .deliveries
+            .iter()
+            .any(|d| d.outcome == DeliveryOutcome::Failed)
             && self
                 .deliveries
                 .iter()
-                .all(|d| d.outcome == DeliveryOutcome::Failed);
+                .all(|d| d.outcome != DeliveryOutcome::Delivered);
         all_failed.then(|| {
             self.deliveries
                 .iter()

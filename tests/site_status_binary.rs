@@ -155,3 +155,41 @@ fn locally_a_bad_configuration_exits_non_zero_with_the_message() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(output.stdout.is_empty());
 }
+
+#[tokio::test]
+async fn local_runs_sharing_a_state_file_alert_once_between_them() {
+    let (site, _) = support::site::start().await;
+    let down = format!("http://{site}/status/503");
+    let state = tempfile::tempdir().expect("a temporary folder");
+    let file = state.path().join("state.json");
+    let runs = (0..4).map(|_| {
+        let (down, file) = (down.clone(), file.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(BINARY)
+                .env_clear()
+                .env("STATE_FILE", &file)
+                .env("SITE_URLS", &down)
+                .env("SITE_RETRIES", "0")
+                .output()
+                .expect("run the binary")
+        })
+    });
+    let mut alerts = 0;
+    for output in futures::future::join_all(runs).await {
+        let output = output.expect("a local run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(!stderr.contains("cannot"), "{stderr}");
+        let report: Value = serde_json::from_slice(&output.stdout).expect("a report");
+        assert!(report.get("state_error").is_none(), "{report}");
+        alerts += report["alerts"].as_array().map_or(0, Vec::len);
+    }
+    assert_eq!(alerts, 1, "one first notice between the four runs");
+    let leftovers: Vec<String> = std::fs::read_dir(state.path())
+        .expect("the folder")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
