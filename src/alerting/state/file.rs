@@ -19,8 +19,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Commit, StateStore, StoreError, TICK_MEMORY_HOURS, Versioned, expired, expires_at, fit,
-    next_version,
+    Budget, Commit, StateStore, StoreError, TICK_MEMORY_HOURS, Versioned, expired, expires_at, fit,
+    next_version, refund_in, spend_in,
 };
 use crate::alerting::lifecycle::Incident;
 
@@ -51,12 +51,6 @@ struct Contents {
 struct Stored {
     version: u64,
     incident: Incident,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Budget {
-    spent: u32,
-    expires_at: DateTime<Utc>,
 }
 
 /// State in one JSON file, shared safely by processes on one machine.
@@ -288,35 +282,16 @@ impl StateStore for FileStore {
         let budget = budget.to_owned();
         let now = Utc::now();
         self.locked(move |contents| {
-            let entry = contents.budgets.entry(budget).or_insert(Budget {
-                spent: 0,
-                expires_at: expires,
-            });
-            if entry.expires_at <= now {
-                *entry = Budget {
-                    spent: 0,
-                    expires_at: expires,
-                };
-            }
-            if entry.spent >= limit {
-                return (false, false);
-            }
-            entry.spent += 1;
-            (true, true)
+            let spent = spend_in(&mut contents.budgets, &budget, limit, expires, now);
+            (spent, spent)
         })
         .await
     }
 
     async fn refund(&self, budget: &str) -> Result<(), StoreError> {
         let budget = budget.to_owned();
-        self.locked(move |contents| match contents.budgets.get_mut(&budget) {
-            Some(entry) if entry.spent > 0 => {
-                entry.spent -= 1;
-                ((), true)
-            }
-            _ => ((), false),
-        })
-        .await
+        self.locked(move |contents| ((), refund_in(&mut contents.budgets, &budget)))
+            .await
     }
 }
 

@@ -1,12 +1,15 @@
 //! An in-memory store, for tests and replays.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 
-use super::{Commit, StateStore, StoreError, Versioned, expired, expires_at, fit, next_version};
+use super::{
+    Budget, Commit, StateStore, StoreError, Versioned, expired, expires_at, fit, next_version,
+    refund_in, spend_in,
+};
 
 /// Keeps everything in this process.
 #[derive(Default)]
@@ -18,7 +21,7 @@ pub struct MemoryStore {
 struct Inner {
     ticks: HashMap<(String, String), DateTime<Utc>>,
     incidents: HashMap<String, Versioned>,
-    budgets: HashMap<String, (u32, DateTime<Utc>)>,
+    budgets: BTreeMap<String, Budget>,
 }
 
 fn live(versioned: &Versioned, now: DateTime<Utc>) -> bool {
@@ -94,26 +97,12 @@ impl StateStore for MemoryStore {
         limit: u32,
         expires: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let mut inner = self.inner.lock().await;
-        let now = Utc::now();
-        let entry = inner
-            .budgets
-            .entry(budget.to_owned())
-            .or_insert((0, expires));
-        if entry.1 <= now {
-            *entry = (0, expires);
-        }
-        if entry.0 >= limit {
-            return Ok(false);
-        }
-        entry.0 += 1;
-        Ok(true)
+        let budgets = &mut self.inner.lock().await.budgets;
+        Ok(spend_in(budgets, budget, limit, expires, Utc::now()))
     }
 
     async fn refund(&self, budget: &str) -> Result<(), StoreError> {
-        if let Some(entry) = self.inner.lock().await.budgets.get_mut(budget) {
-            entry.0 = entry.0.saturating_sub(1);
-        }
+        refund_in(&mut self.inner.lock().await.budgets, budget);
         Ok(())
     }
 }

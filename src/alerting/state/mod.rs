@@ -94,6 +94,52 @@ pub trait StateStore: Send + Sync {
     async fn refund(&self, budget: &str) -> Result<(), StoreError>;
 }
 
+/// A daily budget as the memory and file stores keep it: what was spent, and when it is forgotten.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Budget {
+    /// Units spent.
+    pub spent: u32,
+    /// When the count starts again.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Spends one unit of `key` in `budgets` (an expired count starts again): true when fewer than
+/// `limit` were spent.
+pub fn spend_in(
+    budgets: &mut std::collections::BTreeMap<String, Budget>,
+    key: &str,
+    limit: u32,
+    expires: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    let fresh = Budget {
+        spent: 0,
+        expires_at: expires,
+    };
+    let budget = budgets
+        .entry(key.to_owned())
+        .or_insert_with(|| fresh.clone());
+    if budget.expires_at <= now {
+        *budget = fresh;
+    }
+    if budget.spent >= limit {
+        return false;
+    }
+    budget.spent += 1;
+    true
+}
+
+/// Gives a unit of `key` back; true when there was one to give.
+pub fn refund_in(budgets: &mut std::collections::BTreeMap<String, Budget>, key: &str) -> bool {
+    match budgets.get_mut(key) {
+        Some(budget) if budget.spent > 0 => {
+            budget.spent -= 1;
+            true
+        }
+        _ => false,
+    }
+}
+
 /// The store the environment asks for: DynamoDB when `STATE_TABLE` is set, else a local file
 /// (`STATE_FILE`, default `.lookout/state.json`). Under Lambda a file must be asked for by name.
 pub async fn from_env(env: &Env, in_lambda: bool) -> Result<Box<dyn StateStore>, SetupError> {
