@@ -171,7 +171,7 @@ impl Env {
             .ok_or_else(|| {
                 ConfigError::invalid(
                     var,
-                    raw,
+                    &mask_userinfo(raw),
                     "not an http(s) URL",
                     format!("leave it unset for {default}, or set the service's full URL"),
                 )
@@ -183,10 +183,74 @@ impl Env {
         self.get(var).map(|v| Secret::new(v.to_owned()))
     }
 
+    /// A value that goes into a request header, an API's id field or a region: printable ASCII
+    /// without spaces (anything else could never be sent), or `None` when unset.
+    pub fn word(&self, var: &'static str, hint: &str) -> Result<Option<&str>, ConfigError> {
+        let Some(value) = self.get(var) else {
+            return Ok(None);
+        };
+        match word_problem(value) {
+            None => Ok(Some(value)),
+            Some(reason) => Err(ConfigError::invalid(var, value, reason, hint)),
+        }
+    }
+
+    /// A secret that goes into a request header: as [`Env::word`], and never quoted.
+    pub fn secret_word(
+        &self,
+        var: &'static str,
+        hint: &str,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let Some(value) = self.get(var) else {
+            return Ok(None);
+        };
+        let secret = Secret::new(value.to_owned());
+        match word_problem(value) {
+            None => Ok(Some(secret)),
+            Some(reason) => Err(ConfigError::invalid(var, "<redacted>", reason, hint)),
+        }
+    }
+}
+
+/// Why a value cannot be a header value, an id or a region, if it cannot.
+pub fn word_problem(value: &str) -> Option<&'static str> {
+    if value.chars().any(char::is_control) {
+        Some("it holds a line break or another control character")
+    } else if !value.is_ascii() {
+        Some("it holds non-ASCII characters, which no request header carries")
+    } else if value.contains(' ') {
+        Some("it holds a space")
+    } else {
+        None
+    }
+}
+
+impl Env {
     /// True when the variable is set to a non-blank value.
     pub fn is_set(&self, var: &str) -> bool {
         self.get(var).is_some()
     }
+}
+
+/// A URL as it may be quoted in a message, well formed or not: a password in it becomes `***` (and
+/// is registered as a secret, in case it is echoed elsewhere).
+pub fn mask_userinfo(raw: &str) -> String {
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return raw.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return raw.to_owned();
+    };
+    let user = match userinfo.split_once(':') {
+        Some((user, password)) => {
+            crate::redact::register(password);
+            format!("{user}:***")
+        }
+        None => userinfo.to_owned(),
+    };
+    format!("{scheme}://{user}@{host}{tail}")
 }
 
 /// A value that must never be printed: `Debug` and `Display` show `<redacted>`.
@@ -194,8 +258,10 @@ impl Env {
 pub struct Secret(String);
 
 impl Secret {
-    /// Wraps a secret value.
+    /// Wraps a secret value, and registers it to be scrubbed from anything shown
+    /// ([`crate::redact`]).
     pub fn new(value: String) -> Self {
+        crate::redact::register(&value);
         Secret(value)
     }
 
@@ -399,6 +465,39 @@ mod tests {
     fn zero_millis_is_refused() {
         let env = Env::from_pairs([("SITE_TIMEOUT_MS", "0")]);
         assert!(env.millis("SITE_TIMEOUT_MS").is_err());
+    }
+
+    #[test]
+    fn passwords_in_urls_are_masked_even_when_the_url_is_malformed() {
+        assert_eq!(
+            mask_userinfo("https://ops:s3cret-pw@exa mple.com/x"),
+            "https://ops:***@exa mple.com/x"
+        );
+        assert_eq!(
+            mask_userinfo("https://example.com/a@b"),
+            "https://example.com/a@b"
+        );
+        assert_eq!(mask_userinfo("not a url"), "not a url");
+        assert_eq!(crate::redact::scrub("echo s3cret-pw"), "echo <redacted>");
+    }
+
+    #[test]
+    fn words_refuse_what_no_header_carries() {
+        let env = Env::from_pairs([
+            ("A", "ap-guangzhou"),
+            ("B", "ap-广州"),
+            ("C", "ckafka-1\r\nX-Evil: 1"),
+            ("D", "two words"),
+            ("E", "tok\u{7f}en"),
+        ]);
+        assert_eq!(env.word("A", "h").unwrap(), Some("ap-guangzhou"));
+        for var in ["B", "C", "D", "E"] {
+            let var: &'static str = Box::leak(var.to_owned().into_boxed_str());
+            assert!(env.word(var, "h").is_err(), "{var}");
+            let error = env.secret_word(var, "h").err().unwrap().to_string();
+            assert!(error.contains("<redacted>"), "{error}");
+        }
+        assert_eq!(env.word("MISSING", "h").unwrap(), None);
     }
 
     #[test]

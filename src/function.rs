@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::Utc;
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
 use crate::alerting::policy::Policy;
@@ -16,7 +16,7 @@ use crate::monitor::{Invocation, Monitor};
 use crate::notify;
 use crate::report::Report;
 use crate::tick::Tick;
-use crate::{metrics, secrets};
+use crate::{metrics, redact, secrets};
 
 /// Time kept back from the invocation's deadline to send the answer.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
@@ -35,6 +35,12 @@ pub fn main(
     let runtime_api = std::env::var("AWS_LAMBDA_RUNTIME_API")
         .ok()
         .filter(|v| !v.is_empty());
+    // The SDK reads these itself: they are secrets all the same.
+    for var in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+        if let Ok(value) = std::env::var(var) {
+            redact::register(&value);
+        }
+    }
     init_logging(runtime_api.is_some());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -50,6 +56,7 @@ pub fn main(
         let monitor = match build(build_check, runtime_api.is_some()).await {
             Ok(monitor) => monitor,
             Err(error) => {
+                let error = redact::scrub(&error.to_string()).into_owned();
                 match &runtime_api {
                     Some(api) => {
                         tracing::error!(%error, "configuration error");
@@ -108,13 +115,16 @@ async fn serve(monitor: Monitor) -> ExitCode {
                 .tick(tick, &invocation(request_id, event.context.deadline))
                 .await;
             metrics::print(&report);
+            let answer = answer_of(&report);
             if let Some(failures) = report.undelivered() {
                 // The answer is an error, so the report goes to the log instead.
-                let json = serde_json::to_string(&report).unwrap_or_default();
-                tracing::error!(report = %json, "every channel failed");
-                return Err(lambda_runtime::Error::from(Undelivered(failures)));
+                tracing::error!(report = %answer, "every channel failed");
+                return Err(Diagnostic {
+                    error_type: "Undelivered".into(),
+                    error_message: redact::scrub(&Undelivered(failures).to_string()).into_owned(),
+                });
             }
-            Ok::<Report, lambda_runtime::Error>(report)
+            Ok::<Value, Diagnostic>(answer)
         }
     });
     match lambda_runtime::run(handler).await {
@@ -142,7 +152,7 @@ async fn run_once(monitor: Monitor) -> ExitCode {
     if let Some(summary) = monitor.local_summary(&report) {
         eprintln!("{summary}");
     }
-    match serde_json::to_string_pretty(&report) {
+    match serde_json::to_string_pretty(&answer_of(&report)) {
         Ok(json) => {
             println!("{json}");
             match report.undelivered() {
@@ -160,10 +170,18 @@ async fn run_once(monitor: Monitor) -> ExitCode {
     }
 }
 
+/// The report as it is answered and printed: scrubbed of every secret, and within Lambda's 6 MB
+/// answer (a huge one is summarised).
+fn answer_of(report: &Report) -> Value {
+    let mut answer = report.fitted(crate::report::MAX_ANSWER_BYTES);
+    redact::scrub_json(&mut answer);
+    answer
+}
+
 /// Tells Lambda why start-up failed, so the console and logs show the message.
-async fn report_init_error(api: &str, error: &SetupError) {
+async fn report_init_error(api: &str, error: &str) {
     let body = serde_json::json!({
-        "errorMessage": error.to_string(),
+        "errorMessage": error,
         "errorType": "ConfigError",
     });
     let sent = reqwest::Client::new()
@@ -221,7 +239,7 @@ fn init_logging(in_lambda: bool) {
     }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(redact::ScrubbedStderr);
     if in_lambda {
         builder
             .json()

@@ -101,7 +101,7 @@ pub fn emf_lines(report: &Report) -> Vec<String> {
 pub fn print(report: &Report) {
     let mut out = std::io::stdout().lock();
     for line in emf_lines(report) {
-        let _ = writeln!(out, "{line}");
+        let _ = writeln!(out, "{}", crate::redact::scrub(&line));
     }
 }
 

@@ -167,11 +167,17 @@ impl Monitor {
             .filter_map(|(key, v)| Some((key.clone(), v.incident.memory.clone()?)))
             .collect();
 
-        // Check, by the deadline.
-        let results = self
+        // Check, by the deadline. What upstreams said is scrubbed of secrets before it can reach
+        // a message, a report or a log.
+        let mut results = self
             .check
             .run(&tick, &memory, invocation.checks_deadline())
             .await;
+        for failure in results.iter_mut().filter_map(|r| r.failure.as_mut()) {
+            if let std::borrow::Cow::Owned(clean) = crate::redact::scrub(&failure.message) {
+                failure.message = clean;
+            }
+        }
 
         // Decide: every result, and every kept incident whose target is no longer watched.
         let moment = Moment {

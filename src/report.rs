@@ -93,7 +93,58 @@ impl IncidentSummary {
     }
 }
 
+/// The most a report may take as an answer: Lambda refuses more than 6 MB.
+pub const MAX_ANSWER_BYTES: usize = 5 * 1024 * 1024;
+
+fn size_of(value: &serde_json::Value) -> usize {
+    serde_json::to_vec(value).map_or(usize::MAX, |bytes| bytes.len())
+}
+
 impl Report {
+    /// The report as JSON within `limit` bytes. A larger one is summarised: the passing results go
+    /// first (the summary still counts them), then the rest of the results and the alerts are cut
+    /// by halves, each cut counted in `results_omitted` / `alerts_omitted`.
+    pub fn fitted(&self, limit: usize) -> serde_json::Value {
+        use serde_json::{Value, json};
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        if size_of(&value) <= limit {
+            return value;
+        }
+        let mut omitted = 0usize;
+        if let Some(results) = value.get_mut("results").and_then(Value::as_array_mut) {
+            let before = results.len();
+            results.retain(|r| r["health"] != "ok");
+            omitted = before - results.len();
+        }
+        let mut alerts_omitted = 0usize;
+        for field in ["results", "alerts"] {
+            while size_of(&value) > limit {
+                let Some(list) = value.get_mut(field).and_then(Value::as_array_mut) else {
+                    break;
+                };
+                if list.is_empty() {
+                    break;
+                }
+                let keep = list.len() / 2;
+                let cut = list.len() - keep;
+                list.truncate(keep);
+                if field == "results" {
+                    omitted += cut;
+                } else {
+                    alerts_omitted += cut;
+                }
+            }
+        }
+        value["results_omitted"] = json!(omitted);
+        if alerts_omitted > 0 {
+            value["alerts_omitted"] = json!(alerts_omitted);
+        }
+        value["note"] = json!(
+            "the report was larger than Lambda's answer allows: passing results, and then more, are left out (the summary counts them all)"
+        );
+        value
+    }
+
     /// A report of results with nothing decided yet.
     pub fn new(
         function: &'static str,

@@ -44,7 +44,12 @@ impl Credentials {
         let hint = format!(
             "{needed_by} signs Tencent Cloud API calls: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY (a CAM key pair)"
         );
-        let secret_id = env.required("TENCENTCLOUD_SECRET_ID", &hint)?.to_owned();
+        let word_hint = "copy it again from the CAM console: it is printable ASCII without spaces";
+        env.required("TENCENTCLOUD_SECRET_ID", &hint)?;
+        let secret_id = env
+            .word("TENCENTCLOUD_SECRET_ID", word_hint)?
+            .unwrap_or_default()
+            .to_owned();
         let secret_key = env
             .secret("TENCENTCLOUD_SECRET_KEY")
             .ok_or(ConfigError::Missing {
@@ -54,7 +59,7 @@ impl Credentials {
         Ok(Credentials {
             secret_id,
             secret_key,
-            token: env.secret("TENCENTCLOUD_SESSION_TOKEN"),
+            token: env.secret_word("TENCENTCLOUD_SESSION_TOKEN", word_hint)?,
         })
     }
 }
@@ -337,10 +342,12 @@ impl TencentClient {
                 status: status.as_u16(),
             });
         }
-        let bytes = response
-            .bytes()
+        let bytes = crate::http::read_capped(response, crate::http::caps::TENCENT)
             .await
-            .map_err(|e| self.transport_error(e))?;
+            .map_err(|e| match e {
+                crate::http::BodyError::Transport(e) => self.transport_error(e),
+                too_large => TencentError::Malformed(too_large.to_string()),
+            })?;
         parse_response(&bytes)
     }
 

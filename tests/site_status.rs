@@ -347,3 +347,99 @@ async fn all_urls_are_checked_at_once() {
 fn far_deadline() -> tokio::time::Instant {
     tokio::time::Instant::now() + std::time::Duration::from_secs(600)
 }
+
+#[tokio::test]
+async fn a_redirect_that_fails_is_reported_against_the_host_that_failed() {
+    let dead = support::site::refused_port().await;
+    let entry = support::site::redirect_server(format!("http://{dead}/moved-here")).await;
+    let result = run_one(&check(&[
+        ("SITE_URLS", &format!("http://{entry}/")),
+        ("SITE_RETRIES", "0"),
+    ]))
+    .await;
+    assert_eq!(failure_kind(&result), Some("connect"));
+    let text = message(&result);
+    assert!(
+        text.contains(&dead.to_string()) && !text.contains(&entry.to_string()),
+        "names the host that refused ({dead}), not the one configured ({entry}): {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_is_a_timeout_called_a_timeout() {
+    let stalled = support::site::stalled_body_server().await;
+    let result = run_one(&check(&[
+        ("SITE_URLS", &format!("http://{stalled}/")),
+        ("SITE_TIMEOUT_MS", "500"),
+        ("SITE_RETRIES", "0"),
+    ]))
+    .await;
+    assert_eq!(
+        failure_kind(&result),
+        Some("timeout"),
+        "{}",
+        message(&result)
+    );
+    assert!(
+        !message(&result).contains("decoding"),
+        "{}",
+        message(&result)
+    );
+}
+
+#[tokio::test]
+async fn a_declared_length_never_sent_is_protocol() {
+    let short = support::site::short_body_server().await;
+    let result = run_one(&check(&[
+        ("SITE_URLS", &format!("http://{short}/")),
+        ("SITE_RETRIES", "0"),
+    ]))
+    .await;
+    assert_eq!(
+        failure_kind(&result),
+        Some("protocol"),
+        "{}",
+        message(&result)
+    );
+}
+
+/// A check of `http://shop.test:<port>/` that reaches `entry` whatever DNS says: a public-looking
+/// name, so that internal addresses are not its own.
+fn public_looking(entry: std::net::SocketAddr) -> SiteCheck {
+    let settings = SiteSettings::from_env(&Env::from_pairs([
+        ("SITE_URLS", format!("http://shop.test:{}/", entry.port())),
+        ("SITE_RETRIES", "0".into()),
+    ]))
+    .expect("settings");
+    SiteCheck::with_connections(settings, Vec::new(), &[("shop.test", entry)]).expect("client")
+}
+
+#[tokio::test]
+async fn redirects_to_internal_addresses_are_not_followed_from_a_public_site() {
+    let (inside, hits) = fake::start().await;
+    for location in [
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/".to_owned(),
+        format!("http://127.0.0.1:{}/ok", inside.port()),
+        format!("http://[::1]:{}/ok", inside.port()),
+        format!("http://localhost:{}/ok", inside.port()),
+    ] {
+        let entry = support::site::redirect_server(location.clone()).await;
+        let result = run_one(&public_looking(entry)).await;
+        assert_eq!(
+            failure_kind(&result),
+            Some("redirect"),
+            "{location}: {result:?}"
+        );
+        assert!(
+            message(&result).contains("an internal address"),
+            "{location}: {}",
+            message(&result)
+        );
+    }
+    assert_eq!(hits.count(), 0, "no internal address was asked");
+    // A site that is itself internal may redirect inside.
+    let entry =
+        support::site::redirect_server(format!("http://127.0.0.1:{}/ok", inside.port())).await;
+    let internal = run_one(&check(&[("SITE_URLS", &format!("http://{entry}/"))])).await;
+    assert_eq!(internal.health, Health::Ok, "{internal:?}");
+}

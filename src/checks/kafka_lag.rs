@@ -63,21 +63,17 @@ pub struct KafkaLagSettings {
 impl KafkaLagSettings {
     /// Reads and checks the settings.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let id_hint = "set it to the CKafka instance's id, e.g. ckafka-abc123";
+        env.required("CKAFKA_INSTANCE_ID", id_hint)?;
         let instance_id = env
-            .required(
-                "CKAFKA_INSTANCE_ID",
-                "set it to the CKafka instance's id, e.g. ckafka-abc123",
-            )?
+            .word("CKAFKA_INSTANCE_ID", id_hint)?
+            .unwrap_or_default()
             .to_owned();
         env.required(
             "CKAFKA_GROUPS",
             "set it to consumer groups, comma-separated",
         )?;
-        let groups = env
-            .list("CKAFKA_GROUPS")
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let groups = kafka_names(env, "CKAFKA_GROUPS")?;
         let hint = "set it to a whole number of messages, e.g. 10000";
         let threshold = env
             .number::<u64>("KAFKA_LAG_THRESHOLD", hint)?
@@ -113,17 +109,16 @@ impl KafkaLagSettings {
             ));
         }
         let region = env
-            .get("CKAFKA_REGION")
+            .word(
+                "CKAFKA_REGION",
+                "set it to a Tencent Cloud region, e.g. ap-guangzhou",
+            )?
             .unwrap_or("ap-guangzhou")
             .to_owned();
         Ok(KafkaLagSettings {
             instance_id,
             groups,
-            topics: env
-                .list("KAFKA_TOPICS")
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
+            topics: kafka_names(env, "KAFKA_TOPICS")?,
             threshold,
             topic_thresholds,
             trend_window: window,
@@ -145,6 +140,30 @@ impl KafkaLagSettings {
             .copied()
             .unwrap_or(self.threshold)
     }
+}
+
+/// A comma-separated list of Kafka names (groups, topics), each once. Kafka allows ASCII letters,
+/// digits, `.`, `_` and `-`, at most 249 of them: anything else names nothing CKafka could have.
+fn kafka_names(env: &Env, var: &'static str) -> Result<Vec<String>, ConfigError> {
+    let mut names: Vec<String> = Vec::new();
+    for name in env.list(var) {
+        let valid = name.len() <= 249
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !valid {
+            return Err(ConfigError::invalid(
+                var,
+                name,
+                "not a Kafka name (ASCII letters, digits, '.', '_' and '-', at most 249)",
+                "list the names exactly as CKafka shows them, comma-separated",
+            ));
+        }
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(names)
 }
 
 /// One partition as the API reports it.
@@ -469,7 +488,9 @@ impl KafkaLagCheck {
                 group: group.to_owned(),
                 topics: topics.len(),
                 pages,
-                total_lag: topics.iter().map(|t| t.lag).sum(),
+                total_lag: topics
+                    .iter()
+                    .fold(0u64, |total, t| total.saturating_add(t.lag)),
             })),
             memory: None,
         });
@@ -655,6 +676,13 @@ mod tests {
         )]))
         .unwrap();
         assert_eq!(s.groups, vec!["billing", "audit"]);
+        let twice = KafkaLagSettings::from_env(&env(&[("CKAFKA_GROUPS", "billing,audit,billing")]))
+            .unwrap();
+        assert_eq!(
+            twice.groups,
+            vec!["billing", "audit"],
+            "a group listed twice is read once"
+        );
         assert_eq!(s.threshold, 10_000);
         assert_eq!(s.threshold_for("orders"), 500);
         assert_eq!(s.threshold_for("other"), 10_000);
@@ -665,6 +693,10 @@ mod tests {
             ("KAFKA_LAG_TOPIC_THRESHOLDS", "orders:500"),
             ("KAFKA_LAG_THRESHOLD", "lots"),
             ("KAFKA_LAG_TREND_WINDOW", "1"),
+            ("CKAFKA_REGION", "ap-广州"),
+            ("CKAFKA_INSTANCE_ID", "ckafka-1\r\nX: y"),
+            ("CKAFKA_GROUPS", "billing, 账单"),
+            ("KAFKA_TOPICS", "orders events"),
         ] {
             let text = KafkaLagSettings::from_env(&env(&[(var, value)]))
                 .unwrap_err()
@@ -697,6 +729,32 @@ mod tests {
         assert_eq!((orders.committed, orders.log_end), (160, 1370));
         assert_eq!(orders.partitions[0].partition, 1, "worst first");
         assert_eq!(orders.partitions[2].error_code, Some(3));
+    }
+
+    #[test]
+    fn lags_near_the_largest_number_saturate_instead_of_wrapping() {
+        let max = u64::MAX;
+        let page = json!({"Result": {"TotalCount": 2, "TopicList": [
+            {"Topic": "a", "Partitions": [
+                {"Partition": 0, "Offset": 0, "LogEndOffset": max, "Lag": max},
+                {"Partition": 1, "Offset": 0, "LogEndOffset": max, "Lag": max}]},
+            {"Topic": "b", "Partitions": [{"Partition": 0, "Offset": max, "LogEndOffset": 0}]}
+        ]}});
+        let (_, topics) = parse_page(&page).unwrap();
+        assert_eq!(topics[0].lag, max);
+        assert_eq!(
+            topics[1].lag, 0,
+            "a committed offset past the end is no lag"
+        );
+        let settings = KafkaLagSettings::from_env(&env(&[])).unwrap();
+        let check = KafkaLagCheck::new(settings).unwrap();
+        let results = check.judge("g", topics.clone(), 1, None);
+        match &results[0].measurement {
+            Measurement::KafkaLag(KafkaLagMeasurement::Group(g)) => assert_eq!(g.total_lag, max),
+            other => panic!("{other:?}"),
+        }
+        let samples = [[0, max, max], [0, max, max], [0, max, max]];
+        assert_eq!(trend(&samples, 3), None);
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct SiteSettings {
     pub skip_verify_hosts: Vec<String>,
     /// `SITE_CONCURRENCY`: checks in flight at once.
     pub concurrency: usize,
+    /// The Lambda Runtime API's `host:port` (`AWS_LAMBDA_RUNTIME_API`): never a check's target, nor
+    /// a redirect's.
+    pub runtime_api: Option<String>,
 }
 
 impl SiteSettings {
@@ -58,11 +61,14 @@ impl SiteSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         const URLS_HINT: &str = "set it to one or more http(s) URLs, comma-separated, e.g. https://example.com,https://api.example.com/health";
         let raw_urls = env.required("SITE_URLS", URLS_HINT)?;
-        let urls = env
-            .list("SITE_URLS")
-            .into_iter()
-            .map(|item| parse_target_url(item, URLS_HINT))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut urls: Vec<Url> = Vec::new();
+        for item in env.list("SITE_URLS") {
+            // `https://Example.com` and `https://example.com/` are one target, checked once.
+            let url = parse_target_url(item, URLS_HINT)?;
+            if !urls.contains(&url) {
+                urls.push(url);
+            }
+        }
         if urls.is_empty() {
             return Err(ConfigError::invalid(
                 "SITE_URLS",
@@ -107,10 +113,24 @@ impl SiteSettings {
                 concurrency_hint,
             ));
         }
+        let runtime_api = env
+            .get("AWS_LAMBDA_RUNTIME_API")
+            .map(str::to_ascii_lowercase);
+        if let Some(api) = &runtime_api
+            && let Some(url) = urls.iter().find(|u| authority_of(u) == *api)
+        {
+            return Err(ConfigError::invalid(
+                "SITE_URLS",
+                &display_url(url),
+                "it is the Lambda Runtime API of this very function",
+                URLS_HINT,
+            ));
+        }
         Ok(SiteSettings {
             urls,
             expected_status,
             concurrency,
+            runtime_api,
             timeout: env
                 .millis("SITE_TIMEOUT_MS")?
                 .unwrap_or(Duration::from_secs(10)),
@@ -131,24 +151,28 @@ impl SiteSettings {
 }
 
 fn parse_target_url(item: &str, hint: &str) -> Result<Url, ConfigError> {
+    let shown = crate::config::mask_userinfo(item);
     let url = Url::parse(item).map_err(|e| {
         let reason = if item.contains("://") {
             format!("not a URL: {e}")
         } else {
-            format!("not a URL; write it with its scheme, e.g. https://{item}")
+            format!("not a URL; write it with its scheme, e.g. https://{shown}")
         };
-        ConfigError::invalid("SITE_URLS", item, reason, hint)
+        ConfigError::invalid("SITE_URLS", &shown, reason, hint)
     })?;
+    if let Some(password) = url.password() {
+        crate::redact::register(password);
+    }
     if !matches!(url.scheme(), "http" | "https") {
         return Err(ConfigError::invalid(
             "SITE_URLS",
-            item,
+            &shown,
             format!("scheme {:?} is not http or https", url.scheme()),
             hint,
         ));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(ConfigError::invalid("SITE_URLS", item, "no host", hint));
+        return Err(ConfigError::invalid("SITE_URLS", &shown, "no host", hint));
     }
     Ok(url)
 }
@@ -253,11 +277,21 @@ impl SiteCheck {
         settings: SiteSettings,
         roots: Vec<Certificate>,
     ) -> Result<Self, SetupError> {
-        let verifying = http_client(&settings, roots, true)?;
+        Self::with_connections(settings, roots, &[])
+    }
+
+    /// Builds the check trusting extra roots, and connecting to these hosts at these addresses
+    /// whatever DNS says (curl's `--resolve`: one backend behind a balancer; tests).
+    pub fn with_connections(
+        settings: SiteSettings,
+        roots: Vec<Certificate>,
+        resolve: &[(&str, std::net::SocketAddr)],
+    ) -> Result<Self, SetupError> {
+        let verifying = http_client(&settings, roots, true, resolve)?;
         let non_verifying = if settings.skip_verify_hosts.is_empty() {
             None
         } else {
-            Some(http_client(&settings, Vec::new(), false)?)
+            Some(http_client(&settings, Vec::new(), false, resolve)?)
         };
         Ok(SiteCheck {
             settings,
@@ -353,12 +387,95 @@ impl SiteCheck {
         }
     }
 
+    /// Follows a redirect from `from`, if the answer is one: the next URL, or why not.
+    async fn next_hop(
+        &self,
+        configured: &Url,
+        from: &Url,
+        response: &reqwest::Response,
+        visited: &[Url],
+        configured_internal: &mut Option<bool>,
+    ) -> Result<Option<Url>, RedirectProblem> {
+        let Some(location) = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .filter(|_| response.status().is_redirection())
+        else {
+            return Ok(None);
+        };
+        let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
+        let next = from
+            .join(&location)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .ok_or_else(|| RedirectProblem::BadLocation {
+                from: display_url(from),
+                location: location.chars().take(200).collect(),
+            })?;
+        if visited.len() > MAX_REDIRECTS {
+            return Err(RedirectProblem::TooMany);
+        }
+        if visited.contains(&next) {
+            return Err(RedirectProblem::Loop(display_url(&next)));
+        }
+        if self.settings.runtime_api.as_deref() == Some(authority_of(&next).as_str()) {
+            // It would take the function's own next event.
+            return Err(RedirectProblem::Internal {
+                from: display_url(from),
+                to: "the Lambda Runtime API".into(),
+                address: next
+                    .host_str()
+                    .and_then(|h| h.trim_matches(['[', ']']).parse().ok())
+                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+            });
+        }
+        if let Some(address) = internal_address(&next).await {
+            let allowed = match *configured_internal {
+                Some(allowed) => allowed,
+                None => {
+                    let allowed = internal_address(configured).await.is_some();
+                    *configured_internal = Some(allowed);
+                    allowed
+                }
+            };
+            if !allowed {
+                return Err(RedirectProblem::Internal {
+                    from: display_url(from),
+                    to: next.host_str().unwrap_or_default().to_owned(),
+                    address,
+                });
+            }
+        }
+        Ok(Some(next))
+    }
+
     async fn attempt(&self, url: &Url, now: DateTime<Utc>, limit: Duration) -> Attempt {
         let started = Instant::now();
         let exchange = async {
-            let mut response = self.client_for(url).get(url.clone()).send().await?;
+            // Redirects are followed here, hop by hop, so that each is checked (loops, internal
+            // addresses) and a failure is told against the host that failed.
+            let mut current = url.clone();
+            let mut visited = vec![url.clone()];
+            let mut configured_internal = None;
+            let mut response = loop {
+                let request = self.client_for(&current).get(current.clone()).send();
+                let response = request.await.map_err(|error| ExchangeError::Request {
+                    url: current.clone(),
+                    error,
+                })?;
+                let hop = self
+                    .next_hop(url, &current, &response, &visited, &mut configured_internal)
+                    .await
+                    .map_err(ExchangeError::Redirect)?;
+                match hop {
+                    Some(next) => {
+                        visited.push(next.clone());
+                        current = next;
+                    }
+                    None => break response,
+                }
+            };
             let status = response.status();
-            let final_url = response.url().clone();
             let certificate = response
                 .extensions()
                 .get::<reqwest::tls::TlsInfo>()
@@ -366,13 +483,20 @@ impl SiteCheck {
                 .and_then(certificate_expiry);
             let mut body = Vec::new();
             while body.len() < BODY_LIMIT {
-                match response.chunk().await? {
+                let chunk = response
+                    .chunk()
+                    .await
+                    .map_err(|error| ExchangeError::Request {
+                        url: current.clone(),
+                        error,
+                    })?;
+                match chunk {
                     Some(chunk) => body.extend_from_slice(&chunk),
                     None => break,
                 }
             }
             body.truncate(BODY_LIMIT);
-            Ok::<_, reqwest::Error>((status, final_url, certificate, body))
+            Ok::<_, ExchangeError>((status, current, certificate, body))
         };
         let outcome = tokio::time::timeout(limit, exchange).await;
         let elapsed = started.elapsed();
@@ -382,7 +506,16 @@ impl SiteCheck {
                 timed_out: true,
                 ..Attempt::failed(elapsed_ms, timeout_failure(self.settings.timeout))
             },
-            Ok(Err(error)) => Attempt::failed(elapsed_ms, classify_error(&error, url)),
+            Ok(Err(ExchangeError::Redirect(problem))) => Attempt::failed(
+                elapsed_ms,
+                Failure {
+                    kind: "redirect",
+                    message: format!("{problem}: fix the redirect rules on the server"),
+                },
+            ),
+            Ok(Err(ExchangeError::Request { url: failed, error })) => {
+                Attempt::failed(elapsed_ms, classify_error(&error, &failed, url))
+            }
             Ok(Ok((status, final_url, certificate, body))) => {
                 let answer = Answer {
                     status,
@@ -432,10 +565,12 @@ fn http_client(
     settings: &SiteSettings,
     roots: Vec<Certificate>,
     verify: bool,
+    resolve: &[(&str, std::net::SocketAddr)],
 ) -> Result<Client, SetupError> {
     let mut builder = Client::builder()
         .user_agent(concat!("lookout-site-status/", env!("CARGO_PKG_VERSION")))
-        .redirect(redirect_policy())
+        // Redirects are followed by the check itself, hop by hop.
+        .redirect(redirect::Policy::none())
         .connect_timeout(settings.timeout)
         // A fresh connection per check measures DNS, connect and TLS every time, as a visitor sees it.
         .pool_max_idle_per_host(0)
@@ -444,30 +579,88 @@ fn http_client(
     for root in roots {
         builder = builder.add_root_certificate(root);
     }
+    for (host, address) in resolve {
+        builder = builder.resolve(host, *address);
+    }
     builder
         .build()
         .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))
 }
 
+/// Why a redirect was not followed.
 #[derive(Debug, thiserror::Error)]
 enum RedirectProblem {
     #[error("redirect loop: {0} was reached twice")]
     Loop(String),
     #[error("more than {MAX_REDIRECTS} redirects")]
     TooMany,
+    #[error("{from} redirects to {location:?}, which is not an http(s) URL")]
+    BadLocation { from: String, location: String },
+    #[error(
+        "{from} redirects to {to}, an internal address ({address}): lookout follows redirects to loopback, link-local or private addresses only when the configured URL is on one itself"
+    )]
+    Internal {
+        from: String,
+        to: String,
+        address: std::net::IpAddr,
+    },
 }
 
-fn redirect_policy() -> redirect::Policy {
-    redirect::Policy::custom(|attempt| {
-        if attempt.previous().len() > MAX_REDIRECTS {
-            attempt.error(RedirectProblem::TooMany)
-        } else if attempt.previous().contains(attempt.url()) {
-            let looped = display_url(attempt.url());
-            attempt.error(RedirectProblem::Loop(looped))
-        } else {
-            attempt.follow()
+/// Why an exchange (the request and its redirects) got no complete answer.
+enum ExchangeError {
+    /// A request failed: the one to `url`, which a redirect may have led to.
+    Request { url: Url, error: reqwest::Error },
+    /// A redirect was not followed.
+    Redirect(RedirectProblem),
+}
+
+/// A URL's `host:port`, lower case, as `AWS_LAMBDA_RUNTIME_API` writes it.
+fn authority_of(url: &Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or_default().to_ascii_lowercase(),
+        url.port_or_known_default().unwrap_or(0)
+    )
+}
+
+/// True for loopback, link-local (the instance metadata service's 169.254.169.254 among them),
+/// private, shared (carrier-grade NAT) and unspecified addresses.
+pub fn is_internal(address: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match address {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || (a == 100 && (64..128).contains(&b))
         }
-    })
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// The first internal address a URL's host is (an IP literal) or resolves to, if any.
+async fn internal_address(url: &Url) -> Option<std::net::IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(v4) => Some(std::net::IpAddr::V4(v4)).filter(|ip| is_internal(*ip)),
+        url::Host::Ipv6(v6) => Some(std::net::IpAddr::V6(v6)).filter(|ip| is_internal(*ip)),
+        url::Host::Domain(name) => {
+            let port = url.port_or_known_default().unwrap_or(80);
+            let addresses = tokio::net::lookup_host((name, port)).await.ok()?;
+            addresses.map(|a| a.ip()).find(|ip| is_internal(*ip))
+        }
+    }
 }
 
 struct Attempt {
@@ -626,9 +819,23 @@ fn is_out_of_descriptors(error: &(dyn StdError + 'static)) -> bool {
 }
 
 /// Names what went wrong with a request that got no complete answer.
-fn classify_error(error: &reqwest::Error, url: &Url) -> Failure {
-    let host = url.host_str().unwrap_or_default();
-    let authority = format!("{host}:{}", url.port_or_known_default().unwrap_or(0));
+/// Names what went wrong with the request to `failed`, which a redirect from `configured` may have
+/// led to: the failure is told against the host that failed.
+fn classify_error(error: &reqwest::Error, failed: &Url, url: &Url) -> Failure {
+    let host = failed.host_str().unwrap_or_default();
+    let authority = format!("{host}:{}", failed.port_or_known_default().unwrap_or(0));
+    let redirected = if failed.origin() == url.origin() {
+        String::new()
+    } else {
+        format!(" (redirected from {})", url.host_str().unwrap_or_default())
+    };
+    let mut failure = classify_chain(error, host, &authority);
+    failure.message.push_str(&redirected);
+    failure
+}
+
+/// Names the trouble in an error's chain, against the host that failed.
+fn classify_chain(error: &reqwest::Error, host: &str, authority: &str) -> Failure {
     if error.is_timeout() {
         return Failure {
             kind: "timeout",
@@ -649,15 +856,6 @@ fn classify_error(error: &reqwest::Error, url: &Url) -> Failure {
             ),
         };
     }
-    if let Some(problem) = chain
-        .iter()
-        .find_map(|e| e.downcast_ref::<RedirectProblem>())
-    {
-        return Failure {
-            kind: "redirect",
-            message: format!("{problem}: fix the redirect rules on the server"),
-        };
-    }
     if let Some(tls) = chain.iter().find_map(|e| e.downcast_ref::<rustls::Error>()) {
         return Failure {
             kind: "tls",
@@ -671,6 +869,22 @@ fn classify_error(error: &reqwest::Error, url: &Url) -> Failure {
             kind: "dns",
             message: format!(
                 "could not resolve {host} ({innermost}): check the name and its DNS records"
+            ),
+        };
+    }
+    let cut_short = chain.iter().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+            || e.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_incomplete_message)
+    });
+    if cut_short || error.is_body() || error.is_decode() {
+        // The answer began, then stopped short of what it declared: the server's fault, not the
+        // connection's.
+        return Failure {
+            kind: "protocol",
+            message: format!(
+                "{authority} closed the connection before the whole answer was sent ({innermost}): check the server's logs"
             ),
         };
     }
@@ -697,16 +911,6 @@ fn classify_error(error: &reqwest::Error, url: &Url) -> Failure {
         return Failure {
             kind: "connect",
             message: format!("could not connect to {authority}: {innermost}"),
-        };
-    }
-    if let Some(hyper_error) = chain.iter().find_map(|e| e.downcast_ref::<hyper::Error>())
-        && hyper_error.is_incomplete_message()
-    {
-        return Failure {
-            kind: "protocol",
-            message: format!(
-                "{authority} closed the connection without a complete answer: check the server's logs"
-            ),
         };
     }
     Failure {
@@ -801,6 +1005,28 @@ mod tests {
         assert!(ftp.contains("\"ftp\" is not http or https"), "{ftp}");
         let broken = config_error(&[("SITE_URLS", "https://exa mple.com")]);
         assert!(broken.contains("not a URL"), "{broken}");
+    }
+
+    #[test]
+    fn a_target_written_twice_or_two_ways_counts_once() {
+        let s = settings(&[(
+            "SITE_URLS",
+            "https://Example.com, https://example.com/, https://example.com:443/,https://example.com/a",
+        )]);
+        let urls: Vec<&str> = s.urls.iter().map(Url::as_str).collect();
+        assert_eq!(urls, vec!["https://example.com/", "https://example.com/a"]);
+    }
+
+    #[test]
+    fn a_malformed_url_never_shows_its_password() {
+        let error = SiteSettings::from_env(&env(&[(
+            "SITE_URLS",
+            "https://ops:pw-in-url-42@exa mple.com/",
+        )]))
+        .unwrap_err()
+        .to_string();
+        assert!(!error.contains("pw-in-url-42"), "{error}");
+        assert!(error.contains("ops:***@"), "{error}");
     }
 
     #[test]
@@ -930,6 +1156,50 @@ mod tests {
         assert_eq!(backoff(1), Duration::from_millis(250));
         assert_eq!(backoff(2), Duration::from_millis(500));
         assert_eq!(backoff(9), Duration::from_millis(2000));
+    }
+
+    #[test]
+    fn internal_addresses_are_known() {
+        for internal in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "10.0.0.5",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(is_internal(internal.parse().unwrap()), "{internal}");
+        }
+        for public in [
+            "8.8.8.8",
+            "172.32.0.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "203.0.113.10",
+        ] {
+            assert!(!is_internal(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn the_runtime_api_itself_is_refused_as_a_target() {
+        let error = SiteSettings::from_env(&env(&[
+            (
+                "SITE_URLS",
+                "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next",
+            ),
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("Lambda Runtime API"), "{error}");
     }
 
     #[test]

@@ -132,7 +132,32 @@ impl SmsSettings {
             DEFAULT_DAILY_LIMIT,
             "set it to the messages a number may receive a day, e.g. 10 (Tencent's default)",
         )?;
-        let region = env.get("SMS_REGION").unwrap_or("ap-guangzhou").to_owned();
+        let region = env
+            .word(
+                "SMS_REGION",
+                "set it to a Tencent Cloud region, e.g. ap-guangzhou",
+            )?
+            .unwrap_or("ap-guangzhou")
+            .to_owned();
+        for (var, what) in [
+            (
+                "SMS_SDK_APP_ID",
+                "the SMS application's SdkAppId, e.g. 1400000000",
+            ),
+            ("SMS_TEMPLATE_ID", "the approved template's id, e.g. 123456"),
+        ] {
+            env.word(var, &format!("set it to {what}"))?;
+        }
+        if let Some(sign) = env.get("SMS_SIGN_NAME")
+            && sign.chars().any(char::is_control)
+        {
+            return Err(ConfigError::invalid(
+                "SMS_SIGN_NAME",
+                sign,
+                "it holds a line break or another control character",
+                "set it to the approved signature's name",
+            ));
+        }
         Ok(Some(SmsSettings {
             daily_limit,
             phone_numbers,

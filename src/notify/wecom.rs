@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::{DeliveryError, Notifier, Receipt, redact};
+use super::{DeliveryError, Notifier, Receipt};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
 use crate::config::{ConfigError, Env, Secret, SetupError};
@@ -39,6 +39,12 @@ impl WeComSettings {
         let valid = url::Url::parse(webhook_url.expose())
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        if let Some(url) = &valid {
+            // The key alone is as secret as the URL, and can be echoed alone.
+            for (_, value) in url.query_pairs() {
+                crate::redact::register(&value);
+            }
+        }
         if valid.is_none() {
             // The value is a secret: the message must not quote it.
             return Err(ConfigError::invalid(
@@ -101,16 +107,7 @@ impl WeComNotifier {
     }
 
     fn scrub(&self, text: &str) -> String {
-        let url = self.settings.webhook_url.expose();
-        let key = url::Url::parse(url)
-            .ok()
-            .and_then(|u| {
-                u.query_pairs()
-                    .find(|(k, _)| k == "key")
-                    .map(|(_, v)| v.into_owned())
-            })
-            .unwrap_or_default();
-        redact(&redact(text, url), &key)
+        crate::redact::scrub(text).into_owned()
     }
 }
 
@@ -165,11 +162,16 @@ impl Notifier for WeComNotifier {
                 DeliveryError::retryable(self.scrub(&format!("could not reach WeCom: {e}")))
             })?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| {
-            DeliveryError::retryable(
-                self.scrub(&format!("WeCom's answer was cut off: {}", e.without_url())),
-            )
-        })?;
+        let bytes = crate::http::read_capped(response, crate::http::caps::ROBOT)
+            .await
+            .map_err(|e| match e {
+                crate::http::BodyError::Transport(e) => DeliveryError::retryable(self.scrub(
+                    &format!("WeCom's answer was cut off: {}", crate::http::describe(&e)),
+                )),
+                // Not the robot's documented answer: whether it took the message is unknown, so
+                // it is owed to the next tick rather than resent now.
+                too_large => DeliveryError::permanent(format!("WeCom's answer: {too_large}")),
+            })?;
         read_reply(status, &bytes)
             .map(|()| Receipt::default())
             .map_err(|mut e| {

@@ -127,6 +127,48 @@ pub async fn garbage_server() -> SocketAddr {
     .await
 }
 
+/// A server that promises a 1000-byte body, sends 10 bytes and closes the connection.
+pub async fn short_body_server() -> SocketAddr {
+    raw_server(|mut stream| async move {
+        let mut buffer = [0u8; 1024];
+        let _ = stream.read(&mut buffer).await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly this.")
+            .await;
+        let _ = stream.shutdown().await;
+    })
+    .await
+}
+
+/// A server that answers its headers, a little body, then nothing more for a minute.
+pub async fn stalled_body_server() -> SocketAddr {
+    raw_server(|mut stream| async move {
+        let mut buffer = [0u8; 1024];
+        let _ = stream.read(&mut buffer).await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nthe start")
+            .await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    })
+    .await
+}
+
+/// A server that redirects every request to `location`.
+pub async fn redirect_server(location: String) -> SocketAddr {
+    raw_server(move |mut stream| {
+        let location = location.clone();
+        async move {
+            let mut buffer = [0u8; 1024];
+            let _ = stream.read(&mut buffer).await;
+            let answer =
+                format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
+            let _ = stream.write_all(answer.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        }
+    })
+    .await
+}
+
 /// A server that accepts connections and never says anything.
 pub async fn silent_server() -> SocketAddr {
     raw_server(|stream| async move {

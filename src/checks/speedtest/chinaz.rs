@@ -15,6 +15,7 @@ use super::{
     node_timeout_from_env,
 };
 use crate::config::{Env, SetupError};
+use crate::http::{BodyError, caps, read_capped};
 
 /// A node on the setup page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,8 +140,59 @@ pub enum NodeReply {
     Failed(i64),
 }
 
+/// The longest node reply parsed, bytes (the real ones are a few hundred).
+pub const MAX_REPLY_BYTES: usize = 64 * 1024;
+/// The deepest nesting of a node reply parsed (the real ones nest three deep): the JSON5 parser
+/// recurses, and a reply nested ten thousand deep would overflow the stack.
+pub const MAX_REPLY_DEPTH: usize = 32;
+
+/// How deep brackets nest in a JavaScript literal, outside its strings.
+fn nesting_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in text.chars() {
+        match quote {
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '{' | '[' | '(' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                '}' | ']' | ')' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+    }
+    deepest
+}
+
 /// Parses the JavaScript object literal a node answers, `({state:1,msg:'',result:{...}})`.
+///
+/// A reply whose HTTP status is fine but whose total, connect or download time cannot be read
+/// (missing, `NaN`, `Infinity`, words) is unreadable, never a good node: a format change must not
+/// leave the monitor blind.
 pub fn parse_node_reply(text: &str, node: &PageNode) -> Result<NodeReply, String> {
+    if text.len() > MAX_REPLY_BYTES {
+        return Err(format!(
+            "a reply of {} bytes, more than any node sends",
+            text.len()
+        ));
+    }
+    if nesting_depth(text) > MAX_REPLY_DEPTH {
+        return Err(format!(
+            "a reply nested deeper than {MAX_REPLY_DEPTH} levels"
+        ));
+    }
     let trimmed = text.trim().trim_end_matches(';').trim();
     let inner = trimmed
         .strip_prefix('(')
@@ -178,20 +230,35 @@ pub fn parse_node_reply(text: &str, node: &PageNode) -> Result<NodeReply, String
         ..SpeedTestNode::default()
     };
     let mut timed_out = false;
-    for (field, slot) in [
-        ("alltime", &mut measured.total_ms),
-        ("dnstime", &mut measured.dns_ms),
-        ("conntime", &mut measured.connect_ms),
-        ("downtime", &mut measured.download_ms),
+    let mut unreadable: Vec<String> = Vec::new();
+    for (field, slot, judged) in [
+        ("alltime", &mut measured.total_ms, true),
+        ("dnstime", &mut measured.dns_ms, false),
+        ("conntime", &mut measured.connect_ms, true),
+        ("downtime", &mut measured.download_ms, true),
     ] {
         match millis(result.get(field)) {
             Millis::Value(v) => *slot = Some(v),
             Millis::TimedOut => timed_out = true,
+            Millis::Unknown if judged => {
+                let shown = result
+                    .get(field)
+                    .map_or_else(|| "missing".to_owned(), |v| v.to_string());
+                unreadable.push(format!(
+                    "{field}={}",
+                    shown.chars().take(20).collect::<String>()
+                ));
+            }
             Millis::Unknown => {}
         }
     }
     if timed_out {
         measured.error = Some("timed out (超时)".into());
+    } else if !unreadable.is_empty() && measured.status.is_some_and(|s| (200..400).contains(&s)) {
+        return Err(format!(
+            "its times cannot be read ({})",
+            unreadable.join(", ")
+        ));
     }
     Ok(NodeReply::Measured(measured))
 }
@@ -262,7 +329,13 @@ impl Chinaz {
             .await
             .map_err(AskError::transport)?;
         let status = response.status();
-        let text = response.text().await.map_err(AskError::transport)?;
+        let body = read_capped(response, caps::SPEEDTEST_NODE)
+            .await
+            .map_err(|e| match e {
+                BodyError::Transport(e) => AskError::transport(e),
+                too_large => AskError::Unreadable(too_large.to_string()),
+            })?;
+        let text = String::from_utf8_lossy(&body);
         if status.is_client_error() {
             // The service refused the request itself (token, form): its contract may have moved.
             return Err(AskError::Unreadable(format!("HTTP {status}")));
@@ -333,7 +406,7 @@ impl AskError {
         if error.is_timeout() {
             AskError::Failed("timed out".into())
         } else {
-            AskError::Failed(error.without_url().to_string())
+            AskError::Failed(crate::http::describe(&error))
         }
     }
 }
@@ -353,17 +426,19 @@ impl SpeedTestProvider for Chinaz {
         let host = host.as_str();
         let page_url = self.endpoint(&format!("speedtest/{host}"));
         let html = tokio::time::timeout_at(deadline, async {
-            let response = self.http.get(&page_url).send().await?;
-            response.error_for_status()?.text().await
+            let response = self
+                .http
+                .get(&page_url)
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .map_err(BodyError::Transport)?;
+            read_capped(response, caps::SPEEDTEST_PAGE).await
         })
         .await
         .map_err(|_| ProviderError("the speed-test page did not load in time".into()))?
-        .map_err(|e| {
-            ProviderError(format!(
-                "could not load the speed-test page: {}",
-                e.without_url()
-            ))
-        })?;
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .map_err(|e| ProviderError(format!("could not load the speed-test page: {}", e.shown())))?;
         let page = parse_setup_page(&html)?;
         let nodes: Vec<PageNode> = page.nodes.into_iter().filter(|n| self.wanted(n)).collect();
         if nodes.is_empty() {
@@ -499,6 +574,45 @@ mod tests {
         assert!(parse_node_reply("<html>502 Bad Gateway</html>", &node()).is_err());
         assert!(parse_node_reply("({msg:'x'})", &node()).is_err());
         assert!(parse_node_reply("({state:1})", &node()).is_err());
+    }
+
+    #[test]
+    fn unreadable_times_are_unreadable_not_good() {
+        for times in [
+            "alltime:NaN,conntime:'40',downtime:'60'",
+            "alltime:Infinity,conntime:'40',downtime:'60'",
+            "alltime:'Infinity',conntime:'40',downtime:'60'",
+            "conntime:'40',downtime:'60'",
+            "alltime:'212',conntime:'n/a',downtime:'60'",
+            "alltime:'212',conntime:'40',downtime:null",
+        ] {
+            let reply = format!("({{state:1,msg:'',result:{{httpstate:200,{times}}}}})");
+            let error = parse_node_reply(&reply, &node()).unwrap_err();
+            assert!(error.contains("cannot be read"), "{times}: {error}");
+        }
+        // A failed fetch (no usable status) keeps its error; a timeout is a timeout.
+        let timeout = "({state:1,msg:'',result:{httpstate:0,alltime:'超时',conntime:'超时',downtime:'超时'}})";
+        assert!(matches!(
+            parse_node_reply(timeout, &node()).unwrap(),
+            NodeReply::Measured(SpeedTestNode { error: Some(_), .. })
+        ));
+    }
+
+    #[test]
+    fn deep_or_huge_replies_are_refused_before_parsing() {
+        let deep = format!("({}state:1{})", "{a:".repeat(10_000), "}".repeat(10_000));
+        let error = parse_node_reply(&deep, &node()).unwrap_err();
+        assert!(error.contains("nested deeper"), "{error}");
+        let brackets = "[".repeat(100_000);
+        assert!(parse_node_reply(&brackets, &node()).is_err());
+        let huge = format!("({{state:1,msg:'{}'}})", "x".repeat(MAX_REPLY_BYTES));
+        assert!(
+            parse_node_reply(&huge, &node())
+                .unwrap_err()
+                .contains("bytes")
+        );
+        // Brackets inside strings do not count.
+        assert_eq!(nesting_depth("({a:'[[[[[[',b:\"{{{{\"})"), 2);
     }
 
     #[test]

@@ -159,7 +159,10 @@ impl Globalping {
             )
             .into());
         }
-        let token = env.secret("GLOBALPING_TOKEN");
+        let token = env.secret_word(
+            "GLOBALPING_TOKEN",
+            "copy the token again from globalping.io: it is printable ASCII without spaces",
+        )?;
         if token.is_none() && limit > ANONYMOUS_PROBE_LIMIT {
             return Err(ConfigError::invalid(
                 "GLOBALPING_LIMIT",
@@ -250,13 +253,18 @@ async fn exchange(
     deadline: Instant,
 ) -> Result<(u16, reqwest::header::HeaderMap, Value), ProviderError> {
     let unreachable = |e: reqwest::Error| {
-        ProviderError(format!("could not reach Globalping: {}", e.without_url()))
+        ProviderError(format!(
+            "could not reach Globalping: {}",
+            crate::http::describe(&e)
+        ))
     };
     tokio::time::timeout_at(deadline, async {
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(unreachable)?;
+        let body = crate::http::read_capped(response, crate::http::caps::GLOBALPING)
+            .await
+            .map_err(|e| ProviderError(format!("Globalping's answer: {}", e.shown())))?;
         Ok((
             status,
             headers,
