@@ -4,7 +4,7 @@
 /// The most of a reply kept from each kind of upstream.
 pub mod caps {
     /// A speed-test setup page (the live chinaz page is about 200 KB).
-    pub const SPEEDTEST_PAGE: usize = 4 * 1024 * 1024;
+    pub const SPEEDTEST_PAGE: usize = 2 * 1024 * 1024;
     /// One speed-test node's reply (a few hundred bytes, with the node's headers quoted).
     pub const SPEEDTEST_NODE: usize = 64 * 1024;
     /// A Globalping measurement (500 probes with their timings and headers).

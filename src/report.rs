@@ -188,3 +188,64 @@ impl Report {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::site::SiteMeasurement;
+    use crate::checks::{Failure, Measurement};
+    use crate::tick::TickSource;
+
+    fn result(i: usize, failing: bool) -> CheckResult {
+        let url = format!("https://site-{i}.example.com/{}", "path/".repeat(20));
+        CheckResult {
+            key: format!("site-status:{url}"),
+            target: url.clone(),
+            health: if failing { Health::Failing } else { Health::Ok },
+            failure: failing.then(|| Failure {
+                kind: "status",
+                message: "answered 503 Service Unavailable".repeat(4),
+            }),
+            measurement: Measurement::Site(SiteMeasurement {
+                url,
+                final_url: None,
+                status: Some(200),
+                elapsed_ms: 12,
+                cert_days_left: Some(30),
+                attempts: 1,
+            }),
+            memory: None,
+        }
+    }
+
+    #[test]
+    fn a_huge_report_is_summarised_within_the_answer_limit() {
+        let tick = Tick {
+            id: "t".into(),
+            time: chrono::Utc::now(),
+            source: TickSource::Schedule,
+        };
+        let results: Vec<CheckResult> = (0..20_000).map(|i| result(i, i % 10 == 0)).collect();
+        let report = Report::new("site-status", tick, results, false);
+        let small = report.fitted(1024 * 1024);
+        let size = serde_json::to_vec(&small).unwrap().len();
+        assert!(size <= 1024 * 1024, "{size}");
+        assert_eq!(
+            small["summary"]["checked"], 20_000,
+            "the summary counts them all"
+        );
+        assert_eq!(small["summary"]["failing"], 2_000);
+        let kept = small["results"].as_array().unwrap();
+        assert!(
+            kept.iter().all(|r| r["health"] == "failing"),
+            "failures are kept first"
+        );
+        assert_eq!(
+            small["results_omitted"].as_u64().unwrap() as usize + kept.len(),
+            20_000
+        );
+        // A report that fits is left whole.
+        let whole = report.fitted(usize::MAX);
+        assert!(whole.get("results_omitted").is_none());
+    }
+}

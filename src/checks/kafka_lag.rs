@@ -264,6 +264,13 @@ pub fn parse_page(response: &Value) -> Result<(u64, Vec<TopicLag>), String> {
     Ok((total, topics))
 }
 
+/// A group's lag: the sum of its topics', saturating (lags near the largest number never wrap).
+pub fn total_lag(topics: &[TopicLag]) -> u64 {
+    topics
+        .iter()
+        .fold(0u64, |total, t| total.saturating_add(t.lag))
+}
+
 /// One tick's figures for a topic: `[committed, log_end, lag]`.
 pub type Sample = [u64; 3];
 
@@ -488,9 +495,7 @@ impl KafkaLagCheck {
                 group: group.to_owned(),
                 topics: topics.len(),
                 pages,
-                total_lag: topics
-                    .iter()
-                    .fold(0u64, |total, t| total.saturating_add(t.lag)),
+                total_lag: total_lag(&topics),
             })),
             memory: None,
         });

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Html;
+use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 
 pub const TOKEN: &str = "fake-enkey-7a1b";
@@ -30,6 +30,8 @@ pub struct FakeNode {
     pub httpstate: u16,
     /// A raw reply instead of the usual one.
     pub raw_reply: Option<String>,
+    /// A reply that never ends.
+    pub endless: bool,
 }
 
 impl FakeNode {
@@ -46,6 +48,7 @@ impl FakeNode {
             downtime: "60".into(),
             httpstate: 200,
             raw_reply: None,
+            endless: false,
         }
     }
 }
@@ -138,7 +141,7 @@ async fn ping(
     State(service): State<Arc<Service>>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
-) -> (StatusCode, String) {
+) -> axum::response::Response {
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
     if field("encode") != TOKEN
         || field("ishost") != "1"
@@ -149,10 +152,7 @@ async fn ping(
             != Some("XMLHttpRequest")
         || headers.get("referer").is_none()
     {
-        return (
-            StatusCode::FORBIDDEN,
-            "({state:-1,msg:'bad request'})".into(),
-        );
+        return (StatusCode::FORBIDDEN, "({state:-1,msg:'bad request'})").into_response();
     }
     let Some(node) = service
         .nodes
@@ -160,7 +160,7 @@ async fn ping(
         .find(|n| n.guid == field("guid"))
         .cloned()
     else {
-        return (StatusCode::OK, "({state:-1,msg:'no such node'})".into());
+        return (StatusCode::OK, "({state:-1,msg:'no such node'})").into_response();
     };
     let attempt = {
         let mut attempts = service.attempts.lock().unwrap();
@@ -172,8 +172,15 @@ async fn ping(
     service.most_in_flight.fetch_max(now, Ordering::SeqCst);
     tokio::time::sleep(node.delay).await;
     service.in_flight.fetch_sub(1, Ordering::SeqCst);
+    if node.endless {
+        let chunk = bytes::Bytes::from(vec![b'{'; 64 * 1024]);
+        let stream = futures::stream::iter(
+            std::iter::repeat_n(chunk, 32 * 1024).map(Ok::<_, std::io::Error>),
+        );
+        return (StatusCode::OK, axum::body::Body::from_stream(stream)).into_response();
+    }
     if let Some(raw) = node.raw_reply {
-        return (StatusCode::OK, raw);
+        return (StatusCode::OK, raw).into_response();
     }
     let state = node
         .states
@@ -182,7 +189,7 @@ async fn ping(
         .copied()
         .unwrap_or(1);
     if state != 1 {
-        return (StatusCode::OK, format!("({{state:{state},msg:'timeout'}})"));
+        return (StatusCode::OK, format!("({{state:{state},msg:'timeout'}})")).into_response();
     }
     (
         StatusCode::OK,
@@ -191,4 +198,5 @@ async fn ping(
             node.httpstate, node.alltime, node.conntime, node.downtime, node.name
         ),
     )
+    .into_response()
 }

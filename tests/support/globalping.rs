@@ -34,6 +34,7 @@ struct Window {
 }
 
 struct Api {
+    refuse_tokens: std::sync::atomic::AtomicBool,
     window: Mutex<Window>,
     in_progress_polls: Mutex<usize>,
     results: Mutex<Vec<Value>>,
@@ -62,6 +63,7 @@ pub fn probe(city: &str, country: &str, network: &str, status: &str, total: Opti
 impl FakeGlobalping {
     pub async fn start(results: Vec<Value>, in_progress_polls: usize) -> Self {
         let api = Arc::new(Api {
+            refuse_tokens: std::sync::atomic::AtomicBool::new(false),
             window: Mutex::new(Window {
                 consumed: 0,
                 resets_at: Instant::now() + Duration::from_secs(3600),
@@ -92,6 +94,14 @@ impl FakeGlobalping {
         let mut window = self.api.window.lock().unwrap();
         window.consumed = consumed;
         window.resets_at = Instant::now() + resets_in;
+    }
+
+    /// From now on a token is refused with 401, the answer quoting it back (as a careless upstream
+    /// might).
+    pub fn refuse_tokens(&self) {
+        self.api
+            .refuse_tokens
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The measurements created: body and Authorization header.
@@ -184,6 +194,15 @@ async fn create(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    if let Some(given) = &authorization
+        && api.refuse_tokens.load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"type": "unauthorized", "message": format!("Invalid token: {given}")}})),
+        )
+            .into_response();
+    }
     if let Some(problem) = validate(&body, authorization.is_some()) {
         return invalid(&api, problem);
     }

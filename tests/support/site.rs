@@ -169,6 +169,28 @@ pub async fn redirect_server(location: String) -> SocketAddr {
     .await
 }
 
+/// A server that answers 200 and then a body that never ends (`[[[[...` for as long as it is read),
+/// to every request on every path.
+pub async fn endless_server() -> SocketAddr {
+    raw_server(|mut stream| async move {
+        let mut buffer = [0u8; 4096];
+        let _ = stream.read(&mut buffer).await;
+        let head =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n";
+        if stream.write_all(head).await.is_err() {
+            return;
+        }
+        let chunk = vec![b'['; 64 * 1024];
+        // Two GiB at most, in case a client never stops reading.
+        for _ in 0..32 * 1024 {
+            if stream.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await
+}
+
 /// A server that accepts connections and never says anything.
 pub async fn silent_server() -> SocketAddr {
     raw_server(|stream| async move {

@@ -56,6 +56,10 @@ struct Api {
     delivered: Mutex<Vec<(String, Vec<String>)>>,
     /// How the next `SendSms` calls end after the messages went out.
     after_sending: Mutex<VecDeque<AfterSending>>,
+    /// `TotalCount` as answered, whatever the group holds (a hostile or broken answer).
+    claimed_total: Mutex<Option<u64>>,
+    /// Refuse every request with an error that quotes the session token back.
+    echo_token: std::sync::atomic::AtomicBool,
 }
 
 /// How a `SendSms` that sent its messages ends.
@@ -174,6 +178,19 @@ impl FakeTencent {
             .lock()
             .unwrap()
             .extend(std::iter::repeat_n(how, times));
+    }
+
+    /// Answers `TotalCount` as this, whatever the group holds.
+    pub fn claim_total(&self, total: u64) {
+        *self.api.claimed_total.lock().unwrap() = Some(total);
+    }
+
+    /// Refuses every request quoting its `X-TC-Token` back, raw and URL-encoded, as a careless
+    /// upstream might.
+    pub fn echo_token(&self) {
+        self.api
+            .echo_token
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Messages that went out, per number.
@@ -295,6 +312,14 @@ async fn handle(State(api): State<Arc<Api>>, headers: HeaderMap, body: String) -
     if let Some(code) = api.scripted.lock().unwrap().pop_front() {
         return error(&code, "scripted failure");
     }
+    if api.echo_token.load(std::sync::atomic::Ordering::SeqCst) {
+        let token = header("x-tc-token");
+        let encoded: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+        return error(
+            "AuthFailure.TokenFailure",
+            &format!("the token {token} (also {encoded}) is not valid"),
+        );
+    }
     let Ok(request) = serde_json::from_str::<Value>(&body) else {
         return error("InvalidParameter", "the body is not JSON");
     };
@@ -403,8 +428,13 @@ async fn describe_group_offsets(api: &Api, request: &Received) -> Json<Value> {
         .take(limit as usize)
         .copied()
         .collect();
+    let total = api
+        .claimed_total
+        .lock()
+        .unwrap()
+        .unwrap_or(selected.len() as u64);
     Json(
-        json!({"Response": {"Result": {"TotalCount": selected.len(), "TopicList": page}, "RequestId": "fake-request"}}),
+        json!({"Response": {"Result": {"TotalCount": total, "TopicList": page}, "RequestId": "fake-request"}}),
     )
 }
 

@@ -21,6 +21,7 @@ struct Robot {
     requests: Mutex<usize>,
     delay: Mutex<Duration>,
     stalls: Mutex<usize>,
+    echo_key: std::sync::atomic::AtomicBool,
 }
 
 /// The fake robot.
@@ -71,6 +72,14 @@ impl FakeWeCom {
         *self.robot.stalls.lock().unwrap() += times;
     }
 
+    /// From now on every request is refused with 93000, the answer quoting the key back
+    /// percent-encoded, as the real robot's hints do with parts of the URL.
+    pub fn echo_key(&self) {
+        self.robot
+            .echo_key
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Each request takes this long to answer.
     pub fn set_delay(&self, delay: Duration) {
         *self.robot.delay.lock().unwrap() = delay;
@@ -109,6 +118,14 @@ async fn send(
     }
     let delay = *robot.delay.lock().unwrap();
     tokio::time::sleep(delay).await;
+    if robot.echo_key.load(std::sync::atomic::Ordering::SeqCst) {
+        let key = query.get("key").cloned().unwrap_or_default();
+        let encoded: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
+        return answer(
+            93000,
+            &format!("invalid webhook url, hint: [key={encoded}]"),
+        );
+    }
     if query.get("key") != Some(&robot.key) {
         return answer(93000, "invalid webhook url, hint: [1700000000_xxx]");
     }

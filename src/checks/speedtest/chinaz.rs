@@ -54,8 +54,64 @@ fn selector(css: &str) -> Selector {
     Selector::parse(css).unwrap_or_else(|_| unreachable!("a valid selector: {css}"))
 }
 
+/// The deepest a setup page may nest (the real one nests about twenty deep): the HTML parser's
+/// cost grows with the square of the depth, and a page nested a hundred thousand deep takes
+/// minutes that no deadline can cut short.
+pub const MAX_PAGE_DEPTH: usize = 256;
+
+/// Elements that never hold others, or whose end tag HTML lets a page leave out: they do not
+/// deepen the nesting, written either way.
+const FLAT_ELEMENTS: [&str; 30] = [
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "p", "li", "option", "optgroup", "dt", "dd", "tr", "td", "th", "thead",
+    "tbody", "tfoot", "rb", "rt", "rtc", "rp",
+];
+
+/// How deep the elements of an HTML page nest, counted from its tags (an upper bound, without
+/// parsing).
+fn html_depth(html: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut rest = html;
+    while let Some(at) = rest.find('<') {
+        rest = &rest[at + 1..];
+        if let Some(comment) = rest.strip_prefix("!--") {
+            rest = comment.find("-->").map_or("", |end| &comment[end + 3..]);
+            continue;
+        }
+        let closing = rest.starts_with('/');
+        let name: String = rest
+            .trim_start_matches('/')
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if name.is_empty() || FLAT_ELEMENTS.contains(&name.as_str()) {
+            continue;
+        }
+        let tag_end = rest.find('>').unwrap_or(rest.len());
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if !rest[..tag_end].ends_with('/') {
+            depth += 1;
+            deepest = deepest.max(depth);
+        }
+        if matches!(name.as_str(), "script" | "style") && !closing {
+            // Their text is not markup.
+            let end = format!("</{name}");
+            rest = rest.find(&end).map_or("", |at| &rest[at..]);
+        }
+    }
+    deepest
+}
+
 /// Reads the token and node list; a page without either has changed, and the monitor is broken.
 pub fn parse_setup_page(html: &str) -> Result<SetupPage, ProviderError> {
+    let depth = html_depth(html);
+    if depth > MAX_PAGE_DEPTH {
+        return Err(ProviderError(format!(
+            "the speed-test page changed: it nests {depth} elements deep (a real one, about 20): try SPEEDTEST_PROVIDER=globalping"
+        )));
+    }
     let document = Html::parse_document(html);
     let token = document
         .select(&selector("#enkey"))
@@ -596,6 +652,21 @@ mod tests {
             parse_node_reply(timeout, &node()).unwrap(),
             NodeReply::Measured(SpeedTestNode { error: Some(_), .. })
         ));
+    }
+
+    #[test]
+    fn a_deeply_nested_page_is_refused_before_parsing() {
+        let deep = format!("<html><body>{}{PAGE}", "<div>".repeat(100_000));
+        let error = parse_setup_page(&deep).unwrap_err().to_string();
+        assert!(error.contains("nests 100"), "{error}");
+        // Flat and void elements, comments and scripts do not count.
+        assert_eq!(html_depth(PAGE), 5);
+        let sloppy = format!(
+            "<ul>{}</ul><br><img src=x><script>{}</script><!-- <div><div> -->",
+            "<li>x".repeat(1000),
+            "<div>".repeat(1000)
+        );
+        assert_eq!(html_depth(&sloppy), 1);
     }
 
     #[test]

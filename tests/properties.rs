@@ -1,0 +1,349 @@
+//! Property tests over every parser of upstream answers and every reader of settings: whatever they
+//! are given (generated, 10,000 cases each), they never panic, and what they return is a value or
+//! an error that says something.
+
+use std::collections::BTreeMap;
+
+use chrono::{TimeZone, Utc};
+use lookout::alerting::policy::Policy;
+use lookout::alerting::render::Style;
+use lookout::checks::kafka_lag::{KafkaLagSettings, parse_page, total_lag};
+use lookout::checks::site::SiteSettings;
+use lookout::checks::speedtest::chinaz::{PageNode, parse_node_reply, parse_setup_page};
+use lookout::checks::speedtest::globalping::nodes_from;
+use lookout::checks::speedtest::{SpeedTestSettings, concurrency_from_env, node_timeout_from_env};
+use lookout::config::{ConfigError, Env, SETTINGS};
+use lookout::notify::email::EmailSettings;
+use lookout::notify::sms::{SmsSettings, read_send_status};
+use lookout::notify::wecom::{WeComSettings, read_reply};
+use lookout::tencent::parse_response;
+use lookout::tick::Tick;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const CASES: u32 = 10_000;
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: CASES,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Any JSON value, nested a few levels, with the numbers upstreams get wrong: huge, negative,
+/// fractional.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        Just(json!(u64::MAX)),
+        ".{0,12}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("Topic".to_owned()),
+                    Just("Partitions".to_owned()),
+                    Just("Lag".to_owned()),
+                    Just("Offset".to_owned()),
+                    Just("LogEndOffset".to_owned()),
+                    Just("Code".to_owned()),
+                    Just("PhoneNumber".to_owned()),
+                    Just("status".to_owned()),
+                    Just("timings".to_owned()),
+                    "[a-zA-Z]{1,8}",
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn some_error<E: std::fmt::Display>(error: &E) -> bool {
+    !error.to_string().trim().is_empty()
+}
+
+fn node() -> PageNode {
+    PageNode {
+        guid: "g".into(),
+        carrier: "电信".into(),
+        name: "江苏宿迁[电信]".into(),
+    }
+}
+
+/// Fragments a chinaz node reply is made of, in any order and number.
+fn node_reply() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("({".to_owned()),
+        Just("})".to_owned()),
+        Just("state:1,".to_owned()),
+        Just("state:'1',".to_owned()),
+        Just("msg:'',".to_owned()),
+        Just("result:{".to_owned()),
+        Just("}".to_owned()),
+        Just("httpstate:200,".to_owned()),
+        Just("alltime:'212',".to_owned()),
+        Just("alltime:NaN,".to_owned()),
+        Just("conntime:Infinity,".to_owned()),
+        Just("downtime:'<1',".to_owned()),
+        Just("alltime:'超时',".to_owned()),
+        Just("[".to_owned()),
+        Just("]".to_owned()),
+        Just("'".to_owned()),
+        "[ -~]{0,8}",
+        "\\PC{0,4}",
+    ];
+    prop::collection::vec(piece, 0..40).prop_map(|p| p.concat())
+}
+
+/// Fragments of a speed-test setup page.
+fn setup_page() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("<input type=\"hidden\" id=\"enkey\" value=\"T\" />".to_owned()),
+        Just("<div id=\"speedlist\">".to_owned()),
+        Just("<div id=\"g1\" class=\"row listw\" linetype=\"1\">".to_owned()),
+        Just("<div name=\"city\">江苏[电信]</div>".to_owned()),
+        Just("</div>".to_owned()),
+        Just("<div>".to_owned()),
+        Just("<script>".to_owned()),
+        Just("<!--".to_owned()),
+        "[ -~]{0,10}",
+        "\\PC{0,5}",
+    ];
+    prop::collection::vec(piece, 0..60).prop_map(|p| p.concat())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn chinaz_node_replies_are_read_or_refused(text in node_reply()) {
+        if let Err(error) = parse_node_reply(&text, &node()) {
+            prop_assert!(some_error(&error));
+        }
+    }
+
+    #[test]
+    fn chinaz_node_replies_of_any_bytes_are_read_or_refused(text in "\\PC{0,200}") {
+        if let Err(error) = parse_node_reply(&text, &node()) {
+            prop_assert!(some_error(&error));
+        }
+    }
+
+    #[test]
+    fn chinaz_setup_pages_are_read_or_refused(html in setup_page()) {
+        match parse_setup_page(&html) {
+            Ok(page) => prop_assert!(!page.token.is_empty() && !page.nodes.is_empty()),
+            Err(error) => prop_assert!(some_error(&error)),
+        }
+    }
+
+    #[test]
+    fn setup_pages_nested_to_any_depth_are_refused_not_a_hang(
+        depth in 0usize..3_000,
+        tag in prop::sample::select(vec!["<div>", "<span><b>", "<table><tbody>", "<p><div>"]),
+    ) {
+        let page = format!("<html><body>{}<input id=\"enkey\" value=\"T\">", tag.repeat(depth));
+        if let Err(error) = parse_setup_page(&page) {
+            prop_assert!(some_error(&error));
+        }
+    }
+
+    #[test]
+    fn ckafka_pages_are_read_or_refused(value in json_value()) {
+        for response in [value.clone(), json!({"Result": value.clone()}),
+                         json!({"Result": {"TotalCount": 3, "TopicList": value}})] {
+            if let Err(error) = parse_page(&response) {
+                prop_assert!(some_error(&error));
+            }
+        }
+    }
+
+    #[test]
+    fn ckafka_partitions_of_any_numbers_sum_without_overflow(
+        partitions in prop::collection::vec((any::<u64>(), any::<u64>(), prop::option::of(any::<u64>())), 0..20)
+    ) {
+        let partitions: Vec<Value> = partitions
+            .iter()
+            .enumerate()
+            .map(|(i, (offset, end, lag))| json!({"Partition": i, "Offset": offset, "LogEndOffset": end, "Lag": lag}))
+            .collect();
+        let page = json!({"Result": {"TotalCount": 2, "TopicList": [
+            {"Topic": "t", "Partitions": partitions.clone()},
+            {"Topic": "u", "Partitions": partitions}]}});
+        let (_, topics) = parse_page(&page).unwrap();
+        prop_assert_eq!(topics.len(), 2);
+        prop_assert!(total_lag(&topics) >= topics[0].lag);
+    }
+
+    #[test]
+    fn replies_nested_to_any_depth_are_refused_not_a_crash(
+        depth in 0usize..5_000,
+        opener in prop::sample::select(vec!["[", "{a:", "(", "{'x':["]),
+    ) {
+        let reply = format!("({}", opener.repeat(depth));
+        let _ = parse_node_reply(&reply, &node());
+    }
+
+    #[test]
+    fn tencent_answers_of_any_bytes_are_read_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        if let Err(error) = parse_response(&bytes) {
+            prop_assert!(some_error(&error));
+        }
+    }
+
+    #[test]
+    fn tencent_answers_of_any_json_are_read_or_refused(value in json_value()) {
+        let body = json!({"Response": value}).to_string();
+        if let Err(error) = parse_response(body.as_bytes()) {
+            prop_assert!(some_error(&error));
+        }
+    }
+
+    #[test]
+    fn sms_replies_are_read_or_refused(value in json_value()) {
+        for response in [value.clone(), json!({"SendStatusSet": value})] {
+            if let Err(error) = read_send_status(&response) {
+                prop_assert!(some_error(&error));
+            }
+        }
+    }
+
+    #[test]
+    fn globalping_results_are_read_or_refused(value in json_value()) {
+        for measurement in [value.clone(), json!({"status": "finished", "results": value.clone()}),
+                            json!({"results": [{"probe": value.clone(), "result": value}]})] {
+            if let Err(error) = nodes_from(&measurement) {
+                prop_assert!(some_error(&error));
+            }
+        }
+    }
+
+    #[test]
+    fn robot_replies_are_read_or_refused(status in 100u16..600, body in prop::collection::vec(any::<u8>(), 0..200)) {
+        if let Err(error) = read_reply(status, &body) {
+            prop_assert!(some_error(&error));
+        }
+    }
+
+    #[test]
+    fn robot_replies_of_any_json_are_read_or_refused(value in json_value()) {
+        let body = value.to_string();
+        if let Err(error) = read_reply(200, body.as_bytes()) {
+            prop_assert!(some_error(&error));
+        }
+    }
+
+    #[test]
+    fn tick_events_of_any_shape_give_a_tick(value in json_value(), time in ".{0,30}") {
+        let clock = Utc.with_ymd_and_hms(2026, 12, 3, 10, 0, 0).unwrap();
+        for event in [value.clone(), json!({"id": value.clone(), "time": time.clone(), "detail-type": value})] {
+            let tick = Tick::from_event(&event, "request", clock);
+            prop_assert!(!tick.id.is_empty());
+            prop_assert!((tick.time - clock).num_hours().abs() <= 24);
+        }
+    }
+}
+
+/// A value a tired operator might type for a setting.
+fn setting_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[0-9]{0,25}",
+        "-?[0-9]{1,6}",
+        "[0-9,\\- ]{0,20}",
+        "[0-9]{1,2}:[0-9]{1,2}-[0-9]{1,2}:[0-9]{1,2}(,[0-9]{1,2}:[0-9]{1,2}-[0-9]{1,2}:[0-9]{1,2}){0,2}",
+        "https?://[a-z.:@0-9/?=%+]{0,30}",
+        "[a-z0-9@.,+ ]{0,30}",
+        "\\PC{0,20}",
+        ".{0,20}",
+        Just(String::new()),
+        Just("  ".to_owned()),
+    ]
+}
+
+/// An environment with any of the settings set to anything.
+fn environment() -> impl Strategy<Value = BTreeMap<String, String>> {
+    let names: Vec<&'static str> = SETTINGS
+        .iter()
+        .map(|s| s.name)
+        .filter(|n| {
+            !matches!(
+                *n,
+                "LOOKOUT_SECRET_ARN" | "STATE_TABLE" | "STATE_FILE" | "RUST_LOG"
+            )
+        })
+        .collect();
+    prop::collection::btree_map(prop::sample::select(names), setting_value(), 0..12)
+        .prop_map(|m| m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
+/// A clear configuration error names a variable the code reads, and says what to do.
+fn clear(error: &ConfigError) -> bool {
+    let named = match error {
+        ConfigError::Missing { var, hint } => {
+            !hint.is_empty() && SETTINGS.iter().any(|s| s.name == *var)
+        }
+        ConfigError::Invalid {
+            var, hint, reason, ..
+        } => !hint.is_empty() && !reason.is_empty() && SETTINGS.iter().any(|s| s.name == *var),
+    };
+    named && !error.to_string().contains("panicked")
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn every_settings_reader_gives_settings_or_a_clear_error(vars in environment()) {
+        let env = Env::from_pairs(vars.clone());
+        let checks: Vec<Result<(), ConfigError>> = vec![
+            SiteSettings::from_env(&env).map(drop),
+            SpeedTestSettings::from_env(&env).map(drop),
+            concurrency_from_env(&env).map(drop),
+            node_timeout_from_env(&env).map(drop),
+            KafkaLagSettings::from_env(&env).map(drop),
+            Policy::from_env(&env).map(drop),
+            Style::from_env(&env).map(drop),
+            WeComSettings::from_env(&env).map(drop),
+            EmailSettings::from_env(&env).map(drop),
+            SmsSettings::from_env(&env).map(drop),
+        ];
+        for result in checks {
+            if let Err(error) = result {
+                prop_assert!(clear(&error), "{error:?} from {vars:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn quiet_hours_and_escalation_lists_are_read_or_refused(
+        quiet in "[0-9:,\\- ]{0,30}",
+        steps in "[0-9, \\-]{0,30}",
+        repeat in "[0-9\\-]{0,12}",
+    ) {
+        let env = Env::from_pairs([
+            ("ALERT_QUIET_HOURS", quiet),
+            ("ALERT_ESCALATION_MINUTES", steps),
+            ("ALERT_REPEAT_MINUTES", repeat),
+        ]);
+        match Policy::from_env(&env) {
+            Ok(policy) => {
+                // A policy read is one that can be used at any age and any time.
+                let now = Utc.with_ymd_and_hms(2026, 12, 3, 15, 0, 0).unwrap();
+                let _ = policy.is_quiet(now);
+                for age in [0i64, 1, 59, 1440, 1_000_000, i64::MAX / 2] {
+                    let _ = policy.latest_due_step(age);
+                }
+            }
+            Err(error) => prop_assert!(clear(&error), "{error:?}"),
+        }
+    }
+}
