@@ -42,6 +42,8 @@ pub fn emf_lines(report: &Report) -> Vec<String> {
     let mut lines = Vec::new();
     for result in &report.results {
         match &result.measurement {
+            // A site the monitor could not check is neither up nor down: no point is drawn.
+            Measurement::Site(_) if result.health == Health::MonitorError => {}
             Measurement::Site(site) => lines.push(line(
                 at,
                 &[&["Function", "Url"]],
@@ -135,9 +137,19 @@ mod tests {
             }),
             memory: None,
         };
-        let report = Report::new("site-status", tick, vec![result], false);
+        let unchecked = CheckResult {
+            key: "site-status:https://b/".into(),
+            target: "https://b/".into(),
+            health: Health::MonitorError,
+            ..result.clone()
+        };
+        let report = Report::new("site-status", tick, vec![result, unchecked], false);
         let lines = emf_lines(&report);
-        assert_eq!(lines.len(), 1);
+        assert_eq!(
+            lines.len(),
+            1,
+            "a site the monitor could not check is not drawn as down"
+        );
         let emf: Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(emf["_aws"]["Timestamp"], 1767225600000i64);
         assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "lookout");

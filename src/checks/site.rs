@@ -419,14 +419,9 @@ impl SiteCheck {
             return Err(RedirectProblem::Loop(display_url(&next)));
         }
         if self.settings.runtime_api.as_deref() == Some(authority_of(&next).as_str()) {
-            // It would take the function's own next event.
-            return Err(RedirectProblem::Internal {
+            return Err(RedirectProblem::RuntimeApi {
                 from: display_url(from),
-                to: "the Lambda Runtime API".into(),
-                address: next
-                    .host_str()
-                    .and_then(|h| h.trim_matches(['[', ']']).parse().ok())
-                    .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+                to: authority_of(&next),
             });
         }
         if let Some(address) = internal_address(&next).await {
@@ -604,6 +599,10 @@ enum RedirectProblem {
         to: String,
         address: std::net::IpAddr,
     },
+    #[error(
+        "{from} redirects to the Lambda Runtime API ({to}): that would take this function's next event, so it is never followed"
+    )]
+    RuntimeApi { from: String, to: String },
 }
 
 /// Why an exchange (the request and its redirects) got no complete answer.
