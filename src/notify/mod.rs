@@ -9,12 +9,12 @@ pub mod email;
 pub mod sms;
 pub mod wecom;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use futures::future::join_all;
 use serde::Serialize;
 use tokio::time::Instant;
-
-use std::sync::Arc;
 
 use crate::alerting::Digest;
 use crate::alerting::render::Style;
