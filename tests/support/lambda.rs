@@ -341,11 +341,12 @@ async fn start_process(shared: &Shared, configuration: &Configuration, address: 
     let stdout = shared.output_dir.path().join(format!("stdout-{n}"));
     let stderr = shared.output_dir.path().join(format!("stderr-{n}"));
     let file = |path: &PathBuf| std::fs::File::create(path).expect("an output file");
-    // `ulimit -n` in sh sets the soft and the hard limit, as Lambda's are.
+    // `ulimit -n` in sh sets the soft and the hard limit, as Lambda's are. Where the machine's own
+    // hard limit is lower, that lower one stands: the function still has at most this many.
     let child = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "ulimit -n {} && exec \"$0\"",
+            "ulimit -n {} 2>/dev/null; exec \"$0\"",
             configuration.descriptors
         ))
         .arg(&configuration.binary)
