@@ -30,18 +30,12 @@ pub enum BodyError {
 }
 
 impl BodyError {
-    /// True when the reading timed out.
-    pub fn is_timeout(&self) -> bool {
-        matches!(self, BodyError::Transport(e) if e.is_timeout())
-    }
-
     /// The error as it may be shown: without the URL (which can carry a secret), and a timeout
     /// called a timeout.
     pub fn shown(&self) -> String {
         match self {
             BodyError::TooLarge { .. } => self.to_string(),
-            BodyError::Transport(e) if e.is_timeout() => "no complete answer in time".into(),
-            BodyError::Transport(e) => crate::http::describe(e),
+            BodyError::Transport(e) => describe(e),
         }
     }
 }

@@ -105,10 +105,6 @@ impl WeComNotifier {
             http,
         })
     }
-
-    fn scrub(&self, text: &str) -> String {
-        crate::redact::scrub(text).into_owned()
-    }
 }
 
 /// Reads the robot's answer: `errcode` 0 is delivered.
@@ -157,27 +153,26 @@ impl Notifier for WeComNotifier {
             .json(&body)
             .send()
             .await
+            // Every reason is scrubbed of the key where deliveries are gathered (`fan_out`).
             .map_err(|e| {
-                let e = e.without_url();
-                DeliveryError::retryable(self.scrub(&format!("could not reach WeCom: {e}")))
+                DeliveryError::retryable(format!(
+                    "could not reach WeCom: {}",
+                    crate::http::describe(&e)
+                ))
             })?;
         let status = response.status().as_u16();
         let bytes = crate::http::read_capped(response, crate::http::caps::ROBOT)
             .await
             .map_err(|e| match e {
-                crate::http::BodyError::Transport(e) => DeliveryError::retryable(self.scrub(
-                    &format!("WeCom's answer was cut off: {}", crate::http::describe(&e)),
+                crate::http::BodyError::Transport(e) => DeliveryError::retryable(format!(
+                    "WeCom's answer was cut off: {}",
+                    crate::http::describe(&e)
                 )),
                 // Not the robot's documented answer: whether it took the message is unknown, so
                 // it is owed to the next tick rather than resent now.
                 too_large => DeliveryError::permanent(format!("WeCom's answer: {too_large}")),
             })?;
-        read_reply(status, &bytes)
-            .map(|()| Receipt::default())
-            .map_err(|mut e| {
-                e.reason = self.scrub(&e.reason);
-                e
-            })
+        read_reply(status, &bytes).map(|()| Receipt::default())
     }
 }
 

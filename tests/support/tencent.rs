@@ -6,7 +6,7 @@
 //! - `SendSms`: a request mixing mainland and international numbers is refused whole
 //!   (`UnsupportedOperation.ContainDomesticAndInternationalPhoneNumber`); per number, the same
 //!   content once per 30 s and 10 messages a calendar day (Beijing time); and it can accept a message
-//!   and then answer `InternalError.Timeout`, or not answer in time at all, as the real one may.
+//!   and then answer `InternalError.Timeout`, as the real one may.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -67,8 +67,6 @@ struct Api {
 pub enum AfterSending {
     /// `InternalError.Timeout`: sent, but the caller cannot know.
     InternalTimeout,
-    /// No answer for longer than any client waits.
-    Silence,
 }
 
 /// The most `DescribeGroupOffsets` requests the API takes in one second.
@@ -350,10 +348,6 @@ async fn handle(State(api): State<Arc<Api>>, headers: HeaderMap, body: String) -
                     "InternalError.Timeout",
                     "the request timed out in the backend",
                 ),
-                Some(AfterSending::Silence) => {
-                    tokio::time::sleep(Duration::from_secs(120)).await;
-                    answer
-                }
                 None => answer,
             }
         }
