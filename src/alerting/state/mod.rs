@@ -189,17 +189,18 @@ pub fn expired(expires: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
     expires.is_some_and(|at| at <= now)
 }
 
-/// An incident's state as stored: JSON of at most [`MAX_STATE_BYTES`]. A larger one (a huge
+fn to_json(incident: &Incident) -> Result<String, StoreError> {
+    serde_json::to_string(incident)
+        .map_err(|e| StoreError::Unavailable(format!("cannot encode the state: {e}")))
+}
+
+/// An incident's state as stored, and its JSON: at most [`MAX_STATE_BYTES`]. A larger one (a huge
 /// message, a check's long memory) loses its memory and the tail of its message, so the incident
 /// keeps its place in the lifecycle rather than failing to be written at all.
-pub fn encode(incident: &Incident) -> Result<String, StoreError> {
-    let encode = |incident: &Incident| {
-        serde_json::to_string(incident)
-            .map_err(|e| StoreError::Unavailable(format!("cannot encode the state: {e}")))
-    };
-    let text = encode(incident)?;
+fn fitted(incident: &Incident) -> Result<(Option<Incident>, String), StoreError> {
+    let text = to_json(incident)?;
     if text.len() <= MAX_STATE_BYTES {
-        return Ok(text);
+        return Ok((None, text));
     }
     let mut smaller = incident.clone();
     smaller.memory = None;
@@ -216,7 +217,7 @@ pub fn encode(incident: &Incident) -> Result<String, StoreError> {
         progress.owed.drain(..excess);
     }
     tracing::warn!(key = %incident.key, bytes = text.len(), "an incident's state is too large to keep whole: its check memory and the tail of its message are dropped");
-    let text = encode(&smaller)?;
+    let text = to_json(&smaller)?;
     if text.len() > MAX_STATE_BYTES {
         return Err(StoreError::Unavailable(format!(
             "the state of {} takes {} bytes, more than the {MAX_STATE_BYTES} a record may hold",
@@ -224,14 +225,18 @@ pub fn encode(incident: &Incident) -> Result<String, StoreError> {
             text.len()
         )));
     }
-    Ok(text)
+    Ok((Some(smaller), text))
 }
 
-/// The incident as a store keeps it: itself, or made smaller as [`encode`] does.
+/// An incident's state as stored: JSON of at most [`MAX_STATE_BYTES`] (see [`fit`]).
+pub fn encode(incident: &Incident) -> Result<String, StoreError> {
+    fitted(incident).map(|(_, text)| text)
+}
+
+/// The incident as a store keeps it: itself, or made smaller when its state would take more than
+/// [`MAX_STATE_BYTES`] (its check memory and the tail of its message dropped).
 pub fn fit(incident: &Incident) -> Result<Incident, StoreError> {
-    let text = encode(incident)?;
-    serde_json::from_str(&text)
-        .map_err(|e| StoreError::Unavailable(format!("cannot encode the state: {e}")))
+    fitted(incident).map(|(smaller, _)| smaller.unwrap_or_else(|| incident.clone()))
 }
 
 #[cfg(test)]
