@@ -195,6 +195,15 @@ impl Env {
         }
     }
 
+    /// A value that must be present and be a word (see [`Env::word`]): `hint` says what to set.
+    pub fn required_word(&self, var: &'static str, hint: &str) -> Result<&str, ConfigError> {
+        self.required(var, hint)?;
+        self.word(var, hint)?.ok_or_else(|| ConfigError::Missing {
+            var,
+            hint: hint.to_owned(),
+        })
+    }
+
     /// A secret that goes into a request header: as [`Env::word`], and never quoted.
     pub fn secret_word(
         &self,

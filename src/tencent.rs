@@ -45,10 +45,8 @@ impl Credentials {
             "{needed_by} signs Tencent Cloud API calls: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY (a CAM key pair)"
         );
         let word_hint = "copy it again from the CAM console: it is printable ASCII without spaces";
-        env.required("TENCENTCLOUD_SECRET_ID", &hint)?;
         let secret_id = env
-            .word("TENCENTCLOUD_SECRET_ID", word_hint)?
-            .unwrap_or_default()
+            .required_word("TENCENTCLOUD_SECRET_ID", &hint)?
             .to_owned();
         let secret_key = env
             .secret("TENCENTCLOUD_SECRET_KEY")

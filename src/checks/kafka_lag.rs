@@ -63,11 +63,11 @@ pub struct KafkaLagSettings {
 impl KafkaLagSettings {
     /// Reads and checks the settings.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let id_hint = "set it to the CKafka instance's id, e.g. ckafka-abc123";
-        env.required("CKAFKA_INSTANCE_ID", id_hint)?;
         let instance_id = env
-            .word("CKAFKA_INSTANCE_ID", id_hint)?
-            .unwrap_or_default()
+            .required_word(
+                "CKAFKA_INSTANCE_ID",
+                "set it to the CKafka instance's id, e.g. ckafka-abc123",
+            )?
             .to_owned();
         env.required(
             "CKAFKA_GROUPS",

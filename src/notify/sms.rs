@@ -92,6 +92,13 @@ impl SmsSettings {
             )
             .map(str::to_owned)
         };
+        let needed_word = |var: &'static str, what: &str| {
+            env.required_word(
+                var,
+                &format!("the SMS channel is configured: set {var} to {what}"),
+            )
+            .map(str::to_owned)
+        };
         needed(
             "SMS_PHONE_NUMBERS",
             "mobiles, comma-separated (13800000000 or +8613800000000)",
@@ -139,15 +146,6 @@ impl SmsSettings {
             )?
             .unwrap_or("ap-guangzhou")
             .to_owned();
-        for (var, what) in [
-            (
-                "SMS_SDK_APP_ID",
-                "the SMS application's SdkAppId, e.g. 1400000000",
-            ),
-            ("SMS_TEMPLATE_ID", "the approved template's id, e.g. 123456"),
-        ] {
-            env.word(var, &format!("set it to {what}"))?;
-        }
         if let Some(sign) = env.get("SMS_SIGN_NAME")
             && sign.chars().any(char::is_control)
         {
@@ -161,9 +159,9 @@ impl SmsSettings {
         Ok(Some(SmsSettings {
             daily_limit,
             phone_numbers,
-            sdk_app_id: needed("SMS_SDK_APP_ID", "the SMS application's SdkAppId")?,
+            sdk_app_id: needed_word("SMS_SDK_APP_ID", "the SMS application's SdkAppId")?,
             sign_name: needed("SMS_SIGN_NAME", "the approved signature's name")?,
-            template_id: needed("SMS_TEMPLATE_ID", "the approved template's id")?,
+            template_id: needed_word("SMS_TEMPLATE_ID", "the approved template's id")?,
             param_max_chars,
             endpoint: Endpoint::from_env(
                 env,
