@@ -3,12 +3,16 @@
 
 mod support;
 
-use lookout::alerting::state::StateStore;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use lookout::alerting::lifecycle::Incident;
 use lookout::alerting::state::dynamodb::DynamoDbStore;
 use lookout::alerting::state::file::FileStore;
 use lookout::alerting::state::memory::MemoryStore;
+use lookout::alerting::state::{Commit, StateStore, Versioned, Write};
 use support::moto::Moto;
-use support::store_contract as contract;
+use support::store_contract::{self as contract, incident};
 
 async fn each_part_of_the_contract(new: impl AsyncFn() -> Box<dyn StateStore>) {
     contract::ticks_finish_once(new().await.as_ref()).await;
@@ -89,4 +93,153 @@ async fn moto_enforces_the_limits_the_store_works_within() {
         found.item.is_some(),
         "moto keeps expired items, as DynamoDB may for days"
     );
+}
+
+// The file store's own behaviour: restarts, crashes between write and rename, corrupt and newer
+// files, one write for many incidents, stores sharing a file.
+
+/// A file next to the state file, as the store names its temporary ones.
+fn temporary_next_to(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn store_in(dir: &tempfile::TempDir) -> FileStore {
+    FileStore::new(dir.path().join("nested").join("state.json"))
+}
+
+async fn save(store: &FileStore, incident: &Incident, expected: Option<u64>) -> Option<u64> {
+    let commit = Commit {
+        function: "site-status",
+        writes: vec![Write { incident, expected }],
+        finished_tick: None,
+    };
+    store.commit(&commit).await.unwrap()[0]
+}
+
+#[tokio::test]
+async fn state_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let incident = incident("site-status:https://a/", 3);
+    {
+        let store = store_in(&dir);
+        save(&store, &incident, None).await;
+        let finish = Commit {
+            function: "site-status",
+            writes: Vec::new(),
+            finished_tick: Some(("t1", Utc::now())),
+        };
+        store.commit(&finish).await.unwrap();
+    }
+    let reopened = store_in(&dir);
+    let loaded = reopened.load("site-status").await.unwrap();
+    assert_eq!(
+        loaded,
+        vec![Versioned {
+            incident,
+            version: 1
+        }]
+    );
+    assert!(reopened.tick_finished("site-status", "t1").await.unwrap());
+}
+
+#[tokio::test]
+async fn a_crash_between_write_and_rename_leaves_the_old_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir);
+    let first = incident("site-status:https://a/", 1);
+    save(&store, &first, None).await;
+    // The crash: a half-written temporary file, never renamed.
+    std::fs::write(
+        temporary_next_to(store.path(), ".4242.0.tmp"),
+        b"{\"incidents\": {\"site-status:https",
+    )
+    .unwrap();
+    let restarted = store_in(&dir);
+    let loaded = restarted.load("site-status").await.unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].incident, first);
+    let next = incident("site-status:https://a/", 2);
+    assert_eq!(save(&restarted, &next, Some(1)).await, Some(2));
+    assert_eq!(
+        restarted.load("site-status").await.unwrap()[0].incident,
+        next
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_file_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir);
+    std::fs::create_dir_all(store.path().parent().unwrap()).unwrap();
+    std::fs::write(store.path(), b"not json").unwrap();
+    let error = store.load("site-status").await.unwrap_err().to_string();
+    assert!(
+        error.contains("state.json") && error.contains("move it away"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_from_a_newer_lookout_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir);
+    std::fs::create_dir_all(store.path().parent().unwrap()).unwrap();
+    let newer = br#"{"schema": 2, "incidents": {}, "ticks": {}, "alarms": {"kept": true}}"#;
+    std::fs::write(store.path(), newer).unwrap();
+    let error = store.load("site-status").await.unwrap_err().to_string();
+    assert!(error.contains("newer lookout (schema 2"), "{error}");
+    let commit = Commit {
+        function: "site-status",
+        writes: Vec::new(),
+        finished_tick: Some(("t1", Utc::now())),
+    };
+    assert!(store.commit(&commit).await.is_err());
+    assert_eq!(std::fs::read(store.path()).unwrap(), newer, "not truncated");
+}
+
+#[tokio::test]
+async fn a_thousand_new_incidents_are_one_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(&dir);
+    let incidents: Vec<Incident> = (0..1000)
+        .map(|i| incident(&format!("site-status:https://site-{i}/"), 1))
+        .collect();
+    let commit = Commit {
+        function: "site-status",
+        writes: incidents
+            .iter()
+            .map(|incident| Write {
+                incident,
+                expected: None,
+            })
+            .collect(),
+        finished_tick: Some(("t1", Utc::now())),
+    };
+    let versions = store.commit(&commit).await.unwrap();
+    assert!(versions.iter().all(|v| *v == Some(1)));
+    assert_eq!(store.writes(), 1);
+    assert_eq!(store.load("site-status").await.unwrap().len(), 1000);
+}
+
+#[tokio::test]
+async fn stores_sharing_a_file_take_turns() {
+    // Each store opens the lock file on its own, as two processes would.
+    let dir = tempfile::tempdir().unwrap();
+    let stores: Vec<FileStore> = (0..8).map(|_| store_in(&dir)).collect();
+    let incident = incident("site-status:https://a/", 1);
+    let attempts = stores.iter().map(|store| save(store, &incident, None));
+    let won = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(won, 1, "exactly one claims a new incident");
+    let leftovers: Vec<_> = std::fs::read_dir(store_in(&dir).path().parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
