@@ -114,59 +114,60 @@ pub async fn refused_port() -> SocketAddr {
     listener.local_addr().expect("address")
 }
 
+/// What a scripted server does after its answer.
+#[derive(Clone, Copy)]
+enum Then {
+    /// Closes the connection.
+    Close,
+    /// Keeps it open, silent, for a minute.
+    Stall,
+}
+
+/// A server that reads each request, writes `answer` as it is, then closes or stalls.
+async fn answering(answer: Vec<u8>, then: Then) -> SocketAddr {
+    let answer = std::sync::Arc::new(answer);
+    raw_server(move |mut stream| {
+        let answer = std::sync::Arc::clone(&answer);
+        async move {
+            let mut buffer = [0u8; 1024];
+            let _ = stream.read(&mut buffer).await;
+            let _ = stream.write_all(&answer).await;
+            match then {
+                Then::Close => {
+                    let _ = stream.shutdown().await;
+                }
+                Then::Stall => tokio::time::sleep(Duration::from_secs(60)).await,
+            }
+        }
+    })
+    .await
+}
+
 /// A server that answers every connection with bytes that are not HTTP.
 pub async fn garbage_server() -> SocketAddr {
-    raw_server(|mut stream| async move {
-        let mut buffer = [0u8; 1024];
-        let _ = stream.read(&mut buffer).await;
-        let _ = stream
-            .write_all(b"SSH-2.0-OpenSSH_9.6 not http at all\r\n\r\n")
-            .await;
-        let _ = stream.shutdown().await;
-    })
+    answering(
+        b"SSH-2.0-OpenSSH_9.6 not http at all\r\n\r\n".to_vec(),
+        Then::Close,
+    )
     .await
 }
 
 /// A server that promises a 1000-byte body, sends 10 bytes and closes the connection.
 pub async fn short_body_server() -> SocketAddr {
-    raw_server(|mut stream| async move {
-        let mut buffer = [0u8; 1024];
-        let _ = stream.read(&mut buffer).await;
-        let _ = stream
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly this.")
-            .await;
-        let _ = stream.shutdown().await;
-    })
-    .await
+    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nonly this.";
+    answering(answer.to_vec(), Then::Close).await
 }
 
 /// A server that answers its headers, a little body, then nothing more for a minute.
 pub async fn stalled_body_server() -> SocketAddr {
-    raw_server(|mut stream| async move {
-        let mut buffer = [0u8; 1024];
-        let _ = stream.read(&mut buffer).await;
-        let _ = stream
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nthe start")
-            .await;
-        tokio::time::sleep(Duration::from_secs(60)).await;
-    })
-    .await
+    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nthe start";
+    answering(answer.to_vec(), Then::Stall).await
 }
 
 /// A server that redirects every request to `location`.
 pub async fn redirect_server(location: String) -> SocketAddr {
-    raw_server(move |mut stream| {
-        let location = location.clone();
-        async move {
-            let mut buffer = [0u8; 1024];
-            let _ = stream.read(&mut buffer).await;
-            let answer =
-                format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
-            let _ = stream.write_all(answer.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        }
-    })
-    .await
+    let answer = format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n");
+    answering(answer.into_bytes(), Then::Close).await
 }
 
 /// A server that answers 200 and then a body that never ends (`[[[[...` for as long as it is read),
