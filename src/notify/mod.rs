@@ -234,11 +234,19 @@ mod tests {
     }
 
     fn scripted(name: &'static str, failures: Vec<DeliveryError>) -> Box<dyn Notifier> {
+        answering_after(name, failures, Duration::from_millis(200))
+    }
+
+    fn answering_after(
+        name: &'static str,
+        failures: Vec<DeliveryError>,
+        delay: Duration,
+    ) -> Box<dyn Notifier> {
         Box::new(Scripted {
             name,
             failures,
             calls: AtomicU32::new(0),
-            delay: Duration::from_millis(200),
+            delay,
         })
     }
 
@@ -358,13 +366,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_attempt_still_waiting_at_the_deadline_is_a_failure_in_time() {
-        let stalled = Scripted {
-            name: "stalled",
-            failures: vec![],
-            calls: AtomicU32::new(0),
-            delay: Duration::from_secs(600),
-        };
-        let notifiers: Vec<Box<dyn Notifier>> = vec![Box::new(stalled)];
+        let notifiers = vec![answering_after("stalled", vec![], Duration::from_secs(600))];
         let d = digest();
         let started = Instant::now();
         let deliveries = fan_out(
