@@ -394,6 +394,28 @@ async fn an_sms_that_may_have_gone_out_is_not_resent_in_the_same_tick() {
 }
 
 #[tokio::test]
+async fn a_number_whose_own_status_timed_out_is_not_resent_in_the_tick() {
+    let api = FakeTencent::start().await;
+    api.time_out_after_sending_to("+8613900001111");
+    let notifier = sms(&api, tencent::SECRET_KEY, "13800000000,13900001111");
+    let digest = support::scripted::digest_with(1);
+    let first = deliver_digest(notifier.as_ref(), &digest).await;
+    assert_eq!(first.outcome, DeliveryOutcome::Delivered);
+    assert!(
+        first
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("+86139****1111 may have been sent"),
+        "{first:?}"
+    );
+    // Delivered again within the tick (another channel's retry, say): nobody gets it twice.
+    deliver_digest(notifier.as_ref(), &digest).await;
+    assert_eq!(api.delivered_to("+8613900001111"), 1);
+    assert_eq!(api.delivered_to("+8613800000000"), 1);
+}
+
+#[tokio::test]
 async fn the_fake_refuses_a_request_mixing_regions_as_tencent_does() {
     let api = FakeTencent::start().await;
     let credentials = lookout::tencent::Credentials {

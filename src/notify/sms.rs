@@ -353,6 +353,8 @@ impl SmsNotifier {
                             .map_or("no status", |(_, c)| c.as_str());
                         let fate = match code {
                             "Ok" => Fate::Sent,
+                            // A number's own status can be a timeout too: it may have gone.
+                            c if AMBIGUOUS.contains(&c) => Fate::Unconfirmed(c.to_owned()),
                             c if c.starts_with("LimitExceeded") => Fate::Limited(c.to_owned()),
                             c => Fate::Failed(c.to_owned()),
                         };

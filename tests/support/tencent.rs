@@ -41,6 +41,8 @@ struct Api {
     received: Mutex<Vec<Received>>,
     scripted: Mutex<VecDeque<String>>,
     blacklist: Mutex<HashSet<String>>,
+    /// Numbers whose message goes out but whose status says `InternalError.Timeout`.
+    timing_out: Mutex<HashSet<String>>,
     last_sent: Mutex<HashMap<(String, String), Instant>>,
     groups: Mutex<HashMap<String, Arc<Vec<Value>>>>,
     page_delay: Mutex<Duration>,
@@ -127,6 +129,15 @@ impl FakeTencent {
     /// SMS to this number fails with `FailedOperation.PhoneNumberInBlacklist`.
     pub fn blacklist(&self, number: &str) {
         self.api.blacklist.lock().unwrap().insert(number.to_owned());
+    }
+
+    /// SMS to this number goes out, but its status says `InternalError.Timeout`.
+    pub fn time_out_after_sending_to(&self, number: &str) {
+        self.api
+            .timing_out
+            .lock()
+            .unwrap()
+            .insert(number.to_owned());
     }
 
     /// Accepted requests so far.
@@ -448,10 +459,17 @@ fn send_sms(api: &Api, request: &Received) -> Json<Value> {
                 .collect()
         })
         .unwrap_or_default();
-    if numbers.is_empty() || numbers.len() > 200 {
+    // The codes of Tencent's SDK (sms/v20210111 errors.go).
+    if numbers.is_empty() {
         return error(
-            "InvalidParameterValue.IncorrectPhoneNumber",
-            "PhoneNumberSet must hold 1 to 200 numbers",
+            "MissingParameter.EmptyPhoneNumberSet",
+            "the number list is empty",
+        );
+    }
+    if numbers.len() > 200 {
+        return error(
+            "LimitExceeded.PhoneNumberCountLimit",
+            "more than 200 numbers in one request",
         );
     }
     for field in ["SmsSdkAppId", "SignName", "TemplateId"] {
@@ -504,7 +522,11 @@ fn send_sms(api: &Api, request: &Received) -> Json<Value> {
                             .lock()
                             .unwrap()
                             .push((number.clone(), params.clone()));
-                        "Ok"
+                        if api.timing_out.lock().unwrap().contains(number) {
+                            "InternalError.Timeout"
+                        } else {
+                            "Ok"
+                        }
                     }
                 }
             };
