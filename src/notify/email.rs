@@ -19,8 +19,6 @@ pub struct EmailSettings {
     /// `EMAIL_FROM` as SES is given it: `alerts@example.com`, or `lookout <alerts@example.com>` with
     /// a non-ASCII name MIME-encoded.
     pub from: String,
-    /// The sender's address alone (the SES identity).
-    pub from_address: String,
     /// `EMAIL_TO`: recipients, each once.
     pub to: Vec<String>,
 }
@@ -108,7 +106,7 @@ impl EmailSettings {
             "EMAIL_FROM",
             "EMAIL_TO is set: set EMAIL_FROM to a sender address verified in SES",
         )?;
-        let (from, from_address) = parse_sender(raw_from).map_err(|reason| {
+        let (from, _) = parse_sender(raw_from).map_err(|reason| {
             ConfigError::invalid(
                 "EMAIL_FROM",
                 raw_from,
@@ -137,11 +135,7 @@ impl EmailSettings {
                     .into(),
             });
         }
-        Ok(Some(EmailSettings {
-            from,
-            from_address,
-            to,
-        }))
+        Ok(Some(EmailSettings { from, to }))
     }
 }
 
