@@ -9,11 +9,13 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
 use crate::alerting::policy::Policy;
+use crate::alerting::render::Style;
 use crate::alerting::state;
-use crate::checks::Check;
+use crate::checks::{self, CheckType, Naming};
+use crate::config::file::{self, MonitorSpec};
 use crate::config::{Env, SetupError};
-use crate::monitor::{Invocation, Monitor};
-use crate::notify;
+use crate::monitor::{Invocation, Monitor, Watch};
+use crate::notify::{self, Channel};
 use crate::report::Report;
 use crate::tick::Tick;
 use crate::{metrics, redact, secrets};
@@ -24,14 +26,20 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 const LOCAL_RUN_TIME: Duration = Duration::from_secs(300);
 
 /// A binary's whole `main`: settings, then the Lambda loop, or one local tick when
-/// `AWS_LAMBDA_RUNTIME_API` is not set.
+/// `AWS_LAMBDA_RUNTIME_API` is not set; `--check-config` only reads and checks the settings
+/// (`lookout.yaml` with every monitor and channel in it) and says what it found.
 ///
-/// `build_check` reads the function's own settings; a bad setting stops the function here with its
-/// message (reported to Lambda's `/runtime/init/error` when under Lambda), never a panic.
-pub fn main(
-    function: &'static str,
-    build_check: impl FnOnce(&Env) -> Result<Box<dyn Check>, SetupError>,
-) -> ExitCode {
+/// The function runs the monitors of its check type (`site-status` runs `type: site`). A bad setting
+/// stops the function here with its message (reported to Lambda's `/runtime/init/error` when under
+/// Lambda), never a panic.
+pub fn main(function: &'static str) -> ExitCode {
+    let Some(kind) = checks::check_type_of(function) else {
+        eprintln!("{function}: no check type runs in this function");
+        return ExitCode::FAILURE;
+    };
+    if std::env::args().nth(1).as_deref() == Some("--check-config") {
+        return check_config();
+    }
     let runtime_api = std::env::var("AWS_LAMBDA_RUNTIME_API")
         .ok()
         .filter(|v| !v.is_empty());
@@ -53,7 +61,7 @@ pub fn main(
         }
     };
     runtime.block_on(async move {
-        let monitor = match build(build_check, runtime_api.is_some()).await {
+        let monitor = match build(kind, runtime_api.is_some()).await {
             Ok(monitor) => monitor,
             Err(error) => {
                 let error = redact::scrub(&error.to_string()).into_owned();
@@ -75,17 +83,128 @@ pub fn main(
 }
 
 /// Everything a function needs, built once at cold start: the secret laid over the environment,
-/// the check, the policy, the channels, the state store.
-async fn build(
-    build_check: impl FnOnce(&Env) -> Result<Box<dyn Check>, SetupError>,
-    in_lambda: bool,
-) -> Result<Monitor, SetupError> {
+/// the monitors (from `lookout.yaml`, else from variables), their policies, the channels, the
+/// state store.
+async fn build(kind: &'static CheckType, in_lambda: bool) -> Result<Monitor, SetupError> {
     let env = secrets::with_secret(Env::from_process()).await?;
-    let check = build_check(&env)?;
-    let policy = Policy::from_env(&env)?;
+    let file = file::from_env(&env)?;
     let store: Arc<dyn state::StateStore> = Arc::from(state::from_env(&env, in_lambda).await?);
-    let channels = notify::channels_from_env(&env, Arc::clone(&store)).await?;
-    Ok(Monitor::sharing(check, channels, store, policy))
+    let Some(file) = file else {
+        // Settings from variables: one implicit monitor, every channel hearing of it.
+        let check = (kind.build)(vec![(env.clone(), Naming::Function(kind.function))])?
+            .pop()
+            .ok_or_else(|| SetupError::HttpClient("the check could not be built".into()))?;
+        let policy = Policy::from_env(&env)?;
+        let channels = notify::channels_from_env(&env, Arc::clone(&store)).await?;
+        let names = channels.iter().map(|c| c.name.clone()).collect();
+        let watch = Watch {
+            check,
+            channels: names,
+            policy: policy.clone(),
+            every: None,
+        };
+        return Ok(Monitor::watching(
+            kind.function,
+            vec![watch],
+            channels,
+            store,
+            policy,
+        ));
+    };
+    let channels = match &file.channels {
+        None => notify::channels_from_env(&env, Arc::clone(&store)).await?,
+        Some(specs) => {
+            let mut channels = Vec::with_capacity(specs.len());
+            for spec in specs {
+                let style = Style::from_env(&spec.env)?;
+                let notifier = (spec.kind.build)(&spec.env, style, Arc::clone(&store))
+                    .await?
+                    .ok_or_else(|| {
+                        SetupError::HttpClient(format!(
+                            "channel {:?} could not be built",
+                            spec.name
+                        ))
+                    })?;
+                channels.push(Channel {
+                    name: spec.name.clone(),
+                    notifier,
+                });
+            }
+            channels
+        }
+    };
+    let own: Vec<&MonitorSpec> = file
+        .monitors
+        .iter()
+        .filter(|m| std::ptr::eq(m.kind, kind))
+        .collect();
+    let checks = (kind.build)(
+        own.iter()
+            .map(|m| {
+                let naming = Naming::Monitor {
+                    kind: kind.name,
+                    name: m.name.clone(),
+                };
+                (m.env.clone(), naming)
+            })
+            .collect(),
+    )?;
+    let watches = checks
+        .into_iter()
+        .zip(own)
+        .map(|(check, spec)| Watch {
+            check,
+            channels: spec.channels.clone(),
+            policy: spec.policy.clone(),
+            every: spec.every,
+        })
+        .collect();
+    tracing::info!(file = %file.path, monitors = file.monitors.len(), "configuration read");
+    Ok(Monitor::watching(
+        kind.function,
+        watches,
+        channels,
+        store,
+        file.policy,
+    ))
+}
+
+/// `--check-config`: reads `lookout.yaml` (or the variables) and every monitor and channel in it,
+/// building nothing that reaches the network, and says what it found.
+fn check_config() -> ExitCode {
+    let env = Env::from_process();
+    match file::from_env(&env) {
+        Ok(Some(file)) => {
+            let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+            for monitor in &file.monitors {
+                *counts.entry(monitor.kind.name).or_default() += 1;
+            }
+            let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let channels = match &file.channels {
+                Some(channels) => format!("{} channels", channels.len()),
+                None => "channels from variables".to_owned(),
+            };
+            println!(
+                "{}: valid: {} monitors ({}), {channels}",
+                file.path,
+                file.monitors.len(),
+                counts.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            println!(
+                "no {} here and {} is not set: settings come from variables",
+                file::DEFAULT_PATH,
+                file::CONFIG_VAR
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{}", redact::scrub(&error.to_string()));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The invocation failed as a whole: every channel failed to deliver, so the platform's retry and
@@ -147,7 +266,8 @@ async fn run_once(monitor: Monitor) -> ExitCode {
     );
     let tick = Tick::from_event(&Tick::synthetic_event(now), &request_id, now);
     let report = monitor
-        .tick(tick, &Invocation::new(request_id, LOCAL_RUN_TIME))
+        // Someone asked for this run: every monitor is checked, whatever its `every`.
+        .tick(tick, &Invocation::new(request_id, LOCAL_RUN_TIME).by_hand())
         .await;
     if let Some(summary) = monitor.local_summary(&report) {
         eprintln!("{summary}");

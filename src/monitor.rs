@@ -7,17 +7,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::future::join_all;
 use tokio::time::Instant;
 
 use crate::alerting::lifecycle::{self, Incident, Moment, Notice, Settlement};
 use crate::alerting::policy::Policy;
 use crate::alerting::state::{Commit, StateStore, Versioned, Write};
 use crate::alerting::{Alert, AlertNote, Digest};
-use crate::checks::{Check, Memory};
-use crate::notify::{self, DeliveryOutcome, Notifier};
+use crate::checks::{Check, CheckResult, Memory};
+use crate::notify::{self, Channel, Delivery, DeliveryOutcome, Notifier};
 use crate::report::{IncidentSummary, Report, Summary};
 use crate::retry::Backoff;
-use crate::tick::Tick;
+use crate::tick::{Tick, TickSource};
 
 /// The most of an invocation's time kept for claiming, delivering and recording after the checks.
 const DELIVERY_RESERVE: Duration = Duration::from_secs(15);
@@ -33,6 +34,8 @@ pub struct Invocation {
     pub deadline: Instant,
     /// The same deadline by the wall clock: the lease on what this invocation claims.
     pub lease_until: DateTime<Utc>,
+    /// Started by a person (a local run): every monitor is checked, whatever its `every`.
+    pub by_hand: bool,
 }
 
 impl Invocation {
@@ -43,6 +46,15 @@ impl Invocation {
             deadline: Instant::now() + left,
             lease_until: Utc::now()
                 + chrono::Duration::from_std(left).unwrap_or(chrono::Duration::MAX),
+            by_hand: false,
+        }
+    }
+
+    /// The same invocation, started by a person.
+    pub fn by_hand(self) -> Self {
+        Invocation {
+            by_hand: true,
+            ..self
         }
     }
 
@@ -54,11 +66,42 @@ impl Invocation {
     }
 }
 
-/// A check, its channels, its state and its policy.
+/// One monitor of a function: its check, the channels that hear of it, its policy and how often it
+/// is checked.
+pub struct Watch {
+    /// What it checks.
+    pub check: Box<dyn Check>,
+    /// The channels its alerts go to, by name.
+    pub channels: Vec<String>,
+    /// Its thresholds, escalation and quiet hours.
+    pub policy: Policy,
+    /// How often it is checked (`every`); every tick when `None`.
+    pub every: Option<Duration>,
+}
+
+impl Watch {
+    /// True when the tick is one this monitor is checked on: every tick started by hand (a manual
+    /// invoke, a local run), else the ticks whose time (to the nearest minute) is a whole number of
+    /// `every` since the epoch. A function's schedule runs at least a minute apart, so `every`
+    /// under a minute is every tick.
+    pub fn is_due(&self, tick: &Tick, by_hand: bool) -> bool {
+        let Some(every) = self.every else { return true };
+        let minutes = every.as_secs() / 60;
+        if minutes <= 1 || by_hand || tick.source == TickSource::Manual {
+            return true;
+        }
+        let minute = (tick.time.timestamp() + 30).div_euclid(60);
+        minute.rem_euclid(minutes as i64) == 0
+    }
+}
+
+/// A function's monitors, its channels, its state and its policy.
 pub struct Monitor {
-    check: Box<dyn Check>,
-    notifiers: Vec<Box<dyn Notifier>>,
+    function: &'static str,
+    watches: Vec<Watch>,
+    channels: Vec<Channel>,
     store: Arc<dyn StateStore>,
+    /// For an incident whose monitor left the configuration.
     policy: Policy,
     backoff: Backoff,
 }
@@ -69,7 +112,7 @@ struct Entry {
     /// The version it was read or last written at.
     version: Option<u64>,
     /// Notices this invocation sends, per channel.
-    notices: Vec<(&'static str, Notice, Option<AlertNote>)>,
+    notices: Vec<(String, Notice, Option<AlertNote>)>,
     /// Not yet written since it changed.
     dirty: bool,
 }
@@ -89,6 +132,21 @@ impl StateTrouble {
     }
 }
 
+/// What the checks found this tick: each result with the index of its watch, and which watches
+/// were due.
+struct Checked {
+    due: Vec<bool>,
+    results: Vec<(usize, CheckResult)>,
+}
+
+/// What a tick sends: one digest per channel, and each alert once with its channels (for the
+/// report).
+#[derive(Debug, Default)]
+struct Outbox {
+    digests: BTreeMap<String, Digest>,
+    alerts: Vec<Alert>,
+}
+
 /// True when two states differ in more than the tick that last touched them.
 fn differs(before: &Incident, after: &Incident) -> bool {
     let mut comparable = after.clone();
@@ -98,7 +156,8 @@ fn differs(before: &Incident, after: &Incident) -> bool {
 }
 
 impl Monitor {
-    /// A monitor from its parts, retrying deliveries with the default backoff.
+    /// A monitor of one check from its parts, every channel hearing of it, retrying deliveries with
+    /// the default backoff.
     pub fn new(
         check: Box<dyn Check>,
         notifiers: Vec<Box<dyn Notifier>>,
@@ -108,16 +167,36 @@ impl Monitor {
         Self::sharing(check, notifiers, Arc::from(store), policy)
     }
 
-    /// A monitor whose store is shared (with a channel's budget, say).
+    /// The same, with a store that is shared (with a channel's budget, say).
     pub fn sharing(
         check: Box<dyn Check>,
         notifiers: Vec<Box<dyn Notifier>>,
         store: Arc<dyn StateStore>,
         policy: Policy,
     ) -> Self {
-        Monitor {
+        let channels: Vec<Channel> = notifiers.into_iter().map(Channel::from).collect();
+        let watch = Watch {
+            channels: channels.iter().map(|c| c.name.clone()).collect(),
             check,
-            notifiers,
+            policy: policy.clone(),
+            every: None,
+        };
+        Self::watching(watch.check.function(), vec![watch], channels, store, policy)
+    }
+
+    /// A function's monitors, each with its own channels and policy. `policy` closes the incidents
+    /// of monitors that left the configuration.
+    pub fn watching(
+        function: &'static str,
+        watches: Vec<Watch>,
+        channels: Vec<Channel>,
+        store: Arc<dyn StateStore>,
+        policy: Policy,
+    ) -> Self {
+        Monitor {
+            function,
+            watches,
+            channels,
             store,
             policy,
             backoff: Backoff::default(),
@@ -131,27 +210,92 @@ impl Monitor {
 
     /// What a local run prints besides the report.
     pub fn local_summary(&self, report: &Report) -> Option<String> {
-        self.check.local_summary(&report.results)
+        let summaries: Vec<String> = self
+            .watches
+            .iter()
+            .filter_map(|watch| {
+                let naming = watch.check.naming();
+                let own: Vec<CheckResult> = report
+                    .results
+                    .iter()
+                    .filter(|r| naming.owns(&r.key))
+                    .cloned()
+                    .collect();
+                if own.is_empty() {
+                    return None;
+                }
+                watch.check.local_summary(&own)
+            })
+            .collect();
+        (!summaries.is_empty()).then(|| summaries.join("\n"))
     }
 
-    /// Runs one tick within `invocation`.
+    /// Runs one tick within `invocation`: the stages in order.
     pub async fn tick(&self, tick: Tick, invocation: &Invocation) -> Report {
-        let function = self.check.function();
-        let channels: Vec<&'static str> = self.notifiers.iter().map(|n| n.channel()).collect();
+        let function = self.function;
         let mut trouble = StateTrouble::default();
-
-        // Admit: a finished tick (a redelivered event) changes nothing and sends nothing.
-        match self.store.tick_finished(function, &tick.id).await {
-            Ok(true) => {
-                tracing::info!(tick_id = %tick.id, "tick already finished: nothing changes, nothing is sent");
-                return Report::new(function, tick, Vec::new(), true);
-            }
-            Ok(false) => {}
-            Err(error) => trouble.note(&error),
+        if self.admit(&tick, &mut trouble).await {
+            tracing::info!(tick_id = %tick.id, "tick already finished: nothing changes, nothing is sent");
+            return Report::new(function, tick, Vec::new(), true);
+        }
+        let previous = self.recall(&mut trouble).await;
+        let remembering = !trouble.any();
+        let checked = self.check(&tick, &previous, invocation).await;
+        let moment = Moment {
+            tick_id: tick.id.clone(),
+            time: tick.time,
+            invocation: invocation.request_id.clone(),
+            clock: Utc::now(),
+        };
+        let channels: Vec<&str> = self.channels.iter().map(|c| c.name.as_str()).collect();
+        let mut entries = decide(
+            &self.watches,
+            &checked,
+            &previous,
+            &moment,
+            &self.policy,
+            &channels,
+        );
+        if remembering {
+            self.claim(&mut entries, invocation, &mut trouble).await;
+        }
+        let outbox = outbox(function, tick.time, &entries);
+        let deliveries = self.deliver(&outbox, invocation).await;
+        if remembering {
+            self.settle(&tick, &mut entries, &deliveries, invocation, &mut trouble)
+                .await;
         }
 
-        // Recall.
-        let previous: HashMap<String, Versioned> = match self.store.load(function).await {
+        // Report.
+        let results = checked.results.into_iter().map(|(_, r)| r).collect();
+        let mut report = Report::new(function, tick, results, false);
+        report.incidents = entries
+            .iter()
+            .filter(|e| e.incident.status != lifecycle::Status::Ok)
+            .map(|e| IncidentSummary::of(&e.incident, report.tick.time))
+            .collect();
+        report.alerts = outbox.alerts;
+        report.deliveries = deliveries;
+        report.state_error = trouble.0;
+        report.summary = Summary::of(&report);
+        report
+    }
+
+    /// Admit: true when the tick already finished (a redelivered event), which then changes
+    /// nothing and sends nothing.
+    async fn admit(&self, tick: &Tick, trouble: &mut StateTrouble) -> bool {
+        match self.store.tick_finished(self.function, &tick.id).await {
+            Ok(finished) => finished,
+            Err(error) => {
+                trouble.note(&error);
+                false
+            }
+        }
+    }
+
+    /// Recall: every incident kept from earlier ticks, by key.
+    async fn recall(&self, trouble: &mut StateTrouble) -> HashMap<String, Versioned> {
+        match self.store.load(self.function).await {
             Ok(stored) => stored
                 .into_iter()
                 .map(|v| (v.incident.key.clone(), v))
@@ -160,71 +304,105 @@ impl Monitor {
                 trouble.note(&error);
                 HashMap::new()
             }
-        };
-        let remembering = !trouble.any();
+        }
+    }
+
+    /// Check: every monitor due on this tick, all at once, by the checks' deadline. What
+    /// upstreams said is scrubbed of secrets before it can reach a message, a report or a log.
+    async fn check(
+        &self,
+        tick: &Tick,
+        previous: &HashMap<String, Versioned>,
+        invocation: &Invocation,
+    ) -> Checked {
         let memory: Memory = previous
             .iter()
             .filter_map(|(key, v)| Some((key.clone(), v.incident.memory.clone()?)))
             .collect();
-
-        // Check, by the deadline. What upstreams said is scrubbed of secrets before it can reach
-        // a message, a report or a log.
-        let mut results = self
-            .check
-            .run(&tick, &memory, invocation.checks_deadline())
-            .await;
-        for failure in results.iter_mut().filter_map(|r| r.failure.as_mut()) {
-            if let std::borrow::Cow::Owned(clean) = crate::redact::scrub(&failure.message) {
+        let due: Vec<bool> = self
+            .watches
+            .iter()
+            .map(|w| w.is_due(tick, invocation.by_hand))
+            .collect();
+        let deadline = invocation.checks_deadline();
+        let runs = self
+            .watches
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| due[*index])
+            .map(|(index, watch)| {
+                let memory = &memory;
+                async move {
+                    let results = watch.check.run(tick, memory, deadline).await;
+                    results.into_iter().map(move |r| (index, r))
+                }
+            });
+        let mut results: Vec<(usize, CheckResult)> =
+            join_all(runs).await.into_iter().flatten().collect();
+        for (_, result) in &mut results {
+            if let Some(failure) = result.failure.as_mut()
+                && let std::borrow::Cow::Owned(clean) = crate::redact::scrub(&failure.message)
+            {
                 failure.message = clean;
             }
         }
+        Checked { due, results }
+    }
 
-        // Decide: every result, and every kept incident whose target is no longer watched.
-        let moment = Moment {
-            tick_id: tick.id.clone(),
-            time: tick.time,
-            invocation: invocation.request_id.clone(),
-            clock: Utc::now(),
-        };
-        let mut entries = self.decide(function, &results, &previous, &moment, &channels);
-
-        // Claim: what will be sent is written down first, in flight under this invocation's lease.
-        if remembering && entries.iter().any(|e| !e.notices.is_empty()) {
-            for entry in entries.iter_mut() {
-                for (channel, notice, note) in &entry.notices {
-                    lifecycle::claim(
-                        &mut entry.incident,
-                        channel,
-                        notice,
-                        *note,
-                        &invocation.request_id,
-                        invocation.lease_until,
-                    );
-                }
-            }
-            for index in self.write(function, &mut entries, None, &mut trouble).await {
-                let entry = &mut entries[index];
-                tracing::warn!(key = %entry.incident.key, "another invocation changed this incident first: its notices are left to it");
-                entry.notices.clear();
+    /// Claim: what will be sent is written down first, in flight under this invocation's lease.
+    /// An incident another invocation changed first loses its notices: that one sends them.
+    async fn claim(
+        &self,
+        entries: &mut [Entry],
+        invocation: &Invocation,
+        trouble: &mut StateTrouble,
+    ) {
+        if entries.iter().all(|e| e.notices.is_empty()) {
+            return;
+        }
+        for entry in entries.iter_mut() {
+            for (channel, notice, note) in &entry.notices {
+                lifecycle::claim(
+                    &mut entry.incident,
+                    channel,
+                    notice,
+                    *note,
+                    &invocation.request_id,
+                    invocation.lease_until,
+                );
             }
         }
+        for index in self.write(entries, None, trouble).await {
+            let entry = &mut entries[index];
+            tracing::warn!(key = %entry.incident.key, "another invocation changed this incident first: its notices are left to it");
+            entry.notices.clear();
+        }
+    }
 
-        // Deliver: one digest per channel.
-        let (digests, alerts) = digests(function, tick.time, &entries);
-        let deliveries = if digests.is_empty() {
-            Vec::new()
-        } else {
-            notify::fan_out(
-                &self.notifiers,
-                |c| digests.get(c),
-                self.backoff,
-                invocation.deadline,
-            )
-            .await
-        };
+    /// Deliver: each channel its digest, all at once, by the invocation's deadline.
+    async fn deliver(&self, outbox: &Outbox, invocation: &Invocation) -> Vec<Delivery> {
+        if outbox.digests.is_empty() {
+            return Vec::new();
+        }
+        notify::fan_out(
+            &self.channels,
+            |c| outbox.digests.get(c),
+            self.backoff,
+            invocation.deadline,
+        )
+        .await
+    }
 
-        // Settle: record what arrived; what did not is owed. The tick is finished when nothing
-        // of it is left to retry.
+    /// Settle: record what arrived; what did not is owed. The tick is finished when nothing of it
+    /// is left to retry.
+    async fn settle(
+        &self,
+        tick: &Tick,
+        entries: &mut [Entry],
+        deliveries: &[Delivery],
+        invocation: &Invocation,
+        trouble: &mut StateTrouble,
+    ) {
         let outcome = |channel: &str| match deliveries
             .iter()
             .find(|d| d.channel == channel)
@@ -234,13 +412,13 @@ impl Monitor {
             Some(DeliveryOutcome::Dropped) => Settlement::Dropped,
             _ => Settlement::Failed,
         };
-        let settlements: Vec<Vec<(&'static str, Notice, Settlement)>> = entries
+        let settlements: Vec<Vec<(String, Notice, Settlement)>> = entries
             .iter()
             .map(|entry| {
                 entry
                     .notices
                     .iter()
-                    .map(|(channel, notice, _)| (*channel, notice.clone(), outcome(channel)))
+                    .map(|(channel, notice, _)| (channel.clone(), notice.clone(), outcome(channel)))
                     .collect()
             })
             .collect();
@@ -256,99 +434,16 @@ impl Monitor {
                 entry.dirty = true;
             }
         }
-        let finished = remembering
-            && !trouble.any()
+        let finished = !trouble.any()
             && deliveries
                 .iter()
                 .all(|d| d.outcome != DeliveryOutcome::Failed);
-        if remembering {
-            let finish = finished.then_some((tick.id.as_str(), tick.time));
-            let conflicts = self
-                .write(function, &mut entries, finish, &mut trouble)
+        let finish = finished.then_some((tick.id.as_str(), tick.time));
+        let conflicts = self.write(entries, finish, trouble).await;
+        for index in conflicts {
+            self.settle_again(&entries[index], &settlements[index], invocation, trouble)
                 .await;
-            for index in conflicts {
-                self.settle_again(
-                    function,
-                    &entries[index],
-                    &settlements[index],
-                    invocation,
-                    &mut trouble,
-                )
-                .await;
-            }
         }
-
-        // Report.
-        let mut report = Report::new(function, tick, results, false);
-        report.incidents = entries
-            .iter()
-            .filter(|e| e.incident.status != lifecycle::Status::Ok)
-            .map(|e| IncidentSummary::of(&e.incident, report.tick.time))
-            .collect();
-        report.alerts = alerts;
-        report.deliveries = deliveries;
-        report.state_error = trouble.0;
-        report.summary = Summary::of(&report);
-        report
-    }
-
-    /// The lifecycle's decision for every result and every retired incident.
-    fn decide(
-        &self,
-        function: &'static str,
-        results: &[crate::checks::CheckResult],
-        previous: &HashMap<String, Versioned>,
-        moment: &Moment,
-        channels: &[&'static str],
-    ) -> Vec<Entry> {
-        let entry = |before: Option<&Versioned>, decision: lifecycle::Decision| {
-            let dirty = before.map_or(!decision.incident.is_idle(), |b| {
-                differs(&b.incident, &decision.incident)
-            });
-            let notices = decision
-                .notices
-                .into_iter()
-                .filter_map(|(channel, notice, note)| {
-                    let channel = channels.iter().find(|c| **c == channel)?;
-                    Some((*channel, notice, note))
-                })
-                .collect();
-            Entry {
-                incident: decision.incident,
-                version: before.map(|v| v.version),
-                notices,
-                dirty,
-            }
-        };
-        let observed: HashSet<&str> = results.iter().map(|r| r.key.as_str()).collect();
-        let mut entries: Vec<Entry> = results
-            .iter()
-            .map(|result| {
-                let before = previous.get(&result.key);
-                let decision = lifecycle::observe(
-                    before.map(|v| &v.incident),
-                    result,
-                    function,
-                    moment,
-                    &self.policy,
-                    channels,
-                );
-                entry(before, decision)
-            })
-            .collect();
-        let mut retired: Vec<&Versioned> = previous
-            .values()
-            .filter(|v| !observed.contains(v.incident.key.as_str()))
-            .filter(|v| !v.incident.is_settled())
-            .filter(|v| self.check.retired(&v.incident.key, results))
-            .collect();
-        retired.sort_by(|a, b| a.incident.key.cmp(&b.incident.key));
-        for before in retired {
-            tracing::info!(key = %before.incident.key, "no longer watched: closing its incident");
-            let decision = lifecycle::retire(&before.incident, moment, &self.policy, channels);
-            entries.push(entry(Some(before), decision));
-        }
-        entries
     }
 
     /// Writes every changed entry (and the finished tick) in one commit. An entry another
@@ -356,7 +451,6 @@ impl Monitor {
     /// indexes of such entries.
     async fn write(
         &self,
-        function: &'static str,
         entries: &mut [Entry],
         finished_tick: Option<(&str, DateTime<Utc>)>,
         trouble: &mut StateTrouble,
@@ -366,7 +460,7 @@ impl Monitor {
             return Vec::new();
         }
         let commit = Commit {
-            function,
+            function: self.function,
             writes: indexes
                 .iter()
                 .map(|i| Write {
@@ -404,15 +498,14 @@ impl Monitor {
     /// changed the incident while this one was sending.
     async fn settle_again(
         &self,
-        function: &'static str,
         entry: &Entry,
-        settled: &[(&'static str, Notice, Settlement)],
+        settled: &[(String, Notice, Settlement)],
         invocation: &Invocation,
         trouble: &mut StateTrouble,
     ) {
         let key = &entry.incident.key;
         for _ in 0..SETTLE_ATTEMPTS {
-            let current = match self.store.get(function, key).await {
+            let current = match self.store.get(self.function, key).await {
                 Ok(Some(current)) => current,
                 Ok(None) => return,
                 Err(error) => return trouble.note(&error),
@@ -428,7 +521,7 @@ impl Monitor {
                 );
             }
             let commit = Commit {
-                function,
+                function: self.function,
                 writes: vec![Write {
                     incident: &incident,
                     expected: Some(current.version),
@@ -445,19 +538,116 @@ impl Monitor {
     }
 }
 
-/// One digest per channel, and each alert once with the channels it went to.
-fn digests(
-    function: &'static str,
-    time: DateTime<Utc>,
-    entries: &[Entry],
-) -> (BTreeMap<&'static str, Digest>, Vec<Alert>) {
-    let mut digests: BTreeMap<&'static str, Digest> = BTreeMap::new();
+/// Decide (pure): the lifecycle's decision for every result, each by its monitor's policy and
+/// channels, and for every kept incident whose monitor checked and no longer watches its target, or
+/// that no monitor owns any more. An incident of a monitor not due this tick is left as it is.
+fn decide(
+    watches: &[Watch],
+    checked: &Checked,
+    previous: &HashMap<String, Versioned>,
+    moment: &Moment,
+    policy: &Policy,
+    channels: &[&str],
+) -> Vec<Entry> {
+    let function = watches.first().map_or("", |w| w.check.function());
+    let entry = |before: Option<&Versioned>, decision: lifecycle::Decision| {
+        let dirty = before.map_or(!decision.incident.is_idle(), |b| {
+            differs(&b.incident, &decision.incident)
+        });
+        let notices = decision
+            .notices
+            .into_iter()
+            .filter(|(channel, _, _)| channels.contains(&channel.as_str()))
+            .collect();
+        Entry {
+            incident: decision.incident,
+            version: before.map(|v| v.version),
+            notices,
+            dirty,
+        }
+    };
+    let observed: HashSet<&str> = checked
+        .results
+        .iter()
+        .map(|(_, r)| r.key.as_str())
+        .collect();
+    let mut entries: Vec<Entry> = checked
+        .results
+        .iter()
+        .map(|(index, result)| {
+            let watch = &watches[*index];
+            let before = previous.get(&result.key);
+            let own: Vec<&str> = watch.channels.iter().map(String::as_str).collect();
+            let decision = lifecycle::observe(
+                before.map(|v| &v.incident),
+                result,
+                function,
+                moment,
+                &watch.policy,
+                &own,
+            );
+            entry(before, decision)
+        })
+        .collect();
+    let mut kept: Vec<&Versioned> = previous
+        .values()
+        .filter(|v| !observed.contains(v.incident.key.as_str()))
+        .filter(|v| !v.incident.is_settled())
+        .collect();
+    kept.sort_by(|a, b| a.incident.key.cmp(&b.incident.key));
+    for before in kept {
+        let key = before.incident.key.as_str();
+        let owner = watches.iter().position(|w| w.check.naming().owns(key));
+        let retire = match owner {
+            // Its monitor left the configuration.
+            None => Some((policy, channels.to_vec())),
+            Some(index) if !checked.due[index] => None,
+            Some(index) => {
+                let watch = &watches[index];
+                let own: Vec<(usize, CheckResult)>;
+                let results: Vec<CheckResult> = {
+                    own = checked
+                        .results
+                        .iter()
+                        .filter(|(i, _)| *i == index)
+                        .cloned()
+                        .collect();
+                    own.into_iter().map(|(_, r)| r).collect()
+                };
+                watch.check.retired(key, &results).then(|| {
+                    (
+                        &watch.policy,
+                        watch.channels.iter().map(String::as_str).collect(),
+                    )
+                })
+            }
+        };
+        match retire {
+            Some((policy, heard)) => {
+                tracing::info!(key = %key, "no longer watched: closing its incident");
+                let decision = lifecycle::retire(&before.incident, moment, policy, &heard);
+                entries.push(entry(Some(before), decision));
+            }
+            None => entries.push(Entry {
+                incident: before.incident.clone(),
+                version: Some(before.version),
+                notices: Vec::new(),
+                dirty: false,
+            }),
+        }
+    }
+    entries
+}
+
+/// Outbox (pure): one digest per channel, and each alert once with the channels it went to.
+fn outbox(function: &'static str, time: DateTime<Utc>, entries: &[Entry]) -> Outbox {
+    let mut digests: BTreeMap<String, Digest> = BTreeMap::new();
     let mut alerts: Vec<Alert> = Vec::new();
     for entry in entries {
         for (channel, notice, note) in &entry.notices {
             let alert = entry.incident.alert(function, notice, *note);
             digests
-                .entry(channel)
+                .entry(channel.clone())
                 .or_insert_with(|| Digest {
                     function,
                     time,
@@ -472,13 +662,13 @@ fn digests(
                 } == alert
             };
             match alerts.iter_mut().find(same) {
-                Some(same) => same.channels.push(channel),
+                Some(same) => same.channels.push(channel.clone()),
                 None => alerts.push(Alert {
-                    channels: vec![channel],
+                    channels: vec![channel.clone()],
                     ..alert
                 }),
             }
         }
     }
-    (digests, alerts)
+    Outbox { digests, alerts }
 }

@@ -11,7 +11,7 @@ use lookout::config::Env;
 use lookout::notify::email::{EmailNotifier, EmailSettings};
 use lookout::notify::sms::{SmsNotifier, SmsSettings};
 use lookout::notify::wecom::{WeComNotifier, WeComSettings};
-use lookout::notify::{Delivery, DeliveryOutcome, Notifier, fan_out};
+use lookout::notify::{Channel, Delivery, DeliveryOutcome, Notifier, fan_out};
 use lookout::retry::Backoff;
 use serde_json::Value;
 use support::moto::Moto;
@@ -64,8 +64,9 @@ fn quick() -> Backoff {
 
 async fn deliver(notifiers: Vec<Box<dyn Notifier>>) -> Vec<Delivery> {
     let digest = digest();
+    let channels: Vec<Channel> = notifiers.into_iter().map(Channel::from).collect();
     fan_out(
-        &notifiers,
+        &channels,
         |_| Some(&digest),
         quick(),
         Instant::now() + Duration::from_secs(30),
@@ -119,7 +120,7 @@ fn email_to(moto: &Moto, from: &str, to: &str) -> Box<dyn Notifier> {
 
 fn delivered(attempts: u32, channel: &'static str) -> Delivery {
     Delivery {
-        channel,
+        channel: channel.to_owned(),
         outcome: DeliveryOutcome::Delivered,
         attempts,
         error: None,
@@ -305,7 +306,7 @@ async fn deliver_digest(notifier: &dyn Notifier, digest: &Digest) -> Delivery {
         Err(error) => (DeliveryOutcome::Dropped, Some(error.reason), None),
     };
     Delivery {
-        channel: notifier.channel(),
+        channel: notifier.channel().to_owned(),
         outcome,
         attempts,
         error,

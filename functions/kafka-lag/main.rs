@@ -3,11 +3,6 @@
 
 use std::process::ExitCode;
 
-use lookout::checks::kafka_lag::{FUNCTION, KafkaLagCheck, KafkaLagSettings};
-
 fn main() -> ExitCode {
-    lookout::function::main(FUNCTION, |env| {
-        let settings = KafkaLagSettings::from_env(env)?;
-        Ok(Box::new(KafkaLagCheck::new(settings)?))
-    })
+    lookout::function::main(lookout::checks::kafka_lag::FUNCTION)
 }

@@ -2,11 +2,6 @@
 
 use std::process::ExitCode;
 
-use lookout::checks::site::{FUNCTION, SiteCheck, SiteSettings};
-
 fn main() -> ExitCode {
-    lookout::function::main(FUNCTION, |env| {
-        let settings = SiteSettings::from_env(env)?;
-        Ok(Box::new(SiteCheck::new(settings)?))
-    })
+    lookout::function::main(lookout::checks::site::FUNCTION)
 }

@@ -3,8 +3,6 @@
 
 use std::process::ExitCode;
 
-use lookout::checks::speedtest::{FUNCTION, SpeedTestCheck};
-
 fn main() -> ExitCode {
-    lookout::function::main(FUNCTION, |env| Ok(Box::new(SpeedTestCheck::from_env(env)?)))
+    lookout::function::main(lookout::checks::speedtest::FUNCTION)
 }

@@ -680,7 +680,7 @@ mod tests {
     fn recovery_tells_every_channel_that_was_told_with_the_downtime() {
         let policy = Policy {
             recovery_threshold: 2,
-            channel_after_minutes: [("sms", 30)].into_iter().collect(),
+            channel_after_minutes: [("sms".to_owned(), 30)].into_iter().collect(),
             ..Policy::default()
         };
         // Failing from minute 0 to 19, passing from 20: SMS (after 30 min) never hears of it.
@@ -708,7 +708,7 @@ mod tests {
     #[test]
     fn a_channel_joins_late_with_one_notice_not_a_burst() {
         let policy = Policy {
-            channel_after_minutes: [("sms", 60)].into_iter().collect(),
+            channel_after_minutes: [("sms".to_owned(), 60)].into_iter().collect(),
             ..Policy::default()
         };
         let sent = run(&policy, &["sms"], &[true; 61], 1);

@@ -38,7 +38,7 @@ pub struct Alert {
     pub note: Option<AlertNote>,
     /// The channels it was sent to (in reports).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub channels: Vec<&'static str>,
+    pub channels: Vec<String>,
 }
 
 /// What an alert says about its target.

@@ -20,7 +20,8 @@ pub struct Policy {
     pub repeat_minutes: i64,
     /// `WECOM_AFTER_MINUTES`, `EMAIL_AFTER_MINUTES`, `SMS_AFTER_MINUTES`: a channel joins an incident
     /// only once it is this old.
-    pub channel_after_minutes: BTreeMap<&'static str, i64>,
+    /// Keyed by channel name (`after_minutes` of a channel in `lookout.yaml`).
+    pub channel_after_minutes: BTreeMap<String, i64>,
     /// `ALERT_QUIET_HOURS`: local windows in which notifications are held.
     pub quiet_hours: Vec<QuietWindow>,
     /// `ALERT_TIMEZONE`: the zone of the quiet hours.
@@ -141,14 +142,10 @@ impl Policy {
             })?,
         };
         let mut channel_after_minutes = BTreeMap::new();
-        for (channel, var) in [
-            ("wecom", "WECOM_AFTER_MINUTES"),
-            ("email", "EMAIL_AFTER_MINUTES"),
-            ("sms", "SMS_AFTER_MINUTES"),
-        ] {
-            let after = minutes(var, 0)?;
+        for channel in crate::notify::CHANNEL_TYPES {
+            let after = minutes(channel.after_minutes, 0)?;
             if after > 0 {
-                channel_after_minutes.insert(channel, after);
+                channel_after_minutes.insert(channel.name.to_owned(), after);
             }
         }
         Ok(Policy {

@@ -15,14 +15,60 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::{Check, CheckResult, Failure, Health, Measurement, Memory};
-use crate::config::{ConfigError, Env, SetupError};
+use super::{Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming};
+use crate::config::{ConfigError, Env, SetupError, list, one, pairs};
 use crate::retry::{self, Backoff, Retryable};
 use crate::tencent::{Credentials, Endpoint, TencentClient, TencentError};
 use crate::tick::Tick;
 
 /// The function's name, as deployed.
 pub const FUNCTION: &str = "kafka-lag";
+
+/// `type: kafka-lag` in `lookout.yaml`.
+pub const TYPE: CheckType = CheckType {
+    name: "kafka-lag",
+    function: FUNCTION,
+    keys: &[
+        one("instance_id", "CKAFKA_INSTANCE_ID"),
+        one("region", "CKAFKA_REGION"),
+        list("groups", "CKAFKA_GROUPS"),
+        list("topics", "KAFKA_TOPICS"),
+        one("lag_threshold", "KAFKA_LAG_THRESHOLD"),
+        pairs("topic_thresholds", "KAFKA_LAG_TOPIC_THRESHOLDS"),
+        one("trend_window", "KAFKA_LAG_TREND_WINDOW"),
+    ],
+    validate: |env| KafkaLagSettings::from_env(env).map(|_| ()),
+    build: build_monitors,
+};
+
+/// One check per monitor, sharing one paced API client: the API's rate limit is the account's,
+/// whatever the instance.
+fn build_monitors(monitors: Vec<(Env, Naming)>) -> Result<Vec<Box<dyn Check>>, SetupError> {
+    let mut client: Option<TencentClient> = None;
+    let mut checks: Vec<Box<dyn Check>> = Vec::with_capacity(monitors.len());
+    for (env, naming) in monitors {
+        let settings = KafkaLagSettings::from_env(&env)?;
+        let client = match &client {
+            Some(client) => client.clone(),
+            None => client.insert(paced_client(&settings)?).clone(),
+        };
+        checks.push(Box::new(KafkaLagCheck {
+            settings,
+            client,
+            backoff: Backoff::default(),
+            naming,
+        }));
+    }
+    Ok(checks)
+}
+
+fn paced_client(settings: &KafkaLagSettings) -> Result<TencentClient, SetupError> {
+    Ok(
+        TencentClient::new(settings.credentials.clone(), Duration::from_secs(10))
+            .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))?
+            .paced(REQUESTS_PER_SECOND, REQUEST_BURST),
+    )
+}
 /// Topics per page: the API's maximum.
 pub const PAGE_SIZE: u64 = 50;
 /// Pages of one group in flight at once.
@@ -364,6 +410,7 @@ pub struct KafkaLagCheck {
     settings: KafkaLagSettings,
     client: TencentClient,
     backoff: Backoff,
+    naming: Naming,
 }
 
 struct ApiError(TencentError);
@@ -377,13 +424,11 @@ impl Retryable for ApiError {
 impl KafkaLagCheck {
     /// The check with its signed API client.
     pub fn new(settings: KafkaLagSettings) -> Result<Self, SetupError> {
-        let client = TencentClient::new(settings.credentials.clone(), Duration::from_secs(10))
-            .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))?
-            .paced(REQUESTS_PER_SECOND, REQUEST_BURST);
         Ok(KafkaLagCheck {
+            client: paced_client(&settings)?,
             settings,
-            client,
             backoff: Backoff::default(),
+            naming: Naming::Function(FUNCTION),
         })
     }
 
@@ -487,8 +532,8 @@ impl KafkaLagCheck {
         let mut kept = GroupMemory::default();
         let mut results = Vec::with_capacity(topics.len() + 1);
         results.push(CheckResult {
-            key: format!("{FUNCTION}:{group}"),
-            target: group.to_owned(),
+            key: self.naming.part(group),
+            target: self.naming.shown_part(group),
             health: Health::Ok,
             failure: None,
             measurement: Measurement::KafkaLag(KafkaLagMeasurement::Group(GroupMeasurement {
@@ -554,8 +599,8 @@ impl KafkaLagCheck {
                 .cloned()
                 .collect();
             results.push(CheckResult {
-                key: format!("{FUNCTION}:{group}/{}", topic.topic),
-                target: format!("{group}/{}", topic.topic),
+                key: self.naming.part(&format!("{group}/{}", topic.topic)),
+                target: self.naming.shown_part(&format!("{group}/{}", topic.topic)),
                 health: if failure.is_some() {
                     Health::Failing
                 } else {
@@ -600,9 +645,13 @@ impl Check for KafkaLagCheck {
         FUNCTION
     }
 
+    fn naming(&self) -> &Naming {
+        &self.naming
+    }
+
     async fn run(&self, _tick: &Tick, memory: &Memory, deadline: Instant) -> Vec<CheckResult> {
         let groups = self.settings.groups.iter().map(|group| async move {
-            let key = format!("{FUNCTION}:{group}");
+            let key = self.naming.part(group);
             match self.group_lag(group, deadline).await {
                 Ok((topics, pages)) => {
                     tracing::info!(group = %group, topics = topics.len(), pages, "group read");
@@ -611,8 +660,10 @@ impl Check for KafkaLagCheck {
                 Err(QueryError(message)) => {
                     tracing::warn!(group = %group, reason = %message, "group could not be read");
                     vec![CheckResult {
+                        // Keep the history: a failed read says nothing about the trend.
+                        memory: memory.get(&key).cloned(),
                         key,
-                        target: group.clone(),
+                        target: self.naming.shown_part(group),
                         health: Health::MonitorError,
                         failure: Some(Failure {
                             kind: "monitor",
@@ -626,8 +677,6 @@ impl Check for KafkaLagCheck {
                                 total_lag: 0,
                             },
                         )),
-                        // Keep the history: a failed read says nothing about the trend.
-                        memory: memory.get(&format!("{FUNCTION}:{group}")).cloned(),
                     }]
                 }
             }
@@ -648,10 +697,11 @@ impl Check for KafkaLagCheck {
         let group_unread = |group: &str| {
             results
                 .iter()
-                .any(|r| r.key == format!("{FUNCTION}:{group}") && r.health == Health::MonitorError)
+                .any(|r| r.key == self.naming.part(group) && r.health == Health::MonitorError)
         };
-        let group = key
-            .strip_prefix(&format!("{FUNCTION}:"))
+        let group = self
+            .naming
+            .path_of(key)
             .and_then(|rest| rest.split_once('/'))
             .map(|(group, _)| group);
         !group.is_some_and(group_unread)

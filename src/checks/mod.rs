@@ -14,13 +14,120 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::config::{ConfigError, Env, SetupError};
 use crate::tick::Tick;
+
+/// One kind of check, as `type:` names it in `lookout.yaml`. Adding a check type is its module plus
+/// one line in [`CHECK_TYPES`] (and its binary and template block).
+pub struct CheckType {
+    /// `type:` in `lookout.yaml` (`site`), and the first part of its monitors' incident keys.
+    pub name: &'static str,
+    /// The function that runs its monitors (`site-status`).
+    pub function: &'static str,
+    /// Each monitor key and the variable it stands for (`cert_min_days` -> `SITE_CERT_MIN_DAYS`):
+    /// a monitor's settings are read as these variables, so both read alike.
+    pub keys: &'static [crate::config::SettingKey],
+    /// Checks one monitor's settings without building anything.
+    pub validate: fn(&Env) -> Result<(), ConfigError>,
+    /// Builds the checks of these monitors (their settings as variables, their naming), sharing
+    /// what they can: one HTTP client, one paced API client.
+    pub build: fn(Vec<(Env, Naming)>) -> Result<Vec<Box<dyn Check>>, SetupError>,
+}
+
+/// Every check type lookout has.
+pub const CHECK_TYPES: &[CheckType] = &[site::TYPE, speedtest::TYPE, kafka_lag::TYPE];
+
+/// The check type `type:` names, if any.
+pub fn check_type(name: &str) -> Option<&'static CheckType> {
+    CHECK_TYPES.iter().find(|t| t.name == name)
+}
+
+/// The check type a function runs.
+pub fn check_type_of(function: &str) -> Option<&'static CheckType> {
+    CHECK_TYPES.iter().find(|t| t.function == function)
+}
+
+/// How a check names its incident keys and targets: after its function when its settings come
+/// from variables (`site-status:https://example.com/`), after its monitor when they come from
+/// `lookout.yaml` (`site:shop`), so renaming a URL does not orphan its incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Naming {
+    /// Settings from variables: keys are `<function>:<target>`.
+    Function(&'static str),
+    /// A monitor of `lookout.yaml`: keys are `<type>:<name>[/<part>]`.
+    Monitor {
+        /// Its `type`.
+        kind: &'static str,
+        /// Its `name`.
+        name: String,
+    },
+}
+
+impl Naming {
+    /// The key of a check's whole target (a site's URL, a speed test's host).
+    pub fn whole(&self, target: &str) -> String {
+        match self {
+            Naming::Function(function) => format!("{function}:{target}"),
+            Naming::Monitor { kind, name } => format!("{kind}:{name}"),
+        }
+    }
+
+    /// The key of one part of a check's targets (a consumer group, a group's topic).
+    pub fn part(&self, path: &str) -> String {
+        match self {
+            Naming::Function(function) => format!("{function}:{path}"),
+            Naming::Monitor { kind, name } => format!("{kind}:{name}/{path}"),
+        }
+    }
+
+    /// The part a key made by [`Naming::part`] names.
+    pub fn path_of<'k>(&self, key: &'k str) -> Option<&'k str> {
+        match self {
+            Naming::Function(function) => key.strip_prefix(function)?.strip_prefix(':'),
+            Naming::Monitor { kind, name } => key
+                .strip_prefix(kind)?
+                .strip_prefix(':')?
+                .strip_prefix(name.as_str())?
+                .strip_prefix('/'),
+        }
+    }
+
+    /// True when the key is one this naming makes.
+    pub fn owns(&self, key: &str) -> bool {
+        match self {
+            Naming::Function(function) => key
+                .strip_prefix(function)
+                .is_some_and(|rest| rest.starts_with(':')),
+            Naming::Monitor { .. } => key == self.whole("") || self.path_of(key).is_some(),
+        }
+    }
+
+    /// What a person reads as the target: the monitor's name first, when it has one.
+    pub fn shown(&self, target: &str) -> String {
+        match self {
+            Naming::Function(_) => target.to_owned(),
+            Naming::Monitor { name, .. } if name == target => target.to_owned(),
+            Naming::Monitor { name, .. } => format!("{name} ({target})"),
+        }
+    }
+
+    /// What a person reads as one part of the targets.
+    pub fn shown_part(&self, path: &str) -> String {
+        match self {
+            Naming::Function(_) => path.to_owned(),
+            Naming::Monitor { name, .. } => format!("{name}/{path}"),
+        }
+    }
+}
 
 /// One kind of check, run once per tick.
 #[async_trait]
 pub trait Check: Send + Sync {
     /// The function's name, as deployed (`site-status`).
     fn function(&self) -> &'static str;
+
+    /// How it names its incident keys.
+    fn naming(&self) -> &Naming;
 
     /// Measures every target, answering by `deadline` with what was measured by then. Never fails
     /// as a whole: a target that cannot be measured is a result with [`Health::MonitorError`] or
@@ -47,7 +154,8 @@ pub type Memory = HashMap<String, Value>;
 /// The outcome for one target.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckResult {
-    /// Incident key, unique across functions: `<function>:<target>`.
+    /// Incident key, unique across functions: `<function>:<target>`, or `<type>:<monitor>[/<part>]`
+    /// for a monitor of `lookout.yaml`.
     pub key: String,
     /// What was checked, as the user named it (secrets removed).
     pub target: String,
@@ -102,4 +210,52 @@ pub enum Measurement {
     SpeedTest(speedtest::SpeedTestMeasurement),
     /// kafka-lag.
     KafkaLag(kafka_lag::KafkaLagMeasurement),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_naming() {
+        let by_function = Naming::Function("kafka-lag");
+        assert_eq!(
+            by_function.part("billing/orders"),
+            "kafka-lag:billing/orders"
+        );
+        assert_eq!(
+            by_function.path_of("kafka-lag:billing/orders"),
+            Some("billing/orders")
+        );
+        assert!(by_function.owns("kafka-lag:billing") && !by_function.owns("kafka-lagx:billing"));
+        let monitor = Naming::Monitor {
+            kind: "kafka-lag",
+            name: "orders".into(),
+        };
+        assert_eq!(
+            monitor.part("billing/audit"),
+            "kafka-lag:orders/billing/audit"
+        );
+        assert_eq!(monitor.path_of("kafka-lag:orders/billing"), Some("billing"));
+        assert_eq!(monitor.path_of("kafka-lag:orders2/billing"), None);
+        assert!(monitor.owns("kafka-lag:orders/billing"));
+        assert!(!monitor.owns("kafka-lag:orders2/billing") && !monitor.owns("kafka-lag:order"));
+        let site = Naming::Monitor {
+            kind: "site",
+            name: "shop".into(),
+        };
+        assert_eq!(site.whole("https://shop.example.com/"), "site:shop");
+        assert!(site.owns("site:shop") && !site.owns("site:shopping"));
+        assert_eq!(site.shown("https://x/"), "shop (https://x/)");
+    }
+
+    #[test]
+    fn every_type_has_its_own_name_and_function() {
+        for (i, a) in CHECK_TYPES.iter().enumerate() {
+            for b in &CHECK_TYPES[i + 1..] {
+                assert!(a.name != b.name && a.function != b.function);
+            }
+            assert_eq!(check_type(a.name).map(|t| t.function), Some(a.function));
+        }
+    }
 }

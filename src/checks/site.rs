@@ -1,23 +1,93 @@
 //! site-status: is the site up? Status code, time, body keyword and TLS certificate, per URL.
 
+use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use reqwest::{Certificate, Client, StatusCode, redirect};
 use serde::Serialize;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use url::Url;
 
-use super::{Check, CheckResult, Failure, Health, Measurement, Memory};
-use crate::config::{ConfigError, Env, SetupError};
+use super::{Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming};
+use crate::config::{ConfigError, Env, SetupError, list, one};
 use crate::tick::Tick;
 
 /// The function's name, as deployed.
 pub const FUNCTION: &str = "site-status";
+
+/// `type: site` in `lookout.yaml`.
+pub const TYPE: CheckType = CheckType {
+    name: "site",
+    function: FUNCTION,
+    keys: &[
+        one("url", "SITE_URLS"),
+        list("expected_status", "SITE_EXPECTED_STATUS"),
+        one("timeout_ms", "SITE_TIMEOUT_MS"),
+        one("keyword", "SITE_KEYWORD"),
+        one("max_latency_ms", "SITE_MAX_LATENCY_MS"),
+        one("cert_min_days", "SITE_CERT_MIN_DAYS"),
+        one("retries", "SITE_RETRIES"),
+        list("tls_skip_verify_hosts", "SITE_TLS_SKIP_VERIFY_HOSTS"),
+    ],
+    validate: validate_monitor,
+    build: build_monitors,
+};
+
+/// A monitor watches one URL: its incident is named after the monitor.
+fn validate_monitor(env: &Env) -> Result<(), ConfigError> {
+    let settings = SiteSettings::from_env(env)?;
+    if settings.urls.len() > 1 {
+        return Err(ConfigError::invalid(
+            "SITE_URLS",
+            env.get("SITE_URLS").unwrap_or_default(),
+            "more than one URL",
+            "give each URL a monitor of its own, with its own name",
+        ));
+    }
+    Ok(())
+}
+
+/// One check per monitor, sharing one HTTP client per timeout and one bound on checks in flight
+/// (`SITE_CONCURRENCY`, a function-wide setting).
+fn build_monitors(monitors: Vec<(Env, Naming)>) -> Result<Vec<Box<dyn Check>>, SetupError> {
+    let mut clients: HashMap<(Duration, bool), Client> = HashMap::new();
+    let mut permits: Option<Arc<Semaphore>> = None;
+    let mut checks: Vec<Box<dyn Check>> = Vec::with_capacity(monitors.len());
+    for (env, naming) in monitors {
+        let settings = SiteSettings::from_env(&env)?;
+        let mut client = |verify: bool| -> Result<Client, SetupError> {
+            if let Some(client) = clients.get(&(settings.timeout, verify)) {
+                return Ok(client.clone());
+            }
+            let client = http_client(&settings, Vec::new(), verify, &[])?;
+            clients.insert((settings.timeout, verify), client.clone());
+            Ok(client)
+        };
+        let verifying = client(true)?;
+        let non_verifying = if settings.skip_verify_hosts.is_empty() {
+            None
+        } else {
+            Some(client(false)?)
+        };
+        let permits = permits
+            .get_or_insert_with(|| Arc::new(Semaphore::new(settings.concurrency)))
+            .clone();
+        checks.push(Box::new(SiteCheck {
+            settings,
+            verifying,
+            non_verifying,
+            naming,
+            permits,
+        }));
+    }
+    Ok(checks)
+}
 /// How much of a body is read, and searched for the keyword.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 /// Redirects followed before giving up.
@@ -264,6 +334,9 @@ pub struct SiteCheck {
     verifying: Client,
     /// Only built when some host opted out of verification.
     non_verifying: Option<Client>,
+    naming: Naming,
+    /// Checks in flight at once (each holds a connection), shared by a function's site monitors.
+    permits: Arc<Semaphore>,
 }
 
 impl SiteCheck {
@@ -294,9 +367,11 @@ impl SiteCheck {
             Some(http_client(&settings, Vec::new(), false, resolve)?)
         };
         Ok(SiteCheck {
+            permits: Arc::new(Semaphore::new(settings.concurrency)),
             settings,
             verifying,
             non_verifying,
+            naming: Naming::Function(FUNCTION),
         })
     }
 
@@ -368,8 +443,8 @@ impl SiteCheck {
             Some(_) => Health::Failing,
         };
         CheckResult {
-            key: format!("{FUNCTION}:{shown}"),
-            target: shown.clone(),
+            key: self.naming.whole(&shown),
+            target: self.naming.shown(&shown),
             health,
             failure: attempt.failure,
             measurement: Measurement::Site(SiteMeasurement {
@@ -538,21 +613,18 @@ impl Check for SiteCheck {
         FUNCTION
     }
 
+    fn naming(&self) -> &Naming {
+        &self.naming
+    }
+
     async fn run(&self, tick: &Tick, _memory: &Memory, deadline: Instant) -> Vec<CheckResult> {
         // Bounded: every check holds a connection, and Lambda allows 1,024 descriptors.
-        let mut pending = self.settings.urls.iter();
-        let mut in_flight = futures::stream::FuturesOrdered::new();
-        let mut results = Vec::with_capacity(self.settings.urls.len());
-        loop {
-            while in_flight.len() < self.settings.concurrency {
-                let Some(url) = pending.next() else { break };
-                in_flight.push_back(self.check_url(url, tick.time, deadline));
-            }
-            match in_flight.next().await {
-                Some(result) => results.push(result),
-                None => return results,
-            }
-        }
+        let checks = self.settings.urls.iter().map(|url| async move {
+            // The semaphore is never closed, so a permit always comes.
+            let _permit = self.permits.acquire().await.ok();
+            self.check_url(url, tick.time, deadline).await
+        });
+        futures::future::join_all(checks).await
     }
 }
 

@@ -8,7 +8,25 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use super::{DeliveryError, Notifier, Receipt};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
-use crate::config::{ConfigError, Env, SetupError};
+use crate::config::{ConfigError, Env, SetupError, list, one};
+
+/// `type: email` in `lookout.yaml`.
+pub const TYPE: super::ChannelType = super::ChannelType {
+    name: "email",
+    keys: &[one("from", "EMAIL_FROM"), list("to", "EMAIL_TO")],
+    after_minutes: "EMAIL_AFTER_MINUTES",
+    validate: |env| EmailSettings::from_env(env).map(|s| s.is_some()),
+    build: |env, style, _store| {
+        Box::pin(async move {
+            Ok(match EmailSettings::from_env(env)? {
+                Some(settings) => Some(Box::new(
+                    EmailNotifier::from_settings(settings, style).await?,
+                ) as Box<dyn Notifier>),
+                None => None,
+            })
+        })
+    },
+};
 
 /// Recipients one `SendEmail` takes at most: more are sent in several messages.
 pub const MAX_RECIPIENTS: usize = 50;

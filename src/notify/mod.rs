@@ -12,7 +12,7 @@ pub mod wecom;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::future::join_all;
+use futures::future::{BoxFuture, join_all};
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -22,10 +22,57 @@ use crate::alerting::state::StateStore;
 use crate::config::{Env, SetupError};
 use crate::retry::{self, Backoff, Retryable};
 
+/// One kind of channel, as `type:` names it in `lookout.yaml`. Adding a channel type is its file
+/// plus one line in [`CHANNEL_TYPES`].
+pub struct ChannelType {
+    /// `type:` in `lookout.yaml`, and the channel's name when it comes from variables (`wecom`).
+    pub name: &'static str,
+    /// Each channel key and the variable it stands for (`webhook_url` -> `WECOM_WEBHOOK_URL`).
+    pub keys: &'static [crate::config::SettingKey],
+    /// The variable that says how old an incident must be before this channel joins it
+    /// (`WECOM_AFTER_MINUTES`; `after_minutes` in `lookout.yaml`).
+    pub after_minutes: &'static str,
+    /// Checks the channel's settings without building it: true when any of them is set.
+    pub validate: fn(&Env) -> Result<bool, crate::config::ConfigError>,
+    /// Builds the channel from its variables; `None` when none of them is set.
+    pub build: for<'a> fn(
+        &'a Env,
+        Style,
+        Arc<dyn StateStore>,
+    ) -> BoxFuture<'a, Result<Option<Box<dyn Notifier>>, SetupError>>,
+}
+
+/// Every channel type lookout has, in the order channels from variables are listed.
+pub const CHANNEL_TYPES: &[ChannelType] = &[wecom::TYPE, email::TYPE, sms::TYPE];
+
+/// The channel type `type:` names, if any.
+pub fn channel_type(name: &str) -> Option<&'static ChannelType> {
+    CHANNEL_TYPES.iter().find(|t| t.name == name)
+}
+
+/// A channel as the user named it: two channels may share a type (two WeCom robots), and each keeps
+/// its own progress.
+pub struct Channel {
+    /// Its name (`ops`; the type's name when it comes from variables).
+    pub name: String,
+    /// What delivers to it.
+    pub notifier: Box<dyn Notifier>,
+}
+
+impl From<Box<dyn Notifier>> for Channel {
+    /// The channel named after its type, as channels from variables are.
+    fn from(notifier: Box<dyn Notifier>) -> Self {
+        Channel {
+            name: notifier.channel().to_owned(),
+            notifier,
+        }
+    }
+}
+
 /// A channel that can deliver a tick's digest.
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    /// The channel's name in reports (`console`, `wecom`, `email`, `sms`).
+    /// The channel's type (`console`, `wecom`, `email`, `sms`).
     fn channel(&self) -> &'static str;
 
     /// Delivers the digest once. The error says why, and never carries a secret.
@@ -91,7 +138,7 @@ impl Retryable for DeliveryError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Delivery {
     /// The channel's name.
-    pub channel: &'static str,
+    pub channel: String,
     /// Whether it arrived.
     pub outcome: DeliveryOutcome,
     /// Attempts made.
@@ -124,24 +171,18 @@ pub enum DeliveryOutcome {
 pub async fn channels_from_env(
     env: &Env,
     store: Arc<dyn StateStore>,
-) -> Result<Vec<Box<dyn Notifier>>, SetupError> {
+) -> Result<Vec<Channel>, SetupError> {
     let style = Style::from_env(env)?;
-    let mut channels: Vec<Box<dyn Notifier>> = Vec::new();
-    if let Some(settings) = wecom::WeComSettings::from_env(env)? {
-        channels.push(Box::new(wecom::WeComNotifier::new(settings, style)?));
-    }
-    if let Some(settings) = email::EmailSettings::from_env(env)? {
-        channels.push(Box::new(
-            email::EmailNotifier::from_settings(settings, style).await?,
-        ));
-    }
-    if let Some(settings) = sms::SmsSettings::from_env(env)? {
-        channels.push(Box::new(
-            sms::SmsNotifier::new(settings, style)?.with_budget(store),
-        ));
+    let mut channels: Vec<Channel> = Vec::new();
+    for kind in CHANNEL_TYPES {
+        if let Some(notifier) = (kind.build)(env, style, Arc::clone(&store)).await? {
+            channels.push(Channel::from(notifier));
+        }
     }
     if channels.is_empty() {
-        channels.push(Box::new(console::ConsoleNotifier::new(style)));
+        channels.push(Channel::from(
+            Box::new(console::ConsoleNotifier::new(style)) as Box<dyn Notifier>,
+        ));
     }
     Ok(channels)
 }
@@ -150,15 +191,16 @@ pub async fn channels_from_env(
 /// once, each retrying what may pass until it is delivered, fails for good, or the next wait would
 /// end past `deadline`; an attempt still waiting at `deadline` counts as failed.
 pub async fn fan_out<'d>(
-    notifiers: &[Box<dyn Notifier>],
+    channels: &[Channel],
     digest_for: impl Fn(&str) -> Option<&'d Digest>,
     backoff: Backoff,
     deadline: Instant,
 ) -> Vec<Delivery> {
-    let sends = notifiers.iter().filter_map(|notifier| {
-        let digest = digest_for(notifier.channel()).filter(|d| !d.alerts.is_empty())?;
+    let sends = channels.iter().filter_map(|channel| {
+        let digest = digest_for(&channel.name).filter(|d| !d.alerts.is_empty())?;
+        let notifier = &channel.notifier;
         Some(async move {
-            let channel = notifier.channel();
+            let channel = channel.name.as_str();
             let (result, attempts) = retry::retry(backoff, deadline, |attempt| async move {
                 // An attempt ends at the deadline, so the invocation answers and records the
                 // outcome instead of being killed mid-send.
@@ -179,7 +221,7 @@ pub async fn fan_out<'d>(
                 Ok(receipt) => {
                     tracing::info!(channel, attempts, note = receipt.note.as_deref(), "delivered");
                     Delivery {
-                        channel,
+                        channel: channel.to_owned(),
                         outcome: DeliveryOutcome::Delivered,
                         attempts,
                         error: None,
@@ -187,7 +229,7 @@ pub async fn fan_out<'d>(
                     }
                 }
                 Err(error) => Delivery {
-                    channel,
+                    channel: channel.to_owned(),
                     outcome: if error.owed {
                         DeliveryOutcome::Failed
                     } else {
@@ -233,7 +275,7 @@ mod tests {
         }
     }
 
-    fn scripted(name: &'static str, failures: Vec<DeliveryError>) -> Box<dyn Notifier> {
+    fn scripted(name: &'static str, failures: Vec<DeliveryError>) -> Channel {
         answering_after(name, failures, Duration::from_millis(200))
     }
 
@@ -241,13 +283,13 @@ mod tests {
         name: &'static str,
         failures: Vec<DeliveryError>,
         delay: Duration,
-    ) -> Box<dyn Notifier> {
-        Box::new(Scripted {
+    ) -> Channel {
+        Channel::from(Box::new(Scripted {
             name,
             failures,
             calls: AtomicU32::new(0),
             delay,
-        })
+        }) as Box<dyn Notifier>)
     }
 
     fn digest() -> Digest {
@@ -315,7 +357,7 @@ mod tests {
         assert_eq!(
             deliveries[2],
             Delivery {
-                channel: "fine",
+                channel: "fine".into(),
                 outcome: DeliveryOutcome::Delivered,
                 attempts: 1,
                 error: None,

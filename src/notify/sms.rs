@@ -17,8 +17,34 @@ use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
 use crate::alerting::state::StateStore;
 use crate::alerting::state::memory::MemoryStore;
-use crate::config::{ConfigError, Env, SetupError};
+use crate::config::{ConfigError, Env, SetupError, list, one};
 use crate::tencent::{Credentials, Endpoint, TencentClient, TencentError};
+
+/// `type: sms` in `lookout.yaml`.
+pub const TYPE: super::ChannelType = super::ChannelType {
+    name: "sms",
+    keys: &[
+        list("phone_numbers", "SMS_PHONE_NUMBERS"),
+        one("sdk_app_id", "SMS_SDK_APP_ID"),
+        one("sign_name", "SMS_SIGN_NAME"),
+        one("template_id", "SMS_TEMPLATE_ID"),
+        one("region", "SMS_REGION"),
+        one("param_max_chars", "SMS_PARAM_MAX_CHARS"),
+        one("daily_limit", "SMS_DAILY_LIMIT"),
+    ],
+    after_minutes: "SMS_AFTER_MINUTES",
+    validate: |env| SmsSettings::from_env(env).map(|s| s.is_some()),
+    build: |env, style, store| {
+        Box::pin(async move {
+            Ok(match SmsSettings::from_env(env)? {
+                Some(settings) => Some(Box::new(
+                    SmsNotifier::new(settings, style)?.with_budget(store),
+                ) as Box<dyn Notifier>),
+                None => None,
+            })
+        })
+    },
+};
 
 /// Numbers one `SendSms` call takes at most.
 const MAX_NUMBERS: usize = 200;

@@ -8,7 +8,28 @@ use serde_json::{Value, json};
 use super::{DeliveryError, Notifier, Receipt};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
-use crate::config::{ConfigError, Env, Secret, SetupError};
+use crate::config::{ConfigError, Env, Secret, SetupError, list, one};
+
+/// `type: wecom` in `lookout.yaml`.
+pub const TYPE: super::ChannelType = super::ChannelType {
+    name: "wecom",
+    keys: &[
+        one("webhook_url", "WECOM_WEBHOOK_URL"),
+        list("mention_mobiles", "WECOM_MENTION_MOBILES"),
+    ],
+    after_minutes: "WECOM_AFTER_MINUTES",
+    validate: |env| WeComSettings::from_env(env).map(|s| s.is_some()),
+    build: |env, style, _store| {
+        Box::pin(async move {
+            Ok(match WeComSettings::from_env(env)? {
+                Some(settings) => {
+                    Some(Box::new(WeComNotifier::new(settings, style)?) as Box<dyn Notifier>)
+                }
+                None => None,
+            })
+        })
+    },
+};
 
 /// WeCom robot settings.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use lookout::alerting::Digest;
 use lookout::checks::site::SiteMeasurement;
-use lookout::checks::{Check, CheckResult, Failure, Health, Measurement, Memory};
+use lookout::checks::{Check, CheckResult, Failure, Health, Measurement, Memory, Naming};
 use lookout::notify::{DeliveryError, Notifier, Receipt};
 use lookout::tick::Tick;
 use tokio::time::Instant;
@@ -20,6 +20,11 @@ pub struct ScriptedCheck(pub Box<Script>);
 impl Check for ScriptedCheck {
     fn function(&self) -> &'static str {
         "site-status"
+    }
+
+    fn naming(&self) -> &Naming {
+        static NAMING: Naming = Naming::Function("site-status");
+        &NAMING
     }
 
     async fn run(&self, tick: &Tick, _memory: &Memory, _deadline: Instant) -> Vec<CheckResult> {

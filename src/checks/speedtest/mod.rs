@@ -14,12 +14,46 @@ use async_trait::async_trait;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::{Check, CheckResult, Failure, Health, Measurement, Memory};
-use crate::config::{ConfigError, Env, SetupError};
+use super::{Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming};
+use crate::config::{ConfigError, Env, SetupError, list, one};
 use crate::tick::Tick;
 
 /// The function's name, as deployed.
 pub const FUNCTION: &str = "speed-test";
+
+/// `type: speed-test` in `lookout.yaml`.
+pub const TYPE: CheckType = CheckType {
+    name: "speed-test",
+    function: FUNCTION,
+    keys: &[
+        one("target", "SPEEDTEST_TARGET"),
+        one("provider", "SPEEDTEST_PROVIDER"),
+        list("nodes", "SPEEDTEST_NODES"),
+        one("concurrency", "SPEEDTEST_CONCURRENCY"),
+        one("node_timeout_ms", "SPEEDTEST_NODE_TIMEOUT_MS"),
+        one("max_total_ms", "SPEEDTEST_MAX_TOTAL_MS"),
+        one("max_connect_ms", "SPEEDTEST_MAX_CONNECT_MS"),
+        one("max_download_ms", "SPEEDTEST_MAX_DOWNLOAD_MS"),
+        one("min_bad_nodes", "SPEEDTEST_MIN_BAD_NODES"),
+        list("locations", "GLOBALPING_LOCATIONS"),
+        one("limit", "GLOBALPING_LIMIT"),
+    ],
+    validate: |env| match SpeedTestCheck::from_env(env) {
+        Ok(_) => Ok(()),
+        Err(SetupError::Config(error)) => Err(error),
+        // Building a client is not the monitor's fault: the function reports it when it starts.
+        Err(_) => Ok(()),
+    },
+    build: |monitors| {
+        monitors
+            .into_iter()
+            .map(|(env, naming)| {
+                let check = SpeedTestCheck::from_env(&env)?.with_naming(naming);
+                Ok(Box::new(check) as Box<dyn Check>)
+            })
+            .collect()
+    },
+};
 
 /// One node's measurement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
@@ -195,12 +229,22 @@ pub struct SpeedTestMeasurement {
 pub struct SpeedTestCheck {
     settings: SpeedTestSettings,
     provider: Box<dyn SpeedTestProvider>,
+    naming: Naming,
 }
 
 impl SpeedTestCheck {
     /// A check with this provider.
     pub fn new(settings: SpeedTestSettings, provider: Box<dyn SpeedTestProvider>) -> Self {
-        SpeedTestCheck { settings, provider }
+        SpeedTestCheck {
+            settings,
+            provider,
+            naming: Naming::Function(FUNCTION),
+        }
+    }
+
+    /// The same check, naming its incident after a monitor of `lookout.yaml`.
+    pub fn with_naming(self, naming: Naming) -> Self {
+        SpeedTestCheck { naming, ..self }
     }
 
     /// The check `SPEEDTEST_PROVIDER` asks for, with its settings.
@@ -354,9 +398,13 @@ impl Check for SpeedTestCheck {
         FUNCTION
     }
 
+    fn naming(&self) -> &Naming {
+        &self.naming
+    }
+
     async fn run(&self, _tick: &Tick, _memory: &Memory, deadline: Instant) -> Vec<CheckResult> {
         let target = self.settings.target.clone();
-        let key = format!("{FUNCTION}:{target}");
+        let key = self.naming.whole(&target);
         let (health, failure, measurement) = match self.provider.measure(&target, deadline).await {
             Ok(nodes) => self.evaluate(nodes),
             Err(error) => (
@@ -382,7 +430,7 @@ impl Check for SpeedTestCheck {
         );
         vec![CheckResult {
             key,
-            target,
+            target: self.naming.shown(&target),
             health,
             failure,
             measurement: Measurement::SpeedTest(measurement),

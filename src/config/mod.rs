@@ -3,6 +3,9 @@
 //! Every function reads its settings through [`Env`], a snapshot of variables, so tests can build one
 //! from pairs instead of mutating the process environment.
 
+pub mod file;
+pub mod yaml;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
@@ -48,6 +51,9 @@ pub enum SetupError {
     /// A setting is missing or malformed.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// `lookout.yaml` is malformed: the message has the file, line and column.
+    #[error(transparent)]
+    File(#[from] file::FileError),
     /// The HTTP client could not be built (the TLS backend failed to load).
     #[error("could not build the HTTP client: {0}")]
     HttpClient(String),
@@ -75,6 +81,18 @@ impl Env {
             vars: pairs
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    /// The same environment without these variables.
+    pub fn without(&self, vars: &[&str]) -> Self {
+        Env {
+            vars: self
+                .vars
+                .iter()
+                .filter(|(k, _)| !vars.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         }
     }
@@ -292,6 +310,56 @@ impl fmt::Display for Secret {
     }
 }
 
+/// What a key of `lookout.yaml` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One value (`keyword: "Add to cart"`).
+    One,
+    /// A list, or one value as a list of one (`groups: [orders, billing]`).
+    List,
+    /// A mapping of names to values (`topic_thresholds: {audit: 200000}`).
+    Pairs,
+}
+
+/// A key of `lookout.yaml` and the variable it stands for: the file's settings are read as these
+/// variables, so a key means exactly what its variable means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingKey {
+    /// The key (`cert_min_days`).
+    pub key: &'static str,
+    /// The variable (`SITE_CERT_MIN_DAYS`).
+    pub var: &'static str,
+    /// What it takes.
+    pub shape: Shape,
+}
+
+/// A key taking one value.
+pub const fn one(key: &'static str, var: &'static str) -> SettingKey {
+    SettingKey {
+        key,
+        var,
+        shape: Shape::One,
+    }
+}
+
+/// A key taking a list.
+pub const fn list(key: &'static str, var: &'static str) -> SettingKey {
+    SettingKey {
+        key,
+        var,
+        shape: Shape::List,
+    }
+}
+
+/// A key taking a mapping (written `name=value,...` in its variable).
+pub const fn pairs(key: &'static str, var: &'static str) -> SettingKey {
+    SettingKey {
+        key,
+        var,
+        shape: Shape::Pairs,
+    }
+}
+
 /// Where a setting's value comes from once deployed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -438,6 +506,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("STATE_TABLE", Source::Stack, None),
     setting("STATE_FILE", Source::Local, None),
     setting("LOOKOUT_SECRET_ARN", Source::Stack, None),
+    setting("LOOKOUT_CONFIG", Source::Local, None),
     setting("RUST_LOG", Source::Parameter, None),
 ];
 
