@@ -87,9 +87,21 @@ pub fn main(function: &'static str) -> ExitCode {
 /// state store.
 async fn build(kind: &'static CheckType, in_lambda: bool) -> Result<Monitor, SetupError> {
     let env = secrets::with_secret(Env::from_process()).await?;
-    let file = file::from_env(&env)?;
+    // The file is read first: a malformed one is the error to report, whatever else is wrong.
+    file::from_env(&env)?;
     let store: Arc<dyn state::StateStore> = Arc::from(state::from_env(&env, in_lambda).await?);
-    let Some(file) = file else {
+    assemble(kind, &env, store).await
+}
+
+/// A function's monitor from `env` (the secret already laid over it): the monitors of `kind` in
+/// `lookout.yaml` when there is one, else the one its variables describe; the channels; `store`.
+pub async fn assemble(
+    kind: &'static CheckType,
+    env: &Env,
+    store: Arc<dyn state::StateStore>,
+) -> Result<Monitor, SetupError> {
+    let env = env.clone();
+    let Some(file) = file::from_env(&env)? else {
         // Settings from variables: one implicit monitor, every channel hearing of it.
         let check = (kind.build)(vec![(env.clone(), Naming::Function(kind.function))])?
             .pop()
@@ -136,7 +148,7 @@ async fn build(kind: &'static CheckType, in_lambda: bool) -> Result<Monitor, Set
     let own: Vec<&MonitorSpec> = file
         .monitors
         .iter()
-        .filter(|m| std::ptr::eq(m.kind, kind))
+        .filter(|m| m.kind.name == kind.name)
         .collect();
     let checks = (kind.build)(
         own.iter()

@@ -230,6 +230,13 @@ impl Reader<'_> {
                         value,
                     ));
                 }
+                // A block mapping starts where its first key does.
+                if let Some((first, _)) = entries.first() {
+                    return Ok(Node {
+                        at: first.at,
+                        value: Value::Map(entries),
+                    });
+                }
                 Value::Map(entries)
             }
             other => return Err(refuse(&format!("unexpected YAML event {other:?}"))),

@@ -1,0 +1,544 @@
+//! `lookout.yaml`: monitors judged by their own conditions, alerts routed to their own channels,
+//! `every`, removed monitors, malformed files, and a file of 2,000 monitors under Lambda's limits.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Timelike, Utc};
+use lookout::alerting::state::StateStore;
+use lookout::alerting::state::memory::MemoryStore;
+use lookout::checks::{self, CheckType};
+use lookout::config::Env;
+use lookout::config::file::{self, FileError};
+use lookout::monitor::{Invocation, Monitor};
+use lookout::report::Report;
+use lookout::tick::Tick;
+use serde_json::Value;
+use support::lambda::{Outcome, RuntimeApi, scheduled_event};
+use support::wecom::FakeWeCom;
+
+const SITE: &CheckType = &checks::site::TYPE;
+
+fn write(dir: &tempfile::TempDir, text: &str) -> String {
+    let path = dir.path().join("lookout.yaml");
+    std::fs::write(&path, text).expect("write lookout.yaml");
+    path.to_string_lossy().into_owned()
+}
+
+async fn assemble(env: &[(&str, &str)], store: &Arc<dyn StateStore>) -> Monitor {
+    let env = Env::from_pairs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    match lookout::function::assemble(SITE, &env, Arc::clone(store)).await {
+        Ok(monitor) => monitor,
+        Err(error) => panic!("the file should be valid: {error}"),
+    }
+}
+
+/// A scheduled tick at `time`.
+fn tick_at(time: DateTime<Utc>) -> Tick {
+    let stamp = time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Tick::from_event(
+        &scheduled_event(&format!("tick-{stamp}"), &stamp),
+        "request",
+        time,
+    )
+}
+
+async fn run(monitor: &Monitor, time: DateTime<Utc>) -> Report {
+    monitor
+        .tick(
+            tick_at(time),
+            &Invocation::new(format!("invocation-{time}"), Duration::from_secs(60)),
+        )
+        .await
+}
+
+/// The minute an hour ago, on a five-minute boundary, so a `5m` monitor is due on its first tick.
+fn aligned_start() -> DateTime<Utc> {
+    let hour_ago = Utc::now() - chrono::Duration::hours(1);
+    hour_ago
+        .with_minute(0)
+        .and_then(|t| t.with_second(0))
+        .and_then(|t| t.with_nanosecond(0))
+        .expect("a whole hour")
+}
+
+fn texts(robot: &FakeWeCom) -> Vec<String> {
+    robot
+        .accepted()
+        .iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+}
+
+#[tokio::test]
+async fn each_monitor_has_its_own_conditions_and_each_alert_reaches_exactly_its_channels() {
+    let (site, _) = support::site::start().await;
+    let robot_a = FakeWeCom::start("key-a").await;
+    let robot_b = FakeWeCom::start("key-b").await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = write(
+        &dir,
+        &format!(
+            r#"
+defaults:
+  channels: [robot-a, robot-b]
+  language: en
+channels:
+  robot-a: {{type: wecom, webhook_url: "${{ROBOT_A}}"}}
+  robot-b: {{type: wecom, webhook_url: "${{ROBOT_B}}"}}
+monitors:
+  - {{name: shop, type: site, url: "http://{site}/ok", keyword: "Welcome to lookout", retries: 0}}
+  - {{name: blog, type: site, url: "http://{site}/ok", keyword: "Add to cart", retries: 0, channels: [robot-b]}}
+  - name: legacy
+    type: site
+    url: "http://{site}/status/201"
+    expected_status: "200"
+    retries: 0
+  - {{name: api, type: site, url: "http://{site}/status/201", expected_status: [201, 204], retries: 0, channels: [robot-a]}}
+"#
+        ),
+    );
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::default());
+    let env = [
+        ("LOOKOUT_CONFIG", path.as_str()),
+        ("ROBOT_A", &robot_a.url()),
+        ("ROBOT_B", &robot_b.url()),
+    ];
+    let monitor = assemble(&env, &store).await;
+    // Robot B refuses everything on the first tick.
+    robot_b.answer_next(93000, 1);
+
+    let start = aligned_start();
+    let report = run(&monitor, start).await;
+    let health: Vec<(String, Option<&str>)> = report
+        .results
+        .iter()
+        .map(|r| (r.key.clone(), r.failure.as_ref().map(|f| f.kind)))
+        .collect();
+    assert_eq!(
+        health,
+        vec![
+            ("site:shop".to_owned(), None),
+            ("site:blog".to_owned(), Some("keyword")),
+            ("site:legacy".to_owned(), Some("status")),
+            ("site:api".to_owned(), None),
+        ],
+        "each monitor judged by its own keyword and expected status"
+    );
+    let routed: Vec<(&str, Vec<String>)> = report
+        .alerts
+        .iter()
+        .map(|a| (a.key.as_str(), a.channels.clone()))
+        .collect();
+    assert_eq!(
+        routed,
+        vec![
+            ("site:blog", vec!["robot-b".to_owned()]),
+            (
+                "site:legacy",
+                vec!["robot-a".to_owned(), "robot-b".to_owned()]
+            ),
+        ]
+    );
+    let outcomes: Vec<(String, String)> = report
+        .deliveries
+        .iter()
+        .map(|d| (d.channel.clone(), format!("{:?}", d.outcome)))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("robot-a".to_owned(), "Delivered".to_owned()),
+            ("robot-b".to_owned(), "Failed".to_owned()),
+        ]
+    );
+    let a = texts(&robot_a);
+    assert_eq!(a.len(), 1);
+    assert!(a[0].contains("legacy") && !a[0].contains("blog"), "{a:?}");
+    assert!(robot_b.accepted().is_empty());
+
+    // A minute later robot B works: it is owed both alerts; robot A, which has them, hears nothing.
+    let report = run(&monitor, start + chrono::Duration::minutes(1)).await;
+    assert_eq!(texts(&robot_a).len(), 1, "robot A is not told twice");
+    let b = texts(&robot_b);
+    assert_eq!(b.len(), 1, "{report:?}");
+    assert!(b[0].contains("legacy") && b[0].contains("blog"), "{b:?}");
+    let channels: Vec<&str> = report
+        .deliveries
+        .iter()
+        .map(|d| d.channel.as_str())
+        .collect();
+    assert_eq!(channels, vec!["robot-b"]);
+}
+
+#[tokio::test]
+async fn a_monitor_checked_every_five_minutes_runs_on_the_due_ticks_only() {
+    let (site, _) = support::site::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = write(
+        &dir,
+        &format!(
+            "monitors:\n  - {{name: often, type: site, url: \"http://{site}/ok\"}}\n  - {{name: slow, type: site, url: \"http://{site}/ok\", every: 5m}}\n"
+        ),
+    );
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::default());
+    let monitor = assemble(&[("LOOKOUT_CONFIG", &path)], &store).await;
+    let start = aligned_start();
+    let mut slow_at = Vec::new();
+    for minute in 0..12 {
+        // EventBridge's time is the minute; a few seconds of delivery jitter changes nothing.
+        let time =
+            start + chrono::Duration::minutes(minute) + chrono::Duration::seconds(minute % 3);
+        let report = run(&monitor, time).await;
+        let keys: Vec<&str> = report.results.iter().map(|r| r.key.as_str()).collect();
+        assert!(
+            keys.contains(&"site:often"),
+            "minute {minute}: {keys:?} {report:?}"
+        );
+        if keys.contains(&"site:slow") {
+            slow_at.push(minute);
+        }
+    }
+    assert_eq!(slow_at, vec![0, 5, 10]);
+}
+
+#[tokio::test]
+async fn a_removed_monitor_closes_its_incident_with_one_notice() {
+    let (site, _) = support::site::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let both = format!(
+        "monitors:\n  - {{name: shop, type: site, url: \"http://{site}/ok\"}}\n  - {{name: legacy, type: site, url: \"http://{site}/status/503\", retries: 0}}\n"
+    );
+    let path = write(&dir, &both);
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::default());
+    let start = aligned_start();
+    let monitor = assemble(&[("LOOKOUT_CONFIG", &path)], &store).await;
+    let report = run(&monitor, start).await;
+    assert_eq!(report.alerts.len(), 1);
+    assert_eq!(report.alerts[0].key, "site:legacy");
+
+    // legacy leaves the file.
+    write(
+        &dir,
+        &format!("monitors:\n  - {{name: shop, type: site, url: \"http://{site}/ok\"}}\n"),
+    );
+    let monitor = assemble(&[("LOOKOUT_CONFIG", &path)], &store).await;
+    let report = run(&monitor, start + chrono::Duration::minutes(1)).await;
+    let said: Vec<(&str, String)> = report
+        .alerts
+        .iter()
+        .map(|a| (a.key.as_str(), format!("{:?}", a.state)))
+        .collect();
+    assert_eq!(said, vec![("site:legacy", "Retired".to_owned())]);
+    for minute in 2..5 {
+        let report = run(&monitor, start + chrono::Duration::minutes(minute)).await;
+        assert!(
+            report.alerts.is_empty(),
+            "minute {minute}: {:?}",
+            report.alerts
+        );
+    }
+}
+
+/// A valid file to break, line by line.
+const VALID: &str = r#"defaults:
+  channels: [ops]
+  failure_threshold: 2
+channels:
+  ops: {type: wecom, webhook_url: "${WEBHOOK}"}
+monitors:
+  - name: shop
+    type: site
+    url: https://shop.example.com/
+    keyword: Add to cart
+"#;
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<file::LookoutFile, FileError> {
+    let mut pairs = vec![(
+        "WEBHOOK".to_owned(),
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc".to_owned(),
+    )];
+    pairs.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    file::load("lookout.yaml", text, &Env::from_pairs(pairs))
+}
+
+#[test]
+fn a_valid_file_reads_into_monitors_and_channels() {
+    let file = load(VALID, &[]).expect("valid");
+    assert_eq!(file.monitors.len(), 1);
+    let shop = &file.monitors[0];
+    assert_eq!((shop.name.as_str(), shop.kind.name), ("shop", "site"));
+    assert_eq!(shop.env.get("SITE_KEYWORD"), Some("Add to cart"));
+    assert_eq!(shop.policy.failure_threshold, 2);
+    assert_eq!(shop.channels, vec!["ops".to_owned()]);
+    let channels = file.channels.expect("channels");
+    assert_eq!(channels[0].name, "ops");
+}
+
+#[test]
+fn every_malformed_file_gets_its_own_message_with_line_and_column() {
+    let replace = |from: &str, to: &str| {
+        assert!(VALID.contains(from), "{from}");
+        VALID.replacen(from, to, 1)
+    };
+    let cases: Vec<(String, &[(&str, &str)], (usize, usize), &str)> = vec![
+        (
+            replace("keyword: Add to cart", "keyword: [Add"),
+            &[],
+            (11, 1),
+            "not valid YAML",
+        ),
+        (
+            "- just\n- a list\n".into(),
+            &[],
+            (1, 1),
+            "the file is a list",
+        ),
+        (
+            replace("monitors:", "monitor:"),
+            &[],
+            (6, 1),
+            "did you mean `monitors`",
+        ),
+        (
+            replace("keyword:", "keywrod:"),
+            &[],
+            (10, 5),
+            "did you mean `keyword`",
+        ),
+        (replace("name: shop", "name:"), &[], (7, 5), "has no `name`"),
+        (
+            replace("name: shop", "name: my shop"),
+            &[],
+            (7, 11),
+            "is not a name",
+        ),
+        (
+            format!("{VALID}  - {{name: shop, type: site, url: https://b.example.com/}}\n"),
+            &[],
+            (11, 6),
+            "named twice",
+        ),
+        (
+            replace("type: site", "type: ping"),
+            &[],
+            (8, 11),
+            "not a check lookout has",
+        ),
+        (
+            replace("channels: [ops]", "channels: ops"),
+            &[],
+            (2, 13),
+            "takes a list of channel names",
+        ),
+        (
+            replace("channels: [ops]", "channels: [ops, pager]"),
+            &[],
+            (2, 19),
+            "\"pager\", which is not defined",
+        ),
+        (
+            replace("keyword: Add to cart", "keyword: [a, b]"),
+            &[],
+            (10, 14),
+            "takes a single value",
+        ),
+        (
+            replace("keyword: Add to cart", "expected_status: \"abc\""),
+            &[],
+            (10, 22),
+            "`expected_status`: \"abc\" is not valid",
+        ),
+        (
+            replace("${WEBHOOK}", "${NO_SUCH_VARIABLE}"),
+            &[],
+            (5, 35),
+            "${NO_SUCH_VARIABLE}, which is not set",
+        ),
+        (
+            replace("keyword: Add to cart", "every: 90s"),
+            &[],
+            (10, 12),
+            "not whole minutes",
+        ),
+        (
+            replace("keyword: Add to cart", "every: 5 minutes"),
+            &[],
+            (10, 12),
+            "unit lookout does not know",
+        ),
+        (
+            replace("type: wecom,", "type: pager,"),
+            &[],
+            (5, 15),
+            "not a channel lookout has",
+        ),
+        (
+            replace(", webhook_url: \"${WEBHOOK}\"", ""),
+            &[],
+            (5, 9),
+            "sets none of its keys",
+        ),
+        (
+            replace("failure_threshold: 2", "failure_threshold: 0"),
+            &[],
+            (3, 22),
+            "`failure_threshold`",
+        ),
+        (
+            replace("  failure_threshold: 2\n", "  channels: [ops]\n"),
+            &[],
+            (3, 3),
+            "given twice",
+        ),
+        (
+            replace("    url: https://shop.example.com/\n", ""),
+            &[],
+            (7, 5),
+            "`url` is not set",
+        ),
+        (
+            VALID.into(),
+            &[("SITE_KEYWORD", "Buy")],
+            (7, 3),
+            "SITE_KEYWORD is set",
+        ),
+        (
+            replace("keyword: Add to cart", "url: x"),
+            &[],
+            (10, 5),
+            "`url` is given twice",
+        ),
+        (
+            replace("    keyword: Add to cart\n", "    quiet_hours: 23-07\n"),
+            &[],
+            (10, 18),
+            "`quiet_hours`",
+        ),
+        (
+            "monitors:\n  shop: {type: site}\n".into(),
+            &[],
+            (2, 3),
+            "`monitors` is a mapping",
+        ),
+        (
+            replace("keyword: Add to cart", "keyword: &k x"),
+            &[],
+            (10, 17),
+            "anchors",
+        ),
+    ];
+    assert!(cases.len() >= 15);
+    let mut messages = Vec::new();
+    let mut wrong = Vec::new();
+    for (text, env, (line, column), words) in cases {
+        let error = match std::panic::catch_unwind(|| load(&text, env)) {
+            Ok(Ok(_)) => panic!("accepted:\n{text}"),
+            Ok(Err(error)) => error,
+            Err(_) => panic!("panicked on:\n{text}"),
+        };
+        let shown = error.to_string();
+        if !shown.contains(words) || (error.at.line, error.at.column) != (line, column) {
+            wrong.push(format!("expected {line}:{column} {words:?}, got {shown}"));
+        }
+        assert!(
+            shown.starts_with(&format!("lookout.yaml:{}: ", error.at)),
+            "{shown}"
+        );
+        assert!(!shown.contains("key=abc"), "a secret in {shown}");
+        messages.push(shown);
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    let distinct: std::collections::HashSet<&String> = messages.iter().collect();
+    assert_eq!(distinct.len(), messages.len(), "{messages:#?}");
+}
+
+#[test]
+fn a_missing_file_named_by_lookout_config_is_an_error_and_no_file_is_none() {
+    let env = Env::from_pairs([("LOOKOUT_CONFIG", "/nonexistent/lookout.yaml")]);
+    let error = file::from_env(&env).unwrap_err().to_string();
+    assert!(
+        error.contains("/nonexistent/lookout.yaml:1:1: could not be read"),
+        "{error}"
+    );
+    // Without LOOKOUT_CONFIG, no lookout.yaml in the working directory means variables alone.
+    assert!(!std::path::Path::new(file::DEFAULT_PATH).exists());
+    assert!(file::from_env(&Env::default()).unwrap().is_none());
+}
+
+#[test]
+fn the_example_file_is_valid() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/lookout.example.yaml"))
+            .expect("lookout.example.yaml");
+    let env = Env::from_pairs([
+        (
+            "WECOM_WEBHOOK_URL",
+            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=example",
+        ),
+        ("TENCENTCLOUD_SECRET_ID", "AKIDexample"),
+        ("TENCENTCLOUD_SECRET_KEY", "example"),
+    ]);
+    let file = file::load("lookout.example.yaml", &text, &env).unwrap_or_else(|e| panic!("{e}"));
+    let kinds: std::collections::BTreeSet<&str> =
+        file.monitors.iter().map(|m| m.kind.name).collect();
+    assert_eq!(
+        kinds.len(),
+        checks::CHECK_TYPES.len(),
+        "the example shows every check type"
+    );
+}
+
+#[tokio::test]
+async fn a_file_of_two_thousand_monitors_runs_under_lambdas_limits() {
+    let (site, hits) = support::site::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut text = String::from("monitors:\n");
+    for n in 0..2000 {
+        let path = if n % 500 == 7 { "status/503" } else { "ok" };
+        text.push_str(&format!(
+            "  - {{name: site-{n}, type: site, url: \"http://{site}/{path}?n={n}\", retries: 0}}\n"
+        ));
+    }
+    let path = write(&dir, &text);
+    let api = RuntimeApi::start().await;
+    let state = dir.path().join("state.json");
+    let state = state.to_string_lossy();
+    // The environment stays small: the monitors are in the file, not in variables.
+    let function = api
+        .spawn(
+            env!("CARGO_BIN_EXE_site-status"),
+            &[("LOOKOUT_CONFIG", &path), ("STATE_FILE", &state)],
+        )
+        .await;
+    let time = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let outcome = api
+        .invoke(
+            scheduled_event("two-thousand", &time),
+            Duration::from_secs(120),
+        )
+        .await;
+    let Outcome::Response(report) = outcome else {
+        panic!("{outcome:?}\n{}", function.stderr().await);
+    };
+    assert_eq!(report["summary"]["checked"], 2000, "{}", report["summary"]);
+    assert_eq!(report["summary"]["failing"], 4);
+    assert_eq!(hits.count(), 2000);
+    assert!(hits.most_in_flight() <= 256, "{}", hits.most_in_flight());
+    let keys: Vec<&str> = report["alerts"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x["key"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        keys,
+        vec![
+            "site:site-7",
+            "site:site-507",
+            "site:site-1007",
+            "site:site-1507"
+        ]
+    );
+    let _: &Value = &report;
+}
