@@ -79,9 +79,16 @@ $(VENV)/.installed: requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+## validate: the template, and lookout.yaml when there is one (read as the functions read it, with
+## .env for the variables it refers to), so a bad file never deploys.
 validate: tools
 	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint --template template.yaml
 	$(VENV)/bin/cfn-lint template.yaml
+	@if [ -f lookout.yaml ] || [ -n "$$LOOKOUT_CONFIG" ]; then \
+	  $(CARGO) build --quiet --bin site-status && \
+	  set -a && if [ -f .env ]; then . ./.env; fi && set +a && \
+	  ./target/debug/site-status --check-config; \
+	fi
 
 ## SAM's makefile build method calls these with ARTIFACTS_DIR set.
 build-SiteStatusFunction:
@@ -96,6 +103,8 @@ lambda-binary: tools
 	rustup target add $(RUST_TARGET)
 	$(WITH_VENV) $(CARGO) lambda build --release $(CARGO_LAMBDA_ARCH) --bin $(BIN)
 	cp target/lambda/$(BIN)/bootstrap $(ARTIFACTS_DIR)/bootstrap
+	@# The monitors and channels, read next to bootstrap under Lambda.
+	if [ -f lookout.yaml ]; then cp lookout.yaml $(ARTIFACTS_DIR)/lookout.yaml; fi
 
 build: tools
 	$(WITH_VENV) ARCH=$(ARCH) $(SAM) build --build-in-source --parameter-overrides Architecture=$(ARCH)

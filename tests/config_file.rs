@@ -542,3 +542,75 @@ async fn a_file_of_two_thousand_monitors_runs_under_lambdas_limits() {
     );
     let _: &Value = &report;
 }
+
+#[tokio::test]
+async fn the_file_bundled_next_to_bootstrap_is_read_and_a_bad_one_stops_the_start() {
+    let (site, _) = support::site::start().await;
+    let api = RuntimeApi::start().await;
+    std::fs::write(
+        api.task_root().join("lookout.yaml"),
+        format!("monitors:\n  - {{name: home, type: site, url: \"http://{site}/ok\"}}\n"),
+    )
+    .expect("bundle lookout.yaml");
+    let _function = api.spawn(env!("CARGO_BIN_EXE_site-status"), &[]).await;
+    let time = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let Outcome::Response(report) = api
+        .invoke(scheduled_event("bundled", &time), Duration::from_secs(30))
+        .await
+    else {
+        panic!("the function failed");
+    };
+    assert_eq!(report["results"][0]["key"], "site:home");
+
+    let api = RuntimeApi::start().await;
+    std::fs::write(
+        api.task_root().join("lookout.yaml"),
+        "monitors:\n  - {name: home, type: site, url: \"http://x/\", keywrod: Welcome}\n",
+    )
+    .expect("bundle lookout.yaml");
+    let function = api.spawn(env!("CARGO_BIN_EXE_site-status"), &[]).await;
+    let (_, error) = api
+        .init_error(Duration::from_secs(10))
+        .await
+        .expect("a start-up error");
+    let message = error["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("lookout.yaml:2:48: monitor \"home\" (type site) has an unknown key `keywrod`: did you mean `keyword`?"),
+        "{message}"
+    );
+    assert!(function.exited(Duration::from_secs(10)).await.is_some());
+}
+
+#[test]
+fn check_config_says_what_the_file_holds_or_where_it_is_wrong() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = write(
+        &dir,
+        "monitors:\n  - {name: home, type: site, url: \"https://example.com/\"}\n  - {name: speed, type: speed-test, target: example.com}\n",
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-lag"))
+        .arg("--check-config")
+        .env_clear()
+        .env("LOOKOUT_CONFIG", &path)
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{output:?}");
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        said.contains("valid: 2 monitors (site 1, speed-test 1)"),
+        "{said}"
+    );
+    write(&dir, "monitors:\n  - {name: home, type: site}\n");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-lag"))
+        .arg("--check-config")
+        .env_clear()
+        .env("LOOKOUT_CONFIG", &path)
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains(":2:6: monitor \"home\": `url` is not set"),
+        "{said}"
+    );
+}

@@ -109,9 +109,11 @@ impl fmt::Debug for CheckType {
 /// Reads the file `LOOKOUT_CONFIG` names, or `lookout.yaml` when it is there; `None` when neither
 /// is (settings then come from variables alone).
 pub fn from_env(env: &Env) -> Result<Option<LookoutFile>, FileError> {
-    let (path, named) = match env.get(CONFIG_VAR) {
-        Some(path) => (path.to_owned(), true),
-        None => (DEFAULT_PATH.to_owned(), false),
+    let (path, named) = match (env.get(CONFIG_VAR), env.get("LAMBDA_TASK_ROOT")) {
+        (Some(path), _) => (path.to_owned(), true),
+        // Under Lambda, next to bootstrap, wherever the working directory is.
+        (None, Some(root)) => (format!("{root}/{DEFAULT_PATH}"), false),
+        (None, None) => (DEFAULT_PATH.to_owned(), false),
     };
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,

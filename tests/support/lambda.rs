@@ -74,6 +74,8 @@ struct Shared {
     configuration: Mutex<Option<Configuration>>,
     processes: Mutex<Vec<Process>>,
     output_dir: tempfile::TempDir,
+    /// `LAMBDA_TASK_ROOT`: the function's code folder.
+    task_root: tempfile::TempDir,
     dead_letters: Mutex<Vec<Value>>,
     spawned: AtomicU64,
 }
@@ -105,6 +107,7 @@ impl RuntimeApi {
             configuration: Mutex::default(),
             processes: Mutex::default(),
             output_dir: tempfile::tempdir().expect("a folder for the function's output"),
+            task_root: tempfile::tempdir().expect("a folder for the function's code"),
             dead_letters: Mutex::default(),
             spawned: AtomicU64::new(0),
         });
@@ -176,6 +179,11 @@ impl RuntimeApi {
         Function {
             shared: Arc::clone(&self.shared),
         }
+    }
+
+    /// The function's code folder (`LAMBDA_TASK_ROOT`), where a bundled lookout.yaml goes.
+    pub fn task_root(&self) -> &std::path::Path {
+        self.shared.task_root.path()
     }
 
     fn request_id(&self) -> String {
@@ -356,6 +364,10 @@ async fn start_process(shared: &Shared, configuration: &Configuration, address: 
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_REGION", "us-east-1")
+        // The function's own folder, where `sam build` puts lookout.yaml next to bootstrap; also the
+        // working directory, as under Lambda.
+        .env("LAMBDA_TASK_ROOT", shared.task_root.path())
+        .current_dir(shared.task_root.path())
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(configuration.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
