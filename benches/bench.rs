@@ -19,7 +19,7 @@ use lookout::checks::speedtest::SpeedTestCheck;
 use lookout::config::Env;
 use lookout::notify::sms::{SmsNotifier, SmsSettings};
 use lookout::notify::wecom::{WeComNotifier, WeComSettings};
-use lookout::notify::{Notifier, fan_out};
+use lookout::notify::{Channel, Notifier, fan_out};
 use lookout::retry::Backoff;
 use lookout::tick::{Tick, TickSource};
 use support::chinaz::{FakeChinaz, FakeNode};
@@ -198,7 +198,17 @@ async fn fan_out_three(rows: &mut Vec<Row>) {
         )
         .unwrap(),
     );
-    let notifiers = vec![wecom(first.url()), wecom(second.url()), sms];
+    let notifiers: Vec<Channel> = [
+        ("ops", wecom(first.url())),
+        ("dev", wecom(second.url())),
+        ("sms", sms),
+    ]
+    .into_iter()
+    .map(|(name, notifier)| Channel {
+        name: name.to_owned(),
+        notifier,
+    })
+    .collect();
     let mut runs = Vec::new();
     for i in 0..5 {
         // A different digest each run: the fake SMS service refuses the same text within 30 s.

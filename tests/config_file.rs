@@ -277,13 +277,16 @@ fn a_valid_file_reads_into_monitors_and_channels() {
     assert_eq!(channels[0].name, "ops");
 }
 
+/// A broken file, the variables it is read with, where the error must point, and words it must say.
+type Case = (String, &'static [(&'static str, &'static str)], (usize, usize), &'static str);
+
 #[test]
 fn every_malformed_file_gets_its_own_message_with_line_and_column() {
     let replace = |from: &str, to: &str| {
         assert!(VALID.contains(from), "{from}");
         VALID.replacen(from, to, 1)
     };
-    let cases: Vec<(String, &[(&str, &str)], (usize, usize), &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             replace("keyword: Add to cart", "keyword: [Add"),
             &[],

@@ -1,5 +1,6 @@
-//! How alerts read, in one place for every channel: WeCom markdown, email, SMS template parameters
-//! and plain text. Chinese by default, English with `ALERT_LANGUAGE=en`.
+//! How alerts read: the vocabulary every channel shares (states, failure kinds, times, the
+//! headline, plain text) and the length budget. Each channel lays its messages out in its own file
+//! (`notify/wecom.rs`, ...). Chinese by default, English with `ALERT_LANGUAGE=en`.
 //!
 //! The frame (headlines, states, failure kinds, times) is translated; the detail sentence of each
 //! failure is the check's own words.
@@ -9,13 +10,6 @@ use chrono_tz::Tz;
 
 use super::{Alert, AlertNote, AlertState, Digest};
 use crate::config::{ConfigError, Env};
-
-/// WeCom's limit for a markdown message, in bytes of UTF-8.
-pub const WECOM_MARKDOWN_LIMIT: usize = 4096;
-/// WeCom's limit for a text message, in bytes of UTF-8.
-pub const WECOM_TEXT_LIMIT: usize = 2048;
-/// The longest a single item may be in a WeCom digest, so one huge message cannot crowd out the rest.
-const ITEM_LIMIT: usize = 1024;
 
 /// The language messages are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +71,7 @@ impl Style {
         Ok(Style { language, timezone })
     }
 
-    fn zh(&self) -> bool {
+    pub fn zh(&self) -> bool {
         self.language == Language::Chinese
     }
 
@@ -88,7 +82,7 @@ impl Style {
             .to_string()
     }
 
-    fn state(&self, state: AlertState) -> &'static str {
+    pub fn state(&self, state: AlertState) -> &'static str {
         match (state, self.zh()) {
             (AlertState::Failing, true) => "故障",
             (AlertState::Failing, false) => "FAILING",
@@ -133,7 +127,7 @@ impl Style {
         }
     }
 
-    fn note(&self, note: Option<AlertNote>) -> &'static str {
+    pub fn note(&self, note: Option<AlertNote>) -> &'static str {
         match (note, self.zh()) {
             (Some(AlertNote::QuietHours), true) => "[静默期间] ",
             (Some(AlertNote::QuietHours), false) => "[held in quiet hours] ",
@@ -150,7 +144,7 @@ impl Style {
     }
 
     /// The line under an alert's headline: how long, since when, which notice; or the downtime.
-    fn detail(&self, alert: &Alert, now: DateTime<Utc>) -> String {
+    pub fn detail(&self, alert: &Alert, now: DateTime<Utc>) -> String {
         match (alert.state, alert.until) {
             (AlertState::Recovered, Some(until)) => {
                 let down = self.duration((until - alert.since).num_minutes());
@@ -252,7 +246,7 @@ impl Style {
     }
 
     /// "2 项故障，1 项监控异常" / "2 failing, 1 monitor error".
-    fn counts(&self, digest: &Digest) -> String {
+    pub fn counts(&self, digest: &Digest) -> String {
         let mut parts = Vec::new();
         for state in [
             AlertState::Failing,
@@ -272,7 +266,7 @@ impl Style {
         parts.join(if self.zh() { "，" } else { ", " })
     }
 
-    fn more(&self, left: usize) -> String {
+    pub fn more(&self, left: usize) -> String {
         if self.zh() {
             format!("……另有 {left} 项未列出")
         } else {
@@ -282,7 +276,7 @@ impl Style {
 }
 
 /// The digest's worst state: failing, then a monitor error, then a recovery, then retirement.
-fn headline_state(digest: &Digest) -> AlertState {
+pub fn headline_state(digest: &Digest) -> AlertState {
     [
         AlertState::Failing,
         AlertState::MonitorError,
@@ -305,11 +299,11 @@ pub fn truncate_bytes(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-fn truncate_chars(text: &str, max: usize) -> String {
+pub fn truncate_chars(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
-fn headline(digest: &Digest, style: &Style) -> String {
+pub fn headline(digest: &Digest, style: &Style) -> String {
     format!(
         "[lookout] {} · {} · {}",
         style.function(digest.function),
@@ -319,7 +313,7 @@ fn headline(digest: &Digest, style: &Style) -> String {
 }
 
 /// "故障 · 状态码异常 · target" (the kind is left out of recoveries).
-fn title(alert: &Alert, style: &Style) -> String {
+pub fn title(alert: &Alert, style: &Style) -> String {
     let kind = match (alert.state, &alert.kind) {
         (AlertState::Recovered | AlertState::Retired, _) | (_, None) => String::new(),
         (_, Some(kind)) => format!(" · {}", style.kind(kind)),
@@ -331,7 +325,7 @@ fn title(alert: &Alert, style: &Style) -> String {
     )
 }
 
-fn plain_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
+pub fn plain_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
     let mut item = format!(
         "- {} · {}\n  {}",
         title(alert, style),
@@ -354,27 +348,9 @@ pub fn plain_text(digest: &Digest, style: &Style) -> String {
     text
 }
 
-fn markdown_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
-    let color = match alert.state {
-        AlertState::Failing => "warning",
-        AlertState::MonitorError => "comment",
-        AlertState::Recovered | AlertState::Retired => "info",
-    };
-    let mut item = format!(
-        "><font color=\"{color}\">{}</font> `{}`\n>{}",
-        title(alert, style),
-        alert.target.replace('`', "'"),
-        style.detail(alert, now)
-    );
-    if !alert.state.is_ending() {
-        item.push_str(&format!("\n>{}", alert.message.replace('\n', "\n>")));
-    }
-    cap_item(item)
-}
-
 /// Joins a header and items within `limit` bytes; when items do not fit, the text ends with how many
 /// were left out.
-fn fit(header: &str, items: &[String], separator: &str, limit: usize, style: &Style) -> String {
+pub fn fit(header: &str, items: &[String], separator: &str, limit: usize, style: &Style) -> String {
     let mut out = truncate_bytes(header, limit).to_owned();
     for (shown, item) in items.iter().enumerate() {
         let left_after = items.len() - shown - 1;
@@ -396,174 +372,17 @@ fn fit(header: &str, items: &[String], separator: &str, limit: usize, style: &St
     out
 }
 
-fn cap_item(item: String) -> String {
-    if item.len() > ITEM_LIMIT {
-        format!("{}…", truncate_bytes(&item, ITEM_LIMIT - '…'.len_utf8()))
-    } else {
-        item
-    }
-}
-
-/// The WeCom markdown digest: at most [`WECOM_MARKDOWN_LIMIT`] bytes; when items do not fit, it ends
-/// with how many were left out.
-pub fn wecom_markdown(digest: &Digest, style: &Style) -> String {
-    let title = if style.zh() {
-        "lookout 告警"
-    } else {
-        "lookout alert"
-    };
-    let header = format!(
-        "## {title} · {}\n**{}** · {}",
-        style.function(digest.function),
-        style.counts(digest),
-        style.time(digest.time)
-    );
-    let items: Vec<String> = digest
-        .alerts
-        .iter()
-        .map(|a| markdown_item(a, style, digest.time))
-        .collect();
-    fit(&header, &items, "\n\n", WECOM_MARKDOWN_LIMIT, style)
-}
-
-/// The WeCom text digest, used when people are @-mentioned by mobile (markdown messages cannot
-/// mention by mobile): at most [`WECOM_TEXT_LIMIT`] bytes, cut the same way.
-pub fn wecom_text(digest: &Digest, style: &Style) -> String {
-    let items: Vec<String> = digest
-        .alerts
-        .iter()
-        .map(|a| cap_item(plain_item(a, style, digest.time)))
-        .collect();
-    fit(
-        &headline(digest, style),
-        &items,
-        "\n",
-        WECOM_TEXT_LIMIT,
-        style,
-    )
-}
-
-/// An email: subject, text body and HTML body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Email {
-    /// Carries the state, the first target and the time.
-    pub subject: String,
-    /// The plain-text body.
-    pub text: String,
-    /// The HTML body.
-    pub html: String,
-}
-
-/// The email for a digest.
-pub fn email(digest: &Digest, style: &Style) -> Email {
-    let first = digest
-        .alerts
-        .first()
-        .map(|a| a.target.as_str())
-        .unwrap_or_default();
-    let others = digest.alerts.len().saturating_sub(1);
-    let target = match (others, style.zh()) {
-        (0, _) => first.to_owned(),
-        (n, true) => format!("{first} 等 {} 项", n + 1),
-        (n, false) => format!("{first} and {n} more"),
-    };
-    let subject = format!(
-        "[lookout] {} · {} · {} · {}",
-        style.state(headline_state(digest)),
-        style.function(digest.function),
-        target,
-        style.time(digest.time)
-    );
-    let (state_h, target_h, when_h, detail_h) = if style.zh() {
-        ("状态", "目标", "时间", "详情")
-    } else {
-        ("State", "Target", "When", "Detail")
-    };
-    let mut rows = String::new();
-    for alert in &digest.alerts {
-        let message = if alert.state.is_ending() {
-            ""
-        } else {
-            &alert.message
-        };
-        rows.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape_html(&title(alert, style)),
-            escape_html(&alert.target),
-            escape_html(&style.detail(alert, digest.time)),
-            escape_html(message),
-        ));
-    }
-    let html = format!(
-        "<!DOCTYPE html><html><body><h2>lookout · {}</h2><p>{} · {}</p>\
-         <table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">\
-         <tr><th>{state_h}</th><th>{target_h}</th><th>{when_h}</th><th>{detail_h}</th></tr>{rows}</table></body></html>",
-        escape_html(style.function(digest.function)),
-        escape_html(&style.counts(digest)),
-        escape_html(&style.time(digest.time)),
-    );
-    Email {
-        subject,
-        text: plain_text(digest, style),
-        html,
-    }
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The two SMS template parameters, `{1}` what is watched and `{2}` the counts, each at most
-/// `max_chars` characters and free of URLs and domains (carriers reject them).
-pub fn sms_params(digest: &Digest, style: &Style, max_chars: usize) -> Vec<String> {
-    let states = [
-        AlertState::Failing,
-        AlertState::MonitorError,
-        AlertState::Recovered,
-        AlertState::Retired,
-    ];
-    let counts: Vec<String> = states
-        .into_iter()
-        .filter_map(|state| {
-            let n = digest.alerts.iter().filter(|a| a.state == state).count();
-            (n > 0).then(|| match (state, style.zh()) {
-                (_, true) => format!("{n}项{}", style.state(state)),
-                (AlertState::Failing, false) => format!("{n} down"),
-                (AlertState::MonitorError, false) => format!("{n} monitor err"),
-                (AlertState::Recovered, false) => format!("{n} up"),
-                (AlertState::Retired, false) => format!("{n} removed"),
-            })
-        })
-        .collect();
-    let counts = counts.join(if style.zh() { "" } else { ", " });
-    vec![
-        truncate_chars(style.function(digest.function), max_chars),
-        truncate_chars(&counts, max_chars),
-    ]
-}
-
+/// Alerts and digests for the layouts' tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod fixtures {
     use super::*;
     use chrono::TimeZone;
 
-    fn time() -> DateTime<Utc> {
+    pub fn time() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 23, 2, 0, 0).unwrap()
     }
 
-    fn alert(target: &str, state: AlertState, message: &str) -> Alert {
+    pub fn alert(target: &str, state: AlertState, message: &str) -> Alert {
         Alert {
             key: format!("site-status:{target}"),
             function: "site-status",
@@ -579,7 +398,7 @@ mod tests {
         }
     }
 
-    fn digest(alerts: Vec<Alert>) -> Digest {
+    pub fn digest(alerts: Vec<Alert>) -> Digest {
         Digest {
             function: "site-status",
             time: time(),
@@ -587,12 +406,19 @@ mod tests {
         }
     }
 
-    fn english() -> Style {
+    pub fn english() -> Style {
         Style {
             language: Language::English,
             ..Style::default()
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn style_reads_language_and_zone_and_refuses_unknown_ones() {
@@ -672,124 +498,5 @@ mod tests {
             plain_text(&d, &english())
                 .contains("the monitor could not check; the target may be fine")
         );
-    }
-
-    #[test]
-    fn wecom_markdown_fits_4096_bytes_and_says_how_many_were_left_out() {
-        let long = "很长的错误信息".repeat(20);
-        let alerts = (0..100)
-            .map(|i| {
-                alert(
-                    &format!("https://site-{i}.example/"),
-                    AlertState::Failing,
-                    &long,
-                )
-            })
-            .collect();
-        let text = wecom_markdown(&digest(alerts), &Style::default());
-        assert!(text.len() <= WECOM_MARKDOWN_LIMIT, "{}", text.len());
-        let shown = text.matches("https://site-").count();
-        assert!(shown > 3 && shown < 100, "{shown}");
-        assert!(
-            text.ends_with(&format!("……另有 {} 项未列出", 100 - shown)),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn a_single_huge_item_is_cut_on_a_character_boundary() {
-        let huge = "错".repeat(5000);
-        let text = wecom_markdown(
-            &digest(vec![alert("https://a/", AlertState::Failing, &huge)]),
-            &Style::default(),
-        );
-        assert!(text.len() <= WECOM_MARKDOWN_LIMIT);
-        assert!(text.ends_with('…'), "{text}");
-        assert!(truncate_bytes("错误", 4) == "错");
-    }
-
-    #[test]
-    fn the_wecom_text_digest_fits_2048_bytes() {
-        let alerts = (0..60)
-            .map(|i| {
-                alert(
-                    &format!("https://site-{i}.example/"),
-                    AlertState::Failing,
-                    "answered 503 Service Unavailable",
-                )
-            })
-            .collect();
-        let text = wecom_text(&digest(alerts), &english());
-        assert!(text.len() <= WECOM_TEXT_LIMIT, "{}", text.len());
-        let shown = text.matches("https://site-").count();
-        assert!(
-            text.ends_with(&format!("... {} more not shown", 60 - shown)),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn a_small_digest_is_whole() {
-        let d = digest(vec![
-            alert("https://a/", AlertState::Failing, "down"),
-            alert("https://b/", AlertState::MonitorError, "cannot check"),
-        ]);
-        let text = wecom_markdown(&d, &english());
-        assert!(
-            text.starts_with("## lookout alert · site status\n**1 failing, 1 monitor error**"),
-            "{text}"
-        );
-        assert!(text.contains("`https://a/`") && text.contains("`https://b/`"));
-        assert!(!text.contains("more not shown"));
-    }
-
-    #[test]
-    fn the_email_subject_carries_state_target_and_time_and_html_is_escaped() {
-        let d = digest(vec![
-            alert(
-                "https://a/?x=<b>",
-                AlertState::Failing,
-                "5 < 6 & \"quoted\"",
-            ),
-            alert("https://b/", AlertState::Failing, "down"),
-        ]);
-        let mail = email(&d, &Style::default());
-        assert_eq!(
-            mail.subject,
-            "[lookout] 故障 · 站点状态 · https://a/?x=<b> 等 2 项 · 2026-11-23 10:00 (UTC+08:00)"
-        );
-        assert!(
-            mail.html.contains("5 &lt; 6 &amp; &quot;quoted&quot;"),
-            "{}",
-            mail.html
-        );
-        assert!(!mail.html.contains("<b>"));
-        assert!(mail.text.contains("5 < 6"));
-        let en = email(&d, &english());
-        assert!(
-            en.subject
-                .starts_with("[lookout] FAILING · site status · https://a/?x=<b> and 1 more · ")
-        );
-    }
-
-    #[test]
-    fn sms_params_are_short_and_carry_no_url() {
-        let d = digest(vec![
-            alert("https://a.example/", AlertState::Failing, "x"),
-            alert("https://b.example/", AlertState::Failing, "x"),
-            alert("https://c.example/", AlertState::MonitorError, "x"),
-        ]);
-        assert_eq!(
-            sms_params(&d, &Style::default(), 12),
-            vec!["站点状态", "2项故障1项监控异常"]
-        );
-        let en = sms_params(&d, &english(), 12);
-        assert_eq!(en, vec!["site status", "2 down, 1 mo"]);
-        for p in sms_params(&d, &Style::default(), 4).iter().chain(&en) {
-            assert!(
-                p.chars().count() <= 12 && !p.contains("://") && !p.contains('.'),
-                "{p}"
-            );
-        }
     }
 }

@@ -31,8 +31,11 @@ pub struct CheckType {
     pub validate: fn(&Env) -> Result<(), ConfigError>,
     /// Builds the checks of these monitors (their settings as variables, their naming), sharing
     /// what they can: one HTTP client, one paced API client.
-    pub build: fn(Vec<(Env, Naming)>) -> Result<Vec<Box<dyn Check>>, SetupError>,
+    pub build: BuildChecks,
 }
+
+/// Builds the checks of a type's monitors: each monitor's settings as variables, and its naming.
+pub type BuildChecks = fn(Vec<(Env, Naming)>) -> Result<Vec<Box<dyn Check>>, SetupError>;
 
 /// Every check type lookout has.
 pub const CHECK_TYPES: &[CheckType] = &[site::TYPE, speedtest::TYPE, kafka_lag::TYPE];

@@ -159,7 +159,7 @@ impl EmailSettings {
 
 /// The SES `EmailContent` for a digest: subject, text and HTML, all UTF-8.
 pub fn email_content(digest: &Digest, style: &Style) -> Result<EmailContent, DeliveryError> {
-    let mail = render::email(digest, style);
+    let mail = layout(digest, style);
     let content = |data: String| {
         Content::builder()
             .data(data)
@@ -326,9 +326,93 @@ impl Notifier for EmailNotifier {
     }
 }
 
+/// An email: subject, text body and HTML body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    /// Carries the state, the first target and the time.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// The HTML body.
+    pub html: String,
+}
+
+/// The email for a digest.
+pub fn layout(digest: &Digest, style: &Style) -> Email {
+    let first = digest
+        .alerts
+        .first()
+        .map(|a| a.target.as_str())
+        .unwrap_or_default();
+    let others = digest.alerts.len().saturating_sub(1);
+    let target = match (others, style.zh()) {
+        (0, _) => first.to_owned(),
+        (n, true) => format!("{first} 等 {} 项", n + 1),
+        (n, false) => format!("{first} and {n} more"),
+    };
+    let subject = format!(
+        "[lookout] {} · {} · {} · {}",
+        style.state(render::headline_state(digest)),
+        style.function(digest.function),
+        target,
+        style.time(digest.time)
+    );
+    let (state_h, target_h, when_h, detail_h) = if style.zh() {
+        ("状态", "目标", "时间", "详情")
+    } else {
+        ("State", "Target", "When", "Detail")
+    };
+    let mut rows = String::new();
+    for alert in &digest.alerts {
+        let message = if alert.state.is_ending() {
+            ""
+        } else {
+            &alert.message
+        };
+        rows.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape_html(&render::title(alert, style)),
+            escape_html(&alert.target),
+            escape_html(&style.detail(alert, digest.time)),
+            escape_html(message),
+        ));
+    }
+    let html = format!(
+        "<!DOCTYPE html><html><body><h2>lookout · {}</h2><p>{} · {}</p>\
+         <table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">\
+         <tr><th>{state_h}</th><th>{target_h}</th><th>{when_h}</th><th>{detail_h}</th></tr>{rows}</table></body></html>",
+        escape_html(style.function(digest.function)),
+        escape_html(&style.counts(digest)),
+        escape_html(&style.time(digest.time)),
+    );
+    Email {
+        subject,
+        text: render::plain_text(digest, style),
+        html,
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerting::AlertState;
+    use crate::alerting::render::fixtures::*;
 
     #[test]
     fn settings_need_both_addresses() {
@@ -433,5 +517,33 @@ mod tests {
         let body = message.body().unwrap();
         assert!(body.text().is_some() && body.html().is_some());
         assert_eq!(body.html().unwrap().charset(), Some("UTF-8"));
+    }
+    #[test]
+    fn the_email_subject_carries_state_target_and_time_and_html_is_escaped() {
+        let d = digest(vec![
+            alert(
+                "https://a/?x=<b>",
+                AlertState::Failing,
+                "5 < 6 & \"quoted\"",
+            ),
+            alert("https://b/", AlertState::Failing, "down"),
+        ]);
+        let mail = layout(&d, &Style::default());
+        assert_eq!(
+            mail.subject,
+            "[lookout] 故障 · 站点状态 · https://a/?x=<b> 等 2 项 · 2026-11-23 10:00 (UTC+08:00)"
+        );
+        assert!(
+            mail.html.contains("5 &lt; 6 &amp; &quot;quoted&quot;"),
+            "{}",
+            mail.html
+        );
+        assert!(!mail.html.contains("<b>"));
+        assert!(mail.text.contains("5 < 6"));
+        let en = layout(&d, &english());
+        assert!(
+            en.subject
+                .starts_with("[lookout] FAILING · site status · https://a/?x=<b> and 1 more · ")
+        );
     }
 }

@@ -35,12 +35,15 @@ pub struct ChannelType {
     /// Checks the channel's settings without building it: true when any of them is set.
     pub validate: fn(&Env) -> Result<bool, crate::config::ConfigError>,
     /// Builds the channel from its variables; `None` when none of them is set.
-    pub build: for<'a> fn(
-        &'a Env,
-        Style,
-        Arc<dyn StateStore>,
-    ) -> BoxFuture<'a, Result<Option<Box<dyn Notifier>>, SetupError>>,
+    pub build: BuildChannel,
 }
+
+/// Builds a channel from its variables and language, with the store it may keep budgets in.
+pub type BuildChannel = for<'a> fn(
+    &'a Env,
+    Style,
+    Arc<dyn StateStore>,
+) -> BoxFuture<'a, Result<Option<Box<dyn Notifier>>, SetupError>>;
 
 /// Every channel type lookout has, in the order channels from variables are listed.
 pub const CHANNEL_TYPES: &[ChannelType] = &[wecom::TYPE, email::TYPE, sms::TYPE];

@@ -13,6 +13,7 @@ use chrono_tz::Asia::Shanghai;
 use sha2::{Digest as _, Sha256};
 
 use super::{DeliveryError, Notifier, Receipt};
+use crate::alerting::AlertState;
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
 use crate::alerting::state::StateStore;
@@ -420,7 +421,7 @@ impl Notifier for SmsNotifier {
     }
 
     async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
-        let params = render::sms_params(digest, &self.style, self.settings.param_max_chars);
+        let params = params(digest, &self.style, self.settings.param_max_chars);
         let fingerprint = {
             use std::hash::{Hash, Hasher};
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -506,9 +507,39 @@ fn judge(
     }
 }
 
+/// The two SMS template parameters, `{1}` what is watched and `{2}` the counts, each at most
+/// `max_chars` characters and free of URLs and domains (carriers reject them).
+pub fn params(digest: &Digest, style: &Style, max_chars: usize) -> Vec<String> {
+    let states = [
+        AlertState::Failing,
+        AlertState::MonitorError,
+        AlertState::Recovered,
+        AlertState::Retired,
+    ];
+    let counts: Vec<String> = states
+        .into_iter()
+        .filter_map(|state| {
+            let n = digest.alerts.iter().filter(|a| a.state == state).count();
+            (n > 0).then(|| match (state, style.zh()) {
+                (_, true) => format!("{n}项{}", style.state(state)),
+                (AlertState::Failing, false) => format!("{n} down"),
+                (AlertState::MonitorError, false) => format!("{n} monitor err"),
+                (AlertState::Recovered, false) => format!("{n} up"),
+                (AlertState::Retired, false) => format!("{n} removed"),
+            })
+        })
+        .collect();
+    let counts = counts.join(if style.zh() { "" } else { ", " });
+    vec![
+        render::truncate_chars(style.function(digest.function), max_chars),
+        render::truncate_chars(&counts, max_chars),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerting::render::fixtures::*;
 
     fn env(extra: &[(&str, &str)]) -> Env {
         let mut pairs = vec![
@@ -727,5 +758,25 @@ mod tests {
             "the number itself is not stored"
         );
         assert_eq!(forget, Utc.with_ymd_and_hms(2026, 5, 2, 17, 0, 0).unwrap());
+    }
+    #[test]
+    fn sms_params_are_short_and_carry_no_url() {
+        let d = digest(vec![
+            alert("https://a.example/", AlertState::Failing, "x"),
+            alert("https://b.example/", AlertState::Failing, "x"),
+            alert("https://c.example/", AlertState::MonitorError, "x"),
+        ]);
+        assert_eq!(
+            params(&d, &Style::default(), 12),
+            vec!["站点状态", "2项故障1项监控异常"]
+        );
+        let en = params(&d, &english(), 12);
+        assert_eq!(en, vec!["site status", "2 down, 1 mo"]);
+        for p in params(&d, &Style::default(), 4).iter().chain(&en) {
+            assert!(
+                p.chars().count() <= 12 && !p.contains("://") && !p.contains('.'),
+                "{p}"
+            );
+        }
     }
 }

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use super::{DeliveryError, Notifier, Receipt};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
+use crate::alerting::{Alert, AlertState};
 use crate::config::{ConfigError, Env, Secret, SetupError, list, one};
+use chrono::{DateTime, Utc};
 
 /// `type: wecom` in `lookout.yaml`.
 pub const TYPE: super::ChannelType = super::ChannelType {
@@ -97,10 +99,10 @@ impl WeComSettings {
 /// messages cannot mention by mobile).
 pub fn request_body(digest: &Digest, style: &Style, mention_mobiles: &[String]) -> Value {
     if mention_mobiles.is_empty() {
-        json!({"msgtype": "markdown", "markdown": {"content": render::wecom_markdown(digest, style)}})
+        json!({"msgtype": "markdown", "markdown": {"content": markdown(digest, style)}})
     } else {
         json!({"msgtype": "text", "text": {
-            "content": render::wecom_text(digest, style),
+            "content": text(digest, style),
             "mentioned_mobile_list": mention_mobiles,
         }})
     }
@@ -197,9 +199,86 @@ impl Notifier for WeComNotifier {
     }
 }
 
+/// WeCom's limit for a markdown message, in bytes of UTF-8.
+pub const WECOM_MARKDOWN_LIMIT: usize = 4096;
+/// WeCom's limit for a text message, in bytes of UTF-8.
+pub const WECOM_TEXT_LIMIT: usize = 2048;
+/// The longest a single item may be in a WeCom digest, so one huge message cannot crowd out the rest.
+const ITEM_LIMIT: usize = 1024;
+
+fn markdown_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
+    let color = match alert.state {
+        AlertState::Failing => "warning",
+        AlertState::MonitorError => "comment",
+        AlertState::Recovered | AlertState::Retired => "info",
+    };
+    let mut item = format!(
+        "><font color=\"{color}\">{}</font> `{}`\n>{}",
+        render::title(alert, style),
+        alert.target.replace('`', "'"),
+        style.detail(alert, now)
+    );
+    if !alert.state.is_ending() {
+        item.push_str(&format!("\n>{}", alert.message.replace('\n', "\n>")));
+    }
+    cap_item(item)
+}
+
+fn cap_item(item: String) -> String {
+    if item.len() > ITEM_LIMIT {
+        format!(
+            "{}…",
+            render::truncate_bytes(&item, ITEM_LIMIT - '…'.len_utf8())
+        )
+    } else {
+        item
+    }
+}
+
+/// The WeCom markdown digest: at most [`WECOM_MARKDOWN_LIMIT`] bytes; when items do not fit, it ends
+/// with how many were left out.
+pub fn markdown(digest: &Digest, style: &Style) -> String {
+    let title = if style.zh() {
+        "lookout 告警"
+    } else {
+        "lookout alert"
+    };
+    let header = format!(
+        "## {title} · {}\n**{}** · {}",
+        style.function(digest.function),
+        style.counts(digest),
+        style.time(digest.time)
+    );
+    let items: Vec<String> = digest
+        .alerts
+        .iter()
+        .map(|a| markdown_item(a, style, digest.time))
+        .collect();
+    render::fit(&header, &items, "\n\n", WECOM_MARKDOWN_LIMIT, style)
+}
+
+/// The WeCom text digest, used when people are @-mentioned by mobile (markdown messages cannot
+/// mention by mobile): at most [`WECOM_TEXT_LIMIT`] bytes, cut the same way.
+pub fn text(digest: &Digest, style: &Style) -> String {
+    let items: Vec<String> = digest
+        .alerts
+        .iter()
+        .map(|a| cap_item(render::plain_item(a, style, digest.time)))
+        .collect();
+    render::fit(
+        &render::headline(digest, style),
+        &items,
+        "\n",
+        WECOM_TEXT_LIMIT,
+        style,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alerting::render::fixtures;
+    use crate::alerting::render::truncate_bytes;
     use crate::alerting::{Alert, AlertState};
     use chrono::Utc;
 
@@ -286,5 +365,77 @@ mod tests {
         assert_eq!(WeComSettings::from_env(&Env::default()).unwrap(), None);
         let only_mentions = Env::from_pairs([("WECOM_MENTION_MOBILES", "@all")]);
         assert!(WeComSettings::from_env(&only_mentions).is_err());
+    }
+    #[test]
+    fn wecom_markdown_fits_4096_bytes_and_says_how_many_were_left_out() {
+        let long = "很长的错误信息".repeat(20);
+        let alerts = (0..100)
+            .map(|i| {
+                fixtures::alert(
+                    &format!("https://site-{i}.example/"),
+                    AlertState::Failing,
+                    &long,
+                )
+            })
+            .collect();
+        let text = markdown(&fixtures::digest(alerts), &Style::default());
+        assert!(text.len() <= WECOM_MARKDOWN_LIMIT, "{}", text.len());
+        let shown = text.matches("https://site-").count();
+        assert!(shown > 3 && shown < 100, "{shown}");
+        assert!(
+            text.ends_with(&format!("……另有 {} 项未列出", 100 - shown)),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_single_huge_item_is_cut_on_a_character_boundary() {
+        let huge = "错".repeat(5000);
+        let text = markdown(
+            &fixtures::digest(vec![fixtures::alert(
+                "https://a/",
+                AlertState::Failing,
+                &huge,
+            )]),
+            &Style::default(),
+        );
+        assert!(text.len() <= WECOM_MARKDOWN_LIMIT);
+        assert!(text.ends_with('…'), "{text}");
+        assert!(truncate_bytes("错误", 4) == "错");
+    }
+
+    #[test]
+    fn the_wecom_text_digest_fits_2048_bytes() {
+        let alerts = (0..60)
+            .map(|i| {
+                fixtures::alert(
+                    &format!("https://site-{i}.example/"),
+                    AlertState::Failing,
+                    "answered 503 Service Unavailable",
+                )
+            })
+            .collect();
+        let text = super::text(&fixtures::digest(alerts), &fixtures::english());
+        assert!(text.len() <= WECOM_TEXT_LIMIT, "{}", text.len());
+        let shown = text.matches("https://site-").count();
+        assert!(
+            text.ends_with(&format!("... {} more not shown", 60 - shown)),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_small_digest_is_whole() {
+        let d = fixtures::digest(vec![
+            fixtures::alert("https://a/", AlertState::Failing, "down"),
+            fixtures::alert("https://b/", AlertState::MonitorError, "cannot check"),
+        ]);
+        let text = markdown(&d, &fixtures::english());
+        assert!(
+            text.starts_with("## lookout alert · site status\n**1 failing, 1 monitor error**"),
+            "{text}"
+        );
+        assert!(text.contains("`https://a/`") && text.contains("`https://b/`"));
+        assert!(!text.contains("more not shown"));
     }
 }
