@@ -278,7 +278,12 @@ fn a_valid_file_reads_into_monitors_and_channels() {
 }
 
 /// A broken file, the variables it is read with, where the error must point, and words it must say.
-type Case = (String, &'static [(&'static str, &'static str)], (usize, usize), &'static str);
+type Case = (
+    String,
+    &'static [(&'static str, &'static str)],
+    (usize, usize),
+    &'static str,
+);
 
 #[test]
 fn every_malformed_file_gets_its_own_message_with_line_and_column() {
