@@ -186,62 +186,24 @@ impl Style {
         }
     }
 
-    /// What a function watches, in a word or two (no URL or domain: SMS carriers reject those).
+    /// What a function watches, in a word or two (no URL or domain: SMS carriers reject those):
+    /// its check's own words.
     pub fn function(&self, function: &str) -> &'static str {
-        match (function, self.zh()) {
-            ("site-status", true) => "站点状态",
-            ("site-status", false) => "site status",
-            ("speed-test", true) => "测速",
-            ("speed-test", false) => "speed test",
-            ("kafka-lag", true) => "Kafka积压",
-            ("kafka-lag", false) => "Kafka lag",
-            (_, true) => "监控",
-            (_, false) => "monitor",
+        let words = crate::checks::check_type_of(function).map(|t| t.display);
+        match (words, self.zh()) {
+            (Some(words), true) => words.zh,
+            (Some(words), false) => words.en,
+            (None, true) => "监控",
+            (None, false) => "monitor",
         }
     }
 
-    /// A failure kind in words.
+    /// A failure kind in words: the words of the check that reports it.
     pub fn kind(&self, kind: &str) -> String {
-        let zh = match kind {
-            "dns" => "域名解析失败",
-            "connect" => "连接失败",
-            "tls" => "TLS握手失败",
-            "timeout" => "超时",
-            "status" => "状态码异常",
-            "keyword" => "缺少关键词",
-            "latency" => "响应慢",
-            "certificate" => "证书即将过期",
-            "redirect" => "重定向异常",
-            "protocol" => "响应不是有效HTTP",
-            "speed" => "节点测速异常",
-            "monitor" => "无法检查",
-            "lag" => "消费积压超阈值",
-            "stalled" => "消费停滞",
-            "falling_behind" => "消费持续落后",
-            other => other,
-        };
-        let en = match kind {
-            "dns" => "DNS failure",
-            "connect" => "connection failed",
-            "tls" => "TLS handshake failed",
-            "timeout" => "timeout",
-            "status" => "unexpected status",
-            "keyword" => "keyword missing",
-            "latency" => "slow",
-            "certificate" => "certificate expiring",
-            "redirect" => "redirect problem",
-            "protocol" => "not valid HTTP",
-            "speed" => "slow nodes",
-            "monitor" => "cannot check",
-            "lag" => "lag over threshold",
-            "stalled" => "consumer stalled",
-            "falling_behind" => "consumer falling behind",
-            other => other,
-        };
-        if self.zh() {
-            zh.to_owned()
-        } else {
-            en.to_owned()
+        match crate::checks::failure_words(kind) {
+            Some(words) if self.zh() => words.zh.to_owned(),
+            Some(words) => words.en.to_owned(),
+            None => kind.to_owned(),
         }
     }
 

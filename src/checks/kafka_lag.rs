@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::{Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming};
+use super::{
+    Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, Words, kind,
+};
 use crate::config::{ConfigError, Env, SetupError, list, one, pairs};
 use crate::retry::{self, Backoff, Retryable};
 use crate::tencent::{Credentials, Endpoint, TencentClient, TencentError};
@@ -28,6 +30,15 @@ pub const FUNCTION: &str = "kafka-lag";
 pub const TYPE: CheckType = CheckType {
     name: "kafka-lag",
     function: FUNCTION,
+    display: Words {
+        zh: "Kafka积压",
+        en: "Kafka lag",
+    },
+    kinds: &[
+        kind("lag", "消费积压超阈值", "lag over threshold"),
+        kind("stalled", "消费停滞", "consumer stalled"),
+        kind("falling_behind", "消费持续落后", "consumer falling behind"),
+    ],
     keys: &[
         one("instance_id", "CKAFKA_INSTANCE_ID"),
         one("region", "CKAFKA_REGION"),

@@ -24,6 +24,12 @@ pub struct CheckType {
     pub name: &'static str,
     /// The function that runs its monitors (`site-status`).
     pub function: &'static str,
+    /// What it watches, in a word or two, in Chinese and English (no URL or domain: SMS carriers
+    /// reject those).
+    pub display: Words,
+    /// The failure kinds its results carry, in words (`monitor` is everyone's: see
+    /// [`MONITOR_ERROR`]).
+    pub kinds: &'static [FailureKind],
     /// Each monitor key and the variable it stands for (`cert_min_days` -> `SITE_CERT_MIN_DAYS`):
     /// a monitor's settings are read as these variables, so both read alike.
     pub keys: &'static [crate::config::SettingKey],
@@ -36,6 +42,47 @@ pub struct CheckType {
 
 /// Builds the checks of a type's monitors: each monitor's settings as variables, and its naming.
 pub type BuildChecks = fn(Vec<(Env, Naming)>) -> Result<Vec<Box<dyn Check>>, SetupError>;
+
+/// Something said in both languages messages are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Words {
+    /// 中文.
+    pub zh: &'static str,
+    /// English.
+    pub en: &'static str,
+}
+
+/// A failure kind (`Failure::kind`) and how messages name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureKind {
+    /// The machine-readable kind (`timeout`).
+    pub kind: &'static str,
+    /// How messages name it.
+    pub words: Words,
+}
+
+/// A failure kind in both languages.
+pub const fn kind(kind: &'static str, zh: &'static str, en: &'static str) -> FailureKind {
+    FailureKind {
+        kind,
+        words: Words { zh, en },
+    }
+}
+
+/// The kind every check uses when it could not check: never "the target is down".
+pub const MONITOR_ERROR: FailureKind = kind("monitor", "无法检查", "cannot check");
+
+/// The words for a failure kind, whichever check reports it.
+pub fn failure_words(kind: &str) -> Option<Words> {
+    if kind == MONITOR_ERROR.kind {
+        return Some(MONITOR_ERROR.words);
+    }
+    CHECK_TYPES
+        .iter()
+        .flat_map(|t| t.kinds.iter())
+        .find(|k| k.kind == kind)
+        .map(|k| k.words)
+}
 
 /// Every check type lookout has.
 pub const CHECK_TYPES: &[CheckType] = &[site::TYPE, speedtest::TYPE, kafka_lag::TYPE];
@@ -250,6 +297,33 @@ mod tests {
         assert_eq!(site.whole("https://shop.example.com/"), "site:shop");
         assert!(site.owns("site:shop") && !site.owns("site:shopping"));
         assert_eq!(site.shown("https://x/"), "shop (https://x/)");
+    }
+
+    /// Every `kind: "..."` a check's source writes into a failure has its words: a kind without them
+    /// would reach people as a bare identifier.
+    #[test]
+    fn every_failure_kind_a_check_reports_has_words() {
+        let sources = [
+            ("site", include_str!("site.rs")),
+            ("speed-test", include_str!("speedtest/mod.rs")),
+            ("speed-test", include_str!("speedtest/chinaz.rs")),
+            ("speed-test", include_str!("speedtest/globalping.rs")),
+            ("kafka-lag", include_str!("kafka_lag.rs")),
+        ];
+        for (name, source) in sources {
+            let kinds = check_type(name).expect("a type").kinds;
+            for piece in source.split("kind: \"").skip(1) {
+                let used = piece.split('"').next().unwrap_or_default();
+                let known = used == MONITOR_ERROR.kind || kinds.iter().any(|k| k.kind == used);
+                assert!(known, "{name} reports kind {used:?} without words");
+            }
+        }
+        let all: Vec<&str> = CHECK_TYPES
+            .iter()
+            .flat_map(|t| t.kinds.iter().map(|k| k.kind))
+            .collect();
+        let unique: std::collections::HashSet<&&str> = all.iter().collect();
+        assert_eq!(unique.len(), all.len(), "a kind means one thing: {all:?}");
     }
 
     #[test]

@@ -14,7 +14,9 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use url::Url;
 
-use super::{Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming};
+use super::{
+    Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, Words, kind,
+};
 use crate::config::{ConfigError, Env, SetupError, list, one};
 use crate::tick::Tick;
 
@@ -25,6 +27,22 @@ pub const FUNCTION: &str = "site-status";
 pub const TYPE: CheckType = CheckType {
     name: "site",
     function: FUNCTION,
+    display: Words {
+        zh: "站点状态",
+        en: "site status",
+    },
+    kinds: &[
+        kind("dns", "域名解析失败", "DNS failure"),
+        kind("connect", "连接失败", "connection failed"),
+        kind("tls", "TLS握手失败", "TLS handshake failed"),
+        kind("timeout", "超时", "timeout"),
+        kind("status", "状态码异常", "unexpected status"),
+        kind("keyword", "缺少关键词", "keyword missing"),
+        kind("latency", "响应慢", "slow"),
+        kind("certificate", "证书即将过期", "certificate expiring"),
+        kind("redirect", "重定向异常", "redirect problem"),
+        kind("protocol", "响应不是有效HTTP", "not valid HTTP"),
+    ],
     keys: &[
         one("url", "SITE_URLS"),
         list("expected_status", "SITE_EXPECTED_STATUS"),

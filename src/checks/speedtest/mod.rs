@@ -14,7 +14,9 @@ use async_trait::async_trait;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::{Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming};
+use super::{
+    Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, Words, kind,
+};
 use crate::config::{ConfigError, Env, SetupError, list, one};
 use crate::tick::Tick;
 
@@ -25,6 +27,11 @@ pub const FUNCTION: &str = "speed-test";
 pub const TYPE: CheckType = CheckType {
     name: "speed-test",
     function: FUNCTION,
+    display: Words {
+        zh: "测速",
+        en: "speed test",
+    },
+    kinds: &[kind("speed", "节点测速异常", "slow nodes")],
     keys: &[
         one("target", "SPEEDTEST_TARGET"),
         one("provider", "SPEEDTEST_PROVIDER"),
