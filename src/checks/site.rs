@@ -18,6 +18,7 @@ use super::{
     Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, Words, kind,
 };
 use crate::config::{ConfigError, Env, SetupError, list, one};
+use crate::retry::{self, Backoff, Retryable};
 use crate::tick::Tick;
 
 /// The function's name, as deployed.
@@ -110,6 +111,10 @@ fn build_monitors(monitors: Vec<(Env, Naming)>) -> Result<Vec<Box<dyn Check>>, S
 pub const BODY_LIMIT: usize = 1024 * 1024;
 /// Redirects followed before giving up.
 pub const MAX_REDIRECTS: usize = 10;
+/// The wait before the first in-run retry (with jitter, then doubling): a quarter to half a second.
+const RETRY_BASE: Duration = Duration::from_millis(500);
+/// The longest wait between in-run retries.
+const RETRY_MAX: Duration = Duration::from_secs(4);
 /// In-run retries allowed at most (each one can take a whole timeout).
 const MAX_RETRIES: u32 = 10;
 /// Checks in flight at once by default: each holds a connection, and Lambda allows 1,024 open
@@ -405,32 +410,43 @@ impl SiteCheck {
     /// is cut to the time left, and no retry starts that could not finish. A URL the deadline left
     /// without one complete answer is a monitor error, never "down".
     pub async fn check_url(&self, url: &Url, now: DateTime<Utc>, deadline: Instant) -> CheckResult {
-        let mut attempts = 0;
-        let mut measured: Option<Attempt> = None;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
+        // The last complete attempt, kept should a later one be cut short by the deadline.
+        let last_failed: std::sync::Mutex<Option<Attempt>> = std::sync::Mutex::new(None);
+        let backoff = Backoff {
+            base: RETRY_BASE,
+            max: RETRY_MAX,
+            max_attempts: self.settings.retries + 1,
+        };
+        let (outcome, made) = retry::retry(backoff, deadline, |_| {
+            let last_failed = &last_failed;
+            async move {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Tried::Cut);
+                }
+                let limit = self.settings.timeout.min(left);
+                let attempt = self.attempt(url, now, limit).await;
+                if attempt.timed_out && limit < self.settings.timeout {
+                    // The deadline, not the target, ended this attempt: it measured nothing.
+                    return Err(Tried::Cut);
+                }
+                if attempt.failure.is_none() {
+                    return Ok(attempt);
+                }
+                if let Ok(mut last) = last_failed.lock() {
+                    *last = Some(attempt.clone());
+                }
+                Err(Tried::Failed(attempt))
             }
-            let limit = self.settings.timeout.min(left);
-            let attempt = self.attempt(url, now, limit).await;
-            if attempt.timed_out && limit < self.settings.timeout {
-                // The deadline, not the target, ended this attempt: it measured nothing.
-                break;
-            }
-            attempts += 1;
-            let again = matches!(&attempt.failure, Some(f) if is_retryable(f.kind))
-                && attempts <= self.settings.retries;
-            measured = Some(attempt);
-            if !again {
-                break;
-            }
-            let wait = backoff(attempts);
-            if Instant::now() + wait >= deadline {
-                break;
-            }
-            tokio::time::sleep(wait).await;
-        }
+        })
+        .await;
+        let (measured, attempts) = match outcome {
+            Ok(attempt) | Err(Tried::Failed(attempt)) => (Some(attempt), made),
+            Err(Tried::Cut) => (
+                last_failed.into_inner().ok().flatten(),
+                made.saturating_sub(1),
+            ),
+        };
         let shown = display_url(url);
         let attempt = measured.unwrap_or_else(|| Attempt {
             status: None,
@@ -752,6 +768,7 @@ async fn internal_address(url: &Url) -> Option<std::net::IpAddr> {
     }
 }
 
+#[derive(Clone)]
 struct Attempt {
     status: Option<u16>,
     final_url: Option<Url>,
@@ -856,8 +873,18 @@ fn is_retryable(kind: &str) -> bool {
     !matches!(kind, "tls" | "certificate" | "redirect")
 }
 
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(250 * 2u64.pow(attempt.saturating_sub(1).min(3)))
+/// How one attempt at a URL ended, for the retry engine.
+enum Tried {
+    /// It was answered (or refused), and something is wrong.
+    Failed(Attempt),
+    /// The invocation's deadline cut it short, or left no time to start it: it measured nothing.
+    Cut,
+}
+
+impl Retryable for Tried {
+    fn is_retryable(&self) -> bool {
+        matches!(self, Tried::Failed(attempt) if attempt.failure.as_ref().is_some_and(|f| is_retryable(f.kind)))
+    }
 }
 
 fn timeout_failure(timeout: Duration) -> Failure {
@@ -1242,9 +1269,16 @@ mod tests {
         for kind in ["tls", "certificate", "redirect"] {
             assert!(!is_retryable(kind), "{kind}");
         }
-        assert_eq!(backoff(1), Duration::from_millis(250));
-        assert_eq!(backoff(2), Duration::from_millis(500));
-        assert_eq!(backoff(9), Duration::from_millis(2000));
+        let backoff = Backoff {
+            base: RETRY_BASE,
+            max: RETRY_MAX,
+            max_attempts: 3,
+        };
+        for _ in 0..20 {
+            let first = backoff.delay(2);
+            assert!(first >= Duration::from_millis(250) && first <= Duration::from_millis(500));
+            assert!(backoff.delay(9) <= RETRY_MAX);
+        }
     }
 
     #[test]

@@ -16,6 +16,16 @@ use super::{
 };
 use crate::config::{Env, SetupError};
 use crate::http::{BodyError, caps, read_capped};
+use crate::retry::{self, Backoff, Retryable};
+
+/// A node that answered with a state other than 1 (failed, or timed out on its side).
+struct NodeFailed(i64);
+
+impl Retryable for NodeFailed {
+    fn is_retryable(&self) -> bool {
+        true
+    }
+}
 
 /// A node on the setup page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -423,29 +433,37 @@ impl Chinaz {
             ..failed("not measured: the invocation's time ran out (too many nodes for SPEEDTEST_CONCURRENCY and SPEEDTEST_NODE_TIMEOUT_MS, or a short function timeout)".into())
         }
         };
-        let mut last_state = 0;
-        for _ in 0..2 {
+        // A node whose state is not 1 gets one more try, at once.
+        let once_more = Backoff {
+            base: Duration::ZERO,
+            max: Duration::ZERO,
+            max_attempts: 2,
+        };
+        let (outcome, _) = retry::retry(once_more, deadline, |_| async {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return (unmeasured(), true);
+                return Ok((unmeasured(), true));
             }
             let limit = self.node_timeout.min(left);
             match tokio::time::timeout(limit, self.ask(node, host, token)).await {
                 // The deadline, not the node, cut this request short: nothing was measured.
-                Err(_) if limit < self.node_timeout => return (unmeasured(), true),
-                Err(_) => return (failed("timed out".into()), true),
-                Ok(Ok(NodeReply::Measured(measured))) => return (measured, true),
-                Ok(Ok(NodeReply::Failed(state))) => last_state = state,
-                Ok(Err(AskError::Failed(error))) => return (failed(error), true),
+                Err(_) if limit < self.node_timeout => Ok((unmeasured(), true)),
+                Err(_) => Ok((failed("timed out".into()), true)),
+                Ok(Ok(NodeReply::Measured(measured))) => Ok((measured, true)),
+                Ok(Ok(NodeReply::Failed(state))) => Err(NodeFailed(state)),
+                Ok(Err(AskError::Failed(error))) => Ok((failed(error), true)),
                 Ok(Err(AskError::Unreadable(error))) => {
-                    return (failed(format!("unreadable reply: {error}")), false);
+                    Ok((failed(format!("unreadable reply: {error}")), false))
                 }
             }
-        }
-        (
-            failed(format!("the node failed or timed out (state {last_state})")),
-            true,
-        )
+        })
+        .await;
+        outcome.unwrap_or_else(|NodeFailed(state)| {
+            (
+                failed(format!("the node failed or timed out (state {state})")),
+                true,
+            )
+        })
     }
 }
 

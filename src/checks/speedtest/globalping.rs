@@ -9,6 +9,7 @@ use url::Url;
 
 use super::{ProviderError, SpeedTestNode, SpeedTestProvider, host_of};
 use crate::config::{ConfigError, Env, Secret, SetupError};
+use crate::retry::{self, Backoff, Retryable};
 
 /// Globalping asks clients to poll no faster than this.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -203,45 +204,73 @@ impl Globalping {
     }
 
     async fn create(&self, body: &Value, deadline: Instant) -> Result<String, ProviderError> {
-        let mut waited = false;
-        loop {
+        // A 429 is waited out once, when its window resets early enough to measure after it.
+        let once_more = Backoff {
+            base: Duration::ZERO,
+            max: Duration::ZERO,
+            max_attempts: 2,
+        };
+        let before = deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline);
+        let (outcome, _) = retry::retry(once_more, before, |_| async {
             let request = self.authorized(self.http.post(self.url("v1/measurements")).json(body));
-            let (status, headers, reply) = exchange(request, deadline).await?;
+            let (status, headers, reply) =
+                exchange(request, deadline).await.map_err(Created::Failed)?;
             match status {
-                200..=202 => {
-                    return reply["id"].as_str().map(str::to_owned).ok_or_else(|| {
-                        ProviderError("Globalping accepted the measurement without an id".into())
-                    });
-                }
-                429 => {
-                    // The POST limiter counts probes per hour and says when its window resets
-                    // (X-RateLimit-Reset, seconds); it sends no Retry-After.
-                    let reset = headers
+                200..=202 => reply["id"].as_str().map(str::to_owned).ok_or_else(|| {
+                    Created::Failed(ProviderError(
+                        "Globalping accepted the measurement without an id".into(),
+                    ))
+                }),
+                // The POST limiter counts probes per hour and says when its window resets
+                // (X-RateLimit-Reset, seconds); it sends no Retry-After.
+                429 => Err(Created::RateLimited(
+                    headers
                         .get("x-ratelimit-reset")
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    let fits = reset
-                        .is_some_and(|wait| Instant::now() + wait + DEADLINE_MARGIN < deadline);
-                    let Some(wait) = reset.filter(|_| fits && !waited) else {
-                        let when = reset.map_or_else(
-                            || "the limit does not say when it resets".to_owned(),
-                            |r| format!("it resets in {} s", r.as_secs()),
-                        );
-                        return Err(ProviderError(format!(
-                            "Globalping's rate limit was reached ({when}; it counts probes per hour): set GLOBALPING_TOKEN for higher limits, lower GLOBALPING_LIMIT, or measure less often"
-                        )));
-                    };
-                    waited = true;
-                    tokio::time::sleep(wait).await;
-                }
+                        .map(Duration::from_secs),
+                )),
                 _ => {
                     let message = reply["error"]["message"].as_str().unwrap_or("no message");
-                    return Err(ProviderError(format!(
+                    Err(Created::Failed(ProviderError(format!(
                         "Globalping refused the measurement (HTTP {status}): {message}"
-                    )));
+                    ))))
                 }
             }
+        })
+        .await;
+        outcome.map_err(|error| match error {
+            Created::Failed(error) => error,
+            Created::RateLimited(reset) => {
+                let when = reset.map_or_else(
+                    || "the limit does not say when it resets".to_owned(),
+                    |r| format!("it resets in {} s", r.as_secs()),
+                );
+                ProviderError(format!(
+                    "Globalping's rate limit was reached ({when}; it counts probes per hour): set GLOBALPING_TOKEN for higher limits, lower GLOBALPING_LIMIT, or measure less often"
+                ))
+            }
+        })
+    }
+}
+
+/// Why a measurement was not created.
+enum Created {
+    /// Refused, unreachable or unreadable: not retried.
+    Failed(ProviderError),
+    /// Over the rate limit; the wait until its window resets, when it says.
+    RateLimited(Option<Duration>),
+}
+
+impl Retryable for Created {
+    fn is_retryable(&self) -> bool {
+        matches!(self, Created::RateLimited(Some(_)))
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Created::RateLimited(reset) => *reset,
+            Created::Failed(_) => None,
         }
     }
 }
