@@ -132,11 +132,11 @@ impl StateTrouble {
     }
 }
 
-/// What the checks found this tick: each result with the index of its watch, and which watches
-/// were due.
+/// What the checks found this tick, per watch (in the watches' order): whether it was due, and
+/// its results.
 struct Checked {
     due: Vec<bool>,
-    results: Vec<(usize, CheckResult)>,
+    results: Vec<Vec<CheckResult>>,
 }
 
 /// What a tick sends: one digest per channel, and each alert once with its channels (for the
@@ -267,7 +267,7 @@ impl Monitor {
         }
 
         // Report.
-        let results = checked.results.into_iter().map(|(_, r)| r).collect();
+        let results = checked.results.into_iter().flatten().collect();
         let mut report = Report::new(function, tick, results, false);
         report.incidents = entries
             .iter()
@@ -325,21 +325,18 @@ impl Monitor {
             .map(|w| w.is_due(tick, invocation.by_hand))
             .collect();
         let deadline = invocation.checks_deadline();
-        let runs = self
-            .watches
-            .iter()
-            .enumerate()
-            .filter(|(index, _)| due[*index])
-            .map(|(index, watch)| {
-                let memory = &memory;
-                async move {
-                    let results = watch.check.run(tick, memory, deadline).await;
-                    results.into_iter().map(move |r| (index, r))
+        let runs = self.watches.iter().zip(&due).map(|(watch, due)| {
+            let memory = &memory;
+            async move {
+                if *due {
+                    watch.check.run(tick, memory, deadline).await
+                } else {
+                    Vec::new()
                 }
-            });
-        let mut results: Vec<(usize, CheckResult)> =
-            join_all(runs).await.into_iter().flatten().collect();
-        for (_, result) in &mut results {
+            }
+        });
+        let mut results: Vec<Vec<CheckResult>> = join_all(runs).await;
+        for result in results.iter_mut().flatten() {
             if let Some(failure) = result.failure.as_mut()
                 && let std::borrow::Cow::Owned(clean) = crate::redact::scrub(&failure.message)
             {
@@ -569,13 +566,14 @@ fn decide(
     let observed: HashSet<&str> = checked
         .results
         .iter()
-        .map(|(_, r)| r.key.as_str())
+        .flatten()
+        .map(|r| r.key.as_str())
         .collect();
-    let mut entries: Vec<Entry> = checked
-        .results
+    let mut entries: Vec<Entry> = watches
         .iter()
-        .map(|(index, result)| {
-            let watch = &watches[*index];
+        .zip(&checked.results)
+        .flat_map(|(watch, results)| results.iter().map(move |result| (watch, result)))
+        .map(|(watch, result)| {
             let before = previous.get(&result.key);
             let own: Vec<&str> = watch.channels.iter().map(String::as_str).collect();
             let decision = lifecycle::observe(
@@ -604,17 +602,7 @@ fn decide(
             Some(index) if !checked.due[index] => None,
             Some(index) => {
                 let watch = &watches[index];
-                let own: Vec<(usize, CheckResult)>;
-                let results: Vec<CheckResult> = {
-                    own = checked
-                        .results
-                        .iter()
-                        .filter(|(i, _)| *i == index)
-                        .cloned()
-                        .collect();
-                    own.into_iter().map(|(_, r)| r).collect()
-                };
-                watch.check.retired(key, &results).then(|| {
+                watch.check.retired(key, &checked.results[index]).then(|| {
                     (
                         &watch.policy,
                         watch.channels.iter().map(String::as_str).collect(),
@@ -671,4 +659,288 @@ fn outbox(function: &'static str, time: DateTime<Utc>, entries: &[Entry]) -> Out
         }
     }
     Outbox { digests, alerts }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::site::SiteMeasurement;
+    use crate::checks::{Failure, Health, Measurement, Naming};
+    use async_trait::async_trait;
+    use chrono::TimeZone;
+
+    /// A check that is never run: decide only asks it what it owns and retires.
+    struct Named(Naming);
+
+    #[async_trait]
+    impl Check for Named {
+        fn function(&self) -> &'static str {
+            "site-status"
+        }
+        fn naming(&self) -> &Naming {
+            &self.0
+        }
+        async fn run(&self, _: &Tick, _: &Memory, _: Instant) -> Vec<CheckResult> {
+            Vec::new()
+        }
+    }
+
+    fn watch(name: &str, channels: &[&str], failure_threshold: u32) -> Watch {
+        Watch {
+            check: Box::new(Named(Naming::Monitor {
+                kind: "site",
+                name: name.into(),
+            })),
+            channels: channels.iter().map(|c| c.to_string()).collect(),
+            policy: Policy {
+                failure_threshold,
+                ..Policy::default()
+            },
+            every: None,
+        }
+    }
+
+    fn failing(key: &str) -> CheckResult {
+        CheckResult {
+            key: key.into(),
+            target: key.into(),
+            health: Health::Failing,
+            failure: Some(Failure {
+                kind: "status",
+                message: "answered 503".into(),
+            }),
+            measurement: Measurement::Site(SiteMeasurement {
+                url: "https://example.com/".into(),
+                final_url: None,
+                status: Some(503),
+                elapsed_ms: 5,
+                cert_days_left: None,
+                attempts: 1,
+            }),
+            memory: None,
+        }
+    }
+
+    fn moment(minute: i64) -> Moment {
+        let time = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap()
+            + chrono::Duration::minutes(minute);
+        Moment {
+            tick_id: format!("tick-{minute}"),
+            time,
+            invocation: format!("invocation-{minute}"),
+            clock: time,
+        }
+    }
+
+    fn notices(entry: &Entry) -> Vec<(&str, &Notice)> {
+        entry
+            .notices
+            .iter()
+            .map(|(c, n, _)| (c.as_str(), n))
+            .collect()
+    }
+
+    /// What a tick leaves behind: every notice delivered.
+    fn delivered(entries: Vec<Entry>, moment: &Moment) -> HashMap<String, Versioned> {
+        entries
+            .into_iter()
+            .map(|mut entry| {
+                for (channel, notice, note) in &entry.notices {
+                    let by = &moment.invocation;
+                    lifecycle::claim(&mut entry.incident, channel, notice, *note, by, moment.time);
+                    lifecycle::settle(
+                        &mut entry.incident,
+                        channel,
+                        notice,
+                        by,
+                        Settlement::Delivered,
+                    );
+                }
+                let key = entry.incident.key.clone();
+                (
+                    key,
+                    Versioned {
+                        incident: entry.incident,
+                        version: 1,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn decide_judges_each_result_by_its_own_monitors_policy_and_channels() {
+        let watches = vec![watch("a", &["ops"], 1), watch("b", &["mail"], 2)];
+        let checked = Checked {
+            due: vec![true, true],
+            results: vec![vec![failing("site:a")], vec![failing("site:b")]],
+        };
+        let all = ["ops", "mail"];
+        let entries = decide(
+            &watches,
+            &checked,
+            &HashMap::new(),
+            &moment(0),
+            &Policy::default(),
+            &all,
+        );
+        assert_eq!(
+            notices(&entries[0]),
+            vec![("ops", &Notice::Open { step: 0 })]
+        );
+        assert!(
+            notices(&entries[1]).is_empty(),
+            "b waits for its second failure"
+        );
+        assert!(entries.iter().all(|e| e.dirty));
+    }
+
+    #[test]
+    fn decide_leaves_a_monitor_not_due_alone_and_retires_what_no_monitor_owns() {
+        let all = ["ops"];
+        let first = Checked {
+            due: vec![true, true],
+            results: vec![vec![failing("site:a")], vec![failing("site:gone")]],
+        };
+        let watches = vec![watch("a", &["ops"], 1), watch("gone", &["ops"], 1)];
+        let start = moment(0);
+        let entries = decide(
+            &watches,
+            &first,
+            &HashMap::new(),
+            &start,
+            &Policy::default(),
+            &all,
+        );
+        let previous = delivered(entries, &start);
+
+        // "gone" left the configuration; "a" is not due this tick.
+        let watches = vec![watch("a", &["ops"], 1)];
+        let checked = Checked {
+            due: vec![false],
+            results: vec![Vec::new()],
+        };
+        let later = moment(1);
+        let entries = decide(
+            &watches,
+            &checked,
+            &previous,
+            &later,
+            &Policy::default(),
+            &all,
+        );
+        let by_key: HashMap<&str, &Entry> = entries
+            .iter()
+            .map(|e| (e.incident.key.as_str(), e))
+            .collect();
+        let a = by_key["site:a"];
+        assert!(notices(a).is_empty() && !a.dirty, "left as it is");
+        assert_eq!(a.incident, previous["site:a"].incident);
+        let gone = notices(by_key["site:gone"]);
+        assert_eq!(gone.len(), 1);
+        assert!(
+            matches!(gone[0], ("ops", Notice::Retired { .. })),
+            "{gone:?}"
+        );
+
+        // Once due and with no result, "a" is retired by its own check.
+        let checked = Checked {
+            due: vec![true],
+            results: vec![Vec::new()],
+        };
+        let entries = decide(
+            &watches,
+            &checked,
+            &previous,
+            &moment(2),
+            &Policy::default(),
+            &all,
+        );
+        let a = entries
+            .iter()
+            .find(|e| e.incident.key == "site:a")
+            .expect("a");
+        assert!(matches!(notices(a)[..], [("ops", Notice::Retired { .. })]));
+    }
+
+    #[test]
+    fn the_outbox_has_one_digest_per_channel_and_each_alert_once() {
+        let watches = vec![watch("a", &["ops", "mail"], 1), watch("b", &["mail"], 1)];
+        let checked = Checked {
+            due: vec![true, true],
+            results: vec![vec![failing("site:a")], vec![failing("site:b")]],
+        };
+        let start = moment(0);
+        let entries = decide(
+            &watches,
+            &checked,
+            &HashMap::new(),
+            &start,
+            &Policy::default(),
+            &["ops", "mail"],
+        );
+        let sent = outbox("site-status", start.time, &entries);
+        let digests: Vec<(&str, Vec<&str>)> = sent
+            .digests
+            .iter()
+            .map(|(c, d)| {
+                (
+                    c.as_str(),
+                    d.alerts.iter().map(|a| a.key.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            digests,
+            vec![("mail", vec!["site:a", "site:b"]), ("ops", vec!["site:a"])]
+        );
+        let alerts: Vec<(&str, Vec<String>)> = sent
+            .alerts
+            .iter()
+            .map(|a| (a.key.as_str(), a.channels.clone()))
+            .collect();
+        assert_eq!(
+            alerts,
+            vec![
+                ("site:a", vec!["ops".to_owned(), "mail".to_owned()]),
+                ("site:b", vec!["mail".to_owned()])
+            ]
+        );
+        assert!(outbox("site-status", start.time, &[]).digests.is_empty());
+    }
+
+    #[test]
+    fn a_monitor_is_due_on_whole_multiples_of_its_interval() {
+        let every = |minutes: u64| Watch {
+            every: Some(Duration::from_secs(minutes * 60)),
+            ..watch("a", &[], 1)
+        };
+        let tick = |minute: i64, seconds: i64| Tick {
+            id: "t".into(),
+            time: moment(minute).time + chrono::Duration::seconds(seconds),
+            source: TickSource::Schedule,
+        };
+        let five = every(5);
+        let due: Vec<i64> = (0..15)
+            .filter(|m| five.is_due(&tick(*m, 0), false))
+            .collect();
+        assert_eq!(due, vec![0, 5, 10]);
+        assert!(five.is_due(&tick(5, -20), false) && five.is_due(&tick(5, 25), false));
+        assert!(!five.is_due(&tick(4, 0), false));
+        assert!(
+            five.is_due(&tick(4, 0), true),
+            "a local run checks everything"
+        );
+        let manual = Tick {
+            source: TickSource::Manual,
+            ..tick(3, 0)
+        };
+        assert!(five.is_due(&manual, false));
+        assert!(
+            every(0).is_due(&tick(3, 0), false),
+            "under a minute: every tick"
+        );
+        let hourly = every(60);
+        assert!(hourly.is_due(&tick(0, 0), false) && !hourly.is_due(&tick(30, 0), false));
+    }
 }
