@@ -139,7 +139,7 @@ pub async fn assemble(
                     })?;
                 channels.push(Channel {
                     name: spec.name.clone(),
-                    notifier,
+                    notifier: Box::new(file::FileChannel::new(notifier, spec.kind)),
                 });
             }
             channels
@@ -165,7 +165,7 @@ pub async fn assemble(
         .into_iter()
         .zip(own)
         .map(|(check, spec)| Watch {
-            check,
+            check: Box::new(file::FileMonitor::new(check, kind)),
             channels: spec.channels.clone(),
             policy: spec.policy.clone(),
             every: spec.every,

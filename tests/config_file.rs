@@ -127,6 +127,18 @@ monitors:
         ],
         "each monitor judged by its own keyword and expected status"
     );
+    // Messages name the file's keys, not the variables they stand for.
+    let blog = report.results[1].failure.as_ref().expect("a failure");
+    assert!(
+        blog.message.contains("(keyword)") && !blog.message.contains("SITE_"),
+        "{}",
+        blog.message
+    );
+    let refused = report.deliveries[1].error.as_deref().unwrap_or_default();
+    assert!(
+        refused.contains("check webhook_url") && !refused.contains("WECOM_"),
+        "{refused}"
+    );
     let routed: Vec<(&str, Vec<String>)> = report
         .alerts
         .iter()

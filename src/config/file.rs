@@ -844,3 +844,105 @@ fn close(known: &str, typed: &str) -> bool {
     };
     previous[b.len()] <= 1 || swapped
 }
+
+/// `text` in the file's words: each variable a key stands for named by its key instead
+/// (`(SITE_KEYWORD)` becomes `(keyword)`), so a message about a monitor of the file points at the
+/// file.
+pub fn in_file_words(text: &str, keys: &[SettingKey]) -> String {
+    let mut keys: Vec<&SettingKey> = keys.iter().collect();
+    // Longer names first, so no variable is replaced inside a longer one.
+    keys.sort_by_key(|k| std::cmp::Reverse(k.var.len()));
+    let mut out = text.to_owned();
+    for key in keys {
+        if out.contains(key.var) {
+            out = out.replace(key.var, key.key);
+        }
+    }
+    out
+}
+
+/// A monitor of the file: its check, whose failures speak in the file's words.
+pub struct FileMonitor {
+    check: Box<dyn crate::checks::Check>,
+    keys: &'static [SettingKey],
+}
+
+impl FileMonitor {
+    /// Wraps the check of a monitor of type `kind`.
+    pub fn new(check: Box<dyn crate::checks::Check>, kind: &'static CheckType) -> Self {
+        FileMonitor {
+            check,
+            keys: kind.keys,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::checks::Check for FileMonitor {
+    fn function(&self) -> &'static str {
+        self.check.function()
+    }
+
+    fn naming(&self) -> &crate::checks::Naming {
+        self.check.naming()
+    }
+
+    async fn run(
+        &self,
+        tick: &crate::tick::Tick,
+        memory: &crate::checks::Memory,
+        deadline: tokio::time::Instant,
+    ) -> Vec<crate::checks::CheckResult> {
+        let mut results = self.check.run(tick, memory, deadline).await;
+        for failure in results.iter_mut().filter_map(|r| r.failure.as_mut()) {
+            failure.message = in_file_words(&failure.message, self.keys);
+        }
+        results
+    }
+
+    fn retired(&self, key: &str, results: &[crate::checks::CheckResult]) -> bool {
+        self.check.retired(key, results)
+    }
+
+    fn local_summary(&self, results: &[crate::checks::CheckResult]) -> Option<String> {
+        self.check.local_summary(results)
+    }
+}
+
+/// A channel of the file: its delivery errors and notes speak in the file's words.
+pub struct FileChannel {
+    notifier: Box<dyn notify::Notifier>,
+    keys: &'static [SettingKey],
+}
+
+impl FileChannel {
+    /// Wraps the notifier of a channel of type `kind`.
+    pub fn new(notifier: Box<dyn notify::Notifier>, kind: &'static ChannelType) -> Self {
+        FileChannel {
+            notifier,
+            keys: kind.keys,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl notify::Notifier for FileChannel {
+    fn channel(&self) -> &'static str {
+        self.notifier.channel()
+    }
+
+    async fn deliver(
+        &self,
+        digest: &crate::alerting::Digest,
+    ) -> Result<notify::Receipt, notify::DeliveryError> {
+        match self.notifier.deliver(digest).await {
+            Ok(receipt) => Ok(notify::Receipt {
+                note: receipt.note.map(|n| in_file_words(&n, self.keys)),
+            }),
+            Err(error) => Err(notify::DeliveryError {
+                reason: in_file_words(&error.reason, self.keys),
+                ..error
+            }),
+        }
+    }
+}
