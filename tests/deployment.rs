@@ -320,3 +320,53 @@ async fn a_secret_that_cannot_be_read_stops_the_function_at_start() {
         "{message}"
     );
 }
+
+#[test]
+fn every_key_of_lookout_yaml_stands_for_a_listed_setting_and_is_documented() {
+    use lookout::checks::CHECK_TYPES;
+    use lookout::config::file::{LIFECYCLE_KEYS, STYLE_KEYS};
+    use lookout::notify::CHANNEL_TYPES;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let reference =
+        std::fs::read_to_string(root.join("docs/configuration.md")).expect("docs/configuration.md");
+    let listed = |var: &str| SETTINGS.iter().find(|s| s.name == var);
+    let mut keys: Vec<(&str, &str, Option<&str>)> = Vec::new();
+    for kind in CHECK_TYPES {
+        keys.extend(
+            kind.keys
+                .iter()
+                .map(|k| (k.key, k.var, Some(kind.function))),
+        );
+    }
+    for kind in CHANNEL_TYPES {
+        keys.extend(kind.keys.iter().map(|k| (k.key, k.var, None)));
+        assert!(
+            listed(kind.after_minutes).is_some(),
+            "{}",
+            kind.after_minutes
+        );
+    }
+    keys.extend(
+        LIFECYCLE_KEYS
+            .iter()
+            .chain(STYLE_KEYS)
+            .map(|k| (k.key, k.var, None)),
+    );
+    for (key, var, function) in keys {
+        let setting =
+            listed(var).unwrap_or_else(|| panic!("{key} stands for {var}, not in SETTINGS"));
+        assert_eq!(setting.function, function, "{var} belongs to {function:?}");
+        assert!(
+            reference.contains(&format!("`{key}`")) && reference.contains(&format!("`{var}`")),
+            "docs/configuration.md does not document {key} ({var})"
+        );
+    }
+    for setting in SETTINGS {
+        assert!(
+            readme.contains(&format!("`{}`", setting.name)),
+            "the README's index does not name {}",
+            setting.name
+        );
+    }
+}

@@ -27,7 +27,7 @@ const MAX_NAME_CHARS: usize = 64;
 const MAX_EVERY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Keys of the lifecycle, in `defaults` and on each monitor.
-const LIFECYCLE_KEYS: &[SettingKey] = &[
+pub const LIFECYCLE_KEYS: &[SettingKey] = &[
     one("failure_threshold", "ALERT_FAILURE_THRESHOLD"),
     one("recovery_threshold", "ALERT_RECOVERY_THRESHOLD"),
     list("escalation_minutes", "ALERT_ESCALATION_MINUTES"),
@@ -36,7 +36,7 @@ const LIFECYCLE_KEYS: &[SettingKey] = &[
     one("timezone", "ALERT_TIMEZONE"),
 ];
 /// How messages read, in `defaults` and on each channel.
-const STYLE_KEYS: &[SettingKey] = &[
+pub const STYLE_KEYS: &[SettingKey] = &[
     one("language", "ALERT_LANGUAGE"),
     one("timezone", "ALERT_TIMEZONE"),
 ];
