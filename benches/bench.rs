@@ -235,6 +235,93 @@ async fn fan_out_three(rows: &mut Vec<Row>) {
 type Environment<'a> = Vec<(&'a str, &'a str)>;
 
 /// Peak resident memory of a running process, in MB.
+/// site-status with 2,000 monitors in lookout.yaml: reading and checking the file, and a whole
+/// tick (every monitor checked against the local site) with its memory.
+async fn config_file(rows: &mut Vec<Row>) {
+    let (site, _) = support::site::start().await;
+    let dir = tempfile::tempdir().expect("a folder");
+    let path = dir.path().join("lookout.yaml");
+    let mut text = String::from("defaults:\n  failure_threshold: 2\nmonitors:\n");
+    for n in 0..2000 {
+        text.push_str(&format!(
+            "  - {{name: site-{n}, type: site, url: \"http://{site}/ok?n={n}\", keyword: Welcome, every: 5m}}\n"
+        ));
+    }
+    std::fs::write(&path, text).expect("write lookout.yaml");
+    let path = path.to_string_lossy().into_owned();
+    let mut read = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_site-status"))
+            .arg("--check-config")
+            .env_clear()
+            .env("LOOKOUT_CONFIG", &path)
+            .output()
+            .expect("run");
+        assert!(output.status.success(), "{output:?}");
+        read.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (median, _, _) = stats(&read);
+    rows.push(Row {
+        figure:
+            "lookout.yaml of 2,000 monitors: read and checked (--check-config, process included)"
+                .into(),
+        pass: median <= 200.0,
+        runs: read,
+        unit: "ms",
+        ideal: None,
+        target: "<= 200 ms".into(),
+    });
+    let (mut ticks, mut rss) = (Vec::new(), Vec::new());
+    for run in 0..3 {
+        let api = RuntimeApi::start().await;
+        let state = dir.path().join(format!("state-{run}.json"));
+        let state = state.to_string_lossy().into_owned();
+        let function = api
+            .spawn(
+                env!("CARGO_BIN_EXE_site-status"),
+                &[
+                    ("LOOKOUT_CONFIG", path.as_str()),
+                    ("STATE_FILE", state.as_str()),
+                ],
+            )
+            .await;
+        let started = Instant::now();
+        let first = api
+            .invoke(
+                scheduled_event(
+                    &format!("file-{run}"),
+                    &chrono::Utc::now().format("%Y-%m-%dT%H:00:00Z").to_string(),
+                ),
+                Duration::from_secs(120),
+            )
+            .await;
+        ticks.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert!(matches!(first, Outcome::Response(_)), "{first:?}");
+        if let Some(mb) = function.pid().await.and_then(peak_rss_mb) {
+            rss.push(mb);
+        }
+        function.stop().await;
+    }
+    rows.push(Row {
+        figure: "site-status, 2,000 monitors from lookout.yaml: start and first tick (every one checked)".into(),
+        pass: true,
+        runs: ticks,
+        unit: "ms",
+        ideal: None,
+        target: "-".into(),
+    });
+    let (rss_median, _, _) = stats(&rss);
+    rows.push(Row {
+        figure: "site-status, 2,000 monitors from lookout.yaml: peak resident memory".into(),
+        pass: rss_median <= 64.0,
+        runs: rss,
+        unit: "MB",
+        ideal: None,
+        target: "<= 64 MB".into(),
+    });
+}
+
 fn peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -418,7 +505,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, binaries, sizes) runs one part.
+    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, binaries, sizes) runs one part.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only == part;
     let rows = runtime.block_on(async {
@@ -434,6 +521,9 @@ fn main() {
         }
         if wanted("fan-out") {
             fan_out_three(&mut rows).await;
+        }
+        if wanted("file") {
+            config_file(&mut rows).await;
         }
         if wanted("binaries") {
             binaries(&mut rows).await;
