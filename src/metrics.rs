@@ -5,98 +5,50 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
-use crate::checks::kafka_lag::KafkaLagMeasurement;
-use crate::checks::{Health, Measurement};
 use crate::report::Report;
 
 /// The metrics namespace.
 pub const NAMESPACE: &str = "lookout";
 
-fn line(
-    timestamp_ms: i64,
-    dimensions: &[&[&str]],
-    fields: Value,
-    metrics: &[(&str, &str)],
-) -> String {
+/// One figure line: its dimensions, its fields (the values and properties) and which fields are
+/// metrics, with their units. Each check says what its results draw ([`Measurement::points`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// The dimension sets (`[["Function", "Url"]]`).
+    pub dimensions: Vec<Vec<&'static str>>,
+    /// Values and properties (`{"Function": ..., "LatencyMs": 12}`).
+    pub fields: Value,
+    /// The fields that are metrics, with their CloudWatch units.
+    pub metrics: Vec<(&'static str, &'static str)>,
+}
+
+fn line(timestamp_ms: i64, point: Point) -> String {
     let mut document = json!({
         "_aws": {
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": dimensions,
-                "Metrics": metrics.iter().map(|(name, unit)| json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
+                "Dimensions": point.dimensions,
+                "Metrics": point.metrics.iter().map(|(name, unit)| json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
             }]
         }
     });
-    if let (Some(target), Some(source)) = (document.as_object_mut(), fields.as_object()) {
+    if let (Some(target), Some(source)) = (document.as_object_mut(), point.fields.as_object()) {
         target.extend(source.clone());
     }
     document.to_string()
 }
 
-/// The EMF lines for a report: site latency per URL; total / connect / download per speed-test
-/// carrier (each line names its node); lag per group (each line names its topic).
+/// The EMF lines for a report: what each check's results draw (site latency per URL; total /
+/// connect / download per speed-test carrier; lag per consumer group).
 pub fn emf_lines(report: &Report) -> Vec<String> {
     let at = report.tick.time.timestamp_millis();
-    let function = report.function;
-    let mut lines = Vec::new();
-    for result in &report.results {
-        match &result.measurement {
-            // A site the monitor could not check is neither up nor down: no point is drawn.
-            Measurement::Site(_) if result.health == Health::MonitorError => {}
-            Measurement::Site(site) => lines.push(line(
-                at,
-                &[&["Function", "Url"]],
-                json!({
-                    "Function": function,
-                    "Url": site.url,
-                    "LatencyMs": site.elapsed_ms,
-                    "Up": u8::from(result.health == Health::Ok),
-                }),
-                &[("LatencyMs", "Milliseconds"), ("Up", "Count")],
-            )),
-            Measurement::SpeedTest(speed) => {
-                for node in &speed.nodes {
-                    // Metrics per carrier; the node is a property, graphed with Logs Insights:
-                    // every metric costs money each month, and nodes are many.
-                    let mut fields = json!({
-                        "Function": function,
-                        "Target": result.target,
-                        "Carrier": node.carrier,
-                        "Node": node.name,
-                        "Bad": node.bad,
-                    });
-                    let mut metrics = Vec::new();
-                    for (name, value) in [
-                        ("TotalMs", node.total_ms),
-                        ("ConnectMs", node.connect_ms),
-                        ("DownloadMs", node.download_ms),
-                    ] {
-                        if let Some(value) = value {
-                            fields[name] = json!(value);
-                            metrics.push((name, "Milliseconds"));
-                        }
-                    }
-                    lines.push(line(
-                        at,
-                        &[&["Function", "Target", "Carrier"]],
-                        fields,
-                        &metrics,
-                    ));
-                }
-            }
-            Measurement::KafkaLag(KafkaLagMeasurement::Topic(topic)) => lines.push(line(
-                at,
-                // One metric per group (Sum: the group's lag; Maximum: its worst topic); the topic
-                // is a property, graphed with Logs Insights.
-                &[&["Function", "Group"]],
-                json!({"Function": function, "Group": topic.group, "Topic": topic.topic, "Lag": topic.lag, "Threshold": topic.threshold}),
-                &[("Lag", "Count")],
-            )),
-            Measurement::KafkaLag(KafkaLagMeasurement::Group(_)) => {}
-        }
-    }
-    lines
+    report
+        .results
+        .iter()
+        .flat_map(|result| result.measurement.points(result, report.function))
+        .map(|point| line(at, point))
+        .collect()
 }
 
 /// Prints the report's EMF lines to standard output.
@@ -110,8 +62,8 @@ pub fn print(report: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::CheckResult;
     use crate::checks::site::SiteMeasurement;
+    use crate::checks::{CheckResult, Health, Measurement};
     use crate::tick::{Tick, TickSource};
     use chrono::TimeZone;
 

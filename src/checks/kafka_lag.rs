@@ -719,6 +719,25 @@ impl Check for KafkaLagCheck {
     }
 }
 
+/// One metric per group (Sum: the group's lag; Maximum: its worst topic); the topic is a property,
+/// graphed with Logs Insights.
+pub fn points(measurement: &KafkaLagMeasurement, function: &str) -> Vec<crate::metrics::Point> {
+    match measurement {
+        KafkaLagMeasurement::Topic(topic) => vec![crate::metrics::Point {
+            dimensions: vec![vec!["Function", "Group"]],
+            fields: serde_json::json!({
+                "Function": function,
+                "Group": topic.group,
+                "Topic": topic.topic,
+                "Lag": topic.lag,
+                "Threshold": topic.threshold,
+            }),
+            metrics: vec![("Lag", "Count")],
+        }],
+        KafkaLagMeasurement::Group(_) => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -262,6 +262,17 @@ pub enum Measurement {
     KafkaLag(kafka_lag::KafkaLagMeasurement),
 }
 
+impl Measurement {
+    /// The metric points `result` draws, in its check's own terms.
+    pub fn points(&self, result: &CheckResult, function: &str) -> Vec<crate::metrics::Point> {
+        match self {
+            Measurement::Site(m) => site::points(result, m, function),
+            Measurement::SpeedTest(m) => speedtest::points(result, m, function),
+            Measurement::KafkaLag(m) => kafka_lag::points(m, function),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1046,6 +1046,28 @@ pub fn display_url(url: &Url) -> String {
     }
 }
 
+/// Latency and up per URL; a site the monitor could not check is neither up nor down, and draws
+/// no point.
+pub fn points(
+    result: &CheckResult,
+    site: &SiteMeasurement,
+    function: &str,
+) -> Vec<crate::metrics::Point> {
+    if result.health == Health::MonitorError {
+        return Vec::new();
+    }
+    vec![crate::metrics::Point {
+        dimensions: vec![vec!["Function", "Url"]],
+        fields: serde_json::json!({
+            "Function": function,
+            "Url": site.url,
+            "LatencyMs": site.elapsed_ms,
+            "Up": u8::from(result.health == Health::Ok),
+        }),
+        metrics: vec![("LatencyMs", "Milliseconds"), ("Up", "Count")],
+    }]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -453,6 +453,44 @@ impl Check for SpeedTestCheck {
     }
 }
 
+/// Total, connect and download per carrier; the node is a property, graphed with Logs Insights:
+/// every metric costs money each month, and nodes are many.
+pub fn points(
+    result: &CheckResult,
+    speed: &SpeedTestMeasurement,
+    function: &str,
+) -> Vec<crate::metrics::Point> {
+    speed
+        .nodes
+        .iter()
+        .map(|node| {
+            let mut fields = serde_json::json!({
+                "Function": function,
+                "Target": result.target,
+                "Carrier": node.carrier,
+                "Node": node.name,
+                "Bad": node.bad,
+            });
+            let mut metrics = Vec::new();
+            for (name, value) in [
+                ("TotalMs", node.total_ms),
+                ("ConnectMs", node.connect_ms),
+                ("DownloadMs", node.download_ms),
+            ] {
+                if let Some(value) = value {
+                    fields[name] = serde_json::json!(value);
+                    metrics.push((name, "Milliseconds"));
+                }
+            }
+            crate::metrics::Point {
+                dimensions: vec![vec!["Function", "Target", "Carrier"]],
+                fields,
+                metrics,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
