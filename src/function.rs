@@ -124,7 +124,7 @@ pub async fn assemble(
         ));
     };
     let channels = match &file.channels {
-        None => notify::channels_from_env(&env, Arc::clone(&store)).await?,
+        None => notify::channels_from_env(&file.defaults, Arc::clone(&store)).await?,
         Some(specs) => {
             let mut channels = Vec::with_capacity(specs.len());
             for spec in specs {

@@ -634,3 +634,42 @@ fn check_config_says_what_the_file_holds_or_where_it_is_wrong() {
         "{said}"
     );
 }
+
+#[test]
+fn a_value_taken_from_a_variable_is_never_shown_in_an_error() {
+    let text = "monitors:\n  - {name: api, type: site, url: \"https://example.com/\", expected_status: \"${STATUS_SECRET}\"}\n";
+    let error = load(text, &[("STATUS_SECRET", "s3cr3t-value-77")])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("`expected_status`"), "{error}");
+    assert!(!error.contains("s3cr3t-value-77"), "{error}");
+}
+
+#[tokio::test]
+async fn defaults_reach_the_channels_that_come_from_variables() {
+    let (site, _) = support::site::start().await;
+    let robot = FakeWeCom::start("key-env").await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = write(
+        &dir,
+        &format!(
+            "defaults:\n  language: en\nmonitors:\n  - {{name: down, type: site, url: \"http://{site}/status/500\", retries: 0, channels: [wecom]}}\n"
+        ),
+    );
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::default());
+    let monitor = assemble(
+        &[
+            ("LOOKOUT_CONFIG", &path),
+            ("WECOM_WEBHOOK_URL", &robot.url()),
+        ],
+        &store,
+    )
+    .await;
+    let report = run(&monitor, aligned_start()).await;
+    assert_eq!(report.deliveries.len(), 1, "{report:?}");
+    let sent = texts(&robot);
+    assert!(
+        sent[0].contains("lookout alert") && !sent[0].contains("告警"),
+        "{sent:?}"
+    );
+}

@@ -64,6 +64,9 @@ pub struct LookoutFile {
     pub monitors: Vec<MonitorSpec>,
     /// The policy of `defaults`, which closes the incidents of monitors removed from the file.
     pub policy: Policy,
+    /// The environment with `defaults` laid over it: channels from variables are built from it,
+    /// so `defaults.language` and `defaults.timezone` reach them.
+    pub defaults: Env,
 }
 
 /// One channel of the file.
@@ -136,7 +139,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
     let fail = |at: Position, message: String| FileError {
         path: path.to_owned(),
         at,
-        message,
+        message: crate::redact::scrub(&message).into_owned(),
     };
     let document = yaml::parse(text).map_err(|e| fail(e.at, e.message))?;
     let top = match &document.value {
@@ -391,6 +394,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         channels,
         monitors,
         policy,
+        defaults: defaults_env,
     })
 }
 
@@ -475,7 +479,7 @@ impl Reader<'_> {
         FileError {
             path: self.path.to_owned(),
             at,
-            message,
+            message: crate::redact::scrub(&message).into_owned(),
         }
     }
 
@@ -671,7 +675,11 @@ impl Reader<'_> {
                 ));
             }
             match self.env.get(name) {
-                Some(value) => out.push_str(value),
+                Some(value) => {
+                    // What `${NAME}` brings in is a secret until shown otherwise: never printed.
+                    crate::redact::register(value);
+                    out.push_str(value);
+                }
                 None => {
                     return Err(self.fail(
                         at,
