@@ -88,9 +88,9 @@ pub fn main(function: &'static str) -> ExitCode {
 async fn build(kind: &'static CheckType, in_lambda: bool) -> Result<Monitor, SetupError> {
     let env = secrets::with_secret(Env::from_process()).await?;
     // The file is read first: a malformed one is the error to report, whatever else is wrong.
-    file::from_env(&env)?;
+    let file = file::from_env(&env)?;
     let store: Arc<dyn state::StateStore> = Arc::from(state::from_env(&env, in_lambda).await?);
-    assemble(kind, &env, store).await
+    assemble_from(kind, &env, file, store).await
 }
 
 /// A function's monitor from `env` (the secret already laid over it): the monitors of `kind` in
@@ -100,21 +100,21 @@ pub async fn assemble(
     env: &Env,
     store: Arc<dyn state::StateStore>,
 ) -> Result<Monitor, SetupError> {
-    let env = env.clone();
-    let Some(file) = file::from_env(&env)? else {
+    assemble_from(kind, env, file::from_env(env)?, store).await
+}
+
+async fn assemble_from(
+    kind: &'static CheckType,
+    env: &Env,
+    file: Option<file::LookoutFile>,
+    store: Arc<dyn state::StateStore>,
+) -> Result<Monitor, SetupError> {
+    let Some(file) = file else {
         // Settings from variables: one implicit monitor, every channel hearing of it.
-        let check = (kind.build)(vec![(env.clone(), Naming::Function(kind.function))])?
-            .pop()
-            .ok_or_else(|| SetupError::HttpClient("the check could not be built".into()))?;
-        let policy = Policy::from_env(&env)?;
-        let channels = notify::channels_from_env(&env, Arc::clone(&store)).await?;
-        let names = channels.iter().map(|c| c.name.clone()).collect();
-        let watch = Watch {
-            check,
-            channels: names,
-            policy: policy.clone(),
-            every: None,
-        };
+        let channels = notify::channels_from_env(env, Arc::clone(&store)).await?;
+        let routes = channels.iter().map(|c| c.name.clone()).collect();
+        let policy = Policy::from_env(env)?;
+        let watch = implicit_watch(kind, env, routes, policy.clone())?;
         return Ok(Monitor::watching(
             kind.function,
             vec![watch],
@@ -145,33 +145,43 @@ pub async fn assemble(
             channels
         }
     };
-    let own: Vec<&MonitorSpec> = file
-        .monitors
-        .iter()
-        .filter(|m| m.kind.name == kind.name)
-        .collect();
-    let checks = (kind.build)(
-        own.iter()
-            .map(|m| {
-                let naming = Naming::Monitor {
-                    kind: kind.name,
-                    name: m.name.clone(),
-                };
-                (m.env.clone(), naming)
-            })
-            .collect(),
-    )?;
-    let watches = checks
-        .into_iter()
-        .zip(own)
-        .map(|(check, spec)| Watch {
-            check: Box::new(file::FileMonitor::new(check, kind)),
-            channels: spec.channels.clone(),
-            policy: spec.policy.clone(),
-            every: spec.every,
-        })
-        .collect();
-    tracing::info!(file = %file.path, monitors = file.monitors.len(), "configuration read");
+    let watches = match &file.monitors {
+        // A file of channels and defaults only: the variables describe the monitor.
+        None => vec![implicit_watch(
+            kind,
+            &file.defaults,
+            file.default_channels.clone(),
+            file.policy.clone(),
+        )?],
+        Some(monitors) => {
+            let own: Vec<&MonitorSpec> = monitors
+                .iter()
+                .filter(|m| m.kind.name == kind.name)
+                .collect();
+            let checks = (kind.build)(
+                own.iter()
+                    .map(|m| {
+                        let naming = Naming::Monitor {
+                            kind: kind.name,
+                            name: m.name.clone(),
+                        };
+                        (m.env.clone(), naming)
+                    })
+                    .collect(),
+            )?;
+            checks
+                .into_iter()
+                .zip(own)
+                .map(|(check, spec)| Watch {
+                    check: Box::new(file::FileMonitor::new(check, kind)),
+                    channels: spec.channels.clone(),
+                    policy: spec.policy.clone(),
+                    every: spec.every,
+                })
+                .collect()
+        }
+    };
+    tracing::info!(file = %file.path, monitors = watches.len(), "configuration read");
     Ok(Monitor::watching(
         kind.function,
         watches,
@@ -181,27 +191,47 @@ pub async fn assemble(
     ))
 }
 
+/// The one monitor a function's variables describe, named after the function.
+fn implicit_watch(
+    kind: &'static CheckType,
+    env: &Env,
+    channels: Vec<String>,
+    policy: Policy,
+) -> Result<Watch, SetupError> {
+    let check = (kind.build)(vec![(env.clone(), Naming::Function(kind.function))])?
+        .pop()
+        .ok_or_else(|| SetupError::HttpClient("the check could not be built".into()))?;
+    Ok(Watch {
+        check,
+        channels,
+        policy,
+        every: None,
+    })
+}
+
 /// `--check-config`: reads `lookout.yaml` (or the variables) and every monitor and channel in it,
 /// building nothing that reaches the network, and says what it found.
 fn check_config() -> ExitCode {
     let env = Env::from_process();
     match file::from_env(&env) {
         Ok(Some(file)) => {
-            let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
-            for monitor in &file.monitors {
-                *counts.entry(monitor.kind.name).or_default() += 1;
-            }
-            let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            let monitors = match &file.monitors {
+                Some(monitors) => {
+                    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+                    for monitor in monitors {
+                        *counts.entry(monitor.kind.name).or_default() += 1;
+                    }
+                    let counts: Vec<String> =
+                        counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                    format!("{} monitors ({})", monitors.len(), counts.join(", "))
+                }
+                None => "monitors from variables".to_owned(),
+            };
             let channels = match &file.channels {
                 Some(channels) => format!("{} channels", channels.len()),
                 None => "channels from variables".to_owned(),
             };
-            println!(
-                "{}: valid: {} monitors ({}), {channels}",
-                file.path,
-                file.monitors.len(),
-                counts.join(", ")
-            );
+            println!("{}: valid: {monitors}, {channels}", file.path);
             ExitCode::SUCCESS
         }
         Ok(None) => {

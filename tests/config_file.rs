@@ -279,8 +279,9 @@ fn load(text: &str, env: &[(&str, &str)]) -> Result<file::LookoutFile, FileError
 #[test]
 fn a_valid_file_reads_into_monitors_and_channels() {
     let file = load(VALID, &[]).expect("valid");
-    assert_eq!(file.monitors.len(), 1);
-    let shop = &file.monitors[0];
+    let monitors = file.monitors.expect("monitors");
+    assert_eq!(monitors.len(), 1);
+    let shop = &monitors[0];
     assert_eq!((shop.name.as_str(), shop.kind.name), ("shop", "site"));
     assert_eq!(shop.env.get("SITE_KEYWORD"), Some("Add to cart"));
     assert_eq!(shop.policy.failure_threshold, 2);
@@ -502,8 +503,12 @@ fn the_example_file_is_valid() {
         ("TENCENTCLOUD_SECRET_KEY", "example"),
     ]);
     let file = file::load("lookout.example.yaml", &text, &env).unwrap_or_else(|e| panic!("{e}"));
-    let kinds: std::collections::BTreeSet<&str> =
-        file.monitors.iter().map(|m| m.kind.name).collect();
+    let kinds: std::collections::BTreeSet<&str> = file
+        .monitors
+        .iter()
+        .flatten()
+        .map(|m| m.kind.name)
+        .collect();
     assert_eq!(
         kinds.len(),
         checks::CHECK_TYPES.len(),
@@ -672,4 +677,36 @@ async fn defaults_reach_the_channels_that_come_from_variables() {
         sent[0].contains("lookout alert") && !sent[0].contains("告警"),
         "{sent:?}"
     );
+}
+
+#[tokio::test]
+async fn a_file_of_channels_only_keeps_the_monitor_its_variables_describe() {
+    let (site, _) = support::site::start().await;
+    let robot = FakeWeCom::start("key-only").await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = write(
+        &dir,
+        "defaults:\n  channels: [ops]\nchannels:\n  ops: {type: wecom, webhook_url: \"${OPS}\"}\n",
+    );
+    let down = format!("http://{site}/status/500");
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::default());
+    let monitor = assemble(
+        &[
+            ("LOOKOUT_CONFIG", &path),
+            ("OPS", &robot.url()),
+            ("SITE_URLS", &down),
+            ("SITE_RETRIES", "0"),
+        ],
+        &store,
+    )
+    .await;
+    let report = run(&monitor, aligned_start()).await;
+    assert_eq!(report.results[0].key, format!("site-status:{down}"));
+    let channels: Vec<&str> = report
+        .deliveries
+        .iter()
+        .map(|d| d.channel.as_str())
+        .collect();
+    assert_eq!(channels, vec!["ops"]);
+    assert_eq!(texts(&robot).len(), 1);
 }

@@ -60,8 +60,11 @@ pub struct LookoutFile {
     pub path: String,
     /// Its channels; `None` when it has no `channels` (channels then come from variables).
     pub channels: Option<Vec<ChannelSpec>>,
-    /// Its monitors, in the file's order.
-    pub monitors: Vec<MonitorSpec>,
+    /// Its monitors, in the file's order; `None` when it has no `monitors` (the variables then
+    /// describe the function's one monitor, as without a file, alerting `default_channels`).
+    pub monitors: Option<Vec<MonitorSpec>>,
+    /// The channels a monitor alerts when it names none.
+    pub default_channels: Vec<String>,
     /// The policy of `defaults`, which closes the incidents of monitors removed from the file.
     pub policy: Policy,
     /// The environment with `defaults` laid over it: channels from variables are built from it,
@@ -195,7 +198,10 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         ));
     }
     let channels_node = reader.section(top, "channels")?;
-    let mut removed: Vec<&str> = check_vars.clone();
+    let mut removed: Vec<&str> = Vec::new();
+    if monitors_node.is_some() {
+        removed.extend(&check_vars);
+    }
     if channels_node.is_some() {
         for kind in notify::CHANNEL_TYPES {
             removed.extend(kind.keys.iter().map(|k| k.var));
@@ -392,7 +398,8 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
     Ok(LookoutFile {
         path: path.to_owned(),
         channels,
-        monitors,
+        monitors: monitors_node.is_some().then_some(monitors),
+        default_channels,
         policy,
         defaults: defaults_env,
     })
