@@ -16,5 +16,6 @@ pub mod redact;
 pub mod report;
 pub mod retry;
 pub mod secrets;
+pub mod signing;
 pub mod tencent;
 pub mod tick;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hmac::{Hmac, Mac};
+use crate::signing::hmac_sha256;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -107,12 +107,6 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
-    mac.update(message);
-    mac.finalize().into_bytes().to_vec()
-}
 
 /// Step 1: the canonical request for a `POST /` with the two signed headers.
 pub fn canonical_request(content_type: &str, host: &str, body: &[u8]) -> String {

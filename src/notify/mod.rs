@@ -6,6 +6,7 @@
 
 pub mod console;
 pub mod email;
+pub mod robot;
 pub mod sms;
 pub mod wecom;
 
@@ -100,6 +101,8 @@ pub struct DeliveryError {
     /// True when the notice stays owed to the next tick; false when resending can never help (a
     /// daily budget is spent).
     pub owed: bool,
+    /// How long the other side asked to wait before the next attempt (`Retry-After`).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl DeliveryError {
@@ -109,6 +112,7 @@ impl DeliveryError {
             reason: reason.into(),
             retryable: true,
             owed: true,
+            retry_after: None,
         }
     }
 
@@ -118,6 +122,7 @@ impl DeliveryError {
             reason: reason.into(),
             retryable: false,
             owed: true,
+            retry_after: None,
         }
     }
 
@@ -127,6 +132,17 @@ impl DeliveryError {
             reason: reason.into(),
             retryable: false,
             owed: false,
+            retry_after: None,
+        }
+    }
+}
+
+impl DeliveryError {
+    /// The same error, with the wait the other side asked for.
+    pub fn after(self, wait: Option<std::time::Duration>) -> Self {
+        DeliveryError {
+            retry_after: wait,
+            ..self
         }
     }
 }
@@ -134,6 +150,10 @@ impl DeliveryError {
 impl Retryable for DeliveryError {
     fn is_retryable(&self) -> bool {
         self.retryable
+    }
+
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        self.retry_after
     }
 }
 

@@ -1,10 +1,10 @@
 //! The WeCom (企业微信) group robot channel.
 
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use super::robot::Robot;
 use super::{DeliveryError, Notifier, Receipt};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
@@ -112,20 +112,16 @@ pub fn request_body(digest: &Digest, style: &Style, mention_mobiles: &[String]) 
 pub struct WeComNotifier {
     settings: WeComSettings,
     style: Style,
-    http: reqwest::Client,
+    robot: Robot,
 }
 
 impl WeComNotifier {
     /// A notifier with its own HTTP client.
     pub fn new(settings: WeComSettings, style: Style) -> Result<Self, SetupError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))?;
         Ok(WeComNotifier {
             settings,
             style,
-            http,
+            robot: Robot::new("WeCom")?,
         })
     }
 }
@@ -170,32 +166,16 @@ impl Notifier for WeComNotifier {
 
     async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
         let body = request_body(digest, &self.style, &self.settings.mention_mobiles);
-        let response = self
-            .http
-            .post(self.settings.webhook_url.expose())
-            .json(&body)
-            .send()
-            .await
-            // Every reason is scrubbed of the key where deliveries are gathered (`fan_out`).
-            .map_err(|e| {
-                DeliveryError::retryable(format!(
-                    "could not reach WeCom: {}",
-                    crate::http::describe(&e)
-                ))
-            })?;
-        let status = response.status().as_u16();
-        let bytes = crate::http::read_capped(response, crate::http::caps::ROBOT)
-            .await
-            .map_err(|e| match e {
-                crate::http::BodyError::Transport(e) => DeliveryError::retryable(format!(
-                    "WeCom's answer was cut off: {}",
-                    crate::http::describe(&e)
-                )),
-                // Not the robot's documented answer: whether it took the message is unknown, so
-                // it is owed to the next tick rather than resent now.
-                too_large => DeliveryError::permanent(format!("WeCom's answer: {too_large}")),
-            })?;
-        read_reply(status, &bytes).map(|()| Receipt::default())
+        let reply = self
+            .robot
+            .post(
+                self.settings.webhook_url.expose(),
+                body.to_string().as_bytes(),
+                &[],
+                false,
+            )
+            .await?;
+        read_reply(reply.status, reply.text.as_bytes()).map(|()| Receipt::default())
     }
 }
 
