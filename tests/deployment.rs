@@ -19,6 +19,11 @@ const PREFIXES: &[&str] = &[
     "CKAFKA_",
     "KAFKA_",
     "WECOM_",
+    "DINGTALK_",
+    "FEISHU_",
+    "SLACK_",
+    "TELEGRAM_",
+    "WEBHOOK_",
     "EMAIL_",
     "SMS_",
     "ALERT_",
@@ -210,7 +215,9 @@ fn the_template_wires_every_setting_and_nothing_else() {
                     "{name} is a secret: it must not be a parameter"
                 );
             }
-            Source::Local => assert!(!wired.contains(&name), "{name} is for local runs only"),
+            Source::Local | Source::File => {
+                assert!(!wired.contains(&name), "{name} is not a parameter")
+            }
         }
     }
     let known: BTreeSet<String> = SETTINGS.iter().map(|s| s.name.to_owned()).collect();

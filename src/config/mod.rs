@@ -371,6 +371,9 @@ pub enum Source {
     Stack,
     /// Only for local runs (never set under Lambda).
     Local,
+    /// A key of `lookout.yaml` (its variable is how the code reads it; locally it may also be
+    /// set as a variable, and once deployed as a key of the stack's secret).
+    File,
 }
 
 /// One variable the functions read.
@@ -493,6 +496,24 @@ pub const SETTINGS: &[Setting] = &[
     setting("TENCENTCLOUD_SECRET_ID", Source::Parameter, None),
     setting("TENCENTCLOUD_SECRET_KEY", Source::Secret, None),
     setting("TENCENTCLOUD_SESSION_TOKEN", Source::Secret, None),
+    setting("DINGTALK_WEBHOOK_URL", Source::Secret, None),
+    setting("DINGTALK_SECRET", Source::Secret, None),
+    setting("DINGTALK_AT_MOBILES", Source::File, None),
+    setting("DINGTALK_AT_ALL", Source::File, None),
+    setting("DINGTALK_AFTER_MINUTES", Source::File, None),
+    setting("FEISHU_WEBHOOK_URL", Source::Secret, None),
+    setting("FEISHU_SECRET", Source::Secret, None),
+    setting("FEISHU_DOMAIN", Source::File, None),
+    setting("FEISHU_AFTER_MINUTES", Source::File, None),
+    setting("SLACK_WEBHOOK_URL", Source::Secret, None),
+    setting("SLACK_AFTER_MINUTES", Source::File, None),
+    setting("TELEGRAM_BOT_TOKEN", Source::Secret, None),
+    setting("TELEGRAM_CHAT_ID", Source::File, None),
+    setting("TELEGRAM_BASE_URL", Source::File, None),
+    setting("TELEGRAM_AFTER_MINUTES", Source::File, None),
+    setting("WEBHOOK_URL", Source::File, None),
+    setting("WEBHOOK_SECRET", Source::Secret, None),
+    setting("WEBHOOK_AFTER_MINUTES", Source::File, None),
     setting("ALERT_LANGUAGE", Source::Parameter, None),
     setting("ALERT_TIMEZONE", Source::Parameter, None),
     setting("ALERT_FAILURE_THRESHOLD", Source::Parameter, None),

@@ -5,9 +5,14 @@
 //! channel's outcome. A failed channel never stops the others.
 
 pub mod console;
+pub mod dingtalk;
 pub mod email;
+pub mod feishu;
 pub mod robot;
+pub mod slack;
 pub mod sms;
+pub mod telegram;
+pub mod webhook;
 pub mod wecom;
 
 use std::sync::Arc;
@@ -47,7 +52,16 @@ pub type BuildChannel = for<'a> fn(
 ) -> BoxFuture<'a, Result<Option<Box<dyn Notifier>>, SetupError>>;
 
 /// Every channel type lookout has, in the order channels from variables are listed.
-pub const CHANNEL_TYPES: &[ChannelType] = &[wecom::TYPE, email::TYPE, sms::TYPE];
+pub const CHANNEL_TYPES: &[ChannelType] = &[
+    wecom::TYPE,
+    email::TYPE,
+    sms::TYPE,
+    dingtalk::TYPE,
+    feishu::TYPE,
+    slack::TYPE,
+    telegram::TYPE,
+    webhook::TYPE,
+];
 
 /// The channel type `type:` names, if any.
 pub fn channel_type(name: &str) -> Option<&'static ChannelType> {

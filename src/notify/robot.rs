@@ -131,3 +131,39 @@ pub fn waiting(reason: String, wait: Option<Duration>) -> DeliveryError {
         wait => DeliveryError::retryable(reason).after(wait),
     }
 }
+
+/// A robot's webhook URL from `var`: an http(s) URL, kept secret (it carries the robot's key).
+/// `None` when unset. The value never appears in the error.
+pub fn webhook_url(
+    env: &crate::config::Env,
+    var: &'static str,
+    hint: &str,
+) -> Result<Option<crate::config::Secret>, crate::config::ConfigError> {
+    let Some(url) = env.secret(var) else {
+        return Ok(None);
+    };
+    let parsed = url::Url::parse(url.expose()).ok();
+    if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
+        return Err(crate::config::ConfigError::invalid(
+            var,
+            crate::redact::REDACTED,
+            "not an http(s) URL",
+            hint,
+        ));
+    }
+    Ok(Some(url))
+}
+
+/// `true`/`false` (also `yes`/`no`, `1`/`0`) from `var`; `false` when unset.
+pub fn flag(env: &crate::config::Env, var: &'static str) -> Result<bool, crate::config::ConfigError> {
+    match env.get(var).map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false" | "no" | "0") => Ok(false),
+        Some("true" | "yes" | "1") => Ok(true),
+        Some(other) => Err(crate::config::ConfigError::invalid(
+            var,
+            other,
+            "not true or false",
+            "set it to true or false",
+        )),
+    }
+}

@@ -1,0 +1,259 @@
+//! Feishu (飞书) / Lark custom bot: a signed interactive card with a coloured header.
+//!
+//! Signed in the body: `timestamp` (seconds) and `sign` = base64(HMAC-SHA256(key = timestamp + "\n"
+//! + secret, message = empty)) — the reverse of DingTalk's order. `code` 0 is delivered; 19021 is a
+//! signature (or timestamp) refusal, 19001 an unknown hook: neither passes by retrying; 9499 and
+//! 11232 are the bot's rate limits (100 a minute, 5 a second) and may pass.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::robot::{self, Robot};
+use super::{DeliveryError, Notifier, Receipt};
+use crate::alerting::render::{self, Style};
+use crate::alerting::{AlertState, Digest};
+use crate::config::{ConfigError, Env, Secret, SetupError, one};
+use crate::signing;
+
+/// `type: feishu` in `lookout.yaml`.
+pub const TYPE: super::ChannelType = super::ChannelType {
+    name: "feishu",
+    keys: &[
+        one("webhook_url", "FEISHU_WEBHOOK_URL"),
+        one("secret", "FEISHU_SECRET"),
+        one("domain", "FEISHU_DOMAIN"),
+    ],
+    after_minutes: "FEISHU_AFTER_MINUTES",
+    validate: |env| FeishuSettings::from_env(env).map(|s| s.is_some()),
+    build: |env, style, _store| {
+        Box::pin(async move {
+            Ok(match FeishuSettings::from_env(env)? {
+                Some(settings) => {
+                    Some(Box::new(FeishuNotifier::new(settings, style)?) as Box<dyn Notifier>)
+                }
+                None => None,
+            })
+        })
+    },
+};
+
+/// The most a request body may be (Feishu refuses more than 20 KB); the card's text is cut to fit
+/// with room for the rest of the body.
+pub const BODY_LIMIT: usize = 20 * 1024;
+const TEXT_LIMIT: usize = BODY_LIMIT - 2 * 1024;
+
+/// Feishu settings.
+#[derive(Debug, Clone)]
+pub struct FeishuSettings {
+    /// `FEISHU_WEBHOOK_URL`: the bot's webhook, or only its hook id (the URL is then built on
+    /// `domain`'s host).
+    pub webhook_url: Secret,
+    /// `FEISHU_SECRET`: the signing secret, when the bot signs.
+    pub secret: Option<Secret>,
+}
+
+/// Feishu's own host, and Lark's.
+const HOSTS: [(&str, &str); 2] = [("feishu", "open.feishu.cn"), ("lark", "open.larksuite.com")];
+
+impl FeishuSettings {
+    /// `None` when the channel is not configured.
+    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
+        const HINT: &str = "set it to the bot's webhook URL, https://open.feishu.cn/open-apis/bot/v2/hook/... (or only the hook id)";
+        let domain = env.get("FEISHU_DOMAIN").unwrap_or("feishu").to_ascii_lowercase();
+        let Some((_, host)) = HOSTS.iter().find(|(name, _)| *name == domain) else {
+            return Err(ConfigError::invalid(
+                "FEISHU_DOMAIN",
+                &domain,
+                "not feishu or lark",
+                "set it to feishu (open.feishu.cn) or lark (open.larksuite.com)",
+            ));
+        };
+        let Some(raw) = env.secret("FEISHU_WEBHOOK_URL") else {
+            if env.is_set("FEISHU_SECRET") {
+                return Err(ConfigError::Missing {
+                    var: "FEISHU_WEBHOOK_URL",
+                    hint: HINT.into(),
+                });
+            }
+            return Ok(None);
+        };
+        let webhook_url = if raw.expose().contains("://") {
+            let url = robot::webhook_url(env, "FEISHU_WEBHOOK_URL", HINT)?.unwrap_or(raw);
+            // A public hook on the other domain's host: say so, rather than be refused later.
+            let on = url::Url::parse(url.expose())
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned));
+            if let Some(other) = HOSTS
+                .iter()
+                .find(|(_, h)| Some(*h) == on.as_deref() && h != host)
+            {
+                return Err(ConfigError::invalid(
+                    "FEISHU_DOMAIN",
+                    &domain,
+                    format!("the webhook is on {}", other.1),
+                    format!("set it to {}", other.0),
+                ));
+            }
+            url
+        } else {
+            let id = raw.expose();
+            if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return Err(ConfigError::invalid(
+                    "FEISHU_WEBHOOK_URL",
+                    crate::redact::REDACTED,
+                    "neither a URL nor a hook id",
+                    HINT,
+                ));
+            }
+            Secret::new(format!("https://{host}/open-apis/bot/v2/hook/{id}"))
+        };
+        Ok(Some(FeishuSettings {
+            webhook_url,
+            secret: env.secret("FEISHU_SECRET"),
+        }))
+    }
+}
+
+/// `sign` for `timestamp` (seconds).
+pub fn sign(secret: &str, timestamp: i64) -> String {
+    let key = format!("{timestamp}\n{secret}");
+    signing::base64(&signing::hmac_sha256(key.as_bytes(), b""))
+}
+
+/// The card: a header coloured by the digest's worst state, the alerts as lark_md.
+pub fn card(digest: &Digest, style: &Style) -> Value {
+    let template = match render::headline_state(digest) {
+        AlertState::Failing => "red",
+        AlertState::MonitorError => "orange",
+        AlertState::Recovered => "green",
+        AlertState::Retired => "grey",
+    };
+    let items: Vec<String> = digest
+        .alerts
+        .iter()
+        .map(|a| render::plain_item(a, style, digest.time))
+        .collect();
+    let header = format!("{} · {}", style.counts(digest), style.time(digest.time));
+    let text = render::fit(&header, &items, "\n", TEXT_LIMIT, style);
+    json!({
+        "header": {
+            "title": {"tag": "plain_text", "content": format!("lookout · {}", style.function(digest.function))},
+            "template": template,
+        },
+        "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": text}}],
+    })
+}
+
+/// The request body, signed at `timestamp` when there is a secret.
+pub fn request_body(digest: &Digest, style: &Style, secret: Option<&str>, timestamp: i64) -> Value {
+    let mut body = json!({"msg_type": "interactive", "card": card(digest, style)});
+    if let Some(secret) = secret {
+        body["timestamp"] = json!(timestamp.to_string());
+        body["sign"] = json!(sign(secret, timestamp));
+    }
+    body
+}
+
+/// Reads the bot's answer.
+pub fn read_reply(reply: &Value) -> Result<(), DeliveryError> {
+    let message = reply.get("msg").and_then(Value::as_str).unwrap_or_default();
+    // Older answers carry `StatusCode` instead of `code`.
+    let code = reply
+        .get("code")
+        .or_else(|| reply.get("StatusCode"))
+        .and_then(Value::as_i64);
+    match code {
+        Some(0) => Ok(()),
+        Some(19021) => Err(DeliveryError::permanent(format!(
+            "19021: Feishu refused the signature or its timestamp (check secret, and this machine's clock): {message}"
+        ))),
+        Some(19001) => Err(DeliveryError::permanent(format!(
+            "19001: Feishu does not know this hook: check webhook_url and domain ({message})"
+        ))),
+        Some(code @ (9499 | 11232)) => Err(DeliveryError::retryable(format!(
+            "{code}: Feishu's rate limit (100 a minute, 5 a second per bot): {message}"
+        ))),
+        Some(code) => Err(DeliveryError::permanent(format!("{code}: {message}"))),
+        None => Err(DeliveryError::retryable("Feishu's answer has no code")),
+    }
+}
+
+/// Posts digests to a Feishu or Lark bot.
+pub struct FeishuNotifier {
+    settings: FeishuSettings,
+    style: Style,
+    robot: Robot,
+}
+
+impl FeishuNotifier {
+    /// A notifier with its own HTTP client.
+    pub fn new(settings: FeishuSettings, style: Style) -> Result<Self, SetupError> {
+        Ok(FeishuNotifier {
+            settings,
+            style,
+            robot: Robot::new("Feishu")?,
+        })
+    }
+}
+
+#[async_trait]
+impl Notifier for FeishuNotifier {
+    fn channel(&self) -> &'static str {
+        "feishu"
+    }
+
+    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
+        let body = request_body(
+            digest,
+            &self.style,
+            self.settings.secret.as_ref().map(Secret::expose),
+            Utc::now().timestamp(),
+        );
+        let reply = self
+            .robot
+            .post(
+                self.settings.webhook_url.expose(),
+                body.to_string().as_bytes(),
+                &[],
+                true,
+            )
+            .await?;
+        read_reply(&reply.json).map(|()| Receipt::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::render::fixtures;
+
+    #[test]
+    fn the_signature_is_keyed_by_timestamp_and_secret() {
+        let expected = signing::base64(&signing::hmac_sha256(b"1700000000\nsecret", b""));
+        assert_eq!(sign("secret", 1_700_000_000), expected);
+    }
+
+    #[test]
+    fn the_card_is_coloured_by_the_worst_state_and_fits() {
+        let alerts = (0..400)
+            .map(|i| fixtures::alert(&format!("https://s{i}.example/"), AlertState::MonitorError, &"y".repeat(300)))
+            .collect();
+        let body = request_body(&fixtures::digest(alerts), &Style::default(), Some("s"), 1);
+        assert_eq!(body["card"]["header"]["template"], "orange");
+        assert!(body.to_string().len() <= BODY_LIMIT, "{}", body.to_string().len());
+        assert_eq!(body["timestamp"], "1");
+    }
+
+    #[test]
+    fn a_hook_id_is_built_on_its_domain_and_a_mismatch_is_refused() {
+        let env = Env::from_pairs([("FEISHU_WEBHOOK_URL", "abc-123"), ("FEISHU_DOMAIN", "lark")]);
+        let s = FeishuSettings::from_env(&env).unwrap().unwrap();
+        assert_eq!(s.webhook_url.expose(), "https://open.larksuite.com/open-apis/bot/v2/hook/abc-123");
+        let env = Env::from_pairs([
+            ("FEISHU_WEBHOOK_URL", "https://open.larksuite.com/open-apis/bot/v2/hook/x"),
+        ]);
+        let error = FeishuSettings::from_env(&env).unwrap_err().to_string();
+        assert!(error.contains("set it to lark"), "{error}");
+    }
+}

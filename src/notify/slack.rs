@@ -1,0 +1,158 @@
+//! Slack incoming webhook: `text` (the notification's words) plus `blocks` (the digest as mrkdwn).
+//! Slack answers `ok`; a 429 carries `Retry-After`; 4xx refusals (`invalid_payload`,
+//! `channel_is_archived`, `no_service`) will not pass by retrying.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::robot::{self, Robot};
+use super::{DeliveryError, Notifier, Receipt};
+use crate::alerting::Digest;
+use crate::alerting::render::{self, Style};
+use crate::config::{ConfigError, Env, Secret, SetupError, one};
+
+/// `type: slack` in `lookout.yaml`.
+pub const TYPE: super::ChannelType = super::ChannelType {
+    name: "slack",
+    keys: &[one("webhook_url", "SLACK_WEBHOOK_URL")],
+    after_minutes: "SLACK_AFTER_MINUTES",
+    validate: |env| SlackSettings::from_env(env).map(|s| s.is_some()),
+    build: |env, style, _store| {
+        Box::pin(async move {
+            Ok(match SlackSettings::from_env(env)? {
+                Some(settings) => {
+                    Some(Box::new(SlackNotifier::new(settings, style)?) as Box<dyn Notifier>)
+                }
+                None => None,
+            })
+        })
+    },
+};
+
+/// The most a section block's text may be (Slack refuses more than 3,000 characters); kept in
+/// bytes, which is never more characters.
+pub const SECTION_LIMIT: usize = 3000;
+/// Section blocks per message at most (Slack allows 50; one is the headline).
+const MAX_SECTIONS: usize = 10;
+
+/// Slack settings.
+#[derive(Debug, Clone)]
+pub struct SlackSettings {
+    /// `SLACK_WEBHOOK_URL`: `https://hooks.slack.com/services/...`.
+    pub webhook_url: Secret,
+}
+
+impl SlackSettings {
+    /// `None` when the channel is not configured.
+    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
+        let url = robot::webhook_url(
+            env,
+            "SLACK_WEBHOOK_URL",
+            "set it to the incoming webhook's URL, https://hooks.slack.com/services/...",
+        )?;
+        Ok(url.map(|webhook_url| SlackSettings { webhook_url }))
+    }
+}
+
+/// Escapes what Slack's mrkdwn reads as markup.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The request body: the headline as `text`, the alerts in section blocks, each within Slack's
+/// limit; alerts past the last block are counted, "and N more".
+pub fn request_body(digest: &Digest, style: &Style) -> Value {
+    let headline = render::headline(digest, style);
+    let items: Vec<String> = digest
+        .alerts
+        .iter()
+        .map(|a| escape(&render::plain_item(a, style, digest.time)))
+        .collect();
+    let mut blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}*", escape(&headline))}})];
+    let mut left = items.as_slice();
+    while !left.is_empty() && blocks.len() < MAX_SECTIONS {
+        // Each block takes what fits; the last one also says how many did not.
+        let mut taken = 0;
+        let mut size = 0;
+        while taken < left.len() && size + left[taken].len() + 1 <= SECTION_LIMIT - 64 {
+            size += left[taken].len() + 1;
+            taken += 1;
+        }
+        let last = blocks.len() + 1 == MAX_SECTIONS;
+        let text = if taken == 0 || last {
+            render::fit("", left, "\n", SECTION_LIMIT, style)
+                .trim_start()
+                .to_owned()
+        } else {
+            left[..taken].join("\n")
+        };
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+        left = if taken == 0 || last { &[] } else { &left[taken..] };
+    }
+    json!({"text": headline, "blocks": blocks})
+}
+
+/// Posts digests to a Slack incoming webhook.
+pub struct SlackNotifier {
+    settings: SlackSettings,
+    style: Style,
+    robot: Robot,
+}
+
+impl SlackNotifier {
+    /// A notifier with its own HTTP client.
+    pub fn new(settings: SlackSettings, style: Style) -> Result<Self, SetupError> {
+        Ok(SlackNotifier {
+            settings,
+            style,
+            robot: Robot::new("Slack")?,
+        })
+    }
+}
+
+#[async_trait]
+impl Notifier for SlackNotifier {
+    fn channel(&self) -> &'static str {
+        "slack"
+    }
+
+    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
+        let body = request_body(digest, &self.style);
+        // 2xx is delivered; 429 and 5xx are retried by the transport; other refusals are not.
+        self.robot
+            .post(
+                self.settings.webhook_url.expose(),
+                body.to_string().as_bytes(),
+                &[],
+                false,
+            )
+            .await
+            .map(|_| Receipt::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::AlertState;
+    use crate::alerting::render::fixtures;
+
+    #[test]
+    fn every_block_fits_and_the_rest_are_counted() {
+        let alerts = (0..300)
+            .map(|i| fixtures::alert(&format!("https://s{i}.example/<b>"), AlertState::Failing, &"z".repeat(150)))
+            .collect();
+        let body = request_body(&fixtures::digest(alerts), &fixtures::english());
+        let blocks = body["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= MAX_SECTIONS);
+        for block in blocks {
+            let text = block["text"]["text"].as_str().unwrap();
+            assert!(text.len() <= SECTION_LIMIT, "{}", text.len());
+            assert!(!text.contains("<b>"), "escaped");
+        }
+        let last = blocks.last().unwrap()["text"]["text"].as_str().unwrap();
+        assert!(last.contains("more"), "{last}");
+    }
+}

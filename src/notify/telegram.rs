@@ -1,0 +1,223 @@
+//! Telegram bot: `sendMessage` with `parse_mode: HTML` to one chat.
+//!
+//! `{"ok":true}` is delivered; `{"ok":false,"error_code":429,"parameters":{"retry_after":N}}` is
+//! the flood limit and waits N seconds; 400 (a wrong chat, a message too long), 401 (a wrong
+//! token) and 403 (the bot was removed) will not pass by retrying. The token sits in the URL path:
+//! it never reaches a message.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::robot::{self, Robot};
+use super::{DeliveryError, Notifier, Receipt};
+use crate::alerting::Digest;
+use crate::alerting::render::{self, Style};
+use crate::config::{ConfigError, Env, Secret, SetupError, one};
+
+/// `type: telegram` in `lookout.yaml`.
+pub const TYPE: super::ChannelType = super::ChannelType {
+    name: "telegram",
+    keys: &[
+        one("bot_token", "TELEGRAM_BOT_TOKEN"),
+        one("chat_id", "TELEGRAM_CHAT_ID"),
+        one("base_url", "TELEGRAM_BASE_URL"),
+    ],
+    after_minutes: "TELEGRAM_AFTER_MINUTES",
+    validate: |env| TelegramSettings::from_env(env).map(|s| s.is_some()),
+    build: |env, style, _store| {
+        Box::pin(async move {
+            Ok(match TelegramSettings::from_env(env)? {
+                Some(settings) => {
+                    Some(Box::new(TelegramNotifier::new(settings, style)?) as Box<dyn Notifier>)
+                }
+                None => None,
+            })
+        })
+    },
+};
+
+/// The most a message may be: 4,096 characters after entities are parsed; kept in bytes of the
+/// escaped text, which is never fewer.
+pub const TEXT_LIMIT: usize = 4096;
+
+/// Telegram settings.
+#[derive(Debug, Clone)]
+pub struct TelegramSettings {
+    /// `TELEGRAM_BOT_TOKEN`: `123456:ABC-...` from @BotFather.
+    pub bot_token: Secret,
+    /// `TELEGRAM_CHAT_ID`: the chat (`-100...` for a group, `@channel` for a channel).
+    pub chat_id: String,
+    /// `TELEGRAM_BASE_URL`: the Bot API (a proxy; tests).
+    pub base_url: url::Url,
+}
+
+impl TelegramSettings {
+    /// `None` when the channel is not configured.
+    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
+        const TOKEN_HINT: &str = "set it to the bot's token from @BotFather, like 123456:ABC-DEF...";
+        let Some(bot_token) = env.secret("TELEGRAM_BOT_TOKEN") else {
+            if env.is_set("TELEGRAM_CHAT_ID") {
+                return Err(ConfigError::Missing {
+                    var: "TELEGRAM_BOT_TOKEN",
+                    hint: TOKEN_HINT.into(),
+                });
+            }
+            return Ok(None);
+        };
+        let valid = bot_token.expose().split_once(':').is_some_and(|(id, key)| {
+            !id.is_empty()
+                && id.chars().all(|c| c.is_ascii_digit())
+                && !key.is_empty()
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        });
+        if !valid {
+            return Err(ConfigError::invalid(
+                "TELEGRAM_BOT_TOKEN",
+                crate::redact::REDACTED,
+                "not a bot token",
+                TOKEN_HINT,
+            ));
+        }
+        let chat_id = env
+            .required_word(
+                "TELEGRAM_CHAT_ID",
+                "set it to the chat's id (-100... for a group) or @channelname",
+            )?
+            .to_owned();
+        let raw = env.get("TELEGRAM_BASE_URL").unwrap_or("https://api.telegram.org");
+        let base_url = url::Url::parse(raw)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "TELEGRAM_BASE_URL",
+                    raw,
+                    "not an http(s) URL",
+                    "leave it unset for https://api.telegram.org, or set it to a Bot API proxy",
+                )
+            })?;
+        Ok(Some(TelegramSettings {
+            bot_token,
+            chat_id,
+            base_url,
+        }))
+    }
+}
+
+/// Escapes text for Telegram's HTML: `<`, `>` and `&`.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The message: the headline in bold, then each alert, escaped, within [`TEXT_LIMIT`].
+pub fn text(digest: &Digest, style: &Style) -> String {
+    let header = format!("<b>{}</b>", escape(&render::headline(digest, style)));
+    let items: Vec<String> = digest
+        .alerts
+        .iter()
+        .map(|a| escape(&render::plain_item(a, style, digest.time)))
+        .collect();
+    render::fit(&header, &items, "\n", TEXT_LIMIT, style)
+}
+
+/// Reads the Bot API's answer.
+pub fn read_reply(reply: &Value) -> Result<(), DeliveryError> {
+    if reply.get("ok").and_then(Value::as_bool) == Some(true) {
+        return Ok(());
+    }
+    let code = reply.get("error_code").and_then(Value::as_i64);
+    let description = reply
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or("no description");
+    match code {
+        Some(429) => {
+            let wait = reply
+                .pointer("/parameters/retry_after")
+                .and_then(Value::as_u64)
+                .map(std::time::Duration::from_secs);
+            Err(robot::waiting(
+                format!("Telegram's flood limit: {description}"),
+                wait,
+            ))
+        }
+        Some(401) => Err(DeliveryError::permanent(
+            "401: Telegram refused the bot token: check bot_token",
+        )),
+        Some(code @ 500..=599) => Err(DeliveryError::retryable(format!("{code}: {description}"))),
+        Some(code) => Err(DeliveryError::permanent(format!("{code}: {description}"))),
+        None => Err(DeliveryError::retryable("Telegram's answer is not the Bot API's")),
+    }
+}
+
+/// Sends digests to a Telegram chat.
+pub struct TelegramNotifier {
+    settings: TelegramSettings,
+    style: Style,
+    robot: Robot,
+}
+
+impl TelegramNotifier {
+    /// A notifier with its own HTTP client.
+    pub fn new(settings: TelegramSettings, style: Style) -> Result<Self, SetupError> {
+        Ok(TelegramNotifier {
+            settings,
+            style,
+            robot: Robot::new("Telegram")?,
+        })
+    }
+}
+
+#[async_trait]
+impl Notifier for TelegramNotifier {
+    fn channel(&self) -> &'static str {
+        "telegram"
+    }
+
+    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
+        let url = format!(
+            "{}/bot{}/sendMessage",
+            self.settings.base_url.as_str().trim_end_matches('/'),
+            self.settings.bot_token.expose()
+        );
+        let body = json!({
+            "chat_id": self.settings.chat_id,
+            "text": text(digest, &self.style),
+            "parse_mode": "HTML",
+            "disable_web_page_preview": true,
+        });
+        let reply = self
+            .robot
+            .post(&url, body.to_string().as_bytes(), &[], true)
+            .await?;
+        read_reply(&reply.json).map(|()| Receipt::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerting::AlertState;
+    use crate::alerting::render::fixtures;
+
+    #[test]
+    fn the_text_is_escaped_and_fits() {
+        let alerts = (0..200)
+            .map(|i| fixtures::alert(&format!("https://s{i}.example/?a=1&b=<2>"), AlertState::Failing, "down"))
+            .collect();
+        let text = text(&fixtures::digest(alerts), &Style::default());
+        assert!(text.len() <= TEXT_LIMIT);
+        assert!(text.contains("&amp;b=&lt;2&gt;") && !text.contains("<2>"));
+    }
+
+    #[test]
+    fn the_flood_limit_waits_as_told() {
+        let error = read_reply(&json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 3", "parameters": {"retry_after": 3}})).unwrap_err();
+        assert!(error.retryable);
+        assert_eq!(error.retry_after, Some(std::time::Duration::from_secs(3)));
+        let long = read_reply(&json!({"ok": false, "error_code": 429, "parameters": {"retry_after": 600}})).unwrap_err();
+        assert!(!long.retryable && long.owed);
+    }
+}
