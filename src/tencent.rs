@@ -107,7 +107,6 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-
 /// Step 1: the canonical request for a `POST /` with the two signed headers.
 pub fn canonical_request(content_type: &str, host: &str, body: &[u8]) -> String {
     format!(

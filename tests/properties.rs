@@ -240,6 +240,15 @@ proptest! {
         if let Err(error) = read_reply(200, body.as_bytes()) {
             prop_assert!(some_error(&error));
         }
+        for read in [
+            lookout::notify::dingtalk::read_reply,
+            lookout::notify::feishu::read_reply,
+            lookout::notify::telegram::read_reply,
+        ] {
+            if let Err(error) = read(&value) {
+                prop_assert!(some_error(&error));
+            }
+        }
     }
 
     #[test]

@@ -69,9 +69,10 @@ impl DingTalkSettings {
             }
             return Ok(None);
         };
-        let has_token = url::Url::parse(webhook_url.expose())
-            .ok()
-            .is_some_and(|u| u.query_pairs().any(|(k, v)| k == "access_token" && !v.is_empty()));
+        let has_token = url::Url::parse(webhook_url.expose()).ok().is_some_and(|u| {
+            u.query_pairs()
+                .any(|(k, v)| k == "access_token" && !v.is_empty())
+        });
         if !has_token {
             return Err(ConfigError::invalid(
                 "DINGTALK_WEBHOOK_URL",
@@ -96,10 +97,12 @@ impl DingTalkSettings {
             .into_iter()
             .map(str::to_owned)
             .collect();
-        if let Some(bad) = at_mobiles
-            .iter()
-            .find(|m| m.is_empty() || !m.chars().all(|c| c.is_ascii_digit() || c == '+' || c == '-'))
-        {
+        if let Some(bad) = at_mobiles.iter().find(|m| {
+            m.is_empty()
+                || !m
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '+' || c == '-')
+        }) {
             return Err(ConfigError::invalid(
                 "DINGTALK_AT_MOBILES",
                 bad,
@@ -215,9 +218,10 @@ impl DingTalkNotifier {
             None => base.to_owned(),
             Some(secret) => {
                 let timestamp = Utc::now().timestamp_millis();
-                let sign: String =
-                    url::form_urlencoded::byte_serialize(sign(secret.expose(), timestamp).as_bytes())
-                        .collect();
+                let sign: String = url::form_urlencoded::byte_serialize(
+                    sign(secret.expose(), timestamp).as_bytes(),
+                )
+                .collect();
                 format!("{base}&timestamp={timestamp}&sign={sign}")
             }
         }
@@ -254,22 +258,34 @@ mod tests {
     #[test]
     fn the_signature_follows_dingtalks_recipe() {
         // key = secret, message = timestamp + "\n" + secret, base64.
-        let expected = signing::base64(&signing::hmac_sha256(
-            b"SECabc",
-            b"1700000000000\nSECabc",
-        ));
+        let expected = signing::base64(&signing::hmac_sha256(b"SECabc", b"1700000000000\nSECabc"));
         assert_eq!(sign("SECabc", 1_700_000_000_000), expected);
     }
 
     #[test]
     fn mentions_are_in_the_text_and_the_text_fits() {
         let alerts = (0..500)
-            .map(|i| fixtures::alert(&format!("https://site-{i}.example/"), AlertState::Failing, &"x".repeat(200)))
+            .map(|i| {
+                fixtures::alert(
+                    &format!("https://site-{i}.example/"),
+                    AlertState::Failing,
+                    &"x".repeat(200),
+                )
+            })
             .collect();
-        let body = request_body(&fixtures::digest(alerts), &Style::default(), &["13800000000".into()], false);
+        let body = request_body(
+            &fixtures::digest(alerts),
+            &Style::default(),
+            &["13800000000".into()],
+            false,
+        );
         let text = body["markdown"]["text"].as_str().unwrap();
         assert!(text.len() <= TEXT_LIMIT, "{}", text.len());
-        assert!(text.ends_with("@13800000000"), "{}", &text[text.len() - 40..]);
+        assert!(
+            text.ends_with("@13800000000"),
+            "{}",
+            &text[text.len() - 40..]
+        );
         assert_eq!(body["at"]["atMobiles"][0], "13800000000");
     }
 
@@ -277,10 +293,16 @@ mod tests {
     fn refusals_say_which_check_refused() {
         let wrong_sign = read_reply(&json!({"errcode": 310000, "errmsg": "错误描述:机器人发送签名不匹配;解决方案:请确认签名和生成签名的时间戳必须都放在调用的请求URL中"})).unwrap_err();
         assert!(!wrong_sign.retryable && wrong_sign.owed);
-        assert!(wrong_sign.reason.contains("signature does not match"), "{}", wrong_sign.reason);
-        let english = read_reply(&json!({"errcode": 310000, "errmsg": "sign not match"})).unwrap_err();
+        assert!(
+            wrong_sign.reason.contains("signature does not match"),
+            "{}",
+            wrong_sign.reason
+        );
+        let english =
+            read_reply(&json!({"errcode": 310000, "errmsg": "sign not match"})).unwrap_err();
         assert!(english.reason.contains("signature does not match"));
-        let throttled = read_reply(&json!({"errcode": 130101, "errmsg": "send too fast"})).unwrap_err();
+        let throttled =
+            read_reply(&json!({"errcode": 130101, "errmsg": "send too fast"})).unwrap_err();
         assert!(!throttled.retryable && throttled.owed);
         assert!(read_reply(&json!({"errcode": 0, "errmsg": "ok"})).is_ok());
     }

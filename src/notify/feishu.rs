@@ -1,9 +1,9 @@
 //! Feishu (飞书) / Lark custom bot: a signed interactive card with a coloured header.
 //!
-//! Signed in the body: `timestamp` (seconds) and `sign` = base64(HMAC-SHA256(key = timestamp + "\n"
-//! + secret, message = empty)) — the reverse of DingTalk's order. `code` 0 is delivered; 19021 is a
-//! signature (or timestamp) refusal, 19001 an unknown hook: neither passes by retrying; 9499 and
-//! 11232 are the bot's rate limits (100 a minute, 5 a second) and may pass.
+//! Signed in the body: `timestamp` (seconds) and `sign` = base64(HMAC-SHA256(key = `timestamp`,
+//! a line break and the secret; message = empty)), the reverse of DingTalk's order. `code` 0 is
+//! delivered; 19021 is a signature (or timestamp) refusal, 19001 an unknown hook: neither passes by
+//! retrying; 9499 and 11232 are the bot's rate limits (100 a minute, 5 a second) and may pass.
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -60,7 +60,10 @@ impl FeishuSettings {
     /// `None` when the channel is not configured.
     pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
         const HINT: &str = "set it to the bot's webhook URL, https://open.feishu.cn/open-apis/bot/v2/hook/... (or only the hook id)";
-        let domain = env.get("FEISHU_DOMAIN").unwrap_or("feishu").to_ascii_lowercase();
+        let domain = env
+            .get("FEISHU_DOMAIN")
+            .unwrap_or("feishu")
+            .to_ascii_lowercase();
         let Some((_, host)) = HOSTS.iter().find(|(name, _)| *name == domain) else {
             return Err(ConfigError::invalid(
                 "FEISHU_DOMAIN",
@@ -237,11 +240,21 @@ mod tests {
     #[test]
     fn the_card_is_coloured_by_the_worst_state_and_fits() {
         let alerts = (0..400)
-            .map(|i| fixtures::alert(&format!("https://s{i}.example/"), AlertState::MonitorError, &"y".repeat(300)))
+            .map(|i| {
+                fixtures::alert(
+                    &format!("https://s{i}.example/"),
+                    AlertState::MonitorError,
+                    &"y".repeat(300),
+                )
+            })
             .collect();
         let body = request_body(&fixtures::digest(alerts), &Style::default(), Some("s"), 1);
         assert_eq!(body["card"]["header"]["template"], "orange");
-        assert!(body.to_string().len() <= BODY_LIMIT, "{}", body.to_string().len());
+        assert!(
+            body.to_string().len() <= BODY_LIMIT,
+            "{}",
+            body.to_string().len()
+        );
         assert_eq!(body["timestamp"], "1");
     }
 
@@ -249,10 +262,14 @@ mod tests {
     fn a_hook_id_is_built_on_its_domain_and_a_mismatch_is_refused() {
         let env = Env::from_pairs([("FEISHU_WEBHOOK_URL", "abc-123"), ("FEISHU_DOMAIN", "lark")]);
         let s = FeishuSettings::from_env(&env).unwrap().unwrap();
-        assert_eq!(s.webhook_url.expose(), "https://open.larksuite.com/open-apis/bot/v2/hook/abc-123");
-        let env = Env::from_pairs([
-            ("FEISHU_WEBHOOK_URL", "https://open.larksuite.com/open-apis/bot/v2/hook/x"),
-        ]);
+        assert_eq!(
+            s.webhook_url.expose(),
+            "https://open.larksuite.com/open-apis/bot/v2/hook/abc-123"
+        );
+        let env = Env::from_pairs([(
+            "FEISHU_WEBHOOK_URL",
+            "https://open.larksuite.com/open-apis/bot/v2/hook/x",
+        )]);
         let error = FeishuSettings::from_env(&env).unwrap_err().to_string();
         assert!(error.contains("set it to lark"), "{error}");
     }

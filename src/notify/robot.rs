@@ -74,15 +74,17 @@ impl Robot {
         })?;
         let status = response.status().as_u16();
         let wait = retry_after(response.headers());
-        let bytes = read_capped(response, caps::ROBOT).await.map_err(|e| match e {
-            BodyError::Transport(e) => DeliveryError::retryable(format!(
-                "{name}'s answer was cut off: {}",
-                crate::http::describe(&e)
-            )),
-            // Not the robot's documented answer: whether it took the message is unknown, so it
-            // is owed to the next tick rather than resent now.
-            too_large => DeliveryError::permanent(format!("{name}'s answer: {too_large}")),
-        })?;
+        let bytes = read_capped(response, caps::ROBOT)
+            .await
+            .map_err(|e| match e {
+                BodyError::Transport(e) => DeliveryError::retryable(format!(
+                    "{name}'s answer was cut off: {}",
+                    crate::http::describe(&e)
+                )),
+                // Not the robot's documented answer: whether it took the message is unknown, so it
+                // is owed to the next tick rather than resent now.
+                too_large => DeliveryError::permanent(format!("{name}'s answer: {too_large}")),
+            })?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let said = || {
@@ -95,11 +97,12 @@ impl Robot {
         };
         match status {
             200..=299 => Ok(Reply { status, json, text }),
+            // The robot's own words (Telegram's `parameters.retry_after`) come before HTTP's.
+            400..=499 if explains_4xx && json.is_object() => Ok(Reply { status, json, text }),
             429 | 500..=599 => Err(waiting(
                 format!("{name} answered HTTP {status}{}", said()),
                 wait,
             )),
-            400..=499 if explains_4xx && json.is_object() => Ok(Reply { status, json, text }),
             _ => Err(DeliveryError::permanent(format!(
                 "{name} answered HTTP {status}{}",
                 said()
@@ -155,7 +158,10 @@ pub fn webhook_url(
 }
 
 /// `true`/`false` (also `yes`/`no`, `1`/`0`) from `var`; `false` when unset.
-pub fn flag(env: &crate::config::Env, var: &'static str) -> Result<bool, crate::config::ConfigError> {
+pub fn flag(
+    env: &crate::config::Env,
+    var: &'static str,
+) -> Result<bool, crate::config::ConfigError> {
     match env.get(var).map(str::to_ascii_lowercase).as_deref() {
         None | Some("false" | "no" | "0") => Ok(false),
         Some("true" | "yes" | "1") => Ok(true),

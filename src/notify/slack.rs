@@ -70,13 +70,15 @@ pub fn request_body(digest: &Digest, style: &Style) -> Value {
         .iter()
         .map(|a| escape(&render::plain_item(a, style, digest.time)))
         .collect();
-    let mut blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}*", escape(&headline))}})];
+    let mut blocks = vec![
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}*", escape(&headline))}}),
+    ];
     let mut left = items.as_slice();
     while !left.is_empty() && blocks.len() < MAX_SECTIONS {
         // Each block takes what fits; the last one also says how many did not.
         let mut taken = 0;
         let mut size = 0;
-        while taken < left.len() && size + left[taken].len() + 1 <= SECTION_LIMIT - 64 {
+        while taken < left.len() && size + left[taken].len() < SECTION_LIMIT - 64 {
             size += left[taken].len() + 1;
             taken += 1;
         }
@@ -89,7 +91,11 @@ pub fn request_body(digest: &Digest, style: &Style) -> Value {
             left[..taken].join("\n")
         };
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
-        left = if taken == 0 || last { &[] } else { &left[taken..] };
+        left = if taken == 0 || last {
+            &[]
+        } else {
+            &left[taken..]
+        };
     }
     json!({"text": headline, "blocks": blocks})
 }
@@ -142,7 +148,13 @@ mod tests {
     #[test]
     fn every_block_fits_and_the_rest_are_counted() {
         let alerts = (0..300)
-            .map(|i| fixtures::alert(&format!("https://s{i}.example/<b>"), AlertState::Failing, &"z".repeat(150)))
+            .map(|i| {
+                fixtures::alert(
+                    &format!("https://s{i}.example/<b>"),
+                    AlertState::Failing,
+                    &"z".repeat(150),
+                )
+            })
             .collect();
         let body = request_body(&fixtures::digest(alerts), &fixtures::english());
         let blocks = body["blocks"].as_array().unwrap();

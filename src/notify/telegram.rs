@@ -54,7 +54,8 @@ pub struct TelegramSettings {
 impl TelegramSettings {
     /// `None` when the channel is not configured.
     pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
-        const TOKEN_HINT: &str = "set it to the bot's token from @BotFather, like 123456:ABC-DEF...";
+        const TOKEN_HINT: &str =
+            "set it to the bot's token from @BotFather, like 123456:ABC-DEF...";
         let Some(bot_token) = env.secret("TELEGRAM_BOT_TOKEN") else {
             if env.is_set("TELEGRAM_CHAT_ID") {
                 return Err(ConfigError::Missing {
@@ -68,7 +69,9 @@ impl TelegramSettings {
             !id.is_empty()
                 && id.chars().all(|c| c.is_ascii_digit())
                 && !key.is_empty()
-                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         });
         if !valid {
             return Err(ConfigError::invalid(
@@ -84,7 +87,9 @@ impl TelegramSettings {
                 "set it to the chat's id (-100... for a group) or @channelname",
             )?
             .to_owned();
-        let raw = env.get("TELEGRAM_BASE_URL").unwrap_or("https://api.telegram.org");
+        let raw = env
+            .get("TELEGRAM_BASE_URL")
+            .unwrap_or("https://api.telegram.org");
         let base_url = url::Url::parse(raw)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
@@ -148,7 +153,9 @@ pub fn read_reply(reply: &Value) -> Result<(), DeliveryError> {
         )),
         Some(code @ 500..=599) => Err(DeliveryError::retryable(format!("{code}: {description}"))),
         Some(code) => Err(DeliveryError::permanent(format!("{code}: {description}"))),
-        None => Err(DeliveryError::retryable("Telegram's answer is not the Bot API's")),
+        None => Err(DeliveryError::retryable(
+            "Telegram's answer is not the Bot API's",
+        )),
     }
 }
 
@@ -205,7 +212,13 @@ mod tests {
     #[test]
     fn the_text_is_escaped_and_fits() {
         let alerts = (0..200)
-            .map(|i| fixtures::alert(&format!("https://s{i}.example/?a=1&b=<2>"), AlertState::Failing, "down"))
+            .map(|i| {
+                fixtures::alert(
+                    &format!("https://s{i}.example/?a=1&b=<2>"),
+                    AlertState::Failing,
+                    "down",
+                )
+            })
             .collect();
         let text = text(&fixtures::digest(alerts), &Style::default());
         assert!(text.len() <= TEXT_LIMIT);
@@ -217,7 +230,10 @@ mod tests {
         let error = read_reply(&json!({"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 3", "parameters": {"retry_after": 3}})).unwrap_err();
         assert!(error.retryable);
         assert_eq!(error.retry_after, Some(std::time::Duration::from_secs(3)));
-        let long = read_reply(&json!({"ok": false, "error_code": 429, "parameters": {"retry_after": 600}})).unwrap_err();
+        let long = read_reply(
+            &json!({"ok": false, "error_code": 429, "parameters": {"retry_after": 600}}),
+        )
+        .unwrap_err();
         assert!(!long.retryable && long.owed);
     }
 }

@@ -127,7 +127,10 @@ impl Notifier for WebhookNotifier {
         if let Some(secret) = &self.settings.secret {
             let timestamp = Utc::now().timestamp();
             headers.push((TIMESTAMP_HEADER, timestamp.to_string()));
-            headers.push((SIGNATURE_HEADER, signature(secret.expose(), timestamp, &body)));
+            headers.push((
+                SIGNATURE_HEADER,
+                signature(secret.expose(), timestamp, &body),
+            ));
         }
         self.robot
             .post(self.settings.url.expose(), &body, &headers, false)

@@ -1,6 +1,5 @@
 //! The WeCom (企业微信) group robot channel.
 
-
 use async_trait::async_trait;
 use serde_json::{Value, json};
 

@@ -2,13 +2,18 @@
 #![allow(dead_code)] // each test binary uses its own part of the support code
 
 pub mod chinaz;
+pub mod dingtalk;
 pub mod dynamodb;
+pub mod feishu;
 pub mod globalping;
 pub mod lambda;
 pub mod moto;
+pub mod receiver;
 pub mod scripted;
 pub mod site;
+pub mod slack;
 pub mod store_contract;
+pub mod telegram;
 pub mod tencent;
 pub mod wecom;
 
