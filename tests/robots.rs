@@ -136,6 +136,46 @@ async fn the_dingtalk_fake_refuses_a_timestamp_more_than_an_hour_off() {
     assert!(error.reason.contains("clock"), "{}", error.reason);
 }
 
+#[tokio::test]
+async fn the_feishu_fake_refuses_a_timestamp_more_than_an_hour_off() {
+    let bot = FakeFeishu::start(FEISHU_HOOK, Some(FEISHU_SECRET)).await;
+    let old = (chrono::Utc::now() - chrono::Duration::minutes(61)).timestamp();
+    let body = lookout::notify::feishu::request_body(
+        &support::scripted::digest_with(0),
+        &Style::default(),
+        Some(FEISHU_SECRET),
+        old,
+    );
+    let answer: Value = reqwest::Client::new()
+        .post(bot.url())
+        .json(&body)
+        .send()
+        .await
+        .expect("posted")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(answer["code"], 19021, "{answer}");
+    // The same body signed now passes: only the timestamp was wrong.
+    let now = chrono::Utc::now().timestamp();
+    let body = lookout::notify::feishu::request_body(
+        &support::scripted::digest_with(0),
+        &Style::default(),
+        Some(FEISHU_SECRET),
+        now,
+    );
+    let answer: Value = reqwest::Client::new()
+        .post(bot.url())
+        .json(&body)
+        .send()
+        .await
+        .expect("posted")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(answer["code"], 0, "{answer}");
+}
+
 fn feishu(url: &str, secret: &str) -> Box<dyn Notifier> {
     let settings = FeishuSettings::from_env(&env(&[
         ("FEISHU_WEBHOOK_URL", url),
