@@ -276,6 +276,22 @@ async fn slack_and_telegram_wait_as_long_as_they_ask_then_deliver() {
     let sent = telegram.accepted()[0]["text"].as_str().unwrap().to_owned();
     assert!(sent.contains("&amp;b=&lt;script&gt;"), "{sent}");
 
+    // Slack takes about one message a second: a second one at once waits for its Retry-After.
+    let settings = SlackSettings::from_env(&env(&[("SLACK_WEBHOOK_URL", &slack.url())]))
+        .unwrap()
+        .unwrap();
+    let notifier = SlackNotifier::new(settings, Style::default()).unwrap();
+    let first = notifier.deliver(&support::scripted::digest_with(3)).await;
+    let second = notifier
+        .deliver(&support::scripted::digest_with(4))
+        .await
+        .unwrap_err();
+    assert!(first.is_ok() || first.as_ref().is_err_and(|e| e.retryable));
+    assert!(
+        second.retryable && second.retry_after == Some(Duration::from_secs(1)),
+        "{second:?}"
+    );
+
     let settings = TelegramSettings::from_env(&env(&[
         ("TELEGRAM_BOT_TOKEN", "123456:wrong-token-never-printed"),
         ("TELEGRAM_CHAT_ID", TELEGRAM_CHAT),

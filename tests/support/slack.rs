@@ -1,6 +1,7 @@
 //! A fake Slack incoming webhook, as strict as the real one: the path's token (403
 //! `invalid_token`), `text` or `blocks` (400 `no_text`), section text within 3,000 characters and
-//! at most 50 blocks (400 `invalid_blocks`), and, when told, 429 `rate_limited` with `Retry-After`.
+//! at most 50 blocks (400 `invalid_blocks`), one message a second (then 429 `rate_limited` with
+//! `Retry-After: 1`), and, when told, 429 with a longer `Retry-After`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,7 @@ use serde_json::Value;
 
 struct Hook {
     token: String,
+    sent_at: Mutex<Vec<std::time::Instant>>,
     accepted: Mutex<Vec<Value>>,
     limited: Mutex<usize>,
     retry_after: Mutex<u64>,
@@ -31,6 +33,7 @@ impl FakeSlack {
     pub async fn start(token: &str) -> Self {
         let hook = Arc::new(Hook {
             token: token.to_owned(),
+            sent_at: Mutex::new(Vec::new()),
             accepted: Mutex::new(Vec::new()),
             limited: Mutex::new(0),
             retry_after: Mutex::new(1),
@@ -74,6 +77,18 @@ async fn send(State(hook): State<Arc<Hook>>, Path(token): Path<String>, body: St
             headers.insert("retry-after", HeaderValue::from(seconds));
             return (StatusCode::TOO_MANY_REQUESTS, headers, "rate_limited").into_response();
         }
+    }
+    {
+        // About one message a second per webhook: a burst beyond it is rate limited.
+        let now = std::time::Instant::now();
+        let mut sent = hook.sent_at.lock().unwrap();
+        sent.retain(|t| now.duration_since(*t).as_millis() < 1000);
+        if !sent.is_empty() {
+            let mut headers = HeaderMap::new();
+            headers.insert("retry-after", HeaderValue::from(1));
+            return (StatusCode::TOO_MANY_REQUESTS, headers, "rate_limited").into_response();
+        }
+        sent.push(now);
     }
     let Ok(message) = serde_json::from_str::<Value>(&body) else {
         return (StatusCode::BAD_REQUEST, "invalid_payload").into_response();

@@ -1,8 +1,9 @@
 //! A fake Telegram Bot API, as strict as the real one for `sendMessage`: the token in the path
 //! (401 Unauthorized), a known `chat_id` (400 chat not found), `parse_mode: HTML` with only the
 //! tags Telegram knows and every `<`, `>`, `&` escaped otherwise (400 can't parse entities), at most
-//! 4,096 characters after entity parsing (400 message is too long), and, when told, the flood limit
-//! (429 with `parameters.retry_after`).
+//! 4,096 characters after entity parsing (400 message is too long), 20 messages a minute in the
+//! chat (then the flood limit: 429 with `parameters.retry_after` until a minute has passed), and,
+//! when told, the flood limit at once.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,7 @@ const TAGS: &[&str] = &[
 
 struct Bot {
     token: String,
+    sent_at: Mutex<Vec<std::time::Instant>>,
     chat: String,
     accepted: Mutex<Vec<Value>>,
     flood: Mutex<usize>,
@@ -52,6 +54,7 @@ impl FakeTelegram {
     pub async fn start(token: &str, chat: &str) -> Self {
         let bot = Arc::new(Bot {
             token: token.to_owned(),
+            sent_at: Mutex::new(Vec::new()),
             chat: chat.to_owned(),
             accepted: Mutex::new(Vec::new()),
             flood: Mutex::new(0),
@@ -152,6 +155,21 @@ async fn send_message(
         return refuse(StatusCode::BAD_REQUEST, "Bad Request: chat not found");
     }
     {
+        // About 20 messages a minute in a group: past that, the flood limit until the oldest is a
+        // minute old.
+        let now = std::time::Instant::now();
+        let mut sent = bot.sent_at.lock().unwrap();
+        sent.retain(|t| now.duration_since(*t).as_secs() < 60);
+        if sent.len() >= 20 {
+            let seconds = 60 - now.duration_since(sent[0]).as_secs();
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(json!({"ok": false, "error_code": 429, "description": format!("Too Many Requests: retry after {seconds}"), "parameters": {"retry_after": seconds}})),
+            )
+                .into_response();
+        }
+    }
+    {
         let mut flood = bot.flood.lock().unwrap();
         if *flood > 0 {
             *flood -= 1;
@@ -186,6 +204,7 @@ async fn send_message(
     if shown.chars().count() > 4096 {
         return refuse(StatusCode::BAD_REQUEST, "Bad Request: message is too long");
     }
+    bot.sent_at.lock().unwrap().push(std::time::Instant::now());
     bot.accepted.lock().unwrap().push(message.clone());
     Json(json!({"ok": true, "result": {"message_id": 1, "text": shown}})).into_response()
 }
