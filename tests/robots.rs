@@ -136,43 +136,33 @@ async fn the_dingtalk_fake_refuses_a_timestamp_more_than_an_hour_off() {
     assert!(error.reason.contains("clock"), "{}", error.reason);
 }
 
+/// The Feishu fake's answer to the digest signed at `timestamp`.
+async fn feishu_answer(bot: &FakeFeishu, timestamp: i64) -> Value {
+    let body = lookout::notify::feishu::request_body(
+        &support::scripted::digest_with(0),
+        &Style::default(),
+        Some(FEISHU_SECRET),
+        timestamp,
+    );
+    reqwest::Client::new()
+        .post(bot.url())
+        .json(&body)
+        .send()
+        .await
+        .expect("posted")
+        .json()
+        .await
+        .expect("json")
+}
+
 #[tokio::test]
 async fn the_feishu_fake_refuses_a_timestamp_more_than_an_hour_off() {
     let bot = FakeFeishu::start(FEISHU_HOOK, Some(FEISHU_SECRET)).await;
     let old = (chrono::Utc::now() - chrono::Duration::minutes(61)).timestamp();
-    let body = lookout::notify::feishu::request_body(
-        &support::scripted::digest_with(0),
-        &Style::default(),
-        Some(FEISHU_SECRET),
-        old,
-    );
-    let answer: Value = reqwest::Client::new()
-        .post(bot.url())
-        .json(&body)
-        .send()
-        .await
-        .expect("posted")
-        .json()
-        .await
-        .expect("json");
+    let answer = feishu_answer(&bot, old).await;
     assert_eq!(answer["code"], 19021, "{answer}");
     // The same body signed now passes: only the timestamp was wrong.
-    let now = chrono::Utc::now().timestamp();
-    let body = lookout::notify::feishu::request_body(
-        &support::scripted::digest_with(0),
-        &Style::default(),
-        Some(FEISHU_SECRET),
-        now,
-    );
-    let answer: Value = reqwest::Client::new()
-        .post(bot.url())
-        .json(&body)
-        .send()
-        .await
-        .expect("posted")
-        .json()
-        .await
-        .expect("json");
+    let answer = feishu_answer(&bot, chrono::Utc::now().timestamp()).await;
     assert_eq!(answer["code"], 0, "{answer}");
 }
 

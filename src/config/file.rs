@@ -328,23 +328,9 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         allowed.extend(LIFECYCLE_KEYS.iter().map(|k| k.key));
         allowed.extend(kind.keys.iter().map(|k| k.key));
         reader.known_keys(entries, &allowed, &format!("{place} (type {})", kind.name))?;
-        let mut vars: Vec<(String, String, Position)> = Vec::new();
-        for (key, node) in entries {
-            if let Some(setting) = kind
-                .keys
-                .iter()
-                .chain(LIFECYCLE_KEYS)
-                .find(|s| s.key == key.name)
-            {
-                let value = reader.value(node, setting, &place)?;
-                vars.push((setting.var.to_owned(), value, node.at));
-            }
-        }
-        let monitor_env = defaults_env.clone().overlaid(
-            vars.iter()
-                .map(|(var, value, _)| (var.clone(), value.clone()))
-                .collect(),
-        );
+        let settings: Vec<&SettingKey> = kind.keys.iter().chain(LIFECYCLE_KEYS).collect();
+        let vars = reader.settings(entries, &settings, &place)?;
+        let monitor_env = overlay(&defaults_env, &vars);
         let explain = |error: &ConfigError| {
             let at = vars
                 .iter()
@@ -403,6 +389,15 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         policy,
         defaults: defaults_env,
     })
+}
+
+/// `env` with these variables laid over it.
+fn overlay(env: &Env, vars: &[(String, String, Position)]) -> Env {
+    env.clone().overlaid(
+        vars.iter()
+            .map(|(var, value, _)| (var.clone(), value.clone()))
+            .collect(),
+    )
 }
 
 /// `30s`, `5m`, `1h`, `1d`: under a minute means every tick; a minute or more must be whole
@@ -700,6 +695,24 @@ impl Reader<'_> {
         Ok(out)
     }
 
+    /// The values of the keys among `entries` that are `settings`, each as its variable, with where
+    /// it stands.
+    fn settings(
+        &self,
+        entries: &[(Key, Node)],
+        settings: &[&SettingKey],
+        place: &str,
+    ) -> Result<Vec<(String, String, Position)>, FileError> {
+        let mut vars = Vec::new();
+        for (key, node) in entries {
+            if let Some(setting) = settings.iter().find(|s| s.key == key.name) {
+                let value = self.value(node, setting, place)?;
+                vars.push((setting.var.to_owned(), value, node.at));
+            }
+        }
+        Ok(vars)
+    }
+
     /// A list of channel names, each defined.
     fn routes(
         &self,
@@ -768,24 +781,14 @@ impl Reader<'_> {
             allowed.extend(kind.keys.iter().map(|k| k.key));
             self.known_keys(fields, &allowed, &format!("{place} (type {})", kind.name))?;
             let after = one("after_minutes", kind.after_minutes);
-            let mut vars: Vec<(String, String, Position)> = Vec::new();
-            for (field, value) in fields {
-                if let Some(setting) = kind
-                    .keys
-                    .iter()
-                    .chain(STYLE_KEYS)
-                    .chain(std::iter::once(&after))
-                    .find(|s| s.key == field.name)
-                {
-                    let text = self.value(value, setting, &place)?;
-                    vars.push((setting.var.to_owned(), text, value.at));
-                }
-            }
-            let env = defaults_env.clone().overlaid(
-                vars.iter()
-                    .map(|(var, value, _)| (var.clone(), value.clone()))
-                    .collect(),
-            );
+            let settings: Vec<&SettingKey> = kind
+                .keys
+                .iter()
+                .chain(STYLE_KEYS)
+                .chain(std::iter::once(&after))
+                .collect();
+            let vars = self.settings(fields, &settings, &place)?;
+            let env = overlay(defaults_env, &vars);
             let explain = |error: &ConfigError| {
                 let at = vars
                     .iter()
