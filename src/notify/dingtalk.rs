@@ -30,11 +30,8 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     validate: |env| DingTalkSettings::from_env(env).map(|s| s.is_some()),
     build: |env, style, _store| {
         Box::pin(async move {
-            Ok(match DingTalkSettings::from_env(env)? {
-                Some(settings) => {
-                    Some(Box::new(DingTalkNotifier::new(settings, style)?) as Box<dyn Notifier>)
-                }
-                None => None,
+            super::built(DingTalkSettings::from_env(env), |s| {
+                DingTalkNotifier::new(s, style)
             })
         })
     },

@@ -28,11 +28,8 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     validate: |env| FeishuSettings::from_env(env).map(|s| s.is_some()),
     build: |env, style, _store| {
         Box::pin(async move {
-            Ok(match FeishuSettings::from_env(env)? {
-                Some(settings) => {
-                    Some(Box::new(FeishuNotifier::new(settings, style)?) as Box<dyn Notifier>)
-                }
-                None => None,
+            super::built(FeishuSettings::from_env(env), |s| {
+                FeishuNotifier::new(s, style)
             })
         })
     },

@@ -51,6 +51,18 @@ pub type BuildChannel = for<'a> fn(
     Arc<dyn StateStore>,
 ) -> BoxFuture<'a, Result<Option<Box<dyn Notifier>>, SetupError>>;
 
+/// A channel from its settings (`None` when it is not configured) and its constructor: what most
+/// channel types' `build` does.
+pub fn built<S, N: Notifier + 'static>(
+    settings: Result<Option<S>, crate::config::ConfigError>,
+    new: impl FnOnce(S) -> Result<N, SetupError>,
+) -> Result<Option<Box<dyn Notifier>>, SetupError> {
+    match settings? {
+        Some(settings) => Ok(Some(Box::new(new(settings)?))),
+        None => Ok(None),
+    }
+}
+
 /// Every channel type lookout has, in the order channels from variables are listed.
 pub const CHANNEL_TYPES: &[ChannelType] = &[
     wecom::TYPE,

@@ -19,11 +19,8 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     validate: |env| SlackSettings::from_env(env).map(|s| s.is_some()),
     build: |env, style, _store| {
         Box::pin(async move {
-            Ok(match SlackSettings::from_env(env)? {
-                Some(settings) => {
-                    Some(Box::new(SlackNotifier::new(settings, style)?) as Box<dyn Notifier>)
-                }
-                None => None,
+            super::built(SlackSettings::from_env(env), |s| {
+                SlackNotifier::new(s, style)
             })
         })
     },

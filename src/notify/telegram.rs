@@ -26,11 +26,8 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     validate: |env| TelegramSettings::from_env(env).map(|s| s.is_some()),
     build: |env, style, _store| {
         Box::pin(async move {
-            Ok(match TelegramSettings::from_env(env)? {
-                Some(settings) => {
-                    Some(Box::new(TelegramNotifier::new(settings, style)?) as Box<dyn Notifier>)
-                }
-                None => None,
+            super::built(TelegramSettings::from_env(env), |s| {
+                TelegramNotifier::new(s, style)
             })
         })
     },

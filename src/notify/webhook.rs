@@ -25,11 +25,8 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     validate: |env| WebhookSettings::from_env(env).map(|s| s.is_some()),
     build: |env, style, _store| {
         Box::pin(async move {
-            Ok(match WebhookSettings::from_env(env)? {
-                Some(settings) => {
-                    Some(Box::new(WebhookNotifier::new(settings, style)?) as Box<dyn Notifier>)
-                }
-                None => None,
+            super::built(WebhookSettings::from_env(env), |s| {
+                WebhookNotifier::new(s, style)
             })
         })
     },

@@ -22,11 +22,8 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     validate: |env| WeComSettings::from_env(env).map(|s| s.is_some()),
     build: |env, style, _store| {
         Box::pin(async move {
-            Ok(match WeComSettings::from_env(env)? {
-                Some(settings) => {
-                    Some(Box::new(WeComNotifier::new(settings, style)?) as Box<dyn Notifier>)
-                }
-                None => None,
+            super::built(WeComSettings::from_env(env), |s| {
+                WeComNotifier::new(s, style)
             })
         })
     },
