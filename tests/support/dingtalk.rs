@@ -3,10 +3,9 @@
 //! (within an hour), the markdown message's fields and length, and 20 messages a minute (then
 //! 130101). Refusals carry the real codes and today's Chinese `errmsg`.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -24,7 +23,7 @@ struct Robot {
     token: String,
     secret: Option<String>,
     accepted: Mutex<Vec<Value>>,
-    sent_at: Mutex<VecDeque<Instant>>,
+    sent_at: super::RateWindow,
 }
 
 /// The fake robot.
@@ -41,7 +40,7 @@ impl FakeDingTalk {
             token: token.to_owned(),
             secret: secret.map(str::to_owned),
             accepted: Mutex::new(Vec::new()),
-            sent_at: Mutex::new(VecDeque::new()),
+            sent_at: super::RateWindow::default(),
         });
         let router = Router::new()
             .route("/robot/send", post(send))
@@ -122,19 +121,12 @@ async fn send(
     if text.len() > TEXT_LIMIT {
         return refuse(460101, "message too long, exceed 20000 bytes");
     }
+    if robot
+        .sent_at
+        .take(&[(20, Duration::from_secs(60))])
+        .is_err()
     {
-        let now = Instant::now();
-        let mut sent = robot.sent_at.lock().unwrap();
-        while sent
-            .front()
-            .is_some_and(|t| now.duration_since(*t).as_secs() >= 60)
-        {
-            sent.pop_front();
-        }
-        if sent.len() >= 20 {
-            return refuse(130101, "send too fast, exceed 20 times per minute");
-        }
-        sent.push_back(now);
+        return refuse(130101, "send too fast, exceed 20 times per minute");
     }
     robot.accepted.lock().unwrap().push(message);
     refuse(0, "ok")

@@ -3,10 +3,9 @@
 //! an hour, a number or a string), the 20 KB body, the card's fields, and 5 messages a second / 100 a
 //! minute (then 11232). Refusals carry the real codes and messages.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -21,7 +20,7 @@ struct Bot {
     hook: String,
     secret: Option<String>,
     accepted: Mutex<Vec<Value>>,
-    sent_at: Mutex<VecDeque<Instant>>,
+    sent_at: super::RateWindow,
 }
 
 /// The fake bot.
@@ -38,7 +37,7 @@ impl FakeFeishu {
             hook: hook.to_owned(),
             secret: secret.map(str::to_owned),
             accepted: Mutex::new(Vec::new()),
-            sent_at: Mutex::new(VecDeque::new()),
+            sent_at: super::RateWindow::default(),
         });
         let router = Router::new()
             .route("/open-apis/bot/v2/hook/{hook}", post(send))
@@ -108,26 +107,12 @@ async fn send(State(bot): State<Arc<Bot>>, Path(hook): Path<String>, body: Strin
     if !valid {
         return answer(19002, "params error, msg_type or card invalid");
     }
-    {
-        let now = Instant::now();
-        let mut sent = bot.sent_at.lock().unwrap();
-        while sent
-            .front()
-            .is_some_and(|t| now.duration_since(*t).as_secs() >= 60)
-        {
-            sent.pop_front();
-        }
-        let last_second = sent
-            .iter()
-            .filter(|t| now.duration_since(**t).as_millis() < 1000)
-            .count();
-        if sent.len() >= 100 || last_second >= 5 {
-            return answer(
-                11232,
-                "frequency limited psm[lark.oapi.app_platform_runtime]appID[1]",
-            );
-        }
-        sent.push_back(now);
+    let limits = [(5, Duration::from_secs(1)), (100, Duration::from_secs(60))];
+    if bot.sent_at.take(&limits).is_err() {
+        return answer(
+            11232,
+            "frequency limited psm[lark.oapi.app_platform_runtime]appID[1]",
+        );
     }
     bot.accepted.lock().unwrap().push(message);
     Json(

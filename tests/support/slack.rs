@@ -15,7 +15,7 @@ use serde_json::Value;
 
 struct Hook {
     token: String,
-    sent_at: Mutex<Vec<std::time::Instant>>,
+    sent_at: super::RateWindow,
     accepted: Mutex<Vec<Value>>,
     limited: Mutex<usize>,
     retry_after: Mutex<u64>,
@@ -33,7 +33,7 @@ impl FakeSlack {
     pub async fn start(token: &str) -> Self {
         let hook = Arc::new(Hook {
             token: token.to_owned(),
-            sent_at: Mutex::new(Vec::new()),
+            sent_at: super::RateWindow::default(),
             accepted: Mutex::new(Vec::new()),
             limited: Mutex::new(0),
             retry_after: Mutex::new(1),
@@ -78,17 +78,15 @@ async fn send(State(hook): State<Arc<Hook>>, Path(token): Path<String>, body: St
             return (StatusCode::TOO_MANY_REQUESTS, headers, "rate_limited").into_response();
         }
     }
+    // About one message a second per webhook: a burst beyond it is rate limited.
+    if hook
+        .sent_at
+        .take(&[(1, std::time::Duration::from_secs(1))])
+        .is_err()
     {
-        // About one message a second per webhook: a burst beyond it is rate limited.
-        let now = std::time::Instant::now();
-        let mut sent = hook.sent_at.lock().unwrap();
-        sent.retain(|t| now.duration_since(*t).as_millis() < 1000);
-        if !sent.is_empty() {
-            let mut headers = HeaderMap::new();
-            headers.insert("retry-after", HeaderValue::from(1));
-            return (StatusCode::TOO_MANY_REQUESTS, headers, "rate_limited").into_response();
-        }
-        sent.push(now);
+        let mut headers = HeaderMap::new();
+        headers.insert("retry-after", HeaderValue::from(1));
+        return (StatusCode::TOO_MANY_REQUESTS, headers, "rate_limited").into_response();
     }
     let Ok(message) = serde_json::from_str::<Value>(&body) else {
         return (StatusCode::BAD_REQUEST, "invalid_payload").into_response();

@@ -35,7 +35,7 @@ const TAGS: &[&str] = &[
 
 struct Bot {
     token: String,
-    sent_at: Mutex<Vec<std::time::Instant>>,
+    sent_at: super::RateWindow,
     chat: String,
     accepted: Mutex<Vec<Value>>,
     flood: Mutex<usize>,
@@ -54,7 +54,7 @@ impl FakeTelegram {
     pub async fn start(token: &str, chat: &str) -> Self {
         let bot = Arc::new(Bot {
             token: token.to_owned(),
-            sent_at: Mutex::new(Vec::new()),
+            sent_at: super::RateWindow::default(),
             chat: chat.to_owned(),
             accepted: Mutex::new(Vec::new()),
             flood: Mutex::new(0),
@@ -154,20 +154,18 @@ async fn send_message(
     if chat != bot.chat {
         return refuse(StatusCode::BAD_REQUEST, "Bad Request: chat not found");
     }
+    // About 20 messages a minute in a group: past that, the flood limit until the oldest is a
+    // minute old.
+    if let Err(wait) = bot
+        .sent_at
+        .take(&[(20, std::time::Duration::from_secs(60))])
     {
-        // About 20 messages a minute in a group: past that, the flood limit until the oldest is a
-        // minute old.
-        let now = std::time::Instant::now();
-        let mut sent = bot.sent_at.lock().unwrap();
-        sent.retain(|t| now.duration_since(*t).as_secs() < 60);
-        if sent.len() >= 20 {
-            let seconds = 60 - now.duration_since(sent[0]).as_secs();
-            return (
+        let seconds = wait.as_secs().max(1);
+        return (
                 StatusCode::TOO_MANY_REQUESTS,
-                Json(json!({"ok": false, "error_code": 429, "description": format!("Too Many Requests: retry after {seconds}"), "parameters": {"retry_after": seconds}})),
-            )
-                .into_response();
-        }
+            Json(json!({"ok": false, "error_code": 429, "description": format!("Too Many Requests: retry after {seconds}"), "parameters": {"retry_after": seconds}})),
+        )
+            .into_response();
     }
     {
         let mut flood = bot.flood.lock().unwrap();
@@ -204,7 +202,6 @@ async fn send_message(
     if shown.chars().count() > 4096 {
         return refuse(StatusCode::BAD_REQUEST, "Bad Request: message is too long");
     }
-    bot.sent_at.lock().unwrap().push(std::time::Instant::now());
     bot.accepted.lock().unwrap().push(message.clone());
     Json(json!({"ok": true, "result": {"message_id": 1, "text": shown}})).into_response()
 }

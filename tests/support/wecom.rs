@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 struct Robot {
     key: String,
     accepted: Mutex<Vec<Value>>,
-    sent_at: Mutex<VecDeque<Instant>>,
+    sent_at: super::RateWindow,
     scripted: Mutex<VecDeque<i64>>,
     requests: Mutex<usize>,
     delay: Mutex<Duration>,
@@ -159,19 +159,12 @@ async fn send(
     if content.len() > limit {
         return answer(40058, "content exceed max length");
     }
+    if robot
+        .sent_at
+        .take(&[(20, Duration::from_secs(60))])
+        .is_err()
     {
-        let mut sent_at = robot.sent_at.lock().unwrap();
-        let now = Instant::now();
-        while sent_at
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
-        {
-            sent_at.pop_front();
-        }
-        if sent_at.len() >= 20 {
-            return answer(45009, "api freq out of limit");
-        }
-        sent_at.push_back(now);
+        return answer(45009, "api freq out of limit");
     }
     robot.accepted.lock().unwrap().push(message);
     answer(0, "ok")
