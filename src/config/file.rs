@@ -160,7 +160,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
     };
     let reader = Reader { path, env };
     reader.known_keys(top, &["defaults", "channels", "monitors"], "the file")?;
-    let defaults = reader.section(top, "defaults")?;
+    let defaults = reader.section(top, "defaults");
     let defaults_entries = match defaults {
         Some(node) => reader.mapping(node, "`defaults`")?,
         None => &[],
@@ -186,7 +186,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         .iter()
         .flat_map(|t| t.keys.iter().map(|k| k.var))
         .collect();
-    let monitors_node = reader.section(top, "monitors")?;
+    let monitors_node = reader.section(top, "monitors");
     if monitors_node.is_some()
         && let Some(var) = check_vars.iter().find(|var| env.get(var).is_some())
     {
@@ -197,7 +197,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
             ),
         ));
     }
-    let channels_node = reader.section(top, "channels")?;
+    let channels_node = reader.section(top, "channels");
     let mut removed: Vec<&str> = Vec::new();
     if monitors_node.is_some() {
         removed.extend(&check_vars);
@@ -211,28 +211,14 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
     let base = env.without(&removed);
 
     // Defaults, as variables.
-    let mut default_vars: Vec<(String, String, Position, &'static str)> = Vec::new();
-    for (key, node) in defaults_entries {
-        if let Some(setting) = LIFECYCLE_KEYS
-            .iter()
-            .chain(STYLE_KEYS)
-            .find(|s| s.key == key.name)
-        {
-            let value = reader.value(node, setting, "`defaults`")?;
-            default_vars.push((setting.var.to_owned(), value, node.at, setting.key));
-        }
-    }
-    let defaults_env = base.clone().overlaid(
-        default_vars
-            .iter()
-            .map(|(var, value, _, _)| (var.clone(), value.clone()))
-            .collect(),
-    );
+    let default_settings: Vec<&SettingKey> = LIFECYCLE_KEYS.iter().chain(STYLE_KEYS).collect();
+    let default_vars = reader.settings(defaults_entries, &default_settings, "`defaults`")?;
+    let defaults_env = overlay(&base, &default_vars);
     let policy = Policy::from_env(&defaults_env).map_err(|error| {
         let at = default_vars
             .iter()
             .find(|(var, ..)| Some(var.as_str()) == var_of(&error))
-            .map_or(defaults.map_or(document.at, |n| n.at), |(_, _, at, _)| *at);
+            .map_or(defaults.map_or(document.at, |n| n.at), |(_, _, at)| *at);
         fail(
             at,
             format!(
@@ -340,7 +326,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
                     default_vars
                         .iter()
                         .find(|(var, ..)| Some(var.as_str()) == var_of(error))
-                        .map(|(_, _, at, _)| *at)
+                        .map(|(_, _, at)| *at)
                 })
                 .unwrap_or(item.at);
             fail(
@@ -389,6 +375,16 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         policy,
         defaults: defaults_env,
     })
+}
+
+/// True for a monitor's or channel's name: letters (any script), digits, `-`, `_`, `.`, at most
+/// [`MAX_NAME_CHARS`].
+fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.chars().count() <= MAX_NAME_CHARS
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// `env` with these variables laid over it.
@@ -485,16 +481,13 @@ impl Reader<'_> {
         }
     }
 
-    fn section<'n>(
-        &self,
-        entries: &'n [(Key, Node)],
-        key: &str,
-    ) -> Result<Option<&'n Node>, FileError> {
-        Ok(entries
+    /// The value of `key` among `entries`, unless it is missing or empty.
+    fn section<'n>(&self, entries: &'n [(Key, Node)], key: &str) -> Option<&'n Node> {
+        entries
             .iter()
             .find(|(k, _)| k.name == key)
             .map(|(_, node)| node)
-            .filter(|node| node.value != Value::Null))
+            .filter(|node| node.value != Value::Null)
     }
 
     fn mapping<'n>(&self, node: &'n Node, place: &str) -> Result<&'n [(Key, Node)], FileError> {
@@ -570,12 +563,7 @@ impl Reader<'_> {
         place: &str,
     ) -> Result<String, FileError> {
         let (name, name_at) = self.required_scalar(entries, "name", at, place)?;
-        let valid = !name.is_empty()
-            && name.chars().count() <= MAX_NAME_CHARS
-            && name
-                .chars()
-                .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !valid {
+        if !is_name(&name) {
             return Err(self.fail(
                 name_at,
                 format!(
@@ -754,12 +742,7 @@ impl Reader<'_> {
         for (key, node) in entries {
             let name = &key.name;
             let place = format!("channel {name:?}");
-            let valid = !name.is_empty()
-                && name.chars().count() <= MAX_NAME_CHARS
-                && name
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
-            if !valid {
+            if !is_name(name) {
                 return Err(self.fail(
                     key.at,
                     format!("{place} is not a name: use letters, digits, - _ and . (at most {MAX_NAME_CHARS})"),
