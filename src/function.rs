@@ -114,7 +114,7 @@ async fn assemble_from(
         let channels = notify::channels_from_env(env, Arc::clone(&store)).await?;
         let routes = channels.iter().map(|c| c.name.clone()).collect();
         let policy = Policy::from_env(env)?;
-        let watch = implicit_watch(kind, env, routes, policy.clone())?;
+        let watch = implicit_watch(kind, env, routes, policy.clone(), &store)?;
         return Ok(Monitor::watching(
             kind.function,
             vec![watch],
@@ -152,6 +152,7 @@ async fn assemble_from(
             &file.defaults,
             file.default_channels.clone(),
             file.policy.clone(),
+            &store,
         )?],
         Some(monitors) => {
             let own: Vec<&MonitorSpec> = monitors
@@ -168,6 +169,7 @@ async fn assemble_from(
                         (m.env.clone(), naming)
                     })
                     .collect(),
+                &store,
             )?;
             checks
                 .into_iter()
@@ -197,8 +199,9 @@ fn implicit_watch(
     env: &Env,
     channels: Vec<String>,
     policy: Policy,
+    store: &checks::SharedStore,
 ) -> Result<Watch, SetupError> {
-    let check = (kind.build)(vec![(env.clone(), Naming::Function(kind.function))])?
+    let check = (kind.build)(vec![(env.clone(), Naming::Function(kind.function))], store)?
         .pop()
         .ok_or_else(|| SetupError::HttpClient("the check could not be built".into()))?;
     Ok(Watch {

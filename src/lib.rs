@@ -12,6 +12,7 @@ pub mod http;
 pub mod metrics;
 pub mod monitor;
 pub mod notify;
+pub mod pings;
 pub mod redact;
 pub mod report;
 pub mod retry;

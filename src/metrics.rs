@@ -75,6 +75,7 @@ mod tests {
             source: TickSource::Schedule,
         };
         let result = CheckResult {
+            since: None,
             key: "site-status:https://a/".into(),
             target: "https://a/".into(),
             health: Health::Ok,

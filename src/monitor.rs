@@ -14,7 +14,7 @@ use crate::alerting::lifecycle::{self, Incident, Moment, Notice, Settlement};
 use crate::alerting::policy::Policy;
 use crate::alerting::state::{Commit, StateStore, Versioned, Write};
 use crate::alerting::{Alert, AlertNote, Digest};
-use crate::checks::{Check, CheckResult, Memory};
+use crate::checks::{Check, CheckResult, Health, Memory};
 use crate::notify::{self, Channel, Delivery, DeliveryOutcome, Notifier};
 use crate::report::{IncidentSummary, Report, Summary};
 use crate::retry::Backoff;
@@ -341,6 +341,14 @@ impl Monitor {
                 && let std::borrow::Cow::Owned(clean) = crate::redact::scrub(&failure.message)
             {
                 failure.message = clean;
+            }
+        }
+        // Inside its maintenance window a monitor's failures are expected: shown, not judged.
+        for (watch, results) in self.watches.iter().zip(results.iter_mut()) {
+            if watch.policy.in_maintenance(tick.time) {
+                for result in results.iter_mut().filter(|r| r.is_failing()) {
+                    result.health = Health::Maintenance;
+                }
             }
         }
         Checked { due, results }
@@ -702,6 +710,7 @@ mod tests {
 
     fn failing(key: &str) -> CheckResult {
         CheckResult {
+            since: None,
             key: key.into(),
             target: key.into(),
             health: Health::Failing,

@@ -199,6 +199,7 @@ mod tests {
     fn result(i: usize, failing: bool) -> CheckResult {
         let url = format!("https://site-{i}.example.com/{}", "path/".repeat(20));
         CheckResult {
+            since: None,
             key: format!("site-status:{url}"),
             target: url.clone(),
             health: if failing { Health::Failing } else { Health::Ok },

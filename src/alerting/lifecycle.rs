@@ -291,7 +291,12 @@ pub fn observe(
         if result.memory.is_some() {
             incident.memory = result.memory.clone();
         }
-        let failing = result.health != Health::Ok;
+    }
+    // Inside a maintenance window a failure is expected: it is not judged (no incident opens, an
+    // open one does not escalate); a passing result still closes one.
+    let judged = fresh && result.health != Health::Maintenance;
+    if judged {
+        let failing = result.is_failing();
         if failing {
             incident.health = result.health;
             incident.kind = result.failure.as_ref().map(|f| f.kind.to_owned());
@@ -301,14 +306,16 @@ pub fn observe(
                 .map(|f| f.message.clone())
                 .unwrap_or_default();
         }
-        ending = transition(&mut incident, failing, now, policy).map(|(began_at, recovered_at)| {
-            Ending::Recovered {
+        // A failure the check dates (a heartbeat's missed ping) is as old as the check says.
+        let began = result.since.map_or(now, |since| since.min(now));
+        ending = transition(&mut incident, failing, began, now, policy).map(
+            |(began_at, recovered_at)| Ending::Recovered {
                 began_at,
                 recovered_at,
-            }
-        });
+            },
+        );
     }
-    let notices = release(&mut incident, fresh, ending, moment, policy, channels);
+    let notices = release(&mut incident, judged, ending, moment, policy, channels);
     Decision { incident, notices }
 }
 
@@ -505,17 +512,19 @@ pub fn settle(
     }
 }
 
-/// Moves the status on; returns `(began_at, recovered_at)` when the incident closed on this tick.
+/// Moves the status on (a new failure dated `began`); returns `(began_at, recovered_at)` when the
+/// incident closed on this tick.
 fn transition(
     incident: &mut Incident,
     failing: bool,
+    began: DateTime<Utc>,
     now: DateTime<Utc>,
     policy: &Policy,
 ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     match (incident.status, failing) {
         (Status::Ok, true) => {
             incident.failures = 1;
-            incident.began_at = Some(now);
+            incident.began_at = Some(began);
             incident.status = if policy.failure_threshold <= 1 {
                 Status::Open
             } else {
@@ -575,6 +584,7 @@ mod tests {
 
     fn result(failing: bool) -> CheckResult {
         CheckResult {
+            since: None,
             key: "site-status:https://a/".into(),
             target: "https://a/".into(),
             health: if failing { Health::Failing } else { Health::Ok },

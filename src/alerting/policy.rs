@@ -24,7 +24,10 @@ pub struct Policy {
     pub channel_after_minutes: BTreeMap<String, i64>,
     /// `ALERT_QUIET_HOURS`: local windows in which notifications are held.
     pub quiet_hours: Vec<QuietWindow>,
-    /// `ALERT_TIMEZONE`: the zone of the quiet hours.
+    /// `ALERT_MAINTENANCE`: when failures are expected and nobody is told (daily local windows,
+    /// or one-off spans).
+    pub maintenance: Vec<Maintenance>,
+    /// `ALERT_TIMEZONE`: the zone of the quiet hours and daily maintenance windows.
     pub timezone: Tz,
 }
 
@@ -37,9 +40,53 @@ impl Default for Policy {
             repeat_minutes: 1440,
             channel_after_minutes: BTreeMap::new(),
             quiet_hours: Vec::new(),
+            maintenance: Vec::new(),
             timezone: chrono_tz::Asia::Shanghai,
         }
     }
+}
+
+/// A maintenance window: every day between two local times, or once between two moments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Maintenance {
+    /// `04:00-04:30`, every day in the policy's time zone (it may wrap midnight).
+    Daily(QuietWindow),
+    /// `2026-12-01T02:00+08:00/2026-12-01T04:00+08:00`: from the first moment, until the second.
+    Once {
+        /// Its first moment.
+        from: DateTime<Utc>,
+        /// The first moment after it.
+        to: DateTime<Utc>,
+    },
+}
+
+/// A moment with its offset: `2026-12-01T02:00+08:00`, seconds optional.
+fn parse_moment(text: &str) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M%:z"))
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M%#z"))
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            format!("{text:?} is not a moment with its offset like 2026-12-01T02:00+08:00")
+        })
+}
+
+fn parse_maintenance(raw: &str) -> Result<Vec<Maintenance>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| match item.split_once('/') {
+            Some((from, to)) => {
+                let (from, to) = (parse_moment(from)?, parse_moment(to)?);
+                if to <= from {
+                    return Err(format!("{item:?} ends before it starts"));
+                }
+                Ok(Maintenance::Once { from, to })
+            }
+            None => Ok(Maintenance::Daily(parse_windows(item)?.remove(0))),
+        })
+        .collect()
 }
 
 /// A daily window `start-end` in local time; it may wrap midnight (`23:00-07:00`).
@@ -141,6 +188,17 @@ impl Policy {
                 )
             })?,
         };
+        let maintenance = match env.get("ALERT_MAINTENANCE") {
+            None => Vec::new(),
+            Some(raw) => parse_maintenance(raw).map_err(|reason| {
+                ConfigError::invalid(
+                    "ALERT_MAINTENANCE",
+                    raw,
+                    reason,
+                    "set it to daily local windows like 04:00-04:30, or one-off spans like 2026-12-01T02:00+08:00/2026-12-01T04:00+08:00, comma-separated",
+                )
+            })?,
+        };
         let mut channel_after_minutes = BTreeMap::new();
         for channel in crate::notify::CHANNEL_TYPES {
             let after = minutes(channel.after_minutes, 0)?;
@@ -155,6 +213,7 @@ impl Policy {
             repeat_minutes: minutes("ALERT_REPEAT_MINUTES", defaults.repeat_minutes)?,
             channel_after_minutes,
             quiet_hours,
+            maintenance,
             timezone: crate::alerting::render::Style::from_env(env)?.timezone,
         })
     }
@@ -163,6 +222,15 @@ impl Policy {
     pub fn is_quiet(&self, time: DateTime<Utc>) -> bool {
         let local = time.with_timezone(&self.timezone).time();
         self.quiet_hours.iter().any(|w| w.contains(local))
+    }
+
+    /// True when `time` is inside a maintenance window: failures are expected, nobody is told.
+    pub fn in_maintenance(&self, time: DateTime<Utc>) -> bool {
+        let local = time.with_timezone(&self.timezone).time();
+        self.maintenance.iter().any(|w| match w {
+            Maintenance::Daily(window) => window.contains(local),
+            Maintenance::Once { from, to } => *from <= time && time < *to,
+        })
     }
 
     /// How old an incident must be before `channel` hears of it.
@@ -250,6 +318,15 @@ mod tests {
             ("ALERT_QUIET_HOURS", "23-07"),
             ("ALERT_QUIET_HOURS", "25:00-07:00"),
             ("ALERT_QUIET_HOURS", "07:00-07:00"),
+            ("ALERT_MAINTENANCE", "04:00"),
+            (
+                "ALERT_MAINTENANCE",
+                "2026-12-01T04:00+08:00/2026-12-01T02:00+08:00",
+            ),
+            (
+                "ALERT_MAINTENANCE",
+                "2026-12-01 02:00/2026-12-01T04:00+08:00",
+            ),
         ] {
             let text = policy(&[(var, value)]).unwrap_err().to_string();
             assert!(text.starts_with(var), "{var}={value}: {text}");
@@ -269,6 +346,28 @@ mod tests {
         assert!(p.is_quiet(at(23, 0)) && p.is_quiet(at(2, 0)) && p.is_quiet(at(6, 59)));
         assert!(!p.is_quiet(at(7, 0)) && !p.is_quiet(at(22, 59)));
         assert!(p.is_quiet(at(12, 30)) && !p.is_quiet(at(13, 0)));
+    }
+
+    #[test]
+    fn maintenance_windows_are_daily_or_once() {
+        let p = policy(&[
+            ("ALERT_TIMEZONE", "Asia/Shanghai"),
+            (
+                "ALERT_MAINTENANCE",
+                "23:30-00:30, 2026-12-01T02:00+08:00/2026-12-01T04:00:00+08:00",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(p.maintenance.len(), 2);
+        // 2026-12-01 in Shanghai (UTC+8), given in UTC.
+        let at = |d, h, m| {
+            Utc.with_ymd_and_hms(2026, 11, 30, h, m, 0).unwrap() + chrono::Duration::days(d)
+        };
+        assert!(p.in_maintenance(at(1, 15, 45)) && p.in_maintenance(at(1, 16, 29))); // 23:45, 00:29
+        assert!(!p.in_maintenance(at(1, 16, 30)) && !p.in_maintenance(at(1, 15, 29)));
+        // 02:00-03:59 on the 1st, and not the same hours a day later.
+        assert!(p.in_maintenance(at(0, 18, 0)) && p.in_maintenance(at(0, 19, 59)));
+        assert!(!p.in_maintenance(at(0, 20, 0)) && !p.in_maintenance(at(1, 18, 0)));
     }
 
     #[test]

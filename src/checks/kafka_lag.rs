@@ -54,7 +54,10 @@ pub const TYPE: CheckType = CheckType {
 
 /// One check per monitor, sharing one paced API client: the API's rate limit is the account's,
 /// whatever the instance.
-fn build_monitors(monitors: Vec<(Env, Naming)>) -> Result<Vec<Box<dyn Check>>, SetupError> {
+fn build_monitors(
+    monitors: Vec<(Env, Naming)>,
+    _store: &super::SharedStore,
+) -> Result<Vec<Box<dyn Check>>, SetupError> {
     let mut client: Option<TencentClient> = None;
     let mut checks: Vec<Box<dyn Check>> = Vec::with_capacity(monitors.len());
     for (env, naming) in monitors {
@@ -543,6 +546,7 @@ impl KafkaLagCheck {
         let mut kept = GroupMemory::default();
         let mut results = Vec::with_capacity(topics.len() + 1);
         results.push(CheckResult {
+            since: None,
             key: self.naming.part(group),
             target: self.naming.shown_part(group),
             health: Health::Ok,
@@ -610,6 +614,7 @@ impl KafkaLagCheck {
                 .cloned()
                 .collect();
             results.push(CheckResult {
+                since: None,
                 key: self.naming.part(&format!("{group}/{}", topic.topic)),
                 target: self.naming.shown_part(&format!("{group}/{}", topic.topic)),
                 health: if failure.is_some() {
@@ -671,6 +676,7 @@ impl Check for KafkaLagCheck {
                 Err(QueryError(message)) => {
                     tracing::warn!(group = %group, reason = %message, "group could not be read");
                     vec![CheckResult {
+                        since: None,
                         // Keep the history: a failed read says nothing about the trend.
                         memory: memory.get(&key).cloned(),
                         key,

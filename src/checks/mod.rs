@@ -3,6 +3,7 @@
 //! A check turns a tick into [`CheckResult`]s, one per incident key (a URL, a speed-test target,
 //! a consumer group's topic). The alerting layer decides what the results mean for people.
 
+pub mod heartbeat;
 pub mod kafka_lag;
 pub mod site;
 pub mod speedtest;
@@ -40,8 +41,13 @@ pub struct CheckType {
     pub build: BuildChecks,
 }
 
-/// Builds the checks of a type's monitors: each monitor's settings as variables, and its naming.
-pub type BuildChecks = fn(Vec<(Env, Naming)>) -> Result<Vec<Box<dyn Check>>, SetupError>;
+/// Builds the checks of a type's monitors: each monitor's settings as variables, and its naming;
+/// the function's state store, for a check that reads what was recorded there (heartbeat pings).
+pub type BuildChecks =
+    fn(Vec<(Env, Naming)>, &SharedStore) -> Result<Vec<Box<dyn Check>>, SetupError>;
+
+/// The function's state store, shared by its parts.
+pub type SharedStore = std::sync::Arc<dyn crate::alerting::state::StateStore>;
 
 /// Something said in both languages messages are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +91,12 @@ pub fn failure_words(kind: &str) -> Option<Words> {
 }
 
 /// Every check type lookout has.
-pub const CHECK_TYPES: &[CheckType] = &[site::TYPE, speedtest::TYPE, kafka_lag::TYPE];
+pub const CHECK_TYPES: &[CheckType] = &[
+    site::TYPE,
+    speedtest::TYPE,
+    kafka_lag::TYPE,
+    heartbeat::TYPE,
+];
 
 /// The check type `type:` names, if any.
 pub fn check_type(name: &str) -> Option<&'static CheckType> {
@@ -219,12 +230,16 @@ pub struct CheckResult {
     /// What the check wants back on the next tick, kept with the incident's state.
     #[serde(skip)]
     pub memory: Option<Value>,
+    /// When the failure began by the check's own evidence (a heartbeat's missed ping): an incident
+    /// opened by this result counts its age from then, not from the tick.
+    #[serde(skip)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl CheckResult {
-    /// True unless the target is healthy.
+    /// True when the target is down or could not be checked (not inside a maintenance window).
     pub fn is_failing(&self) -> bool {
-        self.health != Health::Ok
+        matches!(self.health, Health::Failing | Health::MonitorError)
     }
 }
 
@@ -239,6 +254,8 @@ pub enum Health {
     /// The monitor could not check (a changed upstream page, refused credentials): not the target's
     /// fault, and never reported as the target being down.
     MonitorError,
+    /// Failing inside a maintenance window: expected, not judged, nobody is told.
+    Maintenance,
 }
 
 /// Why a target is failing.
@@ -260,6 +277,8 @@ pub enum Measurement {
     SpeedTest(speedtest::SpeedTestMeasurement),
     /// kafka-lag.
     KafkaLag(kafka_lag::KafkaLagMeasurement),
+    /// heartbeat.
+    Heartbeat(heartbeat::HeartbeatMeasurement),
 }
 
 impl Measurement {
@@ -269,6 +288,7 @@ impl Measurement {
             Measurement::Site(m) => site::points(result, m, function),
             Measurement::SpeedTest(m) => speedtest::points(result, m, function),
             Measurement::KafkaLag(m) => kafka_lag::points(m, function),
+            Measurement::Heartbeat(m) => heartbeat::points(result, m, function),
         }
     }
 }
@@ -320,6 +340,7 @@ mod tests {
             ("speed-test", include_str!("speedtest/chinaz.rs")),
             ("speed-test", include_str!("speedtest/globalping.rs")),
             ("kafka-lag", include_str!("kafka_lag.rs")),
+            ("heartbeat", include_str!("heartbeat.rs")),
         ];
         for (name, source) in sources {
             let kinds = check_type(name).expect("a type").kinds;

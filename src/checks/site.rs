@@ -74,7 +74,10 @@ fn validate_monitor(env: &Env) -> Result<(), ConfigError> {
 
 /// One check per monitor, sharing one HTTP client per timeout and one bound on checks in flight
 /// (`SITE_CONCURRENCY`, a function-wide setting).
-fn build_monitors(monitors: Vec<(Env, Naming)>) -> Result<Vec<Box<dyn Check>>, SetupError> {
+fn build_monitors(
+    monitors: Vec<(Env, Naming)>,
+    _store: &super::SharedStore,
+) -> Result<Vec<Box<dyn Check>>, SetupError> {
     let mut clients: HashMap<(Duration, bool), Client> = HashMap::new();
     let mut permits: Option<Arc<Semaphore>> = None;
     let mut checks: Vec<Box<dyn Check>> = Vec::with_capacity(monitors.len());
@@ -477,6 +480,7 @@ impl SiteCheck {
             Some(_) => Health::Failing,
         };
         CheckResult {
+            since: None,
             key: self.naming.whole(&shown),
             target: self.naming.shown(&shown),
             health,

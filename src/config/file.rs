@@ -11,7 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::yaml::{self, Key, Node, Position, Value};
-use super::{ConfigError, Env, SettingKey, Shape, list, one};
+use super::{ConfigError, Env, SettingKey, Shape, list, one, windows};
 use crate::alerting::policy::Policy;
 use crate::checks::{self, CheckType};
 use crate::notify::{self, ChannelType};
@@ -33,6 +33,7 @@ pub const LIFECYCLE_KEYS: &[SettingKey] = &[
     list("escalation_minutes", "ALERT_ESCALATION_MINUTES"),
     one("repeat_minutes", "ALERT_REPEAT_MINUTES"),
     list("quiet_hours", "ALERT_QUIET_HOURS"),
+    windows("maintenance", "ALERT_MAINTENANCE"),
     one("timezone", "ALERT_TIMEZONE"),
 ];
 /// How messages read, in `defaults` and on each channel.
@@ -174,6 +175,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
             "escalation_minutes",
             "repeat_minutes",
             "quiet_hours",
+            "maintenance",
             "timezone",
             "language",
         ],
@@ -399,19 +401,8 @@ fn overlay(env: &Env, vars: &[(String, String, Position)]) -> Env {
 /// `30s`, `5m`, `1h`, `1d`: under a minute means every tick; a minute or more must be whole
 /// minutes (schedules run on whole minutes).
 fn parse_every(text: &str) -> Result<Duration, &'static str> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or("has no unit")?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| "does not start with a number")?;
-    let seconds = match unit {
-        "s" => number,
-        "m" => number.saturating_mul(60),
-        "h" => number.saturating_mul(3600),
-        "d" => number.saturating_mul(86_400),
-        _ => return Err("has a unit lookout does not know (s, m, h, d)"),
-    };
-    let every = Duration::from_secs(seconds);
+    let every = super::parse_duration(text)?;
+    let seconds = every.as_secs();
     if every.is_zero() {
         return Err("is zero");
     }
@@ -605,6 +596,25 @@ impl Reader<'_> {
                 }
                 Ok(items.join(","))
             }
+            (Value::Scalar(_), Shape::Windows) => Ok(item(node)?),
+            (Value::List(items), Shape::Windows) => {
+                let items = items
+                    .iter()
+                    .map(|node| match &node.value {
+                        Value::Map(entries) => self.span(node, entries, key, place),
+                        _ => item(node),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if items.is_empty() {
+                    return Err(self.fail(
+                        node.at,
+                        format!(
+                            "{place}: `{key}` is an empty list: give it windows, or remove the key"
+                        ),
+                    ));
+                }
+                Ok(items.join(","))
+            }
             (Value::Map(entries), Shape::Pairs) => {
                 let pairs = entries
                     .iter()
@@ -621,10 +631,27 @@ impl Reader<'_> {
                         Shape::One => "a single value",
                         Shape::List => "a list, like [a, b]",
                         Shape::Pairs => "a mapping, like {name: value}",
+                        Shape::Windows =>
+                            "a list of windows, like [\"04:00-04:30\", {from: 2026-12-01T02:00+08:00, to: 2026-12-01T04:00+08:00}]",
                     }
                 ),
             )),
         }
+    }
+
+    /// A one-off window `{from: <moment>, to: <moment>}`, as its variable writes it: `from/to`.
+    fn span(
+        &self,
+        node: &Node,
+        entries: &[(Key, Node)],
+        key: &str,
+        place: &str,
+    ) -> Result<String, FileError> {
+        let place = format!("{place}: a window of `{key}`");
+        self.known_keys(entries, &["from", "to"], &place)?;
+        let from = self.required_scalar(entries, "from", node.at, &place)?.0;
+        let to = self.required_scalar(entries, "to", node.at, &place)?.0;
+        Ok(format!("{from}/{to}"))
     }
 
     /// `${NAME}` replaced from the environment; `$${` is a literal `${`.

@@ -319,6 +319,27 @@ pub enum Shape {
     List,
     /// A mapping of names to values (`topic_thresholds: {audit: 200000}`).
     Pairs,
+    /// A list of time windows, each `"04:00-04:30"` or `{from: <moment>, to: <moment>}` (written
+    /// `<from>/<to>` in its variable).
+    Windows,
+}
+
+/// A span of time written with its unit: `30s`, `5m`, `1h`, `2d` (`0s` is zero).
+pub fn parse_duration(text: &str) -> Result<Duration, &'static str> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or("has no unit")?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| "does not start with a number")?;
+    let seconds = match unit {
+        "s" => number,
+        "m" => number.saturating_mul(60),
+        "h" => number.saturating_mul(3600),
+        "d" => number.saturating_mul(86_400),
+        _ => return Err("has a unit lookout does not know (s, m, h, d)"),
+    };
+    Ok(Duration::from_secs(seconds))
 }
 
 /// A key of `lookout.yaml` and the variable it stands for: the file's settings are read as these
@@ -357,6 +378,15 @@ pub const fn pairs(key: &'static str, var: &'static str) -> SettingKey {
         key,
         var,
         shape: Shape::Pairs,
+    }
+}
+
+/// A key taking time windows (daily, or one-off `{from, to}` spans).
+pub const fn windows(key: &'static str, var: &'static str) -> SettingKey {
+    SettingKey {
+        key,
+        var,
+        shape: Shape::Windows,
     }
 }
 
@@ -521,6 +551,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("ALERT_ESCALATION_MINUTES", Source::Parameter, None),
     setting("ALERT_REPEAT_MINUTES", Source::Parameter, None),
     setting("ALERT_QUIET_HOURS", Source::Parameter, None),
+    setting("ALERT_MAINTENANCE", Source::Parameter, None),
     setting("WECOM_AFTER_MINUTES", Source::Parameter, None),
     setting("EMAIL_AFTER_MINUTES", Source::Parameter, None),
     setting("SMS_AFTER_MINUTES", Source::Parameter, None),

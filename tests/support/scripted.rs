@@ -38,6 +38,7 @@ impl Check for ScriptedCheck {
 /// A site-status result for `target`.
 pub fn result(target: &str, failing: bool) -> CheckResult {
     CheckResult {
+        since: None,
         key: format!("site-status:{target}"),
         target: target.into(),
         health: if failing { Health::Failing } else { Health::Ok },

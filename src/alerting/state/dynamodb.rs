@@ -1,10 +1,11 @@
 //! DynamoDB (`STATE_TABLE`): one item per incident and one per finished tick, under the function's
 //! partition; daily budgets under `budget`.
 //!
-//! Table: partition key `pk` (the function, or `budget`), sort key `sk` (`incident#<key>`,
-//! `tick#<id>` or `<budget>`), TTL attribute `expires_at`. Incident items carry `state` (JSON) and
-//! `version`; every incident write is conditional, so overlapping invocations cannot both claim a
-//! notice.
+//! Table: partition key `pk` (the function, `budget`, or `ping#<token hash>`), sort key `sk`
+//! (`incident#<key>`, `tick#<id>`, `<budget>` or `ping`), TTL attribute `expires_at`. Incident items
+//! carry `state` (JSON) and `version`; every incident write is conditional, so overlapping
+//! invocations cannot both claim a notice. A heartbeat's ping record is one item whose fields are
+//! attributes, so each ping is one conditional `UpdateItem` (no read first).
 //!
 //! DynamoDB's own limits shape the items: a sort key holds at most 1,024 bytes, so a long incident
 //! key or tick id is stored by its SHA-256 (the whole key stays in the state); an item holds at
@@ -21,11 +22,18 @@ use sha2::{Digest, Sha256};
 
 use super::{Commit, StateStore, StoreError, TICK_MEMORY_HOURS, Versioned, encode, expires_at};
 use crate::alerting::lifecycle::Incident;
+use crate::pings::{Ping, PingRecord, Signal};
 
 /// Sort keys longer than this are stored by their hash (DynamoDB allows 1,024 bytes).
 const MAX_PLAIN_SORT_KEY: usize = 512;
 /// The partition of daily budgets.
 const BUDGETS: &str = "budget";
+/// The sort key of a ping record (its partition is `ping#<token hash>`).
+const PING: &str = "ping";
+/// Keys BatchGetItem takes at once.
+const BATCH_GET_KEYS: usize = 100;
+/// Rounds of BatchGetItem for keys DynamoDB left unprocessed (throttled) before giving up.
+const BATCH_GET_ROUNDS: u32 = 5;
 
 /// The state store in a DynamoDB table.
 pub struct DynamoDbStore {
@@ -154,6 +162,54 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<Versioned, StoreErro
     Ok(Versioned { incident, version })
 }
 
+fn ping_key(token_hash: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_owned(), string(format!("ping#{token_hash}"))),
+        ("sk".to_owned(), string(PING)),
+    ])
+}
+
+fn millis(at: DateTime<Utc>) -> AttributeValue {
+    number(at.timestamp_millis())
+}
+
+/// A ping record from its item.
+fn decode_ping(item: &HashMap<String, AttributeValue>) -> Result<(String, PingRecord), StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("a ping record has no readable {what}"));
+    let text = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+    };
+    let time = |name: &str| -> Option<DateTime<Utc>> {
+        let ms = item.get(name)?.as_n().ok()?.parse::<i64>().ok()?;
+        DateTime::from_timestamp_millis(ms)
+    };
+    let hash = text("pk")
+        .and_then(|pk| pk.strip_prefix("ping#"))
+        .ok_or_else(|| corrupt("key"))?;
+    let record = PingRecord {
+        monitor: text("monitor").unwrap_or_default().to_owned(),
+        last_at: time("last_at").ok_or_else(|| corrupt("last_at"))?,
+        last_signal: text("last_signal")
+            .and_then(Signal::parse)
+            .ok_or_else(|| corrupt("last_signal"))?,
+        ended_at: time("ended_at"),
+        ended_ok: item
+            .get("ended_ok")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+        exit_status: item
+            .get("exit_status")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok()),
+        started_at: time("started_at"),
+        output: text("output").map(str::to_owned),
+    };
+    Ok((hash.to_owned(), record))
+}
+
 #[async_trait]
 impl StateStore for DynamoDbStore {
     async fn tick_finished(&self, function: &str, tick_id: &str) -> Result<bool, StoreError> {
@@ -271,6 +327,134 @@ impl StateStore for DynamoDbStore {
             }
             Err(e) => Err(unavailable(&e)),
         }
+    }
+
+    async fn record_ping(
+        &self,
+        token_hash: &str,
+        monitor: &str,
+        ping: &Ping,
+        min_interval: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        // The same rule as PingRecord::takes, as a condition: newer than the last ping kept, and
+        // not the same signal again within the interval.
+        let mut set = vec![
+            "#monitor = :monitor",
+            "#last_at = :at",
+            "#last_signal = :signal",
+        ];
+        let mut remove = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ping_key(token_hash)))
+            .condition_expression(
+                "attribute_not_exists(#last_at) OR (#last_at < :at AND (#last_signal <> :signal OR #last_at <= :quiet))",
+            )
+            .expression_attribute_names("#monitor", "monitor")
+            .expression_attribute_names("#last_at", "last_at")
+            .expression_attribute_names("#last_signal", "last_signal")
+            .expression_attribute_values(":monitor", string(monitor))
+            .expression_attribute_values(":at", millis(ping.at))
+            .expression_attribute_values(":signal", string(ping.signal.as_str()))
+            .expression_attribute_values(":quiet", millis(ping.at - min_interval));
+        if ping.signal.ends_a_run() {
+            set.extend(["#ended_at = :at", "#ended_ok = :ok"]);
+            request = request
+                .expression_attribute_names("#ended_at", "ended_at")
+                .expression_attribute_names("#ended_ok", "ended_ok")
+                .expression_attribute_values(
+                    ":ok",
+                    AttributeValue::Bool(ping.signal == Signal::Success),
+                );
+            request = request.expression_attribute_names("#exit_status", "exit_status");
+            match ping.exit_status {
+                Some(status) => {
+                    set.push("#exit_status = :exit_status");
+                    request = request.expression_attribute_values(":exit_status", number(status));
+                }
+                None => remove.push("#exit_status"),
+            }
+        }
+        if ping.signal == Signal::Start {
+            set.push("#started_at = :at");
+            request = request.expression_attribute_names("#started_at", "started_at");
+        }
+        match &ping.output {
+            Some(output) => {
+                set.push("#output = :output");
+                request = request
+                    .expression_attribute_names("#output", "output")
+                    .expression_attribute_values(":output", string(output));
+            }
+            // An ending says what its own run printed: nothing, this time.
+            None if ping.signal.ends_a_run() => {
+                remove.push("#output");
+                request = request.expression_attribute_names("#output", "output");
+            }
+            None => {}
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn pings(
+        &self,
+        token_hashes: &[String],
+    ) -> Result<HashMap<String, PingRecord>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let mut found = HashMap::new();
+        for chunk in token_hashes.chunks(BATCH_GET_KEYS) {
+            let keys: Vec<_> = chunk.iter().map(|h| ping_key(h)).collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(format!("cannot ask for pings: {e}")))?,
+            );
+            let mut round = 0;
+            while let Some(request) = pending.take() {
+                if round == BATCH_GET_ROUNDS {
+                    return Err(StoreError::Unavailable(
+                        "DynamoDB kept some ping records back (throttled): try again".into(),
+                    ));
+                }
+                if round > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+                }
+                round += 1;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                if let Some(items) = output.responses().and_then(|r| r.get(&self.table)) {
+                    for item in items {
+                        let (hash, record) = decode_ping(item)?;
+                        found.insert(hash, record);
+                    }
+                }
+                pending = output
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .filter(|k| !k.keys().is_empty())
+                    .cloned();
+            }
+        }
+        Ok(found)
     }
 
     async fn refund(&self, budget: &str) -> Result<(), StoreError> {

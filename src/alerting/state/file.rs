@@ -23,6 +23,7 @@ use super::{
     next_version, refund_in, spend_in,
 };
 use crate::alerting::lifecycle::Incident;
+use crate::pings::{Ping, PingRecord};
 
 /// The layout this lookout writes and reads.
 pub const SCHEMA: u32 = 1;
@@ -45,6 +46,9 @@ struct Contents {
     /// Per budget: what was spent, and when the count is forgotten.
     #[serde(default)]
     budgets: BTreeMap<String, Budget>,
+    /// Per heartbeat token hash: the monitor's pings.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pings: BTreeMap<String, PingRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -292,5 +296,43 @@ impl StateStore for FileStore {
         let budget = budget.to_owned();
         self.locked(move |contents| ((), refund_in(&mut contents.budgets, &budget)))
             .await
+    }
+
+    async fn record_ping(
+        &self,
+        token_hash: &str,
+        monitor: &str,
+        ping: &Ping,
+        min_interval: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let (hash, monitor, ping) = (token_hash.to_owned(), monitor.to_owned(), ping.clone());
+        self.locked(move |contents| {
+            let previous = contents.pings.get(&hash);
+            if previous.is_some_and(|p| !p.takes(&ping, min_interval)) {
+                return (false, false);
+            }
+            let record = PingRecord::after(previous, &monitor, &ping);
+            contents.pings.insert(hash, record);
+            (true, true)
+        })
+        .await
+    }
+
+    async fn pings(
+        &self,
+        token_hashes: &[String],
+    ) -> Result<std::collections::HashMap<String, PingRecord>, StoreError> {
+        let hashes = token_hashes.to_vec();
+        self.locked(move |contents| {
+            let found = hashes
+                .into_iter()
+                .filter_map(|h| {
+                    let record = contents.pings.get(&h)?.clone();
+                    Some((h, record))
+                })
+                .collect();
+            (found, false)
+        })
+        .await
     }
 }

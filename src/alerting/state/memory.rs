@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 
+use crate::pings::{Ping, PingRecord};
+
 use super::{
     Budget, Commit, StateStore, StoreError, Versioned, expired, expires_at, fit, next_version,
     refund_in, spend_in,
@@ -22,6 +24,7 @@ struct Inner {
     ticks: HashMap<(String, String), DateTime<Utc>>,
     incidents: HashMap<String, Versioned>,
     budgets: BTreeMap<String, Budget>,
+    pings: HashMap<String, PingRecord>,
 }
 
 fn live(versioned: &Versioned, now: DateTime<Utc>) -> bool {
@@ -104,5 +107,33 @@ impl StateStore for MemoryStore {
     async fn refund(&self, budget: &str) -> Result<(), StoreError> {
         refund_in(&mut self.inner.lock().await.budgets, budget);
         Ok(())
+    }
+
+    async fn record_ping(
+        &self,
+        token_hash: &str,
+        monitor: &str,
+        ping: &Ping,
+        min_interval: chrono::Duration,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.inner.lock().await;
+        let previous = inner.pings.get(token_hash);
+        if previous.is_some_and(|p| !p.takes(ping, min_interval)) {
+            return Ok(false);
+        }
+        let record = PingRecord::after(previous, monitor, ping);
+        inner.pings.insert(token_hash.to_owned(), record);
+        Ok(true)
+    }
+
+    async fn pings(
+        &self,
+        token_hashes: &[String],
+    ) -> Result<HashMap<String, PingRecord>, StoreError> {
+        let inner = self.inner.lock().await;
+        Ok(token_hashes
+            .iter()
+            .filter_map(|h| Some((h.clone(), inner.pings.get(h)?.clone())))
+            .collect())
     }
 }

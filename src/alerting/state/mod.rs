@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::lifecycle::Incident;
 use crate::config::{ConfigError, Env, SetupError};
+use crate::pings::{Ping, PingRecord};
 
 /// How long finished tick ids are remembered: longer than EventBridge and Lambda keep retrying.
 pub const TICK_MEMORY_HOURS: i64 = 48;
@@ -92,6 +93,23 @@ pub trait StateStore: Send + Sync {
 
     /// Gives a unit back (what was counted did not go out after all).
     async fn refund(&self, budget: &str) -> Result<(), StoreError>;
+
+    /// Keeps a heartbeat's ping in the record of its token's hash, when the record takes it
+    /// ([`PingRecord::takes`]): true when it was kept. One conditional write, so of two pings
+    /// racing, the later one stays.
+    async fn record_ping(
+        &self,
+        token_hash: &str,
+        monitor: &str,
+        ping: &Ping,
+        min_interval: chrono::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// The ping records of these token hashes (those that ever pinged), by hash.
+    async fn pings(
+        &self,
+        token_hashes: &[String],
+    ) -> Result<std::collections::HashMap<String, PingRecord>, StoreError>;
 }
 
 /// A daily budget as the memory and file stores keep it: what was spent, and when it is forgotten.

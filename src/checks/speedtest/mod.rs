@@ -51,7 +51,7 @@ pub const TYPE: CheckType = CheckType {
         // Building a client is not the monitor's fault: the function reports it when it starts.
         Err(_) => Ok(()),
     },
-    build: |monitors| {
+    build: |monitors, _store| {
         monitors
             .into_iter()
             .map(|(env, naming)| {
@@ -436,6 +436,7 @@ impl Check for SpeedTestCheck {
             "speed test finished"
         );
         vec![CheckResult {
+            since: None,
             key,
             target: self.naming.shown(&target),
             health,

@@ -1,0 +1,737 @@
+//! heartbeat: hosts and jobs report in (they ping the `ingest` function); silence is the failure.
+//!
+//! The check reads each monitor's ping record and judges it at the tick's time, so a replayed tick
+//! judges alike: a run that started and has not ended within `grace` is `run_too_long`; no ping
+//! when one was due (after `period`, or the next time of the cron `schedule`) plus `grace` is
+//! `late`, dated from when the ping became due, so the escalation ladder counts minutes offline;
+//! a `/fail` or a non-zero exit status is `job_failed` until the next success. A monitor that never
+//! pinged is waiting, not failing.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::{
+    Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, SharedStore,
+    Words, kind,
+};
+use crate::config::{ConfigError, Env, SetupError, one, parse_duration};
+use crate::pings::{self, PingRecord};
+use crate::tick::Tick;
+
+/// The function's name, as deployed.
+pub const FUNCTION: &str = "heartbeat";
+
+/// How long a monitor waits for a ping when it names neither `period` nor `schedule`.
+const DEFAULT_PERIOD: Duration = Duration::from_secs(86_400);
+/// How late a ping may be when `grace` is not set.
+const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
+/// How close two pings of the same signal may be before the second is not stored.
+const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(10);
+/// The longest `period` or `grace`.
+const MAX_SPAN: Duration = Duration::from_secs(366 * 86_400);
+/// Lines of a job's output its failure message quotes.
+const OUTPUT_LINES: usize = 3;
+/// Characters of a job's output its failure message quotes.
+const OUTPUT_CHARS: usize = 300;
+
+/// `type: heartbeat` in `lookout.yaml`.
+pub const TYPE: CheckType = CheckType {
+    name: "heartbeat",
+    function: FUNCTION,
+    display: Words {
+        zh: "心跳",
+        en: "heartbeat",
+    },
+    kinds: &[
+        kind("late", "心跳超时", "silent"),
+        kind("job_failed", "任务失败", "job failed"),
+        kind("run_too_long", "任务运行超时", "run too long"),
+    ],
+    keys: &[
+        one("token", "HEARTBEAT_TOKEN"),
+        one("period", "HEARTBEAT_PERIOD"),
+        one("grace", "HEARTBEAT_GRACE"),
+        one("schedule", "HEARTBEAT_SCHEDULE"),
+        one("min_interval", "HEARTBEAT_MIN_INTERVAL"),
+    ],
+    validate: |env| Heartbeat::from_env(env).map(|_| ()),
+    build: build_monitors,
+};
+
+/// When a ping is expected.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    /// Every `period` after the last one.
+    Every(Duration),
+    /// At the next time of a 5-field cron schedule, in a time zone.
+    Schedule {
+        /// The schedule as written.
+        text: String,
+        /// The schedule.
+        cron: Box<croner::Cron>,
+    },
+}
+
+/// One heartbeat monitor's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heartbeat {
+    /// The SHA-256 of its token (the token itself is not kept).
+    pub token_hash: String,
+    /// When pings are expected.
+    pub expect: Expect,
+    /// How late a ping may be, and how long a run may take.
+    pub grace: Duration,
+    /// Pings of the same signal closer than this are not stored.
+    pub min_interval: Duration,
+    /// The zone of the schedule and of the times in messages.
+    pub timezone: Tz,
+}
+
+fn span(env: &Env, var: &'static str, hint: &str) -> Result<Option<Duration>, ConfigError> {
+    let Some(raw) = env.get(var) else {
+        return Ok(None);
+    };
+    let value =
+        parse_duration(raw).map_err(|reason| ConfigError::invalid(var, raw, reason, hint))?;
+    if value > MAX_SPAN {
+        return Err(ConfigError::invalid(
+            var,
+            raw,
+            "is longer than 366 days",
+            hint,
+        ));
+    }
+    Ok(Some(value))
+}
+
+impl Heartbeat {
+    /// A monitor's settings, or `None` when no token is set and it is not a monitor of
+    /// `lookout.yaml` (the function then has nothing to watch).
+    pub fn of(env: &Env, naming: &Naming) -> Result<Option<Self>, ConfigError> {
+        if matches!(naming, Naming::Function(_)) && env.get("HEARTBEAT_TOKEN").is_none() {
+            return Ok(None);
+        }
+        Self::from_env(env).map(Some)
+    }
+
+    /// Reads and checks the settings.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let token = env.required(
+            "HEARTBEAT_TOKEN",
+            "give the monitor a secret token of 16 to 128 letters, digits, - . _ or ~, from the stack's secret: token: \"${WEB1_TOKEN}\"",
+        )?;
+        if !pings::is_token(token) {
+            return Err(ConfigError::invalid(
+                "HEARTBEAT_TOKEN",
+                "<redacted>",
+                format!(
+                    "{} characters, of which {} are not letters, digits, - . _ or ~",
+                    token.chars().count(),
+                    token.chars().filter(|c| !pings::is_token_char(*c)).count()
+                ),
+                "use 16 to 128 letters, digits, - . _ or ~ (openssl rand -hex 16 makes one)",
+            ));
+        }
+        let period_hint = "write it like 1m, 30m, 1h or 1d";
+        let period = span(env, "HEARTBEAT_PERIOD", period_hint)?;
+        if period.is_some_and(|p| p < Duration::from_secs(60)) {
+            return Err(ConfigError::invalid(
+                "HEARTBEAT_PERIOD",
+                env.get("HEARTBEAT_PERIOD").unwrap_or_default(),
+                "is under a minute (lookout judges once a minute)",
+                period_hint,
+            ));
+        }
+        let timezone = crate::alerting::render::Style::from_env(env)?.timezone;
+        let expect = match (env.get("HEARTBEAT_SCHEDULE"), period) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "HEARTBEAT_SCHEDULE",
+                    env.get("HEARTBEAT_SCHEDULE").unwrap_or_default(),
+                    "period is set too",
+                    "give a monitor either a period or a schedule, not both",
+                ));
+            }
+            (Some(text), None) => Expect::Schedule {
+                text: text.to_owned(),
+                cron: parse_schedule(text).map(Box::new).map_err(|reason| {
+                    ConfigError::invalid(
+                        "HEARTBEAT_SCHEDULE",
+                        text,
+                        reason,
+                        "write 5 cron fields (minute hour day-of-month month day-of-week), like \"0 2 * * *\"",
+                    )
+                })?,
+            },
+            (None, period) => Expect::Every(period.unwrap_or(DEFAULT_PERIOD)),
+        };
+        let grace =
+            span(env, "HEARTBEAT_GRACE", "write it like 30s, 5m or 1h")?.unwrap_or(DEFAULT_GRACE);
+        let min_interval = span(env, "HEARTBEAT_MIN_INTERVAL", "write it like 10s or 1m")?
+            .unwrap_or(DEFAULT_MIN_INTERVAL);
+        crate::redact::register(token);
+        Ok(Heartbeat {
+            token_hash: pings::token_hash(token),
+            expect,
+            grace,
+            min_interval,
+            timezone,
+        })
+    }
+
+    /// When the ping after one at `last` is due (without the grace).
+    pub fn due_after(&self, last: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match &self.expect {
+            Expect::Every(period) => Some(last + chrono::Duration::from_std(*period).ok()?),
+            Expect::Schedule { cron, .. } => cron
+                .find_next_occurrence(&last.with_timezone(&self.timezone), false)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+        }
+    }
+
+    /// How its expectation reads: "every 1 min + 30 s", "\"0 2 * * *\" + 1 h".
+    fn expectation(&self) -> String {
+        let grace = words(self.grace.as_secs() as i64);
+        match &self.expect {
+            Expect::Every(period) => format!("every {} + {grace}", words(period.as_secs() as i64)),
+            Expect::Schedule { text, .. } => {
+                format!("by the schedule \"{text}\" ({}) + {grace}", self.timezone)
+            }
+        }
+    }
+
+    fn local(&self, at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+        let (at, now) = (
+            at.with_timezone(&self.timezone),
+            now.with_timezone(&self.timezone),
+        );
+        if at.date_naive() == now.date_naive() {
+            at.format("%H:%M").to_string()
+        } else {
+            at.format("%m-%d %H:%M").to_string()
+        }
+    }
+}
+
+/// A 5-field cron schedule (minute hour day-of-month month day-of-week).
+fn parse_schedule(text: &str) -> Result<croner::Cron, String> {
+    let fields = text.split_whitespace().count();
+    if fields != 5 {
+        return Err(format!("has {fields} fields, not 5"));
+    }
+    croner::Cron::from_str(text).map_err(|e| e.to_string())
+}
+
+/// "45 s", "12 min", "1 h 5 min", "2 d 3 h".
+fn words(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    if seconds < 60 {
+        return format!("{seconds} s");
+    }
+    let minutes = seconds / 60;
+    let (days, hours, mins) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
+    let parts: Vec<String> = [(days, "d"), (hours, "h"), (mins, "min")]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}"))
+        .collect();
+    let mut text = parts.into_iter().take(2).collect::<Vec<_>>().join(" ");
+    if minutes < 10 && seconds % 60 != 0 {
+        text.push_str(&format!(" {} s", seconds % 60));
+    }
+    text
+}
+
+/// What a heartbeat monitor's record says at a tick.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeartbeatMeasurement {
+    /// The monitor.
+    pub monitor: String,
+    /// `waiting` (never pinged), `up`, `running`, `late`, `failed` or `running_too_long`.
+    pub status: &'static str,
+    /// The last ping, of any kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_ping: Option<DateTime<Utc>>,
+    /// When the next ping is due (without the grace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_due: Option<DateTime<Utc>>,
+    /// Seconds since the last ping.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub silent_seconds: Option<i64>,
+    /// The last run's exit status, when it reported one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_status: Option<u8>,
+}
+
+/// The metric points of a heartbeat: seconds since its last ping, per monitor.
+pub fn points(
+    _result: &CheckResult,
+    m: &HeartbeatMeasurement,
+    function: &str,
+) -> Vec<crate::metrics::Point> {
+    let Some(silent) = m.silent_seconds else {
+        return Vec::new();
+    };
+    vec![crate::metrics::Point {
+        dimensions: vec![vec!["Function", "Monitor"]],
+        fields: serde_json::json!({
+            "Function": function,
+            "Monitor": m.monitor,
+            "SilentSeconds": silent,
+            "Status": m.status,
+        }),
+        metrics: vec![("SilentSeconds", "Seconds")],
+    }]
+}
+
+/// The verdict on one record at `now` (pure: the same record and moment judge alike).
+pub fn judge(
+    heartbeat: &Heartbeat,
+    name: &str,
+    record: Option<&PingRecord>,
+    now: DateTime<Utc>,
+) -> (
+    Health,
+    Option<Failure>,
+    Option<DateTime<Utc>>,
+    HeartbeatMeasurement,
+) {
+    let mut measurement = HeartbeatMeasurement {
+        monitor: name.to_owned(),
+        status: "waiting",
+        last_ping: record.map(|r| r.last_at),
+        next_due: None,
+        silent_seconds: record.map(|r| (now - r.last_at).num_seconds().max(0)),
+        exit_status: record.and_then(|r| r.exit_status),
+    };
+    let Some(record) = record else {
+        return (Health::Ok, None, None, measurement);
+    };
+    let grace = chrono::Duration::from_std(heartbeat.grace).unwrap_or(chrono::Duration::MAX);
+    let running = record
+        .started_at
+        .filter(|started| record.ended_at.is_none_or(|ended| *started > ended));
+    // The last sign of life a schedule counts from: the last ending, else the start of the first run.
+    let Some(last) = record.ended_at.or(running) else {
+        // Only log messages so far: not yet a heartbeat.
+        return (Health::Ok, None, None, measurement);
+    };
+    let due = heartbeat.due_after(last);
+    measurement.next_due = due;
+    if let Some(started) = running {
+        let limit = started + grace;
+        if now > limit {
+            measurement.status = "running_too_long";
+            let failure = Failure {
+                kind: "run_too_long",
+                message: format!(
+                    "{name} has been running for {} (started {}), longer than its grace of {}{}",
+                    words((now - started).num_seconds()),
+                    heartbeat.local(started, now),
+                    words(grace.num_seconds()),
+                    last_output(record)
+                ),
+            };
+            return (Health::Failing, Some(failure), Some(limit), measurement);
+        }
+        measurement.status = "running";
+        return (Health::Ok, None, None, measurement);
+    }
+    if let Some(due) = due
+        && now > due + grace
+    {
+        measurement.status = "late";
+        let failure = Failure {
+            kind: "late",
+            message: format!(
+                "{name} silent for {} (last ping {}, expected {})",
+                words((now - record.last_at).num_seconds()),
+                heartbeat.local(record.last_at, now),
+                heartbeat.expectation()
+            ),
+        };
+        return (Health::Failing, Some(failure), Some(due), measurement);
+    }
+    if !record.ended_ok {
+        measurement.status = "failed";
+        let ended = record.ended_at.unwrap_or(last);
+        let status = record
+            .exit_status
+            .map(|s| format!(" with exit status {s}"))
+            .unwrap_or_default();
+        let failure = Failure {
+            kind: "job_failed",
+            message: format!(
+                "{name} failed{status} at {}{}",
+                heartbeat.local(ended, now),
+                last_output(record)
+            ),
+        };
+        return (Health::Failing, Some(failure), Some(ended), measurement);
+    }
+    measurement.status = "up";
+    (Health::Ok, None, None, measurement)
+}
+
+/// "; last output: ..." with the output's last lines, or nothing.
+fn last_output(record: &PingRecord) -> String {
+    let Some(output) = record.output.as_deref() else {
+        return String::new();
+    };
+    let lines: Vec<&str> = output
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let tail = lines[lines.len().saturating_sub(OUTPUT_LINES)..].join(" | ");
+    let count = tail.chars().count();
+    let tail: String = if count > OUTPUT_CHARS {
+        let kept: String = tail.chars().skip(count - OUTPUT_CHARS).collect();
+        format!("…{kept}")
+    } else {
+        tail
+    };
+    format!("; last output: {tail}")
+}
+
+/// Ping records by token hash, or why they could not be read.
+type Records = Result<Arc<HashMap<String, PingRecord>>, String>;
+
+/// The ping records of every heartbeat monitor of the function, read once per tick.
+struct Ledger {
+    store: SharedStore,
+    hashes: Vec<String>,
+    /// The last tick's id and what was read for it.
+    read: Mutex<Option<(String, Records)>>,
+}
+
+impl Ledger {
+    async fn records(&self, tick: &Tick) -> Records {
+        let mut read = self.read.lock().await;
+        if let Some((id, records)) = read.as_ref()
+            && *id == tick.id
+        {
+            return records.clone();
+        }
+        let records = self
+            .store
+            .pings(&self.hashes)
+            .await
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+        *read = Some((tick.id.clone(), records.clone()));
+        records
+    }
+}
+
+/// One heartbeat monitor.
+pub struct HeartbeatCheck {
+    naming: Naming,
+    /// `None`: a function without heartbeat monitors.
+    heartbeat: Option<Heartbeat>,
+    ledger: Arc<Ledger>,
+}
+
+fn build_monitors(
+    monitors: Vec<(Env, Naming)>,
+    store: &SharedStore,
+) -> Result<Vec<Box<dyn Check>>, SetupError> {
+    let mut built = Vec::with_capacity(monitors.len());
+    for (env, naming) in monitors {
+        built.push((Heartbeat::of(&env, &naming)?, naming));
+    }
+    let ledger = Arc::new(Ledger {
+        store: Arc::clone(store),
+        hashes: built
+            .iter()
+            .filter_map(|(h, _)| Some(h.as_ref()?.token_hash.clone()))
+            .collect(),
+        read: Mutex::new(None),
+    });
+    Ok(built
+        .into_iter()
+        .map(|(heartbeat, naming)| {
+            Box::new(HeartbeatCheck {
+                naming,
+                heartbeat,
+                ledger: Arc::clone(&ledger),
+            }) as Box<dyn Check>
+        })
+        .collect())
+}
+
+/// The result of a monitor whose pings could not be read: a monitor error, never "silent".
+fn unread(key: String, name: String, error: &str) -> CheckResult {
+    CheckResult {
+        key,
+        target: name.clone(),
+        health: Health::MonitorError,
+        failure: Some(Failure {
+            kind: "monitor",
+            message: format!("not checked: could not read the pings of {name}: {error}"),
+        }),
+        measurement: Measurement::Heartbeat(HeartbeatMeasurement {
+            monitor: name,
+            status: "unknown",
+            last_ping: None,
+            next_due: None,
+            silent_seconds: None,
+            exit_status: None,
+        }),
+        memory: None,
+        since: None,
+    }
+}
+
+impl HeartbeatCheck {
+    /// The monitor's name: its name in `lookout.yaml`, or the function's.
+    fn name(&self) -> &str {
+        match &self.naming {
+            Naming::Monitor { name, .. } => name,
+            Naming::Function(function) => function,
+        }
+    }
+}
+
+#[async_trait]
+impl Check for HeartbeatCheck {
+    fn function(&self) -> &'static str {
+        FUNCTION
+    }
+
+    fn naming(&self) -> &Naming {
+        &self.naming
+    }
+
+    async fn run(&self, tick: &Tick, _memory: &Memory, deadline: Instant) -> Vec<CheckResult> {
+        let Some(heartbeat) = &self.heartbeat else {
+            return Vec::new();
+        };
+        let name = self.name().to_owned();
+        let key = self.naming.whole(&name);
+        let records = match tokio::time::timeout_at(deadline, self.ledger.records(tick)).await {
+            Ok(Ok(records)) => records,
+            Ok(Err(error)) => return vec![unread(key, name, &error)],
+            Err(_) => {
+                let error = "the state store did not answer before the invocation's time ran out";
+                return vec![unread(key, name, error)];
+            }
+        };
+        let (health, failure, since, measurement) = judge(
+            heartbeat,
+            &name,
+            records.get(&heartbeat.token_hash),
+            tick.time,
+        );
+        vec![CheckResult {
+            key,
+            target: name,
+            health,
+            failure,
+            measurement: Measurement::Heartbeat(measurement),
+            memory: None,
+            since,
+        }]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pings::Signal;
+    use chrono::TimeZone;
+
+    fn heartbeat(pairs: &[(&str, &str)]) -> Result<Heartbeat, ConfigError> {
+        let mut all = vec![
+            ("HEARTBEAT_TOKEN", "0123456789abcdef0123"),
+            ("ALERT_TIMEZONE", "Asia/Shanghai"),
+        ];
+        all.extend_from_slice(pairs);
+        Heartbeat::from_env(&Env::from_pairs(all))
+    }
+
+    /// Shanghai local time on 2026-12-01 (UTC+8).
+    fn local(h: u32, m: u32) -> DateTime<Utc> {
+        chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(2026, 12, 1, h, m, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn record(signal: Signal, at: DateTime<Utc>) -> PingRecord {
+        PingRecord::after(
+            None,
+            "m",
+            &pings::Ping {
+                signal,
+                exit_status: None,
+                at,
+                output: None,
+            },
+        )
+    }
+
+    #[test]
+    fn settings_are_checked_and_name_the_variable() {
+        let good = heartbeat(&[("HEARTBEAT_PERIOD", "1m"), ("HEARTBEAT_GRACE", "30s")]).unwrap();
+        assert_eq!(good.expect, Expect::Every(Duration::from_secs(60)));
+        assert_eq!(good.grace, Duration::from_secs(30));
+        assert_eq!(good.min_interval, DEFAULT_MIN_INTERVAL);
+        for (var, value) in [
+            ("HEARTBEAT_PERIOD", "30s"),
+            ("HEARTBEAT_PERIOD", "1w"),
+            ("HEARTBEAT_GRACE", "soon"),
+            ("HEARTBEAT_SCHEDULE", "0 2 * *"),
+            ("HEARTBEAT_SCHEDULE", "0 25 * * *"),
+            ("HEARTBEAT_MIN_INTERVAL", "10"),
+        ] {
+            let error = heartbeat(&[(var, value)]).unwrap_err().to_string();
+            assert!(error.starts_with(var), "{var}={value}: {error}");
+        }
+        let both = heartbeat(&[
+            ("HEARTBEAT_PERIOD", "1h"),
+            ("HEARTBEAT_SCHEDULE", "0 2 * * *"),
+        ]);
+        assert!(both.unwrap_err().to_string().contains("not both"));
+        for token in ["short", "0123456789abcdef/0123", "0123456789abcdef 0123"] {
+            let error = Heartbeat::from_env(&Env::from_pairs([("HEARTBEAT_TOKEN", token)]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("HEARTBEAT_TOKEN") && !error.contains(token),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_period_host_is_late_after_period_and_grace_dated_from_when_it_was_due() {
+        let host = heartbeat(&[("HEARTBEAT_PERIOD", "1m"), ("HEARTBEAT_GRACE", "30s")]).unwrap();
+        let last = record(Signal::Success, local(10, 3));
+        let at = |m: i64, s: i64| local(10, 3) + chrono::Duration::seconds(m * 60 + s);
+        assert_eq!(judge(&host, "web-1", Some(&last), at(1, 30)).0, Health::Ok);
+        let (health, failure, since, m) = judge(&host, "web-1", Some(&last), at(12, 0));
+        assert_eq!((health, m.status), (Health::Failing, "late"));
+        assert_eq!(since, Some(local(10, 4)));
+        assert_eq!(
+            failure.unwrap().message,
+            "web-1 silent for 12 min (last ping 10:03, expected every 1 min + 30 s)"
+        );
+        let (health, _, _, m) = judge(&host, "web-1", None, at(600, 0));
+        assert_eq!((health, m.status), (Health::Ok, "waiting"));
+    }
+
+    #[test]
+    fn a_scheduled_job_is_late_fails_with_its_output_and_runs_too_long() {
+        let job = heartbeat(&[
+            ("HEARTBEAT_SCHEDULE", "0 2 * * *"),
+            ("HEARTBEAT_GRACE", "1h"),
+        ])
+        .unwrap();
+        // Succeeded at 02:05 on the 1st: due 02:00 on the 2nd, late after 03:00.
+        let done = record(Signal::Success, local(2, 5));
+        let next_day = |h, m| local(h, m) + chrono::Duration::days(1);
+        assert_eq!(
+            judge(&job, "backup", Some(&done), next_day(2, 59)).0,
+            Health::Ok
+        );
+        let (health, failure, since, _) = judge(&job, "backup", Some(&done), next_day(3, 1));
+        assert_eq!(health, Health::Failing);
+        assert_eq!(since, Some(next_day(2, 0)));
+        let failure = failure.unwrap();
+        assert_eq!(failure.kind, "late");
+        assert!(
+            failure.message.contains("last ping 12-01 02:05"),
+            "{}",
+            failure.message
+        );
+
+        let failed = PingRecord::after(
+            None,
+            "backup",
+            &pings::Ping {
+                signal: Signal::Fail,
+                exit_status: Some(3),
+                at: local(2, 7),
+                output: Some("dumping\nrsync: write failed: No space left on device\n".into()),
+            },
+        );
+        let (health, failure, since, m) = judge(&job, "backup", Some(&failed), local(2, 8));
+        let failure = failure.unwrap();
+        assert_eq!(
+            (health, failure.kind, since, m.exit_status),
+            (Health::Failing, "job_failed", Some(local(2, 7)), Some(3))
+        );
+        assert_eq!(
+            failure.message,
+            "backup failed with exit status 3 at 02:07; last output: dumping | rsync: write failed: No space left on device"
+        );
+
+        let started = PingRecord::after(
+            Some(&done),
+            "backup",
+            &pings::Ping {
+                signal: Signal::Start,
+                exit_status: None,
+                at: next_day(2, 0),
+                output: None,
+            },
+        );
+        assert_eq!(
+            judge(&job, "backup", Some(&started), next_day(2, 59))
+                .3
+                .status,
+            "running"
+        );
+        let (health, failure, since, _) = judge(&job, "backup", Some(&started), next_day(3, 12));
+        let failure = failure.unwrap();
+        assert_eq!(
+            (health, failure.kind, since),
+            (Health::Failing, "run_too_long", Some(next_day(3, 0)))
+        );
+        assert_eq!(
+            failure.message,
+            "backup has been running for 1 h 12 min (started 02:00), longer than its grace of 1 h"
+        );
+    }
+
+    #[test]
+    fn a_schedule_follows_daylight_saving_in_its_zone() {
+        // 02:30 every day in Berlin: on 2026-03-29 the clocks skip from 02:00 to 03:00.
+        let job = heartbeat(&[
+            ("HEARTBEAT_SCHEDULE", "30 2 * * *"),
+            ("ALERT_TIMEZONE", "Europe/Berlin"),
+        ])
+        .unwrap();
+        let before = Utc.with_ymd_and_hms(2026, 3, 27, 1, 30, 0).unwrap(); // 02:30 CET
+        let next = job.due_after(before).unwrap();
+        assert_eq!(next, Utc.with_ymd_and_hms(2026, 3, 28, 1, 30, 0).unwrap());
+        let after_change = job
+            .due_after(Utc.with_ymd_and_hms(2026, 3, 30, 0, 30, 0).unwrap())
+            .unwrap();
+        assert_eq!(
+            after_change,
+            Utc.with_ymd_and_hms(2026, 3, 31, 0, 30, 0).unwrap()
+        ); // 02:30 CEST
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(words(30), "30 s");
+        assert_eq!(words(60), "1 min");
+        assert_eq!(words(90), "1 min 30 s");
+        assert_eq!(words(12 * 60 + 5), "12 min");
+        assert_eq!(words(3600 + 300), "1 h 5 min");
+        assert_eq!(words(2 * 86_400 + 3 * 3600 + 60), "2 d 3 h");
+    }
+}

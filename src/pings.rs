@@ -1,0 +1,237 @@
+//! Heartbeat pings: what a host or a job reports to the `ingest` function, and the one record per
+//! monitor the store keeps of them.
+//!
+//! The record is keyed by the SHA-256 of the monitor's token (the token itself is never stored).
+//! Each ping is one conditional write: it is kept when it is newer than the record's last ping, and
+//! not a repeat of the same signal within the monitor's minimum interval (a script in a loop).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The most of a ping's body kept with it (its end: the last lines say what went wrong).
+pub const MAX_OUTPUT_BYTES: usize = 10 * 1024;
+/// The shortest token a monitor may have.
+pub const MIN_TOKEN_CHARS: usize = 16;
+/// The longest token a monitor may have.
+pub const MAX_TOKEN_CHARS: usize = 128;
+
+/// What a ping says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// `/ping/<token>` or exit status 0: the job ran, or the host is alive.
+    Success,
+    /// `/ping/<token>/start`: a run began.
+    Start,
+    /// `/ping/<token>/fail` or a non-zero exit status: the job failed.
+    Fail,
+    /// `/ping/<token>/log`: a message only.
+    Log,
+}
+
+impl Signal {
+    /// Its name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Success => "success",
+            Signal::Start => "start",
+            Signal::Fail => "fail",
+            Signal::Log => "log",
+        }
+    }
+
+    /// The signal of a stored name.
+    pub fn parse(text: &str) -> Option<Signal> {
+        [Signal::Success, Signal::Start, Signal::Fail, Signal::Log]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+
+    /// True for the signals that end a run (success or failure).
+    pub fn ends_a_run(self) -> bool {
+        matches!(self, Signal::Success | Signal::Fail)
+    }
+}
+
+/// One ping, as the ingest function received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ping {
+    /// What it says.
+    pub signal: Signal,
+    /// The exit status it reported (`/ping/<token>/<0-255>`).
+    pub exit_status: Option<u8>,
+    /// When it was received (the request's own time, so a replay is exact).
+    pub at: DateTime<Utc>,
+    /// Its body's end (at most [`MAX_OUTPUT_BYTES`]), when it had one.
+    pub output: Option<String>,
+}
+
+/// What the store keeps of a monitor's pings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingRecord {
+    /// The monitor's name (for a person reading the table).
+    pub monitor: String,
+    /// The last ping kept, whatever it said.
+    pub last_at: DateTime<Utc>,
+    /// What it said.
+    pub last_signal: Signal,
+    /// The last success or failure.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Whether that was a success.
+    pub ended_ok: bool,
+    /// Its exit status, when it reported one.
+    pub exit_status: Option<u8>,
+    /// The last `/start`.
+    pub started_at: Option<DateTime<Utc>>,
+    /// The last output: an ending's body, or a later start's or log's.
+    pub output: Option<String>,
+}
+
+impl PingRecord {
+    /// True when `ping` is worth keeping over this record: newer than its last ping, and not the
+    /// same signal again within `min_interval`.
+    pub fn takes(&self, ping: &Ping, min_interval: chrono::Duration) -> bool {
+        ping.at > self.last_at
+            && (ping.signal != self.last_signal || ping.at - self.last_at >= min_interval)
+    }
+
+    /// The record after `ping` (`previous` is the record before it, if any).
+    pub fn after(previous: Option<&PingRecord>, monitor: &str, ping: &Ping) -> PingRecord {
+        let mut record = previous.cloned().unwrap_or(PingRecord {
+            monitor: monitor.to_owned(),
+            last_at: ping.at,
+            last_signal: ping.signal,
+            ended_at: None,
+            ended_ok: false,
+            exit_status: None,
+            started_at: None,
+            output: None,
+        });
+        record.monitor = monitor.to_owned();
+        record.last_at = ping.at;
+        record.last_signal = ping.signal;
+        match ping.signal {
+            Signal::Success | Signal::Fail => {
+                record.ended_at = Some(ping.at);
+                record.ended_ok = ping.signal == Signal::Success;
+                record.exit_status = ping.exit_status;
+                record.output.clone_from(&ping.output);
+            }
+            Signal::Start => {
+                record.started_at = Some(ping.at);
+                if ping.output.is_some() {
+                    record.output.clone_from(&ping.output);
+                }
+            }
+            Signal::Log => {
+                if ping.output.is_some() {
+                    record.output.clone_from(&ping.output);
+                }
+            }
+        }
+        record
+    }
+}
+
+/// The hex SHA-256 of a token: how the store and the ingest function know a monitor.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// True for a token's characters: letters, digits and `-._~` (a URL's path carries them as they
+/// are), [`MIN_TOKEN_CHARS`] to [`MAX_TOKEN_CHARS`] of them.
+pub fn is_token(token: &str) -> bool {
+    (MIN_TOKEN_CHARS..=MAX_TOKEN_CHARS).contains(&token.len()) && token.chars().all(is_token_char)
+}
+
+/// A character a token may hold.
+pub fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')
+}
+
+/// A body as kept: its last [`MAX_OUTPUT_BYTES`] (cut at a character), decoded leniently; `None`
+/// when it is empty or blank.
+pub fn output_of(body: &[u8]) -> Option<String> {
+    let start = body.len().saturating_sub(MAX_OUTPUT_BYTES);
+    let text = String::from_utf8_lossy(&body[start..]);
+    // A cut may leave half a character at the start: drop the replacement it became.
+    let text = if start > 0 {
+        text.trim_start_matches('\u{FFFD}')
+    } else {
+        &text
+    };
+    let text = text.trim_end();
+    (!text.trim().is_empty()).then(|| {
+        if start > 0 {
+            format!("…{text}")
+        } else {
+            text.to_owned()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn ping(signal: Signal, second: i64) -> Ping {
+        Ping {
+            signal,
+            exit_status: None,
+            at: Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).unwrap()
+                + chrono::Duration::seconds(second),
+            output: None,
+        }
+    }
+
+    #[test]
+    fn a_record_keeps_newer_pings_and_drops_repeats_within_the_interval() {
+        let interval = chrono::Duration::seconds(10);
+        let record = PingRecord::after(None, "job", &ping(Signal::Start, 0));
+        assert!(!record.takes(&ping(Signal::Start, 5), interval), "a repeat");
+        assert!(record.takes(&ping(Signal::Start, 10), interval));
+        assert!(
+            record.takes(&ping(Signal::Success, 1), interval),
+            "a quick run's end"
+        );
+        assert!(
+            !record.takes(&ping(Signal::Success, 0), interval),
+            "not newer"
+        );
+        assert!(!record.takes(&ping(Signal::Fail, -5), interval), "older");
+        let ended = PingRecord::after(Some(&record), "job", &ping(Signal::Fail, 3));
+        assert_eq!(ended.started_at, record.started_at);
+        assert_eq!(
+            (ended.ended_at, ended.ended_ok),
+            (Some(ping(Signal::Fail, 3).at), false)
+        );
+        let logged = PingRecord::after(Some(&ended), "job", &ping(Signal::Log, 4));
+        assert_eq!((logged.ended_at, logged.ended_ok), (ended.ended_at, false));
+        assert_eq!(logged.last_signal, Signal::Log);
+    }
+
+    #[test]
+    fn output_keeps_the_end_of_a_long_body() {
+        assert_eq!(output_of(b""), None);
+        assert_eq!(output_of(b"  \n"), None);
+        assert_eq!(output_of(b"done\n").as_deref(), Some("done"));
+        let mut body = "界".repeat(5000).into_bytes();
+        body.extend_from_slice(b"\nERROR: disk full\n");
+        let kept = output_of(&body).unwrap();
+        assert!(kept.len() <= MAX_OUTPUT_BYTES + "…".len());
+        assert!(kept.starts_with("…界") && kept.ends_with("ERROR: disk full"));
+    }
+
+    #[test]
+    fn tokens_are_url_safe_and_long_enough() {
+        assert!(is_token("0123456789abcdef"));
+        assert!(is_token("web-1.token_~AZaz09xx"));
+        assert!(!is_token("short"));
+        assert!(!is_token("0123456789abcdef/"));
+        assert!(!is_token("0123456789abcdé"));
+        assert!(!is_token(&"a".repeat(129)));
+        assert_eq!(token_hash("abc").len(), 64);
+    }
+}
