@@ -344,7 +344,7 @@ fn answer_of(report: &Report) -> Value {
 }
 
 /// Tells Lambda why start-up failed, so the console and logs show the message.
-async fn report_init_error(api: &str, error: &str) {
+pub(crate) async fn report_init_error(api: &str, error: &str) {
     let body = serde_json::json!({
         "errorMessage": error,
         "errorType": "ConfigError",
@@ -392,7 +392,7 @@ fn log_filter(rust_log: Option<&str>, in_lambda: bool) -> tracing_subscriber::En
 }
 
 /// JSON logs under Lambda; terse text on a terminal. `RUST_LOG` overrides the level.
-fn init_logging(in_lambda: bool) {
+pub(crate) fn init_logging(in_lambda: bool) {
     let rust_log = std::env::var("RUST_LOG").ok();
     let mut filter = log_filter(rust_log.as_deref(), in_lambda);
     // HTTP and SDK internals can log URLs and headers at debug level, and the WeCom URL carries its

@@ -9,6 +9,7 @@ pub mod checks;
 pub mod config;
 pub mod function;
 pub mod http;
+pub mod ingest;
 pub mod metrics;
 pub mod monitor;
 pub mod notify;

@@ -67,6 +67,30 @@ pub const TYPE: CheckType = CheckType {
     build: build_monitors,
 };
 
+/// The heartbeat monitors of the configuration, by name: those of `lookout.yaml`, else the one
+/// `HEARTBEAT_TOKEN` describes (named `heartbeat`), else none. The ingest function and the
+/// heartbeat function read them alike.
+pub fn monitors(
+    env: &Env,
+    file: Option<&crate::config::file::LookoutFile>,
+) -> Result<Vec<(String, Heartbeat)>, SetupError> {
+    match file.and_then(|f| f.monitors.as_ref()) {
+        Some(monitors) => Ok(monitors
+            .iter()
+            .filter(|m| m.kind.name == TYPE.name)
+            .map(|m| Ok((m.name.clone(), Heartbeat::from_env(&m.env)?)))
+            .collect::<Result<_, ConfigError>>()?),
+        None => {
+            let env = file.map_or(env, |f| &f.defaults);
+            let naming = Naming::Function(FUNCTION);
+            Ok(Heartbeat::of(env, &naming)?
+                .map(|h| (FUNCTION.to_owned(), h))
+                .into_iter()
+                .collect())
+        }
+    }
+}
+
 /// When a ping is expected.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expect {

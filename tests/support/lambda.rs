@@ -332,8 +332,10 @@ impl Function {
 /// The function a binary is (`site-status` for `.../site-status`).
 fn function_of(binary: &str) -> Option<&'static str> {
     let name = std::path::Path::new(binary).file_name()?.to_str()?;
-    ["site-status", "speed-test", "kafka-lag"]
-        .into_iter()
+    lookout::checks::CHECK_TYPES
+        .iter()
+        .map(|t| t.function)
+        .chain(["ingest"])
         .find(|f| *f == name)
 }
 

@@ -1,6 +1,8 @@
 //! `moto_server`, the real-wire stand-in for AWS, started per test on 127.0.0.1:0.
 //!
 //! The binary comes from `MOTO_SERVER` (the Makefile points it into the project's .venv), else PATH.
+//! It runs through `moto_atomic.py` with the Python next to it, which makes DynamoDB's writes atomic
+//! as the service's are (moto alone lets two racing conditional writes both pass).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -21,8 +23,14 @@ pub struct Moto {
 impl Moto {
     pub async fn start() -> Moto {
         let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
-        let mut process = Command::new(&program)
-            .args(["-H", "127.0.0.1", "-p", "0"])
+        let python = std::path::Path::new(&program)
+            .parent()
+            .map(|bin| bin.join("python"))
+            .filter(|python| python.exists())
+            .unwrap_or_else(|| "python3".into());
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/moto_atomic.py");
+        let mut process = Command::new(&python)
+            .args([script, "-H", "127.0.0.1", "-p", "0"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)

@@ -1,0 +1,427 @@
+//! The `ingest` function: a Lambda Function URL (payload format 2.0) where hosts and jobs ping,
+//! healthchecks.io-style. The token in the path is the secret; each ping is one conditional write,
+//! made before the answer, so a `200` means the ping is kept.
+//!
+//! | request | meaning |
+//! |---|---|
+//! | `GET/POST/HEAD /ping/<token>` | success |
+//! | `/ping/<token>/start` | a run started |
+//! | `/ping/<token>/fail` | the job failed |
+//! | `/ping/<token>/<0-255>` | exit status: 0 success, anything else failure |
+//! | `/ping/<token>/log` | a message only |
+//!
+//! Answers: `200` (also for a ping that adds nothing: a repeat within the monitor's minimum
+//! interval, or one older than the last kept); `404` for an unknown token, the same answer by the
+//! same path for every one; `400` for a malformed path; `413` for a body over 1 MB; `405` for
+//! another method; `503` when the store could not keep the ping (the sender should try again).
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::{Value, json};
+
+use crate::alerting::state;
+use crate::checks::SharedStore;
+use crate::checks::heartbeat;
+use crate::config::file;
+use crate::config::{Env, SetupError};
+use crate::pings::{self, Ping, Signal};
+use crate::{redact, secrets};
+
+/// The most a ping's body may take.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A monitor a token stands for.
+#[derive(Debug, Clone)]
+struct Known {
+    name: String,
+    min_interval: chrono::Duration,
+}
+
+/// The ingest function's state: the monitors by token hash, and the store.
+pub struct Ingest {
+    monitors: HashMap<String, Known>,
+    store: SharedStore,
+}
+
+/// An answer to a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// A word or a sentence for the sender (never the token).
+    pub body: String,
+}
+
+impl Answer {
+    fn new(status: u16, body: impl Into<String>) -> Self {
+        Answer {
+            status,
+            body: body.into(),
+        }
+    }
+
+    /// The Function URL response (payload format 2.0).
+    pub fn to_response(&self, head: bool) -> Value {
+        let mut headers = json!({
+            "content-type": "text/plain; charset=utf-8",
+            "cache-control": "no-store",
+        });
+        if self.status == 405 {
+            headers["allow"] = json!("GET, POST, HEAD");
+        }
+        if self.status == 503 {
+            headers["retry-after"] = json!("5");
+        }
+        let body = if head {
+            String::new()
+        } else {
+            format!("{}\n", self.body)
+        };
+        json!({"statusCode": self.status, "headers": headers, "body": body})
+    }
+}
+
+/// What a ping's path asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route<'a> {
+    /// The token.
+    pub token: &'a str,
+    /// What it says.
+    pub signal: Signal,
+    /// The exit status, when the path gave one.
+    pub exit_status: Option<u8>,
+}
+
+/// Reads a ping's path: `Err` is the answer to give instead.
+pub fn route(path: &str) -> Result<Route<'_>, Answer> {
+    let malformed = |why: &str| {
+        Answer::new(
+            400,
+            format!("malformed ping URL ({why}): use /ping/<token>[/start|/fail|/log|/<0-255>]"),
+        )
+    };
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let Some(rest) = path
+        .strip_prefix("/ping")
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+    else {
+        return Err(Answer::new(404, "not found: pings go to /ping/<token>"));
+    };
+    let rest = rest.strip_prefix('/').unwrap_or(rest);
+    if path.contains('%') {
+        return Err(malformed("percent-encoded characters are not taken"));
+    }
+    if path.contains("..") || path.contains("//") {
+        return Err(malformed("empty or dot-dot segments are not taken"));
+    }
+    let mut parts = rest.split('/');
+    let token = parts.next().unwrap_or_default();
+    let action = parts.next();
+    if parts.next().is_some() {
+        return Err(malformed("too many segments"));
+    }
+    if token.is_empty() || !token.chars().all(pings::is_token_char) || token.len() > 256 {
+        return Err(malformed("a token is letters, digits, - . _ and ~"));
+    }
+    let (signal, exit_status) = match action {
+        None => (Signal::Success, None),
+        Some("start") => (Signal::Start, None),
+        Some("fail") => (Signal::Fail, None),
+        Some("log") => (Signal::Log, None),
+        Some(code)
+            if !code.is_empty() && code.len() <= 3 && code.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            match code.parse::<u8>() {
+                Ok(0) => (Signal::Success, Some(0)),
+                Ok(status) => (Signal::Fail, Some(status)),
+                Err(_) => return Err(malformed("an exit status is 0 to 255")),
+            }
+        }
+        Some(_) => return Err(malformed("unknown action")),
+    };
+    Ok(Route {
+        token,
+        signal,
+        exit_status,
+    })
+}
+
+/// The parts of a Function URL event a ping needs.
+struct Request<'a> {
+    method: &'a str,
+    path: &'a str,
+    at: DateTime<Utc>,
+    body: Vec<u8>,
+}
+
+fn request(event: &Value) -> Result<Request<'_>, Answer> {
+    let not_url = || Answer::new(400, "not a Function URL request (payload format 2.0)");
+    let method = event
+        .pointer("/requestContext/http/method")
+        .and_then(Value::as_str)
+        .ok_or_else(not_url)?;
+    let path = event
+        .get("rawPath")
+        .and_then(Value::as_str)
+        .ok_or_else(not_url)?;
+    let at = event
+        .pointer("/requestContext/timeEpoch")
+        .and_then(Value::as_i64)
+        .and_then(DateTime::from_timestamp_millis)
+        .ok_or_else(not_url)?;
+    let body = match event.get("body").and_then(Value::as_str) {
+        None => Vec::new(),
+        Some(text) if event.get("isBase64Encoded") == Some(&Value::Bool(true)) => {
+            // Base64 takes 4 characters for 3 bytes: a body that long is over the limit anyway.
+            if text.len() / 4 * 3 > MAX_BODY_BYTES + 3 {
+                return Err(too_large());
+            }
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|_| Answer::new(400, "the body is not valid base64"))?
+        }
+        Some(text) => text.as_bytes().to_vec(),
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(Request {
+        method,
+        path,
+        at,
+        body,
+    })
+}
+
+fn too_large() -> Answer {
+    Answer::new(
+        413,
+        "the body is over 1 MB: send the end of the output (tail -c 10000)",
+    )
+}
+
+impl Ingest {
+    /// The ingest function of these heartbeat monitors, keeping pings in `store`.
+    pub fn new(monitors: Vec<(String, heartbeat::Heartbeat)>, store: SharedStore) -> Self {
+        Ingest {
+            monitors: monitors
+                .into_iter()
+                .map(|(name, h)| {
+                    let min_interval =
+                        chrono::Duration::from_std(h.min_interval).unwrap_or(chrono::Duration::MAX);
+                    (h.token_hash, Known { name, min_interval })
+                })
+                .collect(),
+            store,
+        }
+    }
+
+    /// Answers one Function URL event: the response, whatever the request.
+    pub async fn handle(&self, event: &Value) -> Value {
+        let head = event
+            .pointer("/requestContext/http/method")
+            .and_then(Value::as_str)
+            == Some("HEAD");
+        self.answer(event).await.to_response(head)
+    }
+
+    /// The answer to one event.
+    pub async fn answer(&self, event: &Value) -> Answer {
+        let request = match request(event) {
+            Ok(request) => request,
+            Err(answer) => return answer,
+        };
+        if !matches!(request.method, "GET" | "POST" | "HEAD") {
+            return Answer::new(405, "pings are GET, POST or HEAD");
+        }
+        let route = match route(request.path) {
+            Ok(route) => route,
+            Err(answer) => return answer,
+        };
+        // Every unknown token, short or long, takes this same path to the same answer.
+        let Some(known) = self.monitors.get(&pings::token_hash(route.token)) else {
+            tracing::info!("a ping with an unknown token: 404");
+            return Answer::new(404, "not found: no monitor has this token");
+        };
+        let ping = Ping {
+            signal: route.signal,
+            exit_status: route.exit_status,
+            at: request.at,
+            output: pings::output_of(&request.body),
+        };
+        let hash = pings::token_hash(route.token);
+        match self
+            .store
+            .record_ping(&hash, &known.name, &ping, known.min_interval)
+            .await
+        {
+            Ok(kept) => {
+                tracing::info!(monitor = %known.name, signal = ping.signal.as_str(), kept, "ping");
+                Answer::new(200, "OK")
+            }
+            Err(error) => {
+                tracing::error!(monitor = %known.name, %error, "could not keep a ping");
+                Answer::new(503, "the ping could not be kept: try again")
+            }
+        }
+    }
+}
+
+/// Everything the function needs, built once at cold start.
+async fn build(in_lambda: bool) -> Result<Ingest, SetupError> {
+    let env = secrets::with_secret(Env::from_process()).await?;
+    let file = file::from_env(&env)?;
+    let monitors = heartbeat::monitors(&env, file.as_ref())?;
+    let store: SharedStore = Arc::from(state::from_env(&env, in_lambda).await?);
+    tracing::info!(monitors = monitors.len(), "heartbeat monitors read");
+    Ok(Ingest::new(monitors, store))
+}
+
+/// The `ingest` binary's `main`: the Lambda loop, or, on a laptop, one ping given as arguments
+/// (`ingest GET /ping/<token>/start`, the body on standard input when it is not a terminal).
+pub fn main() -> ExitCode {
+    let runtime_api = std::env::var("AWS_LAMBDA_RUNTIME_API")
+        .ok()
+        .filter(|v| !v.is_empty());
+    for var in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+        if let Ok(value) = std::env::var(var) {
+            redact::register(&value);
+        }
+    }
+    crate::function::init_logging(runtime_api.is_some());
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("ingest: could not start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let ingest = match build(runtime_api.is_some()).await {
+            Ok(ingest) => Arc::new(ingest),
+            Err(error) => {
+                let error = redact::scrub(&error.to_string()).into_owned();
+                match &runtime_api {
+                    Some(api) => {
+                        tracing::error!(%error, "configuration error");
+                        crate::function::report_init_error(api, &error).await;
+                    }
+                    None => eprintln!("ingest: configuration error: {error}"),
+                }
+                return ExitCode::FAILURE;
+            }
+        };
+        match runtime_api {
+            Some(_) => serve(ingest).await,
+            None => ping_once(&ingest).await,
+        }
+    })
+}
+
+async fn serve(ingest: Arc<Ingest>) -> ExitCode {
+    let handler = service_fn(move |event: LambdaEvent<Value>| {
+        let ingest = Arc::clone(&ingest);
+        async move { Ok::<Value, lambda_runtime::Diagnostic>(ingest.handle(&event.payload).await) }
+    });
+    match lambda_runtime::run(handler).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "the Lambda runtime loop stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A local ping: `ingest [METHOD] /ping/<token>[/...]`, recorded in the local state file.
+async fn ping_once(ingest: &Ingest) -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (method, path) = match args.as_slice() {
+        [path] => ("POST", path.as_str()),
+        [method, path] => (method.as_str(), path.as_str()),
+        _ => {
+            eprintln!(
+                "ingest answers the stack's Function URL (IngestUrl). Locally, record one ping: ingest [GET|POST] /ping/<token>[/start|/fail|/log|/<exit status>] (the body from standard input)"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut body = Vec::new();
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let mut stdin = std::io::Read::take(std::io::stdin(), MAX_BODY_BYTES as u64 + 1);
+        let _ = std::io::Read::read_to_end(&mut stdin, &mut body);
+    }
+    let event = json!({
+        "version": "2.0",
+        "rawPath": path,
+        "requestContext": {"http": {"method": method}, "timeEpoch": Utc::now().timestamp_millis()},
+        "body": base64::engine::general_purpose::STANDARD.encode(&body),
+        "isBase64Encoded": true,
+    });
+    let answer = ingest.answer(&event).await;
+    println!("{} {}", answer.status, answer.body);
+    if answer.status == 200 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_of_the_protocol_reads() {
+        let token = "0123456789abcdef";
+        let read = |path: &str| route(path).map(|r| (r.signal, r.exit_status));
+        assert_eq!(read(&format!("/ping/{token}")), Ok((Signal::Success, None)));
+        assert_eq!(
+            read(&format!("/ping/{token}/")),
+            Ok((Signal::Success, None))
+        );
+        assert_eq!(
+            read(&format!("/ping/{token}/start")),
+            Ok((Signal::Start, None))
+        );
+        assert_eq!(
+            read(&format!("/ping/{token}/fail")),
+            Ok((Signal::Fail, None))
+        );
+        assert_eq!(read(&format!("/ping/{token}/log")), Ok((Signal::Log, None)));
+        assert_eq!(
+            read(&format!("/ping/{token}/0")),
+            Ok((Signal::Success, Some(0)))
+        );
+        assert_eq!(
+            read(&format!("/ping/{token}/255")),
+            Ok((Signal::Fail, Some(255)))
+        );
+        for bad in [
+            format!("/ping/{token}/256"),
+            format!("/ping/{token}/-1"),
+            format!("/ping/{token}/0001"),
+            format!("/ping/{token}/stop"),
+            format!("/ping/{token}/start/x"),
+            format!("/ping/{token}%2Fstart"),
+            format!("/ping/../{token}"),
+            format!("/ping/{token}/.."),
+            format!("/ping//{token}"),
+            "/ping/".to_owned(),
+            "/ping/tok$en".to_owned(),
+        ] {
+            let answer = route(&bad).unwrap_err();
+            assert_eq!(answer.status, 400, "{bad}: {answer:?}");
+            assert!(!answer.body.contains(token), "{bad}: {answer:?}");
+        }
+        assert_eq!(route("/").unwrap_err().status, 404);
+        assert_eq!(route("/pingx/abc").unwrap_err().status, 404);
+    }
+}

@@ -1,0 +1,780 @@
+//! Heartbeats end to end: the ingest binary under the Runtime API emulator with Function URL events,
+//! replayed nights through the lifecycle (maintenance windows, the escalation ladder in minutes
+//! offline), cron-scheduled jobs, and both functions on DynamoDB in moto.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Asia::Shanghai;
+use lookout::alerting::AlertState;
+use lookout::alerting::state::StateStore;
+use lookout::alerting::state::dynamodb::DynamoDbStore;
+use lookout::alerting::state::file::FileStore;
+use lookout::alerting::state::memory::MemoryStore;
+use lookout::checks::{SharedStore, heartbeat};
+use lookout::config::Env;
+use lookout::config::file;
+use lookout::monitor::{Invocation, Monitor, Watch};
+use lookout::notify::Channel;
+use lookout::pings::{Ping, Signal, token_hash};
+use lookout::tick::{Tick, TickSource};
+use serde_json::{Value, json};
+use support::lambda::{Outcome, RuntimeApi, scheduled_event};
+use support::moto::Moto;
+use support::scripted::{Recorder, Sent};
+
+const WEB1_TOKEN: &str = "w1-Zq8d3kT0vYp2mXr7";
+const WEB2_TOKEN: &str = "w2-Hf5nB9cL1sQe4uJa";
+const BACKUP_TOKEN: &str = "bk-P3oW6yG8tN2iV0xC";
+/// A well-formed token no monitor has.
+const STRANGER: &str = "zz-Kk4Rr8Tt1Yy5Uu9Ii";
+
+/// A Function URL event (payload format 2.0), as Lambda hands one to the function.
+fn url_event(method: &str, path: &str, body: &[u8], at: DateTime<Utc>) -> Value {
+    json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"host": "abcdefg.lambda-url.us-east-1.on.aws", "user-agent": "curl/8.5.0"},
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "abcdefg",
+            "domainName": "abcdefg.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "abcdefg",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "curl/8.5.0"},
+            "requestId": "7f1c6b4e-0000-4000-8000-000000000000",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": at.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
+            "timeEpoch": at.timestamp_millis(),
+        },
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "isBase64Encoded": true,
+    })
+}
+
+fn response(outcome: Outcome) -> (u16, String) {
+    let Outcome::Response(value) = outcome else {
+        panic!("the function failed: {outcome:?}");
+    };
+    (
+        value["statusCode"].as_u64().expect("a status") as u16,
+        value["body"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+const YAML: &str = r#"
+monitors:
+  - {name: web-1, type: heartbeat, token: "${WEB1_TOKEN}", period: 1m, grace: 30s}
+  - {name: web-2, type: heartbeat, token: "${WEB2_TOKEN}", period: 1m, grace: 30s}
+  - name: nightly-backup
+    type: heartbeat
+    token: "${BACKUP_TOKEN}"
+    schedule: "0 2 * * *"
+    timezone: Asia/Shanghai
+    grace: 1h
+"#;
+
+fn tokens() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("WEB1_TOKEN", WEB1_TOKEN),
+        ("WEB2_TOKEN", WEB2_TOKEN),
+        ("BACKUP_TOKEN", BACKUP_TOKEN),
+    ]
+}
+
+#[tokio::test]
+async fn the_ingest_function_answers_every_row_of_the_protocol_and_never_prints_a_token() {
+    let api = RuntimeApi::start().await;
+    std::fs::write(api.task_root().join("lookout.yaml"), YAML).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let state_path = state.display().to_string();
+    let mut env = tokens();
+    env.push(("STATE_FILE", &state_path));
+    let function = api.spawn(env!("CARGO_BIN_EXE_ingest"), &env).await;
+    let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).unwrap();
+    let at = |s: i64| t0 + chrono::Duration::seconds(s);
+    let send = |method: &'static str, path: String, body: Vec<u8>, time: DateTime<Utc>| {
+        let api = &api;
+        async move {
+            response(
+                api.invoke(
+                    url_event(method, &path, &body, time),
+                    Duration::from_secs(20),
+                )
+                .await,
+            )
+        }
+    };
+    let store = FileStore::new(&state);
+    let record = |token: &str| {
+        let store = &store;
+        let hash = token_hash(token);
+        async move {
+            store
+                .pings(std::slice::from_ref(&hash))
+                .await
+                .unwrap()
+                .remove(&hash)
+        }
+    };
+
+    // A run of the backup: start, a log line, exit status 0.
+    let ok = (200, "OK\n".to_owned());
+    assert_eq!(
+        send("GET", format!("/ping/{BACKUP_TOKEN}/start"), vec![], at(0)).await,
+        ok
+    );
+    let r = record(BACKUP_TOKEN).await.expect("kept");
+    assert_eq!(
+        (r.started_at, r.ended_at, r.monitor.as_str()),
+        (Some(at(0)), None, "nightly-backup")
+    );
+    assert_eq!(
+        send(
+            "POST",
+            format!("/ping/{BACKUP_TOKEN}/log"),
+            b"copied 12 GB".to_vec(),
+            at(60)
+        )
+        .await,
+        ok
+    );
+    assert_eq!(
+        record(BACKUP_TOKEN).await.unwrap().output.as_deref(),
+        Some("copied 12 GB")
+    );
+    assert_eq!(
+        send("POST", format!("/ping/{BACKUP_TOKEN}/0"), vec![], at(120)).await,
+        ok
+    );
+    let r = record(BACKUP_TOKEN).await.unwrap();
+    assert_eq!(
+        (r.ended_at, r.ended_ok, r.exit_status, r.output),
+        (Some(at(120)), true, Some(0), None)
+    );
+    // It fails the next time, with an exit status and its output; then /fail without one.
+    assert_eq!(
+        send(
+            "POST",
+            format!("/ping/{BACKUP_TOKEN}/3"),
+            b"rsync: No space left on device\n".to_vec(),
+            at(200)
+        )
+        .await,
+        ok
+    );
+    let r = record(BACKUP_TOKEN).await.unwrap();
+    assert_eq!((r.ended_ok, r.exit_status), (false, Some(3)));
+    assert_eq!(r.output.as_deref(), Some("rsync: No space left on device"));
+    assert_eq!(
+        send("GET", format!("/ping/{BACKUP_TOKEN}/fail"), vec![], at(300)).await,
+        ok
+    );
+    assert_eq!(record(BACKUP_TOKEN).await.unwrap().exit_status, None);
+
+    // A host: GET, POST and HEAD are successes; a repeat within 10 s stores nothing new.
+    assert_eq!(
+        send("GET", format!("/ping/{WEB1_TOKEN}"), vec![], at(0)).await,
+        ok
+    );
+    assert_eq!(
+        send("POST", format!("/ping/{WEB1_TOKEN}"), vec![], at(5)).await,
+        ok
+    );
+    assert_eq!(
+        record(WEB1_TOKEN).await.unwrap().last_at,
+        at(0),
+        "a repeat within 10 s"
+    );
+    assert_eq!(
+        send("HEAD", format!("/ping/{WEB1_TOKEN}/"), vec![], at(30)).await,
+        (200, String::new())
+    );
+    assert_eq!(record(WEB1_TOKEN).await.unwrap().last_at, at(30));
+    // A replayed older ping changes nothing.
+    assert_eq!(
+        send("GET", format!("/ping/{WEB1_TOKEN}/fail"), vec![], at(20)).await,
+        ok
+    );
+    assert!(record(WEB1_TOKEN).await.unwrap().ended_ok);
+
+    // Unknown tokens, long or short: one answer.
+    let unknown = send("GET", format!("/ping/{STRANGER}"), vec![], at(40)).await;
+    assert_eq!(unknown.0, 404);
+    for path in [
+        format!("/ping/{STRANGER}/start"),
+        "/ping/abc".to_owned(),
+        format!("/ping/{}", &WEB1_TOKEN[..15]),
+        format!("/ping/{WEB1_TOKEN}x"),
+    ] {
+        assert_eq!(
+            send("GET", path.clone(), vec![], at(41)).await,
+            unknown,
+            "{path}"
+        );
+    }
+    // Malformed paths.
+    for path in [
+        format!("/ping/{WEB1_TOKEN}/../{WEB2_TOKEN}"),
+        format!("/ping/..%2F{WEB1_TOKEN}"),
+        format!("/ping/{WEB1_TOKEN}%2Fstart"),
+        format!("/ping/{WEB1_TOKEN}/256"),
+        format!("/ping/{WEB1_TOKEN}/restart"),
+        format!("/ping/{WEB1_TOKEN}/start/now"),
+    ] {
+        let (status, body) = send("GET", path.clone(), vec![], at(42)).await;
+        assert_eq!(status, 400, "{path}: {body}");
+    }
+    assert_eq!(send("GET", "/".into(), vec![], at(42)).await.0, 404);
+    // A body over 1 MB, and another method.
+    let (status, _) = send(
+        "POST",
+        format!("/ping/{WEB1_TOKEN}"),
+        vec![b'x'; 2 << 20],
+        at(50),
+    )
+    .await;
+    assert_eq!(status, 413);
+    for method in ["PUT", "DELETE", "PATCH", "OPTIONS"] {
+        let (status, _) = send(method, format!("/ping/{WEB1_TOKEN}"), vec![], at(51)).await;
+        assert_eq!(status, 405, "{method}");
+    }
+    // A body over 10 KB (and under 1 MB) is kept by its end.
+    let mut long = vec![b'.'; 100_000];
+    long.extend_from_slice(b"\nthe end\n");
+    assert_eq!(
+        send("POST", format!("/ping/{BACKUP_TOKEN}/log"), long, at(400)).await,
+        ok
+    );
+    let output = record(BACKUP_TOKEN).await.unwrap().output.unwrap();
+    assert!(
+        output.len() <= 10 * 1024 + 3 && output.ends_with("the end"),
+        "{}",
+        output.len()
+    );
+    // Not a Function URL event at all.
+    let (status, _) = response(
+        api.invoke(json!({"hello": "world"}), Duration::from_secs(20))
+            .await,
+    );
+    assert_eq!(status, 400);
+
+    let printed = function.stop().await;
+    for token in [
+        WEB1_TOKEN,
+        WEB2_TOKEN,
+        BACKUP_TOKEN,
+        STRANGER,
+        &WEB1_TOKEN[..15],
+    ] {
+        assert!(!printed.contains(token), "a token was printed:\n{printed}");
+    }
+    let kept = std::fs::read_to_string(&state).unwrap();
+    assert!(!kept.contains(WEB1_TOKEN) && kept.contains(&token_hash(WEB1_TOKEN)));
+    assert!(!printed.contains("panicked"), "{printed}");
+    assert_eq!(function.starts(), 1, "one process answered everything");
+}
+
+/// Shanghai wall-clock time on 2026-12-01 (`day` days later), as UTC.
+fn local(day: i64, hour: u32, minute: u32) -> DateTime<Utc> {
+    Shanghai
+        .with_ymd_and_hms(2026, 12, 1, hour, minute, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+        + chrono::Duration::days(day)
+}
+
+fn tick_at(time: DateTime<Utc>) -> Tick {
+    Tick {
+        id: format!("tick-{}", time.timestamp()),
+        time,
+        source: TickSource::Schedule,
+    }
+}
+
+fn invocation() -> Invocation {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Invocation::new(format!("request-{n}"), Duration::from_secs(10))
+}
+
+/// The heartbeat function's monitor of `yaml`, alerting a recording channel, on `store`.
+fn heartbeat_monitor(yaml: &str, store: &SharedStore, sent: &Sent) -> Monitor {
+    let env = Env::from_pairs(tokens());
+    let file = file::load("lookout.yaml", yaml, &env).expect("a valid file");
+    let specs: Vec<_> = file.monitors.clone().unwrap_or_default();
+    let checks = (heartbeat::TYPE.build)(
+        specs
+            .iter()
+            .map(|m| {
+                let naming = lookout::checks::Naming::Monitor {
+                    kind: "heartbeat",
+                    name: m.name.clone(),
+                };
+                (m.env.clone(), naming)
+            })
+            .collect(),
+        store,
+    )
+    .expect("the checks");
+    let watches = checks
+        .into_iter()
+        .zip(&specs)
+        .map(|(check, spec)| Watch {
+            check,
+            channels: vec!["ops".into()],
+            policy: spec.policy.clone(),
+            every: spec.every,
+        })
+        .collect();
+    let channel =
+        Channel::from(Box::new(Recorder::new("ops", sent)) as Box<dyn lookout::notify::Notifier>);
+    Monitor::watching(
+        "heartbeat",
+        watches,
+        vec![channel],
+        Arc::clone(store),
+        file.policy,
+    )
+}
+
+/// What a recording channel heard, in order: (tick, monitor, state, step, kind, since, until).
+type Heard = (
+    DateTime<Utc>,
+    String,
+    AlertState,
+    Option<u32>,
+    Option<String>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+fn heard(sent: &Sent) -> Vec<Heard> {
+    sent.lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(_, digest)| {
+            digest.alerts.iter().map(|a| {
+                (
+                    digest.time,
+                    a.target.clone(),
+                    a.state,
+                    a.step,
+                    a.kind.clone(),
+                    a.since,
+                    a.until,
+                )
+            })
+        })
+        .collect()
+}
+
+async fn ping(
+    store: &SharedStore,
+    token: &str,
+    monitor: &str,
+    signal: Signal,
+    at: DateTime<Utc>,
+    output: Option<&str>,
+    exit_status: Option<u8>,
+) {
+    let ping = Ping {
+        signal,
+        exit_status,
+        at,
+        output: output.map(str::to_owned),
+    };
+    store
+        .record_ping(
+            &token_hash(token),
+            monitor,
+            &ping,
+            chrono::Duration::seconds(10),
+        )
+        .await
+        .expect("kept");
+}
+
+/// The night of the scripts lookout replaces: web-1 pings every minute and is offline from 03:58
+/// to 05:40, across the 04:00-04:30 maintenance window; web-2 is offline only inside the window.
+#[tokio::test]
+async fn a_replayed_night_escalates_in_minutes_offline_and_maintenance_holds_what_it_expects() {
+    let yaml = r#"
+defaults: {escalation_minutes: [1, 10, 60, 240, 1440], timezone: Asia/Shanghai}
+monitors:
+  - {name: web-1, type: heartbeat, token: "${WEB1_TOKEN}", period: 1m, grace: 30s, maintenance: ["04:00-04:30"]}
+  - {name: web-2, type: heartbeat, token: "${WEB2_TOKEN}", period: 1m, grace: 30s, maintenance: ["04:00-04:30"]}
+"#;
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let sent: Sent = Default::default();
+    let monitor = heartbeat_monitor(yaml, &store, &sent);
+    let web1_offline = |t: DateTime<Utc>| local(0, 3, 58) <= t && t < local(0, 5, 40);
+    let web2_offline = |t: DateTime<Utc>| local(0, 4, 5) <= t && t < local(0, 4, 20);
+    let mut reports = Vec::new();
+    let mut time = local(0, 3, 30);
+    while time <= local(0, 6, 30) {
+        // The minute's pings arrive before the minute's tick.
+        if !web1_offline(time) {
+            ping(
+                &store,
+                WEB1_TOKEN,
+                "web-1",
+                Signal::Success,
+                time,
+                None,
+                None,
+            )
+            .await;
+        }
+        if !web2_offline(time) {
+            ping(
+                &store,
+                WEB2_TOKEN,
+                "web-2",
+                Signal::Success,
+                time,
+                None,
+                None,
+            )
+            .await;
+        }
+        reports.push((time, monitor.tick(tick_at(time), &invocation()).await));
+        time += chrono::Duration::minutes(1);
+    }
+    let web1 = "web-1".to_owned();
+    assert_eq!(
+        heard(&sent),
+        vec![
+            (
+                local(0, 3, 59),
+                web1.clone(),
+                AlertState::Failing,
+                Some(1),
+                Some("late".into()),
+                local(0, 3, 58),
+                None
+            ),
+            // The 10-minute step came due inside the window: it goes out once, when the window ends.
+            (
+                local(0, 4, 30),
+                web1.clone(),
+                AlertState::Failing,
+                Some(2),
+                Some("late".into()),
+                local(0, 3, 58),
+                None
+            ),
+            (
+                local(0, 4, 58),
+                web1.clone(),
+                AlertState::Failing,
+                Some(3),
+                Some("late".into()),
+                local(0, 3, 58),
+                None
+            ),
+            (
+                local(0, 5, 40),
+                web1.clone(),
+                AlertState::Recovered,
+                None,
+                Some("late".into()),
+                local(0, 3, 58),
+                Some(local(0, 5, 40))
+            ),
+        ],
+        "web-2, offline only inside the window, is never heard of"
+    );
+    let first = &sent.lock().unwrap()[0].1.alerts[0];
+    assert_eq!(
+        first.message,
+        "web-1 silent for 2 min (last ping 03:57, expected every 1 min + 30 s)"
+    );
+    // Inside the window the report shows the failure as maintenance.
+    let (_, inside) = reports.iter().find(|(t, _)| *t == local(0, 4, 10)).unwrap();
+    let inside = serde_json::to_value(inside).unwrap();
+    let health: Vec<(&str, &str)> = inside["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["target"].as_str().unwrap(), r["health"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        health,
+        vec![("web-1", "maintenance"), ("web-2", "maintenance")]
+    );
+    assert_eq!(inside["summary"]["failing"], 0);
+    let (_, after) = reports.last().unwrap();
+    assert!(after.results.iter().all(|r| !r.is_failing()) && after.incidents.is_empty());
+}
+
+/// Three nightly jobs on one cron schedule: one that does not run, one that fails with output,
+/// one that hangs.
+#[tokio::test]
+async fn cron_jobs_alert_when_late_failed_with_output_or_running_too_long() {
+    let yaml = r#"
+defaults: {timezone: Asia/Shanghai}
+monitors:
+  - {name: silent-job, type: heartbeat, token: "${WEB1_TOKEN}", schedule: "0 2 * * *", grace: 1h}
+  - {name: failing-job, type: heartbeat, token: "${WEB2_TOKEN}", schedule: "0 2 * * *", grace: 1h}
+  - {name: hanging-job, type: heartbeat, token: "${BACKUP_TOKEN}", schedule: "0 2 * * *", grace: 1h}
+"#;
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let sent: Sent = Default::default();
+    let monitor = heartbeat_monitor(yaml, &store, &sent);
+    type Event = (
+        DateTime<Utc>,
+        &'static str,
+        &'static str,
+        Signal,
+        Option<&'static str>,
+        Option<u8>,
+    );
+    let mut events: Vec<Event> = Vec::new();
+    // Night one: every job runs and succeeds.
+    for (token, name) in [
+        (WEB1_TOKEN, "silent-job"),
+        (WEB2_TOKEN, "failing-job"),
+        (BACKUP_TOKEN, "hanging-job"),
+    ] {
+        events.push((local(0, 2, 0), token, name, Signal::Start, None, None));
+        events.push((local(0, 2, 10), token, name, Signal::Success, None, None));
+    }
+    // Night two: silent-job never starts; failing-job exits 2 with output; hanging-job starts only.
+    events.push((
+        local(1, 2, 0),
+        WEB2_TOKEN,
+        "failing-job",
+        Signal::Start,
+        None,
+        None,
+    ));
+    events.push((
+        local(1, 2, 20),
+        WEB2_TOKEN,
+        "failing-job",
+        Signal::Fail,
+        Some("pg_dump: error: connection refused\nexit 2"),
+        Some(2),
+    ));
+    events.push((
+        local(1, 2, 0),
+        BACKUP_TOKEN,
+        "hanging-job",
+        Signal::Start,
+        None,
+        None,
+    ));
+    events.sort_by_key(|e| e.0);
+    let mut events = events.into_iter().peekable();
+    let mut time = local(0, 1, 55);
+    while time <= local(1, 3, 30) {
+        while let Some((at, token, name, signal, output, status)) = events.next_if(|e| e.0 <= time)
+        {
+            ping(&store, token, name, signal, at, output, status).await;
+        }
+        monitor.tick(tick_at(time), &invocation()).await;
+        time += chrono::Duration::minutes(5);
+    }
+    // Each job's first notice. Ages count from when the ping was due, so a job an hour late is
+    // first heard of at the ladder's 60-minute step (#3), as minutes offline.
+    let mut first: Vec<Heard> = Vec::new();
+    for h in heard(&sent) {
+        if !first.iter().any(|f| f.1 == h.1) {
+            first.push(h);
+        }
+    }
+    let first: Vec<_> = first
+        .into_iter()
+        .map(|h| (h.0, h.1, h.3, h.4, h.5))
+        .collect();
+    assert_eq!(
+        first,
+        vec![
+            (
+                local(1, 2, 20),
+                "failing-job".into(),
+                Some(1),
+                Some("job_failed".into()),
+                local(1, 2, 20)
+            ),
+            (
+                local(1, 3, 5),
+                "silent-job".into(),
+                Some(3),
+                Some("late".into()),
+                local(1, 2, 0)
+            ),
+            (
+                local(1, 3, 5),
+                "hanging-job".into(),
+                Some(1),
+                Some("run_too_long".into()),
+                local(1, 3, 0)
+            ),
+        ]
+    );
+    let mut messages: Vec<(String, String)> = Vec::new();
+    for (_, digest) in sent.lock().unwrap().iter() {
+        for alert in &digest.alerts {
+            if !messages.iter().any(|(target, _)| *target == alert.target) {
+                messages.push((alert.target.clone(), alert.message.clone()));
+            }
+        }
+    }
+    let messages: Vec<String> = messages.into_iter().map(|(_, m)| m).collect();
+    assert_eq!(
+        messages,
+        vec![
+            "failing-job failed with exit status 2 at 02:20; last output: pg_dump: error: connection refused | exit 2",
+            "silent-job silent for 1 d 55 min (last ping 12-01 02:10, expected by the schedule \"0 2 * * *\" (Asia/Shanghai) + 1 h)",
+            "hanging-job has been running for 1 h 5 min (started 02:00), longer than its grace of 1 h",
+        ]
+    );
+}
+
+/// Two pings for one monitor racing on DynamoDB: whatever the order they land in, the later one
+/// is what stays; then the ingest binary keeps pings there and the heartbeat binary judges them.
+#[tokio::test]
+async fn on_dynamodb_the_later_of_two_racing_pings_stays_and_both_functions_share_the_table() {
+    let moto = Moto::start().await;
+    support::dynamodb::table(&moto, "lookout-state").await;
+    let store = DynamoDbStore::new(moto.dynamodb(), "lookout-state");
+    let hash = token_hash(WEB1_TOKEN);
+    let t0 = Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).unwrap();
+    let at = |s: i64| t0 + chrono::Duration::seconds(s);
+    let interval = chrono::Duration::seconds(10);
+    for round in 0..8i64 {
+        let base = round * 100;
+        let (early, late) = (
+            Ping {
+                signal: Signal::Start,
+                exit_status: None,
+                at: at(base),
+                output: Some("begin".into()),
+            },
+            Ping {
+                signal: Signal::Success,
+                exit_status: None,
+                at: at(base + 30),
+                output: None,
+            },
+        );
+        let (a, b) = if round % 2 == 0 {
+            (&early, &late)
+        } else {
+            (&late, &early)
+        };
+        let (first, second) = tokio::join!(
+            store.record_ping(&hash, "web-1", a, interval),
+            store.record_ping(&hash, "web-1", b, interval)
+        );
+        assert!(
+            first.unwrap() || second.unwrap(),
+            "round {round}: one of them is kept"
+        );
+        let record = store
+            .pings(std::slice::from_ref(&hash))
+            .await
+            .unwrap()
+            .remove(&hash)
+            .unwrap();
+        assert_eq!(
+            (record.last_at, record.last_signal),
+            (at(base + 30), Signal::Success),
+            "round {round}"
+        );
+        assert_eq!(
+            (record.ended_at, record.ended_ok, record.output),
+            (Some(at(base + 30)), true, None)
+        );
+    }
+    // The same signal within the interval is not stored; an older one is refused.
+    let repeat = Ping {
+        signal: Signal::Success,
+        exit_status: None,
+        at: at(735),
+        output: None,
+    };
+    assert!(
+        !store
+            .record_ping(&hash, "web-1", &repeat, interval)
+            .await
+            .unwrap()
+    );
+    let older = Ping {
+        signal: Signal::Fail,
+        exit_status: Some(1),
+        at: at(10),
+        output: None,
+    };
+    assert!(
+        !store
+            .record_ping(&hash, "web-1", &older, interval)
+            .await
+            .unwrap()
+    );
+    assert!(store.pings(std::slice::from_ref(&hash)).await.unwrap()[&hash].ended_ok);
+
+    // The binaries: ingest keeps a ping of web-2 in the table, heartbeat reads both.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lookout.yaml");
+    std::fs::write(&config, YAML).unwrap();
+    let config = config.display().to_string();
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("STATE_TABLE", "lookout-state".into()));
+    env.push(("LOOKOUT_CONFIG", config));
+    env.extend(tokens().into_iter().map(|(k, v)| (k, v.to_owned())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let now = Utc::now();
+    let ingest_api = RuntimeApi::start().await;
+    let ingest = ingest_api.spawn(env!("CARGO_BIN_EXE_ingest"), &env).await;
+    let answer = ingest_api
+        .invoke(
+            url_event("GET", &format!("/ping/{WEB2_TOKEN}"), b"", now),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(response(answer), (200, "OK\n".to_owned()));
+    let heartbeat_api = RuntimeApi::start().await;
+    let heartbeat = heartbeat_api
+        .spawn(env!("CARGO_BIN_EXE_heartbeat"), &env)
+        .await;
+    let time = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let outcome = heartbeat_api
+        .invoke(scheduled_event("tick-1", &time), Duration::from_secs(30))
+        .await;
+    let Outcome::Response(report) = outcome else {
+        panic!("{outcome:?}\n{}", heartbeat.stop().await);
+    };
+    let statuses: Vec<(String, String)> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["target"].as_str().unwrap().to_owned(),
+                r["measurement"]["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            ("web-1".to_owned(), "late".to_owned()), // its last ping was 2026-12-01 02:12
+            ("web-2".to_owned(), "up".to_owned()),
+            ("nightly-backup".to_owned(), "waiting".to_owned()),
+        ]
+    );
+    let printed = format!("{}{}", ingest.stop().await, heartbeat.stop().await);
+    for token in [WEB1_TOKEN, WEB2_TOKEN, BACKUP_TOKEN] {
+        assert!(!printed.contains(token), "a token was printed:\n{printed}");
+    }
+}
