@@ -2,7 +2,7 @@
 # `make deploy` puts the stack in your AWS account with SAM.
 
 # The functions: each is a binary of the one package (functions/<name>/main.rs).
-FUNCTIONS := site-status speed-test kafka-lag
+FUNCTIONS := site-status speed-test kafka-lag heartbeat
 CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +10,7 @@ VENV := .venv
 ARCH ?= arm64
 STACK ?= lookout
 # A function's logical id, for `make logs` and `make invoke` (SiteStatusFunction, SpeedTestFunction,
-# KafkaLagFunction).
+# KafkaLagFunction, HeartbeatFunction, IngestFunction).
 FUNCTION ?= SiteStatusFunction
 
 # The tests start moto_server (the AWS stand-in) from the project's own venv.
@@ -33,7 +33,8 @@ $(error ARCH must be arm64 or x86_64, not $(ARCH))
 endif
 
 .PHONY: help run test fmt fmt-check lint unit validate build build-check deploy logs invoke bench tools clean \
-	build-SiteStatusFunction build-SpeedTestFunction build-KafkaLagFunction lambda-binary
+	build-SiteStatusFunction build-SpeedTestFunction build-KafkaLagFunction build-HeartbeatFunction \
+	build-IngestFunction lambda-binary
 
 help:
 	@echo "make run       run every function once locally (reads .env when present; no AWS account needed)"
@@ -97,6 +98,10 @@ build-SpeedTestFunction:
 	$(MAKE) lambda-binary BIN=speed-test
 build-KafkaLagFunction:
 	$(MAKE) lambda-binary BIN=kafka-lag
+build-HeartbeatFunction:
+	$(MAKE) lambda-binary BIN=heartbeat
+build-IngestFunction:
+	$(MAKE) lambda-binary BIN=ingest
 
 lambda-binary: tools
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: run this through sam build (make build)"; exit 1; }
@@ -109,9 +114,9 @@ lambda-binary: tools
 build: tools
 	$(WITH_VENV) ARCH=$(ARCH) $(SAM) build --build-in-source --parameter-overrides Architecture=$(ARCH)
 
-## The SAM build produces the three bootstrap binaries for the architecture.
+## The SAM build produces every function's bootstrap binary for the architecture.
 build-check: build
-	@for f in SiteStatusFunction SpeedTestFunction KafkaLagFunction; do \
+	@for f in SiteStatusFunction SpeedTestFunction KafkaLagFunction HeartbeatFunction IngestFunction; do \
 	  b=.aws-sam/build/$$f/bootstrap; \
 	  test -x $$b || { echo "$$b is missing"; exit 1; }; \
 	  od -An -tx1 -j18 -N2 $$b | grep -q "$(if $(filter arm64,$(ARCH)),b7 00,3e 00)" \

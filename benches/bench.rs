@@ -322,6 +322,142 @@ async fn config_file(rows: &mut Vec<Row>) {
     });
 }
 
+/// Heartbeats on DynamoDB in moto: the ingest binary's answer to a ping (one conditional write
+/// before it), cold and warm; and the heartbeat binary judging 1,000 monitors in one tick.
+async fn heartbeats(rows: &mut Vec<Row>) {
+    use base64::Engine as _;
+    let moto = support::moto::Moto::start().await;
+    support::dynamodb::table(&moto, "bench-state").await;
+    let dir = tempfile::tempdir().expect("a folder");
+    let path = dir.path().join("lookout.yaml");
+    let mut text = String::from("monitors:\n");
+    for n in 0..1000 {
+        text.push_str(&format!(
+            "  - {{name: host-{n}, type: heartbeat, token: bench-token-{n:012}, period: 1m, grace: 30s}}\n"
+        ));
+    }
+    std::fs::write(&path, text).expect("write lookout.yaml");
+    let path = path.to_string_lossy().into_owned();
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("STATE_TABLE", "bench-state".into()));
+    env.push(("LOOKOUT_CONFIG", path));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let ping = |n: usize, at: chrono::DateTime<chrono::Utc>| {
+        serde_json::json!({
+            "version": "2.0",
+            "rawPath": format!("/ping/bench-token-{n:012}"),
+            "requestContext": {"http": {"method": "POST"}, "timeEpoch": at.timestamp_millis()},
+            "body": base64::engine::general_purpose::STANDARD.encode("ok"),
+            "isBase64Encoded": true,
+        })
+    };
+    let (mut cold, mut warm, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..3 {
+        let api = RuntimeApi::start().await;
+        let started = Instant::now();
+        let function = api.spawn(env!("CARGO_BIN_EXE_ingest"), &env).await;
+        let first = api
+            .invoke(ping(run, chrono::Utc::now()), Duration::from_secs(30))
+            .await;
+        cold.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert!(
+            matches!(&first, Outcome::Response(r) if r["statusCode"] == 200),
+            "{first:?}"
+        );
+        for n in 0..100 {
+            let again = Instant::now();
+            let answer = api
+                .invoke(
+                    ping(n * 7 % 1000, chrono::Utc::now()),
+                    Duration::from_secs(30),
+                )
+                .await;
+            warm.push(again.elapsed().as_secs_f64() * 1000.0);
+            assert!(
+                matches!(&answer, Outcome::Response(r) if r["statusCode"] == 200),
+                "{answer:?}"
+            );
+        }
+        if let Some(mb) = function.pid().await.and_then(peak_rss_mb) {
+            rss.push(mb);
+        }
+        function.stop().await;
+    }
+    let (cold_median, _, _) = stats(&cold);
+    rows.push(Row {
+        figure:
+            "ingest, 1,000 heartbeat monitors: cold start to first ping kept (DynamoDB in moto)"
+                .into(),
+        pass: cold_median <= 100.0,
+        runs: cold,
+        unit: "ms",
+        ideal: None,
+        target: "<= 100 ms".into(),
+    });
+    let (warm_median, _, _) = stats(&warm);
+    rows.push(Row {
+        figure: "ingest: a ping answered, its one conditional write included (warm)".into(),
+        pass: warm_median <= 20.0,
+        runs: warm,
+        unit: "ms",
+        ideal: None,
+        target: "<= 20 ms".into(),
+    });
+    let (rss_median, _, _) = stats(&rss);
+    rows.push(Row {
+        figure: "ingest: peak resident memory".into(),
+        pass: rss_median <= 32.0,
+        runs: rss,
+        unit: "MB",
+        ideal: None,
+        target: "<= 32 MB".into(),
+    });
+    let (mut ticks, mut rss) = (Vec::new(), Vec::new());
+    for run in 0..3 {
+        let api = RuntimeApi::start().await;
+        let function = api.spawn(env!("CARGO_BIN_EXE_heartbeat"), &env).await;
+        let started = Instant::now();
+        let first = api
+            .invoke(
+                scheduled_event(
+                    &format!("heartbeat-{run}"),
+                    &chrono::Utc::now().format("%Y-%m-%dT%H:%M:00Z").to_string(),
+                ),
+                Duration::from_secs(120),
+            )
+            .await;
+        ticks.push(started.elapsed().as_secs_f64() * 1000.0);
+        let Outcome::Response(report) = &first else {
+            panic!("{first:?}");
+        };
+        assert_eq!(report["summary"]["checked"], 1000, "{report}");
+        if let Some(mb) = function.pid().await.and_then(peak_rss_mb) {
+            rss.push(mb);
+        }
+        function.stop().await;
+    }
+    let (tick_median, _, _) = stats(&ticks);
+    rows.push(Row {
+        figure:
+            "heartbeat, 1,000 monitors: start and first tick (10 BatchGetItem, DynamoDB in moto)"
+                .into(),
+        pass: tick_median <= 2000.0,
+        runs: ticks,
+        unit: "ms",
+        ideal: None,
+        target: "<= 2000 ms".into(),
+    });
+    let (rss_median, _, _) = stats(&rss);
+    rows.push(Row {
+        figure: "heartbeat, 1,000 monitors: peak resident memory".into(),
+        pass: rss_median <= 64.0,
+        runs: rss,
+        unit: "MB",
+        ideal: None,
+        target: "<= 64 MB".into(),
+    });
+}
+
 fn peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -447,6 +583,8 @@ fn sizes(rows: &mut Vec<Row>) {
         ("SiteStatusFunction", "site-status"),
         ("SpeedTestFunction", "speed-test"),
         ("KafkaLagFunction", "kafka-lag"),
+        ("HeartbeatFunction", "heartbeat"),
+        ("IngestFunction", "ingest"),
     ] {
         let path = root.join(".aws-sam/build").join(logical).join("bootstrap");
         let Ok(meta) = std::fs::metadata(&path) else {
@@ -505,7 +643,8 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, binaries, sizes) runs one part.
+    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, binaries, sizes) runs one
+    // part.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only == part;
     let rows = runtime.block_on(async {
@@ -524,6 +663,9 @@ fn main() {
         }
         if wanted("file") {
             config_file(&mut rows).await;
+        }
+        if wanted("heartbeats") {
+            heartbeats(&mut rows).await;
         }
         if wanted("binaries") {
             binaries(&mut rows).await;

@@ -501,6 +501,8 @@ fn the_example_file_is_valid() {
         ),
         ("TENCENTCLOUD_SECRET_ID", "AKIDexample"),
         ("TENCENTCLOUD_SECRET_KEY", "example"),
+        ("WEB1_PING_TOKEN", "example-token-web-1"),
+        ("BACKUP_PING_TOKEN", "example-token-backup"),
     ]);
     let file = file::load("lookout.example.yaml", &text, &env).unwrap_or_else(|e| panic!("{e}"));
     let kinds: std::collections::BTreeSet<&str> = file
@@ -709,4 +711,92 @@ async fn a_file_of_channels_only_keeps_the_monitor_its_variables_describe() {
         .collect();
     assert_eq!(channels, vec!["ops"]);
     assert_eq!(texts(&robot).len(), 1);
+}
+
+/// Heartbeat monitors and maintenance windows in the file: both shapes of window read, and every
+/// bad value is refused at its own line and column, never showing the token.
+#[test]
+fn heartbeat_monitors_and_maintenance_windows_read_and_bad_ones_point_at_the_key() {
+    let token = "s3cr3t-token-0123456789";
+    let env = [("WEB1_TOKEN", token)];
+    let text = r#"defaults:
+  maintenance: ["23:50-00:10"]
+monitors:
+  - name: web-1
+    type: heartbeat
+    token: "${WEB1_TOKEN}"
+    period: 1m
+    grace: 30s
+    maintenance:
+      - "04:00-04:30"
+      - {from: 2026-12-01T02:00+08:00, to: "2026-12-01T04:00+08:00"}
+  - {name: backup, type: heartbeat, token: "${WEB1_TOKEN}", schedule: "0 2 * * *"}
+"#;
+    let file = load(text, &env).unwrap_or_else(|e| panic!("{e}"));
+    let monitors = file.monitors.unwrap();
+    assert_eq!(monitors[0].policy.maintenance.len(), 2);
+    assert_eq!(monitors[1].policy.maintenance.len(), 1, "the default's");
+    let at = |hour: u32, minute: u32| {
+        use chrono::TimeZone;
+        chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(2026, 12, 1, hour, minute, 0)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    assert!(
+        monitors[0].policy.in_maintenance(at(2, 30))
+            && monitors[0].policy.in_maintenance(at(4, 10))
+    );
+    assert!(
+        !monitors[0].policy.in_maintenance(at(23, 55))
+            && monitors[1].policy.in_maintenance(at(23, 55))
+    );
+    let cases: [(&str, &str, (usize, usize), &str); 6] = [
+        ("period: 1m", "period: 30s", (7, 13), "`period`"),
+        ("grace: 30s", "grace: soon", (8, 12), "`grace`"),
+        (
+            "      - \"04:00-04:30\"",
+            "      - \"04:00\"",
+            (10, 7),
+            "`maintenance`",
+        ),
+        (
+            "to: \"2026-12-01T04:00+08:00\"",
+            "until: \"2026-12-01T04:00+08:00\"",
+            (11, 40),
+            "unknown key `until`",
+        ),
+        (
+            "schedule: \"0 2 * * *\"",
+            "schedule: \"0 2 * *\"",
+            (12, 71),
+            "`schedule`",
+        ),
+        (
+            "token: \"${WEB1_TOKEN}\"\n    period",
+            "token: \"${WEB1_TOKEN}\"\n    schedule: \"0 2 * * *\"\n    period",
+            (7, 15),
+            "not both",
+        ),
+    ];
+    for (from, to, (line, column), words) in cases {
+        assert!(text.contains(from), "{from}");
+        let bad = text.replacen(from, to, 1);
+        let error = load(&bad, &env).expect_err(to);
+        let shown = error.to_string();
+        assert!(shown.contains(words), "{to}: {shown}");
+        assert_eq!(
+            (error.at.line, error.at.column),
+            (line, column),
+            "{to}: {shown}"
+        );
+        assert!(!shown.contains(token), "{shown}");
+    }
+    let short = load(text, &[("WEB1_TOKEN", "short")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        short.contains("`token`") && short.contains("<redacted>") && !short.contains("\"short\""),
+        "{short}"
+    );
 }

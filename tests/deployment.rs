@@ -18,6 +18,7 @@ const PREFIXES: &[&str] = &[
     "GLOBALPING_",
     "CKAFKA_",
     "KAFKA_",
+    "HEARTBEAT_",
     "WECOM_",
     "DINGTALK_",
     "FEISHU_",
@@ -159,6 +160,8 @@ fn function_resource(function: &str) -> &'static str {
         "site-status" => "SiteStatusFunction",
         "speed-test" => "SpeedTestFunction",
         "kafka-lag" => "KafkaLagFunction",
+        "heartbeat" => "HeartbeatFunction",
+        "ingest" => "IngestFunction",
         other => panic!("no function {other}"),
     }
 }
@@ -238,13 +241,15 @@ fn the_template_wires_every_setting_and_nothing_else() {
 }
 
 #[test]
-fn the_template_has_the_three_functions_and_no_wildcard_actions() {
+fn the_template_has_every_function_and_no_wildcard_actions() {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml"))
         .expect("template.yaml");
     for function in [
         "SiteStatusFunction",
         "SpeedTestFunction",
         "KafkaLagFunction",
+        "HeartbeatFunction",
+        "IngestFunction",
     ] {
         assert!(
             text.contains(&format!(
@@ -266,9 +271,25 @@ fn the_template_has_the_three_functions_and_no_wildcard_actions() {
             "Resource: !Sub arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"
         )
         .count(),
-        3,
-        "each function may send to any of the account's identities"
+        4,
+        "each alerting function may send to any of the account's identities"
     );
+    // The ingest function is public: it may only update the table and read the secret.
+    let ingest = text
+        .split("  IngestFunction:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("the ingest function");
+    assert!(
+        ingest.contains("AuthType: NONE")
+            && ingest.contains("ReservedConcurrentExecutions: !Ref IngestReservedConcurrency")
+    );
+    assert!(
+        ingest.contains("Action: [dynamodb:UpdateItem]")
+            && !ingest.contains("ses:")
+            && !ingest.contains("Events:")
+    );
+    assert!(text.contains("InvokedViaFunctionUrl: true") && text.contains("IngestUrl:"));
     assert!(!text.contains("identity/${EmailFrom}"));
 }
 
