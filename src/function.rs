@@ -40,6 +40,31 @@ pub fn main(function: &'static str) -> ExitCode {
     if std::env::args().nth(1).as_deref() == Some("--check-config") {
         return check_config();
     }
+    launch(
+        function,
+        |in_lambda| build(kind, in_lambda),
+        |monitor, in_lambda| async move {
+            if in_lambda {
+                serve(monitor).await
+            } else {
+                run_once(monitor).await
+            }
+        },
+    )
+}
+
+/// How every binary starts: the AWS credentials registered as secrets, logging, a single-threaded
+/// runtime; then what `build` makes at cold start, handed to `run` (with whether this is Lambda).
+/// A start-up failure is reported where it is seen: Lambda's init error, or standard error.
+pub(crate) fn launch<T, B, R>(
+    name: &str,
+    build: impl FnOnce(bool) -> B,
+    run: impl FnOnce(T, bool) -> R,
+) -> ExitCode
+where
+    B: std::future::Future<Output = Result<T, SetupError>>,
+    R: std::future::Future<Output = ExitCode>,
+{
     let runtime_api = std::env::var("AWS_LAMBDA_RUNTIME_API")
         .ok()
         .filter(|v| !v.is_empty());
@@ -56,13 +81,14 @@ pub fn main(function: &'static str) -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("{function}: could not start the async runtime: {error}");
+            eprintln!("{name}: could not start the async runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
     runtime.block_on(async move {
-        let monitor = match build(kind, runtime_api.is_some()).await {
-            Ok(monitor) => monitor,
+        let in_lambda = runtime_api.is_some();
+        match build(in_lambda).await {
+            Ok(built) => run(built, in_lambda).await,
             Err(error) => {
                 let error = redact::scrub(&error.to_string()).into_owned();
                 match &runtime_api {
@@ -70,14 +96,10 @@ pub fn main(function: &'static str) -> ExitCode {
                         tracing::error!(%error, "configuration error");
                         report_init_error(api, &error).await;
                     }
-                    None => eprintln!("{function}: configuration error: {error}"),
+                    None => eprintln!("{name}: configuration error: {error}"),
                 }
-                return ExitCode::FAILURE;
+                ExitCode::FAILURE
             }
-        };
-        match runtime_api {
-            Some(_) => serve(monitor).await,
-            None => run_once(monitor).await,
         }
     })
 }
@@ -344,7 +366,7 @@ fn answer_of(report: &Report) -> Value {
 }
 
 /// Tells Lambda why start-up failed, so the console and logs show the message.
-pub(crate) async fn report_init_error(api: &str, error: &str) {
+async fn report_init_error(api: &str, error: &str) {
     let body = serde_json::json!({
         "errorMessage": error,
         "errorType": "ConfigError",
@@ -392,7 +414,7 @@ fn log_filter(rust_log: Option<&str>, in_lambda: bool) -> tracing_subscriber::En
 }
 
 /// JSON logs under Lambda; terse text on a terminal. `RUST_LOG` overrides the level.
-pub(crate) fn init_logging(in_lambda: bool) {
+fn init_logging(in_lambda: bool) {
     let rust_log = std::env::var("RUST_LOG").ok();
     let mut filter = log_filter(rust_log.as_deref(), in_lambda);
     // HTTP and SDK internals can log URLs and headers at debug level, and the WeCom URL carries its

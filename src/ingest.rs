@@ -30,7 +30,7 @@ use crate::checks::heartbeat;
 use crate::config::file;
 use crate::config::{Env, SetupError};
 use crate::pings::{self, Ping, Signal};
-use crate::{redact, secrets};
+use crate::secrets;
 
 /// The most a ping's body may take.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -244,7 +244,8 @@ impl Ingest {
             Err(answer) => return answer,
         };
         // Every unknown token, short or long, takes this same path to the same answer.
-        let Some(known) = self.monitors.get(&pings::token_hash(route.token)) else {
+        let hash = pings::token_hash(route.token);
+        let Some(known) = self.monitors.get(&hash) else {
             tracing::info!("a ping with an unknown token: 404");
             return Answer::new(404, "not found: no monitor has this token");
         };
@@ -254,7 +255,6 @@ impl Ingest {
             at: request.at,
             output: pings::output_of(&request.body),
         };
-        let hash = pings::token_hash(route.token);
         match self
             .store
             .record_ping(&hash, &known.name, &ping, known.min_interval)
@@ -285,43 +285,11 @@ async fn build(in_lambda: bool) -> Result<Ingest, SetupError> {
 /// The `ingest` binary's `main`: the Lambda loop, or, on a laptop, one ping given as arguments
 /// (`ingest GET /ping/<token>/start`, the body on standard input when it is not a terminal).
 pub fn main() -> ExitCode {
-    let runtime_api = std::env::var("AWS_LAMBDA_RUNTIME_API")
-        .ok()
-        .filter(|v| !v.is_empty());
-    for var in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
-        if let Ok(value) = std::env::var(var) {
-            redact::register(&value);
-        }
-    }
-    crate::function::init_logging(runtime_api.is_some());
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("ingest: could not start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
-        let ingest = match build(runtime_api.is_some()).await {
-            Ok(ingest) => Arc::new(ingest),
-            Err(error) => {
-                let error = redact::scrub(&error.to_string()).into_owned();
-                match &runtime_api {
-                    Some(api) => {
-                        tracing::error!(%error, "configuration error");
-                        crate::function::report_init_error(api, &error).await;
-                    }
-                    None => eprintln!("ingest: configuration error: {error}"),
-                }
-                return ExitCode::FAILURE;
-            }
-        };
-        match runtime_api {
-            Some(_) => serve(ingest).await,
-            None => ping_once(&ingest).await,
+    crate::function::launch("ingest", build, |ingest, in_lambda| async move {
+        if in_lambda {
+            serve(Arc::new(ingest)).await
+        } else {
+            ping_once(&ingest).await
         }
     })
 }

@@ -75,11 +75,15 @@ pub fn monitors(
     file: Option<&crate::config::file::LookoutFile>,
 ) -> Result<Vec<(String, Heartbeat)>, SetupError> {
     match file.and_then(|f| f.monitors.as_ref()) {
-        Some(monitors) => Ok(monitors
-            .iter()
-            .filter(|m| m.kind.name == TYPE.name)
-            .map(|m| Ok((m.name.clone(), Heartbeat::from_env(&m.env)?)))
-            .collect::<Result<_, ConfigError>>()?),
+        Some(monitors) => {
+            let monitors: Vec<(String, Heartbeat)> = monitors
+                .iter()
+                .filter(|m| m.kind.name == TYPE.name)
+                .map(|m| Ok((m.name.clone(), Heartbeat::from_env(&m.env)?)))
+                .collect::<Result<_, ConfigError>>()?;
+            each_token_once(monitors.iter().map(|(name, h)| (name.as_str(), h)))?;
+            Ok(monitors)
+        }
         None => {
             let env = file.map_or(env, |f| &f.defaults);
             let naming = Naming::Function(FUNCTION);
@@ -89,6 +93,24 @@ pub fn monitors(
                 .collect())
         }
     }
+}
+
+/// Refuses two monitors with one token: a ping could not say which of them it is.
+fn each_token_once<'a>(
+    monitors: impl Iterator<Item = (&'a str, &'a Heartbeat)>,
+) -> Result<(), ConfigError> {
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for (name, heartbeat) in monitors {
+        if let Some(first) = seen.insert(&heartbeat.token_hash, name) {
+            return Err(ConfigError::invalid(
+                "HEARTBEAT_TOKEN",
+                "<redacted>",
+                format!("monitors {first:?} and {name:?} have the same token"),
+                "give each heartbeat monitor a token of its own: a ping names its monitor by it",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// When a ping is expected.
@@ -474,6 +496,13 @@ fn build_monitors(
     for (env, naming) in monitors {
         built.push((Heartbeat::of(&env, &naming)?, naming));
     }
+    each_token_once(built.iter().filter_map(|(heartbeat, naming)| {
+        let name = match naming {
+            Naming::Monitor { name, .. } => name.as_str(),
+            Naming::Function(function) => function,
+        };
+        Some((name, heartbeat.as_ref()?))
+    }))?;
     let ledger = Arc::new(Ledger {
         store: Arc::clone(store),
         hashes: built
@@ -747,6 +776,29 @@ mod tests {
             after_change,
             Utc.with_ymd_and_hms(2026, 3, 31, 0, 30, 0).unwrap()
         ); // 02:30 CEST
+    }
+
+    #[test]
+    fn two_monitors_may_not_share_a_token() {
+        let env = Env::from_pairs([("HEARTBEAT_TOKEN", "0123456789abcdef0123")]);
+        let store: SharedStore = Arc::new(crate::alerting::state::memory::MemoryStore::default());
+        let monitor = |name: &str| {
+            let naming = Naming::Monitor {
+                kind: TYPE.name,
+                name: name.into(),
+            };
+            (env.clone(), naming)
+        };
+        let error = match build_monitors(vec![monitor("a"), monitor("b")], &store) {
+            Err(error) => error.to_string(),
+            Ok(_) => panic!("two monitors with one token were accepted"),
+        };
+        assert!(
+            error.contains("\"a\" and \"b\" have the same token"),
+            "{error}"
+        );
+        assert!(!error.contains("0123456789abcdef0123"), "{error}");
+        assert_eq!(build_monitors(vec![monitor("a")], &store).unwrap().len(), 1);
     }
 
     #[test]
