@@ -778,3 +778,54 @@ async fn on_dynamodb_the_later_of_two_racing_pings_stays_and_both_functions_shar
         assert!(!printed.contains(token), "a token was printed:\n{printed}");
     }
 }
+
+/// A token too short, or two monitors sharing one, stops both functions at start with the
+/// monitor named and the token never shown.
+#[tokio::test]
+async fn a_bad_token_stops_ingest_and_heartbeat_at_start_without_showing_it() {
+    let short = "tooshort-1";
+    let cases = [
+        (
+            YAML.to_owned(),
+            vec![
+                ("WEB1_TOKEN", short),
+                ("WEB2_TOKEN", WEB2_TOKEN),
+                ("BACKUP_TOKEN", BACKUP_TOKEN),
+            ],
+            "monitor \"web-1\": `token`",
+        ),
+        (
+            YAML.to_owned(),
+            vec![
+                ("WEB1_TOKEN", WEB2_TOKEN),
+                ("WEB2_TOKEN", WEB2_TOKEN),
+                ("BACKUP_TOKEN", BACKUP_TOKEN),
+            ],
+            "monitors \"web-1\" and \"web-2\" have the same token",
+        ),
+    ];
+    for (yaml, env, words) in cases {
+        for binary in [
+            env!("CARGO_BIN_EXE_ingest"),
+            env!("CARGO_BIN_EXE_heartbeat"),
+        ] {
+            let api = RuntimeApi::start().await;
+            std::fs::write(api.task_root().join("lookout.yaml"), &yaml).unwrap();
+            let function = api.spawn(binary, &env).await;
+            let (_, error) = api
+                .init_error(Duration::from_secs(20))
+                .await
+                .expect("a start-up error");
+            let message = error["errorMessage"].as_str().unwrap_or_default();
+            assert!(message.contains(words), "{binary}: {message}");
+            assert!(function.exited(Duration::from_secs(10)).await.is_some());
+            let printed = function.stop().await;
+            for token in [short, WEB2_TOKEN] {
+                assert!(
+                    !printed.contains(token) && !message.contains(token),
+                    "{printed}"
+                );
+            }
+        }
+    }
+}
