@@ -34,6 +34,9 @@ use crate::secrets;
 
 /// The most a ping's body may take.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long a ping waits for the store before the sender is told to try again (the function's
+/// timeout is 10 s: the answer must still get out).
+const STORE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A monitor a token stands for.
 #[derive(Debug, Clone)]
@@ -255,11 +258,17 @@ impl Ingest {
             at: request.at,
             output: pings::output_of(&request.body),
         };
-        match self
+        let write = self
             .store
-            .record_ping(&hash, &known.name, &ping, known.min_interval)
+            .record_ping(&hash, &known.name, &ping, known.min_interval);
+        let written = tokio::time::timeout(STORE_WAIT, write)
             .await
-        {
+            .unwrap_or_else(|_| {
+                Err(crate::alerting::state::StoreError::Unavailable(
+                    "the state store did not answer in time".into(),
+                ))
+            });
+        match written {
             Ok(kept) => {
                 tracing::info!(monitor = %known.name, signal = ping.signal.as_str(), kept, "ping");
                 Answer::new(200, "OK")

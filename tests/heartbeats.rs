@@ -829,3 +829,37 @@ async fn a_bad_token_stops_ingest_and_heartbeat_at_start_without_showing_it() {
         }
     }
 }
+
+/// A ping is acknowledged only once it is kept: when the store refuses the write, the sender is
+/// told to try again (503 with Retry-After), never 200.
+#[tokio::test]
+async fn a_ping_the_store_could_not_keep_is_not_acknowledged() {
+    let moto = Moto::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lookout.yaml");
+    std::fs::write(&config, YAML).unwrap();
+    let config = config.display().to_string();
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.push(("STATE_TABLE", "no-such-table".into()));
+    env.push(("LOOKOUT_CONFIG", config));
+    env.extend(tokens().into_iter().map(|(k, v)| (k, v.to_owned())));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let api = RuntimeApi::start().await;
+    let function = api.spawn(env!("CARGO_BIN_EXE_ingest"), &env).await;
+    let outcome = api
+        .invoke(
+            url_event("GET", &format!("/ping/{WEB1_TOKEN}"), b"", Utc::now()),
+            Duration::from_secs(30),
+        )
+        .await;
+    let Outcome::Response(answer) = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(answer["statusCode"], 503, "{answer}");
+    assert_eq!(answer["headers"]["retry-after"], "5");
+    let printed = function.stop().await;
+    assert!(
+        printed.contains("could not keep a ping") && !printed.contains(WEB1_TOKEN),
+        "{printed}"
+    );
+}
