@@ -28,6 +28,13 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     ],
     after_minutes: "DINGTALK_AFTER_MINUTES",
     validate: |env| DingTalkSettings::from_env(env).map(|s| s.is_some()),
+    preview: |digest, style| {
+        let body = request_body(digest, style, &[], false);
+        body["markdown"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    },
     build: |env, style, _store| {
         Box::pin(async move {
             super::built(DingTalkSettings::from_env(env), |s| {

@@ -16,6 +16,10 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     keys: &[one("from", "EMAIL_FROM"), list("to", "EMAIL_TO")],
     after_minutes: "EMAIL_AFTER_MINUTES",
     validate: |env| EmailSettings::from_env(env).map(|s| s.is_some()),
+    preview: |digest, style| {
+        let email = layout(digest, style);
+        format!("Subject: {}\n\n{}", email.subject, email.text)
+    },
     build: |env, style, _store| {
         Box::pin(async move {
             Ok(match EmailSettings::from_env(env)? {

@@ -26,6 +26,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     ],
     after_minutes: "FEISHU_AFTER_MINUTES",
     validate: |env| FeishuSettings::from_env(env).map(|s| s.is_some()),
+    preview: |digest, style| super::pretty(&card(digest, style)),
     build: |env, style, _store| {
         Box::pin(async move {
             super::built(FeishuSettings::from_env(env), |s| {

@@ -40,6 +40,10 @@ pub struct ChannelType {
     pub after_minutes: &'static str,
     /// Checks the channel's settings without building it: true when any of them is set.
     pub validate: fn(&Env) -> Result<bool, crate::config::ConfigError>,
+    /// What a digest looks like on this channel, as a person reads it in a terminal: the message
+    /// itself where it is text (WeCom's markdown, the email's subject and text, the SMS template's
+    /// parameters), the request body where it is structured (a Feishu card, Slack blocks).
+    pub preview: fn(&Digest, &Style) -> String,
     /// Builds the channel from its variables; `None` when none of them is set.
     pub build: BuildChannel,
 }
@@ -50,6 +54,11 @@ pub type BuildChannel = for<'a> fn(
     Style,
     Arc<dyn StateStore>,
 ) -> BoxFuture<'a, Result<Option<Box<dyn Notifier>>, SetupError>>;
+
+/// A request body as a preview shows it.
+fn pretty(body: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(body).unwrap_or_default()
+}
 
 /// A channel from its settings (`None` when it is not configured) and its constructor: what most
 /// channel types' `build` does.
@@ -469,5 +478,47 @@ mod tests {
         .await;
         assert_eq!(deliveries[0].outcome, DeliveryOutcome::Failed);
         assert!(started.elapsed() <= Duration::from_secs(2));
+    }
+
+    #[test]
+    fn every_channel_type_previews_a_digest_in_its_own_layout() {
+        use crate::alerting::AlertState;
+        use crate::alerting::render::fixtures::{alert, digest, english};
+        let digest = digest(vec![
+            alert(
+                "https://shop.example.com/",
+                AlertState::Failing,
+                "answered 503",
+            ),
+            alert(
+                "https://blog.example.com/",
+                AlertState::Recovered,
+                "answered 200",
+            ),
+        ]);
+        let mut seen = std::collections::HashSet::new();
+        for kind in CHANNEL_TYPES {
+            let shown = (kind.preview)(&digest, &english());
+            if kind.name == "sms" {
+                // Carriers refuse URLs and domains: the parameters name what is watched.
+                assert!(
+                    shown.contains("{1} = ")
+                        && shown.contains("{2} = ")
+                        && !shown.contains("example.com"),
+                    "{shown}"
+                );
+            } else {
+                assert!(
+                    shown.contains("shop.example.com") && shown.contains("answered 503"),
+                    "{}: {shown}",
+                    kind.name
+                );
+            }
+            assert!(
+                seen.insert(shown),
+                "{} previews like another channel",
+                kind.name
+            );
+        }
     }
 }

@@ -17,6 +17,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     keys: &[one("webhook_url", "SLACK_WEBHOOK_URL")],
     after_minutes: "SLACK_AFTER_MINUTES",
     validate: |env| SlackSettings::from_env(env).map(|s| s.is_some()),
+    preview: |digest, style| super::pretty(&request_body(digest, style)),
     build: |env, style, _store| {
         Box::pin(async move {
             super::built(SlackSettings::from_env(env), |s| {

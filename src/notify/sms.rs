@@ -35,6 +35,15 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     ],
     after_minutes: "SMS_AFTER_MINUTES",
     validate: |env| SmsSettings::from_env(env).map(|s| s.is_some()),
+    preview: |digest, style| {
+        let params = params(digest, style, DEFAULT_PARAM_MAX_CHARS);
+        let shown: Vec<String> = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{{{}}} = {p}", i + 1))
+            .collect();
+        format!("template parameters: {}", shown.join(", "))
+    },
     build: |env, style, store| {
         Box::pin(async move {
             Ok(match SmsSettings::from_env(env)? {
@@ -52,6 +61,8 @@ const MAX_NUMBERS: usize = 200;
 /// Messages a number may receive a day by default: Tencent's own limit, which individual accounts
 /// cannot raise.
 pub const DEFAULT_DAILY_LIMIT: u32 = 10;
+/// How long a template parameter may be when `SMS_PARAM_MAX_CHARS` is not set.
+pub const DEFAULT_PARAM_MAX_CHARS: usize = 12;
 /// Codes that mean the message may have gone out although the call failed: never resent in the
 /// same tick.
 const AMBIGUOUS: [&str; 2] = ["InternalError.Timeout", "InternalError.SendAndRecvFail"];
@@ -158,7 +169,7 @@ impl SmsSettings {
         }
         let param_max_chars = env.at_least_one(
             "SMS_PARAM_MAX_CHARS",
-            12usize,
+            DEFAULT_PARAM_MAX_CHARS,
             "set it to the template variable length your account allows, e.g. 12",
         )?;
         let daily_limit = env.at_least_one(

@@ -24,6 +24,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     ],
     after_minutes: "TELEGRAM_AFTER_MINUTES",
     validate: |env| TelegramSettings::from_env(env).map(|s| s.is_some()),
+    preview: |digest, style| text(digest, style),
     build: |env, style, _store| {
         Box::pin(async move {
             super::built(TelegramSettings::from_env(env), |s| {

@@ -23,6 +23,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     keys: &[one("url", "WEBHOOK_URL"), one("secret", "WEBHOOK_SECRET")],
     after_minutes: "WEBHOOK_AFTER_MINUTES",
     validate: |env| WebhookSettings::from_env(env).map(|s| s.is_some()),
+    preview: |digest, _style| super::pretty(&request_body(digest)),
     build: |env, style, _store| {
         Box::pin(async move {
             super::built(WebhookSettings::from_env(env), |s| {

@@ -20,6 +20,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     ],
     after_minutes: "WECOM_AFTER_MINUTES",
     validate: |env| WeComSettings::from_env(env).map(|s| s.is_some()),
+    preview: |digest, style| markdown(digest, style),
     build: |env, style, _store| {
         Box::pin(async move {
             super::built(WeComSettings::from_env(env), |s| {
