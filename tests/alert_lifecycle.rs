@@ -18,9 +18,8 @@ use lookout::config::Env;
 use lookout::monitor::{Invocation, Monitor};
 use lookout::notify::Notifier;
 use lookout::retry::Backoff;
-use lookout::tick::{Tick, TickSource};
 use support::moto::Moto;
-use support::scripted::{Recorder, ScriptedCheck, Sent};
+use support::scripted::{Recorder, ScriptedCheck, Sent, invocation, tick_at};
 
 /// A Shanghai wall-clock time on 2026-03-02 (or the 3rd with `next_day`), as UTC.
 fn local(hour: u32, minute: u32, next_day: bool) -> DateTime<Utc> {
@@ -28,21 +27,6 @@ fn local(hour: u32, minute: u32, next_day: bool) -> DateTime<Utc> {
         .with_ymd_and_hms(2026, 3, if next_day { 3 } else { 2 }, hour, minute, 0)
         .unwrap()
         .with_timezone(&Utc)
-}
-
-fn tick_at(time: DateTime<Utc>) -> Tick {
-    Tick {
-        id: format!("tick-{}", time.timestamp()),
-        time,
-        source: TickSource::Schedule,
-    }
-}
-
-/// A fresh invocation with ten seconds to run.
-fn invocation() -> Invocation {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    Invocation::new(format!("request-{n}"), Duration::from_secs(10))
 }
 
 fn quick() -> Backoff {

@@ -18,14 +18,13 @@ use lookout::alerting::state::memory::MemoryStore;
 use lookout::checks::{SharedStore, heartbeat};
 use lookout::config::Env;
 use lookout::config::file;
-use lookout::monitor::{Invocation, Monitor, Watch};
+use lookout::monitor::{Monitor, Watch};
 use lookout::notify::Channel;
 use lookout::pings::{Ping, Signal, token_hash};
-use lookout::tick::{Tick, TickSource};
 use serde_json::{Value, json};
 use support::lambda::{Outcome, RuntimeApi, scheduled_event};
 use support::moto::Moto;
-use support::scripted::{Recorder, Sent};
+use support::scripted::{Recorder, Sent, invocation, tick_at};
 
 const WEB1_TOKEN: &str = "w1-Zq8d3kT0vYp2mXr7";
 const WEB2_TOKEN: &str = "w2-Hf5nB9cL1sQe4uJa";
@@ -289,20 +288,6 @@ fn local(day: i64, hour: u32, minute: u32) -> DateTime<Utc> {
         .unwrap()
         .with_timezone(&Utc)
         + chrono::Duration::days(day)
-}
-
-fn tick_at(time: DateTime<Utc>) -> Tick {
-    Tick {
-        id: format!("tick-{}", time.timestamp()),
-        time,
-        source: TickSource::Schedule,
-    }
-}
-
-fn invocation() -> Invocation {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    Invocation::new(format!("request-{n}"), Duration::from_secs(10))
 }
 
 /// The heartbeat function's monitor of `yaml`, alerting a recording channel, on `store`.

@@ -7,9 +7,26 @@ use chrono::{DateTime, Utc};
 use lookout::alerting::Digest;
 use lookout::checks::site::SiteMeasurement;
 use lookout::checks::{Check, CheckResult, Failure, Health, Measurement, Memory, Naming};
+use lookout::monitor::Invocation;
 use lookout::notify::{DeliveryError, Notifier, Receipt};
-use lookout::tick::Tick;
+use lookout::tick::{Tick, TickSource};
 use tokio::time::Instant;
+
+/// A scheduled tick at `time`, its id made of the time.
+pub fn tick_at(time: DateTime<Utc>) -> Tick {
+    Tick {
+        id: format!("tick-{}", time.timestamp()),
+        time,
+        source: TickSource::Schedule,
+    }
+}
+
+/// A fresh invocation with ten seconds to run.
+pub fn invocation() -> Invocation {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    Invocation::new(format!("request-{n}"), std::time::Duration::from_secs(10))
+}
 
 type Script = dyn Fn(DateTime<Utc>) -> Vec<(String, bool)> + Send + Sync;
 
