@@ -355,7 +355,7 @@ pub fn retire(
 /// ending; in quiet hours everything is held as owed instead.
 fn release(
     incident: &mut Incident,
-    fresh: bool,
+    judged: bool,
     ending: Option<Ending>,
     moment: &Moment,
     policy: &Policy,
@@ -368,9 +368,9 @@ fn release(
         let progress = incident.channels.entry(channel.to_owned()).or_default();
         reclaim(progress, moment);
         let mut due: Vec<(Notice, Option<AlertNote>)> = Vec::new();
-        // No escalation while it looks recovered (passing, below the recovery threshold), nor on
-        // a tick already applied.
-        if fresh && incident.status == Status::Open {
+        // No escalation while it looks recovered (passing, below the recovery threshold), on a
+        // tick already applied, nor inside a maintenance window (`judged` is false for both).
+        if judged && incident.status == Status::Open {
             let began = incident.began_at.unwrap_or(now);
             let age = (now - began).num_minutes();
             if age >= policy.joins_after(channel)

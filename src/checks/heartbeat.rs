@@ -320,11 +320,7 @@ pub struct HeartbeatMeasurement {
 }
 
 /// The metric points of a heartbeat: seconds since its last ping, per monitor.
-pub fn points(
-    _result: &CheckResult,
-    m: &HeartbeatMeasurement,
-    function: &str,
-) -> Vec<crate::metrics::Point> {
+pub fn points(m: &HeartbeatMeasurement, function: &str) -> Vec<crate::metrics::Point> {
     let Some(silent) = m.silent_seconds else {
         return Vec::new();
     };
@@ -496,13 +492,11 @@ fn build_monitors(
     for (env, naming) in monitors {
         built.push((Heartbeat::of(&env, &naming)?, naming));
     }
-    each_token_once(built.iter().filter_map(|(heartbeat, naming)| {
-        let name = match naming {
-            Naming::Monitor { name, .. } => name.as_str(),
-            Naming::Function(function) => function,
-        };
-        Some((name, heartbeat.as_ref()?))
-    }))?;
+    each_token_once(
+        built
+            .iter()
+            .filter_map(|(heartbeat, naming)| Some((name_of(naming), heartbeat.as_ref()?))),
+    )?;
     let ledger = Arc::new(Ledger {
         store: Arc::clone(store),
         hashes: built
@@ -546,13 +540,11 @@ fn unread(key: String, name: String, error: &str) -> CheckResult {
     }
 }
 
-impl HeartbeatCheck {
-    /// The monitor's name: its name in `lookout.yaml`, or the function's.
-    fn name(&self) -> &str {
-        match &self.naming {
-            Naming::Monitor { name, .. } => name,
-            Naming::Function(function) => function,
-        }
+/// A monitor's name: its name in `lookout.yaml`, or the function's.
+fn name_of(naming: &Naming) -> &str {
+    match naming {
+        Naming::Monitor { name, .. } => name,
+        Naming::Function(function) => function,
     }
 }
 
@@ -570,7 +562,7 @@ impl Check for HeartbeatCheck {
         let Some(heartbeat) = &self.heartbeat else {
             return Vec::new();
         };
-        let name = self.name().to_owned();
+        let name = name_of(&self.naming).to_owned();
         let key = self.naming.whole(&name);
         let records = match tokio::time::timeout_at(deadline, self.ledger.records(tick)).await {
             Ok(Ok(records)) => records,

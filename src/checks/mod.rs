@@ -288,7 +288,7 @@ impl Measurement {
             Measurement::Site(m) => site::points(result, m, function),
             Measurement::SpeedTest(m) => speedtest::points(result, m, function),
             Measurement::KafkaLag(m) => kafka_lag::points(m, function),
-            Measurement::Heartbeat(m) => heartbeat::points(result, m, function),
+            Measurement::Heartbeat(m) => heartbeat::points(m, function),
         }
     }
 }
