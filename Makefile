@@ -32,12 +32,14 @@ else
 $(error ARCH must be arm64 or x86_64, not $(ARCH))
 endif
 
-.PHONY: help run test fmt fmt-check lint unit validate build build-check deploy logs invoke bench tools clean \
+.PHONY: help run demo test fmt fmt-check lint unit validate build build-check deploy logs invoke bench tools clean \
 	build-SiteStatusFunction build-SpeedTestFunction build-KafkaLagFunction build-HeartbeatFunction \
 	build-IngestFunction lambda-binary
 
 help:
-	@echo "make run       run every function once locally (reads .env when present; no AWS account needed)"
+	@echo "make run       run every function once locally (reads .env when present; with nothing configured,"
+	@echo "               shows lookout against built-in stand-ins; no AWS account needed)"
+	@echo "make demo      replay six hours of an outage as a timeline of notices"
 	@echo "make test      formatting, lints, every test, template checks and the SAM build (what CI runs)"
 	@echo "make unit      just the Rust tests"
 	@echo "make bench     the benchmark table (speed, cold start, memory, size)"
@@ -46,16 +48,28 @@ help:
 	@echo "make logs      tail a function's logs (FUNCTION=SiteStatusFunction)"
 	@echo "make invoke    invoke a deployed function once (FUNCTION=..., with events/scheduled.json)"
 
-## run: one local tick of each function. A function that is not configured says which variables to
-## set, and the others still run.
+## run: one local tick of each function. With nothing configured (no .env, no lookout.yaml, no
+## LOOKOUT_CONFIG) it shows lookout against built-in stand-ins instead (`lookout first-run`). A
+## function that is not configured is skipped with a line saying what would turn it on; the others
+## still run.
 run:
 	@$(CARGO) build --quiet --bins
-	@set -a; if [ -f .env ]; then . ./.env; fi; set +a; \
+	@if [ ! -f .env ] && [ ! -f lookout.yaml ] && [ -z "$$LOOKOUT_CONFIG" ]; then \
+	  exec ./target/debug/lookout first-run; \
+	fi; \
+	set -a; if [ -f .env ]; then . ./.env; fi; set +a; \
 	unset AWS_LAMBDA_RUNTIME_API; \
+	failed=""; \
 	for f in $(FUNCTIONS); do \
 	  echo "== $$f" >&2; \
-	  ./target/debug/$$f || echo "== $$f did not run: set the variables named above (see .env.example)" >&2; \
-	done
+	  ./target/debug/$$f || failed="$$failed $$f"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "== did not finish:$$failed (see the errors above; .env.example names every variable)" >&2; exit 1; fi
+
+## demo: six hours of an outage of a stand-in site, replayed as a timeline of notices.
+demo:
+	@$(CARGO) build --quiet --bin lookout
+	@./target/debug/lookout demo
 
 test: fmt-check lint unit validate build-check
 

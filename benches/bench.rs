@@ -562,6 +562,44 @@ async fn binaries(rows: &mut Vec<Row>) {
     }
 }
 
+/// The first run and the demo, as `make run` and `make demo` start them on a fresh clone: the
+/// whole process, stand-ins included.
+fn first_run(rows: &mut Vec<Row>) {
+    for (figure, args, limit) in [
+        (
+            "first run (`make run`, nothing configured): every function once against the stand-ins",
+            &["first-run"][..],
+            5_000.0,
+        ),
+        (
+            "demo (`lookout demo --fast`): six hours of 5-minute ticks replayed",
+            &["demo", "--fast"][..],
+            2_000.0,
+        ),
+    ] {
+        let mut runs = Vec::new();
+        for _ in 0..5 {
+            let started = Instant::now();
+            let output = std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+                .args(args)
+                .env_clear()
+                .output()
+                .expect("lookout runs");
+            assert!(output.status.success(), "{output:?}");
+            runs.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        let (median, ..) = stats(&runs);
+        rows.push(Row {
+            figure: figure.into(),
+            pass: median <= limit,
+            runs,
+            unit: "ms",
+            ideal: None,
+            target: format!("<= {limit:.0} ms"),
+        });
+    }
+}
+
 fn zipped_size(path: &Path) -> Option<u64> {
     let bytes = std::fs::read(path).ok()?;
     let mut buffer = std::io::Cursor::new(Vec::new());
@@ -643,7 +681,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, binaries, sizes) runs one
+    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, first-run, binaries, sizes) runs one
     // part.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only == part;
@@ -666,6 +704,9 @@ fn main() {
         }
         if wanted("heartbeats") {
             heartbeats(&mut rows).await;
+        }
+        if wanted("first-run") {
+            first_run(&mut rows);
         }
         if wanted("binaries") {
             binaries(&mut rows).await;

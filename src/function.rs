@@ -43,14 +43,25 @@ pub fn main(function: &'static str) -> ExitCode {
     launch(
         function,
         |in_lambda| build(kind, in_lambda),
-        |monitor, in_lambda| async move {
-            if in_lambda {
-                serve(monitor).await
-            } else {
-                run_once(monitor).await
+        |built, in_lambda| async move {
+            match built {
+                Built::Monitor(monitor) if in_lambda => serve(*monitor).await,
+                Built::Monitor(monitor) => run_once(*monitor).await,
+                Built::Skipped(why) => {
+                    eprintln!("{function}: skipped: {why}");
+                    ExitCode::SUCCESS
+                }
             }
         },
     )
+}
+
+/// What a function's start-up made.
+enum Built {
+    /// The function, ready to tick.
+    Monitor(Box<Monitor>),
+    /// A local run with nothing to check: why, and what would turn it on.
+    Skipped(String),
 }
 
 /// How every binary starts: the AWS credentials registered as secrets, logging, a single-threaded
@@ -107,12 +118,41 @@ where
 /// Everything a function needs, built once at cold start: the secret laid over the environment,
 /// the monitors (from `lookout.yaml`, else from variables), their policies, the channels, the
 /// state store.
-async fn build(kind: &'static CheckType, in_lambda: bool) -> Result<Monitor, SetupError> {
+///
+/// A local run of a function that nothing configures is skipped (the others still run); under
+/// Lambda it is the configuration error it always was.
+async fn build(kind: &'static CheckType, in_lambda: bool) -> Result<Built, SetupError> {
     let env = secrets::with_secret(Env::from_process()).await?;
     // The file is read first: a malformed one is the error to report, whatever else is wrong.
     let file = file::from_env(&env)?;
+    if !in_lambda && let Some(why) = unconfigured(kind, &env, file.as_ref()) {
+        return Ok(Built::Skipped(why));
+    }
     let store: Arc<dyn state::StateStore> = Arc::from(state::from_env(&env, in_lambda).await?);
-    assemble_from(kind, &env, file, store).await
+    assemble_from(kind, &env, file, store)
+        .await
+        .map(|monitor| Built::Monitor(Box::new(monitor)))
+}
+
+/// Why nothing configures `kind`'s function, and what would: `lookout.yaml` describes monitors and
+/// none of this type, or the monitor comes from variables and none of the type's is set.
+fn unconfigured(kind: &CheckType, env: &Env, file: Option<&file::LookoutFile>) -> Option<String> {
+    if let Some(monitors) = file.and_then(|f| f.monitors.as_ref()) {
+        return (!monitors.iter().any(|m| m.kind.name == kind.name)).then(|| {
+            format!(
+                "{} has no monitor of type {}: add one (see lookout.example.yaml)",
+                file.map_or(file::DEFAULT_PATH, |f| f.path.as_str()),
+                kind.name
+            )
+        });
+    }
+    let first = kind.keys.first()?;
+    (!kind.keys.iter().any(|k| env.is_set(k.var))).then(|| {
+        format!(
+            "nothing configures it: set {} (see .env.example), or add a monitor of type {} to lookout.yaml",
+            first.var, kind.name
+        )
+    })
 }
 
 /// A function's monitor from `env` (the secret already laid over it): the monitors of `kind` in
@@ -167,14 +207,32 @@ async fn assemble_from(
             channels
         }
     };
-    let watches = match &file.monitors {
+    let watches = watches_of(kind, &file, &store)?;
+    tracing::info!(file = %file.path, monitors = watches.len(), "configuration read");
+    Ok(Monitor::watching(
+        kind.function,
+        watches,
+        channels,
+        store,
+        file.policy,
+    ))
+}
+
+/// The watches of `kind` that `file` describes: its monitors of that type, or, for a file of
+/// channels and defaults only, the one monitor the variables describe.
+pub fn watches_of(
+    kind: &'static CheckType,
+    file: &file::LookoutFile,
+    store: &checks::SharedStore,
+) -> Result<Vec<Watch>, SetupError> {
+    Ok(match &file.monitors {
         // A file of channels and defaults only: the variables describe the monitor.
         None => vec![implicit_watch(
             kind,
             &file.defaults,
             file.default_channels.clone(),
             file.policy.clone(),
-            &store,
+            store,
         )?],
         Some(monitors) => {
             let own: Vec<&MonitorSpec> = monitors
@@ -191,7 +249,7 @@ async fn assemble_from(
                         (m.env.clone(), naming)
                     })
                     .collect(),
-                &store,
+                store,
             )?;
             checks
                 .into_iter()
@@ -204,15 +262,7 @@ async fn assemble_from(
                 })
                 .collect()
         }
-    };
-    tracing::info!(file = %file.path, monitors = watches.len(), "configuration read");
-    Ok(Monitor::watching(
-        kind.function,
-        watches,
-        channels,
-        store,
-        file.policy,
-    ))
+    })
 }
 
 /// The one monitor a function's variables describe, named after the function.

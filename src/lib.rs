@@ -7,6 +7,7 @@ pub mod alerting;
 pub mod aws;
 pub mod checks;
 pub mod config;
+pub mod demo;
 pub mod function;
 pub mod http;
 pub mod ingest;

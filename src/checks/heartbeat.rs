@@ -588,6 +588,28 @@ impl Check for HeartbeatCheck {
             since,
         }]
     }
+
+    fn local_summary(&self, results: &[CheckResult]) -> Option<String> {
+        let lines: Vec<String> = results
+            .iter()
+            .filter_map(|r| match &r.measurement {
+                Measurement::Heartbeat(m) => {
+                    let mut figures = m.status.to_owned();
+                    if let Some(silent) = m.silent_seconds {
+                        let minutes = silent / 60;
+                        let ago = match minutes {
+                            0..60 => format!("{minutes} min"),
+                            _ => format!("{} h {} min", minutes / 60, minutes % 60),
+                        };
+                        figures.push_str(&format!(", last ping {ago} ago"));
+                    }
+                    Some(super::summary_line(r, &figures))
+                }
+                _ => None,
+            })
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
 }
 
 #[cfg(test)]

@@ -705,6 +705,13 @@ impl Check for KafkaLagCheck {
             .collect()
     }
 
+    fn local_summary(&self, results: &[CheckResult]) -> Option<String> {
+        if results.is_empty() {
+            return None;
+        }
+        Some(lag_table(results))
+    }
+
     /// A topic's incident is kept while its group could not be read this tick (nothing is known
     /// of its topics); otherwise a key without a result is no longer watched.
     fn retired(&self, key: &str, results: &[CheckResult]) -> bool {
@@ -723,6 +730,53 @@ impl Check for KafkaLagCheck {
             .map(|(group, _)| group);
         !group.is_some_and(group_unread)
     }
+}
+
+/// The lag per group and topic against its threshold, worst partition first; a group that could
+/// not be read says why.
+pub fn lag_table(results: &[CheckResult]) -> String {
+    let mut out = format!(
+        "{:<20} {:<24} {:>12} {:>12} {:>10}  {}\n",
+        "group", "topic", "lag", "threshold", "partitions", "worst partition"
+    );
+    for result in results {
+        let health = match result.health {
+            Health::Ok => "",
+            Health::Failing => "  FAILING",
+            Health::MonitorError => "  CANNOT CHECK",
+            Health::Maintenance => "  maintenance",
+        };
+        match &result.measurement {
+            Measurement::KafkaLag(KafkaLagMeasurement::Topic(topic)) => {
+                let worst = topic
+                    .worst_partitions
+                    .first()
+                    .map_or_else(String::new, |p| format!("#{} lag {}", p.partition, p.lag));
+                out.push_str(&format!(
+                    "{:<20} {:<24} {:>12} {:>12} {:>10}  {worst}{health}\n",
+                    topic.group, topic.topic, topic.lag, topic.threshold, topic.partitions
+                ));
+            }
+            Measurement::KafkaLag(KafkaLagMeasurement::Group(group)) => {
+                out.push_str(&format!(
+                    "{:<20} {:<24} {:>12} {:>12} {:>10}  {health}\n",
+                    group.group,
+                    match group.topics {
+                        1 => "(1 topic)".to_owned(),
+                        n => format!("({n} topics)"),
+                    },
+                    group.total_lag,
+                    "-",
+                    "-"
+                ));
+            }
+            _ => continue,
+        }
+        if let Some(failure) = &result.failure {
+            out.push_str(&format!("{:<20} {}\n", "", failure.message));
+        }
+    }
+    out
 }
 
 /// One metric per group (Sum: the group's lag; Maximum: its worst topic); the topic is a property,

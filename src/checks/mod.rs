@@ -209,6 +209,39 @@ pub trait Check: Send + Sync {
     }
 }
 
+/// One line of a local run's summary for `result`: its health, what, the check's own figures, and
+/// the failure's sentence below when there is one.
+pub fn summary_line(result: &CheckResult, figures: &str) -> String {
+    let health = match result.health {
+        Health::Ok => "ok",
+        Health::Failing => "FAILING",
+        Health::MonitorError => "CANNOT CHECK",
+        Health::Maintenance => "maintenance",
+    };
+    let mut line = format!("{health:<12} {}", result.target);
+    if !figures.is_empty() {
+        line.push_str(&format!(": {figures}"));
+    }
+    if let Some(failure) = &result.failure {
+        for said in failure.message.lines() {
+            line.push_str(&format!("\n{:<12} {said}", ""));
+        }
+    }
+    line
+}
+
+/// `text` padded with spaces to `width` terminal columns, counting a CJK character as two (city
+/// and carrier names in tables).
+pub fn pad(text: &str, width: usize) -> String {
+    let wide = |c: char| {
+        matches!(c, '\u{1100}'..='\u{115F}' | '\u{2E80}'..='\u{A4CF}' | '\u{AC00}'..='\u{D7A3}'
+            | '\u{F900}'..='\u{FAFF}' | '\u{FE30}'..='\u{FE4F}' | '\u{FF00}'..='\u{FF60}'
+            | '\u{FFE0}'..='\u{FFE6}')
+    };
+    let columns: usize = text.chars().map(|c| if wide(c) { 2 } else { 1 }).sum();
+    format!("{text}{}", " ".repeat(width.saturating_sub(columns)))
+}
+
 /// What a check kept per incident key between ticks (kafka-lag's offset history, say).
 pub type Memory = HashMap<String, Value>;
 

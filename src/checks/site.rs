@@ -664,6 +664,26 @@ impl Check for SiteCheck {
         });
         futures::future::join_all(checks).await
     }
+
+    fn local_summary(&self, results: &[CheckResult]) -> Option<String> {
+        let lines: Vec<String> = results
+            .iter()
+            .filter_map(|r| match &r.measurement {
+                Measurement::Site(site) => {
+                    let status = site
+                        .status
+                        .map_or_else(|| "no answer".to_owned(), |s| format!("HTTP {s}"));
+                    let mut figures = format!("{status} in {} ms", site.elapsed_ms);
+                    if let Some(days) = site.cert_days_left {
+                        figures.push_str(&format!(", certificate {days} days left"));
+                    }
+                    Some(super::summary_line(r, &figures))
+                }
+                _ => None,
+            })
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
 }
 
 fn http_client(

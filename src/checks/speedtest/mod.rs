@@ -379,15 +379,15 @@ fn timings(node: &SpeedTestNode) -> String {
 /// The table the original scripts printed: one row per node.
 pub fn table(measurement: &SpeedTestMeasurement) -> String {
     let mut out = format!(
-        "{:<24} {:<10} {:<12} {:>6} {:>8} {:>6} {:>8} {:>9}  {}\n",
+        "{:<24} {:<10} {:<16} {:>6} {:>8} {:>6} {:>8} {:>9}  {}\n",
         "node", "carrier", "region", "status", "total", "dns", "connect", "download", "bad"
     );
     for node in &measurement.nodes {
         out.push_str(&format!(
-            "{:<24} {:<10} {:<12} {:>6} {:>8} {:>6} {:>8} {:>9}  {}\n",
-            node.name,
-            node.carrier,
-            node.region,
+            "{} {} {} {:>6} {:>8} {:>6} {:>8} {:>9}  {}\n",
+            super::pad(&node.name, 24),
+            super::pad(&node.carrier, 10),
+            super::pad(&node.region, 16),
             node.status.map_or_else(|| "-".into(), |s| s.to_string()),
             ms(node.total_ms),
             ms(node.dns_ms),
@@ -448,7 +448,14 @@ impl Check for SpeedTestCheck {
 
     fn local_summary(&self, results: &[CheckResult]) -> Option<String> {
         results.iter().find_map(|r| match &r.measurement {
-            Measurement::SpeedTest(m) => Some(table(m)),
+            Measurement::SpeedTest(m) => Some(format!(
+                "{}{}",
+                table(m),
+                super::summary_line(
+                    r,
+                    &format!("{} of {} nodes measured", m.nodes_measured, m.nodes.len())
+                )
+            )),
             _ => None,
         })
     }

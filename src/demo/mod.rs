@@ -1,0 +1,400 @@
+//! What lookout does, shown before anything is configured: the first run (`make run` with no
+//! `.env` and no `lookout.yaml`) and the replay of an outage (`make demo`).
+//!
+//! Both run the functions' own monitors, checks, lifecycle and channel layouts against stand-ins
+//! served in this process on 127.0.0.1 ([`standins`]), described by a built-in `lookout.yaml`.
+//! The channels are never called: each keeps what it was given, and the layouts show it.
+
+pub mod standins;
+
+use std::error::Error;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+
+use crate::alerting::render::Style;
+use crate::alerting::state::memory::MemoryStore;
+use crate::alerting::{Alert, AlertNote, AlertState, Digest};
+use crate::checks::{self, CheckType, SharedStore};
+use crate::config::Env;
+use crate::config::file::{self, LookoutFile};
+use crate::monitor::{Invocation, Monitor};
+use crate::notify::{self, Channel, DeliveryError, Notifier, Receipt};
+use crate::pings::{self, Ping, Signal};
+use crate::tick::Tick;
+use standins::StandIns;
+
+/// Prints a line on standard output; a closed output (`| head`) ends the show with an error, never
+/// a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?;
+    }};
+}
+
+/// The first run's configuration.
+const FIRST_RUN: &str = include_str!("first-run.yaml");
+/// The replay's configuration.
+const REPLAY: &str = include_str!("replay.yaml");
+/// The heartbeat token of the first run's `nightly-backup` monitor.
+const BACKUP_TOKEN: &str = "standin-nightly-backup-7c41";
+/// How long ago `nightly-backup` last pinged: past its day and its hour of grace.
+const BACKUP_SILENT_HOURS: i64 = 26;
+/// The replay: six hours in five-minute ticks, from 06:00 local.
+const REPLAY_TICKS: i64 = 72;
+const REPLAY_STEP_MINUTES: i64 = 5;
+/// The stand-in shop is down from this many minutes into the replay until the second figure.
+const OUTAGE_MINUTES: (i64, i64) = (55, 345);
+/// How long a replay takes when someone watches it.
+pub const REPLAY_WATCHED: Duration = Duration::from_secs(10);
+
+/// What to say last: how to watch one's own targets.
+const NEXT_STEPS: &str = "To watch your own targets: copy lookout.example.yaml to lookout.yaml (or .env.example to .env), put in your URLs and keys, and run `make run` again; `make demo` replays an outage; `make deploy` puts lookout in your AWS account.";
+
+type DemoError = Box<dyn Error + Send + Sync>;
+
+/// What the channels were given, in order: the channel's name and the digest.
+#[derive(Clone, Default)]
+struct Sent(Arc<Mutex<Vec<(String, Digest)>>>);
+
+impl Sent {
+    /// Everything given since the last call.
+    fn take(&self) -> Vec<(String, Digest)> {
+        self.0
+            .lock()
+            .map(|mut sent| std::mem::take(&mut *sent))
+            .unwrap_or_default()
+    }
+}
+
+/// A channel that keeps what it is given instead of sending it.
+struct Kept {
+    kind: &'static str,
+    name: String,
+    sent: Sent,
+}
+
+#[async_trait]
+impl Notifier for Kept {
+    fn channel(&self) -> &'static str {
+        self.kind
+    }
+
+    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
+        let mut sent = self
+            .sent
+            .0
+            .lock()
+            .map_err(|_| DeliveryError::permanent("the demo's record of sent alerts broke"))?;
+        sent.push((self.name.clone(), digest.clone()));
+        Ok(Receipt::default())
+    }
+}
+
+/// The variables the built-in configurations refer to: the stand-ins' addresses, and credentials
+/// that only they accept.
+fn standin_env(standins: &StandIns) -> Env {
+    let language = std::env::var("ALERT_LANGUAGE")
+        .ok()
+        .filter(|l| l == "zh")
+        .unwrap_or_else(|| "en".to_owned());
+    Env::from_pairs([
+        ("DEMO_SHOP_URL", format!("http://{}", standins.site)),
+        ("DEMO_BACKUP_TOKEN", BACKUP_TOKEN.to_owned()),
+        ("DEMO_WECOM_KEY", "standin-key".to_owned()),
+        ("DEMO_LANGUAGE", language),
+        (
+            "SPEEDTEST_BASE_URL",
+            format!("http://{}", standins.speed_test),
+        ),
+        (
+            "TENCENTCLOUD_CKAFKA_ENDPOINT",
+            format!("http://{}/", standins.ckafka),
+        ),
+        ("TENCENTCLOUD_SECRET_ID", "AKIDstandin".to_owned()),
+        ("TENCENTCLOUD_SECRET_KEY", "standin-secret-key".to_owned()),
+    ])
+}
+
+/// A function's monitor as `file` describes it, its channels keeping what they are given.
+fn monitor_of(
+    kind: &'static CheckType,
+    file: &LookoutFile,
+    store: &SharedStore,
+    sent: &Sent,
+) -> Result<Monitor, DemoError> {
+    let watches = crate::function::watches_of(kind, file, store)?;
+    let channels: Vec<(String, &'static str)> = match &file.channels {
+        Some(specs) => specs
+            .iter()
+            .map(|c| (c.name.clone(), c.kind.name))
+            .collect(),
+        None => file
+            .default_channels
+            .iter()
+            .map(|name| (name.clone(), "console"))
+            .collect(),
+    };
+    let channels = channels
+        .into_iter()
+        .map(|(name, kind)| Channel {
+            notifier: Box::new(Kept {
+                kind,
+                name: name.clone(),
+                sent: sent.clone(),
+            }),
+            name,
+        })
+        .collect();
+    Ok(Monitor::watching(
+        kind.function,
+        watches,
+        channels,
+        Arc::clone(store),
+        file.policy.clone(),
+    ))
+}
+
+/// One tick of `monitor` at `time`.
+async fn tick(monitor: &Monitor, time: DateTime<Utc>, id: &str) -> crate::report::Report {
+    let tick = Tick::from_event(&Tick::synthetic_event(time), id, time);
+    monitor
+        .tick(
+            tick,
+            &Invocation::new(id, Duration::from_secs(60)).by_hand(),
+        )
+        .await
+}
+
+/// The first run: every function once against the stand-ins, its results as a table, then each
+/// alert as every channel type lays it out, then how to watch one's own targets.
+pub async fn first_run() -> Result<(), DemoError> {
+    say!(
+        "nothing configured: showing lookout against built-in stand-ins (see lookout.example.yaml to watch your own targets)"
+    );
+    let standins = StandIns::start().await?;
+    say!(
+        "stand-ins in this process: shop http://{}, speed-test service http://{}, CKafka API http://{}",
+        standins.site,
+        standins.speed_test,
+        standins.ckafka
+    );
+    let env = standin_env(&standins);
+    let file = file::load("first-run.yaml (built in)", FIRST_RUN, &env)?;
+    let style = Style::from_env(&file.defaults)?;
+    let now = Utc::now();
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    // nightly-backup's last ping, a day and two hours ago: it has been silent since.
+    store
+        .record_ping(
+            &pings::token_hash(BACKUP_TOKEN),
+            "nightly-backup",
+            &Ping {
+                signal: Signal::Success,
+                exit_status: Some(0),
+                at: now - chrono::Duration::hours(BACKUP_SILENT_HOURS),
+                output: None,
+            },
+            chrono::Duration::seconds(10),
+        )
+        .await?;
+    let sent = Sent::default();
+    let mut digests: Vec<Digest> = Vec::new();
+    for kind in checks::CHECK_TYPES {
+        let monitor = monitor_of(kind, &file, &store, &sent)?;
+        let report = tick(&monitor, now, &format!("first-run-{}", kind.function)).await;
+        say!("\n== {} (monitors of type {})", kind.function, kind.name);
+        if let Some(summary) = monitor.local_summary(&report) {
+            say!("{}", summary.trim_end());
+        }
+        // Every channel hears of everything here: one digest per function is what a channel gets.
+        if let Some((_, digest)) = sent.take().into_iter().next() {
+            digests.push(digest);
+        }
+    }
+    say!("\n== The alerts, as each channel type would send them");
+    for channel in notify::CHANNEL_TYPES {
+        for digest in &digests {
+            say!("\n-- {}: the {} alert --", channel.name, digest.function);
+            say!("{}", (channel.preview)(digest, &style).trim_end());
+        }
+    }
+    say!("\n{NEXT_STEPS}");
+    Ok(())
+}
+
+/// How the timeline names a channel type.
+fn label(kind: &str) -> &str {
+    match kind {
+        "wecom" => "WeCom",
+        "sms" => "SMS",
+        "dingtalk" => "DingTalk",
+        "feishu" => "Feishu",
+        "slack" => "Slack",
+        "telegram" => "Telegram",
+        other => other,
+    }
+}
+
+/// A monitor's name, from its incident key (`site:shop` -> `shop`).
+fn monitor_name(key: &str) -> &str {
+    key.split_once(':').map_or(key, |(_, name)| name)
+}
+
+/// What one alert says, in a line of the timeline.
+fn said(alert: &Alert, time: DateTime<Utc>, style: &Style) -> String {
+    let name = monitor_name(&alert.key);
+    let minutes = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_minutes();
+    let mut line = match alert.state {
+        AlertState::Recovered => format!(
+            "{name} recovered, down {}",
+            style.duration(minutes(alert.since, alert.until.unwrap_or(time)))
+        ),
+        AlertState::Retired => format!("{name} is no longer monitored"),
+        AlertState::Failing | AlertState::MonitorError => {
+            let age = minutes(alert.since, time);
+            let state = if alert.state == AlertState::Failing {
+                "failing"
+            } else {
+                "cannot be checked"
+            };
+            let mut line = if age == 0 {
+                format!("{name} {state}")
+            } else {
+                format!("{name} {state} for {}", style.duration(age))
+            };
+            if let Some(step) = alert.step {
+                line.push_str(&format!(" (notice {step})"));
+            }
+            line.push_str(&format!(": {}", alert.message));
+            line
+        }
+    };
+    if alert.note == Some(AlertNote::QuietHours) {
+        line.push_str(" [held by quiet hours, sent as they ended]");
+    }
+    line
+}
+
+/// The replay: six hours of an outage of the stand-in shop in five-minute ticks, printed as a
+/// timeline of what each channel was sent; `pace` between ticks.
+pub async fn replay(pace: Duration) -> Result<(), DemoError> {
+    let standins = StandIns::start().await?;
+    let env = standin_env(&standins);
+    let file = file::load("replay.yaml (built in)", REPLAY, &env)?;
+    let style = Style::from_env(&file.defaults)?;
+    let kinds: Vec<(String, &'static str)> = file
+        .channels
+        .iter()
+        .flatten()
+        .map(|c| (c.name.clone(), c.kind.name))
+        .collect();
+    let kind_of = |name: &str| {
+        kinds
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("console", |(_, k)| k)
+    };
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let sent = Sent::default();
+    let monitor = monitor_of(&checks::site::TYPE, &file, &store, &sent)?;
+    let start = style
+        .timezone
+        .with_ymd_and_hms(2026, 12, 1, 6, 0, 0)
+        .single()
+        .ok_or("06:00 is not a time of the demo's day")?
+        .with_timezone(&Utc);
+    let at = |minutes: i64| start + chrono::Duration::minutes(minutes);
+    let clock = |time: DateTime<Utc>| time.with_timezone(&style.timezone).format("%H:%M");
+    let sms_after = file.policy.channel_after_minutes.get("sms").copied();
+    say!(
+        "replaying six hours of the stand-in shop (http://{}/) in {REPLAY_STEP_MINUTES}-minute ticks, {} to {} {}: it fails at {} and comes back at {}",
+        standins.site,
+        clock(at(0)),
+        clock(at(REPLAY_TICKS * REPLAY_STEP_MINUTES)),
+        style.timezone,
+        clock(at(OUTAGE_MINUTES.0)),
+        clock(at(OUTAGE_MINUTES.1)),
+    );
+    say!(
+        "channels: WeCom and email from the first notice, SMS once an incident is {} min old; notices at ages {:?} min; quiet hours {} (src/demo/replay.yaml)",
+        sms_after.unwrap_or(0),
+        file.policy.escalation_minutes,
+        file.policy
+            .quiet_hours
+            .iter()
+            .map(|w| format!("{}-{}", w.start.format("%H:%M"), w.end.format("%H:%M")))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut was_failing = false;
+    for index in 0..=REPLAY_TICKS {
+        let minute = index * REPLAY_STEP_MINUTES;
+        let time = at(minute);
+        let down = (OUTAGE_MINUTES.0..OUTAGE_MINUTES.1).contains(&minute);
+        standins
+            .shop_down
+            .store(down, std::sync::atomic::Ordering::SeqCst);
+        let report = tick(&monitor, time, &format!("demo-{index}")).await;
+        // Each alert once, with the channels it went to, in the channels' order.
+        let mut told: Vec<(&Alert, Vec<&str>)> = Vec::new();
+        let given = sent.take();
+        for (channel, digest) in &given {
+            match counts.iter_mut().find(|(c, _)| c == channel) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((channel.clone(), 1)),
+            }
+            for alert in &digest.alerts {
+                let same = |a: &&Alert| a.key == alert.key && a.state == alert.state;
+                match told.iter_mut().find(|(a, _)| same(a)) {
+                    Some((_, channels)) => channels.push(label(kind_of(channel))),
+                    None => told.push((alert, vec![label(kind_of(channel))])),
+                }
+            }
+        }
+        for (alert, channels) in &told {
+            say!(
+                "{}  {}: {}",
+                clock(time),
+                channels.join(" + "),
+                said(alert, time, &style)
+            );
+        }
+        let failing = report.results.iter().any(|r| r.is_failing());
+        if failing != was_failing && told.is_empty() {
+            let what = report
+                .results
+                .iter()
+                .find(|r| r.is_failing())
+                .and_then(|r| r.failure.as_ref())
+                .map_or_else(
+                    || "shop passes again".to_owned(),
+                    |f| format!("shop failing: {}", f.message),
+                );
+            let held = if file.policy.is_quiet(time) {
+                "quiet hours hold the notice"
+            } else {
+                "nobody is told yet"
+            };
+            say!("{}  {what} ({held})", clock(time));
+        }
+        was_failing = failing;
+        if !pace.is_zero() {
+            tokio::time::sleep(pace).await;
+        }
+    }
+    let counts: Vec<String> = counts
+        .iter()
+        .map(|(channel, n)| format!("{} {n}", label(kind_of(channel))))
+        .collect();
+    say!(
+        "\nmessages sent: {} (each one digest of its tick). `make run` shows how every channel type lays one out.",
+        counts.join(", ")
+    );
+    say!("{NEXT_STEPS}");
+    Ok(())
+}
