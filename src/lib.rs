@@ -3,6 +3,7 @@
 //! Data flows one way: event -> [`tick`] -> [`checks`] -> results -> [`alerting`] -> [`notify`] ->
 //! [`report`]. The binaries in `functions/` only wire these together through [`function::main`].
 
+pub mod agent;
 pub mod alerting;
 pub mod aws;
 pub mod checks;
