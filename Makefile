@@ -32,7 +32,7 @@ else
 $(error ARCH must be arm64 or x86_64, not $(ARCH))
 endif
 
-.PHONY: help run demo test fmt fmt-check lint unit validate build build-check deploy logs invoke bench tools clean \
+.PHONY: help run demo agent test fmt fmt-check lint unit validate build build-check deploy logs invoke bench tools clean \
 	build-SiteStatusFunction build-SpeedTestFunction build-KafkaLagFunction build-HeartbeatFunction \
 	build-IngestFunction lambda-binary
 
@@ -40,6 +40,7 @@ help:
 	@echo "make run       run every function once locally (reads .env when present; with nothing configured,"
 	@echo "               shows lookout against built-in stand-ins; no AWS account needed)"
 	@echo "make demo      replay six hours of an outage as a timeline of notices"
+	@echo "make agent     build lookout-agent for x86_64 and aarch64 Linux servers (docs/agent.md)"
 	@echo "make test      formatting, lints, every test, template checks and the SAM build (what CI runs)"
 	@echo "make unit      just the Rust tests"
 	@echo "make bench     the benchmark table (speed, cold start, memory, size)"
@@ -65,6 +66,20 @@ run:
 	  ./target/debug/$$f || failed="$$failed $$f"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "== did not finish:$$failed (see the errors above; .env.example names every variable)" >&2; exit 1; fi
+
+## agent: lookout-agent for the user's servers, x86_64 and aarch64 Linux, linked by zig (from
+## cargo-lambda in .venv) against glibc 2.17, which every distribution of the last decade has:
+## target/agent/lookout-agent-<arch>-linux.
+AGENT_ARCHS ?= x86_64 aarch64
+agent: tools
+	@mkdir -p target/agent
+	@for arch in $(AGENT_ARCHS); do \
+	  rustup target add $$arch-unknown-linux-gnu >/dev/null && \
+	  $(WITH_VENV) $(CARGO) lambda build --quiet --release --bin lookout-agent \
+	    --target $$arch-unknown-linux-gnu.2.17 --lambda-dir target/agent/build-$$arch && \
+	  cp target/agent/build-$$arch/lookout-agent/bootstrap target/agent/lookout-agent-$$arch-linux && \
+	  echo "target/agent/lookout-agent-$$arch-linux" || exit 1; \
+	done
 
 ## demo: six hours of an outage of a stand-in site, replayed as a timeline of notices.
 demo:

@@ -9,11 +9,14 @@
 //! | `/ping/<token>/fail` | the job failed |
 //! | `/ping/<token>/<0-255>` | exit status: 0 success, anything else failure |
 //! | `/ping/<token>/log` | a message only |
+//! | `POST /event/<token>` | a program's change of state on the host, from lookout-agent (JSON) |
 //!
 //! Answers: `200` (also for a ping that adds nothing: a repeat within the monitor's minimum
 //! interval, or one older than the last kept); `404` for an unknown token, the same answer by the
 //! same path for every one; `400` for a malformed path; `413` for a body over 1 MB; `405` for
 //! another method; `503` when the store could not keep the ping (the sender should try again).
+//! An event is kept once (a resend is answered `200` and not kept again); a malformed one is `400`
+//! with what is wrong, one over 16 KB `413`.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -58,6 +61,8 @@ pub struct Answer {
     pub status: u16,
     /// A word or a sentence for the sender (never the token).
     pub body: String,
+    /// The methods the path takes, said with a 405.
+    pub allow: &'static str,
 }
 
 impl Answer {
@@ -65,6 +70,7 @@ impl Answer {
         Answer {
             status,
             body: body.into(),
+            allow: "GET, POST, HEAD",
         }
     }
 
@@ -75,7 +81,7 @@ impl Answer {
             "cache-control": "no-store",
         });
         if self.status == 405 {
-            headers["allow"] = json!("GET, POST, HEAD");
+            headers["allow"] = json!(self.allow);
         }
         if self.status == 503 {
             headers["retry-after"] = json!("5");
@@ -239,6 +245,9 @@ impl Ingest {
             Ok(request) => request,
             Err(answer) => return answer,
         };
+        if request.path == "/event" || request.path.starts_with("/event/") {
+            return self.event(&request).await;
+        }
         if !matches!(request.method, "GET" | "POST" | "HEAD") {
             return Answer::new(405, "pings are GET, POST or HEAD");
         }
@@ -258,16 +267,13 @@ impl Ingest {
             at: request.at,
             output: pings::output_of(&request.body),
         };
-        let write = self
-            .store
-            .record_ping(&hash, &known.name, &ping, known.min_interval);
-        let written = tokio::time::timeout(STORE_WAIT, write)
-            .await
-            .unwrap_or_else(|_| {
-                Err(crate::alerting::state::StoreError::Unavailable(
-                    "the state store did not answer in time".into(),
-                ))
-            });
+        let written = within_store_wait(self.store.record_ping(
+            &hash,
+            &known.name,
+            &ping,
+            known.min_interval,
+        ))
+        .await;
         match written {
             Ok(kept) => {
                 tracing::info!(monitor = %known.name, signal = ping.signal.as_str(), kept, "ping");
@@ -279,6 +285,60 @@ impl Ingest {
             }
         }
     }
+}
+
+impl Ingest {
+    /// `POST /event/<token>`: a program's change of state, kept once under the token's hash.
+    async fn event(&self, request: &Request<'_>) -> Answer {
+        if request.method != "POST" {
+            return Answer {
+                allow: "POST",
+                ..Answer::new(405, "events are POSTed")
+            };
+        }
+        let path = request.path.strip_suffix('/').unwrap_or(request.path);
+        let token = path.strip_prefix("/event/").unwrap_or_default();
+        if token.is_empty() || token.len() > 256 || !token.chars().all(pings::is_token_char) {
+            return Answer::new(400, "malformed event URL: use POST /event/<token>");
+        }
+        // The same path for every unknown token as for pings.
+        let hash = pings::token_hash(token);
+        let Some(known) = self.monitors.get(&hash) else {
+            tracing::info!("an event with an unknown token: 404");
+            return Answer::new(404, "not found: no monitor has this token");
+        };
+        if request.body.len() > crate::events::MAX_EVENT_BYTES {
+            return Answer::new(413, "an event is at most 16 KB");
+        }
+        let event = match crate::events::ProcessEvent::parse(&request.body, request.at) {
+            Ok(event) => event,
+            Err(why) => return Answer::new(400, format!("malformed event: {why}")),
+        };
+        let expires = event.expires(request.at);
+        match within_store_wait(self.store.record_event(&hash, &event, expires)).await {
+            Ok(kept) => {
+                tracing::info!(monitor = %known.name, process = %event.process, state = %event.state, kept, "event");
+                Answer::new(200, "OK")
+            }
+            Err(error) => {
+                tracing::error!(monitor = %known.name, %error, "could not keep an event");
+                Answer::new(503, "the event could not be kept: try again")
+            }
+        }
+    }
+}
+
+/// A store call, given at most [`STORE_WAIT`].
+async fn within_store_wait<T>(
+    call: impl std::future::Future<Output = Result<T, state::StoreError>>,
+) -> Result<T, state::StoreError> {
+    tokio::time::timeout(STORE_WAIT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(state::StoreError::Unavailable(
+                "the state store did not answer in time".into(),
+            ))
+        })
 }
 
 /// Everything the function needs, built once at cold start.

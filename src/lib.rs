@@ -9,6 +9,7 @@ pub mod aws;
 pub mod checks;
 pub mod config;
 pub mod demo;
+pub mod events;
 pub mod function;
 pub mod http;
 pub mod ingest;

@@ -333,3 +333,203 @@ fn a_bad_setting_is_refused_with_what_to_do_and_the_token_never_shows() {
     assert!(said.contains("is not a token"), "{said}");
     assert!(!said.contains("short secret!"), "{said}");
 }
+
+#[tokio::test]
+async fn report_posts_plausible_figures_of_this_machine_as_the_hosts_heartbeat() {
+    let (ingest, received) = fake_ingest().await;
+    // This test's own process runs; the other name runs nowhere.
+    let running = std::fs::read_to_string("/proc/self/comm").expect("this process's name");
+    let running = running.trim().to_owned();
+    let output = Command::new(env!("CARGO_BIN_EXE_lookout-agent"))
+        .args(["report", "--once", "--disk", "/", "--process", &running])
+        .args(["--process", "no-such-daemon"])
+        .env_clear()
+        .env("LOOKOUT_INGEST_URL", &ingest)
+        .env("LOOKOUT_AGENT_TOKEN", TOKEN)
+        .env("LOOKOUT_AGENT_HOST", "web-1")
+        .output()
+        .await
+        .expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    assert!(output.stdout.is_empty());
+    let posts = received.posts.lock().unwrap().clone();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let (kind, _, body) = &posts[0];
+    assert_eq!(kind, "ping", "the report is the host's heartbeat");
+    let report: Value = serde_json::from_str(body).expect("JSON");
+    assert_eq!(report["host"], "web-1");
+    for figure in [&report["cpu"], &report["memory"], &report["disks"]["/"]] {
+        let value = figure.as_f64().unwrap_or(-1.0);
+        assert!((0.0..=100.0).contains(&value), "{report}");
+    }
+    assert!(
+        report["memory"].as_f64().unwrap_or_default() > 0.0,
+        "{report}"
+    );
+    assert_eq!(report["processes"][running.as_str()], true, "{report}");
+    assert_eq!(report["processes"]["no-such-daemon"], false, "{report}");
+
+    // The ingest away: the report is not kept for later, and the exit says it did not arrive.
+    received.down.store(true, Ordering::SeqCst);
+    let output = Command::new(env!("CARGO_BIN_EXE_lookout-agent"))
+        .args(["report", "--once"])
+        .env_clear()
+        .env("LOOKOUT_INGEST_URL", &ingest)
+        .env("LOOKOUT_AGENT_TOKEN", TOKEN)
+        .output()
+        .await
+        .expect("runs");
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("did not reach the ingest"), "{said}");
+    assert!(!said.contains(TOKEN), "{said}");
+}
+
+#[tokio::test]
+async fn the_ingest_function_keeps_each_agent_event_once_in_order_through_its_function_url() {
+    use lookout::alerting::state::StateStore;
+    use lookout::alerting::state::file::FileStore;
+
+    let api = Arc::new(support::lambda::RuntimeApi::start().await);
+    std::fs::write(
+        api.task_root().join("lookout.yaml"),
+        "monitors:\n  - {name: web-1, type: heartbeat, token: \"${WEB1_TOKEN}\", period: 1m, grace: 30s}\n",
+    )
+    .unwrap();
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("state.json").display().to_string();
+    let _function = api
+        .spawn(
+            env!("CARGO_BIN_EXE_ingest"),
+            &[("WEB1_TOKEN", TOKEN), ("STATE_FILE", &state)],
+        )
+        .await;
+    let url = support::function_url::serve(Arc::clone(&api)).await;
+
+    let spool = tempfile::tempdir().expect("a spool folder");
+    let mut agent = Listener::start(&url, spool.path());
+    agent.expect("READY\n").await;
+    for serial in 1..=3 {
+        let (serial, event, payload) = exited(serial, "api");
+        agent.notify(serial, event, &payload).await;
+    }
+    agent
+        .notify(
+            4,
+            "PROCESS_STATE_RUNNING",
+            "processname:api groupname:api from_state:STARTING pid:5001",
+        )
+        .await;
+    agent.notify(5, "TICK_60", "when:1764748800").await;
+    let store = FileStore::new(&state);
+    let hash = lookout::pings::token_hash(TOKEN);
+    let started = tokio::time::Instant::now();
+    loop {
+        let events = store.events(&hash).await.unwrap();
+        let pinged = !store
+            .pings(std::slice::from_ref(&hash))
+            .await
+            .unwrap()
+            .is_empty();
+        if events.len() == 4 && pinged {
+            let states: Vec<(u64, &str)> = events
+                .iter()
+                .map(|e| (e.serial, e.state.as_str()))
+                .collect();
+            assert_eq!(
+                states,
+                vec![(1, "EXITED"), (2, "EXITED"), (3, "EXITED"), (4, "RUNNING")]
+            );
+            assert!(
+                events
+                    .iter()
+                    .all(|e| e.host == "web-1" && e.process == "api")
+            );
+            break;
+        }
+        assert!(
+            started.elapsed() < WITHIN,
+            "events reach the store: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    agent.exited().await;
+
+    // A resend (the agent died after the ingest kept it, before it forgot it) is not kept twice.
+    let resent = support::function_url::url_event(
+        "POST",
+        &format!("/event/{TOKEN}"),
+        serde_json::to_string(&store.events(&hash).await.unwrap()[0])
+            .unwrap()
+            .as_bytes(),
+        chrono::Utc::now(),
+    );
+    let support::lambda::Outcome::Response(answer) = api.invoke(resent, WITHIN).await else {
+        panic!("the ingest answers");
+    };
+    assert_eq!(answer["statusCode"], 200);
+    assert_eq!(store.events(&hash).await.unwrap().len(), 4);
+
+    // What the ingest refuses, and says why, without the token.
+    let http = reqwest::Client::new();
+    for (method, path, body, status, says) in [
+        ("GET", format!("/event/{TOKEN}"), "", 405, "POST"),
+        (
+            "POST",
+            "/event/".to_owned(),
+            "{}",
+            400,
+            "POST /event/<token>",
+        ),
+        (
+            "POST",
+            format!("/event/{TOKEN}"),
+            "{\"state\":\"EXITED\"}",
+            400,
+            "malformed event",
+        ),
+        (
+            "POST",
+            "/event/unknown-token-000000".to_owned(),
+            "{}",
+            404,
+            "no monitor has this token",
+        ),
+    ] {
+        let response = http
+            .request(method.parse().unwrap(), format!("{url}{path}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        let text = response.text().await.unwrap();
+        assert!(text.contains(says), "{text}");
+        assert!(!text.contains(TOKEN), "{text}");
+    }
+}
+
+#[test]
+fn every_variable_the_agent_reads_is_in_its_reference() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/agent.md"))
+        .expect("docs/agent.md");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/agent");
+    let mut read = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("src/agent") {
+        let text = std::fs::read_to_string(entry.expect("a file").path()).expect("source");
+        for literal in text.split('"').skip(1).step_by(2) {
+            if literal.starts_with("LOOKOUT_")
+                && literal.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            {
+                read.push(literal.to_owned());
+            }
+        }
+    }
+    assert!(read.len() >= 5, "{read:?}");
+    for variable in read {
+        assert!(
+            docs.contains(&format!("`{variable}`")),
+            "{variable} is in docs/agent.md"
+        );
+    }
+}

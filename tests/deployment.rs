@@ -40,7 +40,11 @@ fn variables_read_by_the_code() -> BTreeSet<String> {
         for entry in std::fs::read_dir(dir).expect("a source folder") {
             let path = entry.expect("an entry").path();
             if path.is_dir() {
-                walk(&path, found);
+                // lookout-agent runs on the user's servers: its settings are docs/agent.md's
+                // (tests/agent.rs holds them to it), not the stack's.
+                if !path.ends_with("src/agent") {
+                    walk(&path, found);
+                }
                 continue;
             }
             if path.extension().is_none_or(|e| e != "rs") {
@@ -285,7 +289,7 @@ fn the_template_has_every_function_and_no_wildcard_actions() {
             && ingest.contains("ReservedConcurrentExecutions: !Ref IngestReservedConcurrency")
     );
     assert!(
-        ingest.contains("Action: [dynamodb:UpdateItem]")
+        ingest.contains("Action: [dynamodb:UpdateItem, dynamodb:PutItem]")
             && !ingest.contains("ses:")
             && !ingest.contains("Events:")
     );

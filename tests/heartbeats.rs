@@ -7,7 +7,6 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use lookout::alerting::AlertState;
@@ -21,7 +20,8 @@ use lookout::config::file;
 use lookout::monitor::{Monitor, Watch};
 use lookout::notify::Channel;
 use lookout::pings::{Ping, Signal, token_hash};
-use serde_json::{Value, json};
+use serde_json::json;
+use support::function_url::url_event;
 use support::lambda::{Outcome, RuntimeApi, scheduled_event};
 use support::moto::Moto;
 use support::scripted::{Recorder, Sent, invocation, tick_at};
@@ -31,31 +31,6 @@ const WEB2_TOKEN: &str = "w2-Hf5nB9cL1sQe4uJa";
 const BACKUP_TOKEN: &str = "bk-P3oW6yG8tN2iV0xC";
 /// A well-formed token no monitor has.
 const STRANGER: &str = "zz-Kk4Rr8Tt1Yy5Uu9Ii";
-
-/// A Function URL event (payload format 2.0), as Lambda hands one to the function.
-fn url_event(method: &str, path: &str, body: &[u8], at: DateTime<Utc>) -> Value {
-    json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"host": "abcdefg.lambda-url.us-east-1.on.aws", "user-agent": "curl/8.5.0"},
-        "requestContext": {
-            "accountId": "anonymous",
-            "apiId": "abcdefg",
-            "domainName": "abcdefg.lambda-url.us-east-1.on.aws",
-            "domainPrefix": "abcdefg",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "curl/8.5.0"},
-            "requestId": "7f1c6b4e-0000-4000-8000-000000000000",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": at.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
-            "timeEpoch": at.timestamp_millis(),
-        },
-        "body": base64::engine::general_purpose::STANDARD.encode(body),
-        "isBase64Encoded": true,
-    })
-}
 
 fn response(outcome: Outcome) -> (u16, String) {
     let Outcome::Response(value) = outcome else {

@@ -20,6 +20,7 @@ async fn each_part_of_the_contract(new: impl AsyncFn() -> Box<dyn StateStore>) {
     contract::long_keys_and_large_states_are_kept(new().await.as_ref()).await;
     contract::expired_incidents_are_not_read(new().await.as_ref()).await;
     contract::budgets_count_to_their_limit(new().await.as_ref()).await;
+    contract::events_are_kept_once_in_order(new().await.as_ref()).await;
 }
 
 #[tokio::test]

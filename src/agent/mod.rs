@@ -3,6 +3,7 @@
 //! and recoveries are spooled on disk and delivered in order to `POST <ingest>/event/<token>`; each
 //! `TICK_60` is the host's heartbeat (`/ping/<token>`).
 
+pub mod host;
 pub mod listener;
 pub mod sender;
 pub mod spool;
@@ -31,8 +32,15 @@ pub const SPOOL_VAR: &str = "LOOKOUT_AGENT_SPOOL";
 pub const DEFAULT_SPOOL: &str = "/var/lib/lookout-agent";
 
 const USAGE: &str = "usage: lookout-agent supervisor [--ingest-url URL] [--spool DIR] [--host NAME] [--spool-capacity N]
-  run as a supervisord [eventlistener:lookout] (docs/agent.md); the token comes from LOOKOUT_AGENT_TOKEN,
-  the ingest from --ingest-url or LOOKOUT_INGEST_URL, the spool from --spool or LOOKOUT_AGENT_SPOOL";
+         lookout-agent report [--ingest-url URL] [--host NAME] [--every 60s] [--disk /]... [--process NAME]... [--once]
+  supervisor: run as a supervisord [eventlistener:lookout]; report: the host's CPU, memory, disks and
+  processes as its heartbeat (docs/agent.md). The token comes from LOOKOUT_AGENT_TOKEN, the ingest from
+  --ingest-url or LOOKOUT_INGEST_URL, the spool from --spool or LOOKOUT_AGENT_SPOOL";
+
+/// The flags each command takes (each with a value), and its switches.
+const SUPERVISOR_FLAGS: &[&str] = &["--ingest-url", "--spool", "--host", "--spool-capacity"];
+const REPORT_FLAGS: &[&str] = &["--ingest-url", "--host", "--every", "--disk", "--process"];
+const REPORT_SWITCHES: &[&str] = &["--once"];
 
 /// The agent's settings.
 pub struct Settings {
@@ -73,17 +81,24 @@ fn hostname() -> String {
 }
 
 impl Settings {
-    /// From the flags after the command, and the environment.
-    pub fn from_args(args: &[String]) -> Result<Settings, String> {
-        let known = ["--ingest-url", "--spool", "--host", "--spool-capacity"];
+    /// From the flags after the command (each of `flags` takes a value; `switches` do not), and
+    /// the environment.
+    pub fn from_args(
+        args: &[String],
+        flags: &[&str],
+        switches: &[&str],
+    ) -> Result<Settings, String> {
         let mut rest = args.iter();
         while let Some(arg) = rest.next() {
             let name = arg.split('=').next().unwrap_or_default();
-            if !known.contains(&name) {
+            if switches.contains(&arg.as_str()) {
+                continue;
+            }
+            if !flags.contains(&name) {
                 return Err(format!("unknown argument {arg:?}\n{USAGE}"));
             }
-            if !arg.contains('=') {
-                rest.next();
+            if !arg.contains('=') && rest.next().is_none() {
+                return Err(format!("{arg} needs a value\n{USAGE}"));
             }
         }
         let ingest = flag_or_var(args, "ingest-url", INGEST_VAR).ok_or_else(|| {
@@ -183,7 +198,7 @@ pub fn event_json(
 
 /// `lookout-agent supervisor`: the listener on stdin/stdout, the sender on a thread of its own.
 fn supervisor(args: &[String]) -> ExitCode {
-    let settings = match Settings::from_args(args) {
+    let settings = match Settings::from_args(args, SUPERVISOR_FLAGS, &[]) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("lookout-agent: {error}");
@@ -258,6 +273,100 @@ fn supervisor(args: &[String]) -> ExitCode {
     }
 }
 
+/// Every value of a flag that may be repeated (`--disk / --disk /data`).
+fn all_of(args: &[String], name: &str) -> Vec<String> {
+    let flag = format!("--{name}");
+    let mut values = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if *arg == flag {
+            values.extend(rest.next().cloned());
+        } else if let Some(value) = arg.strip_prefix(&format!("{flag}=")) {
+            values.push(value.to_owned());
+        }
+    }
+    values
+}
+
+/// `lookout-agent report`: the host's resources as the body of its heartbeat, every `--every`
+/// (or once). A report that does not reach the ingest is not kept: a late one would say the host
+/// was alive when it was not.
+fn report(args: &[String]) -> ExitCode {
+    let settings = match Settings::from_args(args, REPORT_FLAGS, REPORT_SWITCHES) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("lookout-agent: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let every = match all_of(args, "every").last() {
+        None => std::time::Duration::from_secs(60),
+        Some(text) => match crate::config::parse_duration(text) {
+            Ok(every) if every >= std::time::Duration::from_secs(10) => every,
+            _ => {
+                eprintln!(
+                    "lookout-agent: --every {text:?} is not a duration of 10s or more, like 60s or 5m"
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let once = args.iter().any(|a| a == "--once");
+    let disks = all_of(args, "disk");
+    let disks = if disks.is_empty() {
+        vec!["/".to_owned()]
+    } else {
+        disks
+    };
+    let processes = all_of(args, "process");
+    let ingest = match Ingest::new(&settings.ingest, settings.token.clone()) {
+        Ok(ingest) => ingest,
+        Err(error) => {
+            eprintln!("lookout-agent: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("lookout-agent: could not start: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        loop {
+            let started = tokio::time::Instant::now();
+            let sent = match host::read(&settings.host, &disks, &processes).await {
+                Ok(resources) => {
+                    let body = serde_json::to_string(&resources).unwrap_or_default();
+                    match ingest.post("ping", body, true).await {
+                        sender::Posted::Kept => true,
+                        sender::Posted::Later(why) | sender::Posted::Refused(why) => {
+                            tracing::warn!(reason = %why, "the report did not reach the ingest");
+                            false
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the host's figures could not be read");
+                    false
+                }
+            };
+            if once {
+                return if sent {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                };
+            }
+            tokio::time::sleep_until(started + every).await;
+        }
+    })
+}
+
 /// The agent's `main`.
 pub fn main() -> ExitCode {
     // Logs go to standard error: standard output is supervisord's.
@@ -273,6 +382,7 @@ pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("supervisor") => supervisor(&args[1..]),
+        Some("report") => report(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)

@@ -67,8 +67,7 @@ impl Ingest {
         }
         let status = match request.send().await {
             Ok(response) => response.status(),
-            // Never the URL: the token is in it.
-            Err(error) => return Posted::Later(error.without_url().to_string()),
+            Err(error) => return Posted::Later(reason(error)),
         };
         match status.as_u16() {
             200..=299 => Posted::Kept,
@@ -80,6 +79,19 @@ impl Ingest {
             _ => Posted::Later(format!("HTTP {status}")),
         }
     }
+}
+
+/// Why a request failed, with its causes ("error sending request: ... Connection refused"), and
+/// never the URL: the token is in it.
+fn reason(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
 }
 
 /// Delivers `spool` to `ingest` until the process ends: each event in order, removed once the

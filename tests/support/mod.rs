@@ -5,6 +5,7 @@ pub mod chinaz;
 pub mod dingtalk;
 pub mod dynamodb;
 pub mod feishu;
+pub mod function_url;
 pub mod globalping;
 pub mod lambda;
 pub mod moto;

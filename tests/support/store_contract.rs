@@ -177,3 +177,60 @@ pub async fn budgets_count_to_their_limit(store: &dyn StateStore) {
     assert!(store.spend("sms#c#2026-04-30", 1, yesterday).await.unwrap());
     assert!(store.spend("sms#c#2026-04-30", 1, yesterday).await.unwrap());
 }
+
+/// An agent's event `minute` minutes past an hour ago, numbered `serial`.
+pub fn process_event(serial: u64, minute: i64, state: &str) -> lookout::events::ProcessEvent {
+    let at = Utc::now() - chrono::Duration::hours(1) + chrono::Duration::minutes(minute);
+    lookout::events::ProcessEvent {
+        id: format!("web-1/boot/1/{serial}"),
+        host: "web-1".into(),
+        process: "api".into(),
+        group: "api".into(),
+        from_state: "RUNNING".into(),
+        state: state.into(),
+        expected: (state == "EXITED").then_some(false),
+        pid: Some(4000 + serial as u32),
+        serial,
+        at,
+        dropped: 0,
+    }
+}
+
+/// A host's events are kept once each, read in the order they happened, apart from other hosts',
+/// and forgotten when they expire.
+pub async fn events_are_kept_once_in_order(store: &dyn StateStore) {
+    let later = Utc::now() + chrono::Duration::hours(24);
+    let (exited, running, earlier) = (
+        process_event(2, 10, "EXITED"),
+        process_event(3, 11, "RUNNING"),
+        process_event(1, 5, "FATAL"),
+    );
+    assert!(store.record_event("host-a", &exited, later).await.unwrap());
+    assert!(store.record_event("host-a", &running, later).await.unwrap());
+    // A resend is not kept again; a late arrival takes its place in time.
+    assert!(!store.record_event("host-a", &exited, later).await.unwrap());
+    assert!(store.record_event("host-a", &earlier, later).await.unwrap());
+    let gone = process_event(9, 1, "EXITED");
+    assert!(
+        store
+            .record_event("host-a", &gone, Utc::now() - chrono::Duration::seconds(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_event("host-b", &process_event(4, 12, "EXITED"), later)
+            .await
+            .unwrap()
+    );
+    let serials: Vec<u64> = store
+        .events("host-a")
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.serial)
+        .collect();
+    assert_eq!(serials, vec![1, 2, 3]);
+    assert_eq!(store.events("host-a").await.unwrap()[1], exited);
+    assert!(store.events("host-c").await.unwrap().is_empty());
+}

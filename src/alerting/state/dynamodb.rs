@@ -1,8 +1,9 @@
 //! DynamoDB (`STATE_TABLE`): one item per incident and one per finished tick, under the function's
 //! partition; daily budgets under `budget`.
 //!
-//! Table: partition key `pk` (the function, `budget`, or `ping#<token hash>`), sort key `sk`
-//! (`incident#<key>`, `tick#<id>`, `<budget>` or `ping`), TTL attribute `expires_at`. Incident items
+//! Table: partition key `pk` (the function, `budget`, `ping#<token hash>` or `events#<token
+//! hash>`), sort key `sk` (`incident#<key>`, `tick#<id>`, `<budget>`, `ping`, or an event's time
+//! and id), TTL attribute `expires_at`. Incident items
 //! carry `state` (JSON) and `version`; every incident write is conditional, so overlapping
 //! invocations cannot both claim a notice. A heartbeat's ping record is one item whose fields are
 //! attributes, so each ping is one conditional `UpdateItem` (no read first).
@@ -30,6 +31,11 @@ const MAX_PLAIN_SORT_KEY: usize = 512;
 const BUDGETS: &str = "budget";
 /// The sort key of a ping record (its partition is `ping#<token hash>`).
 const PING: &str = "ping";
+/// The partition prefix of a host's program events (`events#<token hash>`, sorted by
+/// [`crate::events::ProcessEvent::sort_key`]).
+const EVENTS: &str = "events";
+/// A host's events read at most per tick (the newest), so a crash loop cannot stall one.
+const MAX_EVENTS_READ: usize = 5_000;
 /// Keys BatchGetItem takes at once.
 const BATCH_GET_KEYS: usize = 100;
 /// Rounds of BatchGetItem for keys DynamoDB left unprocessed (throttled) before giving up.
@@ -455,6 +461,79 @@ impl StateStore for DynamoDbStore {
             }
         }
         Ok(found)
+    }
+
+    async fn record_event(
+        &self,
+        token_hash: &str,
+        event: &crate::events::ProcessEvent,
+        expires: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let body = serde_json::to_string(event)
+            .map_err(|e| StoreError::Unavailable(format!("cannot encode an event: {e}")))?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", string(format!("{EVENTS}#{token_hash}")))
+            .item("sk", string(event.sort_key()))
+            .item("event", string(body))
+            .item("expires_at", number(expires.timestamp()))
+            // Once: a resent event has the key it had. An expired item TTL has not deleted yet
+            // counts as gone.
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", number(Utc::now().timestamp()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn events(
+        &self,
+        token_hash: &str,
+    ) -> Result<Vec<crate::events::ProcessEvent>, StoreError> {
+        let mut events = Vec::new();
+        let mut start = None;
+        // Newest first, so a flood past the cap keeps the latest.
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .filter_expression("expires_at > :now")
+                .expression_attribute_values(":pk", string(format!("{EVENTS}#{token_hash}")))
+                .expression_attribute_values(":now", number(Utc::now().timestamp()))
+                .scan_index_forward(false)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+            for item in output.items() {
+                let body = item
+                    .get("event")
+                    .and_then(|v| v.as_s().ok())
+                    .ok_or_else(|| StoreError::Unavailable("an event item has no event".into()))?;
+                let event = serde_json::from_str(body).map_err(|e| {
+                    StoreError::Unavailable(format!("an event item is not an event: {e}"))
+                })?;
+                events.push(event);
+            }
+            start = output.last_evaluated_key().cloned();
+            if start.is_none() || events.len() >= MAX_EVENTS_READ {
+                break;
+            }
+        }
+        events.truncate(MAX_EVENTS_READ);
+        events.reverse();
+        Ok(events)
     }
 
     async fn refund(&self, budget: &str) -> Result<(), StoreError> {

@@ -49,6 +49,9 @@ struct Contents {
     /// Per heartbeat token hash: the monitor's pings.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pings: BTreeMap<String, PingRecord>,
+    /// Per agent token hash: the host's program events.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    events: BTreeMap<String, crate::events::HostEvents>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -332,6 +335,35 @@ impl StateStore for FileStore {
                 })
                 .collect();
             (found, false)
+        })
+        .await
+    }
+
+    async fn record_event(
+        &self,
+        token_hash: &str,
+        event: &crate::events::ProcessEvent,
+        expires: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let (hash, event) = (token_hash.to_owned(), event.clone());
+        self.locked(move |contents| {
+            let host = contents.events.entry(hash).or_default();
+            let kept = crate::events::keep_in(host, &event, expires, Utc::now());
+            (kept, kept)
+        })
+        .await
+    }
+
+    async fn events(
+        &self,
+        token_hash: &str,
+    ) -> Result<Vec<crate::events::ProcessEvent>, StoreError> {
+        let hash = token_hash.to_owned();
+        self.locked(move |contents| {
+            (
+                crate::events::live_in(contents.events.get(&hash), Utc::now()),
+                false,
+            )
         })
         .await
     }

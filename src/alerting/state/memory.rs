@@ -25,6 +25,7 @@ struct Inner {
     incidents: HashMap<String, Versioned>,
     budgets: BTreeMap<String, Budget>,
     pings: HashMap<String, PingRecord>,
+    events: HashMap<String, crate::events::HostEvents>,
 }
 
 fn live(versioned: &Versioned, now: DateTime<Utc>) -> bool {
@@ -135,5 +136,27 @@ impl StateStore for MemoryStore {
             .iter()
             .filter_map(|h| Some((h.clone(), inner.pings.get(h)?.clone())))
             .collect())
+    }
+
+    async fn record_event(
+        &self,
+        token_hash: &str,
+        event: &crate::events::ProcessEvent,
+        expires: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.inner.lock().await;
+        let host = inner.events.entry(token_hash.to_owned()).or_default();
+        Ok(crate::events::keep_in(host, event, expires, Utc::now()))
+    }
+
+    async fn events(
+        &self,
+        token_hash: &str,
+    ) -> Result<Vec<crate::events::ProcessEvent>, StoreError> {
+        let inner = self.inner.lock().await;
+        Ok(crate::events::live_in(
+            inner.events.get(token_hash),
+            Utc::now(),
+        ))
     }
 }

@@ -110,6 +110,21 @@ pub trait StateStore: Send + Sync {
         &self,
         token_hashes: &[String],
     ) -> Result<std::collections::HashMap<String, PingRecord>, StoreError>;
+
+    /// Keeps a host's program event under its token's hash until `expires`, once: false when it
+    /// was kept before (the agent resent it). One conditional write.
+    async fn record_event(
+        &self,
+        token_hash: &str,
+        event: &crate::events::ProcessEvent,
+        expires: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// The events kept under a token's hash, oldest first (by the agent's time).
+    async fn events(
+        &self,
+        token_hash: &str,
+    ) -> Result<Vec<crate::events::ProcessEvent>, StoreError>;
 }
 
 /// A daily budget as the memory and file stores keep it: what was spent, and when it is forgotten.
