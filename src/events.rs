@@ -94,7 +94,11 @@ impl ProcessEvent {
             id: text(&body, "id", 512)?.to_owned(),
             host: text(&body, "host", 253)?.to_owned(),
             process: text(&body, "process", 255)?.to_owned(),
-            group: text(&body, "group", 255)?.to_owned(),
+            // supervisord sends an empty `groupname` for a process without a group.
+            group: match body.get("group").and_then(Value::as_str) {
+                Some("") | None => String::new(),
+                Some(_) => text(&body, "group", 255)?.to_owned(),
+            },
             from_state: body
                 .get("from_state")
                 .and_then(Value::as_str)
@@ -217,6 +221,8 @@ mod tests {
             let error = ProcessEvent::parse(&body(&overrides), now()).expect_err("refused");
             assert!(error.contains(says), "{error}");
         }
+        let ungrouped = ProcessEvent::parse(&body(&[("group", Value::from(""))]), now());
+        assert_eq!(ungrouped.expect("an event without a group").group, "");
         assert!(ProcessEvent::parse(b"not json", now()).is_err());
         assert!(ProcessEvent::parse(&vec![b' '; MAX_EVENT_BYTES + 1], now()).is_err());
     }
