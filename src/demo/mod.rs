@@ -246,6 +246,11 @@ fn monitor_name(key: &str) -> &str {
 
 /// What one alert says, in a line of the timeline.
 fn said(alert: &Alert, time: DateTime<Utc>, style: &Style) -> String {
+    // The timeline's own words are English: so are its durations, whatever the messages' language.
+    let style = &Style {
+        language: crate::alerting::render::Language::English,
+        ..*style
+    };
     let name = monitor_name(&alert.key);
     let minutes = |from: DateTime<Utc>, to: DateTime<Utc>| (to - from).num_minutes();
     let mut line = match alert.state {
