@@ -134,7 +134,7 @@ pub fn route(path: &str) -> Result<Route<'_>, Answer> {
     if parts.next().is_some() {
         return Err(malformed("too many segments"));
     }
-    if token.is_empty() || !token.chars().all(pings::is_token_char) || token.len() > 256 {
+    if !is_token_shaped(token) {
         return Err(malformed("a token is letters, digits, - . _ and ~"));
     }
     let (signal, exit_status) = match action {
@@ -158,6 +158,12 @@ pub fn route(path: &str) -> Result<Route<'_>, Answer> {
         signal,
         exit_status,
     })
+}
+
+/// True when a path segment could be a token (its characters, at most 256 of them): a malformed
+/// one is a 400, a well-formed unknown one the same 404 as every other.
+fn is_token_shaped(token: &str) -> bool {
+    !token.is_empty() && token.len() <= 256 && token.chars().all(pings::is_token_char)
 }
 
 /// The parts of a Function URL event a ping needs.
@@ -285,9 +291,7 @@ impl Ingest {
             }
         }
     }
-}
 
-impl Ingest {
     /// `POST /event/<token>`: a program's change of state, kept once under the token's hash.
     async fn event(&self, request: &Request<'_>) -> Answer {
         if request.method != "POST" {
@@ -298,7 +302,7 @@ impl Ingest {
         }
         let path = request.path.strip_suffix('/').unwrap_or(request.path);
         let token = path.strip_prefix("/event/").unwrap_or_default();
-        if token.is_empty() || token.len() > 256 || !token.chars().all(pings::is_token_char) {
+        if !is_token_shaped(token) {
             return Answer::new(400, "malformed event URL: use POST /event/<token>");
         }
         // The same path for every unknown token as for pings.

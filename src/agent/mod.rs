@@ -56,16 +56,10 @@ pub struct Settings {
     pub capacity: usize,
 }
 
-/// The value of flag `--name`, else of variable `var`.
+/// The value of flag `--name` (the last one given), else of variable `var`.
 fn flag_or_var(args: &[String], name: &str, var: &str) -> Option<String> {
-    let flag = format!("--{name}");
-    args.iter()
-        .position(|a| *a == flag)
-        .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| {
-            args.iter()
-                .find_map(|a| a.strip_prefix(&format!("{flag}=")).map(str::to_owned))
-        })
+    all_of(args, name)
+        .pop()
         .or_else(|| std::env::var(var).ok())
         .filter(|v| !v.trim().is_empty())
 }

@@ -26,8 +26,15 @@ pub struct Spooled {
 pub struct Spool {
     dir: PathBuf,
     capacity: usize,
-    /// The next sequence number and the dropped count, behind one lock.
-    state: Mutex<(u64, u64)>,
+    /// The next sequence number, the dropped count and the events waiting, behind one lock.
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    next: u64,
+    dropped: u64,
+    waiting: usize,
 }
 
 fn sequence_of(path: &Path) -> Option<u64> {
@@ -50,18 +57,23 @@ impl Spool {
         let spool = Spool {
             dir,
             capacity: capacity.max(1),
-            state: Mutex::new((0, 0)),
+            state: Mutex::new(State::default()),
         };
-        let next = spool.sequences()?.last().map_or(1, |last| last + 1);
+        let sequences = spool.sequences()?;
+        let next = sequences.last().map_or(1, |last| last + 1);
         let dropped = fs::read_to_string(spool.dir.join("dropped"))
             .ok()
             .and_then(|text| text.trim().parse().ok())
             .unwrap_or(0);
-        *spool.lock() = (next, dropped);
+        *spool.lock() = State {
+            next,
+            dropped,
+            waiting: sequences.len(),
+        };
         Ok(spool)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, u64)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -81,7 +93,7 @@ impl Spool {
     /// Keeps `body` durably, after every event kept before it. A full spool drops its oldest.
     pub fn push(&self, body: &str) -> io::Result<u64> {
         let mut state = self.lock();
-        let sequence = state.0;
+        let sequence = state.next;
         let temporary = self.dir.join(format!(".{sequence:020}.tmp"));
         {
             let mut file = OpenOptions::new()
@@ -94,23 +106,29 @@ impl Spool {
         }
         fs::rename(&temporary, self.path(sequence))?;
         sync_dir(&self.dir)?;
-        state.0 = sequence + 1;
-        let sequences = self.sequences()?;
-        if sequences.len() > self.capacity {
-            let excess = sequences.len() - self.capacity;
+        state.next = sequence + 1;
+        state.waiting += 1;
+        // The folder is listed only when it is over capacity, not on every event.
+        if state.waiting > self.capacity {
+            let sequences = self.sequences()?;
+            state.waiting = sequences.len();
+            let excess = sequences.len().saturating_sub(self.capacity);
             for old in &sequences[..excess] {
                 match fs::remove_file(self.path(*old)) {
-                    Ok(()) => state.1 += 1,
+                    Ok(()) => {
+                        state.dropped += 1;
+                        state.waiting -= 1;
+                    }
                     // The sender took it meanwhile.
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => return Err(e),
                 }
             }
             let mut file = File::create(self.dir.join("dropped"))?;
-            writeln!(file, "{}", state.1)?;
+            writeln!(file, "{}", state.dropped)?;
             file.sync_all()?;
             tracing::warn!(
-                dropped = state.1,
+                dropped = state.dropped,
                 capacity = self.capacity,
                 "spool full: the oldest events were dropped"
             );
@@ -133,20 +151,26 @@ impl Spool {
 
     /// Forgets an event the ingest has.
     pub fn remove(&self, sequence: u64) -> io::Result<()> {
+        let mut state = self.lock();
         match fs::remove_file(self.path(sequence)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+            Ok(()) => {
+                state.waiting = state.waiting.saturating_sub(1);
+                Ok(())
+            }
+            // Dropped as the spool filled up.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
     /// Events dropped because the spool was full, since it was made.
     pub fn dropped(&self) -> u64 {
-        self.lock().1
+        self.lock().dropped
     }
 
     /// Events waiting.
     pub fn len(&self) -> io::Result<usize> {
-        Ok(self.sequences()?.len())
+        Ok(self.lock().waiting)
     }
 
     /// True when nothing waits.

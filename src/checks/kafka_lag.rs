@@ -741,10 +741,8 @@ pub fn lag_table(results: &[CheckResult]) -> String {
     );
     for result in results {
         let health = match result.health {
-            Health::Ok => "",
-            Health::Failing => "  FAILING",
-            Health::MonitorError => "  CANNOT CHECK",
-            Health::Maintenance => "  maintenance",
+            Health::Ok => String::new(),
+            other => format!("  {}", super::health_word(other)),
         };
         match &result.measurement {
             Measurement::KafkaLag(KafkaLagMeasurement::Topic(topic)) => {

@@ -209,15 +209,20 @@ pub trait Check: Send + Sync {
     }
 }
 
-/// One line of a local run's summary for `result`: its health, what, the check's own figures, and
-/// the failure's sentence below when there is one.
-pub fn summary_line(result: &CheckResult, figures: &str) -> String {
-    let health = match result.health {
+/// A health as local summaries write it.
+pub fn health_word(health: Health) -> &'static str {
+    match health {
         Health::Ok => "ok",
         Health::Failing => "FAILING",
         Health::MonitorError => "CANNOT CHECK",
         Health::Maintenance => "maintenance",
-    };
+    }
+}
+
+/// One line of a local run's summary for `result`: its health, what, the check's own figures, and
+/// the failure's sentence below when there is one.
+pub fn summary_line(result: &CheckResult, figures: &str) -> String {
+    let health = health_word(result.health);
     let mut line = format!("{health:<12} {}", result.target);
     if !figures.is_empty() {
         line.push_str(&format!(": {figures}"));
