@@ -135,14 +135,17 @@ async fn build(kind: &'static CheckType, in_lambda: bool) -> Result<Built, Setup
 }
 
 /// Why nothing configures `kind`'s function, and what would: `lookout.yaml` describes monitors and
-/// none of this type, or the monitor comes from variables and none of the type's is set.
+/// none of the types the function runs, or the monitor comes from variables and none of the type's
+/// is set.
 fn unconfigured(kind: &CheckType, env: &Env, file: Option<&file::LookoutFile>) -> Option<String> {
     if let Some(monitors) = file.and_then(|f| f.monitors.as_ref()) {
-        return (!monitors.iter().any(|m| m.kind.name == kind.name)).then(|| {
+        let kinds = checks::check_types_of(kind.function);
+        let names: Vec<&str> = kinds.iter().map(|k| k.name).collect();
+        return (!monitors.iter().any(|m| names.contains(&m.kind.name))).then(|| {
             format!(
                 "{} has no monitor of type {}: add one (see lookout.example.yaml)",
                 file.map_or(file::DEFAULT_PATH, |f| f.path.as_str()),
-                kind.name
+                names.join(" or ")
             )
         });
     }
@@ -218,51 +221,60 @@ async fn assemble_from(
     ))
 }
 
-/// The watches of `kind` that `file` describes: its monitors of that type, or, for a file of
-/// channels and defaults only, the one monitor the variables describe.
+/// The watches of `kind`'s function that `file` describes: its monitors of every type the function
+/// runs, or, for a file of channels and defaults only, the one monitor the variables describe.
 pub fn watches_of(
     kind: &'static CheckType,
     file: &file::LookoutFile,
     store: &checks::SharedStore,
 ) -> Result<Vec<Watch>, SetupError> {
-    Ok(match &file.monitors {
+    match &file.monitors {
         // A file of channels and defaults only: the variables describe the monitor.
-        None => vec![implicit_watch(
+        None => Ok(vec![implicit_watch(
             kind,
             &file.defaults,
             file.default_channels.clone(),
             file.policy.clone(),
             store,
-        )?],
+        )?]),
         Some(monitors) => {
-            let own: Vec<&MonitorSpec> = monitors
-                .iter()
-                .filter(|m| m.kind.name == kind.name)
-                .collect();
-            let checks = (kind.build)(
-                own.iter()
-                    .map(|m| {
-                        let naming = Naming::Monitor {
-                            kind: kind.name,
-                            name: m.name.clone(),
-                        };
-                        (m.env.clone(), naming)
-                    })
-                    .collect(),
-                store,
-            )?;
-            checks
-                .into_iter()
-                .zip(own)
-                .map(|(check, spec)| Watch {
-                    check: Box::new(file::FileMonitor::new(check, kind)),
-                    channels: spec.channels.clone(),
-                    policy: spec.policy.clone(),
-                    every: spec.every,
-                })
-                .collect()
+            let mut watches = Vec::new();
+            for kind in checks::check_types_of(kind.function) {
+                watches.extend(typed_watches(kind, monitors, store)?);
+            }
+            Ok(watches)
         }
-    })
+    }
+}
+
+/// The watches of `monitors` of type `kind`.
+fn typed_watches(
+    kind: &'static CheckType,
+    monitors: &[MonitorSpec],
+    store: &checks::SharedStore,
+) -> Result<Vec<Watch>, SetupError> {
+    let own: Vec<&MonitorSpec> = monitors
+        .iter()
+        .filter(|m| m.kind.name == kind.name)
+        .collect();
+    let naming = |m: &&MonitorSpec| Naming::Monitor {
+        kind: kind.name,
+        name: m.name.clone(),
+    };
+    let checks = (kind.build)(
+        own.iter().map(|m| (m.env.clone(), naming(m))).collect(),
+        store,
+    )?;
+    Ok(checks
+        .into_iter()
+        .zip(own)
+        .map(|(check, spec)| Watch {
+            check: Box::new(file::FileMonitor::new(check, kind)),
+            channels: spec.channels.clone(),
+            policy: spec.policy.clone(),
+            every: spec.every,
+        })
+        .collect())
 }
 
 /// The one monitor a function's variables describe, named after the function.

@@ -9,7 +9,7 @@
 //! | `/ping/<token>/fail` | the job failed |
 //! | `/ping/<token>/<0-255>` | exit status: 0 success, anything else failure |
 //! | `/ping/<token>/log` | a message only |
-//! | `POST /event/<token>` | a program's change of state on the host, from lookout-agent (JSON) |
+//! | `POST /event/<token>` | a program's change of state on the host, from lookout-agent (JSON), for a `supervisor` monitor's token |
 //!
 //! Answers: `200` (also for a ping that adds nothing: a repeat within the monitor's minimum
 //! interval, or one older than the last kept); `404` for an unknown token, the same answer by the
@@ -48,9 +48,11 @@ struct Known {
     min_interval: chrono::Duration,
 }
 
-/// The ingest function's state: the monitors by token hash, and the store.
+/// The ingest function's state: the heartbeat monitors (pings) and the supervisor monitors
+/// (events) by token hash, and the store.
 pub struct Ingest {
     monitors: HashMap<String, Known>,
+    programs: HashMap<String, String>,
     store: SharedStore,
 }
 
@@ -221,8 +223,13 @@ fn too_large() -> Answer {
 }
 
 impl Ingest {
-    /// The ingest function of these heartbeat monitors, keeping pings in `store`.
-    pub fn new(monitors: Vec<(String, heartbeat::Heartbeat)>, store: SharedStore) -> Self {
+    /// The ingest function of these heartbeat monitors and supervisor monitors (name and token
+    /// hash), keeping pings and events in `store`.
+    pub fn new(
+        monitors: Vec<(String, heartbeat::Heartbeat)>,
+        programs: Vec<(String, String)>,
+        store: SharedStore,
+    ) -> Self {
         Ingest {
             monitors: monitors
                 .into_iter()
@@ -231,6 +238,10 @@ impl Ingest {
                         chrono::Duration::from_std(h.min_interval).unwrap_or(chrono::Duration::MAX);
                     (h.token_hash, Known { name, min_interval })
                 })
+                .collect(),
+            programs: programs
+                .into_iter()
+                .map(|(name, hash)| (hash, name))
                 .collect(),
             store,
         }
@@ -267,11 +278,17 @@ impl Ingest {
             tracing::info!("a ping with an unknown token: 404");
             return Answer::new(404, "not found: no monitor has this token");
         };
+        // lookout-agent's report is the host's figures, not a job's output.
+        let resources = pings::Resources::of_body(&request.body);
         let ping = Ping {
             signal: route.signal,
             exit_status: route.exit_status,
             at: request.at,
-            output: pings::output_of(&request.body),
+            output: match resources {
+                Some(_) => None,
+                None => pings::output_of(&request.body),
+            },
+            resources,
         };
         let written = within_store_wait(self.store.record_ping(
             &hash,
@@ -307,7 +324,7 @@ impl Ingest {
         }
         // The same path for every unknown token as for pings.
         let hash = pings::token_hash(token);
-        let Some(known) = self.monitors.get(&hash) else {
+        let Some(monitor) = self.programs.get(&hash) else {
             tracing::info!("an event with an unknown token: 404");
             return Answer::new(404, "not found: no monitor has this token");
         };
@@ -321,11 +338,11 @@ impl Ingest {
         let expires = event.expires(request.at);
         match within_store_wait(self.store.record_event(&hash, &event, expires)).await {
             Ok(kept) => {
-                tracing::info!(monitor = %known.name, process = %event.process, state = %event.state, kept, "event");
+                tracing::info!(%monitor, process = %event.process, state = %event.state, kept, "event");
                 Answer::new(200, "OK")
             }
             Err(error) => {
-                tracing::error!(monitor = %known.name, %error, "could not keep an event");
+                tracing::error!(%monitor, %error, "could not keep an event");
                 Answer::new(503, "the event could not be kept: try again")
             }
         }
@@ -350,9 +367,14 @@ async fn build(in_lambda: bool) -> Result<Ingest, SetupError> {
     let env = secrets::with_secret(Env::from_process()).await?;
     let file = file::from_env(&env)?;
     let monitors = heartbeat::monitors(&env, file.as_ref())?;
+    let programs = crate::checks::supervisor::monitors(file.as_ref())?;
     let store: SharedStore = Arc::from(state::from_env(&env, in_lambda).await?);
-    tracing::info!(monitors = monitors.len(), "heartbeat monitors read");
-    Ok(Ingest::new(monitors, store))
+    tracing::info!(
+        heartbeats = monitors.len(),
+        supervisors = programs.len(),
+        "monitors read"
+    );
+    Ok(Ingest::new(monitors, programs, store))
 }
 
 /// The `ingest` binary's `main`: the Lambda loop, or, on a laptop, one ping given as arguments

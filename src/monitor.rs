@@ -351,6 +351,7 @@ impl Monitor {
                 }
             }
         }
+        suppress_dependents(&self.watches, &mut results, previous);
         Checked { due, results }
     }
 
@@ -633,6 +634,46 @@ fn decide(
         }
     }
     entries
+}
+
+/// A failure explained by the failure of what it depends on (a program on a host whose heartbeat
+/// is silent) is [`Health::Suppressed`]: shown, not judged, nobody told. What it depends on fails
+/// when its result this tick fails, or, unchecked this tick, when its incident is pending or open.
+fn suppress_dependents(
+    watches: &[Watch],
+    results: &mut [Vec<CheckResult>],
+    previous: &HashMap<String, Versioned>,
+) {
+    let checked: HashSet<String> = results.iter().flatten().map(|r| r.key.clone()).collect();
+    let failing: HashSet<String> = results
+        .iter()
+        .flatten()
+        .filter(|r| r.is_failing())
+        .map(|r| r.key.clone())
+        .chain(
+            previous
+                .values()
+                .filter(|v| !checked.contains(&v.incident.key))
+                .filter(|v| {
+                    matches!(
+                        v.incident.status,
+                        lifecycle::Status::Pending | lifecycle::Status::Open
+                    )
+                })
+                .map(|v| v.incident.key.clone()),
+        )
+        .collect();
+    for (watch, results) in watches.iter().zip(results.iter_mut()) {
+        for result in results.iter_mut().filter(|r| r.is_failing()) {
+            if watch
+                .check
+                .depends_on(&result.key)
+                .is_some_and(|on| failing.contains(&on))
+            {
+                result.health = Health::Suppressed;
+            }
+        }
+    }
 }
 
 /// Outbox (pure): one digest per channel, and each alert once with the channels it went to.

@@ -55,7 +55,7 @@ impl Signal {
 }
 
 /// One ping, as the ingest function received it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Ping {
     /// What it says.
     pub signal: Signal,
@@ -63,12 +63,47 @@ pub struct Ping {
     pub exit_status: Option<u8>,
     /// When it was received (the request's own time, so a replay is exact).
     pub at: DateTime<Utc>,
-    /// Its body's end (at most [`MAX_OUTPUT_BYTES`]), when it had one.
+    /// Its body's end (at most [`MAX_OUTPUT_BYTES`]), when it had one and it was not a report.
     pub output: Option<String>,
+    /// The host's resources, when its body was lookout-agent's report.
+    pub resources: Option<Resources>,
+}
+
+/// A host's resources as `lookout-agent report` sends them in a ping's body (JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// The host's name.
+    pub host: String,
+    /// CPU busy, percent of all cores.
+    pub cpu: f64,
+    /// Memory in use (not available to new work), percent.
+    pub memory: f64,
+    /// Used percent per path asked for.
+    pub disks: std::collections::BTreeMap<String, f64>,
+    /// Whether each process asked for runs.
+    pub processes: std::collections::BTreeMap<String, bool>,
+}
+
+impl Resources {
+    /// The report a ping's body is, if it is one: a JSON object of exactly these fields, every
+    /// percentage within 0-100. Anything else is a job's output.
+    pub fn of_body(body: &[u8]) -> Option<Resources> {
+        if !body.trim_ascii_start().starts_with(b"{") || body.len() > MAX_OUTPUT_BYTES {
+            return None;
+        }
+        let report: Resources = serde_json::from_slice(body).ok()?;
+        let percent = |v: f64| (0.0..=100.0).contains(&v);
+        (percent(report.cpu)
+            && percent(report.memory)
+            && report.disks.values().all(|v| percent(*v))
+            && !report.host.is_empty())
+        .then_some(report)
+    }
 }
 
 /// What the store keeps of a monitor's pings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PingRecord {
     /// The monitor's name (for a person reading the table).
     pub monitor: String,
@@ -86,14 +121,22 @@ pub struct PingRecord {
     pub started_at: Option<DateTime<Utc>>,
     /// The last output: an ending's body, or a later start's or log's.
     pub output: Option<String>,
+    /// The last resource report (lookout-agent's), kept until the next one.
+    #[serde(default)]
+    pub resources: Option<Resources>,
+    /// When it came.
+    #[serde(default)]
+    pub resources_at: Option<DateTime<Utc>>,
 }
 
 impl PingRecord {
     /// True when `ping` is worth keeping over this record: newer than its last ping, and not the
-    /// same signal again within `min_interval`.
+    /// same signal again within `min_interval` (a resource report always is: its figures are new).
     pub fn takes(&self, ping: &Ping, min_interval: chrono::Duration) -> bool {
         ping.at > self.last_at
-            && (ping.signal != self.last_signal || ping.at - self.last_at >= min_interval)
+            && (ping.signal != self.last_signal
+                || ping.at - self.last_at >= min_interval
+                || ping.resources.is_some())
     }
 
     /// The record after `ping` (`previous` is the record before it, if any).
@@ -107,8 +150,14 @@ impl PingRecord {
             exit_status: None,
             started_at: None,
             output: None,
+            resources: None,
+            resources_at: None,
         });
         record.monitor = monitor.to_owned();
+        if ping.resources.is_some() {
+            record.resources.clone_from(&ping.resources);
+            record.resources_at = Some(ping.at);
+        }
         record.last_at = ping.at;
         record.last_signal = ping.signal;
         match ping.signal {
@@ -183,6 +232,7 @@ mod tests {
             at: Utc.with_ymd_and_hms(2026, 12, 1, 2, 0, 0).unwrap()
                 + chrono::Duration::seconds(second),
             output: None,
+            resources: None,
         }
     }
 
@@ -210,6 +260,33 @@ mod tests {
         let logged = PingRecord::after(Some(&ended), "job", &ping(Signal::Log, 4));
         assert_eq!((logged.ended_at, logged.ended_ok), (ended.ended_at, false));
         assert_eq!(logged.last_signal, Signal::Log);
+    }
+
+    #[test]
+    fn a_resource_report_is_kept_apart_from_output_and_always_taken() {
+        let body = br#"{"host":"web-1","cpu":12.5,"memory":40,"disks":{"/":96.2},"processes":{"nginx":true}}"#;
+        let report = Resources::of_body(body).expect("a report");
+        assert_eq!((report.cpu, report.disks["/"]), (12.5, 96.2));
+        for not_one in [
+            &b"backup done"[..],
+            br#"{"host":"web-1","cpu":120,"memory":40,"disks":{},"processes":{}}"#,
+            br#"{"host":"web-1","cpu":1,"memory":40,"disks":{},"processes":{},"x":1}"#,
+            br#"{"host":"web-1","cpu":1}"#,
+        ] {
+            assert_eq!(Resources::of_body(not_one), None);
+        }
+        let tick = PingRecord::after(None, "web-1", &ping(Signal::Success, 0));
+        let mut report_ping = ping(Signal::Success, 3);
+        report_ping.resources = Some(report.clone());
+        let interval = chrono::Duration::seconds(10);
+        assert!(
+            tick.takes(&report_ping, interval),
+            "a report within the interval"
+        );
+        let reported = PingRecord::after(Some(&tick), "web-1", &report_ping);
+        let next_tick = PingRecord::after(Some(&reported), "web-1", &ping(Signal::Success, 60));
+        assert_eq!(next_tick.resources, Some(report));
+        assert_eq!(next_tick.resources_at, Some(report_ping.at));
     }
 
     #[test]

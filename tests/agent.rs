@@ -357,6 +357,10 @@ async fn report_posts_plausible_figures_of_this_machine_as_the_hosts_heartbeat()
     let (kind, _, body) = &posts[0];
     assert_eq!(kind, "ping", "the report is the host's heartbeat");
     let report: Value = serde_json::from_str(body).expect("JSON");
+    assert!(
+        lookout::pings::Resources::of_body(body.as_bytes()).is_some(),
+        "the ingest reads it as a resource report: {body}"
+    );
     assert_eq!(report["host"], "web-1");
     for figure in [&report["cpu"], &report["memory"], &report["disks"]["/"]] {
         let value = figure.as_f64().unwrap_or(-1.0);
@@ -385,26 +389,45 @@ async fn report_posts_plausible_figures_of_this_machine_as_the_hosts_heartbeat()
     assert!(!said.contains(TOKEN), "{said}");
 }
 
+/// The configuration of the end-to-end tests: web-1's heartbeat (with a process that runs nowhere)
+/// and its supervisord programs, on one token, told to a WeCom robot.
+const WEB1_YAML: &str = r#"
+defaults: {language: en, timezone: Asia/Shanghai}
+channels:
+  ops: {type: wecom, webhook_url: "${WECOM_URL}"}
+monitors:
+  - {name: web-1, type: heartbeat, token: "${WEB1_TOKEN}", period: 1m, grace: 30s, processes: [no-such-daemon]}
+  - {name: web-1-programs, type: supervisor, token: "${WEB1_TOKEN}", host: web-1}
+"#;
+
+/// agent -> ingest (its Function URL, under the emulator) -> the store -> the heartbeat function's
+/// tick (under the emulator) -> one WeCom digest naming the crashed program and the missing
+/// process; then, the host silent, its programs' new crashes tell nobody and the recovery still
+/// goes out.
 #[tokio::test]
-async fn the_ingest_function_keeps_each_agent_event_once_in_order_through_its_function_url() {
+async fn agent_events_reach_one_wecom_digest_and_a_silent_host_suppresses_its_programs() {
     use lookout::alerting::state::StateStore;
     use lookout::alerting::state::file::FileStore;
+    use support::lambda::{Outcome, RuntimeApi, scheduled_event};
 
-    let api = Arc::new(support::lambda::RuntimeApi::start().await);
-    std::fs::write(
-        api.task_root().join("lookout.yaml"),
-        "monitors:\n  - {name: web-1, type: heartbeat, token: \"${WEB1_TOKEN}\", period: 1m, grace: 30s}\n",
-    )
-    .unwrap();
+    let robot = support::wecom::FakeWeCom::start("web-1-robot-key").await;
     let state_dir = tempfile::tempdir().unwrap();
     let state = state_dir.path().join("state.json").display().to_string();
-    let _function = api
-        .spawn(
-            env!("CARGO_BIN_EXE_ingest"),
-            &[("WEB1_TOKEN", TOKEN), ("STATE_FILE", &state)],
-        )
-        .await;
+    let robot_url = robot.url();
+    let env = [
+        ("WEB1_TOKEN", TOKEN),
+        ("STATE_FILE", state.as_str()),
+        ("WECOM_URL", robot_url.as_str()),
+    ];
+    let api = Arc::new(RuntimeApi::start().await);
+    std::fs::write(api.task_root().join("lookout.yaml"), WEB1_YAML).unwrap();
+    let _function = api.spawn(env!("CARGO_BIN_EXE_ingest"), &env).await;
     let url = support::function_url::serve(Arc::clone(&api)).await;
+    let heartbeat_api = RuntimeApi::start().await;
+    std::fs::write(heartbeat_api.task_root().join("lookout.yaml"), WEB1_YAML).unwrap();
+    let heartbeat = heartbeat_api
+        .spawn(env!("CARGO_BIN_EXE_heartbeat"), &env)
+        .await;
 
     let spool = tempfile::tempdir().expect("a spool folder");
     let mut agent = Listener::start(&url, spool.path());
@@ -454,6 +477,77 @@ async fn the_ingest_function_keeps_each_agent_event_once_in_order_through_its_fu
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     agent.exited().await;
+    let reported = Command::new(env!("CARGO_BIN_EXE_lookout-agent"))
+        .args(["report", "--once", "--process", "no-such-daemon"])
+        .env_clear()
+        .env("LOOKOUT_INGEST_URL", &url)
+        .env("LOOKOUT_AGENT_TOKEN", TOKEN)
+        .env("LOOKOUT_AGENT_HOST", "web-1")
+        .output()
+        .await
+        .expect("runs");
+    assert!(reported.status.success(), "{reported:?}");
+
+    // The tick: one digest, the crash loop as one entry, the missing process beside it.
+    let tick = |id: &str, at: chrono::DateTime<chrono::Utc>| {
+        scheduled_event(id, &at.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+    };
+    let now = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let Outcome::Response(report) = heartbeat_api.invoke(tick("tick-1", now), WITHIN).await else {
+        panic!("the heartbeat function answers: {}", heartbeat.stop().await);
+    };
+    let messages = robot.accepted();
+    assert_eq!(messages.len(), 1, "one digest: {messages:?}\n{report}");
+    let text = messages[0].to_string();
+    assert!(text.contains("web-1-programs/api"), "{text}");
+    assert!(text.contains("api exited 3 times since"), "{text}");
+    assert!(
+        text.contains("no process named no-such-daemon is running"),
+        "{text}"
+    );
+    assert!(!text.contains(TOKEN), "{text}");
+
+    // The host falls silent; a program crashes meanwhile (its event delivered, the host's pings
+    // lost): the host's silence is told, the new crash is not, api's recovery is.
+    let later = now + chrono::Duration::minutes(5);
+    let crash = serde_json::json!({
+        "id": "web-1/boot/99", "host": "web-1", "process": "worker", "group": "worker",
+        "from_state": "RUNNING", "state": "EXITED", "expected": false, "pid": 4999,
+        "serial": 99, "at": (later - chrono::Duration::minutes(1)).to_rfc3339(), "dropped": 0
+    });
+    let kept = support::function_url::url_event(
+        "POST",
+        &format!("/event/{TOKEN}"),
+        crash.to_string().as_bytes(),
+        later,
+    );
+    let support::lambda::Outcome::Response(answer) = api.invoke(kept, WITHIN).await else {
+        panic!("the ingest answers");
+    };
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let Outcome::Response(report) = heartbeat_api.invoke(tick("tick-2", later), WITHIN).await
+    else {
+        panic!("the heartbeat function answers: {}", heartbeat.stop().await);
+    };
+    let messages = robot.accepted();
+    assert_eq!(messages.len(), 2, "{messages:?}\n{report}");
+    let text = messages[1].to_string();
+    assert!(text.contains("web-1 silent for"), "{text}");
+    assert!(
+        text.contains("web-1-programs/api"),
+        "api's recovery: {text}"
+    );
+    assert!(
+        !text.contains("worker"),
+        "the silent host's crash is not told: {text}"
+    );
+    let worker = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "supervisor:web-1-programs/worker")
+        .unwrap_or_else(|| panic!("worker is judged: {report}"));
+    assert_eq!(worker["health"], "suppressed", "{worker}");
 
     // A resend (the agent died after the ingest kept it, before it forgot it) is not kept twice.
     let resent = support::function_url::url_event(
@@ -468,7 +562,7 @@ async fn the_ingest_function_keeps_each_agent_event_once_in_order_through_its_fu
         panic!("the ingest answers");
     };
     assert_eq!(answer["statusCode"], 200);
-    assert_eq!(store.events(&hash).await.unwrap().len(), 4);
+    assert_eq!(store.events(&hash).await.unwrap().len(), 5);
 
     // What the ingest refuses, and says why, without the token.
     let http = reqwest::Client::new();

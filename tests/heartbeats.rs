@@ -350,6 +350,7 @@ async fn ping(
         exit_status,
         at,
         output: output.map(str::to_owned),
+        resources: None,
     };
     store
         .record_ping(
@@ -619,12 +620,14 @@ async fn on_dynamodb_the_later_of_two_racing_pings_stays_and_both_functions_shar
                 exit_status: None,
                 at: at(base),
                 output: Some("begin".into()),
+                resources: None,
             },
             Ping {
                 signal: Signal::Success,
                 exit_status: None,
                 at: at(base + 30),
                 output: None,
+                resources: None,
             },
         );
         let (a, b) = if round % 2 == 0 {
@@ -662,6 +665,7 @@ async fn on_dynamodb_the_later_of_two_racing_pings_stays_and_both_functions_shar
         exit_status: None,
         at: at(735),
         output: None,
+        resources: None,
     };
     assert!(
         !store
@@ -674,6 +678,7 @@ async fn on_dynamodb_the_later_of_two_racing_pings_stays_and_both_functions_shar
         exit_status: Some(1),
         at: at(10),
         output: None,
+        resources: None,
     };
     assert!(
         !store

@@ -5,25 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+pub use crate::pings::Resources;
 
 /// How far apart the two CPU samples are.
 pub const CPU_SAMPLE: Duration = Duration::from_secs(1);
-
-/// One report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Resources {
-    /// The host's name.
-    pub host: String,
-    /// CPU busy, percent of all cores.
-    pub cpu: f64,
-    /// Memory in use (not available to new work), percent.
-    pub memory: f64,
-    /// Used percent per path asked for.
-    pub disks: BTreeMap<String, f64>,
-    /// Whether each process asked for runs.
-    pub processes: BTreeMap<String, bool>,
-}
 
 /// Busy and total jiffies of the `cpu` line of `/proc/stat`.
 fn cpu_times(stat: &str) -> Option<(u64, u64)> {

@@ -292,9 +292,10 @@ pub fn observe(
             incident.memory = result.memory.clone();
         }
     }
-    // Inside a maintenance window a failure is expected: it is not judged (no incident opens, an
-    // open one does not escalate); a passing result still closes one.
-    let judged = fresh && result.health != Health::Maintenance;
+    // Inside a maintenance window a failure is expected, and one its dependency explains is told
+    // by that one: neither is judged (no incident opens, an open one does not escalate); a passing
+    // result still closes one.
+    let judged = fresh && !matches!(result.health, Health::Maintenance | Health::Suppressed);
     if judged {
         let failing = result.is_failing();
         if failing {

@@ -19,16 +19,27 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::limits::{self, LimitVars, Limits};
 use super::{
     Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, SharedStore,
     Words, kind,
 };
-use crate::config::{ConfigError, Env, SetupError, one, parse_duration};
+use crate::config::{ConfigError, Env, SetupError, list, one, parse_duration};
 use crate::pings::{self, PingRecord};
 use crate::tick::Tick;
 
 /// The function's name, as deployed.
 pub const FUNCTION: &str = "heartbeat";
+
+/// Where a heartbeat monitor's resource limits are read from.
+const LIMIT_VARS: LimitVars = LimitVars {
+    cpu: "HEARTBEAT_CPU_MAX",
+    memory: "HEARTBEAT_MEMORY_MAX",
+    disk: "HEARTBEAT_DISK_MAX",
+    processes: "HEARTBEAT_PROCESSES",
+};
+/// The part of a monitor's keys that stands for its resource report as a whole.
+const REPORT_PART: &str = "resources";
 
 /// How long a monitor waits for a ping when it names neither `period` nor `schedule`.
 const DEFAULT_PERIOD: Duration = Duration::from_secs(86_400);
@@ -55,6 +66,8 @@ pub const TYPE: CheckType = CheckType {
         kind("late", "心跳超时", "silent"),
         kind("job_failed", "任务失败", "job failed"),
         kind("run_too_long", "任务运行超时", "run too long"),
+        limits::OVER_LIMIT,
+        limits::PROCESS_MISSING,
     ],
     keys: &[
         one("token", "HEARTBEAT_TOKEN"),
@@ -62,7 +75,12 @@ pub const TYPE: CheckType = CheckType {
         one("grace", "HEARTBEAT_GRACE"),
         one("schedule", "HEARTBEAT_SCHEDULE"),
         one("min_interval", "HEARTBEAT_MIN_INTERVAL"),
+        one("cpu_max", "HEARTBEAT_CPU_MAX"),
+        one("memory_max", "HEARTBEAT_MEMORY_MAX"),
+        one("disk_max", "HEARTBEAT_DISK_MAX"),
+        list("processes", "HEARTBEAT_PROCESSES"),
     ],
+    host: None,
     validate: |env| Heartbeat::from_env(env).map(|_| ()),
     build: build_monitors,
 };
@@ -140,6 +158,8 @@ pub struct Heartbeat {
     pub min_interval: Duration,
     /// The zone of the schedule and of the times in messages.
     pub timezone: Tz,
+    /// The host's resource limits, judged on lookout-agent's reports.
+    pub limits: Limits,
 }
 
 fn span(env: &Env, var: &'static str, hint: &str) -> Result<Option<Duration>, ConfigError> {
@@ -171,22 +191,7 @@ impl Heartbeat {
 
     /// Reads and checks the settings.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let token = env.required(
-            "HEARTBEAT_TOKEN",
-            "give the monitor a secret token of 16 to 128 letters, digits, - . _ or ~, from the stack's secret: token: \"${WEB1_TOKEN}\"",
-        )?;
-        if !pings::is_token(token) {
-            return Err(ConfigError::invalid(
-                "HEARTBEAT_TOKEN",
-                "<redacted>",
-                format!(
-                    "{} characters, of which {} are not letters, digits, - . _ or ~",
-                    token.chars().count(),
-                    token.chars().filter(|c| !pings::is_token_char(*c)).count()
-                ),
-                "use 16 to 128 letters, digits, - . _ or ~ (openssl rand -hex 16 makes one)",
-            ));
-        }
+        let token_hash = token_hash_of(env, "HEARTBEAT_TOKEN")?;
         let period_hint = "write it like 1m, 30m, 1h or 1d";
         let period = span(env, "HEARTBEAT_PERIOD", period_hint)?;
         if period.is_some_and(|p| p < Duration::from_secs(60)) {
@@ -224,13 +229,14 @@ impl Heartbeat {
             span(env, "HEARTBEAT_GRACE", "write it like 30s, 5m or 1h")?.unwrap_or(DEFAULT_GRACE);
         let min_interval = span(env, "HEARTBEAT_MIN_INTERVAL", "write it like 10s or 1m")?
             .unwrap_or(DEFAULT_MIN_INTERVAL);
-        crate::redact::register(token);
+        let limits = Limits::from_env(env, LIMIT_VARS)?;
         Ok(Heartbeat {
-            token_hash: pings::token_hash(token),
+            token_hash,
             expect,
             grace,
             min_interval,
             timezone,
+            limits,
         })
     }
 
@@ -267,6 +273,29 @@ impl Heartbeat {
             at.format("%m-%d %H:%M").to_string()
         }
     }
+}
+
+/// The hash of the monitor token `var` holds, checked (16 to 128 URL-safe characters); the token
+/// itself is registered as a secret and never kept.
+pub fn token_hash_of(env: &Env, var: &'static str) -> Result<String, ConfigError> {
+    let token = env.required(
+        var,
+        "give the monitor a secret token of 16 to 128 letters, digits, - . _ or ~, from the stack's secret: token: \"${WEB1_TOKEN}\"",
+    )?;
+    if !pings::is_token(token) {
+        return Err(ConfigError::invalid(
+            var,
+            "<redacted>",
+            format!(
+                "{} characters, of which {} are not letters, digits, - . _ or ~",
+                token.chars().count(),
+                token.chars().filter(|c| !pings::is_token_char(*c)).count()
+            ),
+            "use 16 to 128 letters, digits, - . _ or ~ (openssl rand -hex 16 makes one)",
+        ));
+    }
+    crate::redact::register(token);
+    Ok(pings::token_hash(token))
 }
 
 /// A 5-field cron schedule (minute hour day-of-month month day-of-week).
@@ -425,6 +454,56 @@ pub fn judge(
     (Health::Ok, None, None, measurement)
 }
 
+/// The verdict on the host's last resource report: each limit's result, or one monitor error
+/// (`<monitor>/resources`) when no report came within the heartbeat's expectation.
+fn judge_resources(
+    heartbeat: &Heartbeat,
+    name: &str,
+    naming: &Naming,
+    record: &PingRecord,
+    now: DateTime<Utc>,
+) -> Vec<CheckResult> {
+    let grace = chrono::Duration::from_std(heartbeat.grace).unwrap_or(chrono::Duration::MAX);
+    let fresh = match (&record.resources, record.resources_at) {
+        (Some(report), Some(at)) => heartbeat
+            .due_after(at)
+            .is_none_or(|due| now <= due + grace)
+            .then_some(report)
+            .ok_or_else(|| {
+                format!(
+                    "{name}'s last resource report came at {}, {} ago (expected {}): is lookout-agent report still running on it?",
+                    heartbeat.local(at, now),
+                    words((now - at).num_seconds()),
+                    heartbeat.expectation()
+                )
+            }),
+        _ => Err(format!(
+            "{name} has resource limits and has sent no resource report: run lookout-agent report with its token on it (docs/agent.md)"
+        )),
+    };
+    match fresh {
+        Ok(report) => heartbeat.limits.judge(name, naming, report),
+        Err(message) => vec![CheckResult {
+            key: naming.part(REPORT_PART),
+            target: naming.shown_part(REPORT_PART),
+            health: Health::MonitorError,
+            failure: Some(Failure {
+                kind: "monitor",
+                message,
+            }),
+            measurement: Measurement::Resource(limits::ResourceMeasurement {
+                host: name.to_owned(),
+                resource: REPORT_PART.to_owned(),
+                value: None,
+                limit: None,
+                running: None,
+            }),
+            memory: None,
+            since: None,
+        }],
+    }
+}
+
 /// "; last output: ..." with the output's last lines, or nothing.
 fn last_output(record: &PingRecord) -> String {
     let Some(output) = record.output.as_deref() else {
@@ -572,21 +651,50 @@ impl Check for HeartbeatCheck {
                 return vec![unread(key, name, error)];
             }
         };
-        let (health, failure, since, measurement) = judge(
-            heartbeat,
-            &name,
-            records.get(&heartbeat.token_hash),
-            tick.time,
-        );
-        vec![CheckResult {
+        let record = records.get(&heartbeat.token_hash);
+        let (health, failure, since, measurement) = judge(heartbeat, &name, record, tick.time);
+        let mut results = vec![CheckResult {
             key,
-            target: name,
+            target: name.clone(),
             health,
             failure,
             measurement: Measurement::Heartbeat(measurement),
             memory: None,
             since,
-        }]
+        }];
+        if let Some(record) = record
+            && !heartbeat.limits.is_empty()
+        {
+            results.extend(judge_resources(
+                heartbeat,
+                &name,
+                &self.naming,
+                record,
+                tick.time,
+            ));
+        }
+        results
+    }
+
+    /// A resource, disk or process of the host fails because the host does: its heartbeat first.
+    fn depends_on(&self, key: &str) -> Option<String> {
+        let whole = self.naming.whole(name_of(&self.naming));
+        (key != whole).then_some(whole)
+    }
+
+    /// A figure not judged this tick (no fresh report, or the pings unread) keeps its incident.
+    fn retired(&self, key: &str, results: &[CheckResult]) -> bool {
+        if results.iter().any(|r| r.key == key) {
+            return false;
+        }
+        let whole = self.naming.whole(name_of(&self.naming));
+        let report = self.naming.part(REPORT_PART);
+        let unjudged = results.iter().any(|r| {
+            (r.key == whole && r.health == Health::MonitorError)
+                // Suppressed while the host is silent, and still not judged.
+                || (r.key == report && r.failure.is_some())
+        });
+        !(unjudged && self.naming.owns(key))
     }
 
     fn local_summary(&self, results: &[CheckResult]) -> Option<String> {
@@ -644,6 +752,7 @@ mod tests {
                 exit_status: None,
                 at,
                 output: None,
+                resources: None,
             },
         )
     }
@@ -731,6 +840,7 @@ mod tests {
                 exit_status: Some(3),
                 at: local(2, 7),
                 output: Some("dumping\nrsync: write failed: No space left on device\n".into()),
+                resources: None,
             },
         );
         let (health, failure, since, m) = judge(&job, "backup", Some(&failed), local(2, 8));
@@ -752,6 +862,7 @@ mod tests {
                 exit_status: None,
                 at: next_day(2, 0),
                 output: None,
+                resources: None,
             },
         );
         assert_eq!(

@@ -48,6 +48,7 @@ pub const TYPE: CheckType = CheckType {
         pairs("topic_thresholds", "KAFKA_LAG_TOPIC_THRESHOLDS"),
         one("trend_window", "KAFKA_LAG_TREND_WINDOW"),
     ],
+    host: None,
     validate: |env| KafkaLagSettings::from_env(env).map(|_| ()),
     build: build_monitors,
 };

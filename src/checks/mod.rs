@@ -5,8 +5,10 @@
 
 pub mod heartbeat;
 pub mod kafka_lag;
+pub mod limits;
 pub mod site;
 pub mod speedtest;
+pub mod supervisor;
 
 use std::collections::HashMap;
 
@@ -34,6 +36,9 @@ pub struct CheckType {
     /// Each monitor key and the variable it stands for (`cert_min_days` -> `SITE_CERT_MIN_DAYS`):
     /// a monitor's settings are read as these variables, so both read alike.
     pub keys: &'static [crate::config::SettingKey],
+    /// The variable that names the `heartbeat` monitor of the host its targets are on
+    /// (`SUPERVISOR_HOST`): `lookout.yaml` must describe that monitor.
+    pub host: Option<&'static str>,
     /// Checks one monitor's settings without building anything.
     pub validate: fn(&Env) -> Result<(), ConfigError>,
     /// Builds the checks of these monitors (their settings as variables, their naming), sharing
@@ -96,6 +101,7 @@ pub const CHECK_TYPES: &[CheckType] = &[
     speedtest::TYPE,
     kafka_lag::TYPE,
     heartbeat::TYPE,
+    supervisor::TYPE,
 ];
 
 /// The check type `type:` names, if any.
@@ -103,9 +109,18 @@ pub fn check_type(name: &str) -> Option<&'static CheckType> {
     CHECK_TYPES.iter().find(|t| t.name == name)
 }
 
-/// The check type a function runs.
+/// The check type a function is named for (the first of those it runs).
 pub fn check_type_of(function: &str) -> Option<&'static CheckType> {
     CHECK_TYPES.iter().find(|t| t.function == function)
+}
+
+/// Every check type a function runs, the one it is named for first (`heartbeat` runs `heartbeat`
+/// and `supervisor` monitors: both judge what hosts sent to the ingest).
+pub fn check_types_of(function: &str) -> Vec<&'static CheckType> {
+    CHECK_TYPES
+        .iter()
+        .filter(|t| t.function == function)
+        .collect()
 }
 
 /// How a check names its incident keys and targets: after its function when its settings come
@@ -203,6 +218,12 @@ pub trait Check: Send + Sync {
         !results.iter().any(|r| r.key == key)
     }
 
+    /// The incident key a failure of `key` depends on (the heartbeat of the host a program or a
+    /// disk is on): while that one fails, this one's failures are [`Health::Suppressed`].
+    fn depends_on(&self, _key: &str) -> Option<String> {
+        None
+    }
+
     /// What a local run prints besides the report (a table, say).
     fn local_summary(&self, _results: &[CheckResult]) -> Option<String> {
         None
@@ -216,6 +237,7 @@ pub fn health_word(health: Health) -> &'static str {
         Health::Failing => "FAILING",
         Health::MonitorError => "CANNOT CHECK",
         Health::Maintenance => "maintenance",
+        Health::Suppressed => "suppressed",
     }
 }
 
@@ -294,6 +316,9 @@ pub enum Health {
     MonitorError,
     /// Failing inside a maintenance window: expected, not judged, nobody is told.
     Maintenance,
+    /// Failing while what it depends on fails (a program on a host whose heartbeat is silent): the
+    /// host's own alert explains it, so it is not judged and nobody is told; its recovery still is.
+    Suppressed,
 }
 
 /// Why a target is failing.
@@ -317,6 +342,10 @@ pub enum Measurement {
     KafkaLag(kafka_lag::KafkaLagMeasurement),
     /// heartbeat.
     Heartbeat(heartbeat::HeartbeatMeasurement),
+    /// A host's resource, reported by lookout-agent with its heartbeat.
+    Resource(limits::ResourceMeasurement),
+    /// supervisor.
+    Program(supervisor::ProgramMeasurement),
 }
 
 impl Measurement {
@@ -327,6 +356,8 @@ impl Measurement {
             Measurement::SpeedTest(m) => speedtest::points(result, m, function),
             Measurement::KafkaLag(m) => kafka_lag::points(m, function),
             Measurement::Heartbeat(m) => heartbeat::points(m, function),
+            Measurement::Resource(m) => limits::points(m, function),
+            Measurement::Program(m) => supervisor::points(m, function),
         }
     }
 }
@@ -379,6 +410,7 @@ mod tests {
             ("speed-test", include_str!("speedtest/globalping.rs")),
             ("kafka-lag", include_str!("kafka_lag.rs")),
             ("heartbeat", include_str!("heartbeat.rs")),
+            ("supervisor", include_str!("supervisor.rs")),
         ];
         for (name, source) in sources {
             let kinds = check_type(name).expect("a type").kinds;
@@ -397,12 +429,19 @@ mod tests {
     }
 
     #[test]
-    fn every_type_has_its_own_name_and_function() {
+    fn every_type_has_its_own_name_and_a_function_that_runs_it() {
         for (i, a) in CHECK_TYPES.iter().enumerate() {
             for b in &CHECK_TYPES[i + 1..] {
-                assert!(a.name != b.name && a.function != b.function);
+                assert!(a.name != b.name);
             }
             assert_eq!(check_type(a.name).map(|t| t.function), Some(a.function));
+            assert!(check_types_of(a.function).iter().any(|t| t.name == a.name));
         }
+        let heartbeat: Vec<&str> = check_types_of("heartbeat").iter().map(|t| t.name).collect();
+        assert_eq!(heartbeat, ["heartbeat", "supervisor"]);
+        assert_eq!(
+            check_type_of("heartbeat").map(|t| t.name),
+            Some("heartbeat")
+        );
     }
 }

@@ -54,6 +54,7 @@ pub const TYPE: CheckType = CheckType {
         one("retries", "SITE_RETRIES"),
         list("tls_skip_verify_hosts", "SITE_TLS_SKIP_VERIFY_HOSTS"),
     ],
+    host: None,
     validate: validate_monitor,
     build: build_monitors,
 };

@@ -271,6 +271,8 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
     // Monitors.
     let mut monitors: Vec<MonitorSpec> = Vec::new();
     let mut names: BTreeMap<String, Position> = BTreeMap::new();
+    // Monitors that name their host's heartbeat monitor: (place, name, where).
+    let mut hosts: Vec<(String, String, Position)> = Vec::new();
     let items = match monitors_node {
         None => &[][..],
         Some(node) => match &node.value {
@@ -360,6 +362,13 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
             Some((_, node)) => reader.routes(node, &channel_names, &place)?,
             None => default_channels.clone(),
         };
+        if let Some(host_var) = kind.host {
+            hosts.extend(
+                vars.iter()
+                    .filter(|(var, ..)| var == host_var)
+                    .map(|(_, value, at)| (place.clone(), value.clone(), *at)),
+            );
+        }
         monitors.push(MonitorSpec {
             name,
             kind,
@@ -368,6 +377,29 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
             channels: routes,
             policy: monitor_policy,
         });
+    }
+    for (place, host, at) in hosts {
+        let heartbeat = checks::heartbeat::TYPE.name;
+        if !monitors
+            .iter()
+            .any(|m| m.name == host && m.kind.name == heartbeat)
+        {
+            let known = names_of(
+                monitors
+                    .iter()
+                    .filter(|m| m.kind.name == heartbeat)
+                    .map(|m| m.name.as_str()),
+            );
+            let fix = if known.is_empty() {
+                "add a heartbeat monitor for the host (the agent's TICK_60 pings it) and name it here".to_owned()
+            } else {
+                format!("name the host's heartbeat monitor ({known})")
+            };
+            return Err(fail(
+                at,
+                format!("{place}: host {host:?} is not a monitor of type heartbeat: {fix}"),
+            ));
+        }
     }
     Ok(LookoutFile {
         path: path.to_owned(),
@@ -930,6 +962,10 @@ impl crate::checks::Check for FileMonitor {
 
     fn retired(&self, key: &str, results: &[crate::checks::CheckResult]) -> bool {
         self.check.retired(key, results)
+    }
+
+    fn depends_on(&self, key: &str) -> Option<String> {
+        self.check.depends_on(key)
     }
 
     fn local_summary(&self, results: &[crate::checks::CheckResult]) -> Option<String> {

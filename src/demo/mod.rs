@@ -197,6 +197,7 @@ pub async fn first_run() -> Result<(), DemoError> {
                 exit_status: Some(0),
                 at: now - chrono::Duration::hours(BACKUP_SILENT_HOURS),
                 output: None,
+                resources: None,
             },
             chrono::Duration::seconds(10),
         )

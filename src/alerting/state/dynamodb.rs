@@ -212,6 +212,8 @@ fn decode_ping(item: &HashMap<String, AttributeValue>) -> Result<(String, PingRe
             .and_then(|n| n.parse().ok()),
         started_at: time("started_at"),
         output: text("output").map(str::to_owned),
+        resources: text("resources").and_then(|json| serde_json::from_str(json).ok()),
+        resources_at: time("resources_at"),
     };
     Ok((hash.to_owned(), record))
 }
@@ -355,16 +357,21 @@ impl StateStore for DynamoDbStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(ping_key(token_hash)))
-            .condition_expression(
-                "attribute_not_exists(#last_at) OR (#last_at < :at AND (#last_signal <> :signal OR #last_at <= :quiet))",
-            )
+            .condition_expression(if ping.resources.is_some() {
+                // A resource report's figures are new whatever came just before.
+                "attribute_not_exists(#last_at) OR #last_at < :at"
+            } else {
+                "attribute_not_exists(#last_at) OR (#last_at < :at AND (#last_signal <> :signal OR #last_at <= :quiet))"
+            })
             .expression_attribute_names("#monitor", "monitor")
             .expression_attribute_names("#last_at", "last_at")
             .expression_attribute_names("#last_signal", "last_signal")
             .expression_attribute_values(":monitor", string(monitor))
             .expression_attribute_values(":at", millis(ping.at))
-            .expression_attribute_values(":signal", string(ping.signal.as_str()))
-            .expression_attribute_values(":quiet", millis(ping.at - min_interval));
+            .expression_attribute_values(":signal", string(ping.signal.as_str()));
+        if ping.resources.is_none() {
+            request = request.expression_attribute_values(":quiet", millis(ping.at - min_interval));
+        }
         if ping.signal.ends_a_run() {
             set.extend(["#ended_at = :at", "#ended_ok = :ok"]);
             request = request
@@ -400,6 +407,15 @@ impl StateStore for DynamoDbStore {
                 request = request.expression_attribute_names("#output", "output");
             }
             None => {}
+        }
+        if let Some(resources) = &ping.resources {
+            let json = serde_json::to_string(resources)
+                .map_err(|e| StoreError::Corrupt(format!("a resource report: {e}")))?;
+            set.extend(["#resources = :resources", "#resources_at = :at"]);
+            request = request
+                .expression_attribute_names("#resources", "resources")
+                .expression_attribute_names("#resources_at", "resources_at")
+                .expression_attribute_values(":resources", string(json));
         }
         let mut expression = format!("SET {}", set.join(", "));
         if !remove.is_empty() {

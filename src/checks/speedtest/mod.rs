@@ -45,6 +45,7 @@ pub const TYPE: CheckType = CheckType {
         list("locations", "GLOBALPING_LOCATIONS"),
         one("limit", "GLOBALPING_LIMIT"),
     ],
+    host: None,
     validate: |env| match SpeedTestCheck::from_env(env) {
         Ok(_) => Ok(()),
         Err(SetupError::Config(error)) => Err(error),

@@ -1,0 +1,326 @@
+//! A host's resource limits (`cpu_max`, `memory_max`, `disk_max`, `processes`) and the verdict on
+//! one report of its figures: each exceeded limit and each missing process is its own incident
+//! (`heartbeat:web-1/disk:/`, `heartbeat:web-1/process:nginx`), with the value and the limit.
+//!
+//! The figures come from lookout-agent's report (with a heartbeat's ping); the limits and the
+//! words are the same for every check that reads a host's figures.
+
+use serde::Serialize;
+
+use super::{CheckResult, Failure, FailureKind, Health, Measurement, Naming, kind};
+use crate::config::{ConfigError, Env};
+use crate::pings::Resources;
+
+/// A figure over its limit.
+pub const OVER_LIMIT: FailureKind = kind("over_limit", "资源超限", "over its limit");
+/// A process that should run and does not.
+pub const PROCESS_MISSING: FailureKind =
+    kind("process_missing", "进程未运行", "process not running");
+
+/// The variables a check type reads its limits from.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitVars {
+    /// Highest CPU busy %.
+    pub cpu: &'static str,
+    /// Highest memory used %.
+    pub memory: &'static str,
+    /// Highest disk used %, for every disk.
+    pub disk: &'static str,
+    /// Processes that must run.
+    pub processes: &'static str,
+}
+
+/// One host's limits. Nothing set: nothing judged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    /// Highest CPU busy %.
+    pub cpu: Option<f64>,
+    /// Highest memory used %.
+    pub memory: Option<f64>,
+    /// Highest disk used %, for every disk reported.
+    pub disk: Option<f64>,
+    /// Processes that must run, by exact name.
+    pub processes: Vec<String>,
+}
+
+/// True for a process name `pgrep -x` can find: the kernel keeps 15 characters of a name, so a
+/// longer one never matches.
+pub fn is_process_name(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+impl Limits {
+    /// Reads and checks the limits.
+    pub fn from_env(env: &Env, vars: LimitVars) -> Result<Limits, ConfigError> {
+        let percent = |var: &'static str| -> Result<Option<f64>, ConfigError> {
+            let Some(raw) = env.get(var) else {
+                return Ok(None);
+            };
+            match raw.trim().trim_end_matches('%').trim().parse::<f64>() {
+                Ok(value) if value > 0.0 && value <= 100.0 => Ok(Some(value)),
+                _ => Err(ConfigError::invalid(
+                    var,
+                    raw,
+                    "is not a percentage above 0 and at most 100",
+                    "write it like 85 (per cent)",
+                )),
+            }
+        };
+        let processes: Vec<String> = env
+            .list(vars.processes)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if let Some(bad) = processes.iter().find(|p| !is_process_name(p)) {
+            return Err(ConfigError::invalid(
+                vars.processes,
+                bad,
+                "is not a process name pgrep -x can match",
+                "give the exact name of the process (as ps -e shows it): 1 to 15 letters, digits, . _ or -",
+            ));
+        }
+        Ok(Limits {
+            cpu: percent(vars.cpu)?,
+            memory: percent(vars.memory)?,
+            disk: percent(vars.disk)?,
+            processes,
+        })
+    }
+
+    /// True when nothing is to be judged.
+    pub fn is_empty(&self) -> bool {
+        self.cpu.is_none()
+            && self.memory.is_none()
+            && self.disk.is_none()
+            && self.processes.is_empty()
+    }
+
+    /// The verdict on `report` of the host `name`: one result per limit and per process.
+    pub fn judge(&self, name: &str, naming: &Naming, report: &Resources) -> Vec<CheckResult> {
+        let mut results = Vec::new();
+        let figure = |part: String, what: String, value: f64, limit: f64| {
+            let over = value > limit;
+            result(
+                naming,
+                &part,
+                over.then(|| Failure {
+                    kind: OVER_LIMIT.kind,
+                    message: format!(
+                        "{name} {what} at {} % (limit {} %)",
+                        shown(value),
+                        shown(limit)
+                    ),
+                }),
+                ResourceMeasurement {
+                    host: name.to_owned(),
+                    resource: part.clone(),
+                    value: Some(value),
+                    limit: Some(limit),
+                    running: None,
+                },
+            )
+        };
+        if let Some(limit) = self.cpu {
+            results.push(figure("cpu".into(), "CPU".into(), report.cpu, limit));
+        }
+        if let Some(limit) = self.memory {
+            results.push(figure(
+                "memory".into(),
+                "memory".into(),
+                report.memory,
+                limit,
+            ));
+        }
+        if let Some(limit) = self.disk {
+            for (path, used) in &report.disks {
+                results.push(figure(
+                    format!("disk:{path}"),
+                    format!("disk {path}"),
+                    *used,
+                    limit,
+                ));
+            }
+        }
+        for process in &self.processes {
+            let part = format!("process:{process}");
+            let running = report.processes.get(process).copied();
+            let failure = match running {
+                Some(true) => None,
+                Some(false) => Some(Failure {
+                    kind: PROCESS_MISSING.kind,
+                    message: format!("{name}: no process named {process} is running"),
+                }),
+                None => Some(Failure {
+                    kind: super::MONITOR_ERROR.kind,
+                    message: format!(
+                        "{name}'s report does not say whether {process} runs: add --process {process} to its lookout-agent report"
+                    ),
+                }),
+            };
+            let mut checked = result(
+                naming,
+                &part,
+                failure,
+                ResourceMeasurement {
+                    host: name.to_owned(),
+                    resource: part.clone(),
+                    value: None,
+                    limit: None,
+                    running,
+                },
+            );
+            if running.is_none() {
+                checked.health = Health::MonitorError;
+            }
+            results.push(checked);
+        }
+        results
+    }
+}
+
+/// 96.2 as "96.2", 85.0 as "85".
+fn shown(value: f64) -> String {
+    let text = format!("{value:.1}");
+    text.strip_suffix(".0").map_or(text.clone(), str::to_owned)
+}
+
+fn result(
+    naming: &Naming,
+    part: &str,
+    failure: Option<Failure>,
+    measurement: ResourceMeasurement,
+) -> CheckResult {
+    CheckResult {
+        key: naming.part(part),
+        target: naming.shown_part(part),
+        health: if failure.is_some() {
+            Health::Failing
+        } else {
+            Health::Ok
+        },
+        failure,
+        measurement: Measurement::Resource(measurement),
+        memory: None,
+        since: None,
+    }
+}
+
+/// One of a host's figures against its limit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResourceMeasurement {
+    /// The host (its monitor's name).
+    pub host: String,
+    /// `cpu`, `memory`, `disk:<path>` or `process:<name>`.
+    pub resource: String,
+    /// Percent used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<f64>,
+    /// For a process: whether it runs (`None`: the report does not say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running: Option<bool>,
+}
+
+/// The metric points of a figure: its percent, per host and resource.
+pub fn points(m: &ResourceMeasurement, function: &str) -> Vec<crate::metrics::Point> {
+    let Some(value) = m.value else {
+        return Vec::new();
+    };
+    vec![crate::metrics::Point {
+        dimensions: vec![vec!["Function", "Host", "Resource"]],
+        fields: serde_json::json!({
+            "Function": function,
+            "Host": m.host,
+            "Resource": m.resource,
+            "UsedPercent": value,
+        }),
+        metrics: vec![("UsedPercent", "Percent")],
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VARS: LimitVars = LimitVars {
+        cpu: "X_CPU_MAX",
+        memory: "X_MEMORY_MAX",
+        disk: "X_DISK_MAX",
+        processes: "X_PROCESSES",
+    };
+
+    fn report() -> Resources {
+        Resources {
+            host: "web-1".into(),
+            cpu: 91.25,
+            memory: 40.0,
+            disks: [("/".to_owned(), 96.2), ("/data".to_owned(), 12.0)].into(),
+            processes: [("nginx".to_owned(), true), ("dockerd".to_owned(), false)].into(),
+        }
+    }
+
+    #[test]
+    fn each_limit_and_process_is_its_own_result_with_value_and_limit() {
+        let limits = Limits::from_env(
+            &Env::from_pairs([
+                ("X_CPU_MAX", "85"),
+                ("X_MEMORY_MAX", "90%"),
+                ("X_DISK_MAX", "95"),
+                ("X_PROCESSES", "nginx, dockerd, redis-server"),
+            ]),
+            VARS,
+        )
+        .unwrap();
+        let naming = Naming::Monitor {
+            kind: "heartbeat",
+            name: "web-1".into(),
+        };
+        let results = limits.judge("web-1", &naming, &report());
+        let seen: Vec<(&str, Health)> =
+            results.iter().map(|r| (r.key.as_str(), r.health)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("heartbeat:web-1/cpu", Health::Failing),
+                ("heartbeat:web-1/memory", Health::Ok),
+                ("heartbeat:web-1/disk:/", Health::Failing),
+                ("heartbeat:web-1/disk:/data", Health::Ok),
+                ("heartbeat:web-1/process:nginx", Health::Ok),
+                ("heartbeat:web-1/process:dockerd", Health::Failing),
+                ("heartbeat:web-1/process:redis-server", Health::MonitorError),
+            ]
+        );
+        let said = |i: usize| results[i].failure.as_ref().unwrap().message.clone();
+        assert_eq!(said(0), "web-1 CPU at 91.2 % (limit 85 %)");
+        assert_eq!(said(2), "web-1 disk / at 96.2 % (limit 95 %)");
+        assert_eq!(said(5), "web-1: no process named dockerd is running");
+        assert!(said(6).contains("--process redis-server"), "{}", said(6));
+        assert!(Limits::from_env(&Env::from_pairs([("X_CPU_MAX", "1")]), VARS).is_ok());
+    }
+
+    #[test]
+    fn bad_limits_and_names_are_refused_with_the_fix() {
+        for (var, value) in [
+            ("X_CPU_MAX", "0"),
+            ("X_MEMORY_MAX", "101"),
+            ("X_DISK_MAX", "lots"),
+            ("X_PROCESSES", "nginx; rm -rf /"),
+            ("X_PROCESSES", "a-process-name-too-long"),
+        ] {
+            let error = Limits::from_env(&Env::from_pairs([(var, value)]), VARS)
+                .expect_err(value)
+                .to_string();
+            assert!(error.contains(var), "{error}");
+        }
+        assert!(
+            Limits::from_env(&Env::from_pairs::<&str, &str>([]), VARS)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
