@@ -19,6 +19,7 @@ const PREFIXES: &[&str] = &[
     "CKAFKA_",
     "KAFKA_",
     "HEARTBEAT_",
+    "SUPERVISOR_",
     "WECOM_",
     "DINGTALK_",
     "FEISHU_",

@@ -145,6 +145,12 @@ fn make_run_with_nothing_configured_shows_lookout_against_stand_ins() {
     );
     assert!(said.contains("FAILING      nightly-backup: late"), "{said}");
     assert!(said.contains("nightly-backup silent for 1 d 1 h"), "{said}");
+    // The agent's host: its full disk and its crash-looping program, one entry.
+    assert!(
+        said.contains("web-1 disk / at 97.1 % (limit 95 %)"),
+        "{said}"
+    );
+    assert!(said.contains("api exited 4 times since "), "{said}");
 
     // Every channel type lays out each function's alert.
     for channel in CHANNEL_TYPES {

@@ -713,6 +713,16 @@ impl Check for HeartbeatCheck {
                     }
                     Some(super::summary_line(r, &figures))
                 }
+                Measurement::Resource(m) => {
+                    let figures = match (m.value, m.limit, m.running) {
+                        (Some(value), Some(limit), _) => format!("{value} % (limit {limit} %)"),
+                        (_, _, Some(running)) => {
+                            (if running { "running" } else { "not running" }).to_owned()
+                        }
+                        _ => String::new(),
+                    };
+                    Some(super::summary_line(r, &figures))
+                }
                 _ => None,
             })
             .collect();

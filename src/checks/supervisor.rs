@@ -414,7 +414,10 @@ impl Check for SupervisorCheck {
                 failure: None,
                 measurement: Measurement::Program(ProgramMeasurement {
                     host,
-                    program: format!("{} programs, {failing} failing", programs.len()),
+                    program: match programs.len() {
+                        1 => format!("1 program, {failing} failing"),
+                        n => format!("{n} programs, {failing} failing"),
+                    },
                     state: "READ".into(),
                     exits: 0,
                     failed_starts: 0,

@@ -43,6 +43,10 @@ const REPLAY: &str = include_str!("replay.yaml");
 const BACKUP_TOKEN: &str = "standin-nightly-backup-7c41";
 /// How long ago `nightly-backup` last pinged: past its day and its hour of grace.
 const BACKUP_SILENT_HOURS: i64 = 26;
+/// web-1's token (its lookout-agent's: the heartbeat and the supervisord programs).
+const WEB1_TOKEN: &str = "standin-web-1-agent-5d20";
+/// How many times web-1's `api` program crashed in the last minutes.
+const API_CRASHES: u32 = 4;
 /// The replay: six hours in five-minute ticks, from 06:00 local.
 const REPLAY_TICKS: i64 = 72;
 const REPLAY_STEP_MINUTES: i64 = 5;
@@ -104,6 +108,7 @@ fn standin_env(standins: &StandIns) -> Env {
     Env::from_pairs([
         ("DEMO_SHOP_URL", format!("http://{}", standins.site)),
         ("DEMO_BACKUP_TOKEN", BACKUP_TOKEN.to_owned()),
+        ("DEMO_WEB1_TOKEN", WEB1_TOKEN.to_owned()),
         ("DEMO_WECOM_KEY", "standin-key".to_owned()),
         ("DEMO_LANGUAGE", language),
         (
@@ -202,12 +207,25 @@ pub async fn first_run() -> Result<(), DemoError> {
             chrono::Duration::seconds(10),
         )
         .await?;
+    web1_agent(&store, now).await?;
     let sent = Sent::default();
     let mut digests: Vec<Digest> = Vec::new();
-    for kind in checks::CHECK_TYPES {
+    // Each function once, with every type it runs.
+    let functions = checks::CHECK_TYPES
+        .iter()
+        .filter(|kind| checks::check_type_of(kind.function).is_some_and(|k| k.name == kind.name));
+    for kind in functions {
         let monitor = monitor_of(kind, &file, &store, &sent)?;
         let report = tick(&monitor, now, &format!("first-run-{}", kind.function)).await;
-        say!("\n== {} (monitors of type {})", kind.function, kind.name);
+        let types: Vec<&str> = checks::check_types_of(kind.function)
+            .iter()
+            .map(|t| t.name)
+            .collect();
+        say!(
+            "\n== {} (monitors of type {})",
+            kind.function,
+            types.join(", ")
+        );
         if let Some(summary) = monitor.local_summary(&report) {
             say!("{}", summary.trim_end());
         }
@@ -224,6 +242,58 @@ pub async fn first_run() -> Result<(), DemoError> {
         }
     }
     say!("\n{NEXT_STEPS}");
+    Ok(())
+}
+
+/// What web-1's lookout-agent would have sent: a resource report (the root disk nearly full) with
+/// the last ping, and supervisord's events of `api` crashing and restarting.
+async fn web1_agent(store: &SharedStore, now: DateTime<Utc>) -> Result<(), DemoError> {
+    let hash = pings::token_hash(WEB1_TOKEN);
+    let resources = pings::Resources {
+        host: "web-1".into(),
+        cpu: 23.4,
+        memory: 61.0,
+        disks: [("/".to_owned(), 97.1)].into(),
+        processes: [("nginx".to_owned(), true)].into(),
+    };
+    let ping = Ping {
+        signal: Signal::Success,
+        exit_status: None,
+        at: now - chrono::Duration::seconds(20),
+        output: None,
+        resources: Some(resources),
+    };
+    store
+        .record_ping(&hash, "web-1", &ping, chrono::Duration::seconds(10))
+        .await?;
+    let started = now - chrono::Duration::minutes(i64::from(API_CRASHES) * 2);
+    for crash in 0..API_CRASHES {
+        let at = started + chrono::Duration::minutes(i64::from(crash) * 2);
+        for (offset, state) in [(0, "EXITED"), (3, "RUNNING")] {
+            let serial = u64::from(crash) * 2 + offset / 3;
+            let event = crate::events::ProcessEvent {
+                id: format!("web-1/standin/{serial}"),
+                host: "web-1".into(),
+                process: "api".into(),
+                group: "api".into(),
+                from_state: if state == "EXITED" {
+                    "RUNNING"
+                } else {
+                    "STARTING"
+                }
+                .into(),
+                state: state.into(),
+                expected: (state == "EXITED").then_some(false),
+                pid: Some(7100 + serial as u32),
+                serial,
+                at: at + chrono::Duration::seconds(offset as i64),
+                dropped: 0,
+            };
+            store
+                .record_event(&hash, &event, now + chrono::Duration::hours(1))
+                .await?;
+        }
+    }
     Ok(())
 }
 

@@ -234,3 +234,50 @@ pub async fn events_are_kept_once_in_order(store: &dyn StateStore) {
     assert_eq!(store.events("host-a").await.unwrap()[1], exited);
     assert!(store.events("host-c").await.unwrap().is_empty());
 }
+
+/// A resource report is kept with its time whatever ping came just before, and stays through the
+/// body-less pings (supervisord's TICK_60) that follow it.
+pub async fn resource_reports_outlast_plain_pings(store: &dyn StateStore) {
+    use lookout::pings::{Ping, Resources, Signal};
+    let at = Utc::now() - chrono::Duration::minutes(5);
+    let interval = chrono::Duration::seconds(10);
+    let ping = |seconds: i64, resources: Option<Resources>| Ping {
+        signal: Signal::Success,
+        exit_status: None,
+        at: at + chrono::Duration::seconds(seconds),
+        output: None,
+        resources,
+    };
+    let report = Resources::of_body(
+        br#"{"host":"web-1","cpu":12.5,"memory":40,"disks":{"/":96.2},"processes":{"nginx":false}}"#,
+    )
+    .expect("a report");
+    let hash = "reports-host";
+    assert!(
+        store
+            .record_ping(hash, "web-1", &ping(0, None), interval)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_ping(hash, "web-1", &ping(2, Some(report.clone())), interval)
+            .await
+            .unwrap(),
+        "a report 2 s after a tick's ping is kept"
+    );
+    assert!(
+        store
+            .record_ping(hash, "web-1", &ping(60, None), interval)
+            .await
+            .unwrap()
+    );
+    let records = store.pings(&[hash.to_owned()]).await.unwrap();
+    let record = &records[hash];
+    assert_eq!(record.resources.as_ref(), Some(&report));
+    assert_eq!(
+        record.resources_at.map(|t| t.timestamp_millis()),
+        Some((at + chrono::Duration::seconds(2)).timestamp_millis())
+    );
+    assert_eq!(record.output, None, "a report is not a job's output");
+}
