@@ -800,3 +800,50 @@ monitors:
         "{short}"
     );
 }
+
+#[test]
+fn agent_monitors_read_and_bad_limits_names_and_hosts_point_at_the_key() {
+    let token = "s3cr3t-agent-token-0123456789";
+    let env = [("WEB1_TOKEN", token)];
+    let text = r#"monitors:
+  - {name: web-1, type: heartbeat, token: "${WEB1_TOKEN}", period: 1m, cpu_max: 85, disk_max: 95, processes: [nginx, redis-server]}
+  - {name: web-1-programs, type: supervisor, token: "${WEB1_TOKEN}", host: web-1}
+"#;
+    let file = load(text, &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(file.monitors.unwrap().len(), 2);
+    let cases = [
+        ("cpu_max: 85", "cpu_max: 185", (2, 81), "`cpu_max`"),
+        ("disk_max: 95", "disk_max: full", (2, 95), "`disk_max`"),
+        (
+            "[nginx, redis-server]",
+            "[\"nginx; rm -rf /\"]",
+            (2, 110),
+            "`processes`",
+        ),
+        (
+            "host: web-1}",
+            "host: web-2}",
+            (3, 76),
+            "host \"web-2\" is not a monitor of type heartbeat: name the host's heartbeat monitor (web-1)",
+        ),
+        (
+            "host: web-1}",
+            "host: web-1, cpu_max: 80}",
+            (3, 83),
+            "unknown key `cpu_max`",
+        ),
+    ];
+    for (from, to, (line, column), words) in cases {
+        assert!(text.contains(from), "{from}");
+        let bad = text.replacen(from, to, 1);
+        let error = load(&bad, &env).expect_err(to);
+        let shown = error.to_string();
+        assert!(shown.contains(words), "{to}: {shown}");
+        assert_eq!(
+            (error.at.line, error.at.column),
+            (line, column),
+            "{to}: {shown}"
+        );
+        assert!(!shown.contains(token), "{shown}");
+    }
+}

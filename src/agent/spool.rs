@@ -3,8 +3,10 @@
 //! Each event is a file `<sequence>.json` (twenty digits, so names sort as numbers), written to a
 //! temporary name, synced, renamed and its folder synced: once [`Spool::push`] returns, the event
 //! survives a crash of the agent or the host. A full spool drops its oldest event and counts it
-//! (the count is kept in `dropped`, and reported with every event sent).
+//! (the count is kept in `dropped`, and reported with every event sent). The folder is listed once,
+//! when the spool opens; after that the spool keeps its own queue of what waits.
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -30,11 +32,13 @@ pub struct Spool {
     state: Mutex<State>,
 }
 
+/// What the spool knows of its folder: the folder is listed once, when it is opened.
 #[derive(Default)]
 struct State {
     next: u64,
     dropped: u64,
-    waiting: usize,
+    /// The sequences waiting, oldest first.
+    waiting: VecDeque<u64>,
 }
 
 fn sequence_of(path: &Path) -> Option<u64> {
@@ -68,7 +72,7 @@ impl Spool {
         *spool.lock() = State {
             next,
             dropped,
-            waiting: sequences.len(),
+            waiting: sequences.into(),
         };
         Ok(spool)
     }
@@ -107,19 +111,15 @@ impl Spool {
         fs::rename(&temporary, self.path(sequence))?;
         sync_dir(&self.dir)?;
         state.next = sequence + 1;
-        state.waiting += 1;
-        // The folder is listed only when it is over capacity, not on every event.
-        if state.waiting > self.capacity {
-            let sequences = self.sequences()?;
-            state.waiting = sequences.len();
-            let excess = sequences.len().saturating_sub(self.capacity);
-            for old in &sequences[..excess] {
-                match fs::remove_file(self.path(*old)) {
-                    Ok(()) => {
-                        state.dropped += 1;
-                        state.waiting -= 1;
-                    }
-                    // The sender took it meanwhile.
+        state.waiting.push_back(sequence);
+        if state.waiting.len() > self.capacity {
+            while state.waiting.len() > self.capacity {
+                let Some(old) = state.waiting.pop_front() else {
+                    break;
+                };
+                match fs::remove_file(self.path(old)) {
+                    Ok(()) => state.dropped += 1,
+                    // Gone already (removed by hand).
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => return Err(e),
                 }
@@ -138,11 +138,14 @@ impl Spool {
 
     /// The oldest event kept, if any.
     pub fn oldest(&self) -> io::Result<Option<Spooled>> {
-        for sequence in self.sequences()? {
+        let mut state = self.lock();
+        while let Some(&sequence) = state.waiting.front() {
             match fs::read_to_string(self.path(sequence)) {
                 Ok(body) => return Ok(Some(Spooled { sequence, body })),
-                // Dropped between the listing and the read.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                // Gone (removed by hand): the next one.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    state.waiting.pop_front();
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -153,14 +156,14 @@ impl Spool {
     pub fn remove(&self, sequence: u64) -> io::Result<()> {
         let mut state = self.lock();
         match fs::remove_file(self.path(sequence)) {
-            Ok(()) => {
-                state.waiting = state.waiting.saturating_sub(1);
-                Ok(())
-            }
-            // Dropped as the spool filled up.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
+            // Not found: dropped as the spool filled up.
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
         }
+        if let Ok(index) = state.waiting.binary_search(&sequence) {
+            state.waiting.remove(index);
+        }
+        Ok(())
     }
 
     /// Events dropped because the spool was full, since it was made.
@@ -170,7 +173,7 @@ impl Spool {
 
     /// Events waiting.
     pub fn len(&self) -> io::Result<usize> {
-        Ok(self.lock().waiting)
+        Ok(self.lock().waiting.len())
     }
 
     /// True when nothing waits.

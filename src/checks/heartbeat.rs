@@ -768,6 +768,66 @@ mod tests {
     }
 
     #[test]
+    fn figures_are_judged_on_a_fresh_report_and_a_missing_or_stale_one_is_one_monitor_error() {
+        let host = heartbeat(&[
+            ("HEARTBEAT_PERIOD", "1m"),
+            ("HEARTBEAT_GRACE", "30s"),
+            ("HEARTBEAT_DISK_MAX", "95"),
+            ("HEARTBEAT_PROCESSES", "nginx"),
+        ])
+        .unwrap();
+        let naming = Naming::Monitor {
+            kind: "heartbeat",
+            name: "web-1".into(),
+        };
+        let pinged = record(Signal::Success, local(10, 0));
+        let keys = |results: &[CheckResult]| -> Vec<(String, Health)> {
+            results.iter().map(|r| (r.key.clone(), r.health)).collect()
+        };
+        let none = judge_resources(&host, "web-1", &naming, &pinged, local(10, 0));
+        assert_eq!(
+            keys(&none),
+            [("heartbeat:web-1/resources".to_owned(), Health::MonitorError)]
+        );
+        assert!(
+            none[0]
+                .failure
+                .as_ref()
+                .unwrap()
+                .message
+                .contains("lookout-agent report")
+        );
+        let mut reported = pinged.clone();
+        reported.resources = Some(pings::Resources {
+            host: "web-1".into(),
+            cpu: 5.0,
+            memory: 20.0,
+            disks: [("/".to_owned(), 96.0)].into(),
+            processes: [("nginx".to_owned(), false)].into(),
+        });
+        reported.resources_at = Some(local(10, 0));
+        let fresh = judge_resources(&host, "web-1", &naming, &reported, local(10, 1));
+        assert_eq!(
+            keys(&fresh),
+            [
+                ("heartbeat:web-1/disk:/".to_owned(), Health::Failing),
+                ("heartbeat:web-1/process:nginx".to_owned(), Health::Failing),
+            ]
+        );
+        let stale = judge_resources(&host, "web-1", &naming, &reported, local(10, 5));
+        assert_eq!(keys(&stale)[0].0, "heartbeat:web-1/resources");
+        assert!(
+            stale[0]
+                .failure
+                .as_ref()
+                .unwrap()
+                .message
+                .contains("last resource report came at 10:00, 5 min ago"),
+            "{stale:?}"
+        );
+    }
+
+    #[test]
     fn settings_are_checked_and_name_the_variable() {
         let good = heartbeat(&[("HEARTBEAT_PERIOD", "1m"), ("HEARTBEAT_GRACE", "30s")]).unwrap();
         assert_eq!(good.expect, Expect::Every(Duration::from_secs(60)));
