@@ -777,7 +777,7 @@ mod tests {
         ])
         .unwrap();
         let naming = Naming::Monitor {
-            kind: "heartbeat",
+            kind: TYPE.name,
             name: "web-1".into(),
         };
         let pinged = record(Signal::Success, local(10, 0));

@@ -277,7 +277,7 @@ mod tests {
         )
         .unwrap();
         let naming = Naming::Monitor {
-            kind: "heartbeat",
+            kind: crate::checks::heartbeat::TYPE.name,
             name: "web-1".into(),
         };
         let results = limits.judge("web-1", &naming, &report());

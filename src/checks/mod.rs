@@ -410,6 +410,7 @@ mod tests {
             ("speed-test", include_str!("speedtest/globalping.rs")),
             ("kafka-lag", include_str!("kafka_lag.rs")),
             ("heartbeat", include_str!("heartbeat.rs")),
+            ("heartbeat", include_str!("limits.rs")),
             ("supervisor", include_str!("supervisor.rs")),
         ];
         for (name, source) in sources {

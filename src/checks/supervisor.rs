@@ -141,8 +141,17 @@ pub struct ProgramMeasurement {
     pub since: Option<DateTime<Utc>>,
 }
 
-/// The metric points of a program: its exits since it began failing.
+/// The state of the monitor's own result (not a program's): the events were read.
+const READ: &str = "read";
+/// The state of the monitor's own result when the events could not be read.
+const UNREAD: &str = "unknown";
+
+/// The metric points of a program: its exits since it began failing (none for the monitor's own
+/// result).
 pub fn points(m: &ProgramMeasurement, function: &str) -> Vec<crate::metrics::Point> {
+    if m.state == READ || m.state == UNREAD {
+        return Vec::new();
+    }
     vec![crate::metrics::Point {
         dimensions: vec![vec!["Function", "Host", "Program"]],
         fields: serde_json::json!({
@@ -352,7 +361,7 @@ impl Check for SupervisorCheck {
                     measurement: Measurement::Program(ProgramMeasurement {
                         host: name,
                         program: String::new(),
-                        state: "unknown".into(),
+                        state: UNREAD.into(),
                         exits: 0,
                         failed_starts: 0,
                         since: None,
@@ -418,7 +427,7 @@ impl Check for SupervisorCheck {
                         1 => format!("1 program, {failing} failing"),
                         n => format!("{n} programs, {failing} failing"),
                     },
-                    state: "READ".into(),
+                    state: READ.into(),
                     exits: 0,
                     failed_starts: 0,
                     since: None,
@@ -449,7 +458,7 @@ impl Check for SupervisorCheck {
         let lines: Vec<String> = results
             .iter()
             .filter_map(|r| match &r.measurement {
-                Measurement::Program(m) if m.state == "READ" => {
+                Measurement::Program(m) if m.state == READ => {
                     Some(super::summary_line(r, &m.program))
                 }
                 Measurement::Program(m) => {
