@@ -751,7 +751,7 @@ monitors:
         !monitors[0].policy.in_maintenance(at(23, 55))
             && monitors[1].policy.in_maintenance(at(23, 55))
     );
-    let cases: [(&str, &str, (usize, usize), &str); 6] = [
+    let cases = [
         ("period: 1m", "period: 30s", (7, 13), "`period`"),
         ("grace: 30s", "grace: soon", (8, 12), "`grace`"),
         (
@@ -779,19 +779,7 @@ monitors:
             "not both",
         ),
     ];
-    for (from, to, (line, column), words) in cases {
-        assert!(text.contains(from), "{from}");
-        let bad = text.replacen(from, to, 1);
-        let error = load(&bad, &env).expect_err(to);
-        let shown = error.to_string();
-        assert!(shown.contains(words), "{to}: {shown}");
-        assert_eq!(
-            (error.at.line, error.at.column),
-            (line, column),
-            "{to}: {shown}"
-        );
-        assert!(!shown.contains(token), "{shown}");
-    }
+    each_points_at_its_key(text, &env, token, &cases);
     let short = load(text, &[("WEB1_TOKEN", "short")])
         .unwrap_err()
         .to_string();
@@ -833,10 +821,21 @@ fn agent_monitors_read_and_bad_limits_names_and_hosts_point_at_the_key() {
             "unknown key `cpu_max`",
         ),
     ];
-    for (from, to, (line, column), words) in cases {
+    each_points_at_its_key(text, &env, token, &cases);
+}
+
+/// Each case (`from` replaced by `to` in `text`) is refused at its line and column, in words that
+/// contain what it says, without the token.
+fn each_points_at_its_key(
+    text: &str,
+    env: &[(&str, &str)],
+    token: &str,
+    cases: &[(&str, &str, (usize, usize), &str)],
+) {
+    for &(from, to, (line, column), words) in cases {
         assert!(text.contains(from), "{from}");
         let bad = text.replacen(from, to, 1);
-        let error = load(&bad, &env).expect_err(to);
+        let error = load(&bad, env).expect_err(to);
         let shown = error.to_string();
         assert!(shown.contains(words), "{to}: {shown}");
         assert_eq!(

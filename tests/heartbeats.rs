@@ -828,3 +828,172 @@ async fn a_ping_the_store_could_not_keep_is_not_acknowledged() {
         "{printed}"
     );
 }
+
+/// An hour of a host with lookout-agent: its disk over the limit, a program crashing and coming
+/// back, then the host offline for twenty minutes (its heartbeat checked every five), a program
+/// crashing meanwhile, and the host back. The host's silence is told; what it explains is not,
+/// even on the ticks its own heartbeat is not checked; what is still broken when it is back is.
+#[tokio::test]
+async fn a_silent_host_suppresses_its_programs_and_figures_until_it_is_back() {
+    use lookout::events::ProcessEvent;
+    use lookout::pings::Resources;
+
+    let yaml = r#"
+defaults: {escalation_minutes: [0], repeat_minutes: 0, timezone: Asia/Shanghai}
+monitors:
+  - {name: web-1, type: heartbeat, token: "${WEB1_TOKEN}", period: 1m, grace: 30s, every: 5m, disk_max: 90}
+  - {name: web-1-programs, type: supervisor, token: "${WEB1_TOKEN}", host: web-1}
+"#;
+    let env = Env::from_pairs(tokens());
+    let file = file::load("lookout.yaml", yaml, &env).expect("a valid file");
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let sent: Sent = Default::default();
+    let watches = lookout::function::watches_of(&heartbeat::TYPE, &file, &store)
+        .expect("the watches")
+        .into_iter()
+        .map(|w| Watch {
+            channels: vec!["ops".into()],
+            ..w
+        })
+        .collect();
+    let channel =
+        Channel::from(Box::new(Recorder::new("ops", &sent)) as Box<dyn lookout::notify::Notifier>);
+    let monitor = Monitor::watching(
+        "heartbeat",
+        watches,
+        vec![channel],
+        Arc::clone(&store),
+        file.policy,
+    );
+    let hash = token_hash(WEB1_TOKEN);
+    let event = |serial: u64, process: &str, state: &str, at: DateTime<Utc>| ProcessEvent {
+        id: format!("web-1/boot/{serial}"),
+        host: "web-1".into(),
+        process: process.into(),
+        group: process.into(),
+        from_state: String::new(),
+        state: state.into(),
+        expected: (state == "EXITED").then_some(false),
+        pid: Some(4000),
+        serial,
+        at,
+        dropped: 0,
+    };
+    let events = [
+        (
+            local(0, 10, 2),
+            event(
+                1,
+                "api",
+                "EXITED",
+                local(0, 10, 2) + chrono::Duration::seconds(10),
+            ),
+        ),
+        (
+            local(0, 10, 2),
+            event(
+                2,
+                "api",
+                "RUNNING",
+                local(0, 10, 2) + chrono::Duration::seconds(11),
+            ),
+        ),
+        (
+            local(0, 10, 20),
+            event(
+                3,
+                "worker",
+                "EXITED",
+                local(0, 10, 20) + chrono::Duration::seconds(10),
+            ),
+        ),
+    ];
+    let offline = |t: DateTime<Utc>| local(0, 10, 10) <= t && t < local(0, 10, 30);
+    let mut reports = Vec::new();
+    let mut time = local(0, 10, 0);
+    while time <= local(0, 10, 40) {
+        if !offline(time) {
+            let disk = if time < local(0, 10, 30) { 95.0 } else { 50.0 };
+            let ping = Ping {
+                signal: Signal::Success,
+                exit_status: None,
+                at: time,
+                output: None,
+                resources: Some(Resources {
+                    host: "web-1".into(),
+                    cpu: 10.0,
+                    memory: 30.0,
+                    disks: [("/".to_owned(), disk)].into(),
+                    processes: Default::default(),
+                }),
+            };
+            store
+                .record_ping(&hash, "web-1", &ping, chrono::Duration::seconds(10))
+                .await
+                .expect("kept");
+        }
+        for (minute, event) in &events {
+            if *minute == time {
+                store
+                    // The stores forget by the real clock; this hour is a replay.
+                    .record_event(&hash, event, Utc::now() + chrono::Duration::hours(1))
+                    .await
+                    .expect("kept");
+            }
+        }
+        reports.push((time, monitor.tick(tick_at(time), &invocation()).await));
+        time += chrono::Duration::minutes(1);
+    }
+    let told: Vec<(DateTime<Utc>, String, AlertState)> = heard(&sent)
+        .into_iter()
+        .map(|(at, target, state, ..)| (at, target, state))
+        .collect();
+    assert_eq!(
+        told,
+        vec![
+            (
+                local(0, 10, 0),
+                "web-1/disk:/".to_owned(),
+                AlertState::Failing
+            ),
+            (
+                local(0, 10, 3),
+                "web-1-programs/api".to_owned(),
+                AlertState::Failing
+            ),
+            (
+                local(0, 10, 4),
+                "web-1-programs/api".to_owned(),
+                AlertState::Recovered
+            ),
+            (local(0, 10, 15), "web-1".to_owned(), AlertState::Failing),
+            (local(0, 10, 30), "web-1".to_owned(), AlertState::Recovered),
+            (
+                local(0, 10, 30),
+                "web-1/disk:/".to_owned(),
+                AlertState::Recovered
+            ),
+            (
+                local(0, 10, 30),
+                "web-1-programs/worker".to_owned(),
+                AlertState::Failing
+            ),
+        ]
+    );
+    // While the host was silent, the worker's crash was shown as suppressed, on the ticks its
+    // heartbeat was checked and on those it was not.
+    for minute in [21, 25] {
+        let (_, report) = reports
+            .iter()
+            .find(|(t, _)| *t == local(0, 10, minute))
+            .unwrap();
+        let report = serde_json::to_value(report).unwrap();
+        let worker = report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == "supervisor:web-1-programs/worker")
+            .unwrap_or_else(|| panic!("10:{minute}: {report}"));
+        assert_eq!(worker["health"], "suppressed", "10:{minute}: {worker}");
+    }
+}

@@ -7,7 +7,8 @@
 //! ("api exited 14 times since 10:02"), and one tick's entries are one digest per channel.
 //!
 //! Where the check got to is kept with each program's incident (the last event judged), so an
-//! event the agent delivers late, after an ingest outage, is still judged once.
+//! event the agent delivers late, after an ingest outage, is still judged once. A tick judges the
+//! events up to its own time, so a retried tick judges alike.
 
 use std::collections::BTreeMap;
 
@@ -371,6 +372,9 @@ impl Check for SupervisorCheck {
                 }];
             }
         };
+        // The tick judges what had happened by its time, so a late retry of it judges alike; a
+        // later event is the next tick's.
+        let events: Vec<ProcessEvent> = events.into_iter().filter(|e| e.at <= tick.time).collect();
         let mut programs: BTreeMap<String, Vec<&ProcessEvent>> = BTreeMap::new();
         for event in &events {
             programs.entry(program_of(event)).or_default().push(event);
