@@ -2,7 +2,7 @@
 # `make deploy` puts the stack in your AWS account with SAM.
 
 # The functions: each is a binary of the one package (functions/<name>/main.rs).
-FUNCTIONS := site-status speed-test kafka-lag heartbeat
+FUNCTIONS := site-status speed-test kafka-lag heartbeat host-check
 CARGO ?= cargo
 PYTHON ?= python3
 VENV := .venv
@@ -10,7 +10,7 @@ VENV := .venv
 ARCH ?= arm64
 STACK ?= lookout
 # A function's logical id, for `make logs` and `make invoke` (SiteStatusFunction, SpeedTestFunction,
-# KafkaLagFunction, HeartbeatFunction, IngestFunction).
+# KafkaLagFunction, HeartbeatFunction, HostCheckFunction, IngestFunction).
 FUNCTION ?= SiteStatusFunction
 
 # The tests start moto_server (the AWS stand-in) from the project's own venv.
@@ -34,7 +34,7 @@ endif
 
 .PHONY: help run demo agent test fmt fmt-check lint unit validate build build-check deploy logs invoke bench tools clean \
 	build-SiteStatusFunction build-SpeedTestFunction build-KafkaLagFunction build-HeartbeatFunction \
-	build-IngestFunction lambda-binary
+	build-HostCheckFunction build-IngestFunction lambda-binary sshd
 
 help:
 	@echo "make run       run every function once locally (reads .env when present; with nothing configured,"
@@ -97,8 +97,14 @@ fmt-check:
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
-unit: tools
+unit: tools sshd
 	$(CARGO) test
+
+## The OpenSSH server host-check's tests run against: Debian's openssh-server, installed when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+sshd:
+	@test -x /usr/sbin/sshd || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server; }
 
 ## The Python tools (moto_server, sam, cfn-lint, cargo-lambda, zig), installed from PyPI into .venv;
 ## redone when the list changes.
@@ -129,6 +135,8 @@ build-KafkaLagFunction:
 	$(MAKE) lambda-binary BIN=kafka-lag
 build-HeartbeatFunction:
 	$(MAKE) lambda-binary BIN=heartbeat
+build-HostCheckFunction:
+	$(MAKE) lambda-binary BIN=host-check
 build-IngestFunction:
 	$(MAKE) lambda-binary BIN=ingest
 
@@ -145,7 +153,7 @@ build: tools
 
 ## The SAM build produces every function's bootstrap binary for the architecture.
 build-check: build
-	@for f in SiteStatusFunction SpeedTestFunction KafkaLagFunction HeartbeatFunction IngestFunction; do \
+	@for f in SiteStatusFunction SpeedTestFunction KafkaLagFunction HeartbeatFunction HostCheckFunction IngestFunction; do \
 	  b=.aws-sam/build/$$f/bootstrap; \
 	  test -x $$b || { echo "$$b is missing"; exit 1; }; \
 	  od -An -tx1 -j18 -N2 $$b | grep -q "$(if $(filter arm64,$(ARCH)),b7 00,3e 00)" \

@@ -22,5 +22,6 @@ pub mod report;
 pub mod retry;
 pub mod secrets;
 pub mod signing;
+pub mod ssh;
 pub mod tencent;
 pub mod tick;

@@ -494,6 +494,10 @@ fn the_example_file_is_valid() {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/lookout.example.yaml"))
             .expect("lookout.example.yaml");
+    // db-1's keys are read at start: real ones, made for the test.
+    let keys = tempfile::tempdir().unwrap();
+    let client = support::sshd::key_pair(keys.path(), "client", "ed25519", "");
+    let server = support::sshd::key_pair(keys.path(), "server", "ed25519", "");
     let env = Env::from_pairs([
         (
             "WECOM_WEBHOOK_URL",
@@ -503,6 +507,8 @@ fn the_example_file_is_valid() {
         ("TENCENTCLOUD_SECRET_KEY", "example"),
         ("WEB1_PING_TOKEN", "example-token-web-1"),
         ("BACKUP_PING_TOKEN", "example-token-backup"),
+        ("DB1_SSH_KEY", client.private.as_str()),
+        ("DB1_HOST_KEY", server.public.as_str()),
     ]);
     let file = file::load("lookout.example.yaml", &text, &env).unwrap_or_else(|e| panic!("{e}"));
     let kinds: std::collections::BTreeSet<&str> = file

@@ -20,6 +20,7 @@ const PREFIXES: &[&str] = &[
     "KAFKA_",
     "HEARTBEAT_",
     "SUPERVISOR_",
+    "HOST_",
     "WECOM_",
     "DINGTALK_",
     "FEISHU_",
@@ -166,6 +167,7 @@ fn function_resource(function: &str) -> &'static str {
         "speed-test" => "SpeedTestFunction",
         "kafka-lag" => "KafkaLagFunction",
         "heartbeat" => "HeartbeatFunction",
+        "host-check" => "HostCheckFunction",
         "ingest" => "IngestFunction",
         other => panic!("no function {other}"),
     }
@@ -254,6 +256,7 @@ fn the_template_has_every_function_and_no_wildcard_actions() {
         "SpeedTestFunction",
         "KafkaLagFunction",
         "HeartbeatFunction",
+        "HostCheckFunction",
         "IngestFunction",
     ] {
         assert!(
@@ -276,7 +279,7 @@ fn the_template_has_every_function_and_no_wildcard_actions() {
             "Resource: !Sub arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"
         )
         .count(),
-        4,
+        5,
         "each alerting function may send to any of the account's identities"
     );
     // The ingest function is public: it may only update the table and read the secret.

@@ -284,6 +284,7 @@ async fn make_run_with_configuration_runs_it_and_says_what_would_turn_the_rest_o
         ("speed-test", "SPEEDTEST_TARGET", "speed-test"),
         ("kafka-lag", "CKAFKA_INSTANCE_ID", "kafka-lag"),
         ("heartbeat", "HEARTBEAT_TOKEN", "heartbeat"),
+        ("host-check", "HOST_ADDRESS", "host"),
     ] {
         let line = format!(
             "{function}: skipped: nothing configures it: set {var} (see .env.example), or add a monitor of type {kind} to lookout.yaml"

@@ -66,8 +66,6 @@ pub const TYPE: CheckType = CheckType {
         kind("late", "心跳超时", "silent"),
         kind("job_failed", "任务失败", "job failed"),
         kind("run_too_long", "任务运行超时", "run too long"),
-        limits::OVER_LIMIT,
-        limits::PROCESS_MISSING,
     ],
     keys: &[
         one("token", "HEARTBEAT_TOKEN"),

@@ -16,6 +16,8 @@ pub const OVER_LIMIT: FailureKind = kind("over_limit", "资源超限", "over its
 /// A process that should run and does not.
 pub const PROCESS_MISSING: FailureKind =
     kind("process_missing", "进程未运行", "process not running");
+/// The kinds of every check that judges a host's figures.
+pub const KINDS: &[FailureKind] = &[OVER_LIMIT, PROCESS_MISSING];
 
 /// The variables a check type reads its limits from.
 #[derive(Debug, Clone, Copy)]

@@ -4,6 +4,7 @@
 //! a consumer group's topic). The alerting layer decides what the results mean for people.
 
 pub mod heartbeat;
+pub mod host;
 pub mod kafka_lag;
 pub mod limits;
 pub mod site;
@@ -88,6 +89,9 @@ pub fn failure_words(kind: &str) -> Option<Words> {
     if kind == MONITOR_ERROR.kind {
         return Some(MONITOR_ERROR.words);
     }
+    if let Some(shared) = limits::KINDS.iter().find(|k| k.kind == kind) {
+        return Some(shared.words);
+    }
     CHECK_TYPES
         .iter()
         .flat_map(|t| t.kinds.iter())
@@ -102,6 +106,7 @@ pub const CHECK_TYPES: &[CheckType] = &[
     kafka_lag::TYPE,
     heartbeat::TYPE,
     supervisor::TYPE,
+    host::TYPE,
 ];
 
 /// The check type `type:` names, if any.
@@ -346,6 +351,8 @@ pub enum Measurement {
     Resource(limits::ResourceMeasurement),
     /// supervisor.
     Program(supervisor::ProgramMeasurement),
+    /// host (what was read over SSH).
+    Host(host::HostMeasurement),
 }
 
 impl Measurement {
@@ -358,6 +365,8 @@ impl Measurement {
             Measurement::Heartbeat(m) => heartbeat::points(m, function),
             Measurement::Resource(m) => limits::points(m, function),
             Measurement::Program(m) => supervisor::points(m, function),
+            // Its figures are points of their own (`Resource`).
+            Measurement::Host(_) => Vec::new(),
         }
     }
 }
@@ -410,7 +419,7 @@ mod tests {
             ("speed-test", include_str!("speedtest/globalping.rs")),
             ("kafka-lag", include_str!("kafka_lag.rs")),
             ("heartbeat", include_str!("heartbeat.rs")),
-            ("heartbeat", include_str!("limits.rs")),
+            ("host", include_str!("host.rs")),
             ("supervisor", include_str!("supervisor.rs")),
         ];
         for (name, source) in sources {
@@ -424,6 +433,7 @@ mod tests {
         let all: Vec<&str> = CHECK_TYPES
             .iter()
             .flat_map(|t| t.kinds.iter().map(|k| k.kind))
+            .chain(limits::KINDS.iter().map(|k| k.kind))
             .collect();
         let unique: std::collections::HashSet<&&str> = all.iter().collect();
         assert_eq!(unique.len(), all.len(), "a kind means one thing: {all:?}");

@@ -13,6 +13,7 @@ pub mod receiver;
 pub mod scripted;
 pub mod site;
 pub mod slack;
+pub mod sshd;
 pub mod store_contract;
 pub mod telegram;
 pub mod tencent;

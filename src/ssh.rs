@@ -1,0 +1,315 @@
+//! One command on one server over SSH, in pure Rust (`russh`; the Lambda image has no `ssh`).
+//!
+//! The order is the order of trust: a TCP connect with its own short limit (`unreachable`), the
+//! SSH handshake, where the server's key must be the one configured (nothing is read from a server
+//! whose key changed, and there is no trust on first use), then the client's key (`auth`), then the
+//! command. Whatever else goes wrong on the way is `ssh`. Every step is within the caller's deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::client;
+use russh::keys::{self, HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
+use tokio::time::Instant;
+
+/// How long the TCP connect may take.
+pub const CONNECT_LIMIT: Duration = Duration::from_secs(3);
+/// The most of a command's output kept.
+const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+
+/// The server's key as configured: a whole key (the line `ssh-keyscan` prints, with or without the
+/// host in front) or its `SHA256:` fingerprint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostKey {
+    /// The key itself: only its algorithm is asked of the server.
+    Key(Box<PublicKey>),
+    /// Its SHA-256 fingerprint.
+    Fingerprint(String),
+}
+
+impl HostKey {
+    /// Reads `host_key` as the user wrote it.
+    pub fn parse(text: &str) -> Result<HostKey, String> {
+        let text = text.trim();
+        if let Some(base64) = text.strip_prefix("SHA256:") {
+            let valid = base64.len() == 43
+                && base64
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/');
+            return if valid {
+                Ok(HostKey::Fingerprint(text.to_owned()))
+            } else {
+                Err("is not a SHA256: fingerprint (43 base64 characters after SHA256:)".into())
+            };
+        }
+        // `ssh-keyscan` prints "host keytype base64"; a known_hosts line is the same.
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        let start = fields
+            .iter()
+            .position(|f| f.starts_with("ssh-") || f.starts_with("ecdsa-"))
+            .ok_or("is neither a key line (ssh-ed25519 AAAA...) nor a SHA256: fingerprint")?;
+        let line = fields[start..]
+            .iter()
+            .take(2)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        PublicKey::from_openssh(&line)
+            .map(|key| HostKey::Key(Box::new(key)))
+            .map_err(|e| format!("is not a key ssh-keyscan prints ({e})"))
+    }
+
+    /// Its fingerprint, as `ssh-keygen -l` shows it.
+    pub fn fingerprint(&self) -> String {
+        match self {
+            HostKey::Key(key) => key.fingerprint(HashAlg::Sha256).to_string(),
+            HostKey::Fingerprint(text) => text.clone(),
+        }
+    }
+
+    fn algorithms(&self) -> Option<Vec<keys::Algorithm>> {
+        let HostKey::Key(key) = self else {
+            return None;
+        };
+        Some(match key.algorithm() {
+            keys::Algorithm::Rsa { .. } => vec![
+                keys::Algorithm::Rsa {
+                    hash: Some(HashAlg::Sha512),
+                },
+                keys::Algorithm::Rsa {
+                    hash: Some(HashAlg::Sha256),
+                },
+            ],
+            other => vec![other],
+        })
+    }
+}
+
+/// The client's key, read and decrypted once at start.
+pub fn client_key(pem: &str, passphrase: Option<&str>) -> Result<Arc<PrivateKey>, String> {
+    // A key pasted into one line of a .env file keeps its line breaks as `\n`.
+    let pem = if pem.contains('\n') {
+        pem.to_owned()
+    } else {
+        pem.replace("\\n", "\n")
+    };
+    keys::decode_secret_key(pem.trim(), passphrase)
+        .map(Arc::new)
+        .map_err(|e| match e {
+            keys::Error::KeyIsEncrypted => {
+                "is encrypted: give its passphrase as private_key_passphrase".to_owned()
+            }
+            other => format!("could not be read ({other}): give the private key file's whole text (-----BEGIN OPENSSH PRIVATE KEY----- ...)"),
+        })
+}
+
+/// Where and who to be.
+#[derive(Clone)]
+pub struct Target {
+    /// The host name or address.
+    pub host: String,
+    /// Its SSH port.
+    pub port: u16,
+    /// The user to log in as.
+    pub user: String,
+    /// The client's key.
+    pub key: Arc<PrivateKey>,
+    /// The server's key.
+    pub host_key: HostKey,
+}
+
+/// Why a command could not be run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SshError {
+    /// No TCP connection within [`CONNECT_LIMIT`].
+    Unreachable(String),
+    /// The server's key is not the one configured: nothing was sent to it.
+    HostKeyChanged {
+        /// The fingerprint configured.
+        was: String,
+        /// The fingerprint it showed.
+        now: String,
+    },
+    /// The server refused the client's key.
+    Auth(String),
+    /// The SSH conversation failed or did not finish in time.
+    Ssh(String),
+}
+
+/// What the command printed and its exit status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Its standard output (at most 64 KB).
+    pub stdout: String,
+    /// Its exit status, when the server said.
+    pub status: Option<u32>,
+}
+
+/// What the server showed: its key's fingerprint, and whether it was the one configured.
+type Seen = Arc<std::sync::Mutex<Option<(String, bool)>>>;
+
+/// Checks the server's key against the configured one, and remembers what it saw.
+struct Checker {
+    expected: HostKey,
+    seen: Seen,
+}
+
+impl client::Handler for Checker {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        server: &keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let keys::PublicKeyOrCertificate::PublicKey { key, .. } = server else {
+            // Certificates are never asked for: a bare key only.
+            return Ok(false);
+        };
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        let matches = match &self.expected {
+            HostKey::Key(expected) => expected.key_data() == key.key_data(),
+            HostKey::Fingerprint(expected) => *expected == fingerprint,
+        };
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some((fingerprint, matches));
+        }
+        Ok(matches)
+    }
+}
+
+/// Runs `command` on `target`, by `deadline`.
+pub async fn run(target: &Target, command: &str, deadline: Instant) -> Result<Output, SshError> {
+    let address = format!("{}:{}", target.host, target.port);
+    let connect_by = deadline.min(Instant::now() + CONNECT_LIMIT);
+    let socket =
+        match tokio::time::timeout_at(connect_by, tokio::net::TcpStream::connect(&address)).await {
+            Ok(Ok(socket)) => socket,
+            Ok(Err(error)) => return Err(SshError::Unreachable(format!("{address}: {error}"))),
+            Err(_) => {
+                return Err(SshError::Unreachable(format!(
+                    "{address}: no TCP connection within {} s",
+                    CONNECT_LIMIT.as_secs()
+                )));
+            }
+        };
+    let _ = socket.set_nodelay(true);
+    let left = deadline.saturating_duration_since(Instant::now());
+    match tokio::time::timeout_at(deadline, session(target, command, socket)).await {
+        Ok(result) => result,
+        Err(_) => Err(SshError::Ssh(format!(
+            "{address}: the SSH session did not finish within {} s",
+            left.as_secs().max(1)
+        ))),
+    }
+}
+
+async fn session(
+    target: &Target,
+    command: &str,
+    socket: tokio::net::TcpStream,
+) -> Result<Output, SshError> {
+    let seen: Seen = Arc::new(std::sync::Mutex::new(None));
+    let result = converse(target, command, socket, &seen).await;
+    // The handshake goes on behind the handle: a refused key may surface as any later error.
+    let refused = seen
+        .lock()
+        .ok()
+        .and_then(|s| s.clone())
+        .filter(|(_, matched)| !matched);
+    match (result, refused) {
+        (Err(_), Some((now, _))) => Err(SshError::HostKeyChanged {
+            was: target.host_key.fingerprint(),
+            now,
+        }),
+        (result, _) => result,
+    }
+}
+
+async fn converse(
+    target: &Target,
+    command: &str,
+    socket: tokio::net::TcpStream,
+    seen: &Seen,
+) -> Result<Output, SshError> {
+    let mut config = client::Config::default();
+    if let Some(algorithms) = target.host_key.algorithms() {
+        config.preferred.key = algorithms.into();
+    }
+    let checker = Checker {
+        expected: target.host_key.clone(),
+        seen: Arc::clone(seen),
+    };
+    let mut handle = client::connect_stream(Arc::new(config), socket, checker)
+        .await
+        .map_err(|e| SshError::Ssh(format!("the SSH handshake failed: {e}")))?;
+    let hash = if matches!(target.key.algorithm(), keys::Algorithm::Rsa { .. }) {
+        handle
+            .best_supported_rsa_hash()
+            .await
+            .map_err(|e| SshError::Ssh(format!("the SSH handshake failed: {e}")))?
+            .flatten()
+    } else {
+        None
+    };
+    let authenticated = handle
+        .authenticate_publickey(
+            target.user.clone(),
+            PrivateKeyWithHashAlg::new(Arc::clone(&target.key), hash),
+        )
+        .await
+        .map_err(|e| SshError::Ssh(format!("the SSH handshake or authentication failed: {e}")))?;
+    if !authenticated.success() {
+        return Err(SshError::Auth(format!(
+            "the server refused the key of {} ({})",
+            target.user,
+            target.key.public_key().fingerprint(HashAlg::Sha256)
+        )));
+    }
+    let mut channel = handle
+        .channel_open_session()
+        .await
+        .map_err(|e| SshError::Ssh(format!("could not open a session: {e}")))?;
+    channel
+        .exec(true, command)
+        .await
+        .map_err(|e| SshError::Ssh(format!("could not run the command: {e}")))?;
+    let mut stdout = Vec::new();
+    let mut status = None;
+    while let Some(message) = channel.wait().await {
+        match message {
+            russh::ChannelMsg::Data { data } => {
+                let room = MAX_OUTPUT_BYTES.saturating_sub(stdout.len());
+                stdout.extend_from_slice(&data[..data.len().min(room)]);
+            }
+            russh::ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+            russh::ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, "", "en")
+        .await;
+    Ok(Output {
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        status,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_keys_are_read_as_ssh_keyscan_and_ssh_keygen_print_them() {
+        let line = "203.0.113.10 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+        let key = HostKey::parse(line).expect("a keyscan line");
+        assert!(key.fingerprint().starts_with("SHA256:"));
+        assert_eq!(
+            HostKey::parse(&key.fingerprint()),
+            Ok(HostKey::Fingerprint(key.fingerprint()))
+        );
+        for bad in ["", "SHA256:short", "ssh-ed25519 notbase64!", "hello world"] {
+            assert!(HostKey::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
