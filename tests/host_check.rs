@@ -51,12 +51,13 @@ fn kind_of(results: &[CheckResult]) -> Option<&str> {
 }
 
 #[tokio::test]
-async fn ed25519_and_rsa_keys_read_plausible_figures_and_find_sshd() {
+async fn ed25519_rsa_and_ecdsa_keys_read_plausible_figures_and_find_sshd() {
     let dir = tempfile::tempdir().unwrap();
     let ed25519 = key_pair(dir.path(), "client_ed25519", "ed25519", "");
     let rsa = key_pair(dir.path(), "client_rsa", "rsa", "");
+    let ecdsa = key_pair(dir.path(), "client_ecdsa", "ecdsa", "");
     let locked = key_pair(dir.path(), "client_locked", "ed25519", "correct horse");
-    let sshd = Sshd::start(&[&ed25519.public, &rsa.public, &locked.public]);
+    let sshd = Sshd::start(&[&ed25519.public, &rsa.public, &ecdsa.public, &locked.public]);
     let fingerprint = lookout::ssh::HostKey::parse(&sshd.host_key)
         .unwrap()
         .fingerprint();
@@ -69,6 +70,7 @@ async fn ed25519_and_rsa_keys_read_plausible_figures_and_find_sshd() {
     for (key, host_key, extra) in [
         (&ed25519, sshd.host_key.clone(), vec![]),
         (&rsa, fingerprint.clone(), vec![]),
+        (&ecdsa, sshd.host_key.clone(), vec![]),
         (
             &locked,
             format!("127.0.0.1 {}", sshd.host_key),
@@ -304,4 +306,53 @@ async fn the_host_check_binary_reads_a_host_of_lookout_yaml_on_a_scheduled_tick(
     let printed = function.stop().await;
     let secret_line = client.private.lines().nth(1).unwrap();
     assert!(!printed.contains(secret_line) && !report.to_string().contains(secret_line));
+}
+
+/// Hosts are read at once, each by its own deadline: a hung one does not hold up the others, and
+/// the whole answers by the invocation's deadline.
+#[tokio::test]
+async fn a_hung_host_does_not_delay_the_others_past_the_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = key_pair(dir.path(), "client", "ed25519", "");
+    let sshd = Sshd::start(&[&client.public]);
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let monitors = [
+        ("hung", silent_port),
+        ("db-1", sshd.port),
+        ("db-2", sshd.port),
+    ]
+    .iter()
+    .map(|(name, port)| {
+        let naming = Naming::Monitor {
+            kind: "host",
+            name: (*name).into(),
+        };
+        (settings(&sshd, *port, &client, &sshd.host_key, &[]), naming)
+    })
+    .collect();
+    let checks = (host::TYPE.build)(monitors, &store).expect("the checks");
+    let started = std::time::Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(4);
+    let tick = tick_at(chrono::Utc::now());
+    let memory = Default::default();
+    let results =
+        futures::future::join_all(checks.iter().map(|c| c.run(&tick, &memory, deadline))).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(kind_of(&results[0]), Some("ssh"), "{:?}", results[0]);
+    for read in &results[1..] {
+        assert_eq!(read[0].health, Health::Ok, "{read:?}");
+    }
+    held.abort();
 }
