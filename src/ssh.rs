@@ -44,9 +44,12 @@ impl HostKey {
         }
         // `ssh-keyscan` prints "host keytype base64"; a known_hosts line is the same.
         let fields: Vec<&str> = text.split_whitespace().collect();
-        let start = fields
-            .iter()
-            .position(|f| f.starts_with("ssh-") || f.starts_with("ecdsa-"))
+        // The key type is the field followed by the key's base64 (which starts AAAA).
+        let start = (0..fields.len())
+            .find(|&i| {
+                (fields[i].starts_with("ssh-") || fields[i].starts_with("ecdsa-"))
+                    && fields.get(i + 1).is_some_and(|key| key.starts_with("AAAA"))
+            })
             .ok_or("is neither a key line (ssh-ed25519 AAAA...) nor a SHA256: fingerprint")?;
         let line = fields[start..]
             .iter()
@@ -301,7 +304,7 @@ mod tests {
 
     #[test]
     fn host_keys_are_read_as_ssh_keyscan_and_ssh_keygen_print_them() {
-        let line = "203.0.113.10 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+        let line = "ssh-gateway ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
         let key = HostKey::parse(line).expect("a keyscan line");
         assert!(key.fingerprint().starts_with("SHA256:"));
         assert_eq!(
