@@ -46,6 +46,19 @@ async fn check(env: Env, within: Duration) -> Vec<CheckResult> {
         .await
 }
 
+/// A server that accepts connections and never says a word: its port, and the task holding them.
+async fn silent_server() -> (u16, tokio::task::JoinHandle<()>) {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    (port, held)
+}
+
 fn kind_of(results: &[CheckResult]) -> Option<&str> {
     results[0].failure.as_ref().map(|f| f.kind)
 }
@@ -174,14 +187,7 @@ async fn a_refused_key_is_auth_a_closed_port_unreachable_and_a_silent_server_ssh
     assert_eq!(unreachable[0].health, Health::Failing);
 
     // Accepts the connection, then says nothing at all.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_port = silent.local_addr().unwrap().port();
-    let held = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
+    let (silent_port, held) = silent_server().await;
     let started = std::time::Instant::now();
     let hung = check(
         settings(&sshd, silent_port, &client, &sshd.host_key, &[]),
@@ -315,14 +321,7 @@ async fn a_hung_host_does_not_delay_the_others_past_the_deadline() {
     let dir = tempfile::tempdir().unwrap();
     let client = key_pair(dir.path(), "client", "ed25519", "");
     let sshd = Sshd::start(&[&client.public]);
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_port = silent.local_addr().unwrap().port();
-    let held = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
+    let (silent_port, held) = silent_server().await;
     let store: SharedStore = Arc::new(MemoryStore::default());
     let monitors = [
         ("hung", silent_port),
