@@ -309,6 +309,12 @@ async fn the_host_check_binary_reads_a_host_of_lookout_yaml_on_a_scheduled_tick(
     .map(|(k, h)| (k.to_string(), h.to_string()))
     .collect();
     assert_eq!(health, expected, "{report}");
+    // The CPU figure is two samples a second apart: no read is quicker than that.
+    let took = report["results"][0]["measurement"]["took_ms"]
+        .as_u64()
+        .unwrap_or_default();
+    assert!(took >= 1000, "{report}");
+    eprintln!("host-check read db-1 in {took} ms");
     let printed = function.stop().await;
     let secret_line = client.private.lines().nth(1).unwrap();
     assert!(!printed.contains(secret_line) && !report.to_string().contains(secret_line));
