@@ -133,15 +133,18 @@ async fn the_ingest_function_answers_every_row_of_the_protocol_and_never_prints_
         (r.ended_at, r.ended_ok, r.exit_status, r.output),
         (Some(at(120)), true, Some(0), None)
     );
-    // It fails the next time, with an exit status and its output; then /fail without one.
+    // It fails the next time, with an exit status and its output (sent as a file, so the Function
+    // URL hands it over in base64); then /fail without one.
+    let binary = support::function_url::url_event_of(
+        "POST",
+        &format!("/ping/{BACKUP_TOKEN}/3"),
+        Some("application/octet-stream"),
+        b"rsync: No space left on device\n",
+        at(200),
+    );
+    assert_eq!(binary["isBase64Encoded"], true);
     assert_eq!(
-        send(
-            "POST",
-            format!("/ping/{BACKUP_TOKEN}/3"),
-            b"rsync: No space left on device\n".to_vec(),
-            at(200)
-        )
-        .await,
+        response(api.invoke(binary, Duration::from_secs(20)).await),
         ok
     );
     let r = record(BACKUP_TOKEN).await.unwrap();

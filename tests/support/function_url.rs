@@ -7,21 +7,55 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::lambda::{Outcome, RuntimeApi};
 
-/// A Function URL event (payload format 2.0), as Lambda hands one to the function.
+/// The most a Function URL takes in one request (Lambda's synchronous payload quota, 6 MB).
+pub const MAX_REQUEST_BYTES: usize = 6 * 1024 * 1024;
+
+/// A Function URL event (payload format 2.0), as Lambda hands one to the function, for a body
+/// sent as `text/plain`.
 pub fn url_event(method: &str, path: &str, body: &[u8], at: DateTime<Utc>) -> Value {
-    json!({
+    url_event_of(method, path, Some("text/plain"), body, at)
+}
+
+/// True for a content type whose body Lambda passes as text (otherwise it is base64).
+fn is_text(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.starts_with("text/")
+        || matches!(
+            essence,
+            "application/json"
+                | "application/xml"
+                | "application/javascript"
+                | "application/x-www-form-urlencoded"
+        )
+}
+
+/// A Function URL event as `shared/protocols.md` has it: the body absent when empty, plain text
+/// for a text content type, base64 (`isBase64Encoded`) otherwise.
+pub fn url_event_of(
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+    at: DateTime<Utc>,
+) -> Value {
+    let mut headers =
+        json!({"host": "abcdefg.lambda-url.us-east-1.on.aws", "user-agent": "curl/8.5.0"});
+    if let Some(content_type) = content_type {
+        headers["content-type"] = json!(content_type);
+    }
+    let mut event = json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
         "rawQueryString": "",
-        "headers": {"host": "abcdefg.lambda-url.us-east-1.on.aws", "user-agent": "curl/8.5.0"},
+        "headers": headers,
         "requestContext": {
             "accountId": "anonymous",
             "apiId": "abcdefg",
@@ -34,27 +68,70 @@ pub fn url_event(method: &str, path: &str, body: &[u8], at: DateTime<Utc>) -> Va
             "time": at.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
             "timeEpoch": at.timestamp_millis(),
         },
-        "body": base64::engine::general_purpose::STANDARD.encode(body),
-        "isBase64Encoded": true,
-    })
+        "isBase64Encoded": false,
+    });
+    if !body.is_empty() {
+        let text = content_type
+            .filter(|t| is_text(t))
+            .and_then(|_| std::str::from_utf8(body).ok());
+        match text {
+            Some(text) => event["body"] = json!(text),
+            None => {
+                event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+                event["isBase64Encoded"] = json!(true);
+            }
+        }
+    }
+    event
 }
 
-/// Serves the function behind `api` as a Function URL on 127.0.0.1; returns its base URL.
+/// Serves the function behind `api` as a Function URL on 127.0.0.1; returns its base URL. A request
+/// over 6 MB is refused (413) without reaching the function; the answer's status, headers and body
+/// are the response.
 pub async fn serve(api: Arc<RuntimeApi>) -> String {
     let router = axum::Router::new()
         .fallback(
-            |State(api): State<Arc<RuntimeApi>>, method: Method, uri: Uri, body: Bytes| async move {
-                let event = url_event(method.as_str(), uri.path(), &body, Utc::now());
+            |State(api): State<Arc<RuntimeApi>>,
+             method: Method,
+             uri: Uri,
+             headers: HeaderMap,
+             body: Bytes| async move {
+                if body.len() > MAX_REQUEST_BYTES {
+                    return (
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        HeaderMap::new(),
+                        "Request Entity Too Large".to_owned(),
+                    );
+                }
+                let content_type = headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok());
+                let event =
+                    url_event_of(method.as_str(), uri.path(), content_type, &body, Utc::now());
                 match api.invoke(event, Duration::from_secs(20)).await {
                     Outcome::Response(answer) => {
                         let status = answer["statusCode"].as_u64().unwrap_or(502) as u16;
+                        let mut headers = HeaderMap::new();
+                        for (name, value) in answer["headers"].as_object().into_iter().flatten() {
+                            if let (Ok(name), Some(Ok(value))) = (
+                                header::HeaderName::from_bytes(name.as_bytes()),
+                                value.as_str().map(header::HeaderValue::from_str),
+                            ) {
+                                headers.insert(name, value);
+                            }
+                        }
                         (
                             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                            headers,
                             answer["body"].as_str().unwrap_or_default().to_owned(),
                         )
                     }
                     // Lambda answers 502 when the function fails or times out.
-                    _ => (StatusCode::BAD_GATEWAY, "Internal Server Error".to_owned()),
+                    _ => (
+                        StatusCode::BAD_GATEWAY,
+                        HeaderMap::new(),
+                        "Internal Server Error".to_owned(),
+                    ),
                 }
             },
         )
