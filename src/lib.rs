@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod monitor;
 pub mod notify;
 pub mod pings;
+pub mod procfs;
 pub mod redact;
 pub mod report;
 pub mod retry;

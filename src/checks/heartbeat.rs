@@ -481,24 +481,18 @@ fn judge_resources(
     };
     match fresh {
         Ok(report) => heartbeat.limits.judge(name, naming, report),
-        Err(message) => vec![CheckResult {
-            key: naming.part(REPORT_PART),
-            target: naming.shown_part(REPORT_PART),
-            health: Health::MonitorError,
-            failure: Some(Failure {
-                kind: "monitor",
-                message,
-            }),
-            measurement: Measurement::Resource(limits::ResourceMeasurement {
+        Err(message) => vec![CheckResult::monitor_error(
+            naming.part(REPORT_PART),
+            naming.shown_part(REPORT_PART),
+            message,
+            Measurement::Resource(limits::ResourceMeasurement {
                 host: name.to_owned(),
                 resource: REPORT_PART.to_owned(),
                 value: None,
                 limit: None,
                 running: None,
             }),
-            memory: None,
-            since: None,
-        }],
+        )],
     }
 }
 
@@ -596,15 +590,12 @@ fn build_monitors(
 
 /// The result of a monitor whose pings could not be read: a monitor error, never "silent".
 fn unread(key: String, name: String, error: &str) -> CheckResult {
-    CheckResult {
+    let message = format!("not checked: could not read the pings of {name}: {error}");
+    CheckResult::monitor_error(
         key,
-        target: name.clone(),
-        health: Health::MonitorError,
-        failure: Some(Failure {
-            kind: "monitor",
-            message: format!("not checked: could not read the pings of {name}: {error}"),
-        }),
-        measurement: Measurement::Heartbeat(HeartbeatMeasurement {
+        name.clone(),
+        message,
+        Measurement::Heartbeat(HeartbeatMeasurement {
             monitor: name,
             status: "unknown",
             last_ping: None,
@@ -612,9 +603,7 @@ fn unread(key: String, name: String, error: &str) -> CheckResult {
             silent_seconds: None,
             exit_status: None,
         }),
-        memory: None,
-        since: None,
-    }
+    )
 }
 
 /// A monitor's name: its name in `lookout.yaml`, or the function's.
@@ -641,13 +630,9 @@ impl Check for HeartbeatCheck {
         };
         let name = name_of(&self.naming).to_owned();
         let key = self.naming.whole(&name);
-        let records = match tokio::time::timeout_at(deadline, self.ledger.records(tick)).await {
-            Ok(Ok(records)) => records,
-            Ok(Err(error)) => return vec![unread(key, name, &error)],
-            Err(_) => {
-                let error = "the state store did not answer before the invocation's time ran out";
-                return vec![unread(key, name, error)];
-            }
+        let records = match super::read_by(deadline, self.ledger.records(tick)).await {
+            Ok(records) => records,
+            Err(error) => return vec![unread(key, name, &error)],
         };
         let record = records.get(&heartbeat.token_hash);
         let (health, failure, since, measurement) = judge(heartbeat, &name, record, tick.time);

@@ -84,6 +84,8 @@ pub struct HostSettings {
     pub disks: Vec<String>,
     /// The limits.
     pub limits: Limits,
+    /// The one command run on the host, made once: fixed, its names validated, each quoted.
+    pub command: String,
 }
 
 /// True for a host name or an IP address (v4, or v6 without brackets).
@@ -194,6 +196,7 @@ impl HostSettings {
         if disks.is_empty() {
             disks.push("/".to_owned());
         }
+        let limits = Limits::from_env(env, LIMIT_VARS)?;
         Ok(HostSettings {
             target: Target {
                 host: host.to_owned(),
@@ -202,14 +205,10 @@ impl HostSettings {
                 key,
                 host_key,
             },
+            command: command_of(&disks, &limits),
             disks,
-            limits: Limits::from_env(env, LIMIT_VARS)?,
+            limits,
         })
-    }
-
-    /// The one command run on the host: fixed, its names validated, each quoted.
-    pub fn command(&self) -> String {
-        command_of(&self.disks, &self.limits)
     }
 }
 
@@ -258,11 +257,11 @@ pub fn parse(
     }
     let before = next("the CPU sample")?;
     let after = next("the second CPU sample")?;
-    let cpu = crate::agent::host::cpu_percent(before, after)
+    let cpu = crate::procfs::cpu_percent(before, after)
         .ok_or_else(|| unexpected(before, "two `cpu` lines of /proc/stat"))?;
     let total = next("MemTotal")?;
     let available = next("MemAvailable")?;
-    let memory = crate::agent::host::memory_percent(&format!("{total}\n{available}"))
+    let memory = crate::procfs::memory_percent(&format!("{total}\n{available}"))
         .ok_or_else(|| unexpected(total, "MemTotal and MemAvailable of /proc/meminfo"))?;
     let header = next("df's header")?;
     if !header.starts_with("Filesystem") {
@@ -282,12 +281,7 @@ pub fn parse(
             .flatten();
         let (taken, free) =
             figures.ok_or_else(|| unexpected(line, &format!("df -P's line for {disk}")))?;
-        let percent = if taken + free > 0.0 {
-            (taken * 1000.0 / (taken + free)).round() / 10.0
-        } else {
-            0.0
-        };
-        used.insert(disk.clone(), percent);
+        used.insert(disk.clone(), crate::procfs::percent(taken, taken + free));
     }
     let mut running = BTreeMap::new();
     for process in processes {
@@ -444,7 +438,7 @@ impl Check for HostCheck {
         };
         let started = Instant::now();
         let own_deadline = deadline.min(started + HOST_DEADLINE);
-        let output = ssh::run(&settings.target, &settings.command(), own_deadline).await;
+        let output = ssh::run(&settings.target, &settings.command, own_deadline).await;
         let took_ms = Some(started.elapsed().as_millis() as u64);
         let figures = match output {
             Err(error) => {

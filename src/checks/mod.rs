@@ -274,6 +274,21 @@ pub fn pad(text: &str, width: usize) -> String {
     format!("{text}{}", " ".repeat(width.saturating_sub(columns)))
 }
 
+/// A state-store read of a check (heartbeat pings, a host's events) by the checks' deadline: what
+/// it read, or why not, in words.
+pub async fn read_by<T, E: std::fmt::Display>(
+    deadline: Instant,
+    read: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout_at(deadline, read).await {
+        Ok(Ok(read)) => Ok(read),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => {
+            Err("the state store did not answer before the invocation's time ran out".to_owned())
+        }
+    }
+}
+
 /// What a check kept per incident key between ticks (kafka-lag's offset history, say).
 pub type Memory = HashMap<String, Value>;
 
@@ -302,6 +317,27 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
+    /// A result for a target that could not be checked: a monitor error saying `message`.
+    pub fn monitor_error(
+        key: String,
+        target: String,
+        message: String,
+        measurement: Measurement,
+    ) -> CheckResult {
+        CheckResult {
+            key,
+            target,
+            health: Health::MonitorError,
+            failure: Some(Failure {
+                kind: MONITOR_ERROR.kind,
+                message,
+            }),
+            measurement,
+            memory: None,
+            since: None,
+        }
+    }
+
     /// True when the target is down or could not be checked (not inside a maintenance window).
     pub fn is_failing(&self) -> bool {
         matches!(self.health, Health::Failing | Health::MonitorError)

@@ -341,25 +341,17 @@ impl Check for SupervisorCheck {
     async fn run(&self, tick: &Tick, memory: &Memory, deadline: Instant) -> Vec<CheckResult> {
         let name = self.name().to_owned();
         let whole = self.naming.whole(&name);
-        let read =
-            tokio::time::timeout_at(deadline, self.store.events(&self.supervisor.token_hash)).await;
-        let events = match read {
-            Ok(Ok(events)) => events,
-            failed => {
-                let why = match failed {
-                    Ok(Err(error)) => error.to_string(),
-                    _ => "the state store did not answer before the invocation's time ran out"
-                        .to_owned(),
-                };
-                return vec![CheckResult {
-                    key: whole,
-                    target: name.clone(),
-                    health: Health::MonitorError,
-                    failure: Some(Failure {
-                        kind: "monitor",
-                        message: format!("not checked: could not read the events of {name}: {why}"),
-                    }),
-                    measurement: Measurement::Program(ProgramMeasurement {
+        let events = match super::read_by(deadline, self.store.events(&self.supervisor.token_hash))
+            .await
+        {
+            Ok(events) => events,
+            Err(why) => {
+                let message = format!("not checked: could not read the events of {name}: {why}");
+                return vec![CheckResult::monitor_error(
+                    whole,
+                    name.clone(),
+                    message,
+                    Measurement::Program(ProgramMeasurement {
                         host: name,
                         program: String::new(),
                         state: UNREAD.into(),
@@ -367,9 +359,7 @@ impl Check for SupervisorCheck {
                         failed_starts: 0,
                         since: None,
                     }),
-                    memory: None,
-                    since: None,
-                }];
+                )];
             }
         };
         // The tick judges what had happened by its time, so a late retry of it judges alike; a
