@@ -86,6 +86,13 @@ where
         }
     }
     init_logging(runtime_api.is_some());
+    // A panic's message is text that leaves the process too.
+    std::panic::set_hook(Box::new(|info| {
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("{}\n", redact::scrub(&info.to_string())).as_bytes(),
+        );
+    }));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -356,7 +363,7 @@ async fn serve(monitor: Monitor) -> ExitCode {
     let monitor = Arc::new(monitor);
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let monitor = Arc::clone(&monitor);
-        async move {
+        guarded(async move {
             let request_id = &event.context.request_id;
             let tick = Tick::from_event(&event.payload, request_id, Utc::now());
             let report = monitor
@@ -373,13 +380,42 @@ async fn serve(monitor: Monitor) -> ExitCode {
                 });
             }
             Ok::<Value, Diagnostic>(answer)
-        }
+        })
     });
     match lambda_runtime::run(handler).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "the Lambda runtime loop stopped");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// An invocation's answer, whatever happens in it: a panic becomes an error whose message is
+/// scrubbed like every other text that leaves the process (the runtime's own report of a panic
+/// would quote it as it is).
+pub(crate) async fn guarded(
+    invocation: impl std::future::Future<Output = Result<Value, Diagnostic>>,
+) -> Result<Value, Diagnostic> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(invocation)
+        .catch_unwind()
+        .await
+    {
+        Ok(answer) => answer.map_err(|error| Diagnostic {
+            error_message: redact::scrub(&error.error_message).into_owned(),
+            ..error
+        }),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("the invocation panicked");
+            Err(Diagnostic {
+                error_type: "Panic".into(),
+                error_message: redact::scrub(message).into_owned(),
+            })
         }
     }
 }
@@ -399,14 +435,14 @@ async fn run_once(monitor: Monitor) -> ExitCode {
         .tick(tick, &Invocation::new(request_id, LOCAL_RUN_TIME).by_hand())
         .await;
     if let Some(summary) = monitor.local_summary(&report) {
-        eprintln!("{summary}");
+        eprintln!("{}", redact::scrub(&summary));
     }
     match serde_json::to_string_pretty(&answer_of(&report)) {
         Ok(json) => {
             println!("{json}");
             match report.undelivered() {
                 Some(failures) => {
-                    eprintln!("{}", Undelivered(failures));
+                    eprintln!("{}", redact::scrub(&Undelivered(failures).to_string()));
                     ExitCode::FAILURE
                 }
                 None => ExitCode::SUCCESS,

@@ -392,7 +392,7 @@ pub fn main() -> ExitCode {
 async fn serve(ingest: Arc<Ingest>) -> ExitCode {
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let ingest = Arc::clone(&ingest);
-        async move { Ok::<Value, lambda_runtime::Diagnostic>(ingest.handle(&event.payload).await) }
+        crate::function::guarded(async move { Ok(ingest.handle(&event.payload).await) })
     });
     match lambda_runtime::run(handler).await {
         Ok(()) => ExitCode::SUCCESS,

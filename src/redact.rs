@@ -34,7 +34,10 @@ fn forms(secret: &str) -> Vec<String> {
     let json = serde_json::to_string(secret)
         .map(|quoted| quoted.trim_matches('"').to_owned())
         .unwrap_or_default();
-    let mut all = vec![secret.to_owned(), upper, lower, form, json];
+    // As Rust's `{:?}` quotes it in an error message (`\u{200b}`, `\u{1}`, `\"`).
+    let debug = format!("{secret:?}");
+    let debug = debug[1..debug.len() - 1].to_owned();
+    let mut all = vec![secret.to_owned(), upper, lower, form, json, debug];
     all.retain(|f| f.len() >= SHORTEST);
     all.sort_by_key(|f| std::cmp::Reverse(f.len()));
     all.dedup();
@@ -56,6 +59,65 @@ pub fn register(secret: &str) {
         // Longest first, so that a secret containing another is replaced whole.
         known.sort_by_key(|f| std::cmp::Reverse(f.len()));
     }
+}
+
+/// Remembers a secret value and every part of it that can appear alone: each item of a
+/// comma-separated list (lookout splits lists there) and the value of each `name=value` item, and,
+/// for a URL, its password and the value of each query parameter as written and decoded (a robot's
+/// `key=` echoed back on its own).
+pub fn register_with_parts(secret: &str) {
+    register(secret);
+    register_url_parts(secret.trim());
+    for item in secret.split(',') {
+        register(item);
+        if let Some((_, value)) = item.split_once('=') {
+            register(value);
+        }
+        register_url_parts(item.trim());
+    }
+}
+
+/// Remembers the secret parts of a URL: its password, and each query value as written and as
+/// decoded.
+fn register_url_parts(text: &str) {
+    let Ok(url) = url::Url::parse(text) else {
+        return;
+    };
+    if let Some(password) = url.password() {
+        register(password);
+        register(&percent_decoded(password));
+    }
+    if let Some(query) = url.query() {
+        for pair in query.split('&') {
+            if let Some((_, value)) = pair.split_once('=') {
+                register(value);
+            }
+        }
+    }
+    for (_, value) in url.query_pairs() {
+        register(&value);
+    }
+}
+
+/// `%XX` sequences decoded (a `+` stays a `+`); anything malformed is kept as it is.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The text with every known secret, in every form, replaced by `<redacted>`.
@@ -139,6 +201,26 @@ mod tests {
         let mut json = serde_json::json!({"message": "token \"x\" a+b/c d=e-redact-test-1", "list": ["a+b/c d=e-redact-test-1"]});
         scrub_json(&mut json);
         assert!(!json.to_string().contains("redact-test-1"), "{json}");
+    }
+
+    #[test]
+    fn every_part_of_a_secret_value_and_its_escaped_forms_are_scrubbed() {
+        register_with_parts(
+            "https://admin:Hunter2-parts-test,Tail-parts-test@shop.example/?key=k+e/y-parts-test&x=1",
+        );
+        for echoed in [
+            "https://admin:Hunter2-parts-test is not a URL",
+            "Tail-parts-test@shop.example/?key=k+e/y-parts-test&x=1 is not a URL",
+            "hint: [key=k+e/y-parts-test]",
+            "hint: key=k%2Be%2Fy-parts-test",
+            "decoded: k e/y-parts-test",
+        ] {
+            let clean = scrub(echoed);
+            assert!(!clean.contains("parts-test"), "{echoed} -> {clean}");
+        }
+        register("zero\u{200b}width\u{1}-escaped-test");
+        let quoted = format!("{:?}", "value zero\u{200b}width\u{1}-escaped-test");
+        assert!(!scrub(&quoted).contains("escaped-test"), "{quoted}");
     }
 
     #[test]

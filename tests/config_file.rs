@@ -614,6 +614,104 @@ async fn the_file_bundled_next_to_bootstrap_is_read_and_a_bad_one_stops_the_star
     assert!(function.exited(Duration::from_secs(10)).await.is_some());
 }
 
+/// The start-up error of site-status under the Runtime API emulator with `text` bundled as its
+/// `lookout.yaml` and `env` set, and everything it printed.
+async fn init_error_of(text: &str, env: &[(&str, &str)]) -> (String, String) {
+    let api = RuntimeApi::start().await;
+    std::fs::write(api.task_root().join("lookout.yaml"), text).expect("bundle lookout.yaml");
+    let function = api.spawn(env!("CARGO_BIN_EXE_site-status"), env).await;
+    let (_, error) = api
+        .init_error(Duration::from_secs(20))
+        .await
+        .expect("a start-up error");
+    assert!(function.exited(Duration::from_secs(10)).await.is_some());
+    let printed = function.stop().await;
+    (
+        error["errorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        printed,
+    )
+}
+
+#[tokio::test]
+async fn a_file_or_a_value_too_large_is_refused_at_start_saying_its_size_and_the_limit() {
+    let monitor = "monitors:\n  - {name: home, type: site, url: \"http://127.0.0.1:9/\"}\n";
+    let mut large = monitor.to_owned();
+    while large.len() <= 1_100_000 {
+        large.push_str("# padding padding padding padding padding padding padding padding\n");
+    }
+    let (error, _) = init_error_of(&large, &[]).await;
+    assert!(
+        error.contains("lookout.yaml:1:1: could not be read: it is 1075 KiB, more than the 1024 KiB lookout reads"),
+        "{error}"
+    );
+    let long = format!(
+        "monitors:\n  - {{name: home, type: site, url: \"http://127.0.0.1:9/{}\"}}\n",
+        "a".repeat(9000)
+    );
+    let (error, _) = init_error_of(&long, &[]).await;
+    assert!(
+        error.contains(
+            ":2:35: monitor \"home\": `url` is 9 KiB long, more than the 8 KiB a value may be"
+        ),
+        "{error}"
+    );
+
+    // A mapping of as many keys as 1 MiB holds is read (each key once, not against every other)
+    // and refused at the first key the monitor does not take.
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut keys = String::from(
+        "monitors:\n  - name: home\n    type: site\n    url: http://127.0.0.1:9/\n    extra:\n",
+    );
+    let mut n = 0;
+    while keys.len() < 1_040_000 {
+        keys.push_str(&format!("      k{n}: v\n"));
+        n += 1;
+    }
+    let path = write(&dir, &keys);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_site-status"))
+        .arg("--check-config")
+        .env_clear()
+        .env("LOOKOUT_CONFIG", &path)
+        .output()
+        .expect("run");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success()
+            && said.contains(":5:5: monitor \"home\" (type site) has an unknown key `extra`"),
+        "{said}"
+    );
+}
+
+#[tokio::test]
+async fn every_part_and_every_escaped_form_of_a_secret_stays_out_of_start_up_errors() {
+    // A value with a comma is a list of two URLs to site-status: the first part alone, which
+    // holds the password, must not be quoted.
+    let file = "monitors:\n  - {name: shop, type: site, url: \"${SHOP_URL}\"}\n";
+    let (error, printed) = init_error_of(
+        file,
+        &[("SHOP_URL", "https://admin:Hunter2Secret,Tail@shop.example/")],
+    )
+    .await;
+    assert!(error.contains("lookout.yaml:2:"), "{error}");
+    for text in [&error, &printed] {
+        assert!(!text.contains("Hunter2Secret"), "{text}");
+        assert!(!text.contains("Tail@"), "{text}");
+    }
+    // Rust's `{:?}` escapes a control character and a zero-width space: the escaped form is
+    // scrubbed as well as the raw one.
+    let file = "monitors:\n  - {name: api, type: site, url: \"https://example.com/\", expected_status: \"${STATUS}\"}\n";
+    for secret in ["s3cr\u{1}et-value-99", "s3cr\u{200b}et-value-98"] {
+        let (error, printed) = init_error_of(file, &[("STATUS", secret)]).await;
+        assert!(error.contains("`expected_status`"), "{error}");
+        for text in [&error, &printed] {
+            assert!(!text.contains("et-value-9"), "{text}");
+        }
+    }
+}
+
 #[test]
 fn check_config_says_what_the_file_holds_or_where_it_is_wrong() {
     let dir = tempfile::tempdir().expect("a temporary folder");

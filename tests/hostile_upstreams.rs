@@ -301,4 +301,29 @@ async fn upstreams_that_echo_secrets_never_get_them_printed() {
     let answer = format!("{outcome:?}");
     assert!(answer.contains("93000"), "{answer}");
     assert_nowhere(WECOM_KEY, &[&answer, &printed]);
+
+    // The same key written raw in the URL (`+` and `/` as they are, which a query decodes as a
+    // space), echoed raw and encoded: the function's error to the Runtime API (which Lambda writes
+    // to its logs and the failure queue) names the robot's refusal, never the key.
+    let webhook = format!(
+        "http://{}/cgi-bin/webhook/send?key={WECOM_KEY}",
+        robot.address
+    );
+    let (outcome, _, printed) = tick(
+        env!("CARGO_BIN_EXE_site-status"),
+        &[
+            ("SITE_URLS", &failing),
+            ("SITE_RETRIES", "0"),
+            ("WECOM_WEBHOOK_URL", &webhook),
+            ("RUST_LOG", "trace"),
+        ],
+    )
+    .await;
+    let answer = format!("{outcome:?}");
+    assert!(
+        matches!(&outcome, Outcome::Error(error) if error.to_string().contains("93000")),
+        "{answer}"
+    );
+    assert_nowhere(WECOM_KEY, &[&answer, &printed]);
+    assert_nowhere("robot key/that=must-never-print", &[&answer, &printed]);
 }

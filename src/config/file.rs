@@ -25,6 +25,11 @@ pub const DEFAULT_PATH: &str = "lookout.yaml";
 const MAX_NAME_CHARS: usize = 64;
 /// The longest interval `every` takes.
 const MAX_EVERY: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The largest file read: thousands of monitors fit, and reading it stays well within Lambda's
+/// 10 s start.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// The longest single value (a URL, a key, a private key pasted in), `${NAME}` resolved.
+pub const MAX_VALUE_BYTES: usize = 8 * 1024;
 
 /// Keys of the lifecycle, in `defaults` and on each monitor.
 pub const LIFECYCLE_KEYS: &[SettingKey] = &[
@@ -122,20 +127,53 @@ pub fn from_env(env: &Env) -> Result<Option<LookoutFile>, FileError> {
         (None, Some(root)) => (format!("{root}/{DEFAULT_PATH}"), false),
         (None, None) => (DEFAULT_PATH.to_owned(), false),
     };
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_within(&path) {
         Ok(text) => text,
-        Err(error) if !named && error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => {
+        Err(_) if !named && !std::path::Path::new(&path).exists() => return Ok(None),
+        Err(why) => {
             return Err(FileError {
                 path,
                 at: Position { line: 1, column: 1 },
-                message: format!(
-                    "could not be read ({error}): set {CONFIG_VAR} to the path of lookout.yaml, or unset it"
-                ),
+                message: format!("could not be read: {why}"),
             });
         }
     };
     load(&path, &text, env).map(Some)
+}
+
+/// The file's text, or why it cannot be read: it is looked at before anything is read, so a
+/// file larger than [`MAX_FILE_BYTES`] costs nothing.
+fn read_within(path: &str) -> Result<String, String> {
+    use std::io::Read;
+    let too_large = |size: u64| {
+        format!(
+            "it is {} KiB, more than the {} KiB lookout reads: keep it under 1 MiB (thousands of monitors take a few hundred KiB)",
+            size.div_ceil(1024),
+            MAX_FILE_BYTES / 1024
+        )
+    };
+    let unreadable = |e: std::io::Error| {
+        format!("{e}: set {CONFIG_VAR} to the path of lookout.yaml, or unset it")
+    };
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let size = file.metadata().map_err(unreadable)?.len();
+    if size > MAX_FILE_BYTES {
+        return Err(too_large(size));
+    }
+    let mut bytes = Vec::new();
+    // A file that grows while it is read is held to the limit too.
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "it is not UTF-8 text (byte {} is not): save it as UTF-8",
+            e.utf8_error().valid_up_to() + 1
+        )
+    })
 }
 
 /// Reads and checks `text`, the contents of `path`, against the environment `env`.
@@ -555,7 +593,20 @@ impl Reader<'_> {
     /// A scalar, `${NAME}` references replaced.
     fn scalar(&self, node: &Node, key: &str, place: &str) -> Result<(String, Position), FileError> {
         match &node.value {
-            Value::Scalar(text) => Ok((self.resolve(text, node.at, key, place)?, node.at)),
+            Value::Scalar(text) => {
+                let value = self.resolve(text, node.at, key, place)?;
+                if value.len() > MAX_VALUE_BYTES {
+                    return Err(self.fail(
+                        node.at,
+                        format!(
+                            "{place}: `{key}` is {} KiB long, more than the {} KiB a value may be: give a shorter one",
+                            value.len().div_ceil(1024),
+                            MAX_VALUE_BYTES / 1024
+                        ),
+                    ));
+                }
+                Ok((value, node.at))
+            }
             other => Err(self.fail(
                 node.at,
                 format!(
@@ -726,7 +777,7 @@ impl Reader<'_> {
             match self.env.get(name) {
                 Some(value) => {
                     // What `${NAME}` brings in is a secret until shown otherwise: never printed.
-                    crate::redact::register(value);
+                    crate::redact::register_with_parts(value);
                     out.push_str(value);
                 }
                 None => {

@@ -288,7 +288,7 @@ impl Secret {
     /// Wraps a secret value, and registers it to be scrubbed from anything shown
     /// ([`crate::redact`]).
     pub fn new(value: String) -> Self {
-        crate::redact::register(&value);
+        crate::redact::register_with_parts(&value);
         Secret(value)
     }
 

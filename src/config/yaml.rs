@@ -1,6 +1,7 @@
 //! A YAML document as a tree that remembers where each node stands, so every complaint about
 //! `lookout.yaml` can name its line and column.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use yaml_rust2::parser::{Event, Parser};
@@ -184,6 +185,9 @@ impl Reader<'_> {
                     ));
                 }
                 let mut entries: Vec<(Key, Node)> = Vec::new();
+                // Where each key was first given: a lookup per key, so a mapping of many keys is
+                // read in linear time.
+                let mut seen: HashMap<String, Position> = HashMap::new();
                 loop {
                     let (event, mark) = self.next()?;
                     if event == Event::MappingEnd {
@@ -211,15 +215,16 @@ impl Reader<'_> {
                                     .into(),
                         });
                     }
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == name) {
+                    if let Some(first) = seen.get(&name) {
                         return Err(SyntaxError {
                             at: key_node.at,
                             message: format!(
                                 "`{name}` is given twice in one mapping (first at line {}): keep one",
-                                first.at.line
+                                first.line
                             ),
                         });
                     }
+                    seen.insert(name.clone(), key_node.at);
                     let (event, mark) = self.next()?;
                     let value = self.node(event, mark, depth + 1)?;
                     entries.push((

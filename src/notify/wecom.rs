@@ -33,7 +33,8 @@ pub const TYPE: super::ChannelType = super::ChannelType {
 /// WeCom robot settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WeComSettings {
-    /// `WECOM_WEBHOOK_URL`: the full webhook URL; its `key` is a secret.
+    /// `WECOM_WEBHOOK_URL`: the full webhook URL; its `key` is a secret (registered alone, as
+    /// written and decoded, by [`Secret::new`]: a robot can echo it on its own).
     pub webhook_url: Secret,
     /// `WECOM_MENTION_MOBILES`: mobiles to @-mention, or `@all`.
     pub mention_mobiles: Vec<String>,
@@ -59,12 +60,6 @@ impl WeComSettings {
         let valid = url::Url::parse(webhook_url.expose())
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-        if let Some(url) = &valid {
-            // The key alone is as secret as the URL, and can be echoed alone.
-            for (_, value) in url.query_pairs() {
-                crate::redact::register(&value);
-            }
-        }
         if valid.is_none() {
             // The value is a secret: the message must not quote it.
             return Err(ConfigError::invalid(

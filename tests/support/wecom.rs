@@ -72,8 +72,9 @@ impl FakeWeCom {
         *self.robot.stalls.lock().unwrap() += times;
     }
 
-    /// From now on every request is refused with 93000, the answer quoting the key back
-    /// percent-encoded, as the real robot's hints do with parts of the URL.
+    /// From now on every request is refused with 93000, the answer quoting the request's query
+    /// back as it came and the key percent-encoded, as the real robot's hints do with parts of the
+    /// URL.
     pub fn echo_key(&self) {
         self.robot
             .echo_key
@@ -103,6 +104,7 @@ fn answer(code: i64, message: &str) -> Json<Value> {
 async fn send(
     State(robot): State<Arc<Robot>>,
     Query(query): Query<std::collections::HashMap<String, String>>,
+    uri: axum::http::Uri,
     body: String,
 ) -> Json<Value> {
     *robot.requests.lock().unwrap() += 1;
@@ -123,7 +125,10 @@ async fn send(
         let encoded: String = url::form_urlencoded::byte_serialize(key.as_bytes()).collect();
         return answer(
             93000,
-            &format!("invalid webhook url, hint: [key={encoded}]"),
+            &format!(
+                "invalid webhook url, hint: [{}] [key={encoded}]",
+                uri.query().unwrap_or_default()
+            ),
         );
     }
     if query.get("key") != Some(&robot.key) {
