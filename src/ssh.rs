@@ -42,8 +42,23 @@ impl HostKey {
                 Err("is not a SHA256: fingerprint (43 base64 characters after SHA256:)".into())
             };
         }
-        // `ssh-keyscan` prints "host keytype base64"; a known_hosts line is the same.
+        // `ssh-keyscan` prints "host keytype base64"; a known_hosts line is the same, unless it
+        // starts with a marker, which turns its meaning around: never pinned.
         let fields: Vec<&str> = text.split_whitespace().collect();
+        match fields.first() {
+            Some(&"@revoked") => {
+                return Err("is a known_hosts line marked @revoked: it names a key the server must NOT have; give the key it has (ssh-keyscan prints it)".into());
+            }
+            Some(&"@cert-authority") => {
+                return Err("is a known_hosts line marked @cert-authority: lookout pins the server's own key, not a certificate authority; give the server's key (ssh-keyscan prints it)".into());
+            }
+            Some(marker) if marker.starts_with('@') => {
+                return Err(format!(
+                    "starts with the known_hosts marker {marker}, which lookout does not take: give the server's key as ssh-keyscan prints it"
+                ));
+            }
+            _ => {}
+        }
         // The key type is the field followed by the key's base64 (which starts AAAA).
         let start = (0..fields.len())
             .find(|&i| {
@@ -313,6 +328,14 @@ mod tests {
         );
         for bad in ["", "SHA256:short", "ssh-ed25519 notbase64!", "hello world"] {
             assert!(HostKey::parse(bad).is_err(), "{bad}");
+        }
+        for (marker, says) in [
+            ("@revoked", "must NOT have"),
+            ("@cert-authority", "not a certificate authority"),
+            ("@future", "marker @future"),
+        ] {
+            let error = HostKey::parse(&format!("{marker} {line}")).expect_err(marker);
+            assert!(error.contains(says), "{error}");
         }
     }
 }

@@ -229,6 +229,22 @@ fn malicious_names_and_bad_keys_stop_the_start_at_their_key() {
             "`host`",
         ),
         ("user: monitor", "user: \"-oX\"", "`user`"),
+        // `pgrep -x -n` finds the newest process of any name: always "running".
+        (
+            "processes: [postgres]",
+            "processes: [\"-n\"]",
+            "`processes`",
+        ),
+        (
+            "\"${DB1_HOST_KEY}\"",
+            "\"@revoked 203.0.113.10 ${DB1_HOST_KEY}\"",
+            "marked @revoked",
+        ),
+        (
+            "\"${DB1_HOST_KEY}\"",
+            "\"@cert-authority *.example.com ${DB1_HOST_KEY}\"",
+            "marked @cert-authority",
+        ),
         ("\"${DB1_HOST_KEY}\"", "\"ssh-ed25519 nope\"", "`host_key`"),
         ("\"${DB1_SSH_KEY}\"", "\"not a key\"", "`private_key`"),
     ] {
@@ -252,6 +268,74 @@ fn malicious_names_and_bad_keys_stop_the_start_at_their_key() {
         error.contains("`host_key`") && error.contains("never trusts"),
         "{error}"
     );
+}
+
+/// A server whose output is hostile (a forced command in `authorized_keys` answers whatever is
+/// asked with it): figures past `u64`, `inf`, `NaN` and negative ones are a monitor error quoting
+/// the line, never a number judged; the real command runs `pgrep` with `--` before each name.
+#[tokio::test]
+async fn a_server_printing_impossible_figures_is_a_monitor_error_quoting_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = [
+        "lookout-host-check 1",
+        "cpu  100 0 100 800 0 0 0 0 0 0",
+        "cpu  150 0 150 900 0 0 0 0 0 0",
+        "MemTotal:       8000000 kB",
+        "MemAvailable:   2000000 kB",
+        "Filesystem     1024-blocks    Used Available Capacity Mounted on",
+        "/dev/vda1        100000   96000      4000      96% /",
+        "process postgres 1",
+        "end",
+    ]
+    .join("\n");
+    let max = u64::MAX;
+    let hostile = [
+        (
+            good.replace("cpu  150 0 150 900", &format!("cpu  {max} 9 150 900")),
+            format!("cpu  {max} 9 150 900"),
+        ),
+        (
+            good.replace("8000000 kB", "inf kB"),
+            "MemTotal:       inf kB".to_owned(),
+        ),
+        (
+            good.replace("96000      4000", "NaN 4000"),
+            "NaN".to_owned(),
+        ),
+        (
+            good.replace("96000      4000      96%", "-100 4000 -100%"),
+            "-100".to_owned(),
+        ),
+    ];
+    let mut keys = Vec::new();
+    for (n, (output, _)) in hostile.iter().enumerate() {
+        let script = dir.path().join(format!("hostile-{n}.sh"));
+        std::fs::write(&script, format!("#!/bin/sh\ncat <<'EOF'\n{output}\nEOF\n")).unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let key = key_pair(dir.path(), &format!("client-{n}"), "ed25519", "");
+        let forced = format!("command=\"{}\" {}", script.display(), key.public);
+        keys.push((key, forced));
+    }
+    let authorized: Vec<&str> = keys.iter().map(|(_, line)| line.as_str()).collect();
+    let sshd = Sshd::start(&authorized);
+    for ((key, _), (_, quoted)) in keys.iter().zip(&hostile) {
+        let results = check(
+            settings(
+                &sshd,
+                sshd.port,
+                key,
+                &sshd.host_key,
+                &[("HOST_DISK_MAX", "90"), ("HOST_PROCESSES", "postgres")],
+            ),
+            WITHIN,
+        )
+        .await;
+        assert_eq!(results.len(), 1, "no figure judged: {results:?}");
+        assert_eq!(results[0].health, Health::MonitorError, "{results:?}");
+        let message = &results[0].failure.as_ref().expect("a failure").message;
+        assert!(message.contains(quoted.as_str()), "{quoted}: {message}");
+    }
 }
 
 /// The deployed binary under the Lambda Runtime API emulator: `lookout.yaml` next to it, the keys

@@ -53,10 +53,10 @@ pub async fn read(host: &str, disks: &[String], processes: &[String]) -> Result<
     let before = stat()?;
     tokio::time::sleep(CPU_SAMPLE).await;
     let after = stat()?;
-    let cpu = cpu_percent(&before, &after).ok_or("/proc/stat has no cpu line")?;
+    let cpu = cpu_percent(&before, &after)?;
     let meminfo = std::fs::read_to_string("/proc/meminfo")
         .map_err(|e| format!("/proc/meminfo could not be read ({e})"))?;
-    let memory = memory_percent(&meminfo).ok_or("/proc/meminfo has no MemAvailable")?;
+    let memory = memory_percent(&meminfo)?;
     let mut used = BTreeMap::new();
     for path in disks {
         let percent = disk_percent(path)

@@ -223,7 +223,7 @@ fn command_of(disks: &[String], limits: &Limits) -> String {
     );
     if !processes.is_empty() {
         command.push_str(&format!(
-            "; for p in {}; do if pgrep -x \"$p\" >/dev/null 2>&1; then echo \"process $p 1\"; else echo \"process $p 0\"; fi; done",
+            "; for p in {}; do if pgrep -x -- \"$p\" >/dev/null 2>&1; then echo \"process $p 1\"; else echo \"process $p 0\"; fi; done",
             processes.join(" ")
         ));
     }
@@ -244,10 +244,8 @@ pub fn parse(
             .next()
             .ok_or_else(|| format!("the output ended before {what}"))
     };
-    let unexpected = |line: &str, what: &str| {
-        let shown: String = line.chars().take(120).collect();
-        format!("expected {what}, got {shown:?}")
-    };
+    let unexpected =
+        |line: &str, what: &str| format!("expected {what}, got {}", crate::procfs::quoted(line));
     let mark = next("its first line")?;
     if mark != MARK {
         return Err(unexpected(
@@ -257,12 +255,10 @@ pub fn parse(
     }
     let before = next("the CPU sample")?;
     let after = next("the second CPU sample")?;
-    let cpu = crate::procfs::cpu_percent(before, after)
-        .ok_or_else(|| unexpected(before, "two `cpu` lines of /proc/stat"))?;
+    let cpu = crate::procfs::cpu_percent(before, after)?;
     let total = next("MemTotal")?;
     let available = next("MemAvailable")?;
-    let memory = crate::procfs::memory_percent(&format!("{total}\n{available}"))
-        .ok_or_else(|| unexpected(total, "MemTotal and MemAvailable of /proc/meminfo"))?;
+    let memory = crate::procfs::memory_percent(&format!("{total}\n{available}"))?;
     let header = next("df's header")?;
     if !header.starts_with("Filesystem") {
         return Err(unexpected(header, "df -P's header"));
@@ -270,18 +266,9 @@ pub fn parse(
     let mut used = BTreeMap::new();
     for disk in disks {
         let line = next(&format!("df's line for {disk} (does it exist?)"))?;
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let figures = (fields.len() >= 6)
-            .then(|| {
-                Some((
-                    fields[2].parse::<f64>().ok()?,
-                    fields[3].parse::<f64>().ok()?,
-                ))
-            })
-            .flatten();
-        let (taken, free) =
-            figures.ok_or_else(|| unexpected(line, &format!("df -P's line for {disk}")))?;
-        used.insert(disk.clone(), crate::procfs::percent(taken, taken + free));
+        let percent = crate::procfs::df_percent(line)
+            .map_err(|why| format!("{why} (df -P's line for {disk})"))?;
+        used.insert(disk.clone(), percent);
     }
     let mut running = BTreeMap::new();
     for process in processes {
@@ -544,7 +531,17 @@ mod tests {
         assert!(figures.processes["postgres"]);
         for (bad, says) in [
             (good.replace(MARK, "Welcome to db-1"), "Welcome"),
-            (good.replace("MemAvailable", "MemFree"), "MemTotal"),
+            (good.replace("MemAvailable", "MemFree"), "MemAvailable"),
+            (
+                good.replace("8000000 kB", "inf kB"),
+                "MemTotal:       inf kB",
+            ),
+            (good.replace("96000      4000", "NaN 4000"), "/dev/vda1"),
+            (good.replace("10000     90000", "-100 90000"), "/dev/vdb1"),
+            (
+                good.replace("cpu  150 0 150 900", "cpu  18446744073709551615 9 150 900"),
+                "cpu  18446744073709551615 9 150 900",
+            ),
             (
                 good.replace("process postgres 1", "process postgres maybe"),
                 "postgres",
@@ -573,7 +570,7 @@ mod tests {
         let command = command_of(&["/".into(), "/data".into()], &limits);
         assert!(command.starts_with("LC_ALL=C; export LC_ALL; echo 'lookout-host-check 1';"));
         assert!(command.contains(&format!("df -P -k {}", quoted.join(" "))));
-        assert!(command.contains("for p in 'postgres'; do if pgrep -x \"$p\""));
+        assert!(command.contains("for p in 'postgres'; do if pgrep -x -- \"$p\""));
         assert!(command.ends_with("; echo end"));
     }
 
@@ -584,6 +581,7 @@ mod tests {
         }
         assert!(is_disk_path("/") && is_disk_path("/var/lib/postgresql-16"));
         assert!(!super::super::limits::is_process_name("nginx; rm -rf /"));
+        assert!(!super::super::limits::is_process_name("-n"));
         assert!(!is_address("db-1 -oProxyCommand=x") && is_address("2001:db8::1"));
     }
 }

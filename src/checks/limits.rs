@@ -46,9 +46,11 @@ pub struct Limits {
 }
 
 /// True for a process name `pgrep -x` can find: the kernel keeps 15 characters of a name, so a
-/// longer one never matches.
+/// longer one never matches; one starting with `-` would be read as an option (`-n` makes pgrep
+/// find the newest process of any name).
 pub fn is_process_name(name: &str) -> bool {
     (1..=15).contains(&name.len())
+        && !name.starts_with('-')
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
@@ -81,7 +83,7 @@ impl Limits {
                 vars.processes,
                 bad,
                 "is not a process name pgrep -x can match",
-                "give the exact name of the process (as ps -e shows it): 1 to 15 letters, digits, . _ or -",
+                "give the exact name of the process (as ps -e shows it): 1 to 15 letters, digits, . _ or -, not starting with -",
             ));
         }
         Ok(Limits {
