@@ -3,7 +3,8 @@
 //!
 //! The store keeps a host's events for [`EVENT_MEMORY_HOURS`], keyed by the token's hash, in the
 //! order of the agent's own time, each once: the agent resends an event until the ingest has it,
-//! and a resend carries the same body, so the same key.
+//! and supervisord resends one the listener did not take, stamped anew; its id alone says whether
+//! it is new, and the first delivery's `at` is the one kept.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,11 @@ impl ProcessEvent {
         let at = DateTime::parse_from_rfc3339(at)
             .map_err(|_| format!("`at` {at:?} is not an RFC 3339 time"))?
             .with_timezone(&Utc);
+        if at < now - Duration::hours(EVENT_MEMORY_HOURS) {
+            return Err(format!(
+                "`at` is more than {EVENT_MEMORY_HOURS} h before the ingest's clock: an event that old is past what lookout keeps (set the host's clock, NTP)"
+            ));
+        }
         if at > now + CLOCK_AHEAD {
             return Err(format!(
                 "`at` is {} min ahead of the ingest's clock: set the host's clock (NTP)",
@@ -90,14 +96,25 @@ impl ProcessEvent {
                 .map(Some)
                 .ok_or_else(|| format!("`{key}` is not a whole number")),
         };
+        // supervisord's payload is space-separated `key:value` tokens: no name it sends holds
+        // a space.
+        let name = |key: &str| -> Result<String, String> {
+            let value = text(&body, key, 255)?;
+            if value.chars().any(char::is_whitespace) {
+                return Err(format!(
+                    "`{key}` holds a space, which no supervisord name does"
+                ));
+            }
+            Ok(value.to_owned())
+        };
         Ok(ProcessEvent {
             id: text(&body, "id", 512)?.to_owned(),
             host: text(&body, "host", 253)?.to_owned(),
-            process: text(&body, "process", 255)?.to_owned(),
+            process: name("process")?,
             // supervisord sends an empty `groupname` for a process without a group.
             group: match body.get("group").and_then(Value::as_str) {
                 Some("") | None => String::new(),
-                Some(_) => text(&body, "group", 255)?.to_owned(),
+                Some(_) => name("group")?,
             },
             from_state: body
                 .get("from_state")
@@ -145,7 +162,8 @@ pub struct KeptEvent {
 /// A host's events as the memory and file stores keep them, by [`ProcessEvent::sort_key`].
 pub type HostEvents = std::collections::BTreeMap<String, KeptEvent>;
 
-/// Keeps `event` in `host` unless it is there: true when it was not. Forgets what expired.
+/// Keeps `event` in `host` unless an event of its id is there (a resend, whatever its `at`):
+/// true when it was not. Forgets what expired.
 pub fn keep_in(
     host: &mut HostEvents,
     event: &ProcessEvent,
@@ -153,10 +171,10 @@ pub fn keep_in(
     now: DateTime<Utc>,
 ) -> bool {
     host.retain(|_, kept| kept.expires > now);
-    let key = event.sort_key();
-    if host.contains_key(&key) {
+    if host.values().any(|kept| kept.event.id == event.id) {
         return false;
     }
+    let key = event.sort_key();
     host.insert(
         key,
         KeptEvent {
@@ -212,6 +230,11 @@ mod tests {
             (vec![("state", Value::from("STARTING"))], "`state`"),
             (vec![("at", Value::from("yesterday"))], "`at`"),
             (vec![("at", Value::from("2026-12-03T03:00:00Z"))], "ahead"),
+            (
+                vec![("at", Value::from("2026-12-02T01:59:00Z"))],
+                "more than 24 h",
+            ),
+            (vec![("process", Value::from("api 00"))], "space"),
             (vec![("process", Value::from(""))], "`process`"),
             (vec![("host", Value::from("a\nb"))], "`host`"),
             (vec![("serial", Value::Null)], "`serial`"),

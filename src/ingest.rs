@@ -163,7 +163,9 @@ pub fn route(path: &str) -> Result<Route<'_>, Answer> {
 }
 
 /// True when a path segment could be a token (its characters, at most 256 of them): a malformed
-/// one is a 400, a well-formed unknown one the same 404 as every other.
+/// one is a 400, a well-formed unknown one the same 404 as every other, whatever its length. A
+/// path holding `..` is refused before (and [`pings::is_token`] refuses a token holding it, so no
+/// configured token is ever refused here).
 fn is_token_shaped(token: &str) -> bool {
     !token.is_empty() && token.len() <= 256 && token.chars().all(pings::is_token_char)
 }
@@ -278,8 +280,15 @@ impl Ingest {
             tracing::info!("a ping with an unknown token: 404");
             return Answer::new(404, "not found: no monitor has this token");
         };
-        // lookout-agent's report is the host's figures, not a job's output.
-        let resources = pings::Resources::of_body(&request.body);
+        // lookout-agent's report is the host's figures, not a job's output; one that is not a
+        // report lookout takes is refused whole (its names would become incidents and text).
+        let resources = match pings::Resources::of_body(&request.body).transpose() {
+            Ok(resources) => resources,
+            Err(why) => {
+                tracing::info!(monitor = %known.name, "a malformed report: 400");
+                return Answer::new(400, format!("malformed report: {why}"));
+            }
+        };
         let ping = Ping {
             signal: route.signal,
             exit_status: route.exit_status,
@@ -319,7 +328,7 @@ impl Ingest {
         }
         let path = request.path.strip_suffix('/').unwrap_or(request.path);
         let token = path.strip_prefix("/event/").unwrap_or_default();
-        if !is_token_shaped(token) {
+        if !is_token_shaped(token) || token.contains("..") {
             return Answer::new(400, "malformed event URL: use POST /event/<token>");
         }
         // The same path for every unknown token as for pings.

@@ -85,21 +85,99 @@ pub struct Resources {
     pub processes: std::collections::BTreeMap<String, bool>,
 }
 
+/// The most disks a report may give.
+pub const MAX_REPORT_DISKS: usize = 32;
+/// The most processes a report may give.
+pub const MAX_REPORT_PROCESSES: usize = 64;
+/// The fields of a report: a JSON object holding them all is one, and is read strictly.
+const REPORT_FIELDS: [&str; 5] = ["host", "cpu", "memory", "disks", "processes"];
+
 impl Resources {
-    /// The report a ping's body is, if it is one: a JSON object of exactly these fields, every
-    /// percentage within 0-100. Anything else is a job's output.
-    pub fn of_body(body: &[u8]) -> Option<Resources> {
-        if !body.trim_ascii_start().starts_with(b"{") || body.len() > MAX_OUTPUT_BYTES {
+    /// The report a ping's body is, if it is one: `None` for a job's output (anything but a JSON
+    /// object with the report's fields); `Some(Err(why))` for a report that is not one lookout
+    /// takes (an unknown field, a percentage outside 0-100, a disk that is not an absolute path, a
+    /// process name `processes` would refuse, too many of either). `why` never quotes the body.
+    pub fn of_body(body: &[u8]) -> Option<Result<Resources, String>> {
+        if !body.trim_ascii_start().starts_with(b"{") {
             return None;
         }
-        let report: Resources = serde_json::from_slice(body).ok()?;
-        let percent = |v: f64| (0.0..=100.0).contains(&v);
-        (percent(report.cpu)
-            && percent(report.memory)
-            && report.disks.values().all(|v| percent(*v))
-            && !report.host.is_empty())
-        .then_some(report)
+        let object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(body).ok()?;
+        if !REPORT_FIELDS.iter().all(|f| object.contains_key(*f)) {
+            return None;
+        }
+        if body.len() > MAX_OUTPUT_BYTES {
+            return Some(Err(format!("a report is at most {MAX_OUTPUT_BYTES} bytes")));
+        }
+        let report: Resources = match serde_json::from_value(serde_json::Value::Object(object)) {
+            Ok(report) => report,
+            Err(_) => {
+                return Some(Err(
+                    "a report is {host, cpu, memory, disks: {path: percent}, processes: {name: true|false}} and nothing else".into(),
+                ));
+            }
+        };
+        Some(report.checked())
     }
+
+    /// The report, if every name and figure in it is one the configuration would take.
+    fn checked(self) -> Result<Resources, String> {
+        let percent = |v: f64| v.is_finite() && (0.0..=100.0).contains(&v);
+        if !is_host_name(&self.host) {
+            return Err("`host` is not a host name (1 to 253 letters, digits, . _ or -)".into());
+        }
+        if !percent(self.cpu) || !percent(self.memory) {
+            return Err("`cpu` and `memory` are percentages, 0 to 100".into());
+        }
+        if self.disks.len() > MAX_REPORT_DISKS {
+            return Err(format!("a report gives at most {MAX_REPORT_DISKS} disks"));
+        }
+        if !self.disks.keys().all(|d| is_disk_path(d)) {
+            return Err("a disk is named by its absolute path of letters, digits, / . _ or - (at most 255 bytes)".into());
+        }
+        if !self.disks.values().all(|v| percent(*v)) {
+            return Err("a disk's figure is a percentage, 0 to 100".into());
+        }
+        if self.processes.len() > MAX_REPORT_PROCESSES {
+            return Err(format!(
+                "a report gives at most {MAX_REPORT_PROCESSES} processes"
+            ));
+        }
+        if !self.processes.keys().all(|p| is_process_name(p)) {
+            return Err("a process is named as ps -e shows it: 1 to 15 letters, digits, . _ or -, not starting with -".into());
+        }
+        Ok(self)
+    }
+}
+
+/// True for a host's name as a report gives it.
+pub fn is_host_name(name: &str) -> bool {
+    (1..=253).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// True for a disk as a monitor or a report names it: its absolute path, of letters, digits and
+/// `/ . _ -` (no shell metacharacter, no space, no markup), without `..`, at most 255 bytes.
+pub fn is_disk_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() <= 255
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
+        && !path.split('/').any(|part| part == "..")
+}
+
+/// True for a process name `pgrep -x` can find: the kernel keeps 15 characters of a name, so a
+/// longer one never matches; one starting with `-` would be read as an option (`-n` makes pgrep
+/// find the newest process of any name).
+pub fn is_process_name(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && !name.starts_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// What the store keeps of a monitor's pings.
@@ -188,10 +266,13 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// True for a token's characters: letters, digits and `-._~` (a URL's path carries them as they
-/// are), [`MIN_TOKEN_CHARS`] to [`MAX_TOKEN_CHARS`] of them.
+/// True for a token: [`MIN_TOKEN_CHARS`] to [`MAX_TOKEN_CHARS`] letters, digits and `-._~` (a
+/// URL's path carries them as they are), without `..` (which a path must not hold). The one rule
+/// for a monitor's token in the configuration, the agent's, and the ingest's paths.
 pub fn is_token(token: &str) -> bool {
-    (MIN_TOKEN_CHARS..=MAX_TOKEN_CHARS).contains(&token.len()) && token.chars().all(is_token_char)
+    (MIN_TOKEN_CHARS..=MAX_TOKEN_CHARS).contains(&token.len())
+        && token.chars().all(is_token_char)
+        && !token.contains("..")
 }
 
 /// A character a token may hold.
@@ -265,15 +346,34 @@ mod tests {
     #[test]
     fn a_resource_report_is_kept_apart_from_output_and_always_taken() {
         let body = br#"{"host":"web-1","cpu":12.5,"memory":40,"disks":{"/":96.2},"processes":{"nginx":true}}"#;
-        let report = Resources::of_body(body).expect("a report");
+        let report = Resources::of_body(body).expect("a report").expect("valid");
         assert_eq!((report.cpu, report.disks["/"]), (12.5, 96.2));
-        for not_one in [
+        for output in [
             &b"backup done"[..],
-            br#"{"host":"web-1","cpu":120,"memory":40,"disks":{},"processes":{}}"#,
-            br#"{"host":"web-1","cpu":1,"memory":40,"disks":{},"processes":{},"x":1}"#,
             br#"{"host":"web-1","cpu":1}"#,
+            br#"{"status":"ok"}"#,
         ] {
-            assert_eq!(Resources::of_body(not_one), None);
+            assert_eq!(Resources::of_body(output), None);
+        }
+        let hostile_disk = format!(
+            r#"{{"host":"web-1","cpu":1,"memory":40,"disks":{{{}}},"processes":{{}}}}"#,
+            (0..33)
+                .map(|n| format!("\"/d{n}\":1"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        for (refused, says) in [
+            (&br#"{"host":"web-1","cpu":120,"memory":40,"disks":{},"processes":{}}"#[..], "percentages"),
+            (br#"{"host":"web-1","cpu":1,"memory":40,"disks":{},"processes":{},"x":1}"#, "nothing else"),
+            (br#"{"host":"web-1","cpu":1,"memory":40,"disks":{"/\n\n**ALL CLEAR** <@all> [x](http://evil)":3},"processes":{}}"#, "absolute path"),
+            (br#"{"host":"web-1","cpu":1,"memory":40,"disks":{"relative":3},"processes":{}}"#, "absolute path"),
+            (br#"{"host":"web-1","cpu":1,"memory":40,"disks":{"/":3},"processes":{"-n":true}}"#, "process"),
+            (br#"{"host":"<@all>","cpu":1,"memory":40,"disks":{},"processes":{}}"#, "`host`"),
+            (hostile_disk.as_bytes(), "at most 32 disks"),
+        ] {
+            let why = Resources::of_body(refused).expect("a report").expect_err("refused");
+            assert!(why.contains(says), "{why}");
+            assert!(!why.contains("ALL CLEAR") && !why.contains("<@all>"), "{why}");
         }
         let tick = PingRecord::after(None, "web-1", &ping(Signal::Success, 0));
         let mut report_ping = ping(Signal::Success, 3);
@@ -309,6 +409,9 @@ mod tests {
         assert!(!is_token("0123456789abcdef/"));
         assert!(!is_token("0123456789abcdé"));
         assert!(!is_token(&"a".repeat(129)));
+        // The ingest refuses a path holding `..`: no token may hold it.
+        assert!(!is_token("abcdefgh..ijklmnop"));
+        assert!(is_token("abcdefgh.ijklmnop"));
         assert_eq!(token_hash("abc").len(), 64);
     }
 }

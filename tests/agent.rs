@@ -23,7 +23,11 @@ const WITHIN: Duration = Duration::from_secs(20);
 #[derive(Default)]
 struct Received {
     posts: Mutex<Vec<(String, String, String)>>,
+    /// Every request, kept or not: its kind and when it came.
+    attempts: Mutex<Vec<(String, std::time::Instant)>>,
     down: AtomicBool,
+    /// The next requests answered 429 (throttled), as a Function URL past its concurrency does.
+    throttled: std::sync::atomic::AtomicUsize,
 }
 
 /// A stand-in for the ingest's `/event/<token>` and `/ping/<token>`: records every post it keeps,
@@ -37,6 +41,16 @@ async fn fake_ingest() -> (String, Arc<Received>) {
                 |State(r): State<Arc<Received>>,
                  Path((kind, token)): Path<(String, String)>,
                  body: String| async move {
+                    r.attempts
+                        .lock()
+                        .unwrap()
+                        .push((kind.clone(), std::time::Instant::now()));
+                    if r.throttled
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok()
+                    {
+                        return StatusCode::TOO_MANY_REQUESTS;
+                    }
                     if r.down.load(Ordering::SeqCst) {
                         return StatusCode::SERVICE_UNAVAILABLE;
                     }
@@ -304,6 +318,185 @@ async fn events_wait_out_an_ingest_outage_and_an_agent_restart_and_arrive_once_i
     agent.exited().await;
 }
 
+/// A spool on a small tmpfs that turns read-only (as ext4 with `errors=remount-ro` does) while
+/// the ingest is away: once the ingest is back, each event is posted once, out of the queue though
+/// its file cannot be removed, and nothing floods. Needs to mount (root or CAP_SYS_ADMIN): where
+/// it cannot, it says so and checks nothing.
+#[tokio::test]
+async fn a_spool_turned_read_only_never_floods_the_ingest() {
+    let (ingest, received) = fake_ingest().await;
+    received.down.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().expect("a folder");
+    let spool = dir.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let mount = |args: &[&str]| {
+        std::process::Command::new("mount")
+            .args(args)
+            .output()
+            .map(|o| {
+                (
+                    o.status.success(),
+                    String::from_utf8_lossy(&o.stderr).into_owned(),
+                )
+            })
+            .unwrap_or_else(|e| (false, e.to_string()))
+    };
+    let target = spool.display().to_string();
+    let (mounted, why) = mount(&["-t", "tmpfs", "-o", "size=1m", "tmpfs", &target]);
+    if !mounted {
+        eprintln!(
+            "SKIPPED a_spool_turned_read_only_never_floods_the_ingest: cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {why}"
+        );
+        return;
+    }
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .args(["-l", &self.0])
+                .status();
+        }
+    }
+    let _unmount = Unmount(target.clone());
+
+    let mut agent = Listener::start(&ingest, &spool);
+    agent.expect("READY\n").await;
+    for serial in 1..=3 {
+        let (serial, event, payload) = exited(serial, &format!("app{serial}"));
+        agent.notify(serial, event, &payload).await;
+    }
+    let (read_only, why) = mount(&["-o", "remount,ro", &target]);
+    assert!(read_only, "remount read-only: {why}");
+    received.down.store(false, Ordering::SeqCst);
+    until("every event reaches the ingest", || {
+        received.events().len() >= 3
+    })
+    .await;
+    // Three seconds more: a loop on an undeletable file would post thousands of times.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let serials: Vec<u64> = received
+        .events()
+        .iter()
+        .map(|e| e["serial"].as_u64().unwrap_or_default())
+        .collect();
+    assert_eq!(serials, vec![1, 2, 3], "each once");
+    let posts = received
+        .attempts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(kind, _)| kind == "event")
+        .count();
+    assert!(
+        posts <= 12,
+        "{posts} event posts: the outage's retries and one each after"
+    );
+    // The files are still there: the file system would not let them go.
+    let left = std::fs::read_dir(&spool)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        })
+        .count();
+    assert_eq!(left, 3);
+    agent.child.kill().await.expect("killed");
+}
+
+/// Files in the spool that cannot be events (not UTF-8, not JSON, a folder, a number past u64)
+/// are moved to bad/, counted as dropped, and the events after them delivered.
+#[tokio::test]
+async fn spool_files_that_are_not_events_are_set_aside_and_the_rest_delivered() {
+    let (ingest, received) = fake_ingest().await;
+    let spool = tempfile::tempdir().expect("a spool folder");
+    let event = |serial: u64| {
+        serde_json::json!({
+            "id": format!("web-1/boot/1/{serial}"), "host": "web-1", "process": "api",
+            "group": "api", "from_state": "RUNNING", "state": "EXITED", "expected": false,
+            "pid": 4000, "serial": serial, "at": "2026-12-06T02:00:00.000Z", "dropped": 0
+        })
+        .to_string()
+    };
+    let path = |n: u64| spool.path().join(format!("{n:020}.json"));
+    std::fs::write(path(1), event(1)).unwrap();
+    std::fs::write(path(2), [0xff, 0xfe, b'{']).unwrap();
+    std::fs::write(path(3), "not json").unwrap();
+    std::fs::create_dir(path(4)).unwrap();
+    std::fs::write(spool.path().join("99999999999999999999.json"), event(9)).unwrap();
+    std::fs::write(path(5), event(5)).unwrap();
+
+    let mut agent = Listener::start(&ingest, spool.path());
+    agent.expect("READY\n").await;
+    let (serial, kind, payload) = exited(6, "api");
+    agent.notify(serial, kind, &payload).await;
+    until("the good events reach the ingest", || {
+        received.events().len() >= 3
+    })
+    .await;
+    let events = received.events();
+    let serials: Vec<u64> = events
+        .iter()
+        .map(|e| e["serial"].as_u64().unwrap_or_default())
+        .collect();
+    assert_eq!(serials, vec![1, 5, 6]);
+    assert_eq!(
+        events[2]["dropped"], 4,
+        "the new event counts what was set aside"
+    );
+    let aside = std::fs::read_dir(spool.path().join("bad")).unwrap().count();
+    assert_eq!(aside, 4);
+    assert_eq!(
+        std::fs::read_to_string(spool.path().join("dropped"))
+            .unwrap()
+            .trim(),
+        "4"
+    );
+    let said = agent.exited().await;
+    assert!(!String::from_utf8_lossy(&said).contains("FAIL"));
+}
+
+/// A throttled ingest (429, as a Function URL past its reserved concurrency answers) is ridden
+/// out: a report and a TICK_60 ping are tried again with jittered backoff until they are kept.
+#[tokio::test]
+async fn a_throttled_ingest_is_ridden_out_by_the_report_and_the_heartbeat() {
+    let (ingest, received) = fake_ingest().await;
+    received.throttled.store(2, Ordering::SeqCst);
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        Command::new(env!("CARGO_BIN_EXE_lookout-agent"))
+            .args(["report", "--once", "--host", "web-1"])
+            .env_clear()
+            .env("LOOKOUT_INGEST_URL", &ingest)
+            .env("LOOKOUT_AGENT_TOKEN", TOKEN)
+            .output(),
+    )
+    .await
+    .expect("in time")
+    .expect("runs");
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(received.pings(), 1);
+    let tries: Vec<std::time::Instant> = received
+        .attempts
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, at)| *at)
+        .collect();
+    assert_eq!(tries.len(), 3, "two refused, one kept");
+    assert!(
+        tries[1] - tries[0] >= Duration::from_millis(400),
+        "it waited: {tries:?}"
+    );
+
+    received.throttled.store(2, Ordering::SeqCst);
+    let spool = tempfile::tempdir().expect("a spool folder");
+    let mut agent = Listener::start(&ingest, spool.path());
+    agent.expect("READY\n").await;
+    agent.notify(1, "TICK_60", "when:1764748800").await;
+    until("the heartbeat gets through", || received.pings() == 2).await;
+    agent.exited().await;
+}
+
 #[test]
 fn a_bad_setting_is_refused_with_what_to_do_and_the_token_never_shows() {
     let run = |env: &[(&str, &str)]| {
@@ -358,7 +551,10 @@ async fn report_posts_plausible_figures_of_this_machine_as_the_hosts_heartbeat()
     assert_eq!(kind, "ping", "the report is the host's heartbeat");
     let report: Value = serde_json::from_str(body).expect("JSON");
     assert!(
-        lookout::pings::Resources::of_body(body.as_bytes()).is_some(),
+        matches!(
+            lookout::pings::Resources::of_body(body.as_bytes()),
+            Some(Ok(_))
+        ),
         "the ingest reads it as a resource report: {body}"
     );
     assert_eq!(report["host"], "web-1");
@@ -373,10 +569,11 @@ async fn report_posts_plausible_figures_of_this_machine_as_the_hosts_heartbeat()
     assert_eq!(report["processes"][running.as_str()], true, "{report}");
     assert_eq!(report["processes"]["no-such-daemon"], false, "{report}");
 
-    // The ingest away: the report is not kept for later, and the exit says it did not arrive.
+    // The ingest away: tried again until the next report would be due (10 s here), not kept for
+    // later, and the exit says it did not arrive.
     received.down.store(true, Ordering::SeqCst);
     let output = Command::new(env!("CARGO_BIN_EXE_lookout-agent"))
-        .args(["report", "--once"])
+        .args(["report", "--once", "--every", "10s"])
         .env_clear()
         .env("LOOKOUT_INGEST_URL", &ingest)
         .env("LOOKOUT_AGENT_TOKEN", TOKEN)

@@ -771,6 +771,16 @@ async fn a_bad_token_stops_ingest_and_heartbeat_at_start_without_showing_it() {
             ],
             "monitors \"web-1\" and \"web-2\" have the same token",
         ),
+        // The ingest refuses a path holding `..`: a token holding it would never be taken.
+        (
+            YAML.to_owned(),
+            vec![
+                ("WEB1_TOKEN", "abcdefgh..ijklmnop"),
+                ("WEB2_TOKEN", WEB2_TOKEN),
+                ("BACKUP_TOKEN", BACKUP_TOKEN),
+            ],
+            "monitor \"web-1\": `token`",
+        ),
     ];
     for (yaml, env, words) in cases {
         for binary in [
@@ -788,7 +798,7 @@ async fn a_bad_token_stops_ingest_and_heartbeat_at_start_without_showing_it() {
             assert!(message.contains(words), "{binary}: {message}");
             assert!(function.exited(Duration::from_secs(10)).await.is_some());
             let printed = function.stop().await;
-            for token in [short, WEB2_TOKEN] {
+            for token in [short, WEB2_TOKEN, "abcdefgh..ijklmnop"] {
                 assert!(
                     !printed.contains(token) && !message.contains(token),
                     "{printed}"
@@ -796,6 +806,134 @@ async fn a_bad_token_stops_ingest_and_heartbeat_at_start_without_showing_it() {
             }
         }
     }
+}
+
+/// What a host with a valid token sends is data: a report naming disks or processes the
+/// configuration would refuse (markup, mentions, a relative path, `-n`, too many) is answered 400
+/// with what is wrong, quoting none of it, and nothing of it is kept; a resent event, stamped
+/// anew, is kept once with its first time; an event older than the events' memory is refused.
+#[tokio::test]
+async fn a_hostile_report_or_event_is_refused_and_a_resent_event_is_kept_once() {
+    const PROGRAMS_TOKEN: &str = "pg-Lm3Nb7Vc1Xz5Qw9E";
+    let api = RuntimeApi::start().await;
+    std::fs::write(
+        api.task_root().join("lookout.yaml"),
+        format!(
+            "{YAML}  - {{name: web-1-programs, type: supervisor, token: \"${{PROGRAMS_TOKEN}}\", host: web-1}}\n"
+        ),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let state_path = state.display().to_string();
+    let mut env = tokens();
+    env.push(("PROGRAMS_TOKEN", PROGRAMS_TOKEN));
+    env.push(("STATE_FILE", &state_path));
+    let function = api.spawn(env!("CARGO_BIN_EXE_ingest"), &env).await;
+    let now = Utc::now();
+    let post = |path: String, body: String| {
+        let api = &api;
+        async move {
+            response(
+                api.invoke(
+                    support::function_url::url_event_of(
+                        "POST",
+                        &path,
+                        Some("application/json"),
+                        body.as_bytes(),
+                        now,
+                    ),
+                    Duration::from_secs(20),
+                )
+                .await,
+            )
+        }
+    };
+    let report = |disks: serde_json::Value, processes: serde_json::Value, host: &str| {
+        json!({"host": host, "cpu": 12.5, "memory": 40, "disks": disks, "processes": processes})
+            .to_string()
+    };
+    let many: serde_json::Map<String, serde_json::Value> =
+        (0..400).map(|n| (format!("/d{n}"), json!(1))).collect();
+    for (body, says) in [
+        (
+            report(
+                json!({"/\n\n**ALL CLEAR** <@all> [x](http://evil)": 3}),
+                json!({}),
+                "web-1",
+            ),
+            "absolute path",
+        ),
+        (
+            report(json!({"data": 3}), json!({}), "web-1"),
+            "absolute path",
+        ),
+        (
+            report(json!({"/": 3}), json!({"-n": true}), "web-1"),
+            "process",
+        ),
+        (report(json!({"/": 3}), json!({}), "<@all>"), "`host`"),
+        (
+            report(serde_json::Value::Object(many), json!({}), "web-1"),
+            "at most 32 disks",
+        ),
+    ] {
+        let (status, answer) = post(format!("/ping/{WEB1_TOKEN}"), body).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(
+            answer.contains("malformed report") && answer.contains(says),
+            "{answer}"
+        );
+        for quoted in ["ALL CLEAR", "<@all>", "evil", "-n", "/d399"] {
+            assert!(!answer.contains(quoted), "{answer}");
+        }
+    }
+    let store = FileStore::new(&state);
+    let hash = token_hash(WEB1_TOKEN);
+    assert!(
+        store
+            .pings(std::slice::from_ref(&hash))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing of a refused report is kept"
+    );
+    let (status, _) = post(
+        format!("/ping/{WEB1_TOKEN}"),
+        report(json!({"/": 96.2}), json!({"nginx": true}), "web-1"),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // One crash, delivered, then resent by supervisord and stamped 1.5 s later by the agent.
+    let event = |at: DateTime<Utc>| {
+        json!({
+            "id": "web-1/boot/1/7", "host": "web-1", "process": "api", "group": "api",
+            "from_state": "RUNNING", "state": "EXITED", "expected": false, "pid": 4001,
+            "serial": 7, "at": at.to_rfc3339(), "dropped": 0
+        })
+        .to_string()
+    };
+    let first = now - chrono::Duration::seconds(10);
+    for at in [first, first + chrono::Duration::milliseconds(1500)] {
+        let (status, answer) = post(format!("/event/{PROGRAMS_TOKEN}"), event(at)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let kept = store.events(&token_hash(PROGRAMS_TOKEN)).await.unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].at, first);
+    let (status, answer) = post(
+        format!("/event/{PROGRAMS_TOKEN}"),
+        event(now - chrono::Duration::hours(25)).replace("web-1/boot/1/7", "web-1/boot/1/8"),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("more than 24 h"), "{answer}");
+    let printed = function.stop().await;
+    assert!(
+        !printed.contains("ALL CLEAR") && !printed.contains(WEB1_TOKEN),
+        "{printed}"
+    );
 }
 
 /// A ping is acknowledged only once it is kept: when the store refuses the write, the sender is

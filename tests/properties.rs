@@ -356,3 +356,160 @@ proptest! {
         }
     }
 }
+
+/// Text a stranger could make lookout say: any characters, and the pieces every chat reads as
+/// markup (mentions, links, tags, headings, code, entities), in any order.
+fn hostile_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        "\\PC{0,12}",
+        Just("<@all>".to_owned()),
+        Just("<!channel>".to_owned()),
+        Just("<at id=all></at>".to_owned()),
+        Just("@all @here @13800001111".to_owned()),
+        Just("[x](http://evil.example)".to_owned()),
+        Just("![i](http://evil.example/i.png)".to_owned()),
+        Just("<a href=\"http://evil.example\">x</a>".to_owned()),
+        Just("<font color=\"info\">ALL CLEAR</font>".to_owned()),
+        Just("**ALL CLEAR**".to_owned()),
+        Just("\n# heading\n".to_owned()),
+        Just("\n---\n".to_owned()),
+        Just("\n===\n".to_owned()),
+        Just("\n> quote".to_owned()),
+        Just("`code`".to_owned()),
+        Just("&lt;b&gt;".to_owned()),
+        Just("~~gone~~".to_owned()),
+        Just("\\<escaped\\>".to_owned()),
+    ];
+    prop::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())
+}
+
+fn hostile_digest(target: &str, message: &str) -> lookout::alerting::Digest {
+    lookout::alerting::Digest {
+        function: "heartbeat",
+        time: Utc.with_ymd_and_hms(2026, 12, 6, 2, 0, 0).unwrap(),
+        alerts: vec![lookout::alerting::Alert {
+            key: "supervisor:web-1-programs/x".into(),
+            function: "heartbeat",
+            target: target.into(),
+            state: lookout::alerting::AlertState::Failing,
+            kind: Some("crashed".into()),
+            message: message.into(),
+            since: Utc.with_ymd_and_hms(2026, 12, 6, 1, 50, 0).unwrap(),
+            until: None,
+            step: Some(1),
+            note: None,
+            channels: vec![],
+        }],
+    }
+}
+
+/// How many of `marks` each text holds.
+fn marks_in(text: &str, marks: &[&str]) -> Vec<usize> {
+    marks.iter().map(|m| text.matches(m).count()).collect()
+}
+
+/// What each channel's message is, by channel: the texts a chat renders.
+fn layouts(
+    digest: &lookout::alerting::Digest,
+) -> Vec<(&'static str, String, &'static [&'static str])> {
+    use lookout::notify::{dingtalk, email, feishu, slack, telegram, wecom};
+    let style = Style::default();
+    // For each layout, the sequences its renderer acts on: none may come from the text.
+    const MARKDOWN: &[&str] = &[
+        "<", ">", "[", "]", "`", "*", "#", "@", "&", "~", "|", "\n-", "\n=", "\n+", "\n  -",
+        "\n  =", "\n  +",
+    ];
+    const SLACK: &[&str] = &["<", ">", "<!", "<@", "<#"];
+    const TELEGRAM: &[&str] = &["<", ">", "@"];
+    const HTML: &[&str] = &["<", ">", "\""];
+    let dingtalk = dingtalk::request_body(digest, &style, &[], false);
+    let slack = slack::request_body(digest, &style);
+    vec![
+        ("wecom markdown", wecom::markdown(digest, &style), MARKDOWN),
+        (
+            "dingtalk markdown",
+            dingtalk["markdown"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            MARKDOWN,
+        ),
+        (
+            "feishu lark_md",
+            feishu::card(digest, &style)["elements"][0]["text"]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            MARKDOWN,
+        ),
+        ("slack mrkdwn", slack.to_string(), SLACK),
+        ("telegram html", telegram::text(digest, &style), TELEGRAM),
+        ("email html", email::layout(digest, &style).html, HTML),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2_000, ..config() })]
+
+    /// Whatever a stranger puts in a name or a job's output, each channel's message holds no more
+    /// of the markup its chat acts on (a mention, a link, a tag, a heading, a quote, code) than
+    /// lookout's own frame around a plain word does: the text reads as text.
+    #[test]
+    fn no_text_from_outside_makes_markup_in_any_channel(
+        target in hostile_text(),
+        message in hostile_text(),
+    ) {
+        // The frame: the same text with every character but its line breaks made a plain letter
+        // (a line of its own is quoted or indented as any line is).
+        let skeleton = |text: &str| -> String {
+            text.chars().map(|c| if c == '\n' { '\n' } else { 'x' }).collect()
+        };
+        let plain = layouts(&hostile_digest(&skeleton(&target), &skeleton(&message)));
+        let hostile = layouts(&hostile_digest(&target, &message));
+        for ((channel, frame, marks), (_, said, _)) in plain.iter().zip(&hostile) {
+            let allowed = marks_in(frame, marks);
+            let found = marks_in(said, marks);
+            for ((mark, allowed), found) in marks.iter().zip(&allowed).zip(&found) {
+                prop_assert!(
+                    found <= allowed,
+                    "{channel}: {found} of {mark:?} where its frame has {allowed}:\n{said}"
+                );
+            }
+        }
+    }
+
+    /// The reader of lookout-agent's reports: any body is a job's output, a report, or refused with
+    /// a reason that quotes nothing of it; a report taken names only what the configuration could.
+    #[test]
+    fn reports_of_any_json_are_taken_strictly_or_refused_without_quoting(
+        value in json_value(),
+        host in "\\PC{0,20}",
+        disk in "\\PC{0,20}",
+        process in "\\PC{0,20}",
+        cpu in any::<f64>(),
+    ) {
+        use lookout::pings::{Resources, is_disk_path, is_process_name};
+        for body in [
+            value.to_string(),
+            json!({"host": host, "cpu": cpu, "memory": 1, "disks": {disk.clone(): 1}, "processes": {process.clone(): true}, "extra": value}).to_string(),
+            json!({"host": host, "cpu": 1, "memory": 1, "disks": {disk.clone(): 1}, "processes": {process.clone(): true}}).to_string(),
+        ] {
+            match Resources::of_body(body.as_bytes()) {
+                None => {}
+                Some(Ok(report)) => {
+                    prop_assert!(report.disks.keys().all(|d| is_disk_path(d)), "{body}");
+                    prop_assert!(report.processes.keys().all(|p| is_process_name(p)), "{body}");
+                    prop_assert!((0.0..=100.0).contains(&report.cpu), "{body}");
+                }
+                Some(Err(why)) => {
+                    for quoted in [&host, &disk, &process] {
+                        prop_assert!(
+                            quoted.chars().count() < 6 || !why.contains(quoted.as_str()),
+                            "{why} quotes {quoted:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

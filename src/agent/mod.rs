@@ -336,9 +336,13 @@ fn report(args: &[String]) -> ExitCode {
             let sent = match host::read(&settings.host, &disks, &processes).await {
                 Ok(resources) => {
                     let body = serde_json::to_string(&resources).unwrap_or_default();
-                    match ingest.post("ping", body, true).await {
+                    // A busy ingest is tried again for a minute (at most until the next report).
+                    let within = sender::RIDE_OUT.min(every);
+                    match ingest.post_riding_out("ping", body, true, within).await {
                         sender::Posted::Kept => true,
-                        sender::Posted::Later(why) | sender::Posted::Refused(why) => {
+                        sender::Posted::Later(why)
+                        | sender::Posted::Refused(why)
+                        | sender::Posted::Busy(why) => {
                             tracing::warn!(reason = %why, "the report did not reach the ingest");
                             false
                         }

@@ -23,6 +23,16 @@ const BACKOFF: Backoff = Backoff {
     max_attempts: u32::MAX,
 };
 
+/// How long a heartbeat (a `TICK_60` ping, a report) is tried again while the ingest is busy: a
+/// minute, then the next one is due.
+pub const RIDE_OUT: Duration = Duration::from_secs(60);
+/// The waits between those tries: 1 s doubling, jittered, so hosts refused together spread out.
+const RIDE_OUT_BACKOFF: Backoff = Backoff {
+    base: Duration::from_secs(1),
+    max: Duration::from_secs(16),
+    max_attempts: u32::MAX,
+};
+
 /// What became of one post.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Posted {
@@ -31,8 +41,16 @@ pub enum Posted {
     /// The ingest refuses it for good (malformed, too large): it is dropped, or it would block every
     /// later event.
     Refused(String),
-    /// Try again later (the ingest is away, busy, or does not know the token yet).
+    /// The ingest is busy or away (429, 5xx, no answer): a moment later it may take it.
+    Busy(String),
+    /// Try again later (the ingest does not know the token yet).
     Later(String),
+}
+
+impl crate::retry::Retryable for Posted {
+    fn is_retryable(&self) -> bool {
+        matches!(self, Posted::Busy(_))
+    }
 }
 
 /// The ingest, as the agent talks to it.
@@ -67,7 +85,7 @@ impl Ingest {
         }
         let status = match request.send().await {
             Ok(response) => response.status(),
-            Err(error) => return Posted::Later(reason(error)),
+            Err(error) => return Posted::Busy(reason(error)),
         };
         match status.as_u16() {
             200..=299 => Posted::Kept,
@@ -76,8 +94,39 @@ impl Ingest {
                     .into(),
             ),
             400 | 413 | 422 => Posted::Refused(format!("the ingest refused it: HTTP {status}")),
+            429 | 500..=599 => Posted::Busy(format!("HTTP {status}")),
             _ => Posted::Later(format!("HTTP {status}")),
         }
+    }
+
+    /// Posts `body`, trying again while the ingest is busy (429, 5xx, no answer) with jittered
+    /// backoff, for at most `within`: a throttled ingest a minute long costs no heartbeat.
+    pub async fn post_riding_out(
+        &self,
+        kind: &str,
+        body: String,
+        json: bool,
+        within: Duration,
+    ) -> Posted {
+        let deadline = Instant::now() + within;
+        let (posted, attempts) = crate::retry::retry(RIDE_OUT_BACKOFF, deadline, |_| {
+            let body = body.clone();
+            async move {
+                match self.post(kind, body, json).await {
+                    Posted::Kept => Ok(()),
+                    other => Err(other),
+                }
+            }
+        })
+        .await;
+        if attempts > 1 {
+            tracing::info!(
+                attempts,
+                kept = posted.is_ok(),
+                "the ingest was busy: tried again"
+            );
+        }
+        posted.err().unwrap_or(Posted::Kept)
     }
 }
 
@@ -94,57 +143,78 @@ fn reason(error: reqwest::Error) -> String {
     text
 }
 
-/// Delivers `spool` to `ingest` until the process ends: each event in order, removed once the
-/// ingest has it; a ping whenever `tick` is set. `wake` says something changed.
+/// Delivers `spool` to `ingest` until the process ends: each event in order, out of the queue
+/// once the ingest has it (its file removed, or left when it cannot be); a heartbeat whenever
+/// `tick` is set, tried for up to [`RIDE_OUT`] on a task of its own so events do not wait for it.
+/// Every repeated failure, of the ingest or of the disk, waits 1 s doubling to a minute: in any
+/// fault the sender makes at most a post a second.
 pub async fn run(ingest: Ingest, spool: Arc<Spool>, wake: Arc<Notify>, tick: Arc<AtomicBool>) {
-    let ping = || async {
-        if tick.swap(false, Ordering::SeqCst)
-            && let Posted::Later(why) | Posted::Refused(why) =
-                ingest.post("ping", String::new(), false).await
+    let mut beating: Option<tokio::task::JoinHandle<()>> = None;
+    let beat = |beating: &mut Option<tokio::task::JoinHandle<()>>| {
+        // A heartbeat still being tried stands for this one too.
+        if beating.as_ref().is_some_and(|b| !b.is_finished()) || !tick.swap(false, Ordering::SeqCst)
         {
-            // A late heartbeat would lie about the host's liveness: it is not kept.
-            tracing::warn!(reason = %why, "the heartbeat did not reach the ingest");
+            return;
         }
+        let ingest = ingest.clone();
+        *beating = Some(tokio::spawn(async move {
+            if let Posted::Later(why) | Posted::Refused(why) | Posted::Busy(why) = ingest
+                .post_riding_out("ping", String::new(), false, RIDE_OUT)
+                .await
+            {
+                // A late heartbeat would lie about the host's liveness: it is not kept.
+                tracing::warn!(reason = %why, "the heartbeat did not reach the ingest");
+            }
+        }));
     };
     let mut failures: u32 = 0;
     loop {
-        ping().await;
-        let next = match spool.oldest() {
-            Ok(next) => next,
+        beat(&mut beating);
+        let failed = match spool.oldest() {
             Err(error) => {
                 tracing::error!(%error, "the spool could not be read");
-                tokio::time::sleep(Duration::from_secs(5)).await;
+                true
+            }
+            Ok(None) => {
+                failures = 0;
+                let _ = tokio::time::timeout(IDLE, wake.notified()).await;
                 continue;
             }
+            Ok(Some(event)) => match ingest.post("event", event.body, true).await {
+                Posted::Kept => match spool.remove(event.sequence) {
+                    Ok(()) => false,
+                    Err(error) => {
+                        tracing::error!(%error, sequence = event.sequence, "a delivered event's file could not be removed: it is not sent again");
+                        true
+                    }
+                },
+                Posted::Refused(why) => {
+                    tracing::error!(reason = %why, sequence = event.sequence, "event dropped");
+                    spool.remove(event.sequence).is_err()
+                }
+                Posted::Later(why) | Posted::Busy(why) => {
+                    tracing::warn!(reason = %why, "event not delivered yet");
+                    true
+                }
+            },
         };
-        let Some(event) = next else {
-            let _ = tokio::time::timeout(IDLE, wake.notified()).await;
+        if !failed {
+            failures = 0;
             continue;
-        };
-        match ingest.post("event", event.body, true).await {
-            Posted::Kept => {
-                failures = 0;
-                if let Err(error) = spool.remove(event.sequence) {
-                    tracing::error!(%error, "a delivered event could not be removed from the spool");
-                }
-            }
-            Posted::Refused(why) => {
-                tracing::error!(reason = %why, sequence = event.sequence, "event dropped");
-                let _ = spool.remove(event.sequence);
-            }
-            Posted::Later(why) => {
-                failures = failures.saturating_add(1);
-                let wait = BACKOFF.delay(failures.saturating_add(1));
-                tracing::warn!(reason = %why, wait_ms = wait.as_millis() as u64, "event not delivered yet");
-                // Heartbeats still go out while events wait.
-                let until = Instant::now() + wait;
-                while tokio::time::timeout_at(until, wake.notified())
-                    .await
-                    .is_ok()
-                {
-                    ping().await;
-                }
-            }
+        }
+        failures = failures.saturating_add(1);
+        let wait = BACKOFF.delay(failures.saturating_add(1));
+        tracing::debug!(
+            wait_ms = wait.as_millis() as u64,
+            "waiting before the next try"
+        );
+        // Heartbeats still go out while events wait.
+        let until = Instant::now() + wait;
+        while tokio::time::timeout_at(until, wake.notified())
+            .await
+            .is_ok()
+        {
+            beat(&mut beating);
         }
     }
 }

@@ -288,16 +288,87 @@ pub fn title(alert: &Alert, style: &Style) -> String {
 }
 
 pub fn plain_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
+    escaped_item(alert, style, now, &|text| text.to_owned())
+}
+
+/// [`plain_item`] with what came from outside (the target and the check's sentence, which quote
+/// host, process and group names and a job's output) passed through `escape`, a channel's own
+/// escaping; lookout's own words around them are left as they are.
+pub fn escaped_item(
+    alert: &Alert,
+    style: &Style,
+    now: DateTime<Utc>,
+    escape: &dyn Fn(&str) -> String,
+) -> String {
     let mut item = format!(
         "- {} · {}\n  {}",
         title(alert, style),
-        alert.target,
+        escape(&alert.target),
         style.detail(alert, now)
     );
     if !alert.state.is_ending() {
-        item.push_str(&format!("\n  {}", alert.message.replace('\n', "\n  ")));
+        item.push_str(&format!(
+            "\n  {}",
+            escape(&alert.message).replace('\n', "\n  ")
+        ));
     }
     item
+}
+
+/// Text for a chat markdown that has no escape of its own (WeCom's and DingTalk's markdown,
+/// Feishu's lark_md): each character that could open a tag, a mention, a link, an image, code,
+/// emphasis, strike-through or a heading is replaced by its full-width twin, which reads the same
+/// and means nothing to the renderer; a line that would start a list or underline a heading
+/// (`-`, `=`, `+`) starts with a twin instead. Text in, text out: no input makes markup.
+pub fn markdown_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut line_start = true;
+    for c in text.chars() {
+        let twin = match c {
+            '<' => Some('＜'),
+            '>' => Some('＞'),
+            '[' => Some('［'),
+            ']' => Some('］'),
+            '`' => Some('ˋ'),
+            '*' => Some('＊'),
+            '#' => Some('＃'),
+            '@' => Some('＠'),
+            '&' => Some('＆'),
+            '~' => Some('～'),
+            '\\' => Some('＼'),
+            '|' => Some('｜'),
+            '-' | '=' | '+' if line_start => Some(match c {
+                '-' => '‐',
+                '=' => '＝',
+                _ => '＋',
+            }),
+            _ => None,
+        };
+        out.push(twin.unwrap_or(c));
+        if c == '\n' {
+            line_start = true;
+        } else if !c.is_whitespace() {
+            line_start = false;
+        }
+    }
+    out
+}
+
+/// The markup a chat could read in `text`: what [`markdown_text`] replaces, and a line opening a
+/// list or a heading. For the tests of every channel's layout: escaped text has none of it.
+pub fn markup_in(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = text
+        .chars()
+        .filter(|c| "<>[]`*#@&~\\|".contains(*c))
+        .map(String::from)
+        .collect();
+    found.extend(
+        text.lines()
+            .map(str::trim_start)
+            .filter(|line| line.starts_with(['-', '=', '+']))
+            .map(|line| line.chars().take(1).collect::<String>()),
+    );
+    found
 }
 
 /// Plain text: a headline, then each alert. Used by the console and as the email's text part.

@@ -36,6 +36,7 @@ const LIMIT_VARS: LimitVars = LimitVars {
     cpu: "HEARTBEAT_CPU_MAX",
     memory: "HEARTBEAT_MEMORY_MAX",
     disk: "HEARTBEAT_DISK_MAX",
+    disks: "HEARTBEAT_DISKS",
     processes: "HEARTBEAT_PROCESSES",
 };
 /// The part of a monitor's keys that stands for its resource report as a whole.
@@ -76,6 +77,7 @@ pub const TYPE: CheckType = CheckType {
         one("cpu_max", "HEARTBEAT_CPU_MAX"),
         one("memory_max", "HEARTBEAT_MEMORY_MAX"),
         one("disk_max", "HEARTBEAT_DISK_MAX"),
+        list("disks", "HEARTBEAT_DISKS"),
         list("processes", "HEARTBEAT_PROCESSES"),
     ],
     host: None,

@@ -38,6 +38,7 @@ const LIMIT_VARS: LimitVars = LimitVars {
     cpu: "HOST_CPU_MAX",
     memory: "HOST_MEMORY_MAX",
     disk: "HOST_DISK_MAX",
+    disks: "HOST_DISKS",
     processes: "HOST_PROCESSES",
 };
 /// The first line of the command's output: the command is lookout's own.
@@ -106,16 +107,6 @@ fn is_user(text: &str) -> bool {
         && !text.starts_with('-')
 }
 
-/// True for a disk path the command may name: absolute, without shell metacharacters.
-pub fn is_disk_path(path: &str) -> bool {
-    path.starts_with('/')
-        && path.len() <= 255
-        && path
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-'))
-        && !path.split('/').any(|part| part == "..")
-}
-
 impl HostSettings {
     /// Reads and checks the settings; the private key is read (and decrypted) here, once.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
@@ -180,23 +171,8 @@ impl HostSettings {
                 "run ssh-keyscan -t ed25519 <host> (from a machine that trusts it) and give the line, or ssh-keygen -lf the key's .pub file",
             )
         })?;
-        let mut disks: Vec<String> = env
-            .list("HOST_DISKS")
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        if let Some(bad) = disks.iter().find(|d| !is_disk_path(d)) {
-            return Err(ConfigError::invalid(
-                "HOST_DISKS",
-                bad,
-                "is not an absolute path of letters, digits, / . _ or -",
-                "name the disks by their mount points: disks: [\"/\", \"/data\"]",
-            ));
-        }
-        if disks.is_empty() {
-            disks.push("/".to_owned());
-        }
         let limits = Limits::from_env(env, LIMIT_VARS)?;
+        let disks = limits.disks.clone();
         Ok(HostSettings {
             target: Target {
                 host: host.to_owned(),
@@ -577,9 +553,11 @@ mod tests {
     #[test]
     fn malicious_names_never_reach_the_command() {
         for bad in ["/data $(id)", "data", "/a;b", "/a b", "/../etc", "/x`id`"] {
-            assert!(!is_disk_path(bad), "{bad}");
+            assert!(!crate::pings::is_disk_path(bad), "{bad}");
         }
-        assert!(is_disk_path("/") && is_disk_path("/var/lib/postgresql-16"));
+        assert!(
+            crate::pings::is_disk_path("/") && crate::pings::is_disk_path("/var/lib/postgresql-16")
+        );
         assert!(!super::super::limits::is_process_name("nginx; rm -rf /"));
         assert!(!super::super::limits::is_process_name("-n"));
         assert!(!is_address("db-1 -oProxyCommand=x") && is_address("2001:db8::1"));

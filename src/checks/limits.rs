@@ -28,6 +28,8 @@ pub struct LimitVars {
     pub memory: &'static str,
     /// Highest disk used %, for every disk.
     pub disk: &'static str,
+    /// The disks judged (`/` when unset).
+    pub disks: &'static str,
     /// Processes that must run.
     pub processes: &'static str,
 }
@@ -39,22 +41,16 @@ pub struct Limits {
     pub cpu: Option<f64>,
     /// Highest memory used %.
     pub memory: Option<f64>,
-    /// Highest disk used %, for every disk reported.
+    /// Highest disk used %, for each of [`Limits::disks`].
     pub disk: Option<f64>,
+    /// The disks judged, by mount point (`/` when none is named): only these, whatever a report
+    /// lists.
+    pub disks: Vec<String>,
     /// Processes that must run, by exact name.
     pub processes: Vec<String>,
 }
 
-/// True for a process name `pgrep -x` can find: the kernel keeps 15 characters of a name, so a
-/// longer one never matches; one starting with `-` would be read as an option (`-n` makes pgrep
-/// find the newest process of any name).
-pub fn is_process_name(name: &str) -> bool {
-    (1..=15).contains(&name.len())
-        && !name.starts_with('-')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
+pub use crate::pings::{is_disk_path, is_process_name};
 
 impl Limits {
     /// Reads and checks the limits.
@@ -86,10 +82,27 @@ impl Limits {
                 "give the exact name of the process (as ps -e shows it): 1 to 15 letters, digits, . _ or -, not starting with -",
             ));
         }
+        let mut disks: Vec<String> = env
+            .list(vars.disks)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if let Some(bad) = disks.iter().find(|d| !is_disk_path(d)) {
+            return Err(ConfigError::invalid(
+                vars.disks,
+                bad,
+                "is not an absolute path of letters, digits, / . _ or -",
+                "name the disks by their mount points: disks: [\"/\", \"/data\"]",
+            ));
+        }
+        if disks.is_empty() {
+            disks.push("/".to_owned());
+        }
         Ok(Limits {
             cpu: percent(vars.cpu)?,
             memory: percent(vars.memory)?,
             disk: percent(vars.disk)?,
+            disks,
             processes,
         })
     }
@@ -139,13 +152,19 @@ impl Limits {
             ));
         }
         if let Some(limit) = self.disk {
-            for (path, used) in &report.disks {
-                results.push(figure(
-                    format!("disk:{path}"),
-                    format!("disk {path}"),
-                    *used,
-                    limit,
-                ));
+            for path in &self.disks {
+                let part = format!("disk:{path}");
+                match report.disks.get(path) {
+                    Some(used) => results.push(figure(part, format!("disk {path}"), *used, limit)),
+                    None => results.push(unreported(
+                        naming,
+                        name,
+                        &part,
+                        format!(
+                            "{name}'s report does not give disk {path}: add --disk {path} to its lookout-agent report"
+                        ),
+                    )),
+                }
             }
         }
         for process in &self.processes {
@@ -157,14 +176,19 @@ impl Limits {
                     kind: PROCESS_MISSING.kind,
                     message: format!("{name}: no process named {process} is running"),
                 }),
-                None => Some(Failure {
-                    kind: super::MONITOR_ERROR.kind,
-                    message: format!(
-                        "{name}'s report does not say whether {process} runs: add --process {process} to its lookout-agent report"
-                    ),
-                }),
+                None => {
+                    results.push(unreported(
+                        naming,
+                        name,
+                        &part,
+                        format!(
+                            "{name}'s report does not say whether {process} runs: add --process {process} to its lookout-agent report"
+                        ),
+                    ));
+                    continue;
+                }
             };
-            let mut checked = result(
+            results.push(result(
                 naming,
                 &part,
                 failure,
@@ -175,14 +199,31 @@ impl Limits {
                     limit: None,
                     running,
                 },
-            );
-            if running.is_none() {
-                checked.health = Health::MonitorError;
-            }
-            results.push(checked);
+            ));
         }
         results
     }
+}
+
+/// A monitor error for a figure the report does not give.
+fn unreported(naming: &Naming, name: &str, part: &str, message: String) -> CheckResult {
+    let mut checked = result(
+        naming,
+        part,
+        Some(Failure {
+            kind: super::MONITOR_ERROR.kind,
+            message,
+        }),
+        ResourceMeasurement {
+            host: name.to_owned(),
+            resource: part.to_owned(),
+            value: None,
+            limit: None,
+            running: None,
+        },
+    );
+    checked.health = Health::MonitorError;
+    checked
 }
 
 /// 96.2 as "96.2", 85.0 as "85".
@@ -255,6 +296,7 @@ mod tests {
         cpu: "X_CPU_MAX",
         memory: "X_MEMORY_MAX",
         disk: "X_DISK_MAX",
+        disks: "X_DISKS",
         processes: "X_PROCESSES",
     };
 
@@ -275,6 +317,7 @@ mod tests {
                 ("X_CPU_MAX", "85"),
                 ("X_MEMORY_MAX", "90%"),
                 ("X_DISK_MAX", "95"),
+                ("X_DISKS", "/, /data, /backup"),
                 ("X_PROCESSES", "nginx, dockerd, redis-server"),
             ]),
             VARS,
@@ -294,6 +337,7 @@ mod tests {
                 ("heartbeat:web-1/memory", Health::Ok),
                 ("heartbeat:web-1/disk:/", Health::Failing),
                 ("heartbeat:web-1/disk:/data", Health::Ok),
+                ("heartbeat:web-1/disk:/backup", Health::MonitorError),
                 ("heartbeat:web-1/process:nginx", Health::Ok),
                 ("heartbeat:web-1/process:dockerd", Health::Failing),
                 ("heartbeat:web-1/process:redis-server", Health::MonitorError),
@@ -302,8 +346,19 @@ mod tests {
         let said = |i: usize| results[i].failure.as_ref().unwrap().message.clone();
         assert_eq!(said(0), "web-1 CPU at 91.2 % (limit 85 %)");
         assert_eq!(said(2), "web-1 disk / at 96.2 % (limit 95 %)");
-        assert_eq!(said(5), "web-1: no process named dockerd is running");
-        assert!(said(6).contains("--process redis-server"), "{}", said(6));
+        assert!(said(4).contains("--disk /backup"), "{}", said(4));
+        assert_eq!(said(6), "web-1: no process named dockerd is running");
+        assert!(said(7).contains("--process redis-server"), "{}", said(7));
+        // Only the disks the monitor names are judged, whatever else a report lists.
+        let only_root = Limits::from_env(&Env::from_pairs([("X_DISK_MAX", "95")]), VARS).unwrap();
+        let mut listed = report();
+        listed.disks.insert("/srv".into(), 99.0);
+        let keys: Vec<String> = only_root
+            .judge("web-1", &naming, &listed)
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        assert_eq!(keys, ["heartbeat:web-1/disk:/"]);
         assert!(Limits::from_env(&Env::from_pairs([("X_CPU_MAX", "1")]), VARS).is_ok());
     }
 
@@ -315,6 +370,9 @@ mod tests {
             ("X_DISK_MAX", "lots"),
             ("X_PROCESSES", "nginx; rm -rf /"),
             ("X_PROCESSES", "a-process-name-too-long"),
+            ("X_PROCESSES", "-n"),
+            ("X_DISKS", "/data $(id)"),
+            ("X_DISKS", "relative"),
         ] {
             let error = Limits::from_env(&Env::from_pairs([(var, value)]), VARS)
                 .expect_err(value)

@@ -519,6 +519,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("HEARTBEAT_CPU_MAX", Source::File, Some("heartbeat")),
     setting("HEARTBEAT_MEMORY_MAX", Source::File, Some("heartbeat")),
     setting("HEARTBEAT_DISK_MAX", Source::File, Some("heartbeat")),
+    setting("HEARTBEAT_DISKS", Source::File, Some("heartbeat")),
     setting("HEARTBEAT_PROCESSES", Source::File, Some("heartbeat")),
     setting("SUPERVISOR_TOKEN", Source::File, Some("heartbeat")),
     setting("SUPERVISOR_HOST", Source::File, Some("heartbeat")),

@@ -142,7 +142,10 @@ pub fn request_body(digest: &Digest, style: &Style, at_mobiles: &[String], at_al
     let items: Vec<String> = digest
         .alerts
         .iter()
-        .map(|a| render::plain_item(a, style, digest.time).replace('\n', "  \n"))
+        .map(|a| {
+            render::escaped_item(a, style, digest.time, &render::markdown_text)
+                .replace('\n', "  \n")
+        })
         .collect();
     let body = render::fit(
         &render::headline(digest, style),

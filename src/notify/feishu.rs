@@ -133,7 +133,7 @@ pub fn card(digest: &Digest, style: &Style) -> Value {
     let items: Vec<String> = digest
         .alerts
         .iter()
-        .map(|a| render::plain_item(a, style, digest.time))
+        .map(|a| render::escaped_item(a, style, digest.time, &render::markdown_text))
         .collect();
     let header = format!("{} · {}", style.counts(digest), style.time(digest.time));
     let text = render::fit(&header, &items, "\n", TEXT_LIMIT, style);

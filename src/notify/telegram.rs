@@ -120,7 +120,12 @@ pub fn text(digest: &Digest, style: &Style) -> String {
     let items: Vec<String> = digest
         .alerts
         .iter()
-        .map(|a| escape(&render::plain_item(a, style, digest.time)))
+        // An `@name` in what came from outside would mention (and notify) that user.
+        .map(|a| {
+            escape(&render::escaped_item(a, style, digest.time, &|text| {
+                text.replace('@', "＠")
+            }))
+        })
         .collect();
     render::fit(&header, &items, "\n", TEXT_LIMIT, style)
 }

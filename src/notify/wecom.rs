@@ -184,14 +184,19 @@ fn markdown_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
         AlertState::MonitorError => "comment",
         AlertState::Recovered | AlertState::Retired => "info",
     };
+    // The target and the check's sentence come from outside (host, program and job names, a
+    // job's output): text, never markup.
     let mut item = format!(
         "><font color=\"{color}\">{}</font> `{}`\n>{}",
         render::title(alert, style),
-        alert.target.replace('`', "'"),
+        render::markdown_text(&alert.target),
         style.detail(alert, now)
     );
     if !alert.state.is_ending() {
-        item.push_str(&format!("\n>{}", alert.message.replace('\n', "\n>")));
+        item.push_str(&format!(
+            "\n>{}",
+            render::markdown_text(&alert.message).replace('\n', "\n>")
+        ));
     }
     cap_item(item)
 }

@@ -207,8 +207,20 @@ pub async fn events_are_kept_once_in_order(store: &dyn StateStore) {
     );
     assert!(store.record_event("host-a", &exited, later).await.unwrap());
     assert!(store.record_event("host-a", &running, later).await.unwrap());
-    // A resend is not kept again; a late arrival takes its place in time.
+    // A resend is not kept again, even stamped anew (supervisord resends an event the listener
+    // did not take, and the agent stamps what it receives): its id says it is the same, and the
+    // first delivery's time stays. A late arrival takes its place in time.
     assert!(!store.record_event("host-a", &exited, later).await.unwrap());
+    let restamped = lookout::events::ProcessEvent {
+        at: exited.at + chrono::Duration::milliseconds(1500),
+        ..exited.clone()
+    };
+    assert!(
+        !store
+            .record_event("host-a", &restamped, later)
+            .await
+            .unwrap()
+    );
     assert!(store.record_event("host-a", &earlier, later).await.unwrap());
     let gone = process_event(9, 1, "EXITED");
     assert!(
@@ -251,7 +263,8 @@ pub async fn resource_reports_outlast_plain_pings(store: &dyn StateStore) {
     let report = Resources::of_body(
         br#"{"host":"web-1","cpu":12.5,"memory":40,"disks":{"/":96.2},"processes":{"nginx":false}}"#,
     )
-    .expect("a report");
+    .expect("a report")
+    .expect("valid");
     let hash = "reports-host";
     assert!(
         store

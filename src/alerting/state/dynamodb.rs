@@ -1,9 +1,9 @@
 //! DynamoDB (`STATE_TABLE`): one item per incident and one per finished tick, under the function's
 //! partition; daily budgets under `budget`.
 //!
-//! Table: partition key `pk` (the function, `budget`, `ping#<token hash>` or `events#<token
-//! hash>`), sort key `sk` (`incident#<key>`, `tick#<id>`, `<budget>`, `ping`, or an event's time
-//! and id), TTL attribute `expires_at`. Incident items
+//! Table: partition key `pk` (the function, `budget`, `ping#<token hash>`, `events#<token hash>`
+//! or `event-ids#<token hash>`), sort key `sk` (`incident#<key>`, `tick#<id>`, `<budget>`, `ping`,
+//! an event's time and id, or an event's id), TTL attribute `expires_at`. Incident items
 //! carry `state` (JSON) and `version`; every incident write is conditional, so overlapping
 //! invocations cannot both claim a notice. A heartbeat's ping record is one item whose fields are
 //! attributes, so each ping is one conditional `UpdateItem` (no read first).
@@ -34,6 +34,9 @@ const PING: &str = "ping";
 /// The partition prefix of a host's program events (`events#<token hash>`, sorted by
 /// [`crate::events::ProcessEvent::sort_key`]).
 const EVENTS: &str = "events";
+/// The partition prefix of the ids of a host's events kept (`event-ids#<token hash>`, sort key
+/// the id): a resend is known by its id alone.
+const EVENT_IDS: &str = "event-ids";
 /// A host's events read at most per tick (the newest), so a crash loop cannot stall one.
 const MAX_EVENTS_READ: usize = 5_000;
 /// Keys BatchGetItem takes at once.
@@ -485,25 +488,56 @@ impl StateStore for DynamoDbStore {
         event: &crate::events::ProcessEvent,
         expires: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
         let body = serde_json::to_string(event)
             .map_err(|e| StoreError::Unavailable(format!("cannot encode an event: {e}")))?;
-        let put = self
+        let now = number(Utc::now().timestamp());
+        // Once: the event's id is marked in the same transaction as the event is kept, so a resend
+        // (whatever its time) finds the mark. An expired item TTL has not deleted yet counts as
+        // gone.
+        let put = |pk: String, sk: String, event: Option<String>| {
+            let mut builder = Put::builder()
+                .table_name(&self.table)
+                .item("pk", string(pk))
+                .item("sk", string(sk))
+                .item("expires_at", number(expires.timestamp()))
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", now.clone());
+            if let Some(event) = event {
+                builder = builder.item("event", string(event));
+            }
+            builder
+                .build()
+                .map(|put| TransactWriteItem::builder().put(put).build())
+                .map_err(|e| StoreError::Unavailable(format!("cannot build the write: {e}")))
+        };
+        let written = self
             .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", string(format!("{EVENTS}#{token_hash}")))
-            .item("sk", string(event.sort_key()))
-            .item("event", string(body))
-            .item("expires_at", number(expires.timestamp()))
-            // Once: a resent event has the key it had. An expired item TTL has not deleted yet
-            // counts as gone.
-            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-            .expression_attribute_values(":now", number(Utc::now().timestamp()))
+            .transact_write_items()
+            .transact_items(put(
+                format!("{EVENT_IDS}#{token_hash}"),
+                // At most 512 bytes (the ingest checks): within DynamoDB's 1,024 for a sort key.
+                event.id.clone(),
+                None,
+            )?)
+            .transact_items(put(
+                format!("{EVENTS}#{token_hash}"),
+                event.sort_key(),
+                Some(body),
+            )?)
             .send()
             .await;
-        match put {
+        match written {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+            Err(SdkError::ServiceError(e))
+                if matches!(
+                    e.err(),
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)
+                        if t.cancellation_reasons()
+                            .iter()
+                            .any(|r| r.code() == Some("ConditionalCheckFailed"))
+                ) =>
+            {
                 Ok(false)
             }
             Err(e) => Err(unavailable(&e)),
