@@ -120,6 +120,11 @@ $(VENV)/.installed: requirements-dev.txt
 validate: tools
 	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint --template template.yaml
 	$(VENV)/bin/cfn-lint template.yaml
+	@# The same with the ingest behind CloudFront and WAF (IngestShield=waf).
+	@mkdir -p .aws-sam && sed '/^  IngestShield:/,/Default:/ s/Default: none/Default: waf/' template.yaml > .aws-sam/template-waf.yaml
+	@grep -A2 '^  IngestShield:' .aws-sam/template-waf.yaml | grep -q 'Default: waf'
+	AWS_DEFAULT_REGION=us-east-1 $(SAM) validate --lint --template .aws-sam/template-waf.yaml
+	$(VENV)/bin/cfn-lint .aws-sam/template-waf.yaml
 	@if [ -f lookout.yaml ] || [ -n "$$LOOKOUT_CONFIG" ]; then \
 	  $(CARGO) build --quiet --bin site-status && \
 	  set -a && if [ -f .env ]; then . ./.env; fi && set +a && \

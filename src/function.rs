@@ -186,10 +186,10 @@ async fn assemble_from(
         let channels = notify::channels_from_env(env, Arc::clone(&store)).await?;
         let routes = channels.iter().map(|c| c.name.clone()).collect();
         let policy = Policy::from_env(env)?;
-        let watch = implicit_watch(kind, env, routes, policy.clone(), &store)?;
+        let watches = implicit_watches(kind, env, routes, policy.clone(), &store)?;
         return Ok(Monitor::watching(
             kind.function,
-            vec![watch],
+            watches,
             channels,
             store,
             policy,
@@ -237,13 +237,13 @@ pub fn watches_of(
 ) -> Result<Vec<Watch>, SetupError> {
     match &file.monitors {
         // A file of channels and defaults only: the variables describe the monitor.
-        None => Ok(vec![implicit_watch(
+        None => implicit_watches(
             kind,
             &file.defaults,
             file.default_channels.clone(),
             file.policy.clone(),
             store,
-        )?]),
+        ),
         Some(monitors) => {
             let mut watches = Vec::new();
             for kind in checks::check_types_of(kind.function) {
@@ -268,39 +268,64 @@ fn typed_watches(
         kind: kind.name,
         name: m.name.clone(),
     };
-    let checks = (kind.build)(
+    let mut checks = (kind.build)(
         own.iter().map(|m| (m.env.clone(), naming(m))).collect(),
         store,
-    )?;
-    Ok(checks
-        .into_iter()
-        .zip(own)
+    )?
+    .into_iter();
+    let mut watches: Vec<Watch> = checks
+        .by_ref()
+        .zip(&own)
         .map(|(check, spec)| Watch {
             check: Box::new(file::FileMonitor::new(check, kind)),
             channels: spec.channels.clone(),
             policy: spec.policy.clone(),
             every: spec.every,
         })
-        .collect())
+        .collect();
+    // Checks past one per monitor are the type's own, about all of them (the heartbeat's ingest):
+    // every tick, told to every channel one of its monitors tells, by the first one's policy.
+    let mut channels: Vec<String> = Vec::new();
+    for channel in own.iter().flat_map(|m| &m.channels) {
+        if !channels.contains(channel) {
+            channels.push(channel.clone());
+        }
+    }
+    if let Some(first) = own.first() {
+        watches.extend(checks.map(|check| Watch {
+            check: Box::new(file::FileMonitor::new(check, kind)),
+            channels: channels.clone(),
+            policy: first.policy.clone(),
+            every: None,
+        }));
+    }
+    Ok(watches)
 }
 
-/// The one monitor a function's variables describe, named after the function.
-fn implicit_watch(
+/// The one monitor a function's variables describe, named after the function (and the checks
+/// its type keeps about all its monitors, told alike).
+fn implicit_watches(
     kind: &'static CheckType,
     env: &Env,
     channels: Vec<String>,
     policy: Policy,
     store: &checks::SharedStore,
-) -> Result<Watch, SetupError> {
-    let check = (kind.build)(vec![(env.clone(), Naming::Function(kind.function))], store)?
-        .pop()
-        .ok_or_else(|| SetupError::HttpClient("the check could not be built".into()))?;
-    Ok(Watch {
-        check,
-        channels,
-        policy,
-        every: None,
-    })
+) -> Result<Vec<Watch>, SetupError> {
+    let checks = (kind.build)(vec![(env.clone(), Naming::Function(kind.function))], store)?;
+    if checks.is_empty() {
+        return Err(SetupError::HttpClient(
+            "the check could not be built".into(),
+        ));
+    }
+    Ok(checks
+        .into_iter()
+        .map(|check| Watch {
+            check,
+            channels: channels.clone(),
+            policy: policy.clone(),
+            every: None,
+        })
+        .collect())
 }
 
 /// `--check-config`: reads `lookout.yaml` (or the variables) and every monitor and channel in it,

@@ -313,6 +313,7 @@ impl Ingest {
             }
             Err(error) => {
                 tracing::error!(monitor = %known.name, %error, "could not keep a ping");
+                self.count_refusal(request.at).await;
                 Answer::new(503, "the ping could not be kept: try again")
             }
         }
@@ -352,8 +353,20 @@ impl Ingest {
             }
             Err(error) => {
                 tracing::error!(%monitor, %error, "could not keep an event");
+                self.count_refusal(request.at).await;
                 Answer::new(503, "the event could not be kept: try again")
             }
+        }
+    }
+
+    /// Counts a 5xx answer in the store, when the store answers now (a store that could not keep
+    /// the ping may still take this), so the heartbeat function knows silence it caused is not
+    /// the hosts'. Bounded in time: the answer must still get out.
+    async fn count_refusal(&self, at: DateTime<Utc>) {
+        let counted =
+            tokio::time::timeout(REFUSAL_WAIT, self.store.record_ingest_refusal(at)).await;
+        if !matches!(counted, Ok(Ok(()))) {
+            tracing::warn!("the refusal could not be counted in the store either");
         }
     }
 }
@@ -370,6 +383,9 @@ async fn within_store_wait<T>(
             ))
         })
 }
+
+/// How long counting a refusal may take.
+const REFUSAL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Everything the function needs, built once at cold start.
 async fn build(in_lambda: bool) -> Result<Ingest, SetupError> {
@@ -495,5 +511,105 @@ mod tests {
         }
         assert_eq!(route("/").unwrap_err().status, 404);
         assert_eq!(route("/pingx/abc").unwrap_err().status, 404);
+    }
+
+    /// A store that cannot keep pings or events (throttled, say) and takes everything else.
+    struct Refusing(state::memory::MemoryStore);
+
+    #[async_trait::async_trait]
+    impl state::StateStore for Refusing {
+        async fn tick_finished(&self, f: &str, t: &str) -> Result<bool, state::StoreError> {
+            self.0.tick_finished(f, t).await
+        }
+        async fn load(&self, f: &str) -> Result<Vec<state::Versioned>, state::StoreError> {
+            self.0.load(f).await
+        }
+        async fn get(
+            &self,
+            f: &str,
+            k: &str,
+        ) -> Result<Option<state::Versioned>, state::StoreError> {
+            self.0.get(f, k).await
+        }
+        async fn commit(
+            &self,
+            c: &state::Commit<'_>,
+        ) -> Result<Vec<Option<u64>>, state::StoreError> {
+            self.0.commit(c).await
+        }
+        async fn spend(
+            &self,
+            b: &str,
+            l: u32,
+            e: DateTime<Utc>,
+        ) -> Result<bool, state::StoreError> {
+            self.0.spend(b, l, e).await
+        }
+        async fn refund(&self, b: &str) -> Result<(), state::StoreError> {
+            self.0.refund(b).await
+        }
+        async fn record_ping(
+            &self,
+            _: &str,
+            _: &str,
+            _: &Ping,
+            _: chrono::Duration,
+        ) -> Result<bool, state::StoreError> {
+            Err(state::StoreError::Unavailable("throttled".into()))
+        }
+        async fn pings(
+            &self,
+            h: &[String],
+        ) -> Result<HashMap<String, pings::PingRecord>, state::StoreError> {
+            self.0.pings(h).await
+        }
+        async fn record_event(
+            &self,
+            _: &str,
+            _: &crate::events::ProcessEvent,
+            _: DateTime<Utc>,
+        ) -> Result<bool, state::StoreError> {
+            Err(state::StoreError::Unavailable("throttled".into()))
+        }
+        async fn events(
+            &self,
+            h: &str,
+        ) -> Result<Vec<crate::events::ProcessEvent>, state::StoreError> {
+            self.0.events(h).await
+        }
+        async fn record_ingest_refusal(&self, at: DateTime<Utc>) -> Result<(), state::StoreError> {
+            self.0.record_ingest_refusal(at).await
+        }
+        async fn ingest_refusals(
+            &self,
+            since: DateTime<Utc>,
+        ) -> Result<Vec<(DateTime<Utc>, u64)>, state::StoreError> {
+            self.0.ingest_refusals(since).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_ping_answered_503_is_counted_in_the_store_when_it_answers() {
+        let token = "0123456789abcdef";
+        let env = Env::from_pairs([("HEARTBEAT_TOKEN", token)]);
+        let heartbeat = heartbeat::Heartbeat::from_env(&env).unwrap();
+        let store: SharedStore = Arc::new(Refusing(state::memory::MemoryStore::default()));
+        let ingest = Ingest::new(
+            vec![("web-1".into(), heartbeat)],
+            Vec::new(),
+            Arc::clone(&store),
+        );
+        let at = DateTime::from_timestamp(1_796_500_000, 0).unwrap();
+        let event = json!({
+            "version": "2.0", "rawPath": format!("/ping/{token}"),
+            "requestContext": {"http": {"method": "GET"}, "timeEpoch": at.timestamp_millis()},
+        });
+        for _ in 0..2 {
+            assert_eq!(ingest.answer(&event).await.status, 503);
+        }
+        assert_eq!(
+            store.ingest_refusals(at).await.unwrap(),
+            vec![(state::minute_of(at), 2)]
+        );
     }
 }

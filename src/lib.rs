@@ -7,6 +7,7 @@ pub mod agent;
 pub mod alerting;
 pub mod aws;
 pub mod checks;
+pub mod cloudwatch;
 pub mod config;
 pub mod demo;
 pub mod events;

@@ -31,7 +31,9 @@ struct Received {
 }
 
 /// A stand-in for the ingest's `/event/<token>` and `/ping/<token>`: records every post it keeps,
-/// and answers 503 while it is down.
+/// and answers 503 while it is down. As strict as the ingest behind the stack's shield, where
+/// CloudFront signs for the Function URL and a POST whose body's SHA-256 is not given in
+/// `x-amz-content-sha256` is refused (403).
 async fn fake_ingest() -> (String, Arc<Received>) {
     let received = Arc::new(Received::default());
     let router = Router::new()
@@ -40,7 +42,17 @@ async fn fake_ingest() -> (String, Arc<Received>) {
             post(
                 |State(r): State<Arc<Received>>,
                  Path((kind, token)): Path<(String, String)>,
+                 headers: axum::http::HeaderMap,
                  body: String| async move {
+                    let digest =
+                        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
+                    if headers
+                        .get("x-amz-content-sha256")
+                        .and_then(|v| v.to_str().ok())
+                        != Some(digest.as_str())
+                    {
+                        return StatusCode::FORBIDDEN;
+                    }
                     r.attempts
                         .lock()
                         .unwrap()

@@ -33,6 +33,7 @@ const PREFIXES: &[&str] = &[
     "STATE_",
     "TENCENTCLOUD_",
     "LOOKOUT_",
+    "INGEST_",
     "RUST_LOG",
 ];
 
@@ -289,9 +290,36 @@ fn the_template_has_every_function_and_no_wildcard_actions() {
         .and_then(|rest| rest.split("\n\n").next())
         .expect("the ingest function");
     assert!(
-        ingest.contains("AuthType: NONE")
+        ingest.contains("AuthType: !If [IngestShielded, AWS_IAM, NONE]")
             && ingest.contains("ReservedConcurrentExecutions: !Ref IngestReservedConcurrency")
     );
+    // Open, anyone may call the URL; shielded, only the stack's CloudFront distribution, signing.
+    for (permission, condition, principal) in [
+        ("IngestUrlPublicPermission", "IngestOpen", "Principal: '*'"),
+        ("IngestUrlInvokePermission", "IngestOpen", "Principal: '*'"),
+        (
+            "IngestCloudFrontUrlPermission",
+            "IngestShielded",
+            "Principal: cloudfront.amazonaws.com",
+        ),
+        (
+            "IngestCloudFrontInvokePermission",
+            "IngestShielded",
+            "Principal: cloudfront.amazonaws.com",
+        ),
+    ] {
+        let resource = text
+            .split(&format!("  {permission}:\n"))
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
+            .unwrap_or_else(|| panic!("{permission}"));
+        assert!(
+            resource.contains(&format!("Condition: {condition}")) && resource.contains(principal),
+            "{permission}: {resource}"
+        );
+    }
+    assert!(text.contains("OriginAccessControlOriginType: lambda"));
+    assert!(text.contains("AggregateKeyType: IP") && text.contains("Scope: CLOUDFRONT"));
     assert!(
         ingest.contains("Action: [dynamodb:UpdateItem, dynamodb:PutItem]")
             && !ingest.contains("ses:")

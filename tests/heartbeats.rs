@@ -23,7 +23,7 @@ use lookout::pings::{Ping, Signal, token_hash};
 use serde_json::json;
 use support::function_url::url_event;
 use support::lambda::{Outcome, RuntimeApi, scheduled_event};
-use support::moto::Moto;
+use support::moto::{self, Moto};
 use support::scripted::{Recorder, Sent, invocation, tick_at};
 
 const WEB1_TOKEN: &str = "w1-Zq8d3kT0vYp2mXr7";
@@ -729,7 +729,11 @@ async fn on_dynamodb_the_later_of_two_racing_pings_stays_and_both_functions_shar
         .map(|r| {
             (
                 r["target"].as_str().unwrap().to_owned(),
-                r["measurement"]["status"].as_str().unwrap().to_owned(),
+                r["measurement"]["status"]
+                    .as_str()
+                    .or(r["health"].as_str())
+                    .unwrap()
+                    .to_owned(),
             )
         })
         .collect();
@@ -739,6 +743,8 @@ async fn on_dynamodb_the_later_of_two_racing_pings_stays_and_both_functions_shar
             ("web-1".to_owned(), "late".to_owned()), // its last ping was 2026-12-01 02:12
             ("web-2".to_owned(), "up".to_owned()),
             ("nightly-backup".to_owned(), "waiting".to_owned()),
+            // The ingest refused nothing while web-1 was due: its silence is judged.
+            ("ingest".to_owned(), "ok".to_owned()),
         ]
     );
     let printed = format!("{}{}", ingest.stop().await, heartbeat.stop().await);
@@ -1137,4 +1143,182 @@ monitors:
             .unwrap_or_else(|| panic!("10:{minute}: {report}"));
         assert_eq!(worker["health"], "suppressed", "10:{minute}: {worker}");
     }
+}
+
+/// The ingest throttled (CloudWatch's `Throttles` of its function, read from moto over the AWS
+/// JSON protocol) in the minutes three hosts' pings were due: one monitor error saying so and
+/// nothing per host. The same silence with a healthy ingest: each host silent, as ever. Then the
+/// ingest's own count of the 503s it answered, with no CloudWatch at all, explains it too.
+#[tokio::test]
+async fn a_throttled_ingest_is_one_monitor_error_and_silence_with_a_healthy_ingest_alerts_per_host()
+{
+    const INGEST_FUNCTION: &str = "lookout-IngestFunction-Q1w2E3";
+    const HOSTS_YAML: &str = r#"
+defaults: {failure_threshold: 1, language: en, timezone: UTC}
+channels:
+  ops: {type: wecom, webhook_url: "${OPS_WECOM}"}
+monitors:
+  - {name: web-1, type: heartbeat, token: "${WEB1_TOKEN}", period: 1m, grace: 30s}
+  - {name: web-2, type: heartbeat, token: "${WEB2_TOKEN}", period: 1m, grace: 30s}
+  - {name: web-3, type: heartbeat, token: "${BACKUP_TOKEN}", period: 1m, grace: 30s}
+"#;
+    let moto = Moto::start().await;
+    // The tick ten seconds into a minute; every host last pinged ten minutes before.
+    let tick = lookout::alerting::state::minute_of(Utc::now()) + chrono::Duration::seconds(10);
+    let minute = lookout::alerting::state::minute_of(tick);
+    moto.put_metric(
+        "AWS/Lambda",
+        "Throttles",
+        ("FunctionName", INGEST_FUNCTION),
+        &[
+            (minute - chrono::Duration::minutes(2), 60.0),
+            (minute - chrono::Duration::minutes(1), 40.0),
+        ],
+    )
+    .await;
+    // Another function's throttles say nothing of the ingest.
+    moto.put_metric(
+        "AWS/Lambda",
+        "Throttles",
+        ("FunctionName", "someone-else"),
+        &[(minute - chrono::Duration::minutes(1), 999.0)],
+    )
+    .await;
+
+    let run = |function: &'static str, seed_refusals: bool| {
+        let moto = &moto;
+        async move {
+            let robot = support::wecom::FakeWeCom::start("ops-key").await;
+            let api = RuntimeApi::start().await;
+            std::fs::write(api.task_root().join("lookout.yaml"), HOSTS_YAML).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let state = dir.path().join("state.json");
+            let store = FileStore::new(&state);
+            for token in [WEB1_TOKEN, WEB2_TOKEN, BACKUP_TOKEN] {
+                let ping = Ping {
+                    signal: Signal::Success,
+                    exit_status: None,
+                    at: tick - chrono::Duration::minutes(10),
+                    output: None,
+                    resources: None,
+                };
+                store
+                    .record_ping(&token_hash(token), "host", &ping, chrono::Duration::zero())
+                    .await
+                    .unwrap();
+            }
+            if seed_refusals {
+                for _ in 0..7 {
+                    store
+                        .record_ingest_refusal(minute - chrono::Duration::seconds(30))
+                        .await
+                        .unwrap();
+                }
+            }
+            let state = state.display().to_string();
+            let webhook = robot.url();
+            let mut env: Vec<(&str, String)> = moto.env();
+            env.extend(tokens().into_iter().map(|(k, v)| (k, v.to_owned())));
+            env.push(("STATE_FILE", state));
+            env.push(("OPS_WECOM", webhook));
+            if !function.is_empty() {
+                env.push(("INGEST_FUNCTION_NAME", function.to_owned()));
+            }
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let heartbeat = api.spawn(env!("CARGO_BIN_EXE_heartbeat"), &env).await;
+            let time = tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let outcome = api
+                .invoke(scheduled_event("tick-1", &time), Duration::from_secs(30))
+                .await;
+            let Outcome::Response(report) = outcome else {
+                panic!("{outcome:?}\n{}", heartbeat.stop().await);
+            };
+            let printed = heartbeat.stop().await;
+            let health: Vec<(String, String)> = report["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["target"].as_str().unwrap().to_owned(),
+                        r["health"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+            let said: Vec<String> = robot
+                .accepted()
+                .iter()
+                .map(|m| {
+                    m["markdown"]["content"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
+                .collect();
+            (health, said, report, printed)
+        }
+    };
+    let pairs = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+
+    let (health, said, report, printed) = run(INGEST_FUNCTION, false).await;
+    assert_eq!(
+        health,
+        pairs(&[
+            ("web-1", "suppressed"),
+            ("web-2", "suppressed"),
+            ("web-3", "suppressed"),
+            ("ingest", "monitor_error"),
+        ]),
+        "{report}\n{printed}"
+    );
+    let since = (minute - chrono::Duration::minutes(2)).format("%H:%M");
+    assert_eq!(said.len(), 1, "one digest: {said:#?}");
+    assert!(
+        said[0].contains(&format!(
+            "the ingest refused 100 requests since {since} (throttled): silence of 3 hosts is not trusted"
+        )),
+        "{}",
+        said[0]
+    );
+    assert!(!said[0].contains("silent for"), "{}", said[0]);
+    assert!(!printed.contains(moto::SECRET_ACCESS_KEY), "{printed}");
+
+    // A healthy ingest (a function CloudWatch counted nothing for): each silence is told.
+    let (health, said, report, _) = run("lookout-IngestFunction-healthy", false).await;
+    assert_eq!(
+        health,
+        pairs(&[
+            ("web-1", "failing"),
+            ("web-2", "failing"),
+            ("web-3", "failing"),
+            ("ingest", "ok"),
+        ]),
+        "{report}"
+    );
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert_eq!(
+        said[0].matches("silent for 10 min").count(),
+        3,
+        "{}",
+        said[0]
+    );
+
+    // No CloudWatch (a local run): the 503s the ingest counted in the store explain it.
+    let (health, said, report, _) = run("", true).await;
+    assert_eq!(
+        health[3],
+        ("ingest".to_owned(), "monitor_error".to_owned()),
+        "{report}"
+    );
+    assert!(
+        said[0].contains("the ingest refused 7 requests since")
+            && said[0].contains("(answered 5xx)"),
+        "{}",
+        said[0]
+    );
 }

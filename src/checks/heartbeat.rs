@@ -19,6 +19,8 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+pub mod ingest;
+
 use super::limits::{self, LimitVars, Limits};
 use super::{
     Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, SharedStore,
@@ -27,6 +29,7 @@ use super::{
 use crate::config::{ConfigError, Env, SetupError, list, one, parse_duration};
 use crate::pings::{self, PingRecord};
 use crate::tick::Tick;
+use ingest::{IngestCheck, IngestVerdict};
 
 /// The function's name, as deployed.
 pub const FUNCTION: &str = "heartbeat";
@@ -67,6 +70,7 @@ pub const TYPE: CheckType = CheckType {
         kind("late", "心跳超时", "silent"),
         kind("job_failed", "任务失败", "job failed"),
         kind("run_too_long", "任务运行超时", "run too long"),
+        ingest::INGEST_REFUSED,
     ],
     keys: &[
         one("token", "HEARTBEAT_TOKEN"),
@@ -522,30 +526,53 @@ fn last_output(record: &PingRecord) -> String {
 /// Ping records by token hash, or why they could not be read.
 type Records = Result<Arc<HashMap<String, PingRecord>>, String>;
 
-/// The ping records of every heartbeat monitor of the function, read once per tick.
+/// What one tick reads: the ping records, and what the ingest refused.
+#[derive(Clone)]
+struct Reading {
+    records: Records,
+    ingest: Arc<IngestVerdict>,
+}
+
+/// The ping records of every heartbeat monitor of the function, read once per tick, and the
+/// ingest's refusals when a monitor is silent.
 struct Ledger {
     store: SharedStore,
-    hashes: Vec<String>,
+    monitors: Vec<(String, Heartbeat)>,
+    /// The ingest function's CloudWatch metrics (`INGEST_FUNCTION_NAME`), when the stack names it.
+    ingest: Option<crate::cloudwatch::FunctionMetrics>,
     /// The last tick's id and what was read for it.
-    read: Mutex<Option<(String, Records)>>,
+    read: Mutex<Option<(String, Reading)>>,
 }
 
 impl Ledger {
-    async fn records(&self, tick: &Tick) -> Records {
+    async fn reading(&self, tick: &Tick) -> Reading {
         let mut read = self.read.lock().await;
-        if let Some((id, records)) = read.as_ref()
+        if let Some((id, reading)) = read.as_ref()
             && *id == tick.id
         {
-            return records.clone();
+            return reading.clone();
         }
+        let hashes: Vec<String> = self
+            .monitors
+            .iter()
+            .map(|(_, h)| h.token_hash.clone())
+            .collect();
         let records = self
             .store
-            .pings(&self.hashes)
+            .pings(&hashes)
             .await
             .map(Arc::new)
             .map_err(|e| e.to_string());
-        *read = Some((tick.id.clone(), records.clone()));
-        records
+        let ingest = match &records {
+            Ok(records) => ingest::verdict(self, records, tick.time).await,
+            Err(_) => IngestVerdict::default(),
+        };
+        let reading = Reading {
+            records,
+            ingest: Arc::new(ingest),
+        };
+        *read = Some((tick.id.clone(), reading.clone()));
+        reading
     }
 }
 
@@ -561,6 +588,7 @@ fn build_monitors(
     monitors: Vec<(Env, Naming)>,
     store: &SharedStore,
 ) -> Result<Vec<Box<dyn Check>>, SetupError> {
+    let monitors_env = monitors.first().map(|(env, _)| env.clone());
     let mut built = Vec::with_capacity(monitors.len());
     for (env, naming) in monitors {
         built.push((Heartbeat::of(&env, &naming)?, naming));
@@ -570,15 +598,26 @@ fn build_monitors(
             .iter()
             .filter_map(|(heartbeat, naming)| Some((name_of(naming), heartbeat.as_ref()?))),
     )?;
+    // The ingest's CloudWatch metrics, when the stack names the function (every monitor's
+    // variables hold the function's own).
+    let ingest = match monitors_env
+        .as_ref()
+        .and_then(|env| Some((env, env.get(ingest::INGEST_FUNCTION_VAR)?)))
+    {
+        Some((env, function)) => Some(crate::cloudwatch::FunctionMetrics::from_env(env, function)?),
+        None => None,
+    };
     let ledger = Arc::new(Ledger {
         store: Arc::clone(store),
-        hashes: built
+        monitors: built
             .iter()
-            .filter_map(|(h, _)| Some(h.as_ref()?.token_hash.clone()))
+            .filter_map(|(h, naming)| Some((name_of(naming).to_owned(), h.clone()?)))
             .collect(),
+        ingest,
         read: Mutex::new(None),
     });
-    Ok(built
+    let watched = !ledger.monitors.is_empty();
+    let mut checks: Vec<Box<dyn Check>> = built
         .into_iter()
         .map(|(heartbeat, naming)| {
             Box::new(HeartbeatCheck {
@@ -587,7 +626,15 @@ fn build_monitors(
                 ledger: Arc::clone(&ledger),
             }) as Box<dyn Check>
         })
-        .collect())
+        .collect();
+    // One check about all of them: what the ingest refused while they were silent.
+    if watched {
+        checks.push(Box::new(IngestCheck {
+            naming: Naming::Function("ingest"),
+            ledger,
+        }));
+    }
+    Ok(checks)
 }
 
 /// The result of a monitor whose pings could not be read: a monitor error, never "silent".
@@ -632,12 +679,32 @@ impl Check for HeartbeatCheck {
         };
         let name = name_of(&self.naming).to_owned();
         let key = self.naming.whole(&name);
-        let records = match super::read_by(deadline, self.ledger.records(tick)).await {
+        let reading = match tokio::time::timeout_at(deadline, self.ledger.reading(tick)).await {
+            Ok(reading) => reading,
+            Err(_) => {
+                return vec![unread(
+                    key,
+                    name,
+                    "the state store did not answer before the invocation's time ran out",
+                )];
+            }
+        };
+        let records = match &reading.records {
             Ok(records) => records,
-            Err(error) => return vec![unread(key, name, &error)],
+            Err(error) => return vec![unread(key, name, error)],
         };
         let record = records.get(&heartbeat.token_hash);
-        let (health, failure, since, measurement) = judge(heartbeat, &name, record, tick.time);
+        let (mut health, mut failure, since, measurement) =
+            judge(heartbeat, &name, record, tick.time);
+        // Silence the ingest's refusals explain is not the host's: shown, not judged (the
+        // ingest's own result says why), and what its report would have said waits too.
+        let untrusted = reading.ingest.untrusted.contains(&heartbeat.token_hash);
+        if untrusted && let Some(failure) = failure.as_mut() {
+            health = Health::Suppressed;
+            failure
+                .message
+                .push_str(" — not judged: the ingest refused requests meanwhile (see ingest)");
+        }
         let mut results = vec![CheckResult {
             key,
             target: name.clone(),
@@ -650,13 +717,17 @@ impl Check for HeartbeatCheck {
         if let Some(record) = record
             && !heartbeat.limits.is_empty()
         {
-            results.extend(judge_resources(
-                heartbeat,
-                &name,
-                &self.naming,
-                record,
-                tick.time,
-            ));
+            let report = self.naming.part(REPORT_PART);
+            results.extend(
+                judge_resources(heartbeat, &name, &self.naming, record, tick.time)
+                    .into_iter()
+                    .map(|mut result| {
+                        if untrusted && result.key == report {
+                            result.health = Health::Suppressed;
+                        }
+                        result
+                    }),
+            );
         }
         results
     }
@@ -978,7 +1049,8 @@ mod tests {
             "{error}"
         );
         assert!(!error.contains("0123456789abcdef0123"), "{error}");
-        assert_eq!(build_monitors(vec![monitor("a")], &store).unwrap().len(), 1);
+        // One check, and the one about the ingest all of the type's monitors share.
+        assert_eq!(build_monitors(vec![monitor("a")], &store).unwrap().len(), 2);
     }
 
     #[test]

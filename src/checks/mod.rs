@@ -49,6 +49,8 @@ pub struct CheckType {
 
 /// Builds the checks of a type's monitors: each monitor's settings as variables, and its naming;
 /// the function's state store, for a check that reads what was recorded there (heartbeat pings).
+/// One check per monitor, in their order; any after those are the type's own checks about all its
+/// monitors (heartbeat's ingest), told to every channel its monitors tell.
 pub type BuildChecks =
     fn(Vec<(Env, Naming)>, &SharedStore) -> Result<Vec<Box<dyn Check>>, SetupError>;
 
@@ -389,6 +391,8 @@ pub enum Measurement {
     Program(supervisor::ProgramMeasurement),
     /// host (what was read over SSH).
     Host(host::HostMeasurement),
+    /// What the ingest refused while heartbeats were due.
+    Ingest(heartbeat::ingest::IngestMeasurement),
 }
 
 impl Measurement {
@@ -403,6 +407,8 @@ impl Measurement {
             Measurement::Program(m) => supervisor::points(m, function),
             // Its figures are points of their own (`Resource`).
             Measurement::Host(_) => Vec::new(),
+            // CloudWatch counts the ingest's throttles and errors itself.
+            Measurement::Ingest(_) => Vec::new(),
         }
     }
 }

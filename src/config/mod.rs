@@ -521,6 +521,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("HEARTBEAT_DISK_MAX", Source::File, Some("heartbeat")),
     setting("HEARTBEAT_DISKS", Source::File, Some("heartbeat")),
     setting("HEARTBEAT_PROCESSES", Source::File, Some("heartbeat")),
+    setting("INGEST_FUNCTION_NAME", Source::Stack, Some("heartbeat")),
     setting("SUPERVISOR_TOKEN", Source::File, Some("heartbeat")),
     setting("SUPERVISOR_HOST", Source::File, Some("heartbeat")),
     setting("HOST_ADDRESS", Source::File, Some("host-check")),

@@ -66,7 +66,88 @@ impl Moto {
             ("AWS_ENDPOINT_URL_SESV2", self.url.clone()),
             ("AWS_ENDPOINT_URL_DYNAMODB", self.url.clone()),
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", self.url.clone()),
+            ("AWS_ENDPOINT_URL_CLOUDWATCH", self.url.clone()),
         ]
+    }
+
+    /// Puts data points of a metric with one dimension (as Lambda does for its functions'
+    /// `Throttles`: namespace `AWS/Lambda`, dimension `FunctionName`), each `(time, value)`, over
+    /// CloudWatch's AWS JSON 1.0 protocol, signed as a client would.
+    pub async fn put_metric(
+        &self,
+        namespace: &str,
+        metric: &str,
+        dimension: (&str, &str),
+        points: &[(chrono::DateTime<chrono::Utc>, f64)],
+    ) {
+        let data: Vec<serde_json::Value> = points
+            .iter()
+            .map(|(at, value)| {
+                serde_json::json!({
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": dimension.0, "Value": dimension.1}],
+                    "Timestamp": at.timestamp(),
+                    "Value": value,
+                    "Unit": "Count",
+                })
+            })
+            .collect();
+        let body = serde_json::json!({"Namespace": namespace, "MetricData": data}).to_string();
+        let status = self
+            .signed_json(
+                "monitoring",
+                "GraniteServiceVersion20100801.PutMetricData",
+                &body,
+            )
+            .await;
+        assert_eq!(status, 200, "moto takes the metric data");
+    }
+
+    /// A request of AWS JSON 1.0 to `service`, signed with SigV4: its status.
+    async fn signed_json(&self, service: &str, target: &str, body: &str) -> u16 {
+        let credentials = aws_credential_types::Credentials::new(
+            ACCESS_KEY_ID,
+            SECRET_ACCESS_KEY,
+            None,
+            None,
+            "moto",
+        );
+        let identity: aws_smithy_runtime_api::client::identity::Identity = credentials.into();
+        let host = self.url.trim_start_matches("http://").to_owned();
+        let headers = [
+            ("content-type", "application/x-amz-json-1.0"),
+            ("x-amz-target", target),
+            ("host", host.as_str()),
+        ];
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(REGION)
+            .name(service)
+            .time(std::time::SystemTime::now())
+            .settings(aws_sigv4::http_request::SigningSettings::default())
+            .build()
+            .expect("signing parameters")
+            .into();
+        let url = format!("{}/", self.url);
+        let signable = aws_sigv4::http_request::SignableRequest::new(
+            "POST",
+            url.as_str(),
+            headers.iter().copied(),
+            aws_sigv4::http_request::SignableBody::Bytes(body.as_bytes()),
+        )
+        .expect("a signable request");
+        let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
+            .expect("signed")
+            .into_parts();
+        let mut request = reqwest::Client::new().post(&url).body(body.to_owned());
+        for (name, value) in headers.iter().filter(|(n, _)| *n != "host") {
+            request = request.header(*name, *value);
+        }
+        for (name, value) in instructions.headers() {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.expect("moto answers");
+        response.status().as_u16()
     }
 
     /// The SDK configuration of a client of this moto.

@@ -294,3 +294,21 @@ pub async fn resource_reports_outlast_plain_pings(store: &dyn StateStore) {
     );
     assert_eq!(record.output, None, "a report is not a job's output");
 }
+
+/// The ingest's refusals are counted per minute and read from a minute on.
+pub async fn ingest_refusals_are_counted_per_minute(store: &dyn StateStore) {
+    let minute = lookout::alerting::state::minute_of(Utc::now() - chrono::Duration::minutes(10));
+    let at = |seconds: i64| minute + chrono::Duration::seconds(seconds);
+    assert!(store.ingest_refusals(at(0)).await.unwrap().is_empty());
+    for seconds in [5, 50, 70, 300] {
+        store.record_ingest_refusal(at(seconds)).await.unwrap();
+    }
+    assert_eq!(
+        store.ingest_refusals(at(30)).await.unwrap(),
+        vec![(at(0), 2), (at(60), 1), (at(300), 1)]
+    );
+    assert_eq!(
+        store.ingest_refusals(at(61)).await.unwrap(),
+        vec![(at(60), 1), (at(300), 1)]
+    );
+}

@@ -1,9 +1,10 @@
 //! DynamoDB (`STATE_TABLE`): one item per incident and one per finished tick, under the function's
 //! partition; daily budgets under `budget`.
 //!
-//! Table: partition key `pk` (the function, `budget`, `ping#<token hash>`, `events#<token hash>`
-//! or `event-ids#<token hash>`), sort key `sk` (`incident#<key>`, `tick#<id>`, `<budget>`, `ping`,
-//! an event's time and id, or an event's id), TTL attribute `expires_at`. Incident items
+//! Table: partition key `pk` (the function, `budget`, `ping#<token hash>`, `events#<token hash>`,
+//! `event-ids#<token hash>` or `ingest`), sort key `sk` (`incident#<key>`, `tick#<id>`,
+//! `<budget>`, `ping`, an event's time and id, an event's id, or `refused#<minute>`), TTL
+//! attribute `expires_at`. Incident items
 //! carry `state` (JSON) and `version`; every incident write is conditional, so overlapping
 //! invocations cannot both claim a notice. A heartbeat's ping record is one item whose fields are
 //! attributes, so each ping is one conditional `UpdateItem` (no read first).
@@ -37,6 +38,10 @@ const EVENTS: &str = "events";
 /// The partition prefix of the ids of a host's events kept (`event-ids#<token hash>`, sort key
 /// the id): a resend is known by its id alone.
 const EVENT_IDS: &str = "event-ids";
+/// The partition of the ingest's own records: its refusals per minute (`refused#<minute>`).
+const INGEST: &str = "ingest";
+/// The sort key prefix of a minute's refusals.
+const REFUSED: &str = "refused";
 /// A host's events read at most per tick (the newest), so a crash loop cannot stall one.
 const MAX_EVENTS_READ: usize = 5_000;
 /// Keys BatchGetItem takes at once.
@@ -607,6 +612,74 @@ impl StateStore for DynamoDbStore {
             Err(e) => Err(unavailable(&e)),
         }
     }
+
+    async fn record_ingest_refusal(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let minute = super::minute_of(at);
+        let expires = minute + Duration::days(super::REFUSAL_MEMORY_DAYS);
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", string(INGEST))
+            .key("sk", string(refusal_key(minute)))
+            .update_expression("ADD refused :one SET expires_at = :expires")
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":expires", number(expires.timestamp()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| unavailable(&e))
+    }
+
+    async fn ingest_refusals(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", string(INGEST))
+                .expression_attribute_values(":from", string(refusal_key(super::minute_of(since))))
+                .expression_attribute_values(":to", string(format!("{REFUSED}#~")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+            for item in output.items() {
+                let minute = item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|sk| sk.strip_prefix(&format!("{REFUSED}#")))
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc));
+                let count = item
+                    .get("refused")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<u64>().ok());
+                if let (Some(minute), Some(count)) = (minute, count) {
+                    found.push((minute, count));
+                }
+            }
+            start = output.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The sort key of a minute's refusals: `refused#2026-12-06T02:03:00Z`, so keys sort by time.
+fn refusal_key(minute: DateTime<Utc>) -> String {
+    format!(
+        "{REFUSED}#{}",
+        minute.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
 }
 
 #[cfg(test)]

@@ -52,6 +52,9 @@ struct Contents {
     /// Per agent token hash: the host's program events.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     events: BTreeMap<String, crate::events::HostEvents>,
+    /// The ingest's refusals per minute.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    ingest_refusals: super::Refusals,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -362,6 +365,27 @@ impl StateStore for FileStore {
         self.locked(move |contents| {
             (
                 crate::events::live_in(contents.events.get(&hash), Utc::now()),
+                false,
+            )
+        })
+        .await
+    }
+
+    async fn record_ingest_refusal(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.locked(move |contents| {
+            super::refuse_in(&mut contents.ingest_refusals, at, Utc::now());
+            ((), true)
+        })
+        .await
+    }
+
+    async fn ingest_refusals(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError> {
+        self.locked(move |contents| {
+            (
+                super::refusals_since(&contents.ingest_refusals, since),
                 false,
             )
         })

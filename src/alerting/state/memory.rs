@@ -26,6 +26,7 @@ struct Inner {
     budgets: BTreeMap<String, Budget>,
     pings: HashMap<String, PingRecord>,
     events: HashMap<String, crate::events::HostEvents>,
+    refusals: super::Refusals,
 }
 
 fn live(versioned: &Versioned, now: DateTime<Utc>) -> bool {
@@ -157,6 +158,21 @@ impl StateStore for MemoryStore {
         Ok(crate::events::live_in(
             inner.events.get(token_hash),
             Utc::now(),
+        ))
+    }
+
+    async fn record_ingest_refusal(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        super::refuse_in(&mut self.inner.lock().await.refusals, at, Utc::now());
+        Ok(())
+    }
+
+    async fn ingest_refusals(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError> {
+        Ok(super::refusals_since(
+            &self.inner.lock().await.refusals,
+            since,
         ))
     }
 }

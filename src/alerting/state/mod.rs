@@ -125,6 +125,43 @@ pub trait StateStore: Send + Sync {
         &self,
         token_hash: &str,
     ) -> Result<Vec<crate::events::ProcessEvent>, StoreError>;
+
+    /// Counts a request the ingest refused at `at` (answered 5xx: it could not keep a ping), in
+    /// its minute, for [`REFUSAL_MEMORY_DAYS`].
+    async fn record_ingest_refusal(&self, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// The ingest's refusals per minute (the minute's start, the count) from `since`'s minute on,
+    /// oldest first.
+    async fn ingest_refusals(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError>;
+}
+
+/// How long the ingest's refusals are remembered: longer than any silence is judged against them.
+pub const REFUSAL_MEMORY_DAYS: i64 = 8;
+
+/// The ingest's refusals per minute, as the memory and file stores keep them.
+pub type Refusals = std::collections::BTreeMap<DateTime<Utc>, u64>;
+
+/// The start of `at`'s minute.
+pub fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(at.timestamp().div_euclid(60) * 60, 0).unwrap_or(at)
+}
+
+/// Counts a refusal at `at` in `refusals`, forgetting what is older than the memory.
+pub fn refuse_in(refusals: &mut Refusals, at: DateTime<Utc>, now: DateTime<Utc>) {
+    *refusals.entry(minute_of(at)).or_default() += 1;
+    let oldest = now - chrono::Duration::days(REFUSAL_MEMORY_DAYS);
+    refusals.retain(|minute, _| *minute >= oldest);
+}
+
+/// The refusals of `refusals` from `since`'s minute on, oldest first.
+pub fn refusals_since(refusals: &Refusals, since: DateTime<Utc>) -> Vec<(DateTime<Utc>, u64)> {
+    refusals
+        .range(minute_of(since)..)
+        .map(|(minute, count)| (*minute, *count))
+        .collect()
 }
 
 /// A daily budget as the memory and file stores keep it: what was spent, and when it is forgotten.
