@@ -13,10 +13,12 @@
 //!
 //! Answers: `200` (also for a ping that adds nothing: a repeat within the monitor's minimum
 //! interval, or one older than the last kept); `404` for an unknown token, the same answer by the
-//! same path for every one; `400` for a malformed path; `413` for a body over 1 MB; `405` for
-//! another method; `503` when the store could not keep the ping (the sender should try again).
-//! An event is kept once (a resend is answered `200` and not kept again); a malformed one is `400`
-//! with what is wrong, one over 16 KB `413`.
+//! same path for every one; `400` for a malformed path, or a resource report lookout does not take
+//! (saying what is wrong, quoting none of it); `413` for a body over 1 MB; `405` for another
+//! method; `503` when the store could not keep the ping (the sender should try again), counted in
+//! the store when it answers, so the heartbeat function knows a silence it caused.
+//! An event is kept once, known by its id (a resend, however stamped, is answered `200` and not kept
+//! again); a malformed one is `400` with what is wrong, one over 16 KB `413`.
 
 use std::collections::HashMap;
 use std::process::ExitCode;

@@ -697,13 +697,18 @@ impl Check for HeartbeatCheck {
         let (mut health, mut failure, since, measurement) =
             judge(heartbeat, &name, record, tick.time);
         // Silence the ingest's refusals explain is not the host's: shown, not judged (the
-        // ingest's own result says why), and what its report would have said waits too.
-        let untrusted = reading.ingest.untrusted.contains(&heartbeat.token_hash);
+        // ingest's own result says why), and what its report would have said waits too. A
+        // silence too young for CloudWatch to have counted the refusals that would explain it
+        // waits for them.
+        let held = reading.ingest.held.contains(&heartbeat.token_hash);
+        let untrusted = held || reading.ingest.untrusted.contains(&heartbeat.token_hash);
         if untrusted && let Some(failure) = failure.as_mut() {
             health = Health::Suppressed;
-            failure
-                .message
-                .push_str(" — not judged: the ingest refused requests meanwhile (see ingest)");
+            failure.message.push_str(if held {
+                " — not judged yet: the ingest's refusals reach CloudWatch up to 3 min late"
+            } else {
+                " — not judged: the ingest refused requests meanwhile (see ingest)"
+            });
         }
         let mut results = vec![CheckResult {
             key,

@@ -27,6 +27,9 @@ pub const INGEST_FUNCTION_VAR: &str = "INGEST_FUNCTION_NAME";
 const INGEST_KEY: &str = "refused";
 /// The longest silence the ingest's refusals are read back for.
 const MAX_REFUSAL_WINDOW: chrono::Duration = chrono::Duration::days(7);
+/// How late Lambda's metrics reach CloudWatch (a minute's sums take a minute or two to appear): a
+/// silence younger than this is held until the minutes it needs are in.
+pub const METRICS_DELAY: chrono::Duration = chrono::Duration::minutes(3);
 
 /// What the ingest refused (answered 429 or 5xx) in one minute.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -78,6 +81,9 @@ impl IngestRefusals {
 pub struct IngestVerdict {
     /// The silent monitors whose silence the refusals explain (token hashes).
     pub untrusted: std::collections::HashSet<String>,
+    /// The silent monitors whose silence is younger than [`METRICS_DELAY`], held until
+    /// CloudWatch has the minutes that would explain it (only when CloudWatch is read).
+    pub held: std::collections::HashSet<String>,
     /// The first minute of the refusals that explain them.
     pub since: Option<DateTime<Utc>>,
     /// Requests refused in those minutes.
@@ -96,16 +102,18 @@ pub(super) async fn verdict(
     records: &HashMap<String, PingRecord>,
     now: DateTime<Utc>,
 ) -> IngestVerdict {
-    let silent: Vec<(&Heartbeat, &PingRecord)> = ledger
+    // Each silent monitor, with when its silence became late (its ping due, plus the grace).
+    let silent: Vec<(&Heartbeat, &PingRecord, DateTime<Utc>)> = ledger
         .monitors
         .iter()
         .filter_map(|(name, heartbeat)| {
             let record = records.get(&heartbeat.token_hash)?;
-            let (_, failure, _, _) = judge(heartbeat, name, Some(record), now);
-            (failure?.kind == "late").then_some((heartbeat, record))
+            let (_, failure, due, _) = judge(heartbeat, name, Some(record), now);
+            let grace = chrono::Duration::from_std(heartbeat.grace).ok()?;
+            (failure?.kind == "late").then_some((heartbeat, record, due? + grace))
         })
         .collect();
-    let Some(earliest) = silent.iter().map(|(_, r)| r.last_at).min() else {
+    let Some(earliest) = silent.iter().map(|(_, r, _)| r.last_at).min() else {
         return IngestVerdict::default();
     };
     let refusals = refusals(ledger, earliest.max(now - MAX_REFUSAL_WINDOW), now).await;
@@ -114,11 +122,13 @@ pub(super) async fn verdict(
         ..IngestVerdict::default()
     };
     let mut minutes = std::collections::BTreeSet::new();
-    for (heartbeat, record) in silent {
+    for (heartbeat, record, late_since) in silent {
         let explaining = refusals.explaining(heartbeat, record.last_at, now);
         if !explaining.is_empty() {
             verdict.untrusted.insert(heartbeat.token_hash.clone());
             minutes.extend(explaining);
+        } else if ledger.ingest.is_some() && now - late_since < METRICS_DELAY {
+            verdict.held.insert(heartbeat.token_hash.clone());
         }
     }
     for minute in &minutes {
