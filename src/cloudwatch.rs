@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::config::{ConfigError, Env};
+use crate::config::{ConfigError, Env, SetupError};
 
 /// The target of the one operation.
 const TARGET: &str = "GraniteServiceVersion20100801.GetMetricData";
@@ -41,23 +41,16 @@ pub type PerMinute = BTreeMap<String, BTreeMap<DateTime<Utc>, f64>>;
 impl FunctionMetrics {
     /// The metrics of the function named `function`, in the region and at the endpoint `env`
     /// gives.
-    pub fn from_env(env: &Env, function: &str) -> Result<FunctionMetrics, ConfigError> {
+    pub fn from_env(env: &Env, function: &str) -> Result<FunctionMetrics, SetupError> {
         let region = env.required_word(
             "AWS_REGION",
             "the heartbeat function reads the ingest's throttles from CloudWatch in its region: set AWS_REGION (Lambda sets it)",
         )?;
-        let endpoint = match env
-            .get("AWS_ENDPOINT_URL_CLOUDWATCH")
-            .or_else(|| env.get("AWS_ENDPOINT_URL"))
+        let endpoint = match ["AWS_ENDPOINT_URL_CLOUDWATCH", "AWS_ENDPOINT_URL"]
+            .into_iter()
+            .find(|var| env.is_set(var))
         {
-            Some(_) => env.service_url(
-                if env.is_set("AWS_ENDPOINT_URL_CLOUDWATCH") {
-                    "AWS_ENDPOINT_URL_CLOUDWATCH"
-                } else {
-                    "AWS_ENDPOINT_URL"
-                },
-                "https://monitoring.amazonaws.com",
-            )?,
+            Some(var) => env.service_url(var, "https://monitoring.amazonaws.com")?,
             None => url::Url::parse(&format!("https://monitoring.{region}.amazonaws.com"))
                 .map_err(|_| {
                     ConfigError::invalid(
@@ -71,14 +64,7 @@ impl FunctionMetrics {
         let http = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .build()
-            .map_err(|e| {
-                ConfigError::invalid(
-                    "AWS_REGION",
-                    region,
-                    format!("the HTTP client could not be built: {}", e.without_url()),
-                    "this is a bug: report it",
-                )
-            })?;
+            .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))?;
         Ok(FunctionMetrics {
             http,
             endpoint,

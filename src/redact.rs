@@ -85,7 +85,8 @@ fn register_url_parts(text: &str) {
     };
     if let Some(password) = url.password() {
         register(password);
-        register(&percent_decoded(password));
+        // `%XX` decoded, a `+` left a `+` (a password is not form-encoded).
+        register(&percent_encoding::percent_decode_str(password).decode_utf8_lossy());
     }
     if let Some(query) = url.query() {
         for pair in query.split('&') {
@@ -97,27 +98,6 @@ fn register_url_parts(text: &str) {
     for (_, value) in url.query_pairs() {
         register(&value);
     }
-}
-
-/// `%XX` sequences decoded (a `+` stays a `+`); anything malformed is kept as it is.
-fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The text with every known secret, in every form, replaced by `<redacted>`.

@@ -52,6 +52,22 @@ pub struct Limits {
 
 pub use crate::pings::{is_disk_path, is_process_name};
 
+/// The list `var` holds, each item one `valid` takes, or the first that is not refused with
+/// `reason` and `hint`.
+fn names(
+    env: &Env,
+    var: &'static str,
+    valid: fn(&str) -> bool,
+    reason: &str,
+    hint: &str,
+) -> Result<Vec<String>, ConfigError> {
+    let names: Vec<String> = env.list(var).into_iter().map(str::to_owned).collect();
+    match names.iter().find(|name| !valid(name)) {
+        Some(bad) => Err(ConfigError::invalid(var, bad, reason, hint)),
+        None => Ok(names),
+    }
+}
+
 impl Limits {
     /// Reads and checks the limits.
     pub fn from_env(env: &Env, vars: LimitVars) -> Result<Limits, ConfigError> {
@@ -69,32 +85,20 @@ impl Limits {
                 )),
             }
         };
-        let processes: Vec<String> = env
-            .list(vars.processes)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        if let Some(bad) = processes.iter().find(|p| !is_process_name(p)) {
-            return Err(ConfigError::invalid(
-                vars.processes,
-                bad,
-                "is not a process name pgrep -x can match",
-                "give the exact name of the process (as ps -e shows it): 1 to 15 letters, digits, . _ or -, not starting with -",
-            ));
-        }
-        let mut disks: Vec<String> = env
-            .list(vars.disks)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        if let Some(bad) = disks.iter().find(|d| !is_disk_path(d)) {
-            return Err(ConfigError::invalid(
-                vars.disks,
-                bad,
-                "is not an absolute path of letters, digits, / . _ or -",
-                "name the disks by their mount points: disks: [\"/\", \"/data\"]",
-            ));
-        }
+        let processes = names(
+            env,
+            vars.processes,
+            is_process_name,
+            "is not a process name pgrep -x can match",
+            "give the exact name of the process (as ps -e shows it): 1 to 15 letters, digits, . _ or -, not starting with -",
+        )?;
+        let mut disks = names(
+            env,
+            vars.disks,
+            is_disk_path,
+            "is not an absolute path of letters, digits, / . _ or -",
+            "name the disks by their mount points: disks: [\"/\", \"/data\"]",
+        )?;
         if disks.is_empty() {
             disks.push("/".to_owned());
         }

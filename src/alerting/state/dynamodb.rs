@@ -64,6 +64,30 @@ impl DynamoDbStore {
         }
     }
 
+    /// Every item `query` finds, page after page, until at least `most` are read (a query's
+    /// filter applies per page, so pages are read until the last or the cap).
+    async fn query_all(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        most: usize,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = query
+                .clone()
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+            items.extend(page.items().iter().cloned());
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() && items.len() < most => start = Some(key.clone()),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     async fn get_item(
         &self,
         pk: &str,
@@ -236,32 +260,21 @@ impl StateStore for DynamoDbStore {
     }
 
     async fn load(&self, function: &str) -> Result<Vec<Versioned>, StoreError> {
-        let mut incidents = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        let now = Utc::now().timestamp();
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("pk = :function AND begins_with(sk, :incidents)")
-                .filter_expression("attribute_not_exists(expires_at) OR expires_at > :now")
-                .expression_attribute_values(":function", string(function))
-                .expression_attribute_values(":incidents", string("incident#"))
-                .expression_attribute_values(":now", number(now))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            for item in page.items() {
-                incidents.push(decode(item)?);
-            }
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(incidents),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :function AND begins_with(sk, :incidents)")
+            .filter_expression("attribute_not_exists(expires_at) OR expires_at > :now")
+            .expression_attribute_values(":function", string(function))
+            .expression_attribute_values(":incidents", string("incident#"))
+            .expression_attribute_values(":now", number(Utc::now().timestamp()));
+        self.query_all(query, usize::MAX)
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
     }
 
     async fn get(&self, function: &str, key: &str) -> Result<Option<Versioned>, StoreError> {
@@ -553,40 +566,32 @@ impl StateStore for DynamoDbStore {
         &self,
         token_hash: &str,
     ) -> Result<Vec<crate::events::ProcessEvent>, StoreError> {
-        let mut events = Vec::new();
-        let mut start = None;
         // Newest first, so a flood past the cap keeps the latest.
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .filter_expression("expires_at > :now")
-                .expression_attribute_values(":pk", string(format!("{EVENTS}#{token_hash}")))
-                .expression_attribute_values(":now", number(Utc::now().timestamp()))
-                .scan_index_forward(false)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            for item in output.items() {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .filter_expression("expires_at > :now")
+            .expression_attribute_values(":pk", string(format!("{EVENTS}#{token_hash}")))
+            .expression_attribute_values(":now", number(Utc::now().timestamp()))
+            .scan_index_forward(false)
+            .consistent_read(true);
+        let mut events = self
+            .query_all(query, MAX_EVENTS_READ)
+            .await?
+            .iter()
+            .take(MAX_EVENTS_READ)
+            .map(|item| {
                 let body = item
                     .get("event")
                     .and_then(|v| v.as_s().ok())
                     .ok_or_else(|| StoreError::Unavailable("an event item has no event".into()))?;
-                let event = serde_json::from_str(body).map_err(|e| {
+                serde_json::from_str(body).map_err(|e| {
                     StoreError::Unavailable(format!("an event item is not an event: {e}"))
-                })?;
-                events.push(event);
-            }
-            start = output.last_evaluated_key().cloned();
-            if start.is_none() || events.len() >= MAX_EVENTS_READ {
-                break;
-            }
-        }
-        events.truncate(MAX_EVENTS_READ);
+                })
+            })
+            .collect::<Result<Vec<crate::events::ProcessEvent>, StoreError>>()?;
         events.reverse();
         Ok(events)
     }
@@ -634,43 +639,29 @@ impl StateStore for DynamoDbStore {
         &self,
         since: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", string(INGEST))
-                .expression_attribute_values(":from", string(refusal_key(super::minute_of(since))))
-                .expression_attribute_values(":to", string(format!("{REFUSED}#~")))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            for item in output.items() {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", string(INGEST))
+            .expression_attribute_values(":from", string(refusal_key(super::minute_of(since))))
+            .expression_attribute_values(":to", string(format!("{REFUSED}#~")))
+            .consistent_read(true);
+        let found = self.query_all(query, usize::MAX).await?;
+        Ok(found
+            .iter()
+            .filter_map(|item| {
                 let minute = item
-                    .get("sk")
-                    .and_then(|v| v.as_s().ok())
-                    .and_then(|sk| sk.strip_prefix(&format!("{REFUSED}#")))
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.with_timezone(&Utc));
-                let count = item
-                    .get("refused")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse::<u64>().ok());
-                if let (Some(minute), Some(count)) = (minute, count) {
-                    found.push((minute, count));
-                }
-            }
-            start = output.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
-        Ok(found)
+                    .get("sk")?
+                    .as_s()
+                    .ok()?
+                    .strip_prefix(&format!("{REFUSED}#"))
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())?;
+                let count = item.get("refused")?.as_n().ok()?.parse::<u64>().ok()?;
+                Some((minute.with_timezone(&Utc), count))
+            })
+            .collect())
     }
 }
 

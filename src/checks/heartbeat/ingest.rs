@@ -76,6 +76,25 @@ impl IngestRefusals {
     }
 }
 
+/// The oldest minute whose refusals could explain a silence since `last` at `now` (a bound for
+/// [`IngestRefusals::explaining`]): the last ping's, or, for a monitor pinging every `period`,
+/// `period` + `grace` (and the minute itself) before `now`, whichever is later. A schedule's gaps
+/// vary, so its bound is the last ping.
+fn oldest_explaining(
+    heartbeat: &Heartbeat,
+    last: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let span = match &heartbeat.expect {
+        super::Expect::Every(period) => chrono::Duration::from_std(*period + heartbeat.grace)
+            .ok()
+            .map(|span| span + chrono::Duration::minutes(1)),
+        super::Expect::Schedule { .. } => None,
+    };
+    span.and_then(|span| now.checked_sub_signed(span))
+        .map_or(last, |bound| bound.max(last))
+}
+
 /// What the ingest refused while the silent hosts' pings were due, read once per tick.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IngestVerdict {
@@ -113,7 +132,13 @@ pub(super) async fn verdict(
             (failure?.kind == "late").then_some((heartbeat, record, due? + grace))
         })
         .collect();
-    let Some(earliest) = silent.iter().map(|(_, r, _)| r.last_at).min() else {
+    // Read only as far back as a refusal could still explain one of them: a host pinging every
+    // `period` has had a healthy ingest since any refusal older than its period and grace.
+    let Some(earliest) = silent
+        .iter()
+        .map(|(heartbeat, record, _)| oldest_explaining(heartbeat, record.last_at, now))
+        .min()
+    else {
         return IngestVerdict::default();
     };
     let refusals = refusals(ledger, earliest.max(now - MAX_REFUSAL_WINDOW), now).await;
@@ -345,6 +370,13 @@ mod tests {
         assert_eq!(at_10_04.explaining(&h, last, local(10, 12)), [local(10, 4)]);
         // By 10:13 the host had a whole period and grace of a healthy ingest: silence is its own.
         assert!(at_10_04.explaining(&h, last, local(10, 13)).is_empty());
+        // What is read covers every minute that could explain it, and no more than it needs.
+        assert_eq!(oldest_explaining(&h, last, local(10, 8)), last);
+        assert_eq!(oldest_explaining(&h, last, local(10, 40)), local(10, 32));
+        assert!(
+            at_10_04.explaining(&h, last, local(10, 12))[0]
+                >= oldest_explaining(&h, last, local(10, 12))
+        );
         // A refusal after the tick is not read as one during it.
         assert!(
             refusals(&[(10, 20)])
