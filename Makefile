@@ -1,7 +1,8 @@
 # lookout: `make run` runs every function once on this machine; `make test` is the test command;
 # `make deploy` puts the stack in your AWS account with SAM.
 
-# The functions: each is a binary of the one package (functions/<name>/main.rs).
+# The functions: one bootstrap (the `lookout` binary) serves them all; functions/<name>/main.rs give
+# each its local name (target/debug/<name>).
 FUNCTIONS := site-status speed-test kafka-lag heartbeat host-check
 CARGO ?= cargo
 PYTHON ?= python3
@@ -133,36 +134,39 @@ validate: tools
 
 ## SAM's makefile build method calls these with ARTIFACTS_DIR set.
 build-SiteStatusFunction:
-	$(MAKE) lambda-binary BIN=site-status
+	$(MAKE) lambda-binary
 build-SpeedTestFunction:
-	$(MAKE) lambda-binary BIN=speed-test
+	$(MAKE) lambda-binary
 build-KafkaLagFunction:
-	$(MAKE) lambda-binary BIN=kafka-lag
+	$(MAKE) lambda-binary
 build-HeartbeatFunction:
-	$(MAKE) lambda-binary BIN=heartbeat
+	$(MAKE) lambda-binary
 build-HostCheckFunction:
-	$(MAKE) lambda-binary BIN=host-check
+	$(MAKE) lambda-binary
 build-IngestFunction:
-	$(MAKE) lambda-binary BIN=ingest
+	$(MAKE) lambda-binary
 
+## Every function is the one bootstrap (the `lookout` binary; the template's Handler picks the
+## function): the first function's build links it, the others find it up to date.
 lambda-binary: tools
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: run this through sam build (make build)"; exit 1; }
 	rustup target add $(RUST_TARGET)
-	$(WITH_VENV) $(CARGO) lambda build --release $(CARGO_LAMBDA_ARCH) --bin $(BIN)
-	cp target/lambda/$(BIN)/bootstrap $(ARTIFACTS_DIR)/bootstrap
+	$(WITH_VENV) $(CARGO) lambda build --release $(CARGO_LAMBDA_ARCH) --bin lookout
+	cp target/lambda/lookout/bootstrap $(ARTIFACTS_DIR)/bootstrap
 	@# The monitors and channels, read next to bootstrap under Lambda.
 	if [ -f lookout.yaml ]; then cp lookout.yaml $(ARTIFACTS_DIR)/lookout.yaml; fi
 
 build: tools
 	$(WITH_VENV) ARCH=$(ARCH) $(SAM) build --build-in-source --parameter-overrides Architecture=$(ARCH)
 
-## The SAM build produces every function's bootstrap binary for the architecture.
+## The SAM build produces every function's bootstrap for the architecture: the same one file.
 build-check: build
 	@for f in SiteStatusFunction SpeedTestFunction KafkaLagFunction HeartbeatFunction HostCheckFunction IngestFunction; do \
 	  b=.aws-sam/build/$$f/bootstrap; \
 	  test -x $$b || { echo "$$b is missing"; exit 1; }; \
 	  od -An -tx1 -j18 -N2 $$b | grep -q "$(if $(filter arm64,$(ARCH)),b7 00,3e 00)" \
 	    || { echo "$$b is not a $(ELF_MACHINE) binary"; exit 1; }; \
+	  cmp -s $$b .aws-sam/build/SiteStatusFunction/bootstrap || { echo "$$b is not the one bootstrap"; exit 1; }; \
 	  echo "$$b: $(ELF_MACHINE), $$(stat -c %s $$b) bytes"; \
 	done
 

@@ -8,15 +8,12 @@ use chrono::Utc;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 
-use crate::alerting::policy::Policy;
-use crate::alerting::render::Style;
 use crate::alerting::state;
-use crate::checks::{self, CheckType, Naming};
-use crate::config::file::{self, MonitorSpec};
+use crate::checks::{self, CheckType};
 use crate::config::{Env, SetupError};
-use crate::monitor::{Invocation, Monitor, Watch};
-use crate::notify::{self, Channel};
+use crate::monitor::{Invocation, Monitor};
 use crate::report::Report;
+use crate::setup::{self, file};
 use crate::tick::Tick;
 use crate::{metrics, redact, secrets};
 
@@ -32,12 +29,12 @@ const LOCAL_RUN_TIME: Duration = Duration::from_secs(300);
 /// The function runs the monitors of its check type (`site-status` runs `type: site`). A bad setting
 /// stops the function here with its message (reported to Lambda's `/runtime/init/error` when under
 /// Lambda), never a panic.
-pub fn main(function: &'static str) -> ExitCode {
+pub fn main(function: &'static str, args: &[String]) -> ExitCode {
     let Some(kind) = checks::check_type_of(function) else {
         eprintln!("{function}: no check type runs in this function");
         return ExitCode::FAILURE;
     };
-    if std::env::args().nth(1).as_deref() == Some("--check-config") {
+    if args.first().map(String::as_str) == Some("--check-config") {
         return check_config();
     }
     launch(
@@ -132,37 +129,12 @@ async fn build(kind: &'static CheckType, in_lambda: bool) -> Result<Built, Setup
     let env = secrets::with_secret(Env::from_process()).await?;
     // The file is read first: a malformed one is the error to report, whatever else is wrong.
     let file = file::from_env(&env)?;
-    if !in_lambda && let Some(why) = unconfigured(kind, &env, file.as_ref()) {
+    if !in_lambda && let Some(why) = setup::unconfigured(kind, &env, file.as_ref()) {
         return Ok(Built::Skipped(why));
     }
     let store: Arc<dyn state::StateStore> = Arc::from(state::from_env(&env, in_lambda).await?);
-    assemble_from(kind, &env, file, store)
-        .await
-        .map(|monitor| Built::Monitor(Box::new(monitor)))
-}
-
-/// Why nothing configures `kind`'s function, and what would: `lookout.yaml` describes monitors and
-/// none of the types the function runs, or the monitor comes from variables and none of the type's
-/// is set.
-fn unconfigured(kind: &CheckType, env: &Env, file: Option<&file::LookoutFile>) -> Option<String> {
-    if let Some(monitors) = file.and_then(|f| f.monitors.as_ref()) {
-        let kinds = checks::check_types_of(kind.function);
-        let names: Vec<&str> = kinds.iter().map(|k| k.name).collect();
-        return (!monitors.iter().any(|m| names.contains(&m.kind.name))).then(|| {
-            format!(
-                "{} has no monitor of type {}: add one (see lookout.example.yaml)",
-                file.map_or(file::DEFAULT_PATH, |f| f.path.as_str()),
-                names.join(" or ")
-            )
-        });
-    }
-    let first = kind.keys.first()?;
-    (!kind.keys.iter().any(|k| env.is_set(k.var))).then(|| {
-        format!(
-            "nothing configures it: set {} (see .env.example), or add a monitor of type {} to lookout.yaml",
-            first.var, kind.name
-        )
-    })
+    let setup = setup::assemble_from(kind, &env, file, &store).await?;
+    Ok(Built::Monitor(Box::new(monitor_of(kind, setup, store))))
 }
 
 /// A function's monitor from `env` (the secret already laid over it): the monitors of `kind` in
@@ -172,160 +144,18 @@ pub async fn assemble(
     env: &Env,
     store: Arc<dyn state::StateStore>,
 ) -> Result<Monitor, SetupError> {
-    assemble_from(kind, env, file::from_env(env)?, store).await
+    let setup = setup::assemble_from(kind, env, file::from_env(env)?, &store).await?;
+    Ok(monitor_of(kind, setup, store))
 }
 
-async fn assemble_from(
-    kind: &'static CheckType,
-    env: &Env,
-    file: Option<file::LookoutFile>,
-    store: Arc<dyn state::StateStore>,
-) -> Result<Monitor, SetupError> {
-    let Some(file) = file else {
-        // Settings from variables: one implicit monitor, every channel hearing of it.
-        let channels = notify::channels_from_env(env, Arc::clone(&store)).await?;
-        let routes = channels.iter().map(|c| c.name.clone()).collect();
-        let policy = Policy::from_env(env)?;
-        let watches = implicit_watches(kind, env, routes, policy.clone(), &store)?;
-        return Ok(Monitor::watching(
-            kind.function,
-            watches,
-            channels,
-            store,
-            policy,
-        ));
-    };
-    let channels = match &file.channels {
-        None => notify::channels_from_env(&file.defaults, Arc::clone(&store)).await?,
-        Some(specs) => {
-            let mut channels = Vec::with_capacity(specs.len());
-            for spec in specs {
-                let style = Style::from_env(&spec.env)?;
-                let notifier = (spec.kind.build)(&spec.env, style, Arc::clone(&store))
-                    .await?
-                    .ok_or_else(|| {
-                        SetupError::HttpClient(format!(
-                            "channel {:?} could not be built",
-                            spec.name
-                        ))
-                    })?;
-                channels.push(Channel {
-                    name: spec.name.clone(),
-                    notifier: Box::new(file::FileChannel::new(notifier, spec.kind)),
-                });
-            }
-            channels
-        }
-    };
-    let watches = watches_of(kind, &file, &store)?;
-    tracing::info!(file = %file.path, monitors = watches.len(), "configuration read");
-    Ok(Monitor::watching(
+fn monitor_of(kind: &CheckType, setup: setup::Setup, store: Arc<dyn state::StateStore>) -> Monitor {
+    Monitor::watching(
         kind.function,
-        watches,
-        channels,
+        setup.watches,
+        setup.channels,
         store,
-        file.policy,
-    ))
-}
-
-/// The watches of `kind`'s function that `file` describes: its monitors of every type the function
-/// runs, or, for a file of channels and defaults only, the one monitor the variables describe.
-pub fn watches_of(
-    kind: &'static CheckType,
-    file: &file::LookoutFile,
-    store: &checks::SharedStore,
-) -> Result<Vec<Watch>, SetupError> {
-    match &file.monitors {
-        // A file of channels and defaults only: the variables describe the monitor.
-        None => implicit_watches(
-            kind,
-            &file.defaults,
-            file.default_channels.clone(),
-            file.policy.clone(),
-            store,
-        ),
-        Some(monitors) => {
-            let mut watches = Vec::new();
-            for kind in checks::check_types_of(kind.function) {
-                watches.extend(typed_watches(kind, monitors, store)?);
-            }
-            Ok(watches)
-        }
-    }
-}
-
-/// The watches of `monitors` of type `kind`.
-fn typed_watches(
-    kind: &'static CheckType,
-    monitors: &[MonitorSpec],
-    store: &checks::SharedStore,
-) -> Result<Vec<Watch>, SetupError> {
-    let own: Vec<&MonitorSpec> = monitors
-        .iter()
-        .filter(|m| m.kind.name == kind.name)
-        .collect();
-    let naming = |m: &&MonitorSpec| Naming::Monitor {
-        kind: kind.name,
-        name: m.name.clone(),
-    };
-    let mut checks = (kind.build)(
-        own.iter().map(|m| (m.env.clone(), naming(m))).collect(),
-        store,
-    )?
-    .into_iter();
-    let mut watches: Vec<Watch> = checks
-        .by_ref()
-        .zip(&own)
-        .map(|(check, spec)| Watch {
-            check: Box::new(file::FileMonitor::new(check, kind)),
-            channels: spec.channels.clone(),
-            policy: spec.policy.clone(),
-            every: spec.every,
-        })
-        .collect();
-    // Checks past one per monitor are the type's own, about all of them (the heartbeat's ingest):
-    // every tick, told to every channel one of its monitors tells, by the first one's policy.
-    let mut channels: Vec<String> = Vec::new();
-    for channel in own.iter().flat_map(|m| &m.channels) {
-        if !channels.contains(channel) {
-            channels.push(channel.clone());
-        }
-    }
-    if let Some(first) = own.first() {
-        watches.extend(checks.map(|check| Watch {
-            check: Box::new(file::FileMonitor::new(check, kind)),
-            channels: channels.clone(),
-            policy: first.policy.clone(),
-            every: None,
-        }));
-    }
-    Ok(watches)
-}
-
-/// The one monitor a function's variables describe, named after the function (and the checks
-/// its type keeps about all its monitors, told alike).
-fn implicit_watches(
-    kind: &'static CheckType,
-    env: &Env,
-    channels: Vec<String>,
-    policy: Policy,
-    store: &checks::SharedStore,
-) -> Result<Vec<Watch>, SetupError> {
-    let checks = (kind.build)(vec![(env.clone(), Naming::Function(kind.function))], store)?;
-    if checks.is_empty() {
-        return Err(SetupError::HttpClient(
-            "the check could not be built".into(),
-        ));
-    }
-    Ok(checks
-        .into_iter()
-        .map(|check| Watch {
-            check,
-            channels: channels.clone(),
-            policy: policy.clone(),
-            every: None,
-        })
-        .collect())
+        setup.policy,
+    )
 }
 
 /// `--check-config`: reads `lookout.yaml` (or the variables) and every monitor and channel in it,
@@ -394,7 +224,7 @@ async fn serve(monitor: Monitor) -> ExitCode {
             let report = monitor
                 .tick(tick, &invocation(request_id, event.context.deadline))
                 .await;
-            metrics::print(&report);
+            metrics::print(&metrics::emf_lines(report.tick.time, report.points()));
             let answer = answer_of(&report);
             if let Some(failures) = report.undelivered() {
                 // The answer is an error, so the report goes to the log instead.

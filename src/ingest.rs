@@ -30,12 +30,12 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
 use crate::alerting::state;
-use crate::checks::SharedStore;
+use crate::checks::SharedLedger;
 use crate::checks::heartbeat;
-use crate::config::file;
 use crate::config::{Env, SetupError};
 use crate::pings::{self, Ping, Signal};
 use crate::secrets;
+use crate::setup::file;
 
 /// The most a ping's body may take.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -55,7 +55,7 @@ struct Known {
 pub struct Ingest {
     monitors: HashMap<String, Known>,
     programs: HashMap<String, String>,
-    store: SharedStore,
+    store: SharedLedger,
 }
 
 /// An answer to a request.
@@ -232,7 +232,7 @@ impl Ingest {
     pub fn new(
         monitors: Vec<(String, heartbeat::Heartbeat)>,
         programs: Vec<(String, String)>,
-        store: SharedStore,
+        store: SharedLedger,
     ) -> Self {
         Ingest {
             monitors: monitors
@@ -393,9 +393,12 @@ const REFUSAL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 async fn build(in_lambda: bool) -> Result<Ingest, SetupError> {
     let env = secrets::with_secret(Env::from_process()).await?;
     let file = file::from_env(&env)?;
-    let monitors = heartbeat::monitors(&env, file.as_ref())?;
-    let programs = crate::checks::supervisor::monitors(file.as_ref())?;
-    let store: SharedStore = Arc::from(state::from_env(&env, in_lambda).await?);
+    let declared = |kind| file.as_ref().and_then(|f| f.declared(kind));
+    let defaults = file.as_ref().map_or(&env, |f| &f.defaults);
+    let monitors = heartbeat::monitors(defaults, declared(&heartbeat::TYPE))?;
+    let programs = crate::checks::supervisor::monitors(declared(&crate::checks::supervisor::TYPE))?;
+    let store: state::SharedStore = Arc::from(state::from_env(&env, in_lambda).await?);
+    let store: SharedLedger = store;
     tracing::info!(
         heartbeats = monitors.len(),
         supervisors = programs.len(),
@@ -406,12 +409,13 @@ async fn build(in_lambda: bool) -> Result<Ingest, SetupError> {
 
 /// The `ingest` binary's `main`: the Lambda loop, or, on a laptop, one ping given as arguments
 /// (`ingest GET /ping/<token>/start`, the body on standard input when it is not a terminal).
-pub fn main() -> ExitCode {
+pub fn main(args: &[String]) -> ExitCode {
+    let args = args.to_vec();
     crate::function::launch("ingest", build, |ingest, in_lambda| async move {
         if in_lambda {
             serve(Arc::new(ingest)).await
         } else {
-            ping_once(&ingest).await
+            ping_once(&ingest, &args).await
         }
     })
 }
@@ -431,9 +435,8 @@ async fn serve(ingest: Arc<Ingest>) -> ExitCode {
 }
 
 /// A local ping: `ingest [METHOD] /ping/<token>[/...]`, recorded in the local state file.
-async fn ping_once(ingest: &Ingest) -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (method, path) = match args.as_slice() {
+async fn ping_once(ingest: &Ingest, args: &[String]) -> ExitCode {
+    let (method, path) = match args {
         [path] => ("POST", path.as_str()),
         [method, path] => (method.as_str(), path.as_str()),
         _ => {
@@ -518,38 +521,9 @@ mod tests {
     /// A store that cannot keep pings or events (throttled, say) and takes everything else.
     struct Refusing(state::memory::MemoryStore);
 
+    /// The ingest sees only the ledger: that is all a test store must be.
     #[async_trait::async_trait]
-    impl state::StateStore for Refusing {
-        async fn tick_finished(&self, f: &str, t: &str) -> Result<bool, state::StoreError> {
-            self.0.tick_finished(f, t).await
-        }
-        async fn load(&self, f: &str) -> Result<Vec<state::Versioned>, state::StoreError> {
-            self.0.load(f).await
-        }
-        async fn get(
-            &self,
-            f: &str,
-            k: &str,
-        ) -> Result<Option<state::Versioned>, state::StoreError> {
-            self.0.get(f, k).await
-        }
-        async fn commit(
-            &self,
-            c: &state::Commit<'_>,
-        ) -> Result<Vec<Option<u64>>, state::StoreError> {
-            self.0.commit(c).await
-        }
-        async fn spend(
-            &self,
-            b: &str,
-            l: u32,
-            e: DateTime<Utc>,
-        ) -> Result<bool, state::StoreError> {
-            self.0.spend(b, l, e).await
-        }
-        async fn refund(&self, b: &str) -> Result<(), state::StoreError> {
-            self.0.refund(b).await
-        }
+    impl crate::ledger::Ledger for Refusing {
         async fn record_ping(
             &self,
             _: &str,
@@ -595,7 +569,7 @@ mod tests {
         let token = "0123456789abcdef";
         let env = Env::from_pairs([("HEARTBEAT_TOKEN", token)]);
         let heartbeat = heartbeat::Heartbeat::from_env(&env).unwrap();
-        let store: SharedStore = Arc::new(Refusing(state::memory::MemoryStore::default()));
+        let store: SharedLedger = Arc::new(Refusing(state::memory::MemoryStore::default()));
         let ingest = Ingest::new(
             vec![("web-1".into(), heartbeat)],
             Vec::new(),

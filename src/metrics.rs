@@ -3,9 +3,8 @@
 
 use std::io::Write;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-
-use crate::report::Report;
 
 /// The metrics namespace.
 pub const NAMESPACE: &str = "lookout";
@@ -39,23 +38,18 @@ fn line(timestamp_ms: i64, point: Point) -> String {
     document.to_string()
 }
 
-/// The EMF lines for a report: what each check's results draw (site latency per URL; total /
-/// connect / download per speed-test carrier; lag per consumer group).
-pub fn emf_lines(report: &Report) -> Vec<String> {
-    let at = report.tick.time.timestamp_millis();
-    report
-        .results
-        .iter()
-        .flat_map(|result| result.measurement.points(result, report.function))
-        .map(|point| line(at, point))
-        .collect()
+/// The EMF lines of a tick's points, at its time (what each check's results draw: site latency per
+/// URL; total / connect / download per speed-test carrier; lag per consumer group).
+pub fn emf_lines(at: DateTime<Utc>, points: impl IntoIterator<Item = Point>) -> Vec<String> {
+    let at = at.timestamp_millis();
+    points.into_iter().map(|point| line(at, point)).collect()
 }
 
-/// Prints the report's EMF lines to standard output.
-pub fn print(report: &Report) {
+/// Prints EMF lines to standard output.
+pub fn print(lines: &[String]) {
     let mut out = std::io::stdout().lock();
-    for line in emf_lines(report) {
-        let _ = writeln!(out, "{}", crate::redact::scrub(&line));
+    for line in lines {
+        let _ = writeln!(out, "{}", crate::redact::scrub(line));
     }
 }
 
@@ -64,6 +58,7 @@ mod tests {
     use super::*;
     use crate::checks::site::SiteMeasurement;
     use crate::checks::{CheckResult, Health, Measurement};
+    use crate::report::Report;
     use crate::tick::{Tick, TickSource};
     use chrono::TimeZone;
 
@@ -97,7 +92,7 @@ mod tests {
             ..result.clone()
         };
         let report = Report::new("site-status", tick, vec![result, unchecked], false);
-        let lines = emf_lines(&report);
+        let lines = emf_lines(report.tick.time, report.points());
         assert_eq!(
             lines.len(),
             1,

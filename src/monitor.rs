@@ -18,7 +18,7 @@ use crate::checks::{Check, CheckResult, Health, Memory};
 use crate::notify::{self, Channel, Delivery, DeliveryOutcome, Notifier};
 use crate::report::{IncidentSummary, Report, Summary};
 use crate::retry::Backoff;
-use crate::tick::{Tick, TickSource};
+use crate::tick::Tick;
 
 /// The most of an invocation's time kept for claiming, delivering and recording after the checks.
 const DELIVERY_RESERVE: Duration = Duration::from_secs(15);
@@ -66,34 +66,7 @@ impl Invocation {
     }
 }
 
-/// One monitor of a function: its check, the channels that hear of it, its policy and how often it
-/// is checked.
-pub struct Watch {
-    /// What it checks.
-    pub check: Box<dyn Check>,
-    /// The channels its alerts go to, by name.
-    pub channels: Vec<String>,
-    /// Its thresholds, escalation and quiet hours.
-    pub policy: Policy,
-    /// How often it is checked (`every`); every tick when `None`.
-    pub every: Option<Duration>,
-}
-
-impl Watch {
-    /// True when the tick is one this monitor is checked on: every tick started by hand (a manual
-    /// invoke, a local run), else the ticks whose time (to the nearest minute) is a whole number of
-    /// `every` since the epoch. A function's schedule runs at least a minute apart, so `every`
-    /// under a minute is every tick.
-    pub fn is_due(&self, tick: &Tick, by_hand: bool) -> bool {
-        let Some(every) = self.every else { return true };
-        let minutes = every.as_secs() / 60;
-        if minutes <= 1 || by_hand || tick.source == TickSource::Manual {
-            return true;
-        }
-        let minute = (tick.time.timestamp() + 30).div_euclid(60);
-        minute.rem_euclid(minutes as i64) == 0
-    }
-}
+pub use crate::alerting::Watch;
 
 /// A function's monitors, its channels, its state and its policy.
 pub struct Monitor {
@@ -715,6 +688,7 @@ mod tests {
     use super::*;
     use crate::checks::site::SiteMeasurement;
     use crate::checks::{Failure, Health, Measurement, Naming};
+    use crate::tick::TickSource;
     use async_trait::async_trait;
     use chrono::TimeZone;
 

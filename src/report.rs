@@ -101,6 +101,13 @@ fn size_of(value: &serde_json::Value) -> usize {
 }
 
 impl Report {
+    /// The metric points its results draw (each check's own: [`crate::checks::Measurement::points`]).
+    pub fn points(&self) -> impl Iterator<Item = crate::metrics::Point> + '_ {
+        self.results
+            .iter()
+            .flat_map(|result| result.measurement.points(result, self.function))
+    }
+
     /// The report as JSON within `limit` bytes. A larger one is summarised: the passing results go
     /// first (the summary still counts them), then the rest of the results and the alerts are cut
     /// by halves, each cut counted in `results_omitted` / `alerts_omitted`.

@@ -615,8 +615,8 @@ monitors:
 /// goes out.
 #[tokio::test]
 async fn agent_events_reach_one_wecom_digest_and_a_silent_host_suppresses_its_programs() {
-    use lookout::alerting::state::StateStore;
     use lookout::alerting::state::file::FileStore;
+    use lookout::ledger::Ledger;
     use support::lambda::{Outcome, RuntimeApi, scheduled_event};
 
     let robot = support::wecom::FakeWeCom::start("web-1-robot-key").await;

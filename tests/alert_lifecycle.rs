@@ -54,11 +54,14 @@ fn the_day(time: DateTime<Utc>) -> Vec<(String, bool)> {
 }
 
 fn policy() -> Policy {
-    Policy::from_env(&Env::from_pairs([
-        ("ALERT_FAILURE_THRESHOLD", "2"),
-        ("SMS_AFTER_MINUTES", "60"),
-        ("ALERT_QUIET_HOURS", "14:00-14:30,23:00-07:00"),
-    ]))
+    Policy::from_env(
+        &Env::from_pairs([
+            ("ALERT_FAILURE_THRESHOLD", "2"),
+            ("SMS_AFTER_MINUTES", "60"),
+            ("ALERT_QUIET_HOURS", "14:00-14:30,23:00-07:00"),
+        ]),
+        &lookout::notify::delays(),
+    )
     .expect("the policy")
 }
 

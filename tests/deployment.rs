@@ -252,21 +252,39 @@ fn the_template_wires_every_setting_and_nothing_else() {
 fn the_template_has_every_function_and_no_wildcard_actions() {
     let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml"))
         .expect("template.yaml");
-    for function in [
-        "SiteStatusFunction",
-        "SpeedTestFunction",
-        "KafkaLagFunction",
-        "HeartbeatFunction",
-        "HostCheckFunction",
-        "IngestFunction",
-    ] {
+    let functions = [
+        ("SiteStatusFunction", "site-status"),
+        ("SpeedTestFunction", "speed-test"),
+        ("KafkaLagFunction", "kafka-lag"),
+        ("HeartbeatFunction", "heartbeat"),
+        ("HostCheckFunction", "host-check"),
+        ("IngestFunction", "ingest"),
+    ];
+    for (function, name) in functions {
         assert!(
             text.contains(&format!(
                 "  {function}:\n    Type: AWS::Serverless::Function"
             )),
             "{function}"
         );
+        // The one bootstrap is every function; its Handler names which (`_HANDLER`).
+        let properties = text
+            .split(&format!("  {function}:\n"))
+            .nth(1)
+            .and_then(|rest| rest.split("\n\n").next())
+            .expect("the function");
+        assert!(
+            properties.contains(&format!("\n      Handler: {name}\n")),
+            "{function} has Handler: {name}"
+        );
+        assert!(lookout::bootstrap::functions().contains(&name), "{name}");
     }
+    assert_eq!(
+        lookout::bootstrap::functions().len(),
+        functions.len(),
+        "every function the bootstrap serves is in the template"
+    );
+    assert_eq!(text.matches("\n      Handler: ").count(), functions.len());
     assert!(text.contains("Runtime: provided.al2023") && text.contains("BuildMethod: makefile"));
     assert!(
         !text.contains("Action: '*'")
@@ -388,8 +406,8 @@ async fn a_secret_that_cannot_be_read_stops_the_function_at_start() {
 #[test]
 fn every_key_of_lookout_yaml_stands_for_a_listed_setting_and_is_documented() {
     use lookout::checks::CHECK_TYPES;
-    use lookout::config::file::{LIFECYCLE_KEYS, STYLE_KEYS};
     use lookout::notify::CHANNEL_TYPES;
+    use lookout::setup::file::{LIFECYCLE_KEYS, STYLE_KEYS};
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
     let reference =

@@ -10,16 +10,17 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use lookout::alerting::AlertState;
-use lookout::alerting::state::StateStore;
+use lookout::alerting::state::SharedStore;
 use lookout::alerting::state::dynamodb::DynamoDbStore;
 use lookout::alerting::state::file::FileStore;
 use lookout::alerting::state::memory::MemoryStore;
-use lookout::checks::{SharedStore, heartbeat};
+use lookout::checks::heartbeat;
 use lookout::config::Env;
-use lookout::config::file;
+use lookout::ledger::Ledger;
 use lookout::monitor::{Monitor, Watch};
 use lookout::notify::Channel;
 use lookout::pings::{Ping, Signal, token_hash};
+use lookout::setup::file;
 use serde_json::json;
 use support::function_url::url_event;
 use support::lambda::{Outcome, RuntimeApi, scheduled_event};
@@ -284,7 +285,7 @@ fn heartbeat_monitor(yaml: &str, store: &SharedStore, sent: &Sent) -> Monitor {
                 (m.env.clone(), naming)
             })
             .collect(),
-        store,
+        &(store.clone() as lookout::checks::SharedLedger),
     )
     .expect("the checks");
     let watches = checks
@@ -995,14 +996,18 @@ monitors:
     let file = file::load("lookout.yaml", yaml, &env).expect("a valid file");
     let store: SharedStore = Arc::new(MemoryStore::default());
     let sent: Sent = Default::default();
-    let watches = lookout::function::watches_of(&heartbeat::TYPE, &file, &store)
-        .expect("the watches")
-        .into_iter()
-        .map(|w| Watch {
-            channels: vec!["ops".into()],
-            ..w
-        })
-        .collect();
+    let watches = lookout::setup::watches_of(
+        &heartbeat::TYPE,
+        &file,
+        &(store.clone() as lookout::checks::SharedLedger),
+    )
+    .expect("the watches")
+    .into_iter()
+    .map(|w| Watch {
+        channels: vec!["ops".into()],
+        ..w
+    })
+    .collect();
     let channel =
         Channel::from(Box::new(Recorder::new("ops", &sent)) as Box<dyn lookout::notify::Notifier>);
     let monitor = Monitor::watching(

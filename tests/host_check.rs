@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout::alerting::state::memory::MemoryStore;
-use lookout::checks::{CheckResult, Health, Measurement, Naming, SharedStore, host};
+use lookout::checks::{CheckResult, Health, Measurement, Naming, SharedLedger, host};
 use lookout::config::Env;
-use lookout::config::file;
+use lookout::setup::file;
 use support::scripted::tick_at;
 use support::sshd::{KeyPair, Sshd, key_pair};
 use tokio::time::Instant;
@@ -31,7 +31,7 @@ fn settings(sshd: &Sshd, port: u16, key: &KeyPair, host_key: &str, extra: &[(&st
 
 /// One tick of the check these settings describe, by `within`.
 async fn check(env: Env, within: Duration) -> Vec<CheckResult> {
-    let store: SharedStore = Arc::new(MemoryStore::default());
+    let store: SharedLedger = Arc::new(MemoryStore::default());
     let naming = Naming::Monitor {
         kind: "host",
         name: "db-1".into(),
@@ -412,7 +412,7 @@ async fn a_hung_host_does_not_delay_the_others_past_the_deadline() {
     let client = key_pair(dir.path(), "client", "ed25519", "");
     let sshd = Sshd::start(&[&client.public]);
     let (silent_port, held) = silent_server().await;
-    let store: SharedStore = Arc::new(MemoryStore::default());
+    let store: SharedLedger = Arc::new(MemoryStore::default());
     let monitors = [
         ("hung", silent_port),
         ("db-1", sshd.port),

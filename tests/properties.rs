@@ -319,7 +319,7 @@ proptest! {
             concurrency_from_env(&env).map(drop),
             node_timeout_from_env(&env).map(drop),
             KafkaLagSettings::from_env(&env).map(drop),
-            Policy::from_env(&env).map(drop),
+            Policy::from_env(&env, &lookout::notify::delays()).map(drop),
             Style::from_env(&env).map(drop),
             WeComSettings::from_env(&env).map(drop),
             EmailSettings::from_env(&env).map(drop),
@@ -343,7 +343,7 @@ proptest! {
             ("ALERT_ESCALATION_MINUTES", steps),
             ("ALERT_REPEAT_MINUTES", repeat),
         ]);
-        match Policy::from_env(&env) {
+        match Policy::from_env(&env, &lookout::notify::delays()) {
             Ok(policy) => {
                 // A policy read is one that can be used at any age and any time.
                 let now = Utc.with_ymd_and_hms(2026, 12, 3, 15, 0, 0).unwrap();

@@ -10,7 +10,7 @@ use lookout::alerting::lifecycle::Incident;
 use lookout::alerting::state::dynamodb::DynamoDbStore;
 use lookout::alerting::state::file::FileStore;
 use lookout::alerting::state::memory::MemoryStore;
-use lookout::alerting::state::{Commit, StateStore, Versioned, Write};
+use lookout::alerting::state::{Commit, Incidents, StateStore, Versioned, Write};
 use support::moto::Moto;
 use support::store_contract::{self as contract, incident};
 

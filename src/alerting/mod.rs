@@ -6,8 +6,14 @@ pub mod policy;
 pub mod render;
 pub mod state;
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use crate::checks::Check;
+use crate::tick::{Tick, TickSource};
+use policy::Policy;
 
 /// Something one channel is told about one incident key.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -85,4 +91,33 @@ pub struct Digest {
     pub time: DateTime<Utc>,
     /// The alerts, in the order of the results.
     pub alerts: Vec<Alert>,
+}
+
+/// One monitor of a function: its check, the channels that hear of it, its policy and how often it
+/// is checked.
+pub struct Watch {
+    /// What it checks.
+    pub check: Box<dyn Check>,
+    /// The channels its alerts go to, by name.
+    pub channels: Vec<String>,
+    /// Its thresholds, escalation and quiet hours.
+    pub policy: Policy,
+    /// How often it is checked (`every`); every tick when `None`.
+    pub every: Option<Duration>,
+}
+
+impl Watch {
+    /// True when the tick is one this monitor is checked on: every tick started by hand (a manual
+    /// invoke, a local run), else the ticks whose time (to the nearest minute) is a whole number of
+    /// `every` since the epoch. A function's schedule runs at least a minute apart, so `every`
+    /// under a minute is every tick.
+    pub fn is_due(&self, tick: &Tick, by_hand: bool) -> bool {
+        let Some(every) = self.every else { return true };
+        let minutes = every.as_secs() / 60;
+        if minutes <= 1 || by_hand || tick.source == TickSource::Manual {
+            return true;
+        }
+        let minute = (tick.time.timestamp() + 30).div_euclid(60);
+        minute.rem_euclid(minutes as i64) == 0
+    }
 }

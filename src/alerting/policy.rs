@@ -155,8 +155,9 @@ fn parse_minutes(raw: &str) -> Result<Vec<i64>, String> {
 }
 
 impl Policy {
-    /// Reads and checks the policy.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+    /// Reads and checks the policy; `delays` names each channel type and the variable of its delay
+    /// (`("sms", "SMS_AFTER_MINUTES")`: the channel layer's [`crate::notify::delays`]).
+    pub fn from_env(env: &Env, delays: &[(&str, &'static str)]) -> Result<Self, ConfigError> {
         let defaults = Policy::default();
         let threshold = |var: &'static str, default: u32| {
             env.at_least_one(var, default, "set it to a whole number of ticks, 1 or more")
@@ -200,10 +201,10 @@ impl Policy {
             })?,
         };
         let mut channel_after_minutes = BTreeMap::new();
-        for channel in crate::notify::CHANNEL_TYPES {
-            let after = minutes(channel.after_minutes, 0)?;
+        for (channel, variable) in delays {
+            let after = minutes(variable, 0)?;
             if after > 0 {
-                channel_after_minutes.insert(channel.name.to_owned(), after);
+                channel_after_minutes.insert((*channel).to_owned(), after);
             }
         }
         Ok(Policy {
@@ -277,7 +278,13 @@ mod tests {
     use chrono::TimeZone;
 
     fn policy(pairs: &[(&str, &str)]) -> Result<Policy, ConfigError> {
-        Policy::from_env(&Env::from_pairs(pairs.iter().copied()))
+        Policy::from_env(
+            &Env::from_pairs(pairs.iter().copied()),
+            &[
+                ("sms", "SMS_AFTER_MINUTES"),
+                ("wecom", "WECOM_AFTER_MINUTES"),
+            ],
+        )
     }
 
     #[test]

@@ -57,17 +57,7 @@ impl Style {
                 ));
             }
         };
-        let timezone = match env.get("ALERT_TIMEZONE") {
-            None => chrono_tz::Asia::Shanghai,
-            Some(raw) => raw.parse::<Tz>().map_err(|_| {
-                ConfigError::invalid(
-                    "ALERT_TIMEZONE",
-                    raw,
-                    "not an IANA time zone",
-                    "set it to a zone name such as Asia/Shanghai, Europe/Berlin or UTC",
-                )
-            })?,
-        };
+        let timezone = crate::config::timezone(env)?;
         Ok(Style { language, timezone })
     }
 

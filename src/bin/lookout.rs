@@ -1,16 +1,33 @@
-//! `lookout first-run` and `lookout demo`: what lookout does, shown on this machine against
-//! built-in stand-ins, before anything is configured. Never deployed. The work is in
-//! `lookout::demo`.
+//! The one bootstrap every function is deployed as (`sam build` links it once; Lambda's `Handler`
+//! picks the function, `lookout::bootstrap`), and on a laptop `lookout <function>`, `lookout
+//! first-run` and `lookout demo`: what lookout does, shown against built-in stand-ins before
+//! anything is configured (`lookout::demo`).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: lookout first-run | lookout demo [--fast]
+const USAGE: &str = "usage: lookout first-run | lookout demo [--fast] | lookout <function> [args]
+  <function> site-status, speed-test, kafka-lag, heartbeat, host-check or ingest, as deployed
   first-run  every function once against built-in stand-ins, each alert as every channel shows it
   demo       six hours of an outage replayed in about ten seconds, as a timeline of notices";
 
 fn main() -> ExitCode {
+    let argv0 = std::env::args().next().unwrap_or_default();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let handler = std::env::var("_HANDLER").ok();
+    match lookout::bootstrap::chosen(handler.as_deref(), &argv0) {
+        Ok(Some(function)) => return lookout::bootstrap::run(function, &args),
+        Ok(None) => {}
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    }
+    if let Some((function, rest)) = args.split_first()
+        && lookout::bootstrap::functions().contains(&function.as_str())
+    {
+        return lookout::bootstrap::run(function, rest);
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

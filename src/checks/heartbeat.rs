@@ -23,7 +23,7 @@ pub mod ingest;
 
 use super::limits::{self, LimitVars, Limits};
 use super::{
-    Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, SharedStore,
+    Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, SharedLedger,
     Words, kind,
 };
 use crate::config::{ConfigError, Env, SetupError, list, one, parse_duration};
@@ -89,25 +89,24 @@ pub const TYPE: CheckType = CheckType {
     build: build_monitors,
 };
 
-/// The heartbeat monitors of the configuration, by name: those of `lookout.yaml`, else the one
-/// `HEARTBEAT_TOKEN` describes (named `heartbeat`), else none. The ingest function and the
-/// heartbeat function read them alike.
+/// The heartbeat monitors of the configuration, by name: those `lookout.yaml` declares (each one's
+/// name and settings, when it has `monitors`), else the one `HEARTBEAT_TOKEN` describes (named
+/// `heartbeat`) in `env` (the file's defaults when there is one), else none. The ingest function and
+/// the heartbeat function read them alike.
 pub fn monitors(
     env: &Env,
-    file: Option<&crate::config::file::LookoutFile>,
+    declared: Option<Vec<(&str, &Env)>>,
 ) -> Result<Vec<(String, Heartbeat)>, SetupError> {
-    match file.and_then(|f| f.monitors.as_ref()) {
+    match declared {
         Some(monitors) => {
             let monitors: Vec<(String, Heartbeat)> = monitors
-                .iter()
-                .filter(|m| m.kind.name == TYPE.name)
-                .map(|m| Ok((m.name.clone(), Heartbeat::from_env(&m.env)?)))
+                .into_iter()
+                .map(|(name, env)| Ok((name.to_owned(), Heartbeat::from_env(env)?)))
                 .collect::<Result<_, ConfigError>>()?;
             each_token_once(monitors.iter().map(|(name, h)| (name.as_str(), h)))?;
             Ok(monitors)
         }
         None => {
-            let env = file.map_or(env, |f| &f.defaults);
             let naming = Naming::Function(FUNCTION);
             Ok(Heartbeat::of(env, &naming)?
                 .map(|h| (FUNCTION.to_owned(), h))
@@ -206,7 +205,7 @@ impl Heartbeat {
                 period_hint,
             ));
         }
-        let timezone = crate::alerting::render::Style::from_env(env)?.timezone;
+        let timezone = crate::config::timezone(env)?;
         let expect = match (env.get("HEARTBEAT_SCHEDULE"), period) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::invalid(
@@ -536,7 +535,7 @@ struct Reading {
 /// The ping records of every heartbeat monitor of the function, read once per tick, and the
 /// ingest's refusals when a monitor is silent.
 struct Ledger {
-    store: SharedStore,
+    store: SharedLedger,
     monitors: Vec<(String, Heartbeat)>,
     /// The ingest function's CloudWatch metrics (`INGEST_FUNCTION_NAME`), when the stack names it.
     ingest: Option<crate::cloudwatch::FunctionMetrics>,
@@ -586,7 +585,7 @@ pub struct HeartbeatCheck {
 
 fn build_monitors(
     monitors: Vec<(Env, Naming)>,
-    store: &SharedStore,
+    store: &SharedLedger,
 ) -> Result<Vec<Box<dyn Check>>, SetupError> {
     let monitors_env = monitors.first().map(|(env, _)| env.clone());
     let mut built = Vec::with_capacity(monitors.len());
@@ -1037,7 +1036,7 @@ mod tests {
     #[test]
     fn two_monitors_may_not_share_a_token() {
         let env = Env::from_pairs([("HEARTBEAT_TOKEN", "0123456789abcdef0123")]);
-        let store: SharedStore = Arc::new(crate::alerting::state::memory::MemoryStore::default());
+        let store: SharedLedger = Arc::new(crate::alerting::state::memory::MemoryStore::default());
         let monitor = |name: &str| {
             let naming = Naming::Monitor {
                 kind: TYPE.name,

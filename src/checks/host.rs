@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::limits::{LimitVars, Limits};
 use super::{
-    Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, SharedStore,
+    Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, SharedLedger,
     Words, kind,
 };
 use crate::config::{ConfigError, Env, SetupError, list, one};
@@ -297,7 +297,7 @@ pub struct HostCheck {
 
 fn build_monitors(
     monitors: Vec<(Env, Naming)>,
-    _store: &SharedStore,
+    _store: &SharedLedger,
 ) -> Result<Vec<Box<dyn Check>>, SetupError> {
     let concurrency = match monitors.first() {
         Some((env, _)) => env.at_least_one(

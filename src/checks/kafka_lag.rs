@@ -57,7 +57,7 @@ pub const TYPE: CheckType = CheckType {
 /// whatever the instance.
 fn build_monitors(
     monitors: Vec<(Env, Naming)>,
-    _store: &super::SharedStore,
+    _store: &super::SharedLedger,
 ) -> Result<Vec<Box<dyn Check>>, SetupError> {
     let mut client: Option<TencentClient> = None;
     let mut checks: Vec<Box<dyn Check>> = Vec::with_capacity(monitors.len());

@@ -52,10 +52,10 @@ pub struct CheckType {
 /// One check per monitor, in their order; any after those are the type's own checks about all its
 /// monitors (heartbeat's ingest), told to every channel its monitors tell.
 pub type BuildChecks =
-    fn(Vec<(Env, Naming)>, &SharedStore) -> Result<Vec<Box<dyn Check>>, SetupError>;
+    fn(Vec<(Env, Naming)>, &SharedLedger) -> Result<Vec<Box<dyn Check>>, SetupError>;
 
-/// The function's state store, shared by its parts.
-pub type SharedStore = std::sync::Arc<dyn crate::alerting::state::StateStore>;
+/// The ledger of what hosts and jobs sent, for the checks that judge it (heartbeat, supervisor).
+pub type SharedLedger = std::sync::Arc<dyn crate::ledger::Ledger>;
 
 /// Something said in both languages messages are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

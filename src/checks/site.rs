@@ -77,7 +77,7 @@ fn validate_monitor(env: &Env) -> Result<(), ConfigError> {
 /// (`SITE_CONCURRENCY`, a function-wide setting).
 fn build_monitors(
     monitors: Vec<(Env, Naming)>,
-    _store: &super::SharedStore,
+    _store: &super::SharedLedger,
 ) -> Result<Vec<Box<dyn Check>>, SetupError> {
     let mut clients: HashMap<(Duration, bool), Client> = HashMap::new();
     let mut permits: Option<Arc<Semaphore>> = None;

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use super::heartbeat::token_hash_of;
 use super::{
-    Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, SharedStore,
+    Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, SharedLedger,
     Words, kind,
 };
 use crate::config::{ConfigError, Env, SetupError, one};
@@ -73,36 +73,26 @@ impl Supervisor {
                     "name the heartbeat monitor of the host: host: web-1",
                 )?
                 .map(str::to_owned),
-            timezone: crate::alerting::render::Style::from_env(env)?.timezone,
+            timezone: crate::config::timezone(env)?,
         })
     }
 }
 
 /// The supervisor monitors of `lookout.yaml` (name and token hash): the ingest takes events for
 /// their tokens. Without a file there are none (a supervisor monitor is described there).
-pub fn monitors(
-    file: Option<&crate::config::file::LookoutFile>,
-) -> Result<Vec<(String, String)>, ConfigError> {
+pub fn monitors(declared: Option<Vec<(&str, &Env)>>) -> Result<Vec<(String, String)>, ConfigError> {
     let mut found: Vec<(String, String)> = Vec::new();
-    for monitor in file
-        .and_then(|f| f.monitors.as_ref())
-        .into_iter()
-        .flatten()
-        .filter(|m| m.kind.name == TYPE.name)
-    {
-        let hash = Supervisor::from_env(&monitor.env)?.token_hash;
+    for (name, env) in declared.into_iter().flatten() {
+        let hash = Supervisor::from_env(env)?.token_hash;
         if let Some((first, _)) = found.iter().find(|(_, h)| *h == hash) {
             return Err(ConfigError::invalid(
                 "SUPERVISOR_TOKEN",
                 "<redacted>",
-                format!(
-                    "monitors {first:?} and {:?} have the same token",
-                    monitor.name
-                ),
+                format!("monitors {first:?} and {:?} have the same token", name),
                 "give each host's supervisor monitor its own token (its heartbeat's is fine)",
             ));
         }
-        found.push((monitor.name.clone(), hash));
+        found.push((name.to_owned(), hash));
     }
     Ok(found)
 }
@@ -292,12 +282,12 @@ pub struct SupervisorCheck {
     supervisor: Supervisor,
     /// The incident key of its host's heartbeat.
     host_key: Option<String>,
-    store: SharedStore,
+    store: SharedLedger,
 }
 
 fn build_monitors(
     monitors: Vec<(Env, Naming)>,
-    store: &SharedStore,
+    store: &SharedLedger,
 ) -> Result<Vec<Box<dyn Check>>, SetupError> {
     let mut built: Vec<Box<dyn Check>> = Vec::with_capacity(monitors.len());
     for (env, naming) in monitors {

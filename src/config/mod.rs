@@ -3,7 +3,6 @@
 //! Every function reads its settings through [`Env`], a snapshot of variables, so tests can build one
 //! from pairs instead of mutating the process environment.
 
-pub mod file;
 pub mod yaml;
 
 use std::collections::HashMap;
@@ -53,7 +52,7 @@ pub enum SetupError {
     Config(#[from] ConfigError),
     /// `lookout.yaml` is malformed: the message has the file, line and column.
     #[error(transparent)]
-    File(#[from] file::FileError),
+    File(#[from] yaml::FileError),
     /// The HTTP client could not be built (the TLS backend failed to load).
     #[error("could not build the HTTP client: {0}")]
     HttpClient(String),
@@ -590,6 +589,21 @@ pub const SETTINGS: &[Setting] = &[
     setting("LOOKOUT_CONFIG", Source::Local, None),
     setting("RUST_LOG", Source::Parameter, None),
 ];
+
+/// `ALERT_TIMEZONE`: the zone times are told in (Asia/Shanghai unless set).
+pub fn timezone(env: &Env) -> Result<chrono_tz::Tz, ConfigError> {
+    match env.get("ALERT_TIMEZONE") {
+        None => Ok(chrono_tz::Asia::Shanghai),
+        Some(raw) => raw.parse::<chrono_tz::Tz>().map_err(|_| {
+            ConfigError::invalid(
+                "ALERT_TIMEZONE",
+                raw,
+                "not an IANA time zone",
+                "set it to a zone name such as Asia/Shanghai, Europe/Berlin or UTC",
+            )
+        }),
+    }
+}
 
 #[cfg(test)]
 mod tests {

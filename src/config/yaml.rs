@@ -8,6 +8,18 @@ use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// Where a node starts in the file (1-based line and column).
+/// `lookout.yaml` is malformed. Shown as `lookout.yaml:12:5: ...`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}:{at}: {message}")]
+pub struct FileError {
+    /// The file.
+    pub path: String,
+    /// Where the problem is.
+    pub at: Position,
+    /// What it is, and the fix.
+    pub message: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Position {
     /// 1-based line.

@@ -15,14 +15,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::alerting::render::Style;
+use crate::alerting::state::SharedStore;
 use crate::alerting::state::memory::MemoryStore;
 use crate::alerting::{Alert, AlertNote, AlertState, Digest};
-use crate::checks::{self, CheckType, SharedStore};
+use crate::checks::{self, CheckType};
 use crate::config::Env;
-use crate::config::file::{self, LookoutFile};
 use crate::monitor::{Invocation, Monitor};
 use crate::notify::{self, Channel, DeliveryError, Notifier, Receipt};
 use crate::pings::{self, Ping, Signal};
+use crate::setup::file::{self, LookoutFile};
 use crate::tick::Tick;
 use standins::StandIns;
 
@@ -131,7 +132,8 @@ fn monitor_of(
     store: &SharedStore,
     sent: &Sent,
 ) -> Result<Monitor, DemoError> {
-    let watches = crate::function::watches_of(kind, file, store)?;
+    let ledger: checks::SharedLedger = store.clone();
+    let watches = crate::setup::watches_of(kind, file, &ledger)?;
     let channels: Vec<(String, &'static str)> = match &file.channels {
         Some(specs) => specs
             .iter()

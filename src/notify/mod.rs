@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 use crate::alerting::Digest;
 use crate::alerting::render::Style;
-use crate::alerting::state::StateStore;
+use crate::alerting::state::Budgets;
 use crate::config::{Env, SetupError};
 use crate::retry::{self, Backoff, Retryable};
 
@@ -52,7 +52,7 @@ pub struct ChannelType {
 pub type BuildChannel = for<'a> fn(
     &'a Env,
     Style,
-    Arc<dyn StateStore>,
+    Arc<dyn Budgets>,
 ) -> BoxFuture<'a, Result<Option<Box<dyn Notifier>>, SetupError>>;
 
 /// A request body as a preview shows it.
@@ -83,6 +83,15 @@ pub const CHANNEL_TYPES: &[ChannelType] = &[
     telegram::TYPE,
     webhook::TYPE,
 ];
+
+/// Each channel type and the variable of its delay (`("sms", "SMS_AFTER_MINUTES")`), for
+/// [`crate::alerting::policy::Policy::from_env`].
+pub fn delays() -> Vec<(&'static str, &'static str)> {
+    CHANNEL_TYPES
+        .iter()
+        .map(|c| (c.name, c.after_minutes))
+        .collect()
+}
 
 /// The channel type `type:` names, if any.
 pub fn channel_type(name: &str) -> Option<&'static ChannelType> {
@@ -228,7 +237,7 @@ pub enum DeliveryOutcome {
 /// `store` keeps what channels must remember across invocations (each number's SMS of the day).
 pub async fn channels_from_env(
     env: &Env,
-    store: Arc<dyn StateStore>,
+    store: Arc<dyn Budgets>,
 ) -> Result<Vec<Channel>, SetupError> {
     let style = Style::from_env(env)?;
     let mut channels: Vec<Channel> = Vec::new();

@@ -16,7 +16,7 @@ use super::{DeliveryError, Notifier, Receipt};
 use crate::alerting::AlertState;
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
-use crate::alerting::state::StateStore;
+use crate::alerting::state::Budgets;
 use crate::alerting::state::memory::MemoryStore;
 use crate::config::{ConfigError, Env, SetupError, list, one};
 use crate::tencent::{Credentials, Endpoint, TencentClient, TencentError};
@@ -305,7 +305,7 @@ pub struct SmsNotifier {
     settings: SmsSettings,
     style: Style,
     client: TencentClient,
-    budget: Arc<dyn StateStore>,
+    budget: Arc<dyn Budgets>,
     /// Numbers a digest already went to (or may have), so a retry in the tick skips them.
     done: std::sync::Mutex<HashSet<(u64, String)>>,
 }
@@ -327,7 +327,7 @@ impl SmsNotifier {
 
     /// The same notifier counting each number's messages of the day in `store`, shared by every
     /// function of the stack.
-    pub fn with_budget(self, store: Arc<dyn StateStore>) -> Self {
+    pub fn with_budget(self, store: Arc<dyn Budgets>) -> Self {
         SmsNotifier {
             budget: store,
             ..self

@@ -56,6 +56,8 @@ impl Outcome {
 #[derive(Clone)]
 struct Configuration {
     binary: String,
+    /// `_HANDLER`, the template's `Handler`: which function the one bootstrap is.
+    handler: Option<&'static str>,
     env: Vec<(String, String)>,
     descriptors: u32,
 }
@@ -137,6 +139,8 @@ impl RuntimeApi {
 
     /// Starts a real binary of this package against the emulator, the way Lambda would, with its
     /// state in a file of its own (unless `env` names a `STATE_TABLE` or another `STATE_FILE`).
+    /// A function's binary (`CARGO_BIN_EXE_site-status`) is run as it is deployed: the one
+    /// bootstrap (`lookout`) as `$LAMBDA_TASK_ROOT/bootstrap`, told its function by `_HANDLER`.
     pub async fn spawn(&self, binary: &str, env: &[(&str, &str)]) -> Function {
         self.spawn_limited(binary, env, DESCRIPTOR_LIMIT).await
     }
@@ -169,8 +173,20 @@ impl RuntimeApi {
             size <= ENVIRONMENT_LIMIT,
             "Lambda refuses {size} bytes of environment variables (4 KB at most): put long values in the stack's secret"
         );
+        let binary = match function {
+            Some(_) => {
+                let bootstrap = self.shared.task_root.path().join("bootstrap");
+                if !bootstrap.exists() {
+                    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_lookout"), &bootstrap)
+                        .expect("the bootstrap in the function's folder");
+                }
+                bootstrap.display().to_string()
+            }
+            None => binary.to_owned(),
+        };
         let configuration = Configuration {
-            binary: binary.to_owned(),
+            binary,
+            handler: function,
             env: variables,
             descriptors,
         };
@@ -371,6 +387,7 @@ async fn start_process(shared: &Shared, configuration: &Configuration, address: 
         .env("LAMBDA_TASK_ROOT", shared.task_root.path())
         .current_dir(shared.task_root.path())
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(configuration.handler.map(|h| ("_HANDLER", h)))
         .envs(configuration.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(file(&stdout))

@@ -22,7 +22,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{Commit, StateStore, StoreError, TICK_MEMORY_HOURS, Versioned, encode, expires_at};
+use super::{
+    Budgets, Commit, Incidents, Ledger, StoreError, TICK_MEMORY_HOURS, Versioned, encode,
+    expires_at,
+};
 use crate::alerting::lifecycle::Incident;
 use crate::pings::{Ping, PingRecord, Signal};
 
@@ -134,13 +137,7 @@ impl DynamoDbStore {
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":expected", number(current)),
         };
-        match request.send().await {
-            Ok(_) => Ok(Some(version)),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(None)
-            }
-            Err(e) => Err(unavailable(&e)),
-        }
+        Ok(conditional(request.send().await)?.then_some(version))
     }
 }
 
@@ -153,6 +150,49 @@ pub fn sort_key(prefix: &str, key: &str) -> String {
             "{prefix}sha256:{}",
             hex::encode(Sha256::digest(key.as_bytes()))
         )
+    }
+}
+
+/// A conditional write's error: whether it was only that the condition did not hold.
+trait ConditionFailed {
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::put_item::PutItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed
+    for aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError
+{
+    fn condition_failed(&self) -> bool {
+        matches!(
+            self,
+            Self::TransactionCanceledException(t)
+                if t.cancellation_reasons()
+                    .iter()
+                    .any(|r| r.code() == Some("ConditionalCheckFailed"))
+        )
+    }
+}
+
+/// A conditional write's outcome: `true` when it was made, `false` when its condition did not hold;
+/// any other failure is the store's.
+fn conditional<T, E: ProvideErrorMetadata + ConditionFailed, R>(
+    sent: Result<T, SdkError<E, R>>,
+) -> Result<bool, StoreError> {
+    match sent {
+        Ok(_) => Ok(true),
+        Err(SdkError::ServiceError(e)) if e.err().condition_failed() => Ok(false),
+        Err(e) => Err(unavailable(&e)),
     }
 }
 
@@ -251,7 +291,7 @@ fn decode_ping(item: &HashMap<String, AttributeValue>) -> Result<(String, PingRe
 }
 
 #[async_trait]
-impl StateStore for DynamoDbStore {
+impl Incidents for DynamoDbStore {
     async fn tick_finished(&self, function: &str, tick_id: &str) -> Result<bool, StoreError> {
         Ok(self
             .get_item(function, sort_key("tick#", tick_id))
@@ -309,7 +349,10 @@ impl StateStore for DynamoDbStore {
         }
         Ok(versions)
     }
+}
 
+#[async_trait]
+impl Budgets for DynamoDbStore {
     async fn spend(
         &self,
         budget: &str,
@@ -331,10 +374,8 @@ impl StateStore for DynamoDbStore {
             .expression_attribute_values(":now", number(now))
             .send()
             .await;
-        match restart {
-            Ok(_) => return Ok(limit >= 1),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {}
-            Err(e) => return Err(unavailable(&e)),
+        if conditional(restart)? {
+            return Ok(limit >= 1);
         }
         let grow = self
             .client
@@ -349,15 +390,29 @@ impl StateStore for DynamoDbStore {
             .expression_attribute_values(":now", number(now))
             .send()
             .await;
-        match grow {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(&e)),
-        }
+        conditional(grow)
     }
 
+    async fn refund(&self, budget: &str) -> Result<(), StoreError> {
+        let refunded = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", string(BUDGETS))
+            .key("sk", string(sort_key("", budget)))
+            .update_expression("ADD spent :minus")
+            .condition_expression("spent > :zero")
+            .expression_attribute_values(":minus", number(-1))
+            .expression_attribute_values(":zero", number(0))
+            .send()
+            .await;
+        // Nothing left to give back is not a failure.
+        conditional(refunded).map(drop)
+    }
+}
+
+#[async_trait]
+impl Ledger for DynamoDbStore {
     async fn record_ping(
         &self,
         token_hash: &str,
@@ -442,13 +497,7 @@ impl StateStore for DynamoDbStore {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        match request.update_expression(expression).send().await {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(&e)),
-        }
+        conditional(request.update_expression(expression).send().await)
     }
 
     async fn pings(
@@ -545,21 +594,7 @@ impl StateStore for DynamoDbStore {
             )?)
             .send()
             .await;
-        match written {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)
-                        if t.cancellation_reasons()
-                            .iter()
-                            .any(|r| r.code() == Some("ConditionalCheckFailed"))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(unavailable(&e)),
-        }
+        conditional(written)
     }
 
     async fn events(
@@ -594,28 +629,6 @@ impl StateStore for DynamoDbStore {
             .collect::<Result<Vec<crate::events::ProcessEvent>, StoreError>>()?;
         events.reverse();
         Ok(events)
-    }
-
-    async fn refund(&self, budget: &str) -> Result<(), StoreError> {
-        let refunded = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", string(BUDGETS))
-            .key("sk", string(sort_key("", budget)))
-            .update_expression("ADD spent :minus")
-            .condition_expression("spent > :zero")
-            .expression_attribute_values(":minus", number(-1))
-            .expression_attribute_values(":zero", number(0))
-            .send()
-            .await;
-        match refunded {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(&e)),
-        }
     }
 
     async fn record_ingest_refusal(&self, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -19,8 +19,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Budget, Commit, StateStore, StoreError, TICK_MEMORY_HOURS, Versioned, expired, expires_at, fit,
-    next_version, refund_in, spend_in,
+    Budget, Budgets, Commit, Incidents, Ledger, StoreError, TICK_MEMORY_HOURS, Versioned, expired,
+    expires_at, fit, next_version, refund_in, spend_in,
 };
 use crate::alerting::lifecycle::Incident;
 use crate::pings::{Ping, PingRecord};
@@ -187,7 +187,7 @@ impl Inner {
 }
 
 #[async_trait]
-impl StateStore for FileStore {
+impl Incidents for FileStore {
     async fn tick_finished(&self, function: &str, tick_id: &str) -> Result<bool, StoreError> {
         let (function, tick_id) = (function.to_owned(), tick_id.to_owned());
         self.locked(move |contents| {
@@ -282,7 +282,10 @@ impl StateStore for FileStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl Budgets for FileStore {
     async fn spend(
         &self,
         budget: &str,
@@ -303,7 +306,10 @@ impl StateStore for FileStore {
         self.locked(move |contents| ((), refund_in(&mut contents.budgets, &budget)))
             .await
     }
+}
 
+#[async_trait]
+impl Ledger for FileStore {
     async fn record_ping(
         &self,
         token_hash: &str,

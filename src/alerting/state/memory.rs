@@ -9,8 +9,8 @@ use tokio::sync::Mutex;
 use crate::pings::{Ping, PingRecord};
 
 use super::{
-    Budget, Commit, StateStore, StoreError, Versioned, expired, expires_at, fit, next_version,
-    refund_in, spend_in,
+    Budget, Budgets, Commit, Incidents, Ledger, StoreError, Versioned, expired, expires_at, fit,
+    next_version, refund_in, spend_in,
 };
 
 /// Keeps everything in this process.
@@ -34,7 +34,7 @@ fn live(versioned: &Versioned, now: DateTime<Utc>) -> bool {
 }
 
 #[async_trait]
-impl StateStore for MemoryStore {
+impl Incidents for MemoryStore {
     async fn tick_finished(&self, function: &str, tick_id: &str) -> Result<bool, StoreError> {
         let inner = self.inner.lock().await;
         let key = (function.to_owned(), tick_id.to_owned());
@@ -95,7 +95,10 @@ impl StateStore for MemoryStore {
         }
         Ok(versions)
     }
+}
 
+#[async_trait]
+impl Budgets for MemoryStore {
     async fn spend(
         &self,
         budget: &str,
@@ -110,7 +113,10 @@ impl StateStore for MemoryStore {
         refund_in(&mut self.inner.lock().await.budgets, budget);
         Ok(())
     }
+}
 
+#[async_trait]
+impl Ledger for MemoryStore {
     async fn record_ping(
         &self,
         token_hash: &str,

@@ -15,7 +15,9 @@ use chrono::{DateTime, Utc};
 
 use super::lifecycle::Incident;
 use crate::config::{ConfigError, Env, SetupError};
-use crate::pings::{Ping, PingRecord};
+pub use crate::ledger::{
+    Ledger, REFUSAL_MEMORY_DAYS, Refusals, StoreError, minute_of, refusals_since, refuse_in,
+};
 
 /// How long finished tick ids are remembered: longer than EventBridge and Lambda keep retrying.
 pub const TICK_MEMORY_HOURS: i64 = 48;
@@ -33,17 +35,6 @@ pub struct Versioned {
     pub incident: Incident,
     /// Its version, for conditional writes.
     pub version: u64,
-}
-
-/// Why the store could not answer.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// The store could not be reached or refused the request.
-    #[error("the state store is unavailable: {0}")]
-    Unavailable(String),
-    /// What the store holds cannot be read.
-    #[error("the stored state cannot be read: {0}")]
-    Corrupt(String),
 }
 
 /// One incident to write if it is still at `expected` (`None`: if it does not exist yet).
@@ -66,9 +57,9 @@ pub struct Commit<'a> {
     pub finished_tick: Option<(&'a str, DateTime<Utc>)>,
 }
 
-/// Keeps incident state, the ledger of finished ticks, and daily budgets.
+/// Incident state and the record of finished ticks: what the lifecycle reads and writes.
 #[async_trait]
-pub trait StateStore: Send + Sync {
+pub trait Incidents: Send + Sync {
     /// True when this tick of the function finished before (its record has not expired).
     async fn tick_finished(&self, function: &str, tick_id: &str) -> Result<bool, StoreError>;
 
@@ -81,7 +72,11 @@ pub trait StateStore: Send + Sync {
     /// Writes a phase of a tick. Per write, the new version, or `None` when another writer got
     /// there first (that write is not made).
     async fn commit(&self, commit: &Commit<'_>) -> Result<Vec<Option<u64>>, StoreError>;
+}
 
+/// Daily budgets (a phone number's SMS of the day): what a channel with a limit spends.
+#[async_trait]
+pub trait Budgets: Send + Sync {
     /// Spends one unit of a budget (a phone number's SMS of the day, say): true when fewer than
     /// `limit` were spent and this one is counted. The count is forgotten after `expires`.
     async fn spend(
@@ -93,76 +88,17 @@ pub trait StateStore: Send + Sync {
 
     /// Gives a unit back (what was counted did not go out after all).
     async fn refund(&self, budget: &str) -> Result<(), StoreError>;
-
-    /// Keeps a heartbeat's ping in the record of its token's hash, when the record takes it
-    /// ([`PingRecord::takes`]): true when it was kept. One conditional write, so of two pings
-    /// racing, the later one stays.
-    async fn record_ping(
-        &self,
-        token_hash: &str,
-        monitor: &str,
-        ping: &Ping,
-        min_interval: chrono::Duration,
-    ) -> Result<bool, StoreError>;
-
-    /// The ping records of these token hashes (those that ever pinged), by hash.
-    async fn pings(
-        &self,
-        token_hashes: &[String],
-    ) -> Result<std::collections::HashMap<String, PingRecord>, StoreError>;
-
-    /// Keeps a host's program event under its token's hash until `expires`, once: false when it
-    /// was kept before (the agent resent it). One conditional write.
-    async fn record_event(
-        &self,
-        token_hash: &str,
-        event: &crate::events::ProcessEvent,
-        expires: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
-
-    /// The events kept under a token's hash, oldest first (by the agent's time).
-    async fn events(
-        &self,
-        token_hash: &str,
-    ) -> Result<Vec<crate::events::ProcessEvent>, StoreError>;
-
-    /// Counts a request the ingest refused at `at` (answered 5xx: it could not keep a ping), in
-    /// its minute, for [`REFUSAL_MEMORY_DAYS`].
-    async fn record_ingest_refusal(&self, at: DateTime<Utc>) -> Result<(), StoreError>;
-
-    /// The ingest's refusals per minute (the minute's start, the count) from `since`'s minute on,
-    /// oldest first.
-    async fn ingest_refusals(
-        &self,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError>;
 }
 
-/// How long the ingest's refusals are remembered: longer than any silence is judged against them.
-pub const REFUSAL_MEMORY_DAYS: i64 = 8;
+/// The whole store a function keeps: incidents and ticks, budgets, and the ledger of what hosts
+/// and jobs sent. Each part sees only its concern: the ingest and the checks get the [`Ledger`]
+/// (`Arc<dyn Ledger>`), a channel with a limit the [`Budgets`].
+pub trait StateStore: Incidents + Budgets + Ledger {}
 
-/// The ingest's refusals per minute, as the memory and file stores keep them.
-pub type Refusals = std::collections::BTreeMap<DateTime<Utc>, u64>;
+impl<T: Incidents + Budgets + Ledger + ?Sized> StateStore for T {}
 
-/// The start of `at`'s minute.
-pub fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp(at.timestamp().div_euclid(60) * 60, 0).unwrap_or(at)
-}
-
-/// Counts a refusal at `at` in `refusals`, forgetting what is older than the memory.
-pub fn refuse_in(refusals: &mut Refusals, at: DateTime<Utc>, now: DateTime<Utc>) {
-    *refusals.entry(minute_of(at)).or_default() += 1;
-    let oldest = now - chrono::Duration::days(REFUSAL_MEMORY_DAYS);
-    refusals.retain(|minute, _| *minute >= oldest);
-}
-
-/// The refusals of `refusals` from `since`'s minute on, oldest first.
-pub fn refusals_since(refusals: &Refusals, since: DateTime<Utc>) -> Vec<(DateTime<Utc>, u64)> {
-    refusals
-        .range(minute_of(since)..)
-        .map(|(minute, count)| (*minute, *count))
-        .collect()
-}
+/// The function's whole store, shared by its parts.
+pub type SharedStore = std::sync::Arc<dyn StateStore>;
 
 /// A daily budget as the memory and file stores keep it: what was spent, and when it is forgotten.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -180,8 +180,8 @@ async fn refusals(ledger: &Ledger, since: DateTime<Utc>, now: DateTime<Utc>) -> 
         Err(error) => unread.push(format!("the store: {error}")),
     }
     if let Some(metrics) = &ledger.ingest {
-        let start = crate::alerting::state::minute_of(since);
-        let end = crate::alerting::state::minute_of(now) + chrono::Duration::minutes(1);
+        let start = crate::ledger::minute_of(since);
+        let end = crate::ledger::minute_of(now) + chrono::Duration::minutes(1);
         match metrics
             .per_minute(&["Throttles", "Errors"], start, end)
             .await

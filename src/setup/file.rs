@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use super::yaml::{self, Key, Node, Position, Value};
-use super::{ConfigError, Env, SettingKey, Shape, list, one, windows};
 use crate::alerting::policy::Policy;
 use crate::checks::{self, CheckType};
+pub use crate::config::yaml::FileError;
+use crate::config::yaml::{self, Key, Node, Position, Value};
+use crate::config::{ConfigError, Env, SettingKey, Shape, list, one, windows};
 use crate::notify::{self, ChannelType};
 
 /// The variable naming the file.
@@ -47,18 +48,6 @@ pub const STYLE_KEYS: &[SettingKey] = &[
     one("timezone", "ALERT_TIMEZONE"),
 ];
 
-/// `lookout.yaml` is malformed. Shown as `lookout.yaml:12:5: ...`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}:{at}: {message}")]
-pub struct FileError {
-    /// The file.
-    pub path: String,
-    /// Where the problem is.
-    pub at: Position,
-    /// What it is, and the fix.
-    pub message: String,
-}
-
 /// The file, read and checked.
 #[derive(Debug, Clone)]
 pub struct LookoutFile {
@@ -76,6 +65,20 @@ pub struct LookoutFile {
     /// The environment with `defaults` laid over it: channels from variables are built from it,
     /// so `defaults.language` and `defaults.timezone` reach them.
     pub defaults: Env,
+}
+
+impl LookoutFile {
+    /// The monitors of one type, each one's name and settings: `None` when the file has no
+    /// `monitors` (the variables then describe the function's one monitor).
+    pub fn declared(&self, kind: &CheckType) -> Option<Vec<(&str, &Env)>> {
+        self.monitors.as_ref().map(|monitors| {
+            monitors
+                .iter()
+                .filter(|m| m.kind.name == kind.name)
+                .map(|m| (m.name.as_str(), &m.env))
+                .collect()
+        })
+    }
 }
 
 /// One channel of the file.
@@ -254,7 +257,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
     let default_settings: Vec<&SettingKey> = LIFECYCLE_KEYS.iter().chain(STYLE_KEYS).collect();
     let default_vars = reader.settings(defaults_entries, &default_settings, "`defaults`")?;
     let defaults_env = overlay(&base, &default_vars);
-    let policy = Policy::from_env(&defaults_env).map_err(|error| {
+    let policy = Policy::from_env(&defaults_env, &crate::notify::delays()).map_err(|error| {
         let at = default_vars
             .iter()
             .find(|(var, ..)| Some(var.as_str()) == var_of(&error))
@@ -380,7 +383,8 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
             )
         };
         (kind.validate)(&monitor_env).map_err(|e| explain(&e))?;
-        let mut monitor_policy = Policy::from_env(&monitor_env).map_err(|e| explain(&e))?;
+        let mut monitor_policy =
+            Policy::from_env(&monitor_env, &crate::notify::delays()).map_err(|e| explain(&e))?;
         monitor_policy.channel_after_minutes = after.clone();
         let every = match entries.iter().find(|(k, _)| k.name == "every") {
             None => None,
@@ -471,7 +475,7 @@ fn overlay(env: &Env, vars: &[(String, String, Position)]) -> Env {
 /// `30s`, `5m`, `1h`, `1d`: under a minute means every tick; a minute or more must be whole
 /// minutes (schedules run on whole minutes).
 fn parse_every(text: &str) -> Result<Duration, &'static str> {
-    let every = super::parse_duration(text)?;
+    let every = crate::config::parse_duration(text)?;
     let seconds = every.as_secs();
     if every.is_zero() {
         return Err("is zero");
@@ -914,7 +918,7 @@ impl Reader<'_> {
             }
             crate::alerting::render::Style::from_env(&env).map_err(|e| explain(&e))?;
             // after_minutes is read as the policy reads its variable.
-            Policy::from_env(&env).map_err(|e| explain(&e))?;
+            Policy::from_env(&env, &crate::notify::delays()).map_err(|e| explain(&e))?;
             specs.push(ChannelSpec {
                 name: name.clone(),
                 kind,

@@ -1,0 +1,203 @@
+//! Setup: `lookout.yaml` and the variables turned into watches and channels. It sits above the
+//! checks, the lifecycle and the channels (as Alertmanager's `config/receiver` sits above `config`
+//! and `notify`), so none of them imports it.
+
+pub mod file;
+
+use crate::alerting::Watch;
+use crate::alerting::policy::Policy;
+use crate::alerting::render::Style;
+use crate::alerting::state::SharedStore;
+use crate::checks::{self, CheckType, Naming};
+use crate::config::{Env, SetupError};
+use crate::notify::{self, Channel};
+use file::{FileChannel, FileMonitor, LookoutFile, MonitorSpec};
+
+/// Why nothing configures `kind`'s function, and what would: `lookout.yaml` describes monitors and
+/// none of the types the function runs, or the monitor comes from variables and none of the type's
+/// is set.
+pub fn unconfigured(kind: &CheckType, env: &Env, file: Option<&LookoutFile>) -> Option<String> {
+    if let Some(monitors) = file.and_then(|f| f.monitors.as_ref()) {
+        let kinds = checks::check_types_of(kind.function);
+        let names: Vec<&str> = kinds.iter().map(|k| k.name).collect();
+        return (!monitors.iter().any(|m| names.contains(&m.kind.name))).then(|| {
+            format!(
+                "{} has no monitor of type {}: add one (see lookout.example.yaml)",
+                file.map_or(file::DEFAULT_PATH, |f| f.path.as_str()),
+                names.join(" or ")
+            )
+        });
+    }
+    let first = kind.keys.first()?;
+    (!kind.keys.iter().any(|k| env.is_set(k.var))).then(|| {
+        format!(
+            "nothing configures it: set {} (see .env.example), or add a monitor of type {} to lookout.yaml",
+            first.var, kind.name
+        )
+    })
+}
+
+/// What a function is made of, as the configuration describes it: its watches, its channels and
+/// the policy that closes the incidents of monitors no longer configured.
+pub struct Setup {
+    /// The monitors, each with its check, channels and policy.
+    pub watches: Vec<Watch>,
+    /// The channels, by name.
+    pub channels: Vec<Channel>,
+    /// The defaults' policy.
+    pub policy: Policy,
+}
+
+/// The watches and channels of `kind`'s function: the monitors of `file` when there is one, else
+/// the one monitor the variables of `env` describe; channels keep their budgets in `store`, the
+/// checks read its ledger.
+pub async fn assemble_from(
+    kind: &'static CheckType,
+    env: &Env,
+    file: Option<LookoutFile>,
+    store: &SharedStore,
+) -> Result<Setup, SetupError> {
+    let Some(file) = file else {
+        // Settings from variables: one implicit monitor, every channel hearing of it.
+        let channels = notify::channels_from_env(env, store.clone()).await?;
+        let routes = channels.iter().map(|c| c.name.clone()).collect();
+        let policy = Policy::from_env(env, &crate::notify::delays())?;
+        let ledger: checks::SharedLedger = store.clone();
+        let watches = implicit_watches(kind, env, routes, policy.clone(), &ledger)?;
+        return Ok(Setup {
+            watches,
+            channels,
+            policy,
+        });
+    };
+    let channels = match &file.channels {
+        None => notify::channels_from_env(&file.defaults, store.clone()).await?,
+        Some(specs) => {
+            let mut channels = Vec::with_capacity(specs.len());
+            for spec in specs {
+                let style = Style::from_env(&spec.env)?;
+                let notifier = (spec.kind.build)(&spec.env, style, store.clone())
+                    .await?
+                    .ok_or_else(|| {
+                        SetupError::HttpClient(format!(
+                            "channel {:?} could not be built",
+                            spec.name
+                        ))
+                    })?;
+                channels.push(Channel {
+                    name: spec.name.clone(),
+                    notifier: Box::new(FileChannel::new(notifier, spec.kind)),
+                });
+            }
+            channels
+        }
+    };
+    let ledger: checks::SharedLedger = store.clone();
+    let watches = watches_of(kind, &file, &ledger)?;
+    tracing::info!(file = %file.path, monitors = watches.len(), "configuration read");
+    Ok(Setup {
+        watches,
+        channels,
+        policy: file.policy,
+    })
+}
+
+/// The watches of `kind`'s function that `file` describes: its monitors of every type the function
+/// runs, or, for a file of channels and defaults only, the one monitor the variables describe.
+pub fn watches_of(
+    kind: &'static CheckType,
+    file: &LookoutFile,
+    store: &checks::SharedLedger,
+) -> Result<Vec<Watch>, SetupError> {
+    match &file.monitors {
+        // A file of channels and defaults only: the variables describe the monitor.
+        None => implicit_watches(
+            kind,
+            &file.defaults,
+            file.default_channels.clone(),
+            file.policy.clone(),
+            store,
+        ),
+        Some(monitors) => {
+            let mut watches = Vec::new();
+            for kind in checks::check_types_of(kind.function) {
+                watches.extend(typed_watches(kind, monitors, store)?);
+            }
+            Ok(watches)
+        }
+    }
+}
+
+/// The watches of `monitors` of type `kind`.
+fn typed_watches(
+    kind: &'static CheckType,
+    monitors: &[MonitorSpec],
+    store: &checks::SharedLedger,
+) -> Result<Vec<Watch>, SetupError> {
+    let own: Vec<&MonitorSpec> = monitors
+        .iter()
+        .filter(|m| m.kind.name == kind.name)
+        .collect();
+    let naming = |m: &&MonitorSpec| Naming::Monitor {
+        kind: kind.name,
+        name: m.name.clone(),
+    };
+    let mut checks = (kind.build)(
+        own.iter().map(|m| (m.env.clone(), naming(m))).collect(),
+        store,
+    )?
+    .into_iter();
+    let mut watches: Vec<Watch> = checks
+        .by_ref()
+        .zip(&own)
+        .map(|(check, spec)| Watch {
+            check: Box::new(FileMonitor::new(check, kind)),
+            channels: spec.channels.clone(),
+            policy: spec.policy.clone(),
+            every: spec.every,
+        })
+        .collect();
+    // Checks past one per monitor are the type's own, about all of them (the heartbeat's ingest):
+    // every tick, told to every channel one of its monitors tells, by the first one's policy.
+    let mut channels: Vec<String> = Vec::new();
+    for channel in own.iter().flat_map(|m| &m.channels) {
+        if !channels.contains(channel) {
+            channels.push(channel.clone());
+        }
+    }
+    if let Some(first) = own.first() {
+        watches.extend(checks.map(|check| Watch {
+            check: Box::new(FileMonitor::new(check, kind)),
+            channels: channels.clone(),
+            policy: first.policy.clone(),
+            every: None,
+        }));
+    }
+    Ok(watches)
+}
+
+/// The one monitor a function's variables describe, named after the function (and the checks
+/// its type keeps about all its monitors, told alike).
+fn implicit_watches(
+    kind: &'static CheckType,
+    env: &Env,
+    channels: Vec<String>,
+    policy: Policy,
+    store: &checks::SharedLedger,
+) -> Result<Vec<Watch>, SetupError> {
+    let checks = (kind.build)(vec![(env.clone(), Naming::Function(kind.function))], store)?;
+    if checks.is_empty() {
+        return Err(SetupError::HttpClient(
+            "the check could not be built".into(),
+        ));
+    }
+    Ok(checks
+        .into_iter()
+        .map(|check| Watch {
+            check,
+            channels: channels.clone(),
+            policy: policy.clone(),
+            every: None,
+        })
+        .collect())
+}
