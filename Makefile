@@ -33,7 +33,7 @@ else
 $(error ARCH must be arm64 or x86_64, not $(ARCH))
 endif
 
-.PHONY: help run demo agent test fmt fmt-check lint unit validate build build-check deploy logs invoke bench tools clean \
+.PHONY: help run demo agent docs test fmt fmt-check lint unit validate build build-check deploy logs invoke bench tools clean \
 	build-SiteStatusFunction build-SpeedTestFunction build-KafkaLagFunction build-HeartbeatFunction \
 	build-HostCheckFunction build-IngestFunction lambda-binary sshd
 
@@ -44,6 +44,7 @@ help:
 	@echo "make agent     build lookout-agent for x86_64 and aarch64 Linux servers (docs/agent.md)"
 	@echo "make test      formatting, lints, every test, template checks and the SAM build (what CI runs)"
 	@echo "make unit      just the Rust tests"
+	@echo "make docs      the key tables of docs/configuration.md and the README, from the code"
 	@echo "make bench     the benchmark table (speed, cold start, memory, size)"
 	@echo "make deploy    sam build + sam deploy (guided the first time)"
 	@echo "make validate  sam validate --lint and cfn-lint"
@@ -88,6 +89,11 @@ demo:
 	@./target/debug/lookout demo
 
 test: fmt-check lint unit validate build-check
+
+## docs: the key tables of docs/configuration.md and the README's settings index, written anew from
+## the keys each check and channel type declares (a test fails when they are stale).
+docs:
+	@$(CARGO) run --quiet --bin lookout -- reference
 
 fmt:
 	$(CARGO) fmt

@@ -9,7 +9,19 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::config::{ConfigError, Env, Secret};
+use crate::config::{ConfigError, Env, Secret, SettingKey, variable};
+
+/// The API key's variables, declared once for every type that calls the API (SMS, CKafka).
+pub const SECRET_ID: SettingKey =
+    variable("TENCENTCLOUD_SECRET_ID").doc("the Tencent Cloud API key's id");
+/// The key itself.
+pub const SECRET_KEY: SettingKey = variable("TENCENTCLOUD_SECRET_KEY")
+    .stack_secret()
+    .doc("its key");
+/// A temporary key's token.
+pub const SESSION_TOKEN: SettingKey = variable("TENCENTCLOUD_SESSION_TOKEN")
+    .stack_secret()
+    .doc("a temporary key's token");
 
 /// The content type sent and signed (the official SDKs send it without a charset).
 pub const CONTENT_TYPE: &str = "application/json";

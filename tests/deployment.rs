@@ -7,46 +7,40 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use lookout::config::{SETTINGS, Source};
+use lookout::config::Source;
 use support::lambda::{Outcome, RuntimeApi, scheduled_event};
 use support::moto::Moto;
 use support::wecom::FakeWeCom;
 
-const PREFIXES: &[&str] = &[
-    "SITE_",
-    "SPEEDTEST_",
-    "GLOBALPING_",
-    "CKAFKA_",
-    "KAFKA_",
-    "HEARTBEAT_",
-    "SUPERVISOR_",
-    "HOST_",
-    "WECOM_",
-    "DINGTALK_",
-    "FEISHU_",
-    "SLACK_",
-    "TELEGRAM_",
-    "WEBHOOK_",
-    "EMAIL_",
-    "SMS_",
-    "ALERT_",
-    "STATE_",
-    "TENCENTCLOUD_",
-    "LOOKOUT_",
-    "INGEST_",
-    "RUST_LOG",
-];
+/// The prefixes of the general settings' names; each type's own (`SITE_`, `WECOM_`) come from the
+/// variables it declares.
+const PREFIXES: &[&str] = &["ALERT_", "STATE_", "LOOKOUT_", "RUST_LOG"];
+
+/// The prefix of every variable a literal may name: the general ones and each declared one's.
+fn prefixes() -> BTreeSet<String> {
+    let mut prefixes: BTreeSet<String> = PREFIXES.iter().map(|p| (*p).to_owned()).collect();
+    for setting in settings() {
+        if let Some((first, _)) = setting.name.split_once('_') {
+            prefixes.insert(format!("{first}_"));
+        }
+    }
+    prefixes
+}
+
+fn settings() -> Vec<lookout::config::Setting> {
+    lookout::setup::settings()
+}
 
 /// Every `"VARIABLE"` string literal in the non-test code of `src/` and `functions/`.
 fn variables_read_by_the_code() -> BTreeSet<String> {
-    fn walk(dir: &Path, found: &mut BTreeSet<String>) {
+    fn walk(dir: &Path, found: &mut BTreeSet<String>, prefixes: &BTreeSet<String>) {
         for entry in std::fs::read_dir(dir).expect("a source folder") {
             let path = entry.expect("an entry").path();
             if path.is_dir() {
                 // lookout-agent runs on the user's servers: its settings are docs/agent.md's
                 // (tests/agent.rs holds them to it), not the stack's.
                 if !path.ends_with("src/agent") {
-                    walk(&path, found);
+                    walk(&path, found, prefixes);
                 }
                 continue;
             }
@@ -60,7 +54,7 @@ fn variables_read_by_the_code() -> BTreeSet<String> {
                     let is_name = literal
                         .chars()
                         .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-                        && PREFIXES.iter().any(|p| literal.starts_with(p))
+                        && prefixes.iter().any(|p| literal.starts_with(p.as_str()))
                         && literal.len() > 4;
                     if is_name {
                         found.insert(literal.to_owned());
@@ -71,8 +65,9 @@ fn variables_read_by_the_code() -> BTreeSet<String> {
     }
     let mut found = BTreeSet::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    walk(&root.join("src"), &mut found);
-    walk(&root.join("functions"), &mut found);
+    let prefixes = prefixes();
+    walk(&root.join("src"), &mut found, &prefixes);
+    walk(&root.join("functions"), &mut found, &prefixes);
     found
 }
 
@@ -177,17 +172,14 @@ fn function_resource(function: &str) -> &'static str {
 #[test]
 fn every_setting_the_code_reads_is_in_the_list_and_every_listed_one_is_read() {
     let read = variables_read_by_the_code();
-    let listed: BTreeSet<String> = SETTINGS.iter().map(|s| s.name.to_owned()).collect();
+    let listed: BTreeSet<String> = settings().iter().map(|s| s.name.to_owned()).collect();
     let unlisted: Vec<&String> = read.difference(&listed).collect();
     assert!(
         unlisted.is_empty(),
-        "read by the code but not in config::SETTINGS: {unlisted:?}"
+        "read by the code but declared nowhere (a type's keys or variables, or config::SETTINGS): {unlisted:?}"
     );
     let unread: Vec<&String> = listed.difference(&read).collect();
-    assert!(
-        unread.is_empty(),
-        "in config::SETTINGS but never read: {unread:?}"
-    );
+    assert!(unread.is_empty(), "declared but never read: {unread:?}");
 }
 
 #[test]
@@ -199,7 +191,7 @@ fn the_template_wires_every_setting_and_nothing_else() {
         .cloned()
         .unwrap_or_default();
     let wired: BTreeSet<String> = template.variables.values().flatten().cloned().collect();
-    for setting in SETTINGS {
+    for setting in settings() {
         let name = setting.name.to_owned();
         match setting.source {
             Source::Parameter | Source::Stack => {
@@ -231,7 +223,7 @@ fn the_template_wires_every_setting_and_nothing_else() {
             }
         }
     }
-    let known: BTreeSet<String> = SETTINGS.iter().map(|s| s.name.to_owned()).collect();
+    let known: BTreeSet<String> = settings().iter().map(|s| s.name.to_owned()).collect();
     let unknown: Vec<&String> = wired
         .union(&template.secret_keys)
         .filter(|v| !known.contains(*v))
@@ -409,10 +401,8 @@ fn every_key_of_lookout_yaml_stands_for_a_listed_setting_and_is_documented() {
     use lookout::notify::CHANNEL_TYPES;
     use lookout::setup::file::{LIFECYCLE_KEYS, STYLE_KEYS};
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
-    let reference =
-        std::fs::read_to_string(root.join("docs/configuration.md")).expect("docs/configuration.md");
-    let listed = |var: &str| SETTINGS.iter().find(|s| s.name == var);
+    let settings = settings();
+    let listed = |var: &str| settings.iter().find(|s| s.name == var);
     let mut keys: Vec<(&str, &str, Option<&str>)> = Vec::new();
     for kind in CHECK_TYPES {
         keys.extend(
@@ -422,11 +412,11 @@ fn every_key_of_lookout_yaml_stands_for_a_listed_setting_and_is_documented() {
         );
     }
     for kind in CHANNEL_TYPES {
-        keys.extend(kind.keys.iter().map(|k| (k.key, k.var, None)));
-        assert!(
-            listed(kind.after_minutes).is_some(),
-            "{}",
-            kind.after_minutes
+        keys.extend(
+            kind.keys
+                .iter()
+                .chain([&kind.after_minutes])
+                .map(|k| (k.key, k.var, None)),
         );
     }
     keys.extend(
@@ -436,15 +426,30 @@ fn every_key_of_lookout_yaml_stands_for_a_listed_setting_and_is_documented() {
             .map(|k| (k.key, k.var, None)),
     );
     for (key, var, function) in keys {
-        let setting =
-            listed(var).unwrap_or_else(|| panic!("{key} stands for {var}, not in SETTINGS"));
+        let setting = listed(var).unwrap_or_else(|| panic!("{key} stands for {var}, not listed"));
         assert_eq!(setting.function, function, "{var} belongs to {function:?}");
-        assert!(
-            reference.contains(&format!("`{key}`")) && reference.contains(&format!("`{var}`")),
-            "docs/configuration.md does not document {key} ({var})"
-        );
     }
-    for setting in SETTINGS {
+    // The key tables and the README's index are what `lookout reference` writes from the code.
+    let mut parts: BTreeSet<String> = BTreeSet::new();
+    for file in lookout::setup::reference::FILES {
+        let text = std::fs::read_to_string(root.join(file)).expect("a reference file");
+        let (written, found) = lookout::setup::reference::rewrite(&text).expect("its markers");
+        assert!(
+            written == text,
+            "{file} is not what the code declares: run `make docs` (lookout reference)"
+        );
+        parts.extend(found);
+    }
+    let all: BTreeSet<String> = lookout::setup::reference::parts()
+        .into_iter()
+        .map(|(part, _)| part)
+        .collect();
+    assert_eq!(
+        parts, all,
+        "every generated part has its place in a reference file"
+    );
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    for setting in &settings {
         assert!(
             readme.contains(&format!("`{}`", setting.name)),
             "the README's index does not name {}",

@@ -12,7 +12,7 @@ use lookout::checks::site::SiteSettings;
 use lookout::checks::speedtest::chinaz::{PageNode, parse_node_reply, parse_setup_page};
 use lookout::checks::speedtest::globalping::nodes_from;
 use lookout::checks::speedtest::{SpeedTestSettings, concurrency_from_env, node_timeout_from_env};
-use lookout::config::{ConfigError, Env, SETTINGS};
+use lookout::config::{ConfigError, Env};
 use lookout::notify::email::EmailSettings;
 use lookout::notify::sms::{SmsSettings, read_send_status};
 use lookout::notify::wecom::{WeComSettings, read_reply};
@@ -280,7 +280,7 @@ fn setting_value() -> impl Strategy<Value = String> {
 
 /// An environment with any of the settings set to anything.
 fn environment() -> impl Strategy<Value = BTreeMap<String, String>> {
-    let names: Vec<&'static str> = SETTINGS
+    let names: Vec<&'static str> = lookout::setup::settings()
         .iter()
         .map(|s| s.name)
         .filter(|n| {
@@ -298,11 +298,15 @@ fn environment() -> impl Strategy<Value = BTreeMap<String, String>> {
 fn clear(error: &ConfigError) -> bool {
     let named = match error {
         ConfigError::Missing { var, hint } => {
-            !hint.is_empty() && SETTINGS.iter().any(|s| s.name == *var)
+            !hint.is_empty() && lookout::setup::settings().iter().any(|s| s.name == *var)
         }
         ConfigError::Invalid {
             var, hint, reason, ..
-        } => !hint.is_empty() && !reason.is_empty() && SETTINGS.iter().any(|s| s.name == *var),
+        } => {
+            !hint.is_empty()
+                && !reason.is_empty()
+                && lookout::setup::settings().iter().any(|s| s.name == *var)
+        }
     };
     named && !error.to_string().contains("panicked")
 }

@@ -6,8 +6,9 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: lookout first-run | lookout demo [--fast] | lookout <function> [args]
+const USAGE: &str = "usage: lookout first-run | lookout demo [--fast] | lookout <function> [args] | lookout reference
   <function> site-status, speed-test, kafka-lag, heartbeat, host-check or ingest, as deployed
+  reference  rewrite the key tables of docs/configuration.md and the README from the code (make docs)
   first-run  every function once against built-in stand-ins, each alert as every channel shows it
   demo       six hours of an outage replayed in about ten seconds, as a timeline of notices";
 
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
         .as_slice()
     {
         ["first-run"] => runtime.block_on(lookout::demo::first_run()),
+        ["reference"] => reference(),
         ["demo", rest @ ..] if rest.iter().all(|a| *a == "--fast") => {
             // Paced for a person watching; at full speed for a pipe or `--fast`.
             let watched = rest.is_empty() && std::io::stdout().is_terminal();
@@ -75,4 +77,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `lookout reference`: the generated parts of the reference files, written anew from the code.
+fn reference() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    for path in lookout::setup::reference::FILES {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        let (written, parts) = lookout::setup::reference::rewrite(&text)?;
+        if written != text {
+            std::fs::write(path, &written).map_err(|e| format!("{path}: {e}"))?;
+            println!("{path}: wrote {}", parts.join(", "));
+        } else {
+            println!("{path}: up to date");
+        }
+    }
+    Ok(())
 }

@@ -26,7 +26,7 @@ use super::{
     Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, SharedLedger,
     Words, kind,
 };
-use crate::config::{ConfigError, Env, SetupError, list, one, parse_duration};
+use crate::config::{ConfigError, Env, SetupError, list, one, parse_duration, variable};
 use crate::pings::{self, PingRecord};
 use crate::tick::Tick;
 use ingest::{IngestCheck, IngestVerdict};
@@ -73,17 +73,18 @@ pub const TYPE: CheckType = CheckType {
         ingest::INGEST_REFUSED,
     ],
     keys: &[
-        one("token", "HEARTBEAT_TOKEN"),
-        one("period", "HEARTBEAT_PERIOD"),
-        one("grace", "HEARTBEAT_GRACE"),
-        one("schedule", "HEARTBEAT_SCHEDULE"),
-        one("min_interval", "HEARTBEAT_MIN_INTERVAL"),
-        one("cpu_max", "HEARTBEAT_CPU_MAX"),
-        one("memory_max", "HEARTBEAT_MEMORY_MAX"),
-        one("disk_max", "HEARTBEAT_DISK_MAX"),
-        list("disks", "HEARTBEAT_DISKS"),
-        list("processes", "HEARTBEAT_PROCESSES"),
+        one("token", "HEARTBEAT_TOKEN").secret().doc("the secret in the ping URL: 16 to 128 letters, digits, `-` `.` `_` `~`, without `..`; give it as `\"${NAME}\"` from the stack's secret. Only its SHA-256 is stored"),
+        one("period", "HEARTBEAT_PERIOD").doc("a ping is expected this long after the last one: `1m` to `366d`; default `1d`"),
+        one("grace", "HEARTBEAT_GRACE").doc("how late a ping may be, and how long a run (`/start` to its end) may take; default `1h`"),
+        one("schedule", "HEARTBEAT_SCHEDULE").doc("instead of `period`: a 5-field cron schedule (`\"0 2 * * *\"`) in the monitor's `timezone`; the next ping is due at its next time after the last one"),
+        one("min_interval", "HEARTBEAT_MIN_INTERVAL").doc("pings of the same kind closer than this are answered but not stored (a script in a loop); default `10s`, `0s` stores every one"),
+        one("cpu_max", "HEARTBEAT_CPU_MAX").doc("with lookout-agent's report as the ping: the highest CPU busy %, above 0 and at most 100"),
+        one("memory_max", "HEARTBEAT_MEMORY_MAX").doc("the highest memory used %"),
+        one("disk_max", "HEARTBEAT_DISK_MAX").doc("the highest used % of each of `disks`"),
+        list("disks", "HEARTBEAT_DISKS").doc("the mount points `disk_max` judges (absolute, letters, digits, `/ . _ -` only), as for `type: host`; default `[\"/\"]`. Only these are judged, whatever else a report lists; one the report does not give is a monitor error saying to add `--disk`"),
+        list("processes", "HEARTBEAT_PROCESSES").doc("processes that must run, by exact name as `pgrep -x` matches it (1 to 15 letters, digits, `.` `_` `-`, not starting with `-`)"),
     ],
+    variables: &[variable("INGEST_FUNCTION_NAME").stack().doc("the ingest function, whose throttles and errors explain a silence")],
     host: None,
     validate: |env| Heartbeat::from_env(env).map(|_| ()),
     build: build_monitors,

@@ -22,7 +22,7 @@ use super::{
     Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, SharedLedger,
     Words, kind,
 };
-use crate::config::{ConfigError, Env, SetupError, list, one};
+use crate::config::{ConfigError, Env, SetupError, list, one, variable};
 use crate::pings::Resources;
 use crate::ssh::{self, HostKey, SshError, Target};
 use crate::tick::Tick;
@@ -59,18 +59,19 @@ pub const TYPE: CheckType = CheckType {
         kind("host_key", "主机密钥已变", "host key changed"),
     ],
     keys: &[
-        one("host", "HOST_ADDRESS"),
-        one("port", "HOST_PORT"),
-        one("user", "HOST_USER"),
-        one("private_key", "HOST_PRIVATE_KEY"),
-        one("private_key_passphrase", "HOST_PRIVATE_KEY_PASSPHRASE"),
-        one("host_key", "HOST_KEY"),
-        one("cpu_max", "HOST_CPU_MAX"),
-        one("memory_max", "HOST_MEMORY_MAX"),
-        one("disk_max", "HOST_DISK_MAX"),
-        list("disks", "HOST_DISKS"),
-        list("processes", "HOST_PROCESSES"),
+        one("host", "HOST_ADDRESS").doc("the server's name or IP address (alone: no `user@`, no `:port`)"),
+        one("port", "HOST_PORT").doc("its SSH port; default 22"),
+        one("user", "HOST_USER").doc("the user to log in as (an unprivileged one is enough: it reads `/proc` and runs `df` and `pgrep`)"),
+        one("private_key", "HOST_PRIVATE_KEY").secret().doc("the client's private key (Ed25519, ECDSA or RSA; OpenSSH or PEM text), from the stack's secret: `\"${DB1_SSH_KEY}\"`; read once at start. A key pasted on one line with `\\n` for its line breaks is taken"),
+        one("private_key_passphrase", "HOST_PRIVATE_KEY_PASSPHRASE").secret().doc("its passphrase, when it has one (from the secret too)"),
+        one("host_key", "HOST_KEY").doc("required: the server's key as `ssh-keyscan -t ed25519 <host>` prints it (with or without the host in front), or its `SHA256:` fingerprint. There is no trust on first use; a known_hosts line with a marker (`@revoked`, `@cert-authority`) is refused"),
+        one("cpu_max", "HOST_CPU_MAX").doc("the highest CPU busy %, above 0 and at most 100"),
+        one("memory_max", "HOST_MEMORY_MAX").doc("the highest memory used %"),
+        one("disk_max", "HOST_DISK_MAX").doc("the highest used % of every disk"),
+        list("disks", "HOST_DISKS").doc("mount points to read (absolute, letters, digits, `/ . _ -` only); default `[\"/\"]`"),
+        list("processes", "HOST_PROCESSES").doc("processes that must run, by the name `pgrep -x` matches (1 to 15 letters, digits, `. _ -`, not starting with `-`: the kernel keeps 15 characters of a name)"),
     ],
+    variables: &[variable("HOST_CONCURRENCY").doc("how many hosts are read at once; default 16")],
     host: None,
     validate: |env| HostSettings::from_env(env).map(|_| ()),
     build: build_monitors,

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::{
     Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, Words, kind,
 };
-use crate::config::{ConfigError, Env, SetupError, list, one, pairs};
+use crate::config::{ConfigError, Env, SetupError, list, one, pairs, variable};
 use crate::retry::{self, Backoff, Retryable};
 use crate::tencent::{Credentials, Endpoint, TencentClient, TencentError};
 use crate::tick::Tick;
@@ -40,13 +40,33 @@ pub const TYPE: CheckType = CheckType {
         kind("falling_behind", "消费持续落后", "consumer falling behind"),
     ],
     keys: &[
-        one("instance_id", "CKAFKA_INSTANCE_ID"),
-        one("region", "CKAFKA_REGION"),
-        list("groups", "CKAFKA_GROUPS"),
-        list("topics", "KAFKA_TOPICS"),
-        one("lag_threshold", "KAFKA_LAG_THRESHOLD"),
-        pairs("topic_thresholds", "KAFKA_LAG_TOPIC_THRESHOLDS"),
-        one("trend_window", "KAFKA_LAG_TREND_WINDOW"),
+        one("instance_id", "CKAFKA_INSTANCE_ID")
+            .parameter()
+            .doc("the CKafka instance (`ckafka-...`)"),
+        one("region", "CKAFKA_REGION")
+            .parameter()
+            .doc("its region (`ap-guangzhou`)"),
+        list("groups", "CKAFKA_GROUPS")
+            .parameter()
+            .doc("the consumer groups"),
+        list("topics", "KAFKA_TOPICS")
+            .parameter()
+            .doc("only these topics; default every topic a group consumes"),
+        one("lag_threshold", "KAFKA_LAG_THRESHOLD")
+            .parameter()
+            .doc("a topic's lag above this fails"),
+        pairs("topic_thresholds", "KAFKA_LAG_TOPIC_THRESHOLDS")
+            .parameter()
+            .doc("a threshold per topic, `{audit: 200000}`"),
+        one("trend_window", "KAFKA_LAG_TREND_WINDOW")
+            .parameter()
+            .doc("ticks a lag must keep growing to fail"),
+    ],
+    variables: &[
+        variable("TENCENTCLOUD_CKAFKA_ENDPOINT").doc("the CKafka API's endpoint"),
+        crate::tencent::SECRET_ID,
+        crate::tencent::SECRET_KEY,
+        crate::tencent::SESSION_TOKEN,
     ],
     host: None,
     validate: |env| KafkaLagSettings::from_env(env).map(|_| ()),

@@ -22,7 +22,8 @@ use crate::config::{ConfigError, Env, SetupError};
 use crate::tick::Tick;
 
 /// One kind of check, as `type:` names it in `lookout.yaml`. Adding a check type is its module plus
-/// one line in [`CHECK_TYPES`] (and its binary and template block).
+/// one line in [`CHECK_TYPES`]: its keys, declared here once, are what the file reads, what the
+/// deployment lists ([`crate::setup::settings`]) and what the docs' key tables show.
 pub struct CheckType {
     /// `type:` in `lookout.yaml` (`site`), and the first part of its monitors' incident keys.
     pub name: &'static str,
@@ -37,6 +38,9 @@ pub struct CheckType {
     /// Each monitor key and the variable it stands for (`cert_min_days` -> `SITE_CERT_MIN_DAYS`):
     /// a monitor's settings are read as these variables, so both read alike.
     pub keys: &'static [crate::config::SettingKey],
+    /// The function's own variables the type reads that no key stands for (`SITE_CONCURRENCY`,
+    /// credentials and endpoints).
+    pub variables: &'static [crate::config::SettingKey],
     /// The variable that names the `heartbeat` monitor of the host its targets are on
     /// (`SUPERVISOR_HOST`): `lookout.yaml` must describe that monitor.
     pub host: Option<&'static str>,
@@ -393,6 +397,21 @@ pub enum Measurement {
     Host(host::HostMeasurement),
     /// What the ingest refused while heartbeats were due.
     Ingest(heartbeat::ingest::IngestMeasurement),
+    /// A check type's own figures, as it words them (`tcp`, `dns`): a new check type needs no
+    /// variant of its own.
+    Figures(Figures),
+}
+
+/// What a check measured, in its own terms: the figures a report shows and the metric points they
+/// draw.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Figures {
+    /// The figures, shown in the report as they are (a JSON object).
+    #[serde(flatten)]
+    pub values: serde_json::Map<String, Value>,
+    /// The metric points they draw.
+    #[serde(skip)]
+    pub points: Vec<crate::metrics::Point>,
 }
 
 impl Measurement {
@@ -409,6 +428,7 @@ impl Measurement {
             Measurement::Host(_) => Vec::new(),
             // CloudWatch counts the ingest's throttles and errors itself.
             Measurement::Ingest(_) => Vec::new(),
+            Measurement::Figures(figures) => figures.points.clone(),
         }
     }
 }

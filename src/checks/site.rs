@@ -17,7 +17,7 @@ use url::Url;
 use super::{
     Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, Words, kind,
 };
-use crate::config::{ConfigError, Env, SetupError, list, one};
+use crate::config::{ConfigError, Env, SetupError, list, one, variable};
 use crate::retry::{self, Backoff, Retryable};
 use crate::tick::Tick;
 
@@ -45,15 +45,33 @@ pub const TYPE: CheckType = CheckType {
         kind("protocol", "响应不是有效HTTP", "not valid HTTP"),
     ],
     keys: &[
-        one("url", "SITE_URLS"),
-        list("expected_status", "SITE_EXPECTED_STATUS"),
-        one("timeout_ms", "SITE_TIMEOUT_MS"),
-        one("keyword", "SITE_KEYWORD"),
-        one("max_latency_ms", "SITE_MAX_LATENCY_MS"),
-        one("cert_min_days", "SITE_CERT_MIN_DAYS"),
-        one("retries", "SITE_RETRIES"),
-        list("tls_skip_verify_hosts", "SITE_TLS_SKIP_VERIFY_HOSTS"),
+        one("url", "SITE_URLS")
+            .parameter()
+            .doc("the URL (one per monitor; the variable takes a list)"),
+        list("expected_status", "SITE_EXPECTED_STATUS")
+            .parameter()
+            .doc("the statuses that pass, as a list or `\"200,301-302\"`; default 200-399"),
+        one("timeout_ms", "SITE_TIMEOUT_MS")
+            .parameter()
+            .doc("how long one attempt may take"),
+        one("keyword", "SITE_KEYWORD")
+            .parameter()
+            .doc("text the body must contain"),
+        one("max_latency_ms", "SITE_MAX_LATENCY_MS")
+            .parameter()
+            .doc("slower than this fails"),
+        one("cert_min_days", "SITE_CERT_MIN_DAYS")
+            .parameter()
+            .doc("fewer days of TLS certificate left fails"),
+        one("retries", "SITE_RETRIES")
+            .parameter()
+            .doc("attempts after the first before it fails"),
+        list("tls_skip_verify_hosts", "SITE_TLS_SKIP_VERIFY_HOSTS")
+            .parameter()
+            .doc("hosts whose certificate is not verified"),
     ],
+    variables: &[variable("SITE_CONCURRENCY")
+        .doc("how many sites are checked at once, all monitors together")],
     host: None,
     validate: validate_monitor,
     build: build_monitors,

@@ -43,9 +43,10 @@ pub const TYPE: CheckType = CheckType {
         kind("fatal", "程序无法启动", "could not start"),
     ],
     keys: &[
-        one("token", "SUPERVISOR_TOKEN"),
-        one("host", "SUPERVISOR_HOST"),
+        one("token", "SUPERVISOR_TOKEN").secret().doc("the agent's token (as for a heartbeat; the host's heartbeat token is the one to use, so supervisord's `TICK_60` pings its heartbeat)"),
+        one("host", "SUPERVISOR_HOST").doc("the `heartbeat` monitor of the host: while it fails, the programs' failures tell nobody. It must be a heartbeat monitor of the file"),
     ],
+    variables: &[],
     host: Some("SUPERVISOR_HOST"),
     validate: |env| Supervisor::from_env(env).map(|_| ()),
     build: build_monitors,

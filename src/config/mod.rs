@@ -195,6 +195,20 @@ impl Env {
             })
     }
 
+    /// `true`/`false` (also `yes`/`no`, `1`/`0`) from `var`; `false` when unset.
+    pub fn flag(&self, var: &'static str) -> Result<bool, ConfigError> {
+        match self.get(var).map(str::to_ascii_lowercase).as_deref() {
+            None | Some("false" | "no" | "0") => Ok(false),
+            Some("true" | "yes" | "1") => Ok(true),
+            Some(other) => Err(ConfigError::invalid(
+                var,
+                other,
+                "not true or false",
+                "set it to true or false",
+            )),
+        }
+    }
+
     /// A secret value, or `None` when unset.
     pub fn secret(&self, var: &str) -> Option<Secret> {
         self.get(var).map(|v| Secret::new(v.to_owned()))
@@ -342,51 +356,110 @@ pub fn parse_duration(text: &str) -> Result<Duration, &'static str> {
 }
 
 /// A key of `lookout.yaml` and the variable it stands for: the file's settings are read as these
-/// variables, so a key means exactly what its variable means.
+/// variables, so a key means exactly what its variable means. A type's keys, declared once in its
+/// module, are where the deployment's list of variables ([`crate::setup::settings`]), which are
+/// secrets, and the key tables of docs/configuration.md and the README come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SettingKey {
-    /// The key (`cert_min_days`).
+    /// The key (`cert_min_days`); empty for a variable of the function that no key stands for
+    /// (`SITE_CONCURRENCY`).
     pub key: &'static str,
     /// The variable (`SITE_CERT_MIN_DAYS`).
     pub var: &'static str,
     /// What it takes.
     pub shape: Shape,
+    /// Where its value comes from once deployed: a key of `lookout.yaml` unless said otherwise.
+    pub source: Source,
+    /// A secret: never shown, given in `lookout.yaml` as `${NAME}` from the stack's secret.
+    pub secret: bool,
+    /// What it means, for the docs' key tables (one line of Markdown).
+    pub doc: &'static str,
+}
+
+impl SettingKey {
+    /// Also a stack parameter (`SITE_URLS`).
+    pub const fn parameter(self) -> Self {
+        SettingKey {
+            source: Source::Parameter,
+            ..self
+        }
+    }
+
+    /// A secret: never shown; in `lookout.yaml`, give it as `${NAME}` from the stack's secret.
+    pub const fn secret(self) -> Self {
+        SettingKey {
+            secret: true,
+            ..self
+        }
+    }
+
+    /// A secret the stack's secret has a placeholder for (`WECOM_WEBHOOK_URL`).
+    pub const fn stack_secret(self) -> Self {
+        SettingKey {
+            source: Source::Secret,
+            secret: true,
+            ..self
+        }
+    }
+
+    /// Set by the stack itself (a resource's name).
+    pub const fn stack(self) -> Self {
+        SettingKey {
+            source: Source::Stack,
+            ..self
+        }
+    }
+
+    /// What it means, for the docs.
+    pub const fn doc(self, doc: &'static str) -> Self {
+        SettingKey { doc, ..self }
+    }
+
+    /// The variable as the deployment lists it, read by `function` (`None`: every function).
+    pub const fn setting(&self, function: Option<&'static str>) -> Setting {
+        Setting {
+            name: self.var,
+            source: self.source,
+            function,
+        }
+    }
+}
+
+const fn key(key: &'static str, var: &'static str, shape: Shape) -> SettingKey {
+    SettingKey {
+        key,
+        var,
+        shape,
+        source: Source::File,
+        secret: false,
+        doc: "",
+    }
 }
 
 /// A key taking one value.
-pub const fn one(key: &'static str, var: &'static str) -> SettingKey {
-    SettingKey {
-        key,
-        var,
-        shape: Shape::One,
-    }
+pub const fn one(key_name: &'static str, var: &'static str) -> SettingKey {
+    key(key_name, var, Shape::One)
 }
 
 /// A key taking a list.
-pub const fn list(key: &'static str, var: &'static str) -> SettingKey {
-    SettingKey {
-        key,
-        var,
-        shape: Shape::List,
-    }
+pub const fn list(key_name: &'static str, var: &'static str) -> SettingKey {
+    key(key_name, var, Shape::List)
 }
 
 /// A key taking a mapping (written `name=value,...` in its variable).
-pub const fn pairs(key: &'static str, var: &'static str) -> SettingKey {
-    SettingKey {
-        key,
-        var,
-        shape: Shape::Pairs,
-    }
+pub const fn pairs(key_name: &'static str, var: &'static str) -> SettingKey {
+    key(key_name, var, Shape::Pairs)
 }
 
 /// A key taking time windows (daily, or one-off `{from, to}` spans).
-pub const fn windows(key: &'static str, var: &'static str) -> SettingKey {
-    SettingKey {
-        key,
-        var,
-        shape: Shape::Windows,
-    }
+pub const fn windows(key_name: &'static str, var: &'static str) -> SettingKey {
+    key(key_name, var, Shape::Windows)
+}
+
+/// A variable of the function that no key of `lookout.yaml` stands for (`SITE_CONCURRENCY`: it
+/// bounds all the type's monitors together); a stack parameter unless said otherwise.
+pub const fn variable(var: &'static str) -> SettingKey {
+    key("", var, Shape::One).parameter()
 }
 
 /// Where a setting's value comes from once deployed.
@@ -424,154 +497,10 @@ const fn setting(name: &'static str, source: Source, function: Option<&'static s
     }
 }
 
-/// Every variable the functions read. `tests/deployment.rs` holds `template.yaml` and the code to
-/// this list, so a setting cannot be read without being deployable, nor wired without being read.
+/// The variables every function reads that belong to no check or channel type (the lifecycle, the
+/// state, the logs). With each type's declared keys and variables they make
+/// [`crate::setup::settings`], to which `tests/deployment.rs` holds `template.yaml` and the code.
 pub const SETTINGS: &[Setting] = &[
-    setting("SITE_URLS", Source::Parameter, Some("site-status")),
-    setting(
-        "SITE_EXPECTED_STATUS",
-        Source::Parameter,
-        Some("site-status"),
-    ),
-    setting("SITE_TIMEOUT_MS", Source::Parameter, Some("site-status")),
-    setting("SITE_KEYWORD", Source::Parameter, Some("site-status")),
-    setting(
-        "SITE_MAX_LATENCY_MS",
-        Source::Parameter,
-        Some("site-status"),
-    ),
-    setting("SITE_CERT_MIN_DAYS", Source::Parameter, Some("site-status")),
-    setting("SITE_RETRIES", Source::Parameter, Some("site-status")),
-    setting(
-        "SITE_TLS_SKIP_VERIFY_HOSTS",
-        Source::Parameter,
-        Some("site-status"),
-    ),
-    setting("SITE_CONCURRENCY", Source::Parameter, Some("site-status")),
-    setting("SPEEDTEST_TARGET", Source::Parameter, Some("speed-test")),
-    setting("SPEEDTEST_PROVIDER", Source::Parameter, Some("speed-test")),
-    setting("SPEEDTEST_BASE_URL", Source::Parameter, Some("speed-test")),
-    setting("SPEEDTEST_NODES", Source::Parameter, Some("speed-test")),
-    setting(
-        "SPEEDTEST_CONCURRENCY",
-        Source::Parameter,
-        Some("speed-test"),
-    ),
-    setting(
-        "SPEEDTEST_NODE_TIMEOUT_MS",
-        Source::Parameter,
-        Some("speed-test"),
-    ),
-    setting(
-        "SPEEDTEST_MAX_TOTAL_MS",
-        Source::Parameter,
-        Some("speed-test"),
-    ),
-    setting(
-        "SPEEDTEST_MAX_CONNECT_MS",
-        Source::Parameter,
-        Some("speed-test"),
-    ),
-    setting(
-        "SPEEDTEST_MAX_DOWNLOAD_MS",
-        Source::Parameter,
-        Some("speed-test"),
-    ),
-    setting(
-        "SPEEDTEST_MIN_BAD_NODES",
-        Source::Parameter,
-        Some("speed-test"),
-    ),
-    setting("GLOBALPING_BASE_URL", Source::Parameter, Some("speed-test")),
-    setting(
-        "GLOBALPING_LOCATIONS",
-        Source::Parameter,
-        Some("speed-test"),
-    ),
-    setting("GLOBALPING_LIMIT", Source::Parameter, Some("speed-test")),
-    setting("GLOBALPING_TOKEN", Source::Secret, Some("speed-test")),
-    setting("CKAFKA_INSTANCE_ID", Source::Parameter, Some("kafka-lag")),
-    setting("CKAFKA_GROUPS", Source::Parameter, Some("kafka-lag")),
-    setting("CKAFKA_REGION", Source::Parameter, Some("kafka-lag")),
-    setting("KAFKA_TOPICS", Source::Parameter, Some("kafka-lag")),
-    setting("KAFKA_LAG_THRESHOLD", Source::Parameter, Some("kafka-lag")),
-    setting(
-        "KAFKA_LAG_TOPIC_THRESHOLDS",
-        Source::Parameter,
-        Some("kafka-lag"),
-    ),
-    setting(
-        "KAFKA_LAG_TREND_WINDOW",
-        Source::Parameter,
-        Some("kafka-lag"),
-    ),
-    setting(
-        "TENCENTCLOUD_CKAFKA_ENDPOINT",
-        Source::Parameter,
-        Some("kafka-lag"),
-    ),
-    setting("HEARTBEAT_TOKEN", Source::File, Some("heartbeat")),
-    setting("HEARTBEAT_PERIOD", Source::File, Some("heartbeat")),
-    setting("HEARTBEAT_GRACE", Source::File, Some("heartbeat")),
-    setting("HEARTBEAT_SCHEDULE", Source::File, Some("heartbeat")),
-    setting("HEARTBEAT_MIN_INTERVAL", Source::File, Some("heartbeat")),
-    setting("HEARTBEAT_CPU_MAX", Source::File, Some("heartbeat")),
-    setting("HEARTBEAT_MEMORY_MAX", Source::File, Some("heartbeat")),
-    setting("HEARTBEAT_DISK_MAX", Source::File, Some("heartbeat")),
-    setting("HEARTBEAT_DISKS", Source::File, Some("heartbeat")),
-    setting("HEARTBEAT_PROCESSES", Source::File, Some("heartbeat")),
-    setting("INGEST_FUNCTION_NAME", Source::Stack, Some("heartbeat")),
-    setting("SUPERVISOR_TOKEN", Source::File, Some("heartbeat")),
-    setting("SUPERVISOR_HOST", Source::File, Some("heartbeat")),
-    setting("HOST_ADDRESS", Source::File, Some("host-check")),
-    setting("HOST_PORT", Source::File, Some("host-check")),
-    setting("HOST_USER", Source::File, Some("host-check")),
-    setting("HOST_PRIVATE_KEY", Source::File, Some("host-check")),
-    setting(
-        "HOST_PRIVATE_KEY_PASSPHRASE",
-        Source::File,
-        Some("host-check"),
-    ),
-    setting("HOST_KEY", Source::File, Some("host-check")),
-    setting("HOST_CPU_MAX", Source::File, Some("host-check")),
-    setting("HOST_MEMORY_MAX", Source::File, Some("host-check")),
-    setting("HOST_DISK_MAX", Source::File, Some("host-check")),
-    setting("HOST_DISKS", Source::File, Some("host-check")),
-    setting("HOST_PROCESSES", Source::File, Some("host-check")),
-    setting("HOST_CONCURRENCY", Source::Parameter, Some("host-check")),
-    setting("WECOM_WEBHOOK_URL", Source::Secret, None),
-    setting("WECOM_MENTION_MOBILES", Source::Parameter, None),
-    setting("EMAIL_FROM", Source::Parameter, None),
-    setting("EMAIL_TO", Source::Parameter, None),
-    setting("SMS_PHONE_NUMBERS", Source::Parameter, None),
-    setting("SMS_SDK_APP_ID", Source::Parameter, None),
-    setting("SMS_SIGN_NAME", Source::Parameter, None),
-    setting("SMS_TEMPLATE_ID", Source::Parameter, None),
-    setting("SMS_REGION", Source::Parameter, None),
-    setting("SMS_PARAM_MAX_CHARS", Source::Parameter, None),
-    setting("SMS_DAILY_LIMIT", Source::Parameter, None),
-    setting("TENCENTCLOUD_SMS_ENDPOINT", Source::Parameter, None),
-    setting("TENCENTCLOUD_SECRET_ID", Source::Parameter, None),
-    setting("TENCENTCLOUD_SECRET_KEY", Source::Secret, None),
-    setting("TENCENTCLOUD_SESSION_TOKEN", Source::Secret, None),
-    setting("DINGTALK_WEBHOOK_URL", Source::Secret, None),
-    setting("DINGTALK_SECRET", Source::Secret, None),
-    setting("DINGTALK_AT_MOBILES", Source::File, None),
-    setting("DINGTALK_AT_ALL", Source::File, None),
-    setting("DINGTALK_AFTER_MINUTES", Source::File, None),
-    setting("FEISHU_WEBHOOK_URL", Source::Secret, None),
-    setting("FEISHU_SECRET", Source::Secret, None),
-    setting("FEISHU_DOMAIN", Source::File, None),
-    setting("FEISHU_AFTER_MINUTES", Source::File, None),
-    setting("SLACK_WEBHOOK_URL", Source::Secret, None),
-    setting("SLACK_AFTER_MINUTES", Source::File, None),
-    setting("TELEGRAM_BOT_TOKEN", Source::Secret, None),
-    setting("TELEGRAM_CHAT_ID", Source::File, None),
-    setting("TELEGRAM_BASE_URL", Source::File, None),
-    setting("TELEGRAM_AFTER_MINUTES", Source::File, None),
-    setting("WEBHOOK_URL", Source::File, None),
-    setting("WEBHOOK_SECRET", Source::Secret, None),
-    setting("WEBHOOK_AFTER_MINUTES", Source::File, None),
     setting("ALERT_LANGUAGE", Source::Parameter, None),
     setting("ALERT_TIMEZONE", Source::Parameter, None),
     setting("ALERT_FAILURE_THRESHOLD", Source::Parameter, None),
@@ -580,9 +509,6 @@ pub const SETTINGS: &[Setting] = &[
     setting("ALERT_REPEAT_MINUTES", Source::Parameter, None),
     setting("ALERT_QUIET_HOURS", Source::Parameter, None),
     setting("ALERT_MAINTENANCE", Source::Parameter, None),
-    setting("WECOM_AFTER_MINUTES", Source::Parameter, None),
-    setting("EMAIL_AFTER_MINUTES", Source::Parameter, None),
-    setting("SMS_AFTER_MINUTES", Source::Parameter, None),
     setting("STATE_TABLE", Source::Stack, None),
     setting("STATE_FILE", Source::Local, None),
     setting("LOOKOUT_SECRET_ARN", Source::Stack, None),

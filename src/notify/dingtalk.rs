@@ -6,28 +6,32 @@
 //! off) and 300001 (an unknown token) will not pass by retrying; 130101 is the 20-a-minute throttle,
 //! which lasts ten minutes, so the notice is owed to the next tick rather than retried now.
 
-use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::robot::{self, Robot};
-use super::{DeliveryError, Notifier, Receipt};
+use super::DeliveryError;
+use super::robot::{self, Reply, Request, RobotChannel, RobotType};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
-use crate::config::{ConfigError, Env, Secret, SetupError, list, one};
+use crate::config::{ConfigError, Env, Secret, list, one};
 use crate::signing;
 
 /// `type: dingtalk` in `lookout.yaml`.
 pub const TYPE: super::ChannelType = super::ChannelType {
     name: "dingtalk",
     keys: &[
-        one("webhook_url", "DINGTALK_WEBHOOK_URL"),
-        one("secret", "DINGTALK_SECRET"),
-        list("at_mobiles", "DINGTALK_AT_MOBILES"),
-        one("at_all", "DINGTALK_AT_ALL"),
+        one("webhook_url", "DINGTALK_WEBHOOK_URL")
+            .stack_secret()
+            .doc("the robot's webhook URL"),
+        one("secret", "DINGTALK_SECRET")
+            .stack_secret()
+            .doc("the robot's 加签 secret, `SEC...`"),
+        list("at_mobiles", "DINGTALK_AT_MOBILES").doc("mobiles to @-mention"),
+        one("at_all", "DINGTALK_AT_ALL").doc("`true` or `false`: @-mention everyone"),
     ],
-    after_minutes: "DINGTALK_AFTER_MINUTES",
-    validate: |env| DingTalkSettings::from_env(env).map(|s| s.is_some()),
+    after_minutes: one("after_minutes", "DINGTALK_AFTER_MINUTES"),
+    variables: &[],
+    validate: robot::validate::<DingTalk>,
     preview: |digest, style| {
         let body = request_body(digest, style, &[], false);
         body["markdown"]["text"]
@@ -35,13 +39,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
             .unwrap_or_default()
             .to_owned()
     },
-    build: |env, style, _store| {
-        Box::pin(async move {
-            super::built(DingTalkSettings::from_env(env), |s| {
-                DingTalkNotifier::new(s, style)
-            })
-        })
-    },
+    build: robot::build::<DingTalk>,
 };
 
 /// The most a markdown message's text may be, in bytes.
@@ -201,58 +199,42 @@ fn refusal(message: &str) -> &'static str {
     }
 }
 
-/// Posts digests to a DingTalk robot.
-pub struct DingTalkNotifier {
-    settings: DingTalkSettings,
-    style: Style,
-    robot: Robot,
-}
-
-impl DingTalkNotifier {
-    /// A notifier with its own HTTP client.
-    pub fn new(settings: DingTalkSettings, style: Style) -> Result<Self, SetupError> {
-        Ok(DingTalkNotifier {
-            settings,
-            style,
-            robot: Robot::new("DingTalk")?,
-        })
-    }
-
-    /// The webhook URL, signed now when the robot has a secret.
-    fn url(&self) -> String {
-        let base = self.settings.webhook_url.expose();
-        match &self.settings.secret {
-            None => base.to_owned(),
-            Some(secret) => {
-                let timestamp = Utc::now().timestamp_millis();
-                let sign: String = url::form_urlencoded::byte_serialize(
-                    sign(secret.expose(), timestamp).as_bytes(),
-                )
-                .collect();
-                format!("{base}&timestamp={timestamp}&sign={sign}")
-            }
+/// The webhook URL, signed now when the robot has a secret.
+fn signed_url(settings: &DingTalkSettings) -> String {
+    let base = settings.webhook_url.expose();
+    match &settings.secret {
+        None => base.to_owned(),
+        Some(secret) => {
+            let timestamp = Utc::now().timestamp_millis();
+            let sign: String =
+                url::form_urlencoded::byte_serialize(sign(secret.expose(), timestamp).as_bytes())
+                    .collect();
+            format!("{base}&timestamp={timestamp}&sign={sign}")
         }
     }
 }
 
-#[async_trait]
-impl Notifier for DingTalkNotifier {
-    fn channel(&self) -> &'static str {
-        "dingtalk"
+/// DingTalk, on the robots' one channel.
+pub struct DingTalk;
+
+/// Posts digests to a DingTalk robot.
+pub type DingTalkNotifier = RobotChannel<DingTalk>;
+
+impl RobotType for DingTalk {
+    type Settings = DingTalkSettings;
+    const CHANNEL: &'static str = TYPE.name;
+    const NAME: &'static str = "DingTalk";
+    fn settings(env: &Env) -> Result<Option<DingTalkSettings>, ConfigError> {
+        DingTalkSettings::from_env(env)
     }
 
-    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
-        let body = request_body(
-            digest,
-            &self.style,
-            &self.settings.at_mobiles,
-            self.settings.at_all,
-        );
-        let reply = self
-            .robot
-            .post(&self.url(), body.to_string().as_bytes(), &[], false)
-            .await?;
-        read_reply(&reply.json).map(|()| Receipt::default())
+    fn request(settings: &DingTalkSettings, digest: &Digest, style: &Style) -> Request {
+        let body = request_body(digest, style, &settings.at_mobiles, settings.at_all);
+        Request::json(signed_url(settings), &body)
+    }
+
+    fn read(reply: &Reply) -> Result<(), DeliveryError> {
+        read_reply(&reply.json)
     }
 }
 

@@ -13,8 +13,14 @@ use crate::config::{ConfigError, Env, SetupError, list, one};
 /// `type: email` in `lookout.yaml`.
 pub const TYPE: super::ChannelType = super::ChannelType {
     name: "email",
-    keys: &[one("from", "EMAIL_FROM"), list("to", "EMAIL_TO")],
-    after_minutes: "EMAIL_AFTER_MINUTES",
+    keys: &[
+        one("from", "EMAIL_FROM")
+            .parameter()
+            .doc("the sender, an SES-verified address"),
+        list("to", "EMAIL_TO").parameter().doc("the recipients"),
+    ],
+    after_minutes: one("after_minutes", "EMAIL_AFTER_MINUTES").parameter(),
+    variables: &[],
     validate: |env| EmailSettings::from_env(env).map(|s| s.is_some()),
     preview: |digest, style| {
         let email = layout(digest, style);

@@ -5,35 +5,33 @@
 //! delivered; 19021 is a signature (or timestamp) refusal, 19001 an unknown hook: neither passes by
 //! retrying; 9499 and 11232 are the bot's rate limits (100 a minute, 5 a second) and may pass.
 
-use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::robot::{self, Robot};
-use super::{DeliveryError, Notifier, Receipt};
+use super::DeliveryError;
+use super::robot::{self, Reply, Request, RobotChannel, RobotType};
 use crate::alerting::render::{self, Style};
 use crate::alerting::{AlertState, Digest};
-use crate::config::{ConfigError, Env, Secret, SetupError, one};
+use crate::config::{ConfigError, Env, Secret, one};
 use crate::signing;
 
 /// `type: feishu` in `lookout.yaml`.
 pub const TYPE: super::ChannelType = super::ChannelType {
     name: "feishu",
     keys: &[
-        one("webhook_url", "FEISHU_WEBHOOK_URL"),
-        one("secret", "FEISHU_SECRET"),
-        one("domain", "FEISHU_DOMAIN"),
+        one("webhook_url", "FEISHU_WEBHOOK_URL")
+            .stack_secret()
+            .doc("the bot's webhook URL, or only its hook id"),
+        one("secret", "FEISHU_SECRET")
+            .stack_secret()
+            .doc("the signing secret"),
+        one("domain", "FEISHU_DOMAIN").doc("`feishu`, the default, or `lark`"),
     ],
-    after_minutes: "FEISHU_AFTER_MINUTES",
-    validate: |env| FeishuSettings::from_env(env).map(|s| s.is_some()),
+    after_minutes: one("after_minutes", "FEISHU_AFTER_MINUTES"),
+    variables: &[],
+    validate: robot::validate::<Feishu>,
     preview: |digest, style| super::pretty(&card(digest, style)),
-    build: |env, style, _store| {
-        Box::pin(async move {
-            super::built(FeishuSettings::from_env(env), |s| {
-                FeishuNotifier::new(s, style)
-            })
-        })
-    },
+    build: robot::build::<Feishu>,
 };
 
 /// The most a request body may be (Feishu refuses more than 20 KB); the card's text is cut to fit
@@ -180,47 +178,34 @@ pub fn read_reply(reply: &Value) -> Result<(), DeliveryError> {
     }
 }
 
+/// Feishu, on the robots' one channel.
+pub struct Feishu;
+
 /// Posts digests to a Feishu or Lark bot.
-pub struct FeishuNotifier {
-    settings: FeishuSettings,
-    style: Style,
-    robot: Robot,
-}
+pub type FeishuNotifier = RobotChannel<Feishu>;
 
-impl FeishuNotifier {
-    /// A notifier with its own HTTP client.
-    pub fn new(settings: FeishuSettings, style: Style) -> Result<Self, SetupError> {
-        Ok(FeishuNotifier {
-            settings,
-            style,
-            robot: Robot::new("Feishu")?,
-        })
-    }
-}
+impl RobotType for Feishu {
+    type Settings = FeishuSettings;
+    const CHANNEL: &'static str = TYPE.name;
+    const NAME: &'static str = "Feishu";
+    const EXPLAINS_4XX: bool = true;
 
-#[async_trait]
-impl Notifier for FeishuNotifier {
-    fn channel(&self) -> &'static str {
-        "feishu"
+    fn settings(env: &Env) -> Result<Option<FeishuSettings>, ConfigError> {
+        FeishuSettings::from_env(env)
     }
 
-    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
+    fn request(settings: &FeishuSettings, digest: &Digest, style: &Style) -> Request {
         let body = request_body(
             digest,
-            &self.style,
-            self.settings.secret.as_ref().map(Secret::expose),
+            style,
+            settings.secret.as_ref().map(Secret::expose),
             Utc::now().timestamp(),
         );
-        let reply = self
-            .robot
-            .post(
-                self.settings.webhook_url.expose(),
-                body.to_string().as_bytes(),
-                &[],
-                true,
-            )
-            .await?;
-        read_reply(&reply.json).map(|()| Receipt::default())
+        Request::json(settings.webhook_url.expose(), &body)
+    }
+
+    fn read(reply: &Reply) -> Result<(), DeliveryError> {
+        read_reply(&reply.json)
     }
 }
 

@@ -29,15 +29,19 @@ use crate::config::{Env, SetupError};
 use crate::retry::{self, Backoff, Retryable};
 
 /// One kind of channel, as `type:` names it in `lookout.yaml`. Adding a channel type is its file
-/// plus one line in [`CHANNEL_TYPES`].
+/// plus one line in [`CHANNEL_TYPES`]; its keys are declared here once (see
+/// [`crate::checks::CheckType`]).
 pub struct ChannelType {
     /// `type:` in `lookout.yaml`, and the channel's name when it comes from variables (`wecom`).
     pub name: &'static str,
     /// Each channel key and the variable it stands for (`webhook_url` -> `WECOM_WEBHOOK_URL`).
     pub keys: &'static [crate::config::SettingKey],
-    /// The variable that says how old an incident must be before this channel joins it
-    /// (`WECOM_AFTER_MINUTES`; `after_minutes` in `lookout.yaml`).
-    pub after_minutes: &'static str,
+    /// How old an incident must be before this channel joins it (`after_minutes` in
+    /// `lookout.yaml`, `WECOM_AFTER_MINUTES`).
+    pub after_minutes: crate::config::SettingKey,
+    /// The function's own variables the type reads that no key stands for (credentials,
+    /// endpoints).
+    pub variables: &'static [crate::config::SettingKey],
     /// Checks the channel's settings without building it: true when any of them is set.
     pub validate: fn(&Env) -> Result<bool, crate::config::ConfigError>,
     /// What a digest looks like on this channel, as a person reads it in a terminal: the message
@@ -89,7 +93,7 @@ pub const CHANNEL_TYPES: &[ChannelType] = &[
 pub fn delays() -> Vec<(&'static str, &'static str)> {
     CHANNEL_TYPES
         .iter()
-        .map(|c| (c.name, c.after_minutes))
+        .map(|c| (c.name, c.after_minutes.var))
         .collect()
 }
 

@@ -1,16 +1,122 @@
-//! The chat robots' shared transport: post JSON to a webhook, read the answer within a cap, and
-//! classify what HTTP says (network trouble, 5xx and 429 may pass; other statuses will not), so
-//! each robot only reads its own answer codes. Reasons never carry the URL (it holds the key);
-//! `fan_out` scrubs them once more.
+//! The robots' one channel: every channel type that posts JSON (WeCom, DingTalk, Feishu, Slack,
+//! Telegram, the webhook) is a [`RobotType`], a body builder and an answer reader, on one
+//! [`RobotChannel`]. The transport posts, reads the answer within a cap, and classifies what HTTP
+//! says (network trouble, 5xx and 429 may pass; other statuses will not), so each robot only reads
+//! its own answer codes. Reasons never carry the URL (it holds the key); `fan_out` scrubs them once
+//! more.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+use futures::future::BoxFuture;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-use super::DeliveryError;
-use crate::config::SetupError;
+use super::{DeliveryError, Notifier, Receipt};
+use crate::alerting::Digest;
+use crate::alerting::render::Style;
+use crate::alerting::state::Budgets;
+use crate::config::{ConfigError, Env, SetupError};
 use crate::http::{BodyError, caps, read_capped};
+
+/// A channel type that posts JSON: what it is called, what it posts where, and how it reads the
+/// answer. One file each; the posting is [`RobotChannel`]'s.
+pub trait RobotType: Send + Sync + 'static {
+    /// Its settings, read from its variables.
+    type Settings: Send + Sync + 'static;
+    /// `type:` in `lookout.yaml` (`slack`).
+    const CHANNEL: &'static str;
+    /// Its name in reasons (`Slack`).
+    const NAME: &'static str;
+    /// It answers its refusals with a 4xx and a JSON body worth reading (Feishu, Telegram) rather
+    /// than a bare status.
+    const EXPLAINS_4XX: bool = false;
+
+    /// Its settings from its variables; `None` when none of them is set.
+    fn settings(env: &Env) -> Result<Option<Self::Settings>, ConfigError>;
+
+    /// What to post for a digest, and where (signed now, when the robot signs).
+    fn request(settings: &Self::Settings, digest: &Digest, style: &Style) -> Request;
+
+    /// What the robot's answer (2xx, or an explained 4xx) says: delivered, or why not.
+    fn read(reply: &Reply) -> Result<(), DeliveryError>;
+}
+
+/// One post: where, the JSON body, and any headers of the robot's own.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The URL (it may hold the robot's key: never shown).
+    pub url: String,
+    /// The body, JSON.
+    pub body: Vec<u8>,
+    /// Extra headers (the webhook's signature).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Request {
+    /// A post of `body` to `url` with no extra header.
+    pub fn json(url: impl Into<String>, body: &Value) -> Self {
+        Request {
+            url: url.into(),
+            body: body.to_string().into_bytes(),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// A robot channel: its settings, its language, and the transport.
+pub struct RobotChannel<R: RobotType> {
+    settings: R::Settings,
+    style: Style,
+    robot: Robot,
+}
+
+impl<R: RobotType> RobotChannel<R> {
+    /// A channel with its own HTTP client.
+    pub fn new(settings: R::Settings, style: Style) -> Result<Self, SetupError> {
+        Ok(RobotChannel {
+            settings,
+            style,
+            robot: Robot::new(R::NAME)?,
+        })
+    }
+}
+
+#[async_trait]
+impl<R: RobotType> Notifier for RobotChannel<R> {
+    fn channel(&self) -> &'static str {
+        R::CHANNEL
+    }
+
+    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
+        let request = R::request(&self.settings, digest, &self.style);
+        let reply = self
+            .robot
+            .post(
+                &request.url,
+                &request.body,
+                &request.headers,
+                R::EXPLAINS_4XX,
+            )
+            .await?;
+        R::read(&reply).map(|()| Receipt::default())
+    }
+}
+
+/// A robot type's `validate` in [`super::ChannelType`]: true when any of its settings is set.
+pub fn validate<R: RobotType>(env: &Env) -> Result<bool, ConfigError> {
+    R::settings(env).map(|s| s.is_some())
+}
+
+/// A robot type's `build` in [`super::ChannelType`] (robots keep no budget).
+pub fn build<R: RobotType>(
+    env: &Env,
+    style: Style,
+    _budgets: Arc<dyn Budgets>,
+) -> BoxFuture<'_, Result<Option<Box<dyn Notifier>>, SetupError>> {
+    Box::pin(async move { super::built(R::settings(env), |s| RobotChannel::<R>::new(s, style)) })
+}
 
 /// How long one post may take.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -157,19 +263,7 @@ pub fn webhook_url(
     Ok(Some(url))
 }
 
-/// `true`/`false` (also `yes`/`no`, `1`/`0`) from `var`; `false` when unset.
-pub fn flag(
-    env: &crate::config::Env,
-    var: &'static str,
-) -> Result<bool, crate::config::ConfigError> {
-    match env.get(var).map(str::to_ascii_lowercase).as_deref() {
-        None | Some("false" | "no" | "0") => Ok(false),
-        Some("true" | "yes" | "1") => Ok(true),
-        Some(other) => Err(crate::config::ConfigError::invalid(
-            var,
-            other,
-            "not true or false",
-            "set it to true or false",
-        )),
-    }
+/// `true`/`false` from `var`; `false` when unset ([`Env::flag`]).
+pub fn flag(env: &Env, var: &'static str) -> Result<bool, ConfigError> {
+    env.flag(var)
 }

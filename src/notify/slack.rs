@@ -2,29 +2,25 @@
 //! Slack answers `ok`; a 429 carries `Retry-After`; 4xx refusals (`invalid_payload`,
 //! `channel_is_archived`, `no_service`) will not pass by retrying.
 
-use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::robot::{self, Robot};
-use super::{DeliveryError, Notifier, Receipt};
+use super::DeliveryError;
+use super::robot::{self, Reply, Request, RobotChannel, RobotType};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
-use crate::config::{ConfigError, Env, Secret, SetupError, one};
+use crate::config::{ConfigError, Env, Secret, one};
 
 /// `type: slack` in `lookout.yaml`.
 pub const TYPE: super::ChannelType = super::ChannelType {
     name: "slack",
-    keys: &[one("webhook_url", "SLACK_WEBHOOK_URL")],
-    after_minutes: "SLACK_AFTER_MINUTES",
-    validate: |env| SlackSettings::from_env(env).map(|s| s.is_some()),
+    keys: &[one("webhook_url", "SLACK_WEBHOOK_URL")
+        .stack_secret()
+        .doc("the incoming webhook's URL")],
+    after_minutes: one("after_minutes", "SLACK_AFTER_MINUTES"),
+    variables: &[],
+    validate: robot::validate::<Slack>,
     preview: |digest, style| super::pretty(&request_body(digest, style)),
-    build: |env, style, _store| {
-        Box::pin(async move {
-            super::built(SlackSettings::from_env(env), |s| {
-                SlackNotifier::new(s, style)
-            })
-        })
-    },
+    build: robot::build::<Slack>,
 };
 
 /// The most a section block's text may be (Slack refuses more than 3,000 characters); kept in
@@ -98,42 +94,28 @@ pub fn request_body(digest: &Digest, style: &Style) -> Value {
     json!({"text": headline, "blocks": blocks})
 }
 
+/// Slack, on the robots' one channel.
+pub struct Slack;
+
 /// Posts digests to a Slack incoming webhook.
-pub struct SlackNotifier {
-    settings: SlackSettings,
-    style: Style,
-    robot: Robot,
-}
+pub type SlackNotifier = RobotChannel<Slack>;
 
-impl SlackNotifier {
-    /// A notifier with its own HTTP client.
-    pub fn new(settings: SlackSettings, style: Style) -> Result<Self, SetupError> {
-        Ok(SlackNotifier {
-            settings,
-            style,
-            robot: Robot::new("Slack")?,
-        })
-    }
-}
-
-#[async_trait]
-impl Notifier for SlackNotifier {
-    fn channel(&self) -> &'static str {
-        "slack"
+impl RobotType for Slack {
+    type Settings = SlackSettings;
+    const CHANNEL: &'static str = TYPE.name;
+    const NAME: &'static str = "Slack";
+    fn settings(env: &Env) -> Result<Option<SlackSettings>, ConfigError> {
+        SlackSettings::from_env(env)
     }
 
-    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
-        let body = request_body(digest, &self.style);
-        // 2xx is delivered; 429 and 5xx are retried by the transport; other refusals are not.
-        self.robot
-            .post(
-                self.settings.webhook_url.expose(),
-                body.to_string().as_bytes(),
-                &[],
-                false,
-            )
-            .await
-            .map(|_| Receipt::default())
+    fn request(settings: &SlackSettings, digest: &Digest, style: &Style) -> Request {
+        Request::json(settings.webhook_url.expose(), &request_body(digest, style))
+    }
+
+    fn read(_reply: &Reply) -> Result<(), DeliveryError> {
+        // 2xx is delivered (Slack answers `ok`); 429 and 5xx are retried by the transport;
+        // other refusals are not.
+        Ok(())
     }
 }
 

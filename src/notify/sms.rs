@@ -18,22 +18,42 @@ use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
 use crate::alerting::state::Budgets;
 use crate::alerting::state::memory::MemoryStore;
-use crate::config::{ConfigError, Env, SetupError, list, one};
+use crate::config::{ConfigError, Env, SetupError, list, one, variable};
 use crate::tencent::{Credentials, Endpoint, TencentClient, TencentError};
 
 /// `type: sms` in `lookout.yaml`.
 pub const TYPE: super::ChannelType = super::ChannelType {
     name: "sms",
     keys: &[
-        list("phone_numbers", "SMS_PHONE_NUMBERS"),
-        one("sdk_app_id", "SMS_SDK_APP_ID"),
-        one("sign_name", "SMS_SIGN_NAME"),
-        one("template_id", "SMS_TEMPLATE_ID"),
-        one("region", "SMS_REGION"),
-        one("param_max_chars", "SMS_PARAM_MAX_CHARS"),
-        one("daily_limit", "SMS_DAILY_LIMIT"),
+        list("phone_numbers", "SMS_PHONE_NUMBERS")
+            .parameter()
+            .doc("the numbers, `+86...`, all of one region (mainland China or not)"),
+        one("sdk_app_id", "SMS_SDK_APP_ID")
+            .parameter()
+            .doc("the SMS application's SdkAppId"),
+        one("sign_name", "SMS_SIGN_NAME")
+            .parameter()
+            .doc("the approved signature (mainland numbers)"),
+        one("template_id", "SMS_TEMPLATE_ID")
+            .parameter()
+            .doc("the approved template"),
+        one("region", "SMS_REGION")
+            .parameter()
+            .doc("the API's region; default `ap-guangzhou`"),
+        one("param_max_chars", "SMS_PARAM_MAX_CHARS")
+            .parameter()
+            .doc("the most characters a template parameter may take"),
+        one("daily_limit", "SMS_DAILY_LIMIT")
+            .parameter()
+            .doc("messages a number may get a day"),
     ],
-    after_minutes: "SMS_AFTER_MINUTES",
+    after_minutes: one("after_minutes", "SMS_AFTER_MINUTES").parameter(),
+    variables: &[
+        variable("TENCENTCLOUD_SMS_ENDPOINT").doc("the SMS API's endpoint"),
+        crate::tencent::SECRET_ID,
+        crate::tencent::SECRET_KEY,
+        crate::tencent::SESSION_TOKEN,
+    ],
     validate: |env| SmsSettings::from_env(env).map(|s| s.is_some()),
     preview: |digest, style| {
         let params = params(digest, style, DEFAULT_PARAM_MAX_CHARS);

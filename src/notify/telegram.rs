@@ -5,33 +5,30 @@
 //! token) and 403 (the bot was removed) will not pass by retrying. The token sits in the URL path:
 //! it never reaches a message.
 
-use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::robot::{self, Robot};
-use super::{DeliveryError, Notifier, Receipt};
+use super::DeliveryError;
+use super::robot::{self, Reply, Request, RobotChannel, RobotType};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
-use crate::config::{ConfigError, Env, Secret, SetupError, one};
+use crate::config::{ConfigError, Env, Secret, one};
 
 /// `type: telegram` in `lookout.yaml`.
 pub const TYPE: super::ChannelType = super::ChannelType {
     name: "telegram",
     keys: &[
-        one("bot_token", "TELEGRAM_BOT_TOKEN"),
-        one("chat_id", "TELEGRAM_CHAT_ID"),
-        one("base_url", "TELEGRAM_BASE_URL"),
+        one("bot_token", "TELEGRAM_BOT_TOKEN")
+            .stack_secret()
+            .doc("the bot's token from @BotFather"),
+        one("chat_id", "TELEGRAM_CHAT_ID")
+            .doc("the chat (`-100...` for a group, `@channel` for a channel)"),
+        one("base_url", "TELEGRAM_BASE_URL").doc("the Bot API; default `https://api.telegram.org`"),
     ],
-    after_minutes: "TELEGRAM_AFTER_MINUTES",
-    validate: |env| TelegramSettings::from_env(env).map(|s| s.is_some()),
+    after_minutes: one("after_minutes", "TELEGRAM_AFTER_MINUTES"),
+    variables: &[],
+    validate: robot::validate::<Telegram>,
     preview: |digest, style| text(digest, style),
-    build: |env, style, _store| {
-        Box::pin(async move {
-            super::built(TelegramSettings::from_env(env), |s| {
-                TelegramNotifier::new(s, style)
-            })
-        })
-    },
+    build: robot::build::<Telegram>,
 };
 
 /// The most a message may be: 4,096 characters after entities are parsed; kept in bytes of the
@@ -162,47 +159,39 @@ pub fn read_reply(reply: &Value) -> Result<(), DeliveryError> {
     }
 }
 
+/// Telegram, on the robots' one channel.
+pub struct Telegram;
+
 /// Sends digests to a Telegram chat.
-pub struct TelegramNotifier {
-    settings: TelegramSettings,
-    style: Style,
-    robot: Robot,
-}
+pub type TelegramNotifier = RobotChannel<Telegram>;
 
-impl TelegramNotifier {
-    /// A notifier with its own HTTP client.
-    pub fn new(settings: TelegramSettings, style: Style) -> Result<Self, SetupError> {
-        Ok(TelegramNotifier {
-            settings,
-            style,
-            robot: Robot::new("Telegram")?,
-        })
-    }
-}
+impl RobotType for Telegram {
+    type Settings = TelegramSettings;
+    const CHANNEL: &'static str = TYPE.name;
+    const NAME: &'static str = "Telegram";
+    const EXPLAINS_4XX: bool = true;
 
-#[async_trait]
-impl Notifier for TelegramNotifier {
-    fn channel(&self) -> &'static str {
-        "telegram"
+    fn settings(env: &Env) -> Result<Option<TelegramSettings>, ConfigError> {
+        TelegramSettings::from_env(env)
     }
 
-    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
+    fn request(settings: &TelegramSettings, digest: &Digest, style: &Style) -> Request {
         let url = format!(
             "{}/bot{}/sendMessage",
-            self.settings.base_url.as_str().trim_end_matches('/'),
-            self.settings.bot_token.expose()
+            settings.base_url.as_str().trim_end_matches('/'),
+            settings.bot_token.expose()
         );
         let body = json!({
-            "chat_id": self.settings.chat_id,
-            "text": text(digest, &self.style),
+            "chat_id": settings.chat_id,
+            "text": text(digest, style),
             "parse_mode": "HTML",
             "disable_web_page_preview": true,
         });
-        let reply = self
-            .robot
-            .post(&url, body.to_string().as_bytes(), &[], true)
-            .await?;
-        read_reply(&reply.json).map(|()| Receipt::default())
+        Request::json(url, &body)
+    }
+
+    fn read(reply: &Reply) -> Result<(), DeliveryError> {
+        read_reply(&reply.json)
     }
 }
 

@@ -6,31 +6,32 @@
 //! of timestamp + "." + body>` let the receiver check where it came from and when. 2xx is
 //! delivered; 429 and 5xx are retried (after `Retry-After`); other statuses are not.
 
-use async_trait::async_trait;
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::robot::{self, Robot};
-use super::{DeliveryError, Notifier, Receipt};
+use super::DeliveryError;
+use super::robot::{self, Reply, Request, RobotChannel, RobotType};
 use crate::alerting::Digest;
 use crate::alerting::render::Style;
-use crate::config::{ConfigError, Env, Secret, SetupError, one};
+use crate::config::{ConfigError, Env, Secret, one};
 use crate::signing;
 
 /// `type: webhook` in `lookout.yaml`.
 pub const TYPE: super::ChannelType = super::ChannelType {
     name: "webhook",
-    keys: &[one("url", "WEBHOOK_URL"), one("secret", "WEBHOOK_SECRET")],
-    after_minutes: "WEBHOOK_AFTER_MINUTES",
-    validate: |env| WebhookSettings::from_env(env).map(|s| s.is_some()),
+    keys: &[
+        one("url", "WEBHOOK_URL").doc(
+            "the http(s) URL that receives the alerts (kept secret: URLs often carry a token)",
+        ),
+        one("secret", "WEBHOOK_SECRET")
+            .stack_secret()
+            .doc("signs each post"),
+    ],
+    after_minutes: one("after_minutes", "WEBHOOK_AFTER_MINUTES"),
+    variables: &[],
+    validate: robot::validate::<Webhook>,
     preview: |digest, _style| super::pretty(&request_body(digest)),
-    build: |env, style, _store| {
-        Box::pin(async move {
-            super::built(WebhookSettings::from_env(env), |s| {
-                WebhookNotifier::new(s, style)
-            })
-        })
-    },
+    build: robot::build::<Webhook>,
 };
 
 /// The signature's header.
@@ -97,43 +98,38 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     )
 }
 
+/// Webhook, on the robots' one channel.
+pub struct Webhook;
+
 /// Posts digests to a webhook.
-pub struct WebhookNotifier {
-    settings: WebhookSettings,
-    robot: Robot,
-}
+pub type WebhookNotifier = RobotChannel<Webhook>;
 
-impl WebhookNotifier {
-    /// A notifier with its own HTTP client (the layout is JSON: the style is the receiver's).
-    pub fn new(settings: WebhookSettings, _style: Style) -> Result<Self, SetupError> {
-        Ok(WebhookNotifier {
-            settings,
-            robot: Robot::new("the webhook")?,
-        })
-    }
-}
-
-#[async_trait]
-impl Notifier for WebhookNotifier {
-    fn channel(&self) -> &'static str {
-        "webhook"
+impl RobotType for Webhook {
+    type Settings = WebhookSettings;
+    const CHANNEL: &'static str = TYPE.name;
+    const NAME: &'static str = "the webhook";
+    fn settings(env: &Env) -> Result<Option<WebhookSettings>, ConfigError> {
+        WebhookSettings::from_env(env)
     }
 
-    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
-        let body = request_body(digest).to_string().into_bytes();
-        let mut headers = Vec::new();
-        if let Some(secret) = &self.settings.secret {
+    fn request(settings: &WebhookSettings, digest: &Digest, _style: &Style) -> Request {
+        let mut request = Request::json(settings.url.expose(), &request_body(digest));
+        if let Some(secret) = &settings.secret {
             let timestamp = Utc::now().timestamp();
-            headers.push((TIMESTAMP_HEADER, timestamp.to_string()));
-            headers.push((
+            request
+                .headers
+                .push((TIMESTAMP_HEADER, timestamp.to_string()));
+            request.headers.push((
                 SIGNATURE_HEADER,
-                signature(secret.expose(), timestamp, &body),
+                signature(secret.expose(), timestamp, &request.body),
             ));
         }
-        self.robot
-            .post(self.settings.url.expose(), &body, &headers, false)
-            .await
-            .map(|_| Receipt::default())
+        request
+    }
+
+    fn read(_reply: &Reply) -> Result<(), DeliveryError> {
+        // 2xx is delivered; 429 and 5xx are retried by the transport; other statuses are not.
+        Ok(())
     }
 }
 

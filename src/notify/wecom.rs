@@ -1,33 +1,31 @@
 //! The WeCom (企业微信) group robot channel.
 
-use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::robot::Robot;
-use super::{DeliveryError, Notifier, Receipt};
+use super::DeliveryError;
+use super::robot::{self, Reply, Request, RobotChannel, RobotType};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
 use crate::alerting::{Alert, AlertState};
-use crate::config::{ConfigError, Env, Secret, SetupError, list, one};
+use crate::config::{ConfigError, Env, Secret, list, one};
 use chrono::{DateTime, Utc};
 
 /// `type: wecom` in `lookout.yaml`.
 pub const TYPE: super::ChannelType = super::ChannelType {
     name: "wecom",
     keys: &[
-        one("webhook_url", "WECOM_WEBHOOK_URL"),
-        list("mention_mobiles", "WECOM_MENTION_MOBILES"),
+        one("webhook_url", "WECOM_WEBHOOK_URL")
+            .stack_secret()
+            .doc("the robot's webhook URL, with its key"),
+        list("mention_mobiles", "WECOM_MENTION_MOBILES")
+            .parameter()
+            .doc("mobiles to @-mention, or `@all`"),
     ],
-    after_minutes: "WECOM_AFTER_MINUTES",
-    validate: |env| WeComSettings::from_env(env).map(|s| s.is_some()),
+    after_minutes: one("after_minutes", "WECOM_AFTER_MINUTES").parameter(),
+    variables: &[],
+    validate: robot::validate::<WeCom>,
     preview: |digest, style| markdown(digest, style),
-    build: |env, style, _store| {
-        Box::pin(async move {
-            super::built(WeComSettings::from_env(env), |s| {
-                WeComNotifier::new(s, style)
-            })
-        })
-    },
+    build: robot::build::<WeCom>,
 };
 
 /// WeCom robot settings.
@@ -100,24 +98,6 @@ pub fn request_body(digest: &Digest, style: &Style, mention_mobiles: &[String]) 
     }
 }
 
-/// Posts digests to a WeCom group robot.
-pub struct WeComNotifier {
-    settings: WeComSettings,
-    style: Style,
-    robot: Robot,
-}
-
-impl WeComNotifier {
-    /// A notifier with its own HTTP client.
-    pub fn new(settings: WeComSettings, style: Style) -> Result<Self, SetupError> {
-        Ok(WeComNotifier {
-            settings,
-            style,
-            robot: Robot::new("WeCom")?,
-        })
-    }
-}
-
 /// Reads the robot's answer: `errcode` 0 is delivered.
 pub fn read_reply(status: u16, body: &[u8]) -> Result<(), DeliveryError> {
     if status >= 500 || status == 429 {
@@ -150,24 +130,29 @@ pub fn read_reply(status: u16, body: &[u8]) -> Result<(), DeliveryError> {
     }
 }
 
-#[async_trait]
-impl Notifier for WeComNotifier {
-    fn channel(&self) -> &'static str {
-        "wecom"
+/// WeCom, on the robots' one channel.
+pub struct WeCom;
+
+/// Posts digests to a WeCom group robot.
+pub type WeComNotifier = RobotChannel<WeCom>;
+
+impl RobotType for WeCom {
+    type Settings = WeComSettings;
+    const CHANNEL: &'static str = TYPE.name;
+    const NAME: &'static str = "WeCom";
+    fn settings(env: &Env) -> Result<Option<WeComSettings>, ConfigError> {
+        WeComSettings::from_env(env)
     }
 
-    async fn deliver(&self, digest: &Digest) -> Result<Receipt, DeliveryError> {
-        let body = request_body(digest, &self.style, &self.settings.mention_mobiles);
-        let reply = self
-            .robot
-            .post(
-                self.settings.webhook_url.expose(),
-                body.to_string().as_bytes(),
-                &[],
-                false,
-            )
-            .await?;
-        read_reply(reply.status, reply.text.as_bytes()).map(|()| Receipt::default())
+    fn request(settings: &WeComSettings, digest: &Digest, style: &Style) -> Request {
+        Request::json(
+            settings.webhook_url.expose(),
+            &request_body(digest, style, &settings.mention_mobiles),
+        )
+    }
+
+    fn read(reply: &Reply) -> Result<(), DeliveryError> {
+        read_reply(reply.status, reply.text.as_bytes())
     }
 }
 

@@ -248,7 +248,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
     if channels_node.is_some() {
         for kind in notify::CHANNEL_TYPES {
             removed.extend(kind.keys.iter().map(|k| k.var));
-            removed.push(kind.after_minutes);
+            removed.push(kind.after_minutes.var);
         }
     }
     let base = env.without(&removed);
@@ -296,7 +296,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         Some(specs) => specs
             .iter()
             .filter_map(|c| {
-                let minutes = c.env.get(c.kind.after_minutes)?.parse::<i64>().ok()?;
+                let minutes = c.env.get(c.kind.after_minutes.var)?.parse::<i64>().ok()?;
                 Some((c.name.clone(), minutes))
             })
             .collect(),
@@ -877,7 +877,7 @@ impl Reader<'_> {
             allowed.extend(STYLE_KEYS.iter().map(|k| k.key));
             allowed.extend(kind.keys.iter().map(|k| k.key));
             self.known_keys(fields, &allowed, &format!("{place} (type {})", kind.name))?;
-            let after = one("after_minutes", kind.after_minutes);
+            let after = kind.after_minutes;
             let settings: Vec<&SettingKey> = kind
                 .keys
                 .iter()

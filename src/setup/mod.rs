@@ -3,15 +3,44 @@
 //! and `notify`), so none of them imports it.
 
 pub mod file;
+pub mod reference;
 
 use crate::alerting::Watch;
 use crate::alerting::policy::Policy;
 use crate::alerting::render::Style;
 use crate::alerting::state::SharedStore;
 use crate::checks::{self, CheckType, Naming};
-use crate::config::{Env, SetupError};
+use crate::config::{Env, Setting, SetupError};
 use crate::notify::{self, Channel};
 use file::{FileChannel, FileMonitor, LookoutFile, MonitorSpec};
+
+/// Every variable the functions read: the general ones ([`crate::config::SETTINGS`]), then each
+/// check type's keys and variables (read by its function) and each channel type's (read by every
+/// function), each once. A variable two types read (Tencent Cloud's key, for SMS and CKafka) is
+/// every function's when a channel reads it.
+pub fn settings() -> Vec<Setting> {
+    let mut settings: Vec<Setting> = crate::config::SETTINGS.to_vec();
+    let mut add = |setting: Setting| match settings.iter_mut().find(|s| s.name == setting.name) {
+        Some(known) => {
+            if setting.function.is_none() {
+                known.function = None;
+            }
+        }
+        None => settings.push(setting),
+    };
+    for kind in checks::CHECK_TYPES {
+        for key in kind.keys.iter().chain(kind.variables) {
+            add(key.setting(Some(kind.function)));
+        }
+    }
+    for kind in notify::CHANNEL_TYPES {
+        for key in kind.keys.iter().chain(kind.variables) {
+            add(key.setting(None));
+        }
+        add(kind.after_minutes.setting(None));
+    }
+    settings
+}
 
 /// Why nothing configures `kind`'s function, and what would: `lookout.yaml` describes monitors and
 /// none of the types the function runs, or the monitor comes from variables and none of the type's

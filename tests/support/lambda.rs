@@ -157,7 +157,7 @@ impl RuntimeApi {
             vec![("STATE_FILE".into(), state_file.display().to_string())];
         variables.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let function = function_of(binary);
-        for setting in lookout::config::SETTINGS {
+        for setting in lookout::setup::settings() {
             let deployed = setting.source == lookout::config::Source::Parameter
                 && setting.function.is_none_or(|f| Some(f) == function);
             if deployed && !variables.iter().any(|(k, _)| k == setting.name) {

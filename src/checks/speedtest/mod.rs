@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::{
     Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, Words, kind,
 };
-use crate::config::{ConfigError, Env, SetupError, list, one};
+use crate::config::{ConfigError, Env, SetupError, list, one, variable};
 use crate::tick::Tick;
 
 /// The function's name, as deployed.
@@ -33,17 +33,46 @@ pub const TYPE: CheckType = CheckType {
     },
     kinds: &[kind("speed", "节点测速异常", "slow nodes")],
     keys: &[
-        one("target", "SPEEDTEST_TARGET"),
-        one("provider", "SPEEDTEST_PROVIDER"),
-        list("nodes", "SPEEDTEST_NODES"),
-        one("concurrency", "SPEEDTEST_CONCURRENCY"),
-        one("node_timeout_ms", "SPEEDTEST_NODE_TIMEOUT_MS"),
-        one("max_total_ms", "SPEEDTEST_MAX_TOTAL_MS"),
-        one("max_connect_ms", "SPEEDTEST_MAX_CONNECT_MS"),
-        one("max_download_ms", "SPEEDTEST_MAX_DOWNLOAD_MS"),
-        one("min_bad_nodes", "SPEEDTEST_MIN_BAD_NODES"),
-        list("locations", "GLOBALPING_LOCATIONS"),
-        one("limit", "GLOBALPING_LIMIT"),
+        one("target", "SPEEDTEST_TARGET")
+            .parameter()
+            .doc("the URL or host to measure"),
+        one("provider", "SPEEDTEST_PROVIDER")
+            .parameter()
+            .doc("`chinaz` (default) or `globalping`"),
+        list("nodes", "SPEEDTEST_NODES")
+            .parameter()
+            .doc("the nodes to measure from"),
+        one("concurrency", "SPEEDTEST_CONCURRENCY")
+            .parameter()
+            .doc("nodes measured at once"),
+        one("node_timeout_ms", "SPEEDTEST_NODE_TIMEOUT_MS")
+            .parameter()
+            .doc("how long one node may take"),
+        one("max_total_ms", "SPEEDTEST_MAX_TOTAL_MS")
+            .parameter()
+            .doc("a node slower than this in all is bad"),
+        one("max_connect_ms", "SPEEDTEST_MAX_CONNECT_MS")
+            .parameter()
+            .doc("a node slower than this to connect is bad"),
+        one("max_download_ms", "SPEEDTEST_MAX_DOWNLOAD_MS")
+            .parameter()
+            .doc("a node slower than this to download is bad"),
+        one("min_bad_nodes", "SPEEDTEST_MIN_BAD_NODES")
+            .parameter()
+            .doc("how many bad nodes fail the target"),
+        list("locations", "GLOBALPING_LOCATIONS")
+            .parameter()
+            .doc("Globalping's locations to measure from"),
+        one("limit", "GLOBALPING_LIMIT")
+            .parameter()
+            .doc("Globalping probes per measurement"),
+    ],
+    variables: &[
+        variable("SPEEDTEST_BASE_URL").doc("the chinaz-style API"),
+        variable("GLOBALPING_BASE_URL").doc("Globalping's API"),
+        variable("GLOBALPING_TOKEN")
+            .stack_secret()
+            .doc("Globalping's token, for a higher limit"),
     ],
     host: None,
     validate: |env| match SpeedTestCheck::from_env(env) {
