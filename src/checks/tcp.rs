@@ -1,0 +1,688 @@
+//! tcp: does a port answer? Connect to `host:port` within a timeout; optionally send a line and
+//! expect a banner (`SSH-2.0`, `+PONG`); optionally over TLS, with the certificate's days left.
+//! Run by the site-status function.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use serde_json::{Map, Value, json};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::{
+    Check, CheckResult, CheckType, Failure, Figures, Health, Measurement, Memory, Naming, Words,
+    kind,
+};
+use crate::config::{ConfigError, Env, SetupError, one};
+use crate::tick::Tick;
+
+/// `type: tcp` in `lookout.yaml`.
+pub const TYPE: CheckType = CheckType {
+    name: "tcp",
+    function: super::site::FUNCTION,
+    display: Words {
+        zh: "端口",
+        en: "port",
+    },
+    kinds: &[
+        kind("dns", "域名解析失败", "DNS failure"),
+        kind("connect", "连接失败", "connection failed"),
+        kind("timeout", "超时", "timeout"),
+        kind("tls", "TLS握手失败", "TLS handshake failed"),
+        kind("certificate", "证书即将过期", "certificate expiring"),
+        kind("banner", "应答不符", "unexpected answer"),
+    ],
+    keys: &[
+        one("address", "TCP_ADDRESS").doc("`host:port` to connect to (`[2001:db8::1]:5432` for IPv6)"),
+        one("timeout_ms", "TCP_TIMEOUT_MS").doc("how long connecting, the TLS handshake and the answer may take together; default 5000"),
+        one("send", "TCP_SEND").doc("text to send once connected (`\\r` and `\\n` written so are line breaks), such as `\"PING\\r\\n\"`; at most 1 KB"),
+        one("expect", "TCP_EXPECT").doc("text the answer must contain within the timeout, such as `SSH-2.0` or `+PONG`; the first 4 KB are read"),
+        one("tls", "TCP_TLS").doc("`true`: a TLS handshake after connecting, the certificate verified against the public roots (and `tls_ca`)"),
+        one("tls_ca", "TCP_TLS_CA").doc("a PEM certificate to trust as well (a private CA)"),
+        one("cert_min_days", "TCP_CERT_MIN_DAYS").doc("with `tls`: fewer days of certificate left fails; default 14"),
+    ],
+    variables: &[],
+    host: None,
+    validate: |env| TcpSettings::from_env(env).map(drop),
+    build: |monitors, _ledger| {
+        monitors
+            .into_iter()
+            .map(|(env, naming)| TcpCheck::boxed(TcpSettings::from_env(&env)?, naming))
+            .collect()
+    },
+};
+
+/// The most `send` may be.
+const MAX_SEND: usize = 1024;
+/// How much of the answer is read for `expect`.
+const MAX_READ: usize = 4096;
+/// How much of an unexpected answer a message quotes.
+const QUOTED: usize = 80;
+
+/// One monitor's settings.
+#[derive(Debug, Clone)]
+pub struct TcpSettings {
+    /// `TCP_ADDRESS`: the host.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// `TCP_TIMEOUT_MS`.
+    pub timeout: Duration,
+    /// `TCP_SEND`, its escapes read.
+    pub send: Option<Vec<u8>>,
+    /// `TCP_EXPECT`.
+    pub expect: Option<String>,
+    /// `TCP_TLS`.
+    pub tls: bool,
+    /// `TCP_TLS_CA`: extra trusted certificates.
+    pub ca: Vec<CertificateDer<'static>>,
+    /// `TCP_CERT_MIN_DAYS`.
+    pub cert_min_days: i64,
+}
+
+impl TcpSettings {
+    /// Reads and checks one monitor's settings.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        const HINT: &str = "set it to host:port, such as db.example.com:5432 or [2001:db8::1]:22";
+        let raw = env.required("TCP_ADDRESS", HINT)?;
+        let (host, port) = split_address(raw)
+            .ok_or_else(|| ConfigError::invalid("TCP_ADDRESS", raw, "not host:port", HINT))?;
+        let timeout = env
+            .millis("TCP_TIMEOUT_MS")?
+            .unwrap_or(Duration::from_secs(5));
+        if timeout > Duration::from_secs(60) {
+            return Err(ConfigError::invalid(
+                "TCP_TIMEOUT_MS",
+                env.get("TCP_TIMEOUT_MS").unwrap_or_default(),
+                "more than a minute",
+                "set it to at most 60000",
+            ));
+        }
+        let send = env.get("TCP_SEND").map(unescape);
+        if send.as_ref().is_some_and(|s| s.len() > MAX_SEND) {
+            return Err(ConfigError::invalid(
+                "TCP_SEND",
+                "<long>",
+                "more than 1 KB",
+                "send a short request, such as PING\\r\\n",
+            ));
+        }
+        let expect = env.get("TCP_EXPECT").map(str::to_owned);
+        let tls = env.flag("TCP_TLS")?;
+        let ca = match env.get("TCP_TLS_CA") {
+            None => Vec::new(),
+            Some(pem) => {
+                let found: Vec<CertificateDer<'static>> =
+                    CertificateDer::pem_slice_iter(unescape(pem).as_slice())
+                        .collect::<Result<_, _>>()
+                        .unwrap_or_default();
+                if found.is_empty() {
+                    return Err(ConfigError::invalid(
+                        "TCP_TLS_CA",
+                        "<certificate>",
+                        "no PEM certificate in it",
+                        "give the CA's certificate as PEM text, -----BEGIN CERTIFICATE----- ...",
+                    ));
+                }
+                found
+            }
+        };
+        let cert_min_days = env
+            .number::<i64>(
+                "TCP_CERT_MIN_DAYS",
+                "set it to a whole number of days, e.g. 14",
+            )?
+            .unwrap_or(14);
+        for (var, set) in [
+            ("TCP_TLS_CA", !ca.is_empty()),
+            ("TCP_CERT_MIN_DAYS", env.is_set("TCP_CERT_MIN_DAYS")),
+        ] {
+            if set && !tls {
+                return Err(ConfigError::invalid(
+                    var,
+                    "<set>",
+                    "it needs tls: true",
+                    "add tls: true, or leave it out",
+                ));
+            }
+        }
+        Ok(TcpSettings {
+            host,
+            port,
+            timeout,
+            send,
+            expect,
+            tls,
+            ca,
+            cert_min_days,
+        })
+    }
+
+    /// `host:port`, as the user wrote it.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// `host:port` or `[v6]:port`, the host a name or an address (no path, no user, no scheme).
+fn split_address(raw: &str) -> Option<(String, u16)> {
+    let (host, port) = match raw.strip_prefix('[') {
+        Some(rest) => {
+            let (host, port) = rest.split_once("]:")?;
+            host.parse::<std::net::Ipv6Addr>().ok()?;
+            (host, port)
+        }
+        None => raw.rsplit_once(':')?,
+    };
+    let port: u16 = port.parse().ok().filter(|p| *p > 0)?;
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
+    valid.then(|| (host.to_owned(), port))
+}
+
+/// `\r`, `\n`, `\t` and `\\` written as escapes, read as the characters (YAML's plain scalars and
+/// variables cannot hold a bare line break easily).
+fn unescape(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut buffer = [0; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+            continue;
+        }
+        match chars.next() {
+            Some('r') => out.push(b'\r'),
+            Some('n') => out.push(b'\n'),
+            Some('t') => out.push(b'\t'),
+            Some('\\') => out.push(b'\\'),
+            Some(other) => {
+                out.push(b'\\');
+                let mut buffer = [0; 4];
+                out.extend_from_slice(other.encode_utf8(&mut buffer).as_bytes());
+            }
+            None => out.push(b'\\'),
+        }
+    }
+    out
+}
+
+/// One monitor's check.
+pub struct TcpCheck {
+    settings: TcpSettings,
+    naming: Naming,
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl TcpCheck {
+    /// A check of `settings`, named by `naming`.
+    pub fn boxed(settings: TcpSettings, naming: Naming) -> Result<Box<dyn Check>, SetupError> {
+        let tls = if settings.tls {
+            let mut roots = rustls::RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            for certificate in &settings.ca {
+                roots.add(certificate.clone()).map_err(|e| {
+                    SetupError::Config(ConfigError::invalid(
+                        "TCP_TLS_CA",
+                        "<certificate>",
+                        format!("not a usable certificate ({e})"),
+                        "give the CA's certificate as PEM text",
+                    ))
+                })?;
+            }
+            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| SetupError::HttpClient(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+            Some(tokio_rustls::TlsConnector::from(Arc::new(config)))
+        } else {
+            None
+        };
+        Ok(Box::new(TcpCheck {
+            settings,
+            naming,
+            tls,
+        }))
+    }
+
+    fn result(&self, figures: Map<String, Value>, failure: Option<Failure>) -> CheckResult {
+        let health = match &failure {
+            None => Health::Ok,
+            Some(f) if f.kind == super::MONITOR_ERROR.kind => Health::MonitorError,
+            Some(_) => Health::Failing,
+        };
+        let address = self.settings.address();
+        let points = if health == Health::MonitorError {
+            Vec::new()
+        } else {
+            let mut fields = json!({
+                "Function": super::site::FUNCTION,
+                "Address": address,
+                "Up": u8::from(health == Health::Ok),
+            });
+            let mut metrics = vec![("Up", "Count")];
+            if let Some(ms) = figures.get("connect_ms") {
+                fields["ConnectMs"] = ms.clone();
+                metrics.push(("ConnectMs", "Milliseconds"));
+            }
+            vec![crate::metrics::Point {
+                dimensions: vec![vec!["Function", "Address"]],
+                fields,
+                metrics,
+            }]
+        };
+        CheckResult {
+            key: self.naming.whole(&address),
+            target: self.naming.shown(&address),
+            health,
+            failure,
+            measurement: Measurement::Figures(Figures {
+                values: figures,
+                points,
+            }),
+            memory: None,
+            since: None,
+        }
+    }
+}
+
+/// What a probe came to: figures, or a failure with the figures gathered before it.
+struct Probe {
+    figures: Map<String, Value>,
+    failure: Option<Failure>,
+}
+
+fn failing(kind: &'static str, message: String) -> Option<Failure> {
+    Some(Failure { kind, message })
+}
+
+impl TcpCheck {
+    async fn probe(&self, now: DateTime<Utc>, until: Instant, cut_short: bool) -> Probe {
+        let s = &self.settings;
+        let started = Instant::now();
+        let mut figures = Map::new();
+        figures.insert("address".into(), json!(s.address()));
+        let timeout_ms = s.timeout.as_millis();
+        let connected = TcpStream::connect((s.host.as_str(), s.port)).await;
+        let stream = match connected {
+            Ok(stream) => stream,
+            Err(error) => {
+                let message = match error.kind() {
+                    std::io::ErrorKind::ConnectionRefused => format!(
+                        "connection refused by {}: nothing listens on the port, or a firewall rejects it",
+                        s.address()
+                    ),
+                    _ if is_resolution(&error) => {
+                        return Probe {
+                            figures,
+                            failure: failing("dns", format!("cannot resolve {}: {error}", s.host)),
+                        };
+                    }
+                    _ => format!("cannot connect to {}: {error}", s.address()),
+                };
+                return Probe {
+                    figures,
+                    failure: failing("connect", message),
+                };
+            }
+        };
+        let connect_ms = started.elapsed().as_millis() as u64;
+        figures.insert("connect_ms".into(), json!(connect_ms));
+        let Some(connector) = &self.tls else {
+            return self
+                .converse(stream, figures, timeout_ms, until, cut_short)
+                .await;
+        };
+        let name = match ServerName::try_from(s.host.clone()) {
+            Ok(name) => name,
+            Err(_) => {
+                return Probe {
+                    figures,
+                    failure: failing("tls", format!("{} is not a name TLS can verify", s.host)),
+                };
+            }
+        };
+        let stream = match connector.connect(name, stream).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                return Probe {
+                    figures,
+                    failure: failing(
+                        "tls",
+                        format!("the TLS handshake with {} failed: {error}", s.address()),
+                    ),
+                };
+            }
+        };
+        figures.insert(
+            "handshake_ms".into(),
+            json!(started.elapsed().as_millis() as u64),
+        );
+        let expires = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|der| certificate_expiry(der));
+        if let Some(expires) = expires {
+            let days = (expires - now).num_days();
+            figures.insert("cert_days_left".into(), json!(days));
+            if days < s.cert_min_days {
+                return Probe {
+                    figures,
+                    failure: failing(
+                        "certificate",
+                        format!(
+                            "the TLS certificate of {} expires in {days} days (on {}), sooner than cert_min_days={}: renew it",
+                            s.address(),
+                            expires.format("%Y-%m-%d"),
+                            s.cert_min_days
+                        ),
+                    ),
+                };
+            }
+        }
+        self.converse(stream, figures, timeout_ms, until, cut_short)
+            .await
+    }
+
+    /// `send`, then `expect` within the first [`MAX_READ`] bytes of the answer, by `until` (the
+    /// monitor's timeout, or the invocation's deadline when `cut_short`).
+    async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut stream: S,
+        mut figures: Map<String, Value>,
+        timeout_ms: u128,
+        until: Instant,
+        cut_short: bool,
+    ) -> Probe {
+        let s = &self.settings;
+        if let Some(send) = &s.send
+            && let Err(error) = stream.write_all(send).await
+        {
+            return Probe {
+                figures,
+                failure: failing(
+                    "connect",
+                    format!(
+                        "{} closed the connection before the request was sent: {error}",
+                        s.address()
+                    ),
+                ),
+            };
+        }
+        let Some(expect) = &s.expect else {
+            return Probe {
+                figures,
+                failure: None,
+            };
+        };
+        let mut received: Vec<u8> = Vec::new();
+        let mut buffer = [0u8; 1024];
+        // `Some(closed)` when the reading ended before `until`; `None` when time ran out.
+        let ended = loop {
+            if String::from_utf8_lossy(&received).contains(expect.as_str()) {
+                figures.insert("answered".into(), json!(true));
+                return Probe {
+                    figures,
+                    failure: None,
+                };
+            }
+            if received.len() >= MAX_READ {
+                break Some(false);
+            }
+            match tokio::time::timeout_at(until, stream.read(&mut buffer)).await {
+                Err(_) => break None,
+                Ok(Ok(0) | Err(_)) => break Some(true),
+                Ok(Ok(n)) => {
+                    received.extend_from_slice(&buffer[..n.min(MAX_READ - received.len())])
+                }
+            }
+        };
+        if ended.is_none() && received.is_empty() {
+            let failure = if cut_short {
+                Failure {
+                    kind: super::MONITOR_ERROR.kind,
+                    message: format!(
+                        "the invocation's time ran out before {} answered: the port may be fine",
+                        s.address()
+                    ),
+                }
+            } else {
+                Failure {
+                    kind: "timeout",
+                    message: format!(
+                        "{} accepted the connection but sent nothing within {timeout_ms} ms (expected {:?}): the service is hung or overloaded",
+                        s.address(),
+                        expect
+                    ),
+                }
+            };
+            return Probe {
+                figures,
+                failure: Some(failure),
+            };
+        }
+        let closed = ended == Some(true);
+        let quoted = quote(&received);
+        let message = if received.is_empty() && closed {
+            format!(
+                "{} closed the connection without answering (expected {:?})",
+                s.address(),
+                expect
+            )
+        } else if closed {
+            format!(
+                "{} answered {quoted} and closed the connection, not {:?}",
+                s.address(),
+                expect
+            )
+        } else {
+            format!(
+                "{} answered {quoted}, not {:?} (within {timeout_ms} ms)",
+                s.address(),
+                expect
+            )
+        };
+        Probe {
+            figures,
+            failure: failing("banner", message),
+        }
+    }
+}
+
+/// The first [`QUOTED`] characters of what a server sent, as text that cannot be markup or a
+/// control character.
+fn quote(received: &[u8]) -> String {
+    let text: String = String::from_utf8_lossy(received)
+        .chars()
+        .take(QUOTED)
+        .collect();
+    format!("\"{}\"", text.escape_debug())
+}
+
+/// Whether a connect error is the name not resolving.
+fn is_resolution(error: &std::io::Error) -> bool {
+    let text = error.to_string().to_ascii_lowercase();
+    error.kind() == std::io::ErrorKind::Other
+        && (text.contains("lookup") || text.contains("resolve") || text.contains("name or service"))
+}
+
+/// The expiry date of a DER certificate.
+fn certificate_expiry(der: &[u8]) -> Option<DateTime<Utc>> {
+    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
+    DateTime::from_timestamp(certificate.validity().not_after.timestamp(), 0)
+}
+
+#[async_trait]
+impl Check for TcpCheck {
+    fn function(&self) -> &'static str {
+        super::site::FUNCTION
+    }
+
+    fn naming(&self) -> &Naming {
+        &self.naming
+    }
+
+    async fn run(&self, tick: &Tick, _memory: &Memory, deadline: Instant) -> Vec<CheckResult> {
+        let own = Instant::now() + self.settings.timeout;
+        let until = own.min(deadline);
+        // The answer is read by `until` inside; connecting and the handshake are bounded here.
+        let probe = tokio::time::timeout_at(
+            until + Duration::from_millis(100),
+            self.probe(tick.time, until, deadline < own),
+        )
+        .await;
+        let result = match probe {
+            Ok(probe) => self.result(probe.figures, probe.failure),
+            Err(_) if own <= deadline => {
+                let mut figures = Map::new();
+                figures.insert("address".into(), json!(self.settings.address()));
+                let what = match &self.settings.expect {
+                    Some(expect) => format!("answer holding {expect:?}"),
+                    None if self.settings.tls => "connection and TLS handshake".to_owned(),
+                    None => "connection".to_owned(),
+                };
+                self.result(
+                    figures,
+                    failing(
+                        "timeout",
+                        format!(
+                            "no {what} from {} within {} ms (timeout_ms): the port is filtered, the server overloaded, or it stays silent",
+                            self.settings.address(),
+                            self.settings.timeout.as_millis()
+                        ),
+                    ),
+                )
+            }
+            Err(_) => {
+                let mut figures = Map::new();
+                figures.insert("address".into(), json!(self.settings.address()));
+                self.result(
+                    figures,
+                    Some(Failure {
+                        kind: super::MONITOR_ERROR.kind,
+                        message: format!(
+                            "the invocation's time ran out before {} answered: the port may be fine",
+                            self.settings.address()
+                        ),
+                    }),
+                )
+            }
+        };
+        vec![result]
+    }
+
+    fn local_summary(&self, results: &[CheckResult]) -> Option<String> {
+        let lines: Vec<String> = results
+            .iter()
+            .map(|r| {
+                let figures = match &r.measurement {
+                    Measurement::Figures(f) => {
+                        let mut said = Vec::new();
+                        if let Some(ms) = f.values.get("connect_ms") {
+                            said.push(format!("connected in {ms} ms"));
+                        }
+                        if let Some(days) = f.values.get("cert_days_left") {
+                            said.push(format!("certificate {days} days left"));
+                        }
+                        said.join(", ")
+                    }
+                    _ => String::new(),
+                };
+                super::summary_line(r, &figures)
+            })
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<TcpSettings, ConfigError> {
+        TcpSettings::from_env(&Env::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn addresses_are_host_and_port_and_nothing_else() {
+        let s = settings(&[("TCP_ADDRESS", "db.example.com:5432")]).unwrap();
+        assert_eq!((s.host.as_str(), s.port), ("db.example.com", 5432));
+        let v6 = settings(&[("TCP_ADDRESS", "[2001:db8::1]:22")]).unwrap();
+        assert_eq!(
+            (v6.host.as_str(), v6.address().as_str()),
+            ("2001:db8::1", "[2001:db8::1]:22")
+        );
+        for bad in [
+            "db.example.com",
+            "db:0",
+            "db:70000",
+            "user@db:22",
+            "http://db:80",
+            ":22",
+            "[db]:22",
+            "db:22/x",
+        ] {
+            let error = settings(&[("TCP_ADDRESS", bad)]).unwrap_err().to_string();
+            assert!(
+                error.contains("TCP_ADDRESS") && error.contains("host:port"),
+                "{bad}: {error}"
+            );
+        }
+        assert!(
+            settings(&[])
+                .unwrap_err()
+                .to_string()
+                .contains("TCP_ADDRESS is not set")
+        );
+    }
+
+    #[test]
+    fn escapes_in_send_are_read_and_tls_settings_need_tls() {
+        let s = settings(&[("TCP_ADDRESS", "r:6379"), ("TCP_SEND", "PING\\r\\n")]).unwrap();
+        assert_eq!(s.send.as_deref(), Some(&b"PING\r\n"[..]));
+        let error = settings(&[("TCP_ADDRESS", "r:6379"), ("TCP_CERT_MIN_DAYS", "7")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("needs tls: true"), "{error}");
+        let error = settings(&[("TCP_ADDRESS", "r:1"), ("TCP_TLS", "maybe")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("TCP_TLS"), "{error}");
+        let error = settings(&[
+            ("TCP_ADDRESS", "r:1"),
+            ("TCP_TLS", "true"),
+            ("TCP_TLS_CA", "x"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("no PEM certificate"), "{error}");
+        let error = settings(&[("TCP_ADDRESS", "r:1"), ("TCP_TIMEOUT_MS", "600000")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("more than a minute"), "{error}");
+    }
+
+    #[test]
+    fn what_a_server_sent_is_quoted_as_plain_text() {
+        assert_eq!(quote(b"SSH-1.99\r\n<b>"), "\"SSH-1.99\\r\\n<b>\"");
+        assert_eq!(quote(&[b'x'; 200]).len(), QUOTED + 2);
+    }
+}

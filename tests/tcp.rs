@@ -1,0 +1,277 @@
+//! `type: tcp` against local listeners on 127.0.0.1: one that accepts, a closed port, one that
+//! accepts and stays silent, one with the wrong banner, and TLS listeners with a certificate near
+//! its expiry and one nobody vouches for; and a monitor of `lookout.yaml` run by the site-status
+//! binary.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lookout::alerting::state::memory::MemoryStore;
+use lookout::checks::{CheckResult, Health, Measurement, Naming, SharedLedger, tcp};
+use lookout::config::Env;
+use support::lambda::{Outcome, RuntimeApi, scheduled_event};
+use support::scripted::tick_at;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+/// One tick of a tcp monitor with these settings, by `within`.
+async fn check(pairs: &[(&str, &str)], within: Duration) -> CheckResult {
+    let ledger: SharedLedger = Arc::new(MemoryStore::default());
+    let naming = Naming::Monitor {
+        kind: "tcp",
+        name: "db".into(),
+    };
+    let env = Env::from_pairs(pairs.iter().copied());
+    let checks = (tcp::TYPE.build)(vec![(env, naming)], &ledger).expect("the check");
+    let mut results = checks[0]
+        .run(
+            &tick_at(chrono::Utc::now()),
+            &Default::default(),
+            Instant::now() + within,
+        )
+        .await;
+    assert_eq!(results.len(), 1);
+    results.remove(0)
+}
+
+/// A listener that answers each connection with `banner` (after reading a line when `reads`), then
+/// holds it open.
+async fn server(banner: &'static [u8], reads: bool) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            if reads {
+                let mut line = [0u8; 64];
+                let _ = socket.read(&mut line).await;
+            }
+            let _ = socket.write_all(banner).await;
+            held.push(socket);
+        }
+    });
+    address
+}
+
+fn kind(result: &CheckResult) -> &str {
+    result.failure.as_ref().map_or("", |f| f.kind)
+}
+
+fn message(result: &CheckResult) -> &str {
+    result.failure.as_ref().map_or("", |f| f.message.as_str())
+}
+
+#[tokio::test]
+async fn a_port_that_accepts_is_up_with_its_connect_time() {
+    let address = server(b"", false).await;
+    let result = check(&[("TCP_ADDRESS", &address)], Duration::from_secs(10)).await;
+    assert_eq!(result.health, Health::Ok, "{result:?}");
+    assert_eq!(result.key, "tcp:db");
+    let Measurement::Figures(figures) = &result.measurement else {
+        panic!("{result:?}")
+    };
+    assert!(figures.values["connect_ms"].as_u64().is_some());
+    assert_eq!(figures.points.len(), 1);
+    assert_eq!(figures.points[0].fields["Up"], 1);
+}
+
+#[tokio::test]
+async fn a_closed_port_is_a_refused_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    let result = check(&[("TCP_ADDRESS", &address)], Duration::from_secs(10)).await;
+    assert_eq!(result.health, Health::Failing);
+    assert_eq!(kind(&result), "connect");
+    assert!(message(&result).contains("refused"), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_when_an_answer_is_expected() {
+    let address = server(b"", false).await;
+    let started = std::time::Instant::now();
+    let result = check(
+        &[
+            ("TCP_ADDRESS", &address),
+            ("TCP_EXPECT", "SSH-2.0"),
+            ("TCP_TIMEOUT_MS", "300"),
+        ],
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(result.health, Health::Failing);
+    assert_eq!(kind(&result), "timeout");
+    assert!(message(&result).contains("SSH-2.0") && message(&result).contains("300 ms"));
+    // Cut short by the invocation's deadline instead, it is a monitor error, not "down".
+    let result = check(
+        &[
+            ("TCP_ADDRESS", &address),
+            ("TCP_EXPECT", "SSH-2.0"),
+            ("TCP_TIMEOUT_MS", "5000"),
+        ],
+        Duration::from_millis(200),
+    )
+    .await;
+    assert_eq!(result.health, Health::MonitorError, "{result:?}");
+}
+
+#[tokio::test]
+async fn a_wrong_banner_fails_quoting_it_as_plain_text_and_the_right_one_passes() {
+    let address = server(b"SSH-1.99-<script>\r\n", false).await;
+    let result = check(
+        &[
+            ("TCP_ADDRESS", &address),
+            ("TCP_EXPECT", "SSH-2.0"),
+            ("TCP_TIMEOUT_MS", "1000"),
+        ],
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(kind(&result), "banner", "{result:?}");
+    assert!(
+        message(&result).contains("\"SSH-1.99-<script>\\r\\n\""),
+        "{}",
+        message(&result)
+    );
+    let redis = server(b"+PONG\r\n", true).await;
+    let result = check(
+        &[
+            ("TCP_ADDRESS", &redis),
+            ("TCP_SEND", "PING\\r\\n"),
+            ("TCP_EXPECT", "+PONG"),
+        ],
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(result.health, Health::Ok, "{result:?}");
+}
+
+/// A CA and a certificate for `localhost` it signed, expiring in `days`: the CA's PEM, and a TLS
+/// listener serving the certificate.
+async fn tls_server(days: i64) -> (String, String) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(days);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let certificate = params.signed_by(&key, &ca).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![certificate.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            if let Ok(mut stream) = acceptor.accept(socket).await {
+                let _ = stream.write_all(b"220 ready\r\n").await;
+                held.push(stream);
+            }
+        }
+    });
+    (format!("localhost:{port}"), ca.pem())
+}
+
+#[tokio::test]
+async fn a_certificate_near_expiry_fails_with_its_days_left_and_a_fresh_one_passes() {
+    let (address, ca) = tls_server(5).await;
+    let pairs = [
+        ("TCP_ADDRESS", address.as_str()),
+        ("TCP_TLS", "true"),
+        ("TCP_TLS_CA", ca.as_str()),
+        ("TCP_EXPECT", "220"),
+    ];
+    let result = check(&pairs, Duration::from_secs(10)).await;
+    assert_eq!(kind(&result), "certificate", "{result:?}");
+    assert!(
+        message(&result).contains("expires in 4 days")
+            || message(&result).contains("expires in 5 days")
+    );
+    let Measurement::Figures(figures) = &result.measurement else {
+        panic!("{result:?}")
+    };
+    assert!(
+        figures.values["cert_days_left"]
+            .as_i64()
+            .is_some_and(|d| (4..=5).contains(&d))
+    );
+
+    let (address, ca) = tls_server(90).await;
+    let pairs = [
+        ("TCP_ADDRESS", address.as_str()),
+        ("TCP_TLS", "true"),
+        ("TCP_TLS_CA", ca.as_str()),
+        ("TCP_EXPECT", "220"),
+    ];
+    let result = check(&pairs, Duration::from_secs(10)).await;
+    assert_eq!(result.health, Health::Ok, "{result:?}");
+}
+
+#[tokio::test]
+async fn a_certificate_nobody_vouches_for_is_a_tls_failure() {
+    let (address, _ca) = tls_server(90).await;
+    let result = check(
+        &[("TCP_ADDRESS", &address), ("TCP_TLS", "true")],
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(kind(&result), "tls", "{result:?}");
+    assert!(message(&result).contains("handshake"), "{result:?}");
+}
+
+#[tokio::test]
+async fn the_site_status_function_runs_tcp_monitors_of_lookout_yaml() {
+    let up = server(b"", false).await;
+    let closed = {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap().to_string()
+    };
+    let api = RuntimeApi::start().await;
+    std::fs::write(
+        api.task_root().join("lookout.yaml"),
+        format!(
+            "monitors:\n  - {{name: db, type: tcp, address: \"{up}\"}}\n  - {{name: cache, type: tcp, address: \"{closed}\", timeout_ms: 2000}}\n"
+        ),
+    )
+    .unwrap();
+    let _function = api.spawn(env!("CARGO_BIN_EXE_site-status"), &[]).await;
+    let outcome = api
+        .invoke(
+            scheduled_event("tick-1", "2026-12-06T06:00:00Z"),
+            Duration::from_secs(30),
+        )
+        .await;
+    let Outcome::Response(report) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let results = report["results"].as_array().expect("results");
+    let health = |key: &str| {
+        results
+            .iter()
+            .find(|r| r["key"] == key)
+            .map(|r| r["health"].clone())
+    };
+    assert_eq!(health("tcp:db"), Some("ok".into()), "{report}");
+    assert_eq!(health("tcp:cache"), Some("failing".into()), "{report}");
+}
