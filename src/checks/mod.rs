@@ -3,6 +3,7 @@
 //! A check turns a tick into [`CheckResult`]s, one per incident key (a URL, a speed-test target,
 //! a consumer group's topic). The alerting layer decides what the results mean for people.
 
+pub mod dns;
 pub mod heartbeat;
 pub mod host;
 pub mod kafka_lag;
@@ -115,6 +116,7 @@ pub const CHECK_TYPES: &[CheckType] = &[
     supervisor::TYPE,
     host::TYPE,
     tcp::TYPE,
+    dns::TYPE,
 ];
 
 /// The check type `type:` names, if any.

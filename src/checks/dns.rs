@@ -1,0 +1,502 @@
+//! dns: does a name resolve, and to what? One record type of one name, through the system's
+//! resolver or a given server, optionally expecting a value. Run by the site-status function, with
+//! hickory-resolver (UDP, and TCP when an answer is truncated).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::{Resolver, TokioResolver};
+use serde_json::{Map, json};
+use tokio::time::Instant;
+
+use super::{
+    Check, CheckResult, CheckType, Failure, Figures, Health, Measurement, Memory, Naming, Words,
+    kind,
+};
+use crate::config::{ConfigError, Env, one};
+use crate::tick::Tick;
+
+/// `type: dns` in `lookout.yaml`.
+pub const TYPE: CheckType = CheckType {
+    name: "dns",
+    function: super::site::FUNCTION,
+    display: Words {
+        zh: "域名解析",
+        en: "DNS",
+    },
+    kinds: &[
+        kind("nxdomain", "域名不存在", "no such name"),
+        kind("servfail", "解析服务器出错", "DNS server failure"),
+        kind("timeout", "超时", "timeout"),
+        kind("mismatch", "解析结果不符", "unexpected answer"),
+    ],
+    keys: &[
+        one("domain", "DNS_DOMAIN").doc("the name to resolve (`www.example.com`)"),
+        one("record", "DNS_RECORD").doc("`A` (default), `AAAA`, `CNAME`, `MX`, `TXT` or `NS`"),
+        one("server", "DNS_SERVER").doc("ask this server (`223.5.5.5`, `[2001:db8::53]:53`, `127.0.0.1:5353`) rather than the system's resolver"),
+        one("expect", "DNS_EXPECT").doc("a value one of the records must hold, whole or in part (`192.0.2.10`, `mail.example.com`, `v=spf1`); without it, any record passes"),
+        one("timeout_ms", "DNS_TIMEOUT_MS").doc("how long the answer may take, a retry over TCP included; default 5000"),
+    ],
+    variables: &[],
+    host: None,
+    validate: |env| DnsSettings::from_env(env).map(drop),
+    build: |monitors, _ledger| {
+        monitors
+            .into_iter()
+            .map(|(env, naming)| {
+                Ok(Box::new(DnsCheck {
+                    settings: DnsSettings::from_env(&env)?,
+                    naming,
+                }) as Box<dyn Check>)
+            })
+            .collect()
+    },
+};
+
+/// The record types a monitor may ask for.
+const RECORDS: [(&str, RecordType); 6] = [
+    ("A", RecordType::A),
+    ("AAAA", RecordType::AAAA),
+    ("CNAME", RecordType::CNAME),
+    ("MX", RecordType::MX),
+    ("TXT", RecordType::TXT),
+    ("NS", RecordType::NS),
+];
+
+/// How much of an answer a message quotes.
+const QUOTED: usize = 200;
+
+/// One monitor's settings.
+#[derive(Debug, Clone)]
+pub struct DnsSettings {
+    /// `DNS_DOMAIN`, fully qualified.
+    pub name: Name,
+    /// `DNS_RECORD`.
+    pub record: RecordType,
+    /// `DNS_SERVER`: the server and its port.
+    pub server: Option<SocketAddr>,
+    /// `DNS_EXPECT`.
+    pub expect: Option<String>,
+    /// `DNS_TIMEOUT_MS`.
+    pub timeout: Duration,
+}
+
+impl DnsSettings {
+    /// Reads and checks one monitor's settings.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        const NAME_HINT: &str = "set it to a domain name, such as www.example.com";
+        let raw = env.required("DNS_DOMAIN", NAME_HINT)?;
+        let valid = raw.len() <= 253
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        let mut name = Name::from_ascii(raw)
+            .ok()
+            .filter(|_| valid && !raw.starts_with('.') && !raw.contains(".."))
+            .ok_or_else(|| {
+                ConfigError::invalid("DNS_DOMAIN", raw, "not a domain name", NAME_HINT)
+            })?;
+        name.set_fqdn(true);
+        let record = match env.get("DNS_RECORD") {
+            None => RecordType::A,
+            Some(raw) => RECORDS
+                .iter()
+                .find(|(word, _)| word.eq_ignore_ascii_case(raw))
+                .map(|(_, record)| *record)
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "DNS_RECORD",
+                        raw,
+                        "not a record type lookout asks for",
+                        "set it to A, AAAA, CNAME, MX, TXT or NS",
+                    )
+                })?,
+        };
+        let server = match env.get("DNS_SERVER") {
+            None => None,
+            Some(raw) => Some(server_address(raw).ok_or_else(|| {
+                ConfigError::invalid(
+                    "DNS_SERVER",
+                    raw,
+                    "not an IP address with an optional port",
+                    "set it to a server's address, such as 223.5.5.5, 127.0.0.1:5353 or [2001:db8::53]:53",
+                )
+            })?),
+        };
+        let timeout = env
+            .millis("DNS_TIMEOUT_MS")?
+            .unwrap_or(Duration::from_secs(5));
+        if timeout > Duration::from_secs(60) {
+            return Err(ConfigError::invalid(
+                "DNS_TIMEOUT_MS",
+                env.get("DNS_TIMEOUT_MS").unwrap_or_default(),
+                "more than a minute",
+                "set it to at most 60000",
+            ));
+        }
+        Ok(DnsSettings {
+            name,
+            record,
+            server,
+            expect: env.get("DNS_EXPECT").map(str::to_owned),
+            timeout,
+        })
+    }
+
+    /// `A www.example.com`, as targets and keys read.
+    pub fn target(&self) -> String {
+        format!("{} {}", self.record, shown(&self.name))
+    }
+}
+
+/// `1.2.3.4`, `1.2.3.4:5353`, `2001:db8::53` or `[2001:db8::53]:53`.
+fn server_address(raw: &str) -> Option<SocketAddr> {
+    if let Ok(ip) = raw.parse::<IpAddr>() {
+        return Some(SocketAddr::new(ip, 53));
+    }
+    raw.parse::<SocketAddr>().ok().filter(|a| a.port() > 0)
+}
+
+/// A name as people write it: without the root's dot.
+fn shown(name: &Name) -> String {
+    name.to_ascii().trim_end_matches('.').to_owned()
+}
+
+/// One record's value as text: an address, a name, `10 mail.example.com`, a TXT's strings.
+fn value_of(data: &RData) -> Option<String> {
+    Some(match data {
+        RData::A(a) => a.0.to_string(),
+        RData::AAAA(aaaa) => aaaa.0.to_string(),
+        RData::CNAME(cname) => shown(&cname.0),
+        RData::NS(ns) => shown(&ns.0),
+        RData::MX(mx) => format!("{} {}", mx.preference, shown(&mx.exchange)),
+        RData::TXT(txt) => txt
+            .txt_data
+            .iter()
+            .map(|part| String::from_utf8_lossy(part).into_owned())
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => return None,
+    })
+}
+
+/// One monitor's check.
+pub struct DnsCheck {
+    settings: DnsSettings,
+    naming: Naming,
+}
+
+impl DnsCheck {
+    /// A resolver for one lookup: nothing cached from an earlier tick, no hosts file, one attempt
+    /// (the monitor's timeout bounds it; a truncated answer is asked again over TCP).
+    fn resolver(&self) -> Result<TokioResolver, String> {
+        let s = &self.settings;
+        let mut builder = match s.server {
+            Some(server) => {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = server.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = server.port();
+                let config = ResolverConfig::from_parts(
+                    None,
+                    Vec::new(),
+                    vec![NameServerConfig::new(server.ip(), true, vec![udp, tcp])],
+                );
+                Resolver::builder_with_config(config, TokioRuntimeProvider::default())
+            }
+            None => TokioResolver::builder_tokio()
+                .map_err(|e| format!("the system's resolver configuration cannot be read: {e}"))?,
+        };
+        let options: &mut ResolverOpts = builder.options_mut();
+        options.timeout = s.timeout;
+        options.attempts = 1;
+        options.cache_size = 0;
+        options.use_hosts_file = ResolveHosts::Never;
+        options.ndots = 0;
+        builder
+            .build()
+            .map_err(|e| format!("the resolver could not be built: {e}"))
+    }
+
+    fn result(
+        &self,
+        figures: Map<String, serde_json::Value>,
+        failure: Option<Failure>,
+    ) -> CheckResult {
+        let health = match &failure {
+            None => Health::Ok,
+            Some(f) if f.kind == super::MONITOR_ERROR.kind => Health::MonitorError,
+            Some(_) => Health::Failing,
+        };
+        let target = self.settings.target();
+        let points = if health == Health::MonitorError {
+            Vec::new()
+        } else {
+            let mut fields = json!({
+                "Function": super::site::FUNCTION,
+                "Name": target,
+                "Up": u8::from(health == Health::Ok),
+            });
+            let mut metrics = vec![("Up", "Count")];
+            if let Some(ms) = figures.get("elapsed_ms") {
+                fields["ResolveMs"] = ms.clone();
+                metrics.push(("ResolveMs", "Milliseconds"));
+            }
+            vec![crate::metrics::Point {
+                dimensions: vec![vec!["Function", "Name"]],
+                fields,
+                metrics,
+            }]
+        };
+        CheckResult {
+            key: self.naming.whole(&target),
+            target: self.naming.shown(&target),
+            health,
+            failure,
+            measurement: Measurement::Figures(Figures {
+                values: figures,
+                points,
+            }),
+            memory: None,
+            since: None,
+        }
+    }
+
+    async fn lookup(&self) -> (Map<String, serde_json::Value>, Option<Failure>) {
+        let s = &self.settings;
+        let mut figures = Map::new();
+        figures.insert("name".into(), json!(shown(&s.name)));
+        figures.insert("record".into(), json!(s.record.to_string()));
+        let resolver = match self.resolver() {
+            Ok(resolver) => resolver,
+            Err(message) => return (figures, monitor_error(message)),
+        };
+        let asked = match s.server {
+            Some(server) => server.to_string(),
+            None => "the system's resolver".to_owned(),
+        };
+        let started = Instant::now();
+        let looked_up = resolver.lookup(s.name.clone(), s.record).await;
+        figures.insert(
+            "elapsed_ms".into(),
+            json!(started.elapsed().as_millis() as u64),
+        );
+        let target = s.target();
+        let lookup = match looked_up {
+            Ok(lookup) => lookup,
+            Err(error) => return (figures, Some(classify(&error, &target, &asked, s.timeout))),
+        };
+        let values: Vec<String> = lookup
+            .answers()
+            .iter()
+            .filter(|r| r.record_type() == s.record)
+            .filter_map(|r| value_of(&r.data))
+            .collect();
+        figures.insert("values".into(), json!(values));
+        if values.is_empty() {
+            return (
+                figures,
+                failing(
+                    "mismatch",
+                    format!("{asked} answered {target} with no {} record", s.record),
+                ),
+            );
+        }
+        if let Some(expect) = &s.expect {
+            let wanted = expect.to_ascii_lowercase();
+            if !values
+                .iter()
+                .any(|v| v.to_ascii_lowercase().contains(&wanted))
+            {
+                let said: String = values.join(", ").chars().take(QUOTED).collect();
+                return (
+                    figures,
+                    failing(
+                        "mismatch",
+                        format!(
+                            "{target} resolves to \"{}\", not {expect:?} ({asked})",
+                            said.escape_debug()
+                        ),
+                    ),
+                );
+            }
+        }
+        (figures, None)
+    }
+}
+
+fn failing(kind: &'static str, message: String) -> Option<Failure> {
+    Some(Failure { kind, message })
+}
+
+fn monitor_error(message: String) -> Option<Failure> {
+    Some(Failure {
+        kind: super::MONITOR_ERROR.kind,
+        message,
+    })
+}
+
+/// What a failed lookup means: no such name, a server failure, no answer, or an answer that
+/// cannot be read (a monitor error: the name may be fine).
+fn classify(error: &NetError, target: &str, asked: &str, timeout: Duration) -> Failure {
+    let (kind, message) = match error {
+        NetError::Dns(DnsError::NoRecordsFound(no))
+            if no.response_code == ResponseCode::NXDomain =>
+        {
+            (
+                "nxdomain",
+                format!(
+                    "{asked} says {target} does not exist (NXDOMAIN): the name or its zone is gone"
+                ),
+            )
+        }
+        NetError::Dns(DnsError::NoRecordsFound(_)) => (
+            "mismatch",
+            format!("{asked} answered {target} with no records of that type"),
+        ),
+        NetError::Dns(DnsError::ResponseCode(code)) => (
+            "servfail",
+            format!(
+                "{asked} could not answer {target}: {code} (the zone's servers are failing or refuse the query)"
+            ),
+        ),
+        NetError::Timeout | NetError::NoConnections | NetError::Io(_) | NetError::Busy => (
+            "timeout",
+            format!(
+                "no answer for {target} from {asked} within {} ms: the server is down or unreachable",
+                timeout.as_millis()
+            ),
+        ),
+        other => (
+            super::MONITOR_ERROR.kind,
+            format!(
+                "the answer for {target} from {asked} could not be read ({other}): the name may be fine"
+            ),
+        ),
+    };
+    Failure { kind, message }
+}
+
+#[async_trait]
+impl Check for DnsCheck {
+    fn function(&self) -> &'static str {
+        super::site::FUNCTION
+    }
+
+    fn naming(&self) -> &Naming {
+        &self.naming
+    }
+
+    async fn run(&self, _tick: &Tick, _memory: &Memory, deadline: Instant) -> Vec<CheckResult> {
+        let s = &self.settings;
+        // The resolver's own timeout bounds each try; this bounds the whole, a TCP retry included.
+        let own = Instant::now() + s.timeout * 2;
+        let looked_up = tokio::time::timeout_at(own.min(deadline), self.lookup()).await;
+        let result = match looked_up {
+            Ok((figures, failure)) => self.result(figures, failure),
+            Err(_) => {
+                let mut figures = Map::new();
+                figures.insert("name".into(), json!(shown(&s.name)));
+                let failure = if own <= deadline {
+                    failing(
+                        "timeout",
+                        format!(
+                            "no answer for {} within {} ms: the server is down or unreachable",
+                            s.target(),
+                            s.timeout.as_millis()
+                        ),
+                    )
+                } else {
+                    monitor_error(format!(
+                        "the invocation's time ran out before {} was answered: the name may be fine",
+                        s.target()
+                    ))
+                };
+                self.result(figures, failure)
+            }
+        };
+        vec![result]
+    }
+
+    fn local_summary(&self, results: &[CheckResult]) -> Option<String> {
+        let lines: Vec<String> = results
+            .iter()
+            .map(|r| {
+                let figures = match &r.measurement {
+                    Measurement::Figures(f) => f
+                        .values
+                        .get("values")
+                        .and_then(|v| v.as_array())
+                        .map(|v| {
+                            v.iter()
+                                .filter_map(|v| v.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        })
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                };
+                super::summary_line(r, &figures)
+            })
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<DnsSettings, ConfigError> {
+        DnsSettings::from_env(&Env::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn a_monitor_names_a_name_a_record_and_perhaps_a_server() {
+        let s = settings(&[("DNS_DOMAIN", "www.example.com"), ("DNS_RECORD", "mx")]).unwrap();
+        assert_eq!(
+            (s.target().as_str(), s.record),
+            ("MX www.example.com", RecordType::MX)
+        );
+        assert_eq!(
+            settings(&[("DNS_DOMAIN", "example.com")]).unwrap().record,
+            RecordType::A
+        );
+        let s = settings(&[("DNS_DOMAIN", "a.test"), ("DNS_SERVER", "127.0.0.1:5353")]).unwrap();
+        assert_eq!(s.server, Some("127.0.0.1:5353".parse().unwrap()));
+        let s = settings(&[("DNS_DOMAIN", "a.test"), ("DNS_SERVER", "2001:db8::53")]).unwrap();
+        assert_eq!(s.server, Some("[2001:db8::53]:53".parse().unwrap()));
+        for (var, bad, says) in [
+            ("DNS_DOMAIN", "exa mple.com", "not a domain name"),
+            ("DNS_DOMAIN", "a..b", "not a domain name"),
+            ("DNS_DOMAIN", "http://example.com", "not a domain name"),
+            ("DNS_RECORD", "SOA", "not a record type"),
+            ("DNS_SERVER", "dns.google", "not an IP address"),
+            ("DNS_SERVER", "1.1.1.1:0", "not an IP address"),
+            ("DNS_TIMEOUT_MS", "0", "more than 0"),
+        ] {
+            let mut pairs = vec![("DNS_DOMAIN", "example.com")];
+            pairs.retain(|(k, _)| *k != var);
+            pairs.push((var, bad));
+            let error = settings(&pairs).unwrap_err().to_string();
+            assert!(
+                error.contains(var) && error.contains(says),
+                "{bad}: {error}"
+            );
+        }
+        assert!(
+            settings(&[])
+                .unwrap_err()
+                .to_string()
+                .contains("DNS_DOMAIN is not set")
+        );
+    }
+}
