@@ -191,7 +191,7 @@ invoke: tools
 
 ## bench: the benchmark table. It also builds the arm64 bootstraps (through sam) to size them.
 bench: build
-	$(WITH_VENV) $(CARGO) bench --bench bench
+	$(WITH_VENV) $(CARGO) bench --no-default-features --bench bench
 
 clean:
 	$(CARGO) clean

@@ -317,7 +317,7 @@ async fn config_file(rows: &mut Vec<Row>) {
         let state = state.to_string_lossy().into_owned();
         let function = api
             .spawn(
-                env!("CARGO_BIN_EXE_site-status"),
+                "site-status",
                 &[
                     ("LOOKOUT_CONFIG", path.as_str()),
                     ("STATE_FILE", state.as_str()),
@@ -366,7 +366,8 @@ fn check_config_ms(path: &Path, valid: bool) -> Vec<f64> {
     (0..5)
         .map(|_| {
             let started = Instant::now();
-            let output = std::process::Command::new(env!("CARGO_BIN_EXE_site-status"))
+            let output = std::process::Command::new(env!("CARGO_BIN_EXE_lookout"))
+                .arg("site-status")
                 .arg("--check-config")
                 .env_clear()
                 .env("LOOKOUT_CONFIG", path)
@@ -411,7 +412,7 @@ async fn heartbeats(rows: &mut Vec<Row>) {
     for run in 0..3 {
         let api = RuntimeApi::start().await;
         let started = Instant::now();
-        let function = api.spawn(env!("CARGO_BIN_EXE_ingest"), &env).await;
+        let function = api.spawn("ingest", &env).await;
         let first = api
             .invoke(ping(run, chrono::Utc::now()), Duration::from_secs(30))
             .await;
@@ -471,7 +472,7 @@ async fn heartbeats(rows: &mut Vec<Row>) {
     let (mut ticks, mut rss) = (Vec::new(), Vec::new());
     for run in 0..3 {
         let api = RuntimeApi::start().await;
-        let function = api.spawn(env!("CARGO_BIN_EXE_heartbeat"), &env).await;
+        let function = api.spawn("heartbeat", &env).await;
         let started = Instant::now();
         let first = api
             .invoke(
@@ -542,12 +543,12 @@ async fn binaries(rows: &mut Vec<Row>) {
     let functions: Vec<(&str, &str, Environment)> = vec![
         (
             "site-status",
-            env!("CARGO_BIN_EXE_site-status"),
+            "site-status",
             vec![("SITE_URLS", site_url.as_str())],
         ),
         (
             "speed-test",
-            env!("CARGO_BIN_EXE_speed-test"),
+            "speed-test",
             vec![
                 ("SPEEDTEST_TARGET", "www.example.com"),
                 ("SPEEDTEST_BASE_URL", chinaz_url.as_str()),
@@ -555,7 +556,7 @@ async fn binaries(rows: &mut Vec<Row>) {
         ),
         (
             "kafka-lag",
-            env!("CARGO_BIN_EXE_kafka-lag"),
+            "kafka-lag",
             vec![
                 ("CKAFKA_INSTANCE_ID", INSTANCE_ID),
                 ("CKAFKA_GROUPS", "billing"),

@@ -139,8 +139,9 @@ impl RuntimeApi {
 
     /// Starts a real binary of this package against the emulator, the way Lambda would, with its
     /// state in a file of its own (unless `env` names a `STATE_TABLE` or another `STATE_FILE`).
-    /// A function's binary (`CARGO_BIN_EXE_site-status`) is run as it is deployed: the one
-    /// bootstrap (`lookout`) as `$LAMBDA_TASK_ROOT/bootstrap`, told its function by `_HANDLER`.
+    /// A function's binary (`CARGO_BIN_EXE_site-status`, or just the function's name) is run as it
+    /// is deployed: the one bootstrap (`lookout`) as `$LAMBDA_TASK_ROOT/bootstrap`, told its
+    /// function by `_HANDLER`.
     pub async fn spawn(&self, binary: &str, env: &[(&str, &str)]) -> Function {
         self.spawn_limited(binary, env, DESCRIPTOR_LIMIT).await
     }
