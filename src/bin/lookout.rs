@@ -86,7 +86,10 @@ fn reference() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let (written, parts) = lookout::setup::reference::rewrite(&text)?;
         if written != text {
             std::fs::write(path, &written).map_err(|e| format!("{path}: {e}"))?;
-            println!("{path}: wrote {}", parts.join(", "));
+            println!(
+                "{path}: written anew from the code ({} generated parts)",
+                parts.len()
+            );
         } else {
             println!("{path}: up to date");
         }

@@ -43,7 +43,7 @@ pub const TYPE: CheckType = CheckType {
         one("record", "DNS_RECORD").doc("`A` (default), `AAAA`, `CNAME`, `MX`, `TXT` or `NS`"),
         one("server", "DNS_SERVER").doc("ask this server (`223.5.5.5`, `[2001:db8::53]:53`, `127.0.0.1:5353`) rather than the system's resolver"),
         one("expect", "DNS_EXPECT").doc("a value one of the records must hold, whole or in part (`192.0.2.10`, `mail.example.com`, `v=spf1`); without it, any record passes"),
-        one("timeout_ms", "DNS_TIMEOUT_MS").doc("how long the answer may take, a retry over TCP included; default 5000"),
+        one("timeout_ms", "DNS_TIMEOUT_MS").doc("how long each try may take (over UDP, then over TCP when the answer is truncated); default 5000, at most 60000"),
     ],
     variables: &[],
     host: None,
