@@ -148,6 +148,7 @@ pub async fn assemble(
     Ok(monitor_of(kind, setup, store))
 }
 
+/// The function's monitor: what setup made of the configuration, on `store`.
 fn monitor_of(kind: &CheckType, setup: setup::Setup, store: Arc<dyn state::StateStore>) -> Monitor {
     Monitor::watching(
         kind.function,
