@@ -188,6 +188,28 @@ impl Style {
         }
     }
 
+    /// What a digest's alerts watch, in a word or two: their check type's own words when every
+    /// alert is of one type (`type: tcp` in site-status reads "port"), else the function's.
+    pub fn watched(&self, digest: &super::Digest) -> &'static str {
+        let type_of = |alert: &super::Alert| {
+            alert
+                .key
+                .split(':')
+                .next()
+                .and_then(crate::checks::check_type)
+        };
+        let mut types = digest.alerts.iter().map(type_of);
+        let one = match types.next().flatten() {
+            Some(first) if types.all(|t| t.is_some_and(|t| t.name == first.name)) => Some(first),
+            _ => None,
+        };
+        match one {
+            Some(kind) if self.zh() => kind.display.zh,
+            Some(kind) => kind.display.en,
+            None => self.function(digest.function),
+        }
+    }
+
     /// A failure kind in words: the words of the check that reports it.
     pub fn kind(&self, kind: &str) -> String {
         match crate::checks::failure_words(kind) {
@@ -258,7 +280,7 @@ pub fn truncate_chars(text: &str, max: usize) -> String {
 pub fn headline(digest: &Digest, style: &Style) -> String {
     format!(
         "[lookout] {} · {} · {}",
-        style.function(digest.function),
+        style.watched(digest),
         style.counts(digest),
         style.time(digest.time)
     )
@@ -442,6 +464,22 @@ mod tests {
     use super::fixtures::*;
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_digest_of_one_types_alerts_says_what_that_type_watches() {
+        let keyed = |key: &str| Alert {
+            key: key.into(),
+            ..alert("x", AlertState::Failing, "down")
+        };
+        let ports = digest(vec![keyed("tcp:cache"), keyed("tcp:db")]);
+        assert_eq!(Style::default().watched(&ports), "端口");
+        assert_eq!(english().watched(&ports), "port");
+        // Mixed, or named after the function (settings from variables): the function's words.
+        let mixed = digest(vec![keyed("tcp:cache"), keyed("site:shop")]);
+        assert_eq!(english().watched(&mixed), "site status");
+        let variables = digest(vec![alert("https://a/", AlertState::Failing, "down")]);
+        assert_eq!(english().watched(&variables), "site status");
+    }
 
     #[test]
     fn style_reads_language_and_zone_and_refuses_unknown_ones() {

@@ -363,7 +363,7 @@ pub fn layout(digest: &Digest, style: &Style) -> Email {
     let subject = format!(
         "[lookout] {} · {} · {} · {}",
         style.state(render::headline_state(digest)),
-        style.function(digest.function),
+        style.watched(digest),
         target,
         style.time(digest.time)
     );
@@ -391,7 +391,7 @@ pub fn layout(digest: &Digest, style: &Style) -> Email {
         "<!DOCTYPE html><html><body><h2>lookout · {}</h2><p>{} · {}</p>\
          <table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">\
          <tr><th>{state_h}</th><th>{target_h}</th><th>{when_h}</th><th>{detail_h}</th></tr>{rows}</table></body></html>",
-        escape_html(style.function(digest.function)),
+        escape_html(style.watched(digest)),
         escape_html(&style.counts(digest)),
         escape_html(&style.time(digest.time)),
     );

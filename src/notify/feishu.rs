@@ -137,7 +137,7 @@ pub fn card(digest: &Digest, style: &Style) -> Value {
     let text = render::fit(&header, &items, "\n", TEXT_LIMIT, style);
     json!({
         "header": {
-            "title": {"tag": "plain_text", "content": format!("lookout · {}", style.function(digest.function))},
+            "title": {"tag": "plain_text", "content": format!("lookout · {}", style.watched(digest))},
             "template": template,
         },
         "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": text}}],

@@ -562,7 +562,7 @@ pub fn params(digest: &Digest, style: &Style, max_chars: usize) -> Vec<String> {
         .collect();
     let counts = counts.join(if style.zh() { "" } else { ", " });
     vec![
-        render::truncate_chars(style.function(digest.function), max_chars),
+        render::truncate_chars(style.watched(digest), max_chars),
         render::truncate_chars(&counts, max_chars),
     ]
 }

@@ -207,7 +207,7 @@ pub fn markdown(digest: &Digest, style: &Style) -> String {
     };
     let header = format!(
         "## {title} · {}\n**{}** · {}",
-        style.function(digest.function),
+        style.watched(digest),
         style.counts(digest),
         style.time(digest.time)
     );
