@@ -15,7 +15,6 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 use lookout::alerting::state::memory::MemoryStore;
 use lookout::checks::{CheckResult, Health, Measurement, Naming, SharedLedger, dns};
 use lookout::config::Env;
-use support::lambda::{Outcome, RuntimeApi, scheduled_event};
 use support::scripted::tick_at;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
@@ -294,32 +293,20 @@ async fn a_truncated_udp_answer_is_asked_again_over_tcp() {
 #[tokio::test]
 async fn the_site_status_function_runs_dns_monitors_of_lookout_yaml() {
     let server = server().await;
-    let api = RuntimeApi::start().await;
-    std::fs::write(
-        api.task_root().join("lookout.yaml"),
-        format!(
-            "monitors:\n  - {{name: www, type: dns, domain: ok.test, server: \"{0}\", expect: 192.0.2.10}}\n  - {{name: gone, type: dns, domain: nx.test, server: \"{0}\"}}\n",
-            server.address
-        ),
-    )
-    .unwrap();
-    let _function = api.spawn(env!("CARGO_BIN_EXE_site-status"), &[]).await;
-    let outcome = api
-        .invoke(
-            scheduled_event("tick-1", "2026-12-06T06:00:00Z"),
-            Duration::from_secs(30),
-        )
-        .await;
-    let Outcome::Response(report) = outcome else {
-        panic!("{outcome:?}")
-    };
-    let results = report["results"].as_array().expect("results");
-    let health = |key: &str| {
-        results
-            .iter()
-            .find(|r| r["key"] == key)
-            .map(|r| r["health"].clone())
-    };
-    assert_eq!(health("dns:www"), Some("ok".into()), "{report}");
-    assert_eq!(health("dns:gone"), Some("failing".into()), "{report}");
+    let yaml = format!(
+        "monitors:\n  - {{name: www, type: dns, domain: ok.test, server: \"{0}\", expect: 192.0.2.10}}\n  - {{name: gone, type: dns, domain: nx.test, server: \"{0}\"}}\n",
+        server.address
+    );
+    let (health, report) =
+        support::lambda::one_tick_with_file(env!("CARGO_BIN_EXE_site-status"), &yaml).await;
+    assert_eq!(
+        health.get("dns:www").map(String::as_str),
+        Some("ok"),
+        "{report}"
+    );
+    assert_eq!(
+        health.get("dns:gone").map(String::as_str),
+        Some("failing"),
+        "{report}"
+    );
 }

@@ -11,7 +11,6 @@ use std::time::Duration;
 use lookout::alerting::state::memory::MemoryStore;
 use lookout::checks::{CheckResult, Health, Measurement, Naming, SharedLedger, tcp};
 use lookout::config::Env;
-use support::lambda::{Outcome, RuntimeApi, scheduled_event};
 use support::scripted::tick_at;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -247,31 +246,19 @@ async fn the_site_status_function_runs_tcp_monitors_of_lookout_yaml() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         listener.local_addr().unwrap().to_string()
     };
-    let api = RuntimeApi::start().await;
-    std::fs::write(
-        api.task_root().join("lookout.yaml"),
-        format!(
-            "monitors:\n  - {{name: db, type: tcp, address: \"{up}\"}}\n  - {{name: cache, type: tcp, address: \"{closed}\", timeout_ms: 2000}}\n"
-        ),
-    )
-    .unwrap();
-    let _function = api.spawn(env!("CARGO_BIN_EXE_site-status"), &[]).await;
-    let outcome = api
-        .invoke(
-            scheduled_event("tick-1", "2026-12-06T06:00:00Z"),
-            Duration::from_secs(30),
-        )
-        .await;
-    let Outcome::Response(report) = outcome else {
-        panic!("{outcome:?}")
-    };
-    let results = report["results"].as_array().expect("results");
-    let health = |key: &str| {
-        results
-            .iter()
-            .find(|r| r["key"] == key)
-            .map(|r| r["health"].clone())
-    };
-    assert_eq!(health("tcp:db"), Some("ok".into()), "{report}");
-    assert_eq!(health("tcp:cache"), Some("failing".into()), "{report}");
+    let yaml = format!(
+        "monitors:\n  - {{name: db, type: tcp, address: \"{up}\"}}\n  - {{name: cache, type: tcp, address: \"{closed}\", timeout_ms: 2000}}\n"
+    );
+    let (health, report) =
+        support::lambda::one_tick_with_file(env!("CARGO_BIN_EXE_site-status"), &yaml).await;
+    assert_eq!(
+        health.get("tcp:db").map(String::as_str),
+        Some("ok"),
+        "{report}"
+    );
+    assert_eq!(
+        health.get("tcp:cache").map(String::as_str),
+        Some("failing"),
+        "{report}"
+    );
 }

@@ -13,13 +13,13 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::system_conf::read_system_conf;
 use hickory_resolver::{Resolver, TokioResolver};
 use serde_json::{Map, json};
 use tokio::time::Instant;
 
 use super::{
-    Check, CheckResult, CheckType, Failure, Figures, Health, Measurement, Memory, Naming, Words,
-    kind,
+    Check, CheckResult, CheckType, Failure, Measurement, Memory, Naming, Probe, Words, kind,
 };
 use crate::config::{ConfigError, Env, one};
 use crate::tick::Tick;
@@ -49,12 +49,17 @@ pub const TYPE: CheckType = CheckType {
     host: None,
     validate: |env| DnsSettings::from_env(env).map(drop),
     build: |monitors, _ledger| {
+        // The system's resolver configuration, read once for every monitor that uses it.
+        let mut system: Option<Servers> = None;
         monitors
             .into_iter()
             .map(|(env, naming)| {
+                let settings = DnsSettings::from_env(&env)?;
+                let servers = servers_of(settings.server, &mut system);
                 Ok(Box::new(DnsCheck {
-                    settings: DnsSettings::from_env(&env)?,
+                    settings,
                     naming,
+                    servers,
                 }) as Box<dyn Check>)
             })
             .collect()
@@ -192,92 +197,69 @@ fn value_of(data: &RData) -> Option<String> {
 pub struct DnsCheck {
     settings: DnsSettings,
     naming: Naming,
+    servers: Servers,
+}
+
+/// The servers a monitor asks and the options they come with, or why the system's cannot be read.
+type Servers = Result<(ResolverConfig, ResolverOpts), String>;
+
+/// `server` with UDP and TCP on its port, or the system's servers (read at start, once:
+/// `system` keeps them for the next monitor).
+fn servers_of(server: Option<SocketAddr>, system: &mut Option<Servers>) -> Servers {
+    let Some(server) = server else {
+        return system
+            .get_or_insert_with(|| {
+                read_system_conf()
+                    .map_err(|e| format!("the system's resolver configuration cannot be read: {e}"))
+            })
+            .clone();
+    };
+    let mut udp = ConnectionConfig::udp();
+    udp.port = server.port();
+    let mut tcp = ConnectionConfig::tcp();
+    tcp.port = server.port();
+    let config = ResolverConfig::from_parts(
+        None,
+        Vec::new(),
+        vec![NameServerConfig::new(server.ip(), true, vec![udp, tcp])],
+    );
+    Ok((config, ResolverOpts::default()))
 }
 
 impl DnsCheck {
     /// A resolver for one lookup: nothing cached from an earlier tick, no hosts file, one attempt
     /// (the monitor's timeout bounds it; a truncated answer is asked again over TCP).
     fn resolver(&self) -> Result<TokioResolver, String> {
-        let s = &self.settings;
-        let mut builder = match s.server {
-            Some(server) => {
-                let mut udp = ConnectionConfig::udp();
-                udp.port = server.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = server.port();
-                let config = ResolverConfig::from_parts(
-                    None,
-                    Vec::new(),
-                    vec![NameServerConfig::new(server.ip(), true, vec![udp, tcp])],
-                );
-                Resolver::builder_with_config(config, TokioRuntimeProvider::default())
-            }
-            None => TokioResolver::builder_tokio()
-                .map_err(|e| format!("the system's resolver configuration cannot be read: {e}"))?,
-        };
-        let options: &mut ResolverOpts = builder.options_mut();
-        options.timeout = s.timeout;
+        let (config, mut options) = self.servers.clone()?;
+        options.timeout = self.settings.timeout;
         options.attempts = 1;
         options.cache_size = 0;
         options.use_hosts_file = ResolveHosts::Never;
         options.ndots = 0;
-        builder
+        Resolver::builder_with_config(config, TokioRuntimeProvider::default())
+            .with_options(options)
             .build()
             .map_err(|e| format!("the resolver could not be built: {e}"))
     }
 
-    fn result(
-        &self,
-        figures: Map<String, serde_json::Value>,
-        failure: Option<Failure>,
-    ) -> CheckResult {
-        let health = match &failure {
-            None => Health::Ok,
-            Some(f) if f.kind == super::MONITOR_ERROR.kind => Health::MonitorError,
-            Some(_) => Health::Failing,
-        };
-        let target = self.settings.target();
-        let points = if health == Health::MonitorError {
-            Vec::new()
-        } else {
-            let mut fields = json!({
-                "Function": super::site::FUNCTION,
-                "Name": target,
-                "Up": u8::from(health == Health::Ok),
-            });
-            let mut metrics = vec![("Up", "Count")];
-            if let Some(ms) = figures.get("elapsed_ms") {
-                fields["ResolveMs"] = ms.clone();
-                metrics.push(("ResolveMs", "Milliseconds"));
-            }
-            vec![crate::metrics::Point {
-                dimensions: vec![vec!["Function", "Name"]],
-                fields,
-                metrics,
-            }]
-        };
-        CheckResult {
-            key: self.naming.whole(&target),
-            target: self.naming.shown(&target),
-            health,
-            failure,
-            measurement: Measurement::Figures(Figures {
-                values: figures,
-                points,
-            }),
-            memory: None,
-            since: None,
-        }
+    fn result(&self, probe: Probe) -> CheckResult {
+        probe.result(
+            super::site::FUNCTION,
+            &self.naming,
+            &self.settings.target(),
+            "Name",
+            ("elapsed_ms", "ResolveMs"),
+        )
     }
 
-    async fn lookup(&self) -> (Map<String, serde_json::Value>, Option<Failure>) {
+    async fn lookup(&self) -> Probe {
         let s = &self.settings;
         let mut figures = Map::new();
         figures.insert("name".into(), json!(shown(&s.name)));
         figures.insert("record".into(), json!(s.record.to_string()));
         let resolver = match self.resolver() {
             Ok(resolver) => resolver,
-            Err(message) => return (figures, monitor_error(message)),
+            Err(message) => return Probe::failed(figures, super::MONITOR_ERROR.kind, message),
         };
         let asked = match s.server {
             Some(server) => server.to_string(),
@@ -292,7 +274,13 @@ impl DnsCheck {
         let target = s.target();
         let lookup = match looked_up {
             Ok(lookup) => lookup,
-            Err(error) => return (figures, Some(classify(&error, &target, &asked, s.timeout))),
+            Err(error) => {
+                let failure = classify(&error, &target, &asked, s.timeout);
+                return Probe {
+                    figures,
+                    failure: Some(failure),
+                };
+            }
         };
         let values: Vec<String> = lookup
             .answers()
@@ -302,12 +290,10 @@ impl DnsCheck {
             .collect();
         figures.insert("values".into(), json!(values));
         if values.is_empty() {
-            return (
+            return Probe::failed(
                 figures,
-                failing(
-                    "mismatch",
-                    format!("{asked} answered {target} with no {} record", s.record),
-                ),
+                "mismatch",
+                format!("{asked} answered {target} with no {} record", s.record),
             );
         }
         if let Some(expect) = &s.expect {
@@ -317,31 +303,21 @@ impl DnsCheck {
                 .any(|v| v.to_ascii_lowercase().contains(&wanted))
             {
                 let said: String = values.join(", ").chars().take(QUOTED).collect();
-                return (
+                return Probe::failed(
                     figures,
-                    failing(
-                        "mismatch",
-                        format!(
-                            "{target} resolves to \"{}\", not {expect:?} ({asked})",
-                            said.escape_debug()
-                        ),
+                    "mismatch",
+                    format!(
+                        "{target} resolves to \"{}\", not {expect:?} ({asked})",
+                        said.escape_debug()
                     ),
                 );
             }
         }
-        (figures, None)
+        Probe {
+            figures,
+            failure: None,
+        }
     }
-}
-
-fn failing(kind: &'static str, message: String) -> Option<Failure> {
-    Some(Failure { kind, message })
-}
-
-fn monitor_error(message: String) -> Option<Failure> {
-    Some(Failure {
-        kind: super::MONITOR_ERROR.kind,
-        message,
-    })
 }
 
 /// What a failed lookup means: no such name, a server failure, no answer, or an answer that
@@ -400,30 +376,25 @@ impl Check for DnsCheck {
         // The resolver's own timeout bounds each try; this bounds the whole, a TCP retry included.
         let own = Instant::now() + s.timeout * 2;
         let looked_up = tokio::time::timeout_at(own.min(deadline), self.lookup()).await;
-        let result = match looked_up {
-            Ok((figures, failure)) => self.result(figures, failure),
-            Err(_) => {
-                let mut figures = Map::new();
-                figures.insert("name".into(), json!(shown(&s.name)));
-                let failure = if own <= deadline {
-                    failing(
-                        "timeout",
-                        format!(
-                            "no answer for {} within {} ms: the server is down or unreachable",
-                            s.target(),
-                            s.timeout.as_millis()
-                        ),
-                    )
-                } else {
-                    monitor_error(format!(
-                        "the invocation's time ran out before {} was answered: the name may be fine",
-                        s.target()
-                    ))
-                };
-                self.result(figures, failure)
+        let probe = looked_up.unwrap_or_else(|_| {
+            let mut figures = Map::new();
+            figures.insert("name".into(), json!(shown(&s.name)));
+            if own <= deadline {
+                let message = format!(
+                    "no answer for {} within {} ms: the server is down or unreachable",
+                    s.target(),
+                    s.timeout.as_millis()
+                );
+                Probe::failed(figures, "timeout", message)
+            } else {
+                let message = format!(
+                    "the invocation's time ran out before {} was answered: the name may be fine",
+                    s.target()
+                );
+                Probe::failed(figures, super::MONITOR_ERROR.kind, message)
             }
-        };
-        vec![result]
+        });
+        vec![self.result(probe)]
     }
 
     fn local_summary(&self, results: &[CheckResult]) -> Option<String> {

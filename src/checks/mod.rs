@@ -418,6 +418,80 @@ pub struct Figures {
     pub points: Vec<crate::metrics::Point>,
 }
 
+/// What one probe of a target came to (a port for `tcp`, a name for `dns`): the figures it
+/// gathered, and why it failed, if it did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    /// The figures, as the report shows them.
+    pub figures: serde_json::Map<String, Value>,
+    /// Why it failed (`MONITOR_ERROR`'s kind: it could not check).
+    pub failure: Option<Failure>,
+}
+
+impl Probe {
+    /// A probe that failed with `kind`, the figures gathered so far kept.
+    pub fn failed(
+        figures: serde_json::Map<String, Value>,
+        kind: &'static str,
+        message: String,
+    ) -> Self {
+        Probe {
+            figures,
+            failure: Some(Failure { kind, message }),
+        }
+    }
+
+    /// The result for `target`: ok without a failure, a monitor error when it could not check,
+    /// failing otherwise. Unless it could not check it draws one point for `function`, by
+    /// `dimension` (`Address`), with `Up` and, when it was measured, the figure `timing.0` as the
+    /// metric `timing.1` in milliseconds.
+    pub fn result(
+        self,
+        function: &'static str,
+        naming: &Naming,
+        target: &str,
+        dimension: &'static str,
+        timing: (&str, &'static str),
+    ) -> CheckResult {
+        let health = match &self.failure {
+            None => Health::Ok,
+            Some(f) if f.kind == MONITOR_ERROR.kind => Health::MonitorError,
+            Some(_) => Health::Failing,
+        };
+        let points = if health == Health::MonitorError {
+            Vec::new()
+        } else {
+            let mut fields = serde_json::json!({
+                "Function": function,
+                dimension: target,
+                "Up": u8::from(health == Health::Ok),
+            });
+            let mut metrics = vec![("Up", "Count")];
+            if let Some(ms) = self.figures.get(timing.0) {
+                fields[timing.1] = ms.clone();
+                metrics.push((timing.1, "Milliseconds"));
+            }
+            vec![crate::metrics::Point {
+                dimensions: vec![vec!["Function", dimension]],
+                fields,
+                metrics,
+            }]
+        };
+        CheckResult {
+            key: naming.whole(target),
+            target: naming.shown(target),
+            health,
+            failure: self.failure,
+            measurement: Measurement::Figures(Figures {
+                values: self.figures,
+                points,
+            }),
+            memory: None,
+            since: None,
+        }
+    }
+}
+
 impl Measurement {
     /// The metric points `result` draws, in its check's own terms.
     pub fn points(&self, result: &CheckResult, function: &str) -> Vec<crate::metrics::Point> {

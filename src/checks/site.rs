@@ -941,7 +941,7 @@ fn timeout_failure(timeout: Duration) -> Failure {
 }
 
 /// The expiry date of a DER certificate.
-fn certificate_expiry(der: &[u8]) -> Option<DateTime<Utc>> {
+pub(super) fn certificate_expiry(der: &[u8]) -> Option<DateTime<Utc>> {
     let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
     DateTime::from_timestamp(certificate.validity().not_after.timestamp(), 0)
 }

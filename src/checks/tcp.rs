@@ -13,11 +13,9 @@ use serde_json::{Map, Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
 
-use super::{
-    Check, CheckResult, CheckType, Failure, Figures, Health, Measurement, Memory, Naming, Words,
-    kind,
-};
+use super::{Check, CheckResult, CheckType, Measurement, Memory, Naming, Probe, Words, kind};
 use crate::config::{ConfigError, Env, SetupError, one};
 use crate::tick::Tick;
 
@@ -50,9 +48,13 @@ pub const TYPE: CheckType = CheckType {
     host: None,
     validate: |env| TcpSettings::from_env(env).map(drop),
     build: |monitors, _ledger| {
+        // One client configuration for every monitor that trusts the public roots alone.
+        let mut public: Option<TlsConnector> = None;
         monitors
             .into_iter()
-            .map(|(env, naming)| TcpCheck::boxed(TcpSettings::from_env(&env)?, naming))
+            .map(|(env, naming)| {
+                TcpCheck::boxed(TcpSettings::from_env(&env)?, naming, &mut public)
+            })
             .collect()
     },
 };
@@ -219,40 +221,50 @@ fn unescape(text: &str) -> Vec<u8> {
     out
 }
 
+/// A TLS client trusting the public roots and `ca`.
+fn tls_connector(ca: &[CertificateDer<'static>]) -> Result<TlsConnector, SetupError> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for certificate in ca {
+        roots.add(certificate.clone()).map_err(|e| {
+            SetupError::Config(ConfigError::invalid(
+                "TCP_TLS_CA",
+                "<certificate>",
+                format!("not a usable certificate ({e})"),
+                "give the CA's certificate as PEM text",
+            ))
+        })?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| SetupError::HttpClient(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
 /// One monitor's check.
 pub struct TcpCheck {
     settings: TcpSettings,
     naming: Naming,
-    tls: Option<tokio_rustls::TlsConnector>,
+    tls: Option<TlsConnector>,
 }
 
 impl TcpCheck {
     /// A check of `settings`, named by `naming`.
-    pub fn boxed(settings: TcpSettings, naming: Naming) -> Result<Box<dyn Check>, SetupError> {
-        let tls = if settings.tls {
-            let mut roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            for certificate in &settings.ca {
-                roots.add(certificate.clone()).map_err(|e| {
-                    SetupError::Config(ConfigError::invalid(
-                        "TCP_TLS_CA",
-                        "<certificate>",
-                        format!("not a usable certificate ({e})"),
-                        "give the CA's certificate as PEM text",
-                    ))
-                })?;
-            }
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| SetupError::HttpClient(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            Some(tokio_rustls::TlsConnector::from(Arc::new(config)))
-        } else {
-            None
+    pub fn boxed(
+        settings: TcpSettings,
+        naming: Naming,
+        public: &mut Option<TlsConnector>,
+    ) -> Result<Box<dyn Check>, SetupError> {
+        let tls = match (settings.tls, settings.ca.is_empty(), public.as_ref()) {
+            (false, ..) => None,
+            (true, true, Some(shared)) => Some(shared.clone()),
+            (true, true, None) => Some(public.insert(tls_connector(&[])?).clone()),
+            (true, false, _) => Some(tls_connector(&settings.ca)?),
         };
         Ok(Box::new(TcpCheck {
             settings,
@@ -261,55 +273,44 @@ impl TcpCheck {
         }))
     }
 
-    fn result(&self, figures: Map<String, Value>, failure: Option<Failure>) -> CheckResult {
-        let health = match &failure {
-            None => Health::Ok,
-            Some(f) if f.kind == super::MONITOR_ERROR.kind => Health::MonitorError,
-            Some(_) => Health::Failing,
-        };
-        let address = self.settings.address();
-        let points = if health == Health::MonitorError {
-            Vec::new()
-        } else {
-            let mut fields = json!({
-                "Function": super::site::FUNCTION,
-                "Address": address,
-                "Up": u8::from(health == Health::Ok),
-            });
-            let mut metrics = vec![("Up", "Count")];
-            if let Some(ms) = figures.get("connect_ms") {
-                fields["ConnectMs"] = ms.clone();
-                metrics.push(("ConnectMs", "Milliseconds"));
-            }
-            vec![crate::metrics::Point {
-                dimensions: vec![vec!["Function", "Address"]],
-                fields,
-                metrics,
-            }]
-        };
-        CheckResult {
-            key: self.naming.whole(&address),
-            target: self.naming.shown(&address),
-            health,
-            failure,
-            measurement: Measurement::Figures(Figures {
-                values: figures,
-                points,
-            }),
-            memory: None,
-            since: None,
+    /// A probe that did not connect (or shake hands) in time: the port's fault, unless the
+    /// invocation's deadline came first.
+    fn timed_out(&self, cut_short: bool) -> Probe {
+        let mut figures = Map::new();
+        figures.insert("address".into(), json!(self.settings.address()));
+        if cut_short {
+            return Probe::failed(figures, super::MONITOR_ERROR.kind, self.cut_short());
         }
+        let what = match &self.settings.expect {
+            Some(expect) => format!("answer holding {expect:?}"),
+            None if self.settings.tls => "connection and TLS handshake".to_owned(),
+            None => "connection".to_owned(),
+        };
+        let message = format!(
+            "no {what} from {} within {} ms (timeout_ms): the port is filtered, the server overloaded, or it stays silent",
+            self.settings.address(),
+            self.settings.timeout.as_millis()
+        );
+        Probe::failed(figures, "timeout", message)
     }
-}
 
-/// What a probe came to: figures, or a failure with the figures gathered before it.
-struct Probe {
-    figures: Map<String, Value>,
-    failure: Option<Failure>,
-}
+    /// Why a probe the invocation's deadline cut short says nothing of the port.
+    fn cut_short(&self) -> String {
+        format!(
+            "the invocation's time ran out before {} answered: the port may be fine",
+            self.settings.address()
+        )
+    }
 
-fn failing(kind: &'static str, message: String) -> Option<Failure> {
-    Some(Failure { kind, message })
+    fn result(&self, probe: Probe) -> CheckResult {
+        probe.result(
+            super::site::FUNCTION,
+            &self.naming,
+            &self.settings.address(),
+            "Address",
+            ("connect_ms", "ConnectMs"),
+        )
+    }
 }
 
 impl TcpCheck {
@@ -319,27 +320,26 @@ impl TcpCheck {
         let mut figures = Map::new();
         figures.insert("address".into(), json!(s.address()));
         let timeout_ms = s.timeout.as_millis();
-        let connected = TcpStream::connect((s.host.as_str(), s.port)).await;
-        let stream = match connected {
+        let addresses: Vec<std::net::SocketAddr> =
+            match tokio::net::lookup_host((s.host.as_str(), s.port)).await {
+                Ok(found) => found.collect(),
+                Err(error) => {
+                    let message = format!("cannot resolve {}: {error}", s.host);
+                    return Probe::failed(figures, "dns", message);
+                }
+            };
+        let stream = match TcpStream::connect(addresses.as_slice()).await {
             Ok(stream) => stream,
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                let message = format!(
+                    "connection refused by {}: nothing listens on the port, or a firewall rejects it",
+                    s.address()
+                );
+                return Probe::failed(figures, "connect", message);
+            }
             Err(error) => {
-                let message = match error.kind() {
-                    std::io::ErrorKind::ConnectionRefused => format!(
-                        "connection refused by {}: nothing listens on the port, or a firewall rejects it",
-                        s.address()
-                    ),
-                    _ if is_resolution(&error) => {
-                        return Probe {
-                            figures,
-                            failure: failing("dns", format!("cannot resolve {}: {error}", s.host)),
-                        };
-                    }
-                    _ => format!("cannot connect to {}: {error}", s.address()),
-                };
-                return Probe {
-                    figures,
-                    failure: failing("connect", message),
-                };
+                let message = format!("cannot connect to {}: {error}", s.address());
+                return Probe::failed(figures, "connect", message);
             }
         };
         let connect_ms = started.elapsed().as_millis() as u64;
@@ -352,22 +352,21 @@ impl TcpCheck {
         let name = match ServerName::try_from(s.host.clone()) {
             Ok(name) => name,
             Err(_) => {
-                return Probe {
+                return Probe::failed(
                     figures,
-                    failure: failing("tls", format!("{} is not a name TLS can verify", s.host)),
-                };
+                    "tls",
+                    format!("{} is not a name TLS can verify", s.host),
+                );
             }
         };
         let stream = match connector.connect(name, stream).await {
             Ok(stream) => stream,
             Err(error) => {
-                return Probe {
+                return Probe::failed(
                     figures,
-                    failure: failing(
-                        "tls",
-                        format!("the TLS handshake with {} failed: {error}", s.address()),
-                    ),
-                };
+                    "tls",
+                    format!("the TLS handshake with {} failed: {error}", s.address()),
+                );
             }
         };
         figures.insert(
@@ -379,23 +378,21 @@ impl TcpCheck {
             .1
             .peer_certificates()
             .and_then(|chain| chain.first())
-            .and_then(|der| certificate_expiry(der));
+            .and_then(|der| super::site::certificate_expiry(der));
         if let Some(expires) = expires {
             let days = (expires - now).num_days();
             figures.insert("cert_days_left".into(), json!(days));
             if days < s.cert_min_days {
-                return Probe {
+                return Probe::failed(
                     figures,
-                    failure: failing(
-                        "certificate",
-                        format!(
-                            "the TLS certificate of {} expires in {days} days (on {}), sooner than cert_min_days={}: renew it",
-                            s.address(),
-                            expires.format("%Y-%m-%d"),
-                            s.cert_min_days
-                        ),
+                    "certificate",
+                    format!(
+                        "the TLS certificate of {} expires in {days} days (on {}), sooner than cert_min_days={}: renew it",
+                        s.address(),
+                        expires.format("%Y-%m-%d"),
+                        s.cert_min_days
                     ),
-                };
+                );
             }
         }
         self.converse(stream, figures, timeout_ms, until, cut_short)
@@ -416,16 +413,11 @@ impl TcpCheck {
         if let Some(send) = &s.send
             && let Err(error) = stream.write_all(send).await
         {
-            return Probe {
-                figures,
-                failure: failing(
-                    "connect",
-                    format!(
-                        "{} closed the connection before the request was sent: {error}",
-                        s.address()
-                    ),
-                ),
-            };
+            let message = format!(
+                "{} closed the connection before the request was sent: {error}",
+                s.address()
+            );
+            return Probe::failed(figures, "connect", message);
         }
         let Some(expect) = &s.expect else {
             return Probe {
@@ -456,28 +448,15 @@ impl TcpCheck {
             }
         };
         if ended.is_none() && received.is_empty() {
-            let failure = if cut_short {
-                Failure {
-                    kind: super::MONITOR_ERROR.kind,
-                    message: format!(
-                        "the invocation's time ran out before {} answered: the port may be fine",
-                        s.address()
-                    ),
-                }
-            } else {
-                Failure {
-                    kind: "timeout",
-                    message: format!(
-                        "{} accepted the connection but sent nothing within {timeout_ms} ms (expected {:?}): the service is hung or overloaded",
-                        s.address(),
-                        expect
-                    ),
-                }
-            };
-            return Probe {
-                figures,
-                failure: Some(failure),
-            };
+            if cut_short {
+                return Probe::failed(figures, super::MONITOR_ERROR.kind, self.cut_short());
+            }
+            let message = format!(
+                "{} accepted the connection but sent nothing within {timeout_ms} ms (expected {:?}): the service is hung or overloaded",
+                s.address(),
+                expect
+            );
+            return Probe::failed(figures, "timeout", message);
         }
         let closed = ended == Some(true);
         let quoted = quote(&received);
@@ -500,10 +479,7 @@ impl TcpCheck {
                 expect
             )
         };
-        Probe {
-            figures,
-            failure: failing("banner", message),
-        }
+        Probe::failed(figures, "banner", message)
     }
 }
 
@@ -515,19 +491,6 @@ fn quote(received: &[u8]) -> String {
         .take(QUOTED)
         .collect();
     format!("\"{}\"", text.escape_debug())
-}
-
-/// Whether a connect error is the name not resolving.
-fn is_resolution(error: &std::io::Error) -> bool {
-    let text = error.to_string().to_ascii_lowercase();
-    error.kind() == std::io::ErrorKind::Other
-        && (text.contains("lookup") || text.contains("resolve") || text.contains("name or service"))
-}
-
-/// The expiry date of a DER certificate.
-fn certificate_expiry(der: &[u8]) -> Option<DateTime<Utc>> {
-    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
-    DateTime::from_timestamp(certificate.validity().not_after.timestamp(), 0)
 }
 
 #[async_trait]
@@ -549,44 +512,7 @@ impl Check for TcpCheck {
             self.probe(tick.time, until, deadline < own),
         )
         .await;
-        let result = match probe {
-            Ok(probe) => self.result(probe.figures, probe.failure),
-            Err(_) if own <= deadline => {
-                let mut figures = Map::new();
-                figures.insert("address".into(), json!(self.settings.address()));
-                let what = match &self.settings.expect {
-                    Some(expect) => format!("answer holding {expect:?}"),
-                    None if self.settings.tls => "connection and TLS handshake".to_owned(),
-                    None => "connection".to_owned(),
-                };
-                self.result(
-                    figures,
-                    failing(
-                        "timeout",
-                        format!(
-                            "no {what} from {} within {} ms (timeout_ms): the port is filtered, the server overloaded, or it stays silent",
-                            self.settings.address(),
-                            self.settings.timeout.as_millis()
-                        ),
-                    ),
-                )
-            }
-            Err(_) => {
-                let mut figures = Map::new();
-                figures.insert("address".into(), json!(self.settings.address()));
-                self.result(
-                    figures,
-                    Some(Failure {
-                        kind: super::MONITOR_ERROR.kind,
-                        message: format!(
-                            "the invocation's time ran out before {} answered: the port may be fine",
-                            self.settings.address()
-                        ),
-                    }),
-                )
-            }
-        };
-        vec![result]
+        vec![self.result(probe.unwrap_or_else(|_| self.timed_out(deadline < own)))]
     }
 
     fn local_summary(&self, results: &[CheckResult]) -> Option<String> {

@@ -116,7 +116,7 @@ impl DingTalkSettings {
             webhook_url,
             secret,
             at_mobiles,
-            at_all: robot::flag(env, "DINGTALK_AT_ALL")?,
+            at_all: env.flag("DINGTALK_AT_ALL")?,
         }))
     }
 }

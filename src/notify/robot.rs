@@ -262,8 +262,3 @@ pub fn webhook_url(
     }
     Ok(Some(url))
 }
-
-/// `true`/`false` from `var`; `false` when unset ([`Env::flag`]).
-pub fn flag(env: &Env, var: &'static str) -> Result<bool, ConfigError> {
-    env.flag(var)
-}

@@ -347,12 +347,40 @@ impl Function {
 }
 
 /// The function a binary is (`site-status` for `.../site-status`).
+/// One scheduled tick of `function` (a binary or a function's name) with `yaml` as the
+/// `lookout.yaml` bundled next to its bootstrap: each result's health by incident key, and the
+/// report.
+pub async fn one_tick_with_file(function: &str, yaml: &str) -> (HashMap<String, String>, Value) {
+    let api = RuntimeApi::start().await;
+    std::fs::write(api.task_root().join("lookout.yaml"), yaml).expect("bundle lookout.yaml");
+    let _function = api.spawn(function, &[]).await;
+    let outcome = api
+        .invoke(
+            scheduled_event("tick-1", "2026-12-06T06:00:00Z"),
+            Duration::from_secs(30),
+        )
+        .await;
+    let Outcome::Response(report) = outcome else {
+        panic!("{outcome:?}")
+    };
+    let healths = report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r["key"].as_str()?.to_owned(),
+                r["health"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    (healths, report)
+}
+
 fn function_of(binary: &str) -> Option<&'static str> {
     let name = std::path::Path::new(binary).file_name()?.to_str()?;
-    lookout::checks::CHECK_TYPES
-        .iter()
-        .map(|t| t.function)
-        .chain(["ingest"])
+    lookout::bootstrap::functions()
+        .into_iter()
         .find(|f| *f == name)
 }
 
