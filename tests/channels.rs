@@ -79,7 +79,9 @@ fn wecom(url: &str, mentions: &str) -> Box<dyn Notifier> {
         ("WECOM_WEBHOOK_URL", url),
         ("WECOM_MENTION_MOBILES", mentions),
     ]);
-    let settings = WeComSettings::from_env(&env).unwrap().expect("configured");
+    let settings = lookout::config::read::settings_if_set::<WeComSettings>(&env)
+        .unwrap()
+        .expect("configured");
     Box::new(WeComNotifier::new(settings, Style::default()).unwrap())
 }
 

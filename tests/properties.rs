@@ -7,15 +7,13 @@ use std::collections::BTreeMap;
 use chrono::{TimeZone, Utc};
 use lookout::alerting::policy::Policy;
 use lookout::alerting::render::Style;
-use lookout::checks::kafka_lag::{KafkaLagSettings, parse_page, total_lag};
-use lookout::checks::site::SiteSettings;
+use lookout::checks::kafka_lag::{parse_page, total_lag};
 use lookout::checks::speedtest::chinaz::{PageNode, parse_node_reply, parse_setup_page};
 use lookout::checks::speedtest::globalping::nodes_from;
-use lookout::checks::speedtest::{SpeedTestSettings, concurrency_from_env, node_timeout_from_env};
+use lookout::checks::speedtest::{concurrency_from_env, node_timeout_from_env};
 use lookout::config::{ConfigError, Env};
-use lookout::notify::email::EmailSettings;
-use lookout::notify::sms::{SmsSettings, read_send_status};
-use lookout::notify::wecom::{WeComSettings, read_reply};
+use lookout::notify::sms::read_send_status;
+use lookout::notify::wecom::read_reply;
 use lookout::tencent::parse_response;
 use lookout::tick::Tick;
 use proptest::prelude::*;
@@ -317,18 +315,15 @@ proptest! {
     #[test]
     fn every_settings_reader_gives_settings_or_a_clear_error(vars in environment()) {
         let env = Env::from_pairs(vars.clone());
-        let checks: Vec<Result<(), ConfigError>> = vec![
-            SiteSettings::from_env(&env).map(drop),
-            SpeedTestSettings::from_env(&env).map(drop),
+        let mut checks: Vec<Result<(), ConfigError>> = vec![
             concurrency_from_env(&env).map(drop),
             node_timeout_from_env(&env).map(drop),
-            KafkaLagSettings::from_env(&env).map(drop),
             Policy::from_env(&env, &lookout::notify::delays()).map(drop),
             Style::from_env(&env).map(drop),
-            WeComSettings::from_env(&env).map(drop),
-            EmailSettings::from_env(&env).map(drop),
-            SmsSettings::from_env(&env).map(drop),
         ];
+        // Every check type's and channel type's settings, read from their declared keys.
+        checks.extend(lookout::checks::CHECK_TYPES.iter().map(|t| (t.validate)(&env)));
+        checks.extend(lookout::notify::CHANNEL_TYPES.iter().map(|t| (t.validate)(&env).map(drop)));
         for result in checks {
             if let Err(error) = result {
                 prop_assert!(clear(&error), "{error:?} from {vars:?}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lookout::alerting::Digest;
 use lookout::alerting::render::Style;
-use lookout::config::Env;
+use lookout::config::{Env, read};
 use lookout::notify::dingtalk::{DingTalkNotifier, DingTalkSettings};
 use lookout::notify::feishu::{FeishuNotifier, FeishuSettings};
 use lookout::notify::slack::{SlackNotifier, SlackSettings};
@@ -56,7 +56,7 @@ async fn send(notifier: Box<dyn Notifier>, digest: &Digest) -> lookout::notify::
 }
 
 fn dingtalk(url: &str, secret: &str) -> Box<dyn Notifier> {
-    let settings = DingTalkSettings::from_env(&env(&[
+    let settings = read::settings_if_set::<DingTalkSettings>(&env(&[
         ("DINGTALK_WEBHOOK_URL", url),
         ("DINGTALK_SECRET", secret),
         ("DINGTALK_AT_MOBILES", "13800000000"),
@@ -167,7 +167,7 @@ async fn the_feishu_fake_refuses_a_timestamp_more_than_an_hour_off() {
 }
 
 fn feishu(url: &str, secret: &str) -> Box<dyn Notifier> {
-    let settings = FeishuSettings::from_env(&env(&[
+    let settings = read::settings_if_set::<FeishuSettings>(&env(&[
         ("FEISHU_WEBHOOK_URL", url),
         ("FEISHU_SECRET", secret),
     ]))
@@ -217,9 +217,10 @@ async fn feishu_signs_a_red_card_refuses_a_wrong_secret_and_limits_five_a_second
 async fn slack_and_telegram_wait_as_long_as_they_ask_then_deliver() {
     let slack = FakeSlack::start(SLACK_TOKEN).await;
     slack.rate_limit_next(1, 1);
-    let settings = SlackSettings::from_env(&env(&[("SLACK_WEBHOOK_URL", &slack.url())]))
-        .unwrap()
-        .unwrap();
+    let settings =
+        read::settings_if_set::<SlackSettings>(&env(&[("SLACK_WEBHOOK_URL", &slack.url())]))
+            .unwrap()
+            .unwrap();
     let started = std::time::Instant::now();
     let delivery = send(
         Box::new(SlackNotifier::new(settings, Style::default()).unwrap()),
@@ -238,7 +239,7 @@ async fn slack_and_telegram_wait_as_long_as_they_ask_then_deliver() {
 
     let telegram = FakeTelegram::start(TELEGRAM_TOKEN, TELEGRAM_CHAT).await;
     telegram.flood_next(1, 1);
-    let settings = TelegramSettings::from_env(&env(&[
+    let settings = read::settings_if_set::<TelegramSettings>(&env(&[
         ("TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN),
         ("TELEGRAM_CHAT_ID", TELEGRAM_CHAT),
         ("TELEGRAM_BASE_URL", &telegram.base_url()),
@@ -267,9 +268,10 @@ async fn slack_and_telegram_wait_as_long_as_they_ask_then_deliver() {
     assert!(sent.contains("&amp;b=&lt;script&gt;"), "{sent}");
 
     // Slack takes about one message a second: a second one at once waits for its Retry-After.
-    let settings = SlackSettings::from_env(&env(&[("SLACK_WEBHOOK_URL", &slack.url())]))
-        .unwrap()
-        .unwrap();
+    let settings =
+        read::settings_if_set::<SlackSettings>(&env(&[("SLACK_WEBHOOK_URL", &slack.url())]))
+            .unwrap()
+            .unwrap();
     let notifier = SlackNotifier::new(settings, Style::default()).unwrap();
     let first = notifier.deliver(&support::scripted::digest_with(3)).await;
     let second = notifier
@@ -282,7 +284,7 @@ async fn slack_and_telegram_wait_as_long_as_they_ask_then_deliver() {
         "{second:?}"
     );
 
-    let settings = TelegramSettings::from_env(&env(&[
+    let settings = read::settings_if_set::<TelegramSettings>(&env(&[
         ("TELEGRAM_BOT_TOKEN", "123456:wrong-token-never-printed"),
         ("TELEGRAM_CHAT_ID", TELEGRAM_CHAT),
         ("TELEGRAM_BASE_URL", &telegram.base_url()),
@@ -332,7 +334,7 @@ fn python_verifies(secret: &str, timestamp: &str, body: &str, signature: &str) -
 async fn the_webhook_posts_the_digest_signed_and_retries_a_5xx() {
     let receiver = FakeReceiver::start().await;
     receiver.answer(&[503]);
-    let settings = WebhookSettings::from_env(&env(&[
+    let settings = read::settings_if_set::<WebhookSettings>(&env(&[
         ("WEBHOOK_URL", &receiver.url()),
         ("WEBHOOK_SECRET", WEBHOOK_SECRET),
     ]))

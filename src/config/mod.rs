@@ -3,6 +3,7 @@
 //! Every function reads its settings through [`Env`], a snapshot of variables, so tests can build one
 //! from pairs instead of mutating the process environment.
 
+pub mod read;
 pub mod yaml;
 
 use std::collections::HashMap;
@@ -374,6 +375,11 @@ pub struct SettingKey {
     pub secret: bool,
     /// What it means, for the docs' key tables (one line of Markdown).
     pub doc: &'static str,
+    /// What to set when it is missing or malformed (the fix in its error).
+    pub hint: &'static str,
+    /// The value read when it is unset (`None`: it is optional, or required when the settings
+    /// say so).
+    pub default: Option<&'static str>,
 }
 
 impl SettingKey {
@@ -415,6 +421,19 @@ impl SettingKey {
         SettingKey { doc, ..self }
     }
 
+    /// What to set when it is missing or malformed.
+    pub const fn hint(self, hint: &'static str) -> Self {
+        SettingKey { hint, ..self }
+    }
+
+    /// The value read when it is unset, written as its variable would be (`"2"`, `"5000"`).
+    pub const fn default(self, default: &'static str) -> Self {
+        SettingKey {
+            default: Some(default),
+            ..self
+        }
+    }
+
     /// The variable as the deployment lists it, read by `function` (`None`: every function).
     pub const fn setting(&self, function: Option<&'static str>) -> Setting {
         Setting {
@@ -433,6 +452,8 @@ const fn key(key: &'static str, var: &'static str, shape: Shape) -> SettingKey {
         source: Source::File,
         secret: false,
         doc: "",
+        hint: "",
+        default: None,
     }
 }
 

@@ -13,7 +13,8 @@ use super::DeliveryError;
 use super::robot::{self, Reply, Request, RobotChannel, RobotType};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
-use crate::config::{ConfigError, Env, Secret, list, one};
+use crate::config::read::{self, Parse, Problem};
+use crate::config::{Secret, SettingKey, list, one};
 use crate::signing;
 
 /// `type: dingtalk` in `lookout.yaml`.
@@ -22,11 +23,15 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     keys: &[
         one("webhook_url", "DINGTALK_WEBHOOK_URL")
             .stack_secret()
-            .doc("the robot's webhook URL"),
+            .doc("the robot's webhook URL")
+            .hint("set it to the robot's webhook URL, https://oapi.dingtalk.com/robot/send?access_token=..."),
         one("secret", "DINGTALK_SECRET")
             .stack_secret()
-            .doc("the robot's 加签 secret, `SEC...`"),
-        list("at_mobiles", "DINGTALK_AT_MOBILES").doc("mobiles to @-mention"),
+            .doc("the robot's 加签 secret, `SEC...`")
+            .hint("copy the secret from the robot's security settings (加签), SEC..."),
+        list("at_mobiles", "DINGTALK_AT_MOBILES")
+            .doc("mobiles to @-mention")
+            .hint("set it to the mobiles to @-mention, comma-separated, e.g. 13800000000"),
         one("at_all", "DINGTALK_AT_ALL").doc("`true` or `false`: @-mention everyone"),
     ],
     after_minutes: one("after_minutes", "DINGTALK_AFTER_MINUTES"),
@@ -46,78 +51,72 @@ pub const TYPE: super::ChannelType = super::ChannelType {
 pub const TEXT_LIMIT: usize = 20_000;
 
 /// DingTalk settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct DingTalkSettings {
     /// `DINGTALK_WEBHOOK_URL`: `https://oapi.dingtalk.com/robot/send?access_token=...`.
+    #[serde(deserialize_with = "webhook")]
     pub webhook_url: Secret,
     /// `DINGTALK_SECRET`: the robot's 加签 secret (`SEC...`), when it signs.
-    pub secret: Option<Secret>,
+    #[serde(default, deserialize_with = "read::parsed_some")]
+    pub secret: Option<SigningSecret>,
     /// `DINGTALK_AT_MOBILES`: mobiles to @-mention.
+    #[serde(default, deserialize_with = "mobiles")]
     pub at_mobiles: Vec<String>,
     /// `DINGTALK_AT_ALL`: @-mention everyone.
+    #[serde(default)]
     pub at_all: bool,
 }
 
-impl DingTalkSettings {
-    /// `None` when the channel is not configured.
-    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
-        const HINT: &str = "set it to the robot's webhook URL, https://oapi.dingtalk.com/robot/send?access_token=...";
-        let Some(webhook_url) = robot::webhook_url(env, "DINGTALK_WEBHOOK_URL", HINT)? else {
-            if env.is_set("DINGTALK_SECRET") || env.is_set("DINGTALK_AT_MOBILES") {
-                return Err(ConfigError::Missing {
-                    var: "DINGTALK_WEBHOOK_URL",
-                    hint: HINT.into(),
-                });
-            }
-            return Ok(None);
-        };
-        let has_token = url::Url::parse(webhook_url.expose()).ok().is_some_and(|u| {
-            u.query_pairs()
-                .any(|(k, v)| k == "access_token" && !v.is_empty())
-        });
-        if !has_token {
-            return Err(ConfigError::invalid(
-                "DINGTALK_WEBHOOK_URL",
-                crate::redact::REDACTED,
-                "it has no access_token",
-                HINT,
-            ));
+impl read::Settings for DingTalkSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys];
+}
+
+/// The webhook: an http(s) URL with its `access_token`.
+fn webhook<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+    let url = read::secret_url(d)?;
+    let has_token = url::Url::parse(url.expose()).ok().is_some_and(|u| {
+        u.query_pairs()
+            .any(|(k, v)| k == "access_token" && !v.is_empty())
+    });
+    if has_token {
+        Ok(url)
+    } else {
+        Err(Problem::new("it has no access_token").error())
+    }
+}
+
+/// The robot's 加签 secret, `SEC...`.
+#[derive(Debug, Clone)]
+pub struct SigningSecret(pub Secret);
+
+impl Parse for SigningSecret {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        if raw.starts_with("SEC") {
+            Ok(SigningSecret(Secret::new(raw.to_owned())))
+        } else {
+            Err(Problem::new("a robot's signing secret starts with SEC"))
         }
-        let secret = env.secret("DINGTALK_SECRET");
-        if let Some(secret) = &secret
-            && !secret.expose().starts_with("SEC")
+    }
+}
+
+/// Mobiles to @-mention.
+fn mobiles<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    read::parsed_list::<D, Mobile>(d).map(|list| list.into_iter().map(|m| m.0).collect())
+}
+
+/// A mobile to @-mention: digits, `+` and `-`.
+struct Mobile(String);
+
+impl Parse for Mobile {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        if raw
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '+' || c == '-')
         {
-            return Err(ConfigError::invalid(
-                "DINGTALK_SECRET",
-                crate::redact::REDACTED,
-                "a robot's signing secret starts with SEC",
-                "copy the secret from the robot's security settings (加签), SEC...",
-            ));
+            Ok(Mobile(raw.to_owned()))
+        } else {
+            Err(Problem::new("not a mobile number"))
         }
-        let at_mobiles: Vec<String> = env
-            .list("DINGTALK_AT_MOBILES")
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        if let Some(bad) = at_mobiles.iter().find(|m| {
-            m.is_empty()
-                || !m
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || c == '+' || c == '-')
-        }) {
-            return Err(ConfigError::invalid(
-                "DINGTALK_AT_MOBILES",
-                bad,
-                "not a mobile number",
-                "set it to the mobiles to @-mention, comma-separated, e.g. 13800000000",
-            ));
-        }
-        Ok(Some(DingTalkSettings {
-            webhook_url,
-            secret,
-            at_mobiles,
-            at_all: env.flag("DINGTALK_AT_ALL")?,
-        }))
     }
 }
 
@@ -207,7 +206,7 @@ fn signed_url(settings: &DingTalkSettings) -> String {
         Some(secret) => {
             let timestamp = Utc::now().timestamp_millis();
             let sign: String =
-                url::form_urlencoded::byte_serialize(sign(secret.expose(), timestamp).as_bytes())
+                url::form_urlencoded::byte_serialize(sign(secret.0.expose(), timestamp).as_bytes())
                     .collect();
             format!("{base}&timestamp={timestamp}&sign={sign}")
         }
@@ -224,9 +223,6 @@ impl RobotType for DingTalk {
     type Settings = DingTalkSettings;
     const CHANNEL: &'static str = TYPE.name;
     const NAME: &'static str = "DingTalk";
-    fn settings(env: &Env) -> Result<Option<DingTalkSettings>, ConfigError> {
-        DingTalkSettings::from_env(env)
-    }
 
     fn request(settings: &DingTalkSettings, digest: &Digest, style: &Style) -> Request {
         let body = request_body(digest, style, &settings.at_mobiles, settings.at_all);

@@ -12,7 +12,8 @@ use super::DeliveryError;
 use super::robot::{self, Reply, Request, RobotChannel, RobotType};
 use crate::alerting::render::{self, Style};
 use crate::alerting::{AlertState, Digest};
-use crate::config::{ConfigError, Env, Secret, one};
+use crate::config::read::{self, Parse, Problem};
+use crate::config::{ConfigError, Env, Secret, SettingKey, one};
 use crate::signing;
 
 /// `type: feishu` in `lookout.yaml`.
@@ -21,11 +22,15 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     keys: &[
         one("webhook_url", "FEISHU_WEBHOOK_URL")
             .stack_secret()
-            .doc("the bot's webhook URL, or only its hook id"),
+            .doc("the bot's webhook URL, or only its hook id")
+            .hint(HINT),
         one("secret", "FEISHU_SECRET")
             .stack_secret()
             .doc("the signing secret"),
-        one("domain", "FEISHU_DOMAIN").doc("`feishu`, the default, or `lark`"),
+        one("domain", "FEISHU_DOMAIN")
+            .default("feishu")
+            .doc("`feishu`, the default, or `lark`")
+            .hint("set it to feishu (open.feishu.cn) or lark (open.larksuite.com)"),
     ],
     after_minutes: one("after_minutes", "FEISHU_AFTER_MINUTES"),
     variables: &[],
@@ -40,78 +45,98 @@ pub const BODY_LIMIT: usize = 20 * 1024;
 const TEXT_LIMIT: usize = BODY_LIMIT - 2 * 1024;
 
 /// Feishu settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct FeishuSettings {
     /// `FEISHU_WEBHOOK_URL`: the bot's webhook, or only its hook id (the URL is then built on
     /// `domain`'s host).
     pub webhook_url: Secret,
     /// `FEISHU_SECRET`: the signing secret, when the bot signs.
     pub secret: Option<Secret>,
+    /// `FEISHU_DOMAIN`: Feishu's host or Lark's.
+    #[serde(deserialize_with = "read::parsed")]
+    pub domain: Domain,
+}
+
+impl read::Settings for FeishuSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys];
+
+    fn checked(self, _env: &Env) -> Result<Self, ConfigError> {
+        checked(self)
+    }
+}
+
+/// Feishu (`open.feishu.cn`) or Lark (`open.larksuite.com`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Domain {
+    /// `feishu` or `lark`.
+    pub name: &'static str,
+    /// Its API host.
+    pub host: &'static str,
 }
 
 /// Feishu's own host, and Lark's.
-const HOSTS: [(&str, &str); 2] = [("feishu", "open.feishu.cn"), ("lark", "open.larksuite.com")];
+const DOMAINS: [Domain; 2] = [
+    Domain {
+        name: "feishu",
+        host: "open.feishu.cn",
+    },
+    Domain {
+        name: "lark",
+        host: "open.larksuite.com",
+    },
+];
 
-impl FeishuSettings {
-    /// `None` when the channel is not configured.
-    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
-        const HINT: &str = "set it to the bot's webhook URL, https://open.feishu.cn/open-apis/bot/v2/hook/... (or only the hook id)";
-        let domain = env
-            .get("FEISHU_DOMAIN")
-            .unwrap_or("feishu")
-            .to_ascii_lowercase();
-        let Some((_, host)) = HOSTS.iter().find(|(name, _)| *name == domain) else {
+impl Parse for Domain {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        DOMAINS
+            .into_iter()
+            .find(|d| d.name.eq_ignore_ascii_case(raw))
+            .ok_or_else(|| Problem::new("not feishu or lark"))
+    }
+}
+
+const HINT: &str = "set it to the bot's webhook URL, https://open.feishu.cn/open-apis/bot/v2/hook/... (or only the hook id)";
+
+/// A hook id becomes its URL on the domain's host; a URL must be an http(s) one, and a public
+/// hook must be on the domain's host (said now, rather than refused at the first alert).
+fn checked(mut settings: FeishuSettings) -> Result<FeishuSettings, ConfigError> {
+    let domain = settings.domain;
+    let raw = settings.webhook_url.expose();
+    if raw.contains("://") {
+        let Some(url) = read::http_url(raw) else {
             return Err(ConfigError::invalid(
-                "FEISHU_DOMAIN",
-                &domain,
-                "not feishu or lark",
-                "set it to feishu (open.feishu.cn) or lark (open.larksuite.com)",
+                "FEISHU_WEBHOOK_URL",
+                crate::redact::REDACTED,
+                "not an http(s) URL",
+                HINT,
             ));
         };
-        let Some(raw) = env.secret("FEISHU_WEBHOOK_URL") else {
-            if env.is_set("FEISHU_SECRET") {
-                return Err(ConfigError::Missing {
-                    var: "FEISHU_WEBHOOK_URL",
-                    hint: HINT.into(),
-                });
-            }
-            return Ok(None);
-        };
-        let webhook_url = if raw.expose().contains("://") {
-            let url = robot::webhook_url(env, "FEISHU_WEBHOOK_URL", HINT)?.unwrap_or(raw);
-            // A public hook on the other domain's host: say so, rather than be refused later.
-            let on = url::Url::parse(url.expose())
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned));
-            if let Some(other) = HOSTS
-                .iter()
-                .find(|(_, h)| Some(*h) == on.as_deref() && h != host)
-            {
-                return Err(ConfigError::invalid(
-                    "FEISHU_DOMAIN",
-                    &domain,
-                    format!("the webhook is on {}", other.1),
-                    format!("set it to {}", other.0),
-                ));
-            }
-            url
-        } else {
-            let id = raw.expose();
-            if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return Err(ConfigError::invalid(
-                    "FEISHU_WEBHOOK_URL",
-                    crate::redact::REDACTED,
-                    "neither a URL nor a hook id",
-                    HINT,
-                ));
-            }
-            Secret::new(format!("https://{host}/open-apis/bot/v2/hook/{id}"))
-        };
-        Ok(Some(FeishuSettings {
-            webhook_url,
-            secret: env.secret("FEISHU_SECRET"),
-        }))
+        if let Some(other) = DOMAINS
+            .iter()
+            .find(|d| url.host_str() == Some(d.host) && **d != domain)
+        {
+            return Err(ConfigError::invalid(
+                "FEISHU_DOMAIN",
+                domain.name,
+                format!("the webhook is on {}", other.host),
+                format!("set it to {}", other.name),
+            ));
+        }
+    } else {
+        if !raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(ConfigError::invalid(
+                "FEISHU_WEBHOOK_URL",
+                crate::redact::REDACTED,
+                "neither a URL nor a hook id",
+                HINT,
+            ));
+        }
+        settings.webhook_url = Secret::new(format!(
+            "https://{}/open-apis/bot/v2/hook/{raw}",
+            domain.host
+        ));
     }
+    Ok(settings)
 }
 
 /// `sign` for `timestamp` (seconds).
@@ -190,10 +215,6 @@ impl RobotType for Feishu {
     const NAME: &'static str = "Feishu";
     const EXPLAINS_4XX: bool = true;
 
-    fn settings(env: &Env) -> Result<Option<FeishuSettings>, ConfigError> {
-        FeishuSettings::from_env(env)
-    }
-
     fn request(settings: &FeishuSettings, digest: &Digest, style: &Style) -> Request {
         let body = request_body(
             digest,
@@ -213,6 +234,7 @@ impl RobotType for Feishu {
 mod tests {
     use super::*;
     use crate::alerting::render::fixtures;
+    use crate::config::Env;
 
     #[test]
     fn the_signature_is_keyed_by_timestamp_and_secret() {
@@ -244,7 +266,9 @@ mod tests {
     #[test]
     fn a_hook_id_is_built_on_its_domain_and_a_mismatch_is_refused() {
         let env = Env::from_pairs([("FEISHU_WEBHOOK_URL", "abc-123"), ("FEISHU_DOMAIN", "lark")]);
-        let s = FeishuSettings::from_env(&env).unwrap().unwrap();
+        let s = read::settings_if_set::<FeishuSettings>(&env)
+            .unwrap()
+            .unwrap();
         assert_eq!(
             s.webhook_url.expose(),
             "https://open.larksuite.com/open-apis/bot/v2/hook/abc-123"
@@ -253,7 +277,9 @@ mod tests {
             "FEISHU_WEBHOOK_URL",
             "https://open.larksuite.com/open-apis/bot/v2/hook/x",
         )]);
-        let error = FeishuSettings::from_env(&env).unwrap_err().to_string();
+        let error = read::settings_if_set::<FeishuSettings>(&env)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("set it to lark"), "{error}");
     }
 }

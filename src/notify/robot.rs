@@ -17,14 +17,14 @@ use super::{DeliveryError, Notifier, Receipt};
 use crate::alerting::Digest;
 use crate::alerting::render::Style;
 use crate::alerting::state::Budgets;
-use crate::config::{ConfigError, Env, SetupError};
+use crate::config::{ConfigError, Env, SetupError, read};
 use crate::http::{BodyError, caps, read_capped};
 
 /// A channel type that posts JSON: what it is called, what it posts where, and how it reads the
 /// answer. One file each; the posting is [`RobotChannel`]'s.
 pub trait RobotType: Send + Sync + 'static {
-    /// Its settings, read from its variables.
-    type Settings: Send + Sync + 'static;
+    /// Its settings, read from its keys ([`crate::config::read`]).
+    type Settings: read::Settings + Send + Sync + 'static;
     /// `type:` in `lookout.yaml` (`slack`).
     const CHANNEL: &'static str;
     /// Its name in reasons (`Slack`).
@@ -32,9 +32,6 @@ pub trait RobotType: Send + Sync + 'static {
     /// It answers its refusals with a 4xx and a JSON body worth reading (Feishu, Telegram) rather
     /// than a bare status.
     const EXPLAINS_4XX: bool = false;
-
-    /// Its settings from its variables; `None` when none of them is set.
-    fn settings(env: &Env) -> Result<Option<Self::Settings>, ConfigError>;
 
     /// What to post for a digest, and where (signed now, when the robot signs).
     fn request(settings: &Self::Settings, digest: &Digest, style: &Style) -> Request;
@@ -106,7 +103,7 @@ impl<R: RobotType> Notifier for RobotChannel<R> {
 
 /// A robot type's `validate` in [`super::ChannelType`]: true when any of its settings is set.
 pub fn validate<R: RobotType>(env: &Env) -> Result<bool, ConfigError> {
-    R::settings(env).map(|s| s.is_some())
+    read::settings_if_set::<R::Settings>(env).map(|s| s.is_some())
 }
 
 /// A robot type's `build` in [`super::ChannelType`] (robots keep no budget).
@@ -115,7 +112,11 @@ pub fn build<R: RobotType>(
     style: Style,
     _budgets: Arc<dyn Budgets>,
 ) -> BoxFuture<'_, Result<Option<Box<dyn Notifier>>, SetupError>> {
-    Box::pin(async move { super::built(R::settings(env), |s| RobotChannel::<R>::new(s, style)) })
+    Box::pin(async move {
+        super::built(read::settings_if_set::<R::Settings>(env), |s| {
+            RobotChannel::<R>::new(s, style)
+        })
+    })
 }
 
 /// How long one post may take.
@@ -239,26 +240,4 @@ pub fn waiting(reason: String, wait: Option<Duration>) -> DeliveryError {
         )),
         wait => DeliveryError::retryable(reason).after(wait),
     }
-}
-
-/// A robot's webhook URL from `var`: an http(s) URL, kept secret (it carries the robot's key).
-/// `None` when unset. The value never appears in the error.
-pub fn webhook_url(
-    env: &crate::config::Env,
-    var: &'static str,
-    hint: &str,
-) -> Result<Option<crate::config::Secret>, crate::config::ConfigError> {
-    let Some(url) = env.secret(var) else {
-        return Ok(None);
-    };
-    let parsed = url::Url::parse(url.expose()).ok();
-    if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some()) {
-        return Err(crate::config::ConfigError::invalid(
-            var,
-            crate::redact::REDACTED,
-            "not an http(s) URL",
-            hint,
-        ));
-    }
-    Ok(Some(url))
 }

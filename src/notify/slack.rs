@@ -8,14 +8,15 @@ use super::DeliveryError;
 use super::robot::{self, Reply, Request, RobotChannel, RobotType};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
-use crate::config::{ConfigError, Env, Secret, one};
+use crate::config::{Secret, SettingKey, one, read};
 
 /// `type: slack` in `lookout.yaml`.
 pub const TYPE: super::ChannelType = super::ChannelType {
     name: "slack",
     keys: &[one("webhook_url", "SLACK_WEBHOOK_URL")
         .stack_secret()
-        .doc("the incoming webhook's URL")],
+        .doc("the incoming webhook's URL")
+        .hint("set it to the incoming webhook's URL, https://hooks.slack.com/services/...")],
     after_minutes: one("after_minutes", "SLACK_AFTER_MINUTES"),
     variables: &[],
     validate: robot::validate::<Slack>,
@@ -30,22 +31,15 @@ pub const SECTION_LIMIT: usize = 3000;
 const MAX_SECTIONS: usize = 10;
 
 /// Slack settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct SlackSettings {
     /// `SLACK_WEBHOOK_URL`: `https://hooks.slack.com/services/...`.
+    #[serde(deserialize_with = "read::secret_url")]
     pub webhook_url: Secret,
 }
 
-impl SlackSettings {
-    /// `None` when the channel is not configured.
-    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
-        let url = robot::webhook_url(
-            env,
-            "SLACK_WEBHOOK_URL",
-            "set it to the incoming webhook's URL, https://hooks.slack.com/services/...",
-        )?;
-        Ok(url.map(|webhook_url| SlackSettings { webhook_url }))
-    }
+impl read::Settings for SlackSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys];
 }
 
 /// Escapes what Slack's mrkdwn reads as markup.
@@ -104,9 +98,6 @@ impl RobotType for Slack {
     type Settings = SlackSettings;
     const CHANNEL: &'static str = TYPE.name;
     const NAME: &'static str = "Slack";
-    fn settings(env: &Env) -> Result<Option<SlackSettings>, ConfigError> {
-        SlackSettings::from_env(env)
-    }
 
     fn request(settings: &SlackSettings, digest: &Digest, style: &Style) -> Request {
         Request::json(settings.webhook_url.expose(), &request_body(digest, style))

@@ -11,7 +11,8 @@ use super::DeliveryError;
 use super::robot::{self, Reply, Request, RobotChannel, RobotType};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
-use crate::config::{ConfigError, Env, Secret, one};
+use crate::config::read::{self, Problem};
+use crate::config::{Secret, SettingKey, one};
 
 /// `type: telegram` in `lookout.yaml`.
 pub const TYPE: super::ChannelType = super::ChannelType {
@@ -19,10 +20,15 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     keys: &[
         one("bot_token", "TELEGRAM_BOT_TOKEN")
             .stack_secret()
-            .doc("the bot's token from @BotFather"),
+            .doc("the bot's token from @BotFather")
+            .hint("set it to the bot's token from @BotFather, like 123456:ABC-DEF..."),
         one("chat_id", "TELEGRAM_CHAT_ID")
-            .doc("the chat (`-100...` for a group, `@channel` for a channel)"),
-        one("base_url", "TELEGRAM_BASE_URL").doc("the Bot API; default `https://api.telegram.org`"),
+            .doc("the chat (`-100...` for a group, `@channel` for a channel)")
+            .hint("set it to the chat's id (-100... for a group) or @channelname"),
+        one("base_url", "TELEGRAM_BASE_URL")
+            .default("https://api.telegram.org")
+            .doc("the Bot API; default `https://api.telegram.org`")
+            .hint("leave it unset for https://api.telegram.org, or set it to a Bot API proxy"),
     ],
     after_minutes: one("after_minutes", "TELEGRAM_AFTER_MINUTES"),
     variables: &[],
@@ -36,71 +42,38 @@ pub const TYPE: super::ChannelType = super::ChannelType {
 pub const TEXT_LIMIT: usize = 4096;
 
 /// Telegram settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct TelegramSettings {
     /// `TELEGRAM_BOT_TOKEN`: `123456:ABC-...` from @BotFather.
+    #[serde(deserialize_with = "bot_token")]
     pub bot_token: Secret,
     /// `TELEGRAM_CHAT_ID`: the chat (`-100...` for a group, `@channel` for a channel).
+    #[serde(deserialize_with = "read::word")]
     pub chat_id: String,
     /// `TELEGRAM_BASE_URL`: the Bot API (a proxy; tests).
+    #[serde(deserialize_with = "read::parsed")]
     pub base_url: url::Url,
 }
 
-impl TelegramSettings {
-    /// `None` when the channel is not configured.
-    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
-        const TOKEN_HINT: &str =
-            "set it to the bot's token from @BotFather, like 123456:ABC-DEF...";
-        let Some(bot_token) = env.secret("TELEGRAM_BOT_TOKEN") else {
-            if env.is_set("TELEGRAM_CHAT_ID") {
-                return Err(ConfigError::Missing {
-                    var: "TELEGRAM_BOT_TOKEN",
-                    hint: TOKEN_HINT.into(),
-                });
-            }
-            return Ok(None);
-        };
-        let valid = bot_token.expose().split_once(':').is_some_and(|(id, key)| {
-            !id.is_empty()
-                && id.chars().all(|c| c.is_ascii_digit())
-                && !key.is_empty()
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        });
-        if !valid {
-            return Err(ConfigError::invalid(
-                "TELEGRAM_BOT_TOKEN",
-                crate::redact::REDACTED,
-                "not a bot token",
-                TOKEN_HINT,
-            ));
-        }
-        let chat_id = env
-            .required_word(
-                "TELEGRAM_CHAT_ID",
-                "set it to the chat's id (-100... for a group) or @channelname",
-            )?
-            .to_owned();
-        let raw = env
-            .get("TELEGRAM_BASE_URL")
-            .unwrap_or("https://api.telegram.org");
-        let base_url = url::Url::parse(raw)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| {
-                ConfigError::invalid(
-                    "TELEGRAM_BASE_URL",
-                    raw,
-                    "not an http(s) URL",
-                    "leave it unset for https://api.telegram.org, or set it to a Bot API proxy",
-                )
-            })?;
-        Ok(Some(TelegramSettings {
-            bot_token,
-            chat_id,
-            base_url,
-        }))
+impl read::Settings for TelegramSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys];
+}
+
+/// A bot token, `<digits>:<letters, digits, _ and ->`.
+fn bot_token<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+    let token = <Secret as serde::Deserialize>::deserialize(d)?;
+    let valid = token.expose().split_once(':').is_some_and(|(id, key)| {
+        !id.is_empty()
+            && id.chars().all(|c| c.is_ascii_digit())
+            && !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    });
+    if valid {
+        Ok(token)
+    } else {
+        Err(Problem::new("not a bot token").error())
     }
 }
 
@@ -170,10 +143,6 @@ impl RobotType for Telegram {
     const CHANNEL: &'static str = TYPE.name;
     const NAME: &'static str = "Telegram";
     const EXPLAINS_4XX: bool = true;
-
-    fn settings(env: &Env) -> Result<Option<TelegramSettings>, ConfigError> {
-        TelegramSettings::from_env(env)
-    }
 
     fn request(settings: &TelegramSettings, digest: &Digest, style: &Style) -> Request {
         let url = format!(

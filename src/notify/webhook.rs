@@ -13,16 +13,16 @@ use super::DeliveryError;
 use super::robot::{self, Reply, Request, RobotChannel, RobotType};
 use crate::alerting::Digest;
 use crate::alerting::render::Style;
-use crate::config::{ConfigError, Env, Secret, one};
+use crate::config::{Secret, SettingKey, one, read};
 use crate::signing;
 
 /// `type: webhook` in `lookout.yaml`.
 pub const TYPE: super::ChannelType = super::ChannelType {
     name: "webhook",
     keys: &[
-        one("url", "WEBHOOK_URL").doc(
-            "the http(s) URL that receives the alerts (kept secret: URLs often carry a token)",
-        ),
+        one("url", "WEBHOOK_URL")
+            .doc("the http(s) URL that receives the alerts (kept secret: URLs often carry a token)")
+            .hint("set it to the http(s) URL that receives the alerts"),
         one("secret", "WEBHOOK_SECRET")
             .stack_secret()
             .doc("signs each post"),
@@ -40,32 +40,17 @@ pub const SIGNATURE_HEADER: &str = "X-Lookout-Signature";
 pub const TIMESTAMP_HEADER: &str = "X-Lookout-Timestamp";
 
 /// Webhook settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct WebhookSettings {
     /// `WEBHOOK_URL`: where to post (treated as a secret: URLs often carry a token).
+    #[serde(deserialize_with = "read::secret_url")]
     pub url: Secret,
     /// `WEBHOOK_SECRET`: signs each post, when set.
     pub secret: Option<Secret>,
 }
 
-impl WebhookSettings {
-    /// `None` when the channel is not configured.
-    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
-        const HINT: &str = "set it to the http(s) URL that receives the alerts";
-        let Some(url) = robot::webhook_url(env, "WEBHOOK_URL", HINT)? else {
-            if env.is_set("WEBHOOK_SECRET") {
-                return Err(ConfigError::Missing {
-                    var: "WEBHOOK_URL",
-                    hint: HINT.into(),
-                });
-            }
-            return Ok(None);
-        };
-        Ok(Some(WebhookSettings {
-            url,
-            secret: env.secret("WEBHOOK_SECRET"),
-        }))
-    }
+impl read::Settings for WebhookSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys];
 }
 
 /// The body: the digest, in the documented schema.
@@ -108,9 +93,6 @@ impl RobotType for Webhook {
     type Settings = WebhookSettings;
     const CHANNEL: &'static str = TYPE.name;
     const NAME: &'static str = "the webhook";
-    fn settings(env: &Env) -> Result<Option<WebhookSettings>, ConfigError> {
-        WebhookSettings::from_env(env)
-    }
 
     fn request(settings: &WebhookSettings, digest: &Digest, _style: &Style) -> Request {
         let mut request = Request::json(settings.url.expose(), &request_body(digest));

@@ -7,7 +7,8 @@ use super::robot::{self, Reply, Request, RobotChannel, RobotType};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
 use crate::alerting::{Alert, AlertState};
-use crate::config::{ConfigError, Env, Secret, list, one};
+use crate::config::read::{self, Parse, Problem};
+use crate::config::{Secret, SettingKey, list, one};
 use chrono::{DateTime, Utc};
 
 /// `type: wecom` in `lookout.yaml`.
@@ -16,10 +17,12 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     keys: &[
         one("webhook_url", "WECOM_WEBHOOK_URL")
             .stack_secret()
-            .doc("the robot's webhook URL, with its key"),
+            .doc("the robot's webhook URL, with its key")
+            .hint("set it to the robot's full webhook URL, https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=..."),
         list("mention_mobiles", "WECOM_MENTION_MOBILES")
             .parameter()
-            .doc("mobiles to @-mention, or `@all`"),
+            .doc("mobiles to @-mention, or `@all`")
+            .hint("set it to mobiles, comma-separated, e.g. 13800001111,13900002222, or @all"),
     ],
     after_minutes: one("after_minutes", "WECOM_AFTER_MINUTES").parameter(),
     variables: &[],
@@ -29,59 +32,36 @@ pub const TYPE: super::ChannelType = super::ChannelType {
 };
 
 /// WeCom robot settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct WeComSettings {
     /// `WECOM_WEBHOOK_URL`: the full webhook URL; its `key` is a secret (registered alone, as
     /// written and decoded, by [`Secret::new`]: a robot can echo it on its own).
+    #[serde(deserialize_with = "read::secret_url")]
     pub webhook_url: Secret,
     /// `WECOM_MENTION_MOBILES`: mobiles to @-mention, or `@all`.
+    #[serde(default, deserialize_with = "mentions")]
     pub mention_mobiles: Vec<String>,
 }
 
-impl WeComSettings {
-    /// `None` when the channel is not configured.
-    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
-        let mentions: Vec<String> = env
-            .list("WECOM_MENTION_MOBILES")
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        let Some(webhook_url) = env.secret("WECOM_WEBHOOK_URL") else {
-            if mentions.is_empty() {
-                return Ok(None);
-            }
-            return Err(ConfigError::Missing {
-                var: "WECOM_WEBHOOK_URL",
-                hint: "WECOM_MENTION_MOBILES is set: set WECOM_WEBHOOK_URL to the robot's webhook URL, with its key".into(),
-            });
-        };
-        let valid = url::Url::parse(webhook_url.expose())
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-        if valid.is_none() {
-            // The value is a secret: the message must not quote it.
-            return Err(ConfigError::invalid(
-                "WECOM_WEBHOOK_URL",
-                "<redacted>",
-                "not an http(s) URL",
-                "set it to the robot's full webhook URL, https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...",
-            ));
+impl read::Settings for WeComSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys];
+}
+
+/// Mobiles to @-mention: 11 digits each, or `@all`.
+fn mentions<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    read::parsed_list::<D, Mention>(d).map(|list| list.into_iter().map(|m| m.0).collect())
+}
+
+struct Mention(String);
+
+impl Parse for Mention {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        let is_mobile = raw.len() == 11 && raw.chars().all(|c| c.is_ascii_digit());
+        if raw == "@all" || is_mobile {
+            Ok(Mention(raw.to_owned()))
+        } else {
+            Err(Problem::new("not an 11-digit mobile number or @all"))
         }
-        for mobile in &mentions {
-            let is_mobile = mobile.len() == 11 && mobile.chars().all(|c| c.is_ascii_digit());
-            if mobile != "@all" && !is_mobile {
-                return Err(ConfigError::invalid(
-                    "WECOM_MENTION_MOBILES",
-                    mobile,
-                    "not an 11-digit mobile number or @all",
-                    "set it to mobiles, comma-separated, e.g. 13800001111,13900002222, or @all",
-                ));
-            }
-        }
-        Ok(Some(WeComSettings {
-            webhook_url,
-            mention_mobiles: mentions,
-        }))
     }
 }
 
@@ -140,9 +120,6 @@ impl RobotType for WeCom {
     type Settings = WeComSettings;
     const CHANNEL: &'static str = TYPE.name;
     const NAME: &'static str = "WeCom";
-    fn settings(env: &Env) -> Result<Option<WeComSettings>, ConfigError> {
-        WeComSettings::from_env(env)
-    }
 
     fn request(settings: &WeComSettings, digest: &Digest, style: &Style) -> Request {
         Request::json(
@@ -242,6 +219,7 @@ mod tests {
     use crate::alerting::render::fixtures;
     use crate::alerting::render::truncate_bytes;
     use crate::alerting::{Alert, AlertState};
+    use crate::config::Env;
     use chrono::Utc;
 
     fn digest() -> Digest {
@@ -309,7 +287,9 @@ mod tests {
     #[test]
     fn settings_refuse_a_bad_url_without_quoting_it() {
         let env = Env::from_pairs([("WECOM_WEBHOOK_URL", "qyapi?key=SECRET-KEY-123")]);
-        let text = WeComSettings::from_env(&env).unwrap_err().to_string();
+        let text = read::settings_if_set::<WeComSettings>(&env)
+            .unwrap_err()
+            .to_string();
         assert!(
             text.contains("WECOM_WEBHOOK_URL") && !text.contains("SECRET-KEY-123"),
             "{text}"
@@ -319,14 +299,17 @@ mod tests {
             ("WECOM_MENTION_MOBILES", "123"),
         ]);
         assert!(
-            WeComSettings::from_env(&env)
+            read::settings_if_set::<WeComSettings>(&env)
                 .unwrap_err()
                 .to_string()
                 .contains("WECOM_MENTION_MOBILES=\"123\"")
         );
-        assert_eq!(WeComSettings::from_env(&Env::default()).unwrap(), None);
+        assert_eq!(
+            read::settings_if_set::<WeComSettings>(&Env::default()).unwrap(),
+            None
+        );
         let only_mentions = Env::from_pairs([("WECOM_MENTION_MOBILES", "@all")]);
-        assert!(WeComSettings::from_env(&only_mentions).is_err());
+        assert!(read::settings_if_set::<WeComSettings>(&only_mentions).is_err());
     }
     #[test]
     fn wecom_markdown_fits_4096_bytes_and_says_how_many_were_left_out() {
