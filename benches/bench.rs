@@ -177,7 +177,7 @@ async fn fan_out_three(rows: &mut Vec<Row>) {
     }
     api.set_page_delay(Duration::from_millis(200));
     let wecom = |url: String| -> Box<dyn Notifier> {
-        let settings = WeComSettings::from_env(&Env::from_pairs([("WECOM_WEBHOOK_URL", url)]))
+        let settings = lookout::config::read::settings_if_set::<WeComSettings>(&Env::from_pairs([("WECOM_WEBHOOK_URL", url)]))
             .unwrap()
             .unwrap();
         Box::new(WeComNotifier::new(settings, Style::default()).unwrap())
