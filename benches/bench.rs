@@ -139,8 +139,10 @@ async fn kafka_lag(rows: &mut Vec<Row>) {
             ("TENCENTCLOUD_SECRET_KEY", tencent::SECRET_KEY.into()),
             ("TENCENTCLOUD_CKAFKA_ENDPOINT", api.url()),
         ]);
-        let check = KafkaLagCheck::new(KafkaLagSettings::from_env(&env).expect("settings"))
-            .expect("client");
+        let check = KafkaLagCheck::new(
+            lookout::config::read::settings::<KafkaLagSettings>(&env).expect("settings"),
+        )
+        .expect("client");
         let mut runs = Vec::new();
         for _ in 0..3 {
             runs.push(time_ms(check.run(&tick(), &Default::default(), far_deadline())).await);
@@ -176,12 +178,15 @@ async fn fan_out_three(rows: &mut Vec<Row>) {
         robot.set_delay(Duration::from_millis(200));
     }
     api.set_page_delay(Duration::from_millis(200));
-    let wecom = |url: String| -> Box<dyn Notifier> {
-        let settings = lookout::config::read::settings_if_set::<WeComSettings>(&Env::from_pairs([("WECOM_WEBHOOK_URL", url)]))
+    let wecom =
+        |url: String| -> Box<dyn Notifier> {
+            let settings = lookout::config::read::settings_if_set::<WeComSettings>(
+                &Env::from_pairs([("WECOM_WEBHOOK_URL", url)]),
+            )
             .unwrap()
             .unwrap();
-        Box::new(WeComNotifier::new(settings, Style::default()).unwrap())
-    };
+            Box::new(WeComNotifier::new(settings, Style::default()).unwrap())
+        };
     let sms_env = Env::from_pairs([
         ("SMS_PHONE_NUMBERS", "13800000000".to_owned()),
         ("SMS_SDK_APP_ID", "1400000001".into()),
@@ -193,7 +198,9 @@ async fn fan_out_three(rows: &mut Vec<Row>) {
     ]);
     let sms: Box<dyn Notifier> = Box::new(
         SmsNotifier::new(
-            SmsSettings::from_env(&sms_env).unwrap().unwrap(),
+            lookout::config::read::settings_if_set::<SmsSettings>(&sms_env)
+                .unwrap()
+                .unwrap(),
             Style::default(),
         )
         .unwrap(),

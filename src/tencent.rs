@@ -9,19 +9,24 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::config::{ConfigError, Env, Secret, SettingKey, variable};
+use crate::config::{Secret, SettingKey, read, variable};
 
 /// The API key's variables, declared once for every type that calls the API (SMS, CKafka).
-pub const SECRET_ID: SettingKey =
-    variable("TENCENTCLOUD_SECRET_ID").doc("the Tencent Cloud API key's id");
+pub const SECRET_ID: SettingKey = variable("TENCENTCLOUD_SECRET_ID")
+    .doc("the Tencent Cloud API key's id")
+    .hint(KEY_HINT);
 /// The key itself.
 pub const SECRET_KEY: SettingKey = variable("TENCENTCLOUD_SECRET_KEY")
     .stack_secret()
-    .doc("its key");
+    .doc("its key")
+    .hint(KEY_HINT);
 /// A temporary key's token.
 pub const SESSION_TOKEN: SettingKey = variable("TENCENTCLOUD_SESSION_TOKEN")
     .stack_secret()
-    .doc("a temporary key's token");
+    .doc("a temporary key's token")
+    .hint("copy it again from the CAM console: it is printable ASCII without spaces");
+
+const KEY_HINT: &str = "Tencent Cloud API calls are signed: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY (a CAM key pair), printable ASCII without spaces";
 
 /// The content type sent and signed (the official SDKs send it without a charset).
 pub const CONTENT_TYPE: &str = "application/json";
@@ -29,14 +34,22 @@ pub const CONTENT_TYPE: &str = "application/json";
 const SIGNED_HEADERS: &str = "content-type;host";
 const ALGORITHM: &str = "TC3-HMAC-SHA256";
 
-/// A SecretId / SecretKey pair, with a session token for temporary credentials.
-#[derive(Clone)]
+/// A SecretId / SecretKey pair, with a session token for temporary credentials: a group of keys
+/// in the settings of each type that calls the API (`#[serde(rename = "@tencent")]`).
+#[derive(Clone, serde::Deserialize)]
 pub struct Credentials {
     /// `TENCENTCLOUD_SECRET_ID`: names the key; not itself secret, but kept out of messages anyway.
+    #[serde(rename = "TENCENTCLOUD_SECRET_ID", deserialize_with = "read::word")]
     pub secret_id: String,
     /// `TENCENTCLOUD_SECRET_KEY`.
+    #[serde(rename = "TENCENTCLOUD_SECRET_KEY")]
     pub secret_key: Secret,
     /// `TENCENTCLOUD_SESSION_TOKEN`, for temporary credentials.
+    #[serde(
+        rename = "TENCENTCLOUD_SESSION_TOKEN",
+        default,
+        deserialize_with = "read::secret_word"
+    )]
     pub token: Option<Secret>,
 }
 
@@ -46,31 +59,6 @@ impl std::fmt::Debug for Credentials {
             .field("secret_id", &"<redacted>")
             .field("secret_key", &self.secret_key)
             .finish()
-    }
-}
-
-impl Credentials {
-    /// Reads `TENCENTCLOUD_SECRET_ID` and `TENCENTCLOUD_SECRET_KEY` (and the optional token);
-    /// `needed_by` names what needs them, for the error message.
-    pub fn from_env(env: &Env, needed_by: &str) -> Result<Self, ConfigError> {
-        let hint = format!(
-            "{needed_by} signs Tencent Cloud API calls: set TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY (a CAM key pair)"
-        );
-        let word_hint = "copy it again from the CAM console: it is printable ASCII without spaces";
-        let secret_id = env
-            .required_word("TENCENTCLOUD_SECRET_ID", &hint)?
-            .to_owned();
-        let secret_key = env
-            .secret("TENCENTCLOUD_SECRET_KEY")
-            .ok_or(ConfigError::Missing {
-                var: "TENCENTCLOUD_SECRET_KEY",
-                hint,
-            })?;
-        Ok(Credentials {
-            secret_id,
-            secret_key,
-            token: env.secret_word("TENCENTCLOUD_SESSION_TOKEN", word_hint)?,
-        })
     }
 }
 
@@ -88,23 +76,6 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// An endpoint from an override variable, defaulting to the real host.
-    pub fn from_env(
-        env: &Env,
-        var: &'static str,
-        service: &'static str,
-        version: &'static str,
-        region: String,
-    ) -> Result<Self, ConfigError> {
-        let url = env.service_url(var, &format!("https://{service}.tencentcloudapi.com/"))?;
-        Ok(Endpoint {
-            url,
-            service,
-            version,
-            region,
-        })
-    }
-
     /// The `Host` header value: host, and the port when it is not the scheme's default.
     pub fn host(&self) -> String {
         let host = self.url.host_str().unwrap_or_default();
@@ -539,39 +510,5 @@ mod tests {
                 "{body:?}"
             );
         }
-    }
-
-    #[test]
-    fn endpoints_default_to_the_real_host_and_accept_overrides() {
-        let env = Env::from_pairs([("TENCENTCLOUD_SMS_ENDPOINT", "http://127.0.0.1:8080/")]);
-        let real = Endpoint::from_env(
-            &Env::default(),
-            "TENCENTCLOUD_SMS_ENDPOINT",
-            "sms",
-            "2021-01-11",
-            "ap-guangzhou".into(),
-        )
-        .unwrap();
-        assert_eq!(real.host(), "sms.tencentcloudapi.com");
-        let fake = Endpoint::from_env(
-            &env,
-            "TENCENTCLOUD_SMS_ENDPOINT",
-            "sms",
-            "2021-01-11",
-            "ap-guangzhou".into(),
-        )
-        .unwrap();
-        assert_eq!(fake.host(), "127.0.0.1:8080");
-        let bad = Env::from_pairs([("TENCENTCLOUD_SMS_ENDPOINT", "sms.example")]);
-        assert!(
-            Endpoint::from_env(
-                &bad,
-                "TENCENTCLOUD_SMS_ENDPOINT",
-                "sms",
-                "2021-01-11",
-                "x".into()
-            )
-            .is_err()
-        );
     }
 }

@@ -98,9 +98,10 @@ fn sms_env(fake: &FakeTencent, secret_key: &str, numbers: &str) -> Env {
 }
 
 fn sms(fake: &FakeTencent, secret_key: &str, numbers: &str) -> Box<dyn Notifier> {
-    let settings = SmsSettings::from_env(&sms_env(fake, secret_key, numbers))
-        .unwrap()
-        .expect("configured");
+    let settings =
+        lookout::config::read::settings_if_set::<SmsSettings>(&sms_env(fake, secret_key, numbers))
+            .unwrap()
+            .expect("configured");
     Box::new(SmsNotifier::new(settings, Style::default()).unwrap())
 }
 
@@ -110,7 +111,7 @@ fn email(moto: &Moto, from: &str) -> Box<dyn Notifier> {
 
 fn email_to(moto: &Moto, from: &str, to: &str) -> Box<dyn Notifier> {
     let env = Env::from_pairs([("EMAIL_FROM", from), ("EMAIL_TO", to)]);
-    let settings = EmailSettings::from_env(&env)
+    let settings = lookout::config::read::settings_if_set::<EmailSettings>(&env)
         .expect("valid settings")
         .expect("configured");
     let english = Style {
@@ -321,7 +322,9 @@ async fn a_numbers_daily_budget_holds_back_what_a_flapping_target_would_spend() 
     let api = FakeTencent::start().await;
     let env = sms_env(&api, tencent::SECRET_KEY, "13800000000");
     let env = env.overlaid(vec![("SMS_DAILY_LIMIT".into(), "2".into())]);
-    let settings = SmsSettings::from_env(&env).unwrap().unwrap();
+    let settings = lookout::config::read::settings_if_set::<SmsSettings>(&env)
+        .unwrap()
+        .unwrap();
     let budget: std::sync::Arc<dyn lookout::alerting::state::StateStore> =
         std::sync::Arc::new(lookout::alerting::state::memory::MemoryStore::default());
     let notifier = SmsNotifier::new(settings, Style::default())
@@ -356,7 +359,9 @@ async fn tencents_own_daily_limit_is_dropped_not_owed() {
     let env = sms_env(&api, tencent::SECRET_KEY, "13800000000")
         .overlaid(vec![("SMS_DAILY_LIMIT".into(), "50".into())]);
     let notifier = SmsNotifier::new(
-        SmsSettings::from_env(&env).unwrap().unwrap(),
+        lookout::config::read::settings_if_set::<SmsSettings>(&env)
+            .unwrap()
+            .unwrap(),
         Style::default(),
     )
     .unwrap();

@@ -29,7 +29,8 @@ fn check(api: &FakeTencent, extra: &[(&str, &str)]) -> KafkaLagCheck {
         ("KAFKA_LAG_THRESHOLD", "1000"),
     ];
     env.extend_from_slice(extra);
-    let settings = KafkaLagSettings::from_env(&Env::from_pairs(env)).expect("settings");
+    let settings = lookout::config::read::settings::<KafkaLagSettings>(&Env::from_pairs(env))
+        .expect("settings");
     KafkaLagCheck::new(settings)
         .expect("client")
         .with_backoff(Backoff {

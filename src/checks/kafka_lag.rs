@@ -18,7 +18,8 @@ use tokio::time::Instant;
 use super::{
     Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, Words, kind,
 };
-use crate::config::{ConfigError, Env, SetupError, list, one, pairs, variable};
+use crate::config::read::{self, Parse, Problem};
+use crate::config::{ConfigError, Env, SettingKey, SetupError, list, one, pairs, variable};
 use crate::retry::{self, Backoff, Retryable};
 use crate::tencent::{Credentials, Endpoint, TencentClient, TencentError};
 use crate::tick::Tick;
@@ -42,34 +43,47 @@ pub const TYPE: CheckType = CheckType {
     keys: &[
         one("instance_id", "CKAFKA_INSTANCE_ID")
             .parameter()
-            .doc("the CKafka instance (`ckafka-...`)"),
+            .doc("the CKafka instance (`ckafka-...`)")
+            .hint("set it to the CKafka instance's id, e.g. ckafka-abc123"),
         one("region", "CKAFKA_REGION")
             .parameter()
-            .doc("its region (`ap-guangzhou`)"),
+            .default("ap-guangzhou")
+            .doc("its region (`ap-guangzhou`)")
+            .hint("set it to a Tencent Cloud region, e.g. ap-guangzhou"),
         list("groups", "CKAFKA_GROUPS")
             .parameter()
-            .doc("the consumer groups"),
+            .doc("the consumer groups")
+            .hint("set it to consumer groups, comma-separated"),
         list("topics", "KAFKA_TOPICS")
             .parameter()
-            .doc("only these topics; default every topic a group consumes"),
+            .doc("only these topics; default every topic a group consumes")
+            .hint("list the names exactly as CKafka shows them, comma-separated"),
         one("lag_threshold", "KAFKA_LAG_THRESHOLD")
             .parameter()
-            .doc("a topic's lag above this fails"),
+            .default("10000")
+            .doc("a topic's lag above this fails")
+            .hint("set it to a whole number of messages, e.g. 10000"),
         pairs("topic_thresholds", "KAFKA_LAG_TOPIC_THRESHOLDS")
             .parameter()
-            .doc("a threshold per topic, `{audit: 200000}`"),
+            .doc("a threshold per topic, `{audit: 200000}`")
+            .hint("set it to overrides like orders=500,audit=200000"),
         one("trend_window", "KAFKA_LAG_TREND_WINDOW")
             .parameter()
-            .doc("ticks a lag must keep growing to fail"),
+            .default("5")
+            .doc("ticks a lag must keep growing to fail")
+            .hint("set it to a number of ticks from 2 to 100, or 0 to turn the trend rules off"),
     ],
     variables: &[
-        variable("TENCENTCLOUD_CKAFKA_ENDPOINT").doc("the CKafka API's endpoint"),
+        variable("TENCENTCLOUD_CKAFKA_ENDPOINT")
+            .default("https://ckafka.tencentcloudapi.com/")
+            .doc("the CKafka API's endpoint")
+            .hint("leave it unset for https://ckafka.tencentcloudapi.com/, or set the service's full URL"),
         crate::tencent::SECRET_ID,
         crate::tencent::SECRET_KEY,
         crate::tencent::SESSION_TOKEN,
     ],
     host: None,
-    validate: |env| KafkaLagSettings::from_env(env).map(|_| ()),
+    validate: |env| read::settings::<KafkaLagSettings>(env).map(|_| ()),
     build: build_monitors,
 };
 
@@ -82,12 +96,13 @@ fn build_monitors(
     let mut client: Option<TencentClient> = None;
     let mut checks: Vec<Box<dyn Check>> = Vec::with_capacity(monitors.len());
     for (env, naming) in monitors {
-        let settings = KafkaLagSettings::from_env(&env)?;
+        let settings = read::settings::<KafkaLagSettings>(&env)?;
         let client = match &client {
             Some(client) => client.clone(),
             None => client.insert(paced_client(&settings)?).clone(),
         };
         checks.push(Box::new(KafkaLagCheck {
+            endpoint: settings.endpoint(),
             settings,
             client,
             backoff: Backoff::default(),
@@ -121,97 +136,63 @@ pub const MAX_PAGES: u64 = 200;
 pub const MAX_REMEMBERED_TOPICS: usize = 500;
 
 /// kafka-lag settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct KafkaLagSettings {
     /// `CKAFKA_INSTANCE_ID`.
+    #[serde(deserialize_with = "read::word")]
     pub instance_id: String,
+    /// `CKAFKA_REGION`.
+    #[serde(deserialize_with = "read::word")]
+    pub region: String,
     /// `CKAFKA_GROUPS`.
+    #[serde(deserialize_with = "kafka_names")]
     pub groups: Vec<String>,
     /// `KAFKA_TOPICS`: only these topics (all the group consumes when empty).
+    #[serde(default, deserialize_with = "kafka_names")]
     pub topics: Vec<String>,
     /// `KAFKA_LAG_THRESHOLD`.
+    #[serde(rename = "lag_threshold")]
     pub threshold: u64,
     /// `KAFKA_LAG_TOPIC_THRESHOLDS`: per-topic overrides.
+    #[serde(default)]
     pub topic_thresholds: BTreeMap<String, u64>,
     /// `KAFKA_LAG_TREND_WINDOW`: ticks of history for the trend rules (0: off).
+    #[serde(deserialize_with = "trend_window")]
     pub trend_window: usize,
-    /// `CKAFKA_REGION` and `TENCENTCLOUD_CKAFKA_ENDPOINT`.
-    pub endpoint: Endpoint,
+    /// `TENCENTCLOUD_CKAFKA_ENDPOINT`: the API's URL.
+    #[serde(
+        rename = "TENCENTCLOUD_CKAFKA_ENDPOINT",
+        deserialize_with = "read::parsed"
+    )]
+    pub api: url::Url,
     /// `TENCENTCLOUD_SECRET_ID` / `_KEY` / `_SESSION_TOKEN`.
+    #[serde(rename = "@tencent")]
     pub credentials: Credentials,
 }
 
+impl read::Settings for KafkaLagSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys, TYPE.variables];
+
+    fn checked(self, _env: &Env) -> Result<Self, ConfigError> {
+        if self.groups.is_empty() {
+            return Err(ConfigError::Missing {
+                var: "CKAFKA_GROUPS",
+                hint: read::hint_of(&TYPE.keys[2]),
+            });
+        }
+        Ok(self)
+    }
+}
+
 impl KafkaLagSettings {
-    /// Reads and checks the settings.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let instance_id = env
-            .required_word(
-                "CKAFKA_INSTANCE_ID",
-                "set it to the CKafka instance's id, e.g. ckafka-abc123",
-            )?
-            .to_owned();
-        env.required(
-            "CKAFKA_GROUPS",
-            "set it to consumer groups, comma-separated",
-        )?;
-        let groups = kafka_names(env, "CKAFKA_GROUPS")?;
-        let hint = "set it to a whole number of messages, e.g. 10000";
-        let threshold = env
-            .number::<u64>("KAFKA_LAG_THRESHOLD", hint)?
-            .unwrap_or(10_000);
-        let mut topic_thresholds = BTreeMap::new();
-        for item in env.list("KAFKA_LAG_TOPIC_THRESHOLDS") {
-            let parsed = item
-                .split_once('=')
-                .and_then(|(topic, n)| Some((topic.trim(), n.trim().parse::<u64>().ok()?)))
-                .filter(|(topic, _)| !topic.is_empty());
-            let Some((topic, n)) = parsed else {
-                return Err(ConfigError::invalid(
-                    "KAFKA_LAG_TOPIC_THRESHOLDS",
-                    item,
-                    "not topic=number",
-                    "set it to overrides like orders=500,audit=200000",
-                ));
-            };
-            topic_thresholds.insert(topic.to_owned(), n);
+    /// Where `DescribeGroupOffsets` is called.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            url: self.api.clone(),
+            service: "ckafka",
+            version: "2019-08-19",
+            region: self.region.clone(),
         }
-        let window = env
-            .number::<usize>(
-                "KAFKA_LAG_TREND_WINDOW",
-                "set it to a number of ticks from 2 to 100, or 0 to turn the trend rules off",
-            )?
-            .unwrap_or(5);
-        if window == 1 || window > 100 {
-            return Err(ConfigError::invalid(
-                "KAFKA_LAG_TREND_WINDOW",
-                &window.to_string(),
-                "a trend needs 2 to 100 ticks",
-                "set it to a number of ticks from 2 to 100, or 0 to turn the trend rules off",
-            ));
-        }
-        let region = env
-            .word(
-                "CKAFKA_REGION",
-                "set it to a Tencent Cloud region, e.g. ap-guangzhou",
-            )?
-            .unwrap_or("ap-guangzhou")
-            .to_owned();
-        Ok(KafkaLagSettings {
-            instance_id,
-            groups,
-            topics: kafka_names(env, "KAFKA_TOPICS")?,
-            threshold,
-            topic_thresholds,
-            trend_window: window,
-            endpoint: Endpoint::from_env(
-                env,
-                "TENCENTCLOUD_CKAFKA_ENDPOINT",
-                "ckafka",
-                "2019-08-19",
-                region,
-            )?,
-            credentials: Credentials::from_env(env, "kafka-lag")?,
-        })
     }
 
     /// The threshold that applies to a topic.
@@ -225,26 +206,41 @@ impl KafkaLagSettings {
 
 /// A comma-separated list of Kafka names (groups, topics), each once. Kafka allows ASCII letters,
 /// digits, `.`, `_` and `-`, at most 249 of them: anything else names nothing CKafka could have.
-fn kafka_names(env: &Env, var: &'static str) -> Result<Vec<String>, ConfigError> {
+fn kafka_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     let mut names: Vec<String> = Vec::new();
-    for name in env.list(var) {
-        let valid = name.len() <= 249
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        if !valid {
-            return Err(ConfigError::invalid(
-                var,
-                name,
-                "not a Kafka name (ASCII letters, digits, '.', '_' and '-', at most 249)",
-                "list the names exactly as CKafka shows them, comma-separated",
-            ));
-        }
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_owned());
+    for KafkaName(name) in read::parsed_list::<D, KafkaName>(d)? {
+        if !names.contains(&name) {
+            names.push(name);
         }
     }
     Ok(names)
+}
+
+struct KafkaName(String);
+
+impl Parse for KafkaName {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        let valid = raw.len() <= 249
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if valid {
+            Ok(KafkaName(raw.to_owned()))
+        } else {
+            Err(Problem::new(
+                "not a Kafka name (ASCII letters, digits, '.', '_' and '-', at most 249)",
+            )
+            .hint("list the names exactly as CKafka shows them, comma-separated"))
+        }
+    }
+}
+
+/// Ticks of history for the trend rules: 0 (off), or 2 to 100.
+fn trend_window<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match read::between::<D, usize, 0, 100>(d)? {
+        1 => Err(Problem::new("a trend needs 2 to 100 ticks").error()),
+        n => Ok(n),
+    }
 }
 
 /// One partition as the API reports it.
@@ -443,6 +439,7 @@ pub enum KafkaLagMeasurement {
 /// The kafka-lag check.
 pub struct KafkaLagCheck {
     settings: KafkaLagSettings,
+    endpoint: Endpoint,
     client: TencentClient,
     backoff: Backoff,
     naming: Naming,
@@ -460,6 +457,7 @@ impl KafkaLagCheck {
     /// The check with its signed API client.
     pub fn new(settings: KafkaLagSettings) -> Result<Self, SetupError> {
         Ok(KafkaLagCheck {
+            endpoint: settings.endpoint(),
             client: paced_client(&settings)?,
             settings,
             backoff: Backoff::default(),
@@ -480,7 +478,7 @@ impl KafkaLagCheck {
             ),
             Some("InvalidParameterValue.InstanceNotExist") => format!(
                 "CKafka instance {id} does not exist in {} ({error}): check CKAFKA_INSTANCE_ID and CKAFKA_REGION",
-                self.settings.endpoint.region
+                self.settings.region
             ),
             Some(code) if code.starts_with("ResourceNotFound") => format!(
                 "consumer group {group} or instance {id} was not found ({error}): check CKAFKA_GROUPS and CKAFKA_INSTANCE_ID"
@@ -506,7 +504,7 @@ impl KafkaLagCheck {
         }
         let call = retry::retry(self.backoff, deadline, |_| async {
             self.client
-                .call(&self.settings.endpoint, "DescribeGroupOffsets", &body)
+                .call(&self.endpoint, "DescribeGroupOffsets", &body)
                 .await
                 .map_err(ApiError)
         });
@@ -834,14 +832,15 @@ mod tests {
 
     #[test]
     fn settings_read_defaults_overrides_and_refuse_bad_values() {
-        let s = KafkaLagSettings::from_env(&env(&[(
+        let s = read::settings::<KafkaLagSettings>(&env(&[(
             "KAFKA_LAG_TOPIC_THRESHOLDS",
             "orders=500, audit=200000",
         )]))
         .unwrap();
         assert_eq!(s.groups, vec!["billing", "audit"]);
-        let twice = KafkaLagSettings::from_env(&env(&[("CKAFKA_GROUPS", "billing,audit,billing")]))
-            .unwrap();
+        let twice =
+            read::settings::<KafkaLagSettings>(&env(&[("CKAFKA_GROUPS", "billing,audit,billing")]))
+                .unwrap();
         assert_eq!(
             twice.groups,
             vec!["billing", "audit"],
@@ -851,8 +850,8 @@ mod tests {
         assert_eq!(s.threshold_for("orders"), 500);
         assert_eq!(s.threshold_for("other"), 10_000);
         assert_eq!(s.trend_window, 5);
-        assert_eq!(s.endpoint.host(), "ckafka.tencentcloudapi.com");
-        assert_eq!(s.endpoint.region, "ap-guangzhou");
+        assert_eq!(s.endpoint().host(), "ckafka.tencentcloudapi.com");
+        assert_eq!(s.endpoint().region, "ap-guangzhou");
         for (var, value) in [
             ("KAFKA_LAG_TOPIC_THRESHOLDS", "orders:500"),
             ("KAFKA_LAG_THRESHOLD", "lots"),
@@ -862,13 +861,14 @@ mod tests {
             ("CKAFKA_GROUPS", "billing, 账单"),
             ("KAFKA_TOPICS", "orders events"),
         ] {
-            let text = KafkaLagSettings::from_env(&env(&[(var, value)]))
+            let text = read::settings::<KafkaLagSettings>(&env(&[(var, value)]))
                 .unwrap_err()
                 .to_string();
             assert!(text.starts_with(var), "{text}");
         }
         let missing =
-            KafkaLagSettings::from_env(&Env::from_pairs([("CKAFKA_GROUPS", "g")])).unwrap_err();
+            read::settings::<KafkaLagSettings>(&env(&[]).without(&["CKAFKA_INSTANCE_ID"]))
+                .unwrap_err();
         assert!(
             missing
                 .to_string()
@@ -910,7 +910,7 @@ mod tests {
             topics[1].lag, 0,
             "a committed offset past the end is no lag"
         );
-        let settings = KafkaLagSettings::from_env(&env(&[])).unwrap();
+        let settings = read::settings::<KafkaLagSettings>(&env(&[])).unwrap();
         let check = KafkaLagCheck::new(settings).unwrap();
         let results = check.judge("g", topics.clone(), 1, None);
         match &results[0].measurement {

@@ -72,11 +72,15 @@ pub fn settings<T: Settings>(env: &Env) -> Result<T, ConfigError> {
     read::<T>(env, T::KEYS)?.checked(env)
 }
 
-/// The settings `T` from `env`; `None` when none of its keys is set.
+/// The settings `T` from `env`; `None` when none of its own keys (the first group of its
+/// [`Settings::KEYS`]: a channel's, not the Tencent Cloud key it shares) is set.
 pub fn settings_if_set<T: Settings>(env: &Env) -> Result<Option<T>, ConfigError> {
-    read_if_set::<T>(env, T::KEYS)?
-        .map(|s| s.checked(env))
-        .transpose()
+    let own = T::KEYS.first().copied().unwrap_or_default();
+    if own.iter().any(|k| env.is_set(k.var)) {
+        settings(env).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// The field a key fills: the key, or the variable when no key stands for it.
@@ -207,6 +211,35 @@ where
         return Err(Problem::new(format!("more than {MAX}")).error());
     }
     T::try_from(n).map_err(|_| Problem::new(format!("more than {MAX}")).error())
+}
+
+/// `deserialize_with` for a whole number of at least 1 (zero would turn a rule off by accident).
+pub fn at_least_one<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    between::<D, T, 1, { u64::MAX }>(d)
+}
+
+/// One line of text (a signature's name): no line break or other control character.
+pub struct Line(pub String);
+
+impl Parse for Line {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        if raw.chars().any(char::is_control) {
+            Err(Problem::new(
+                "it holds a line break or another control character",
+            ))
+        } else {
+            Ok(Line(raw.to_owned()))
+        }
+    }
+}
+
+/// `deserialize_with` for a [`Line`].
+pub fn line<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    parsed::<D, Line>(d).map(|l| l.0)
 }
 
 /// A value that goes into a request header, an API's id field or a region: printable ASCII
@@ -370,7 +403,9 @@ impl de::Error for Error {
     }
 }
 
-/// The variables that are set, by field.
+/// The variables that are set, by field. A field named `@…` (`#[serde(rename = "@tencent")]`) is
+/// a group of keys read as a struct of its own from the same variables (the Tencent Cloud key).
+#[derive(Clone)]
 struct Fields {
     entries: Vec<(&'static str, String)>,
     names: Vec<&'static str>,
@@ -380,10 +415,7 @@ impl<'de> Deserializer<'de> for Fields {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        visitor.visit_map(FieldAccess {
-            entries: self.entries.into_iter(),
-            current: None,
-        })
+        self.deserialize_struct("", &[], visitor)
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -392,7 +424,10 @@ impl<'de> Deserializer<'de> for Fields {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        if let Some(field) = fields.iter().find(|f| !self.names.contains(f)) {
+        if let Some(field) = fields
+            .iter()
+            .find(|f| !f.starts_with('@') && !self.names.contains(f))
+        {
             return Err(Error {
                 field: Some((*field).to_owned()),
                 item: None,
@@ -400,7 +435,17 @@ impl<'de> Deserializer<'de> for Fields {
                 missing: false,
             });
         }
-        self.deserialize_any(visitor)
+        let groups: Vec<&'static str> = fields
+            .iter()
+            .copied()
+            .filter(|f| f.starts_with('@'))
+            .collect();
+        visitor.visit_map(FieldAccess {
+            entries: self.entries.clone().into_iter(),
+            groups: groups.into_iter(),
+            fields: self,
+            current: None,
+        })
     }
 
     serde::forward_to_deserialize_any! {
@@ -412,7 +457,10 @@ impl<'de> Deserializer<'de> for Fields {
 
 struct FieldAccess {
     entries: std::vec::IntoIter<(&'static str, String)>,
-    current: Option<(&'static str, String)>,
+    groups: std::vec::IntoIter<&'static str>,
+    fields: Fields,
+    /// The field whose value comes next, and its text (`None` for a group).
+    current: Option<(&'static str, Option<String>)>,
 }
 
 impl<'de> de::MapAccess<'de> for FieldAccess {
@@ -422,17 +470,24 @@ impl<'de> de::MapAccess<'de> for FieldAccess {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        let Some((field, raw)) = self.entries.next() else {
-            return Ok(None);
+        let (field, raw) = match self.entries.next() {
+            Some((field, raw)) => (field, Some(raw)),
+            None => match self.groups.next() {
+                Some(group) => (group, None),
+                None => return Ok(None),
+            },
         };
         self.current = Some((field, raw));
         seed.deserialize(field.into_deserializer()).map(Some)
     }
 
     fn next_value_seed<V: de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let (field, raw) = self.current.take().unwrap_or_default();
-        seed.deserialize(Value(&raw))
-            .map_err(|e| e.about(field, &raw))
+        match self.current.take() {
+            Some((field, Some(raw))) => seed
+                .deserialize(Value(&raw))
+                .map_err(|e| e.about(field, &raw)),
+            _ => seed.deserialize(self.fields.clone()),
+        }
     }
 }
 

@@ -8,7 +8,10 @@ use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use super::{DeliveryError, Notifier, Receipt};
 use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
-use crate::config::{ConfigError, Env, SetupError, list, one};
+use serde::Deserialize;
+
+use crate::config::read::{self, Parse, Problem};
+use crate::config::{ConfigError, Env, SettingKey, SetupError, list, one};
 
 /// `type: email` in `lookout.yaml`.
 pub const TYPE: super::ChannelType = super::ChannelType {
@@ -16,19 +19,23 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     keys: &[
         one("from", "EMAIL_FROM")
             .parameter()
-            .doc("the sender, an SES-verified address"),
-        list("to", "EMAIL_TO").parameter().doc("the recipients"),
+            .doc("the sender, an SES-verified address")
+            .hint("set it to a sender address verified in SES: alerts@example.com or lookout <alerts@example.com>"),
+        list("to", "EMAIL_TO")
+            .parameter()
+            .doc("the recipients")
+            .hint("set it to one or more recipients, written as name@example.com, comma-separated"),
     ],
     after_minutes: one("after_minutes", "EMAIL_AFTER_MINUTES").parameter(),
     variables: &[],
-    validate: |env| EmailSettings::from_env(env).map(|s| s.is_some()),
+    validate: |env| read::settings_if_set::<EmailSettings>(env).map(|s| s.is_some()),
     preview: |digest, style| {
         let email = layout(digest, style);
         format!("Subject: {}\n\n{}", email.subject, email.text)
     },
     build: |env, style, _store| {
         Box::pin(async move {
-            Ok(match EmailSettings::from_env(env)? {
+            Ok(match read::settings_if_set::<EmailSettings>(env)? {
                 Some(settings) => Some(Box::new(
                     EmailNotifier::from_settings(settings, style).await?,
                 ) as Box<dyn Notifier>),
@@ -42,12 +49,14 @@ pub const TYPE: super::ChannelType = super::ChannelType {
 pub const MAX_RECIPIENTS: usize = 50;
 
 /// Email settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct EmailSettings {
     /// `EMAIL_FROM` as SES is given it: `alerts@example.com`, or `lookout <alerts@example.com>` with
     /// a non-ASCII name MIME-encoded.
+    #[serde(deserialize_with = "sender")]
     pub from: String,
     /// `EMAIL_TO`: recipients, each once.
+    #[serde(deserialize_with = "recipients")]
     pub to: Vec<String>,
 }
 
@@ -124,46 +133,48 @@ pub fn parse_sender(raw: &str) -> Result<(String, String), String> {
     Ok((shown, address.to_owned()))
 }
 
-impl EmailSettings {
-    /// `None` when the channel is not configured.
-    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
-        if !env.is_set("EMAIL_FROM") && !env.is_set("EMAIL_TO") {
-            return Ok(None);
+/// The sender as SES takes it ([`parse_sender`]).
+fn sender<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(d)?;
+    parse_sender(&raw)
+        .map(|(shown, _)| shown)
+        .map_err(|reason| Problem::new(reason).error())
+}
+
+/// An address SES takes ([`address_problem`]).
+struct Address(String);
+
+impl Parse for Address {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        match address_problem(raw) {
+            None => Ok(Address(raw.to_owned())),
+            Some(reason) => Err(Problem::new(reason)),
         }
-        let raw_from = env.required(
-            "EMAIL_FROM",
-            "EMAIL_TO is set: set EMAIL_FROM to a sender address verified in SES",
-        )?;
-        let (from, _) = parse_sender(raw_from).map_err(|reason| {
-            ConfigError::invalid(
-                "EMAIL_FROM",
-                raw_from,
-                reason,
-                "write the sender as alerts@example.com or as lookout <alerts@example.com>",
-            )
-        })?;
-        let mut to: Vec<String> = Vec::new();
-        for address in env.list("EMAIL_TO") {
-            if let Some(reason) = address_problem(address) {
-                return Err(ConfigError::invalid(
-                    "EMAIL_TO",
-                    address,
-                    reason,
-                    "write addresses as name@example.com, comma-separated",
-                ));
-            }
-            if !to.iter().any(|a| a.eq_ignore_ascii_case(address)) {
-                to.push(address.to_owned());
-            }
+    }
+}
+
+/// Recipients, each once (addresses that differ only in case are one).
+fn recipients<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let mut to: Vec<String> = Vec::new();
+    for Address(address) in read::parsed_list::<D, Address>(d)? {
+        if !to.iter().any(|a| a.eq_ignore_ascii_case(&address)) {
+            to.push(address);
         }
-        if to.is_empty() {
+    }
+    Ok(to)
+}
+
+impl read::Settings for EmailSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys];
+
+    fn checked(self, _env: &Env) -> Result<Self, ConfigError> {
+        if self.to.is_empty() {
             return Err(ConfigError::Missing {
                 var: "EMAIL_TO",
-                hint: "EMAIL_FROM is set: set EMAIL_TO to one or more recipients, comma-separated"
-                    .into(),
+                hint: read::hint_of(&TYPE.keys[1]),
             });
         }
-        Ok(Some(EmailSettings { from, to }))
+        Ok(self)
     }
 }
 
@@ -426,17 +437,20 @@ mod tests {
 
     #[test]
     fn settings_need_both_addresses() {
-        assert_eq!(EmailSettings::from_env(&Env::default()).unwrap(), None);
+        assert_eq!(
+            read::settings_if_set::<EmailSettings>(&Env::default()).unwrap(),
+            None
+        );
         let only_from = Env::from_pairs([("EMAIL_FROM", "alerts@example.com")]);
         assert!(
-            EmailSettings::from_env(&only_from)
+            read::settings_if_set::<EmailSettings>(&only_from)
                 .unwrap_err()
                 .to_string()
                 .starts_with("EMAIL_TO is not set")
         );
         let only_to = Env::from_pairs([("EMAIL_TO", "ops@example.com")]);
         assert!(
-            EmailSettings::from_env(&only_to)
+            read::settings_if_set::<EmailSettings>(&only_to)
                 .unwrap_err()
                 .to_string()
                 .starts_with("EMAIL_FROM is not set")
@@ -446,7 +460,7 @@ mod tests {
             ("EMAIL_TO", "ops@example.com, nobody"),
         ]);
         assert!(
-            EmailSettings::from_env(&bad)
+            read::settings_if_set::<EmailSettings>(&bad)
                 .unwrap_err()
                 .to_string()
                 .contains("EMAIL_TO=\"nobody\"")
@@ -455,7 +469,14 @@ mod tests {
             ("EMAIL_FROM", "alerts@example.com"),
             ("EMAIL_TO", "a@example.com,b@example.com"),
         ]);
-        assert_eq!(EmailSettings::from_env(&good).unwrap().unwrap().to.len(), 2);
+        assert_eq!(
+            read::settings_if_set::<EmailSettings>(&good)
+                .unwrap()
+                .unwrap()
+                .to
+                .len(),
+            2
+        );
     }
 
     #[test]
@@ -501,7 +522,10 @@ mod tests {
         ] {
             assert!(address_problem(bad).is_some(), "{bad:?}");
             let env = Env::from_pairs([("EMAIL_FROM", "alerts@example.com"), ("EMAIL_TO", bad)]);
-            assert!(EmailSettings::from_env(&env).is_err(), "{bad:?}");
+            assert!(
+                read::settings_if_set::<EmailSettings>(&env).is_err(),
+                "{bad:?}"
+            );
         }
         assert_eq!(address_problem("ops+alerts@xn--fsqu00a.com"), None);
         let twice = Env::from_pairs([
@@ -509,7 +533,11 @@ mod tests {
             ("EMAIL_TO", "ops@example.com, OPS@example.com"),
         ]);
         assert_eq!(
-            EmailSettings::from_env(&twice).unwrap().unwrap().to.len(),
+            read::settings_if_set::<EmailSettings>(&twice)
+                .unwrap()
+                .unwrap()
+                .to
+                .len(),
             1
         );
     }

@@ -18,7 +18,8 @@ use crate::alerting::Digest;
 use crate::alerting::render::{self, Style};
 use crate::alerting::state::Budgets;
 use crate::alerting::state::memory::MemoryStore;
-use crate::config::{ConfigError, Env, SetupError, list, one, variable};
+use crate::config::read::{self, Parse, Problem};
+use crate::config::{ConfigError, Env, SettingKey, SetupError, list, one, variable};
 use crate::tencent::{Credentials, Endpoint, TencentClient, TencentError};
 
 /// `type: sms` in `lookout.yaml`.
@@ -27,34 +28,47 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     keys: &[
         list("phone_numbers", "SMS_PHONE_NUMBERS")
             .parameter()
-            .doc("the numbers, `+86...`, all of one region (mainland China or not)"),
+            .doc("the numbers, `+86...`, all of one region (mainland China or not)")
+            .hint("the SMS channel is configured: set SMS_PHONE_NUMBERS to mobiles, comma-separated, written as 13800000000 or +8613800000000"),
         one("sdk_app_id", "SMS_SDK_APP_ID")
             .parameter()
-            .doc("the SMS application's SdkAppId"),
+            .doc("the SMS application's SdkAppId")
+            .hint("the SMS channel is configured: set SMS_SDK_APP_ID to the SMS application's SdkAppId"),
         one("sign_name", "SMS_SIGN_NAME")
             .parameter()
-            .doc("the approved signature (mainland numbers)"),
+            .doc("the approved signature (mainland numbers)")
+            .hint("the SMS channel is configured: set SMS_SIGN_NAME to the approved signature's name"),
         one("template_id", "SMS_TEMPLATE_ID")
             .parameter()
-            .doc("the approved template"),
+            .doc("the approved template")
+            .hint("the SMS channel is configured: set SMS_TEMPLATE_ID to the approved template's id"),
         one("region", "SMS_REGION")
             .parameter()
-            .doc("the API's region; default `ap-guangzhou`"),
+            .default("ap-guangzhou")
+            .doc("the API's region; default `ap-guangzhou`")
+            .hint("set it to a Tencent Cloud region, e.g. ap-guangzhou"),
         one("param_max_chars", "SMS_PARAM_MAX_CHARS")
             .parameter()
-            .doc("the most characters a template parameter may take"),
+            .default("12")
+            .doc("the most characters a template parameter may take")
+            .hint("set it to the template variable length your account allows, e.g. 12"),
         one("daily_limit", "SMS_DAILY_LIMIT")
             .parameter()
-            .doc("messages a number may get a day"),
+            .default("10")
+            .doc("messages a number may get a day")
+            .hint("set it to the messages a number may receive a day, e.g. 10 (Tencent's default)"),
     ],
     after_minutes: one("after_minutes", "SMS_AFTER_MINUTES").parameter(),
     variables: &[
-        variable("TENCENTCLOUD_SMS_ENDPOINT").doc("the SMS API's endpoint"),
+        variable("TENCENTCLOUD_SMS_ENDPOINT")
+            .default("https://sms.tencentcloudapi.com/")
+            .doc("the SMS API's endpoint")
+            .hint("leave it unset for https://sms.tencentcloudapi.com/, or set the service's full URL"),
         crate::tencent::SECRET_ID,
         crate::tencent::SECRET_KEY,
         crate::tencent::SESSION_TOKEN,
     ],
-    validate: |env| SmsSettings::from_env(env).map(|s| s.is_some()),
+    validate: |env| read::settings_if_set::<SmsSettings>(env).map(|s| s.is_some()),
     preview: |digest, style| {
         let params = params(digest, style, DEFAULT_PARAM_MAX_CHARS);
         let shown: Vec<String> = params
@@ -66,7 +80,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
     },
     build: |env, style, store| {
         Box::pin(async move {
-            Ok(match SmsSettings::from_env(env)? {
+            Ok(match read::settings_if_set::<SmsSettings>(env)? {
                 Some(settings) => Some(Box::new(
                     SmsNotifier::new(settings, style)?.with_budget(store),
                 ) as Box<dyn Notifier>),
@@ -88,23 +102,37 @@ pub const DEFAULT_PARAM_MAX_CHARS: usize = 12;
 const AMBIGUOUS: [&str; 2] = ["InternalError.Timeout", "InternalError.SendAndRecvFail"];
 
 /// SMS settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct SmsSettings {
     /// `SMS_PHONE_NUMBERS`, in E.164 (`+8613800000000`).
+    #[serde(deserialize_with = "phone_numbers")]
     pub phone_numbers: Vec<String>,
     /// `SMS_SDK_APP_ID`.
+    #[serde(deserialize_with = "read::word")]
     pub sdk_app_id: String,
     /// `SMS_SIGN_NAME`: the approved signature.
+    #[serde(deserialize_with = "read::line")]
     pub sign_name: String,
     /// `SMS_TEMPLATE_ID`: the approved template, with two variables.
+    #[serde(deserialize_with = "read::word")]
     pub template_id: String,
     /// `SMS_PARAM_MAX_CHARS`: the longest a template variable may be.
+    #[serde(deserialize_with = "read::at_least_one")]
     pub param_max_chars: usize,
     /// `SMS_DAILY_LIMIT`: messages a number may receive a calendar day (Beijing time).
+    #[serde(deserialize_with = "read::at_least_one")]
     pub daily_limit: u32,
-    /// `SMS_REGION` and `TENCENTCLOUD_SMS_ENDPOINT`.
-    pub endpoint: Endpoint,
+    /// `SMS_REGION`: the API's region.
+    #[serde(deserialize_with = "read::word")]
+    pub region: String,
+    /// `TENCENTCLOUD_SMS_ENDPOINT`: the API's URL.
+    #[serde(
+        rename = "TENCENTCLOUD_SMS_ENDPOINT",
+        deserialize_with = "read::parsed"
+    )]
+    pub api: url::Url,
     /// `TENCENTCLOUD_SECRET_ID` / `TENCENTCLOUD_SECRET_KEY` / `TENCENTCLOUD_SESSION_TOKEN`.
+    #[serde(rename = "@tencent")]
     pub credentials: Credentials,
 }
 
@@ -131,105 +159,59 @@ pub fn mask_phone_number(number: &str) -> String {
     format!("{head}****{tail}")
 }
 
-impl SmsSettings {
-    /// `None` when the channel is not configured.
-    pub fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
-        let own = [
-            "SMS_PHONE_NUMBERS",
-            "SMS_SDK_APP_ID",
-            "SMS_SIGN_NAME",
-            "SMS_TEMPLATE_ID",
-        ];
-        if !own.iter().any(|v| env.is_set(v)) {
-            return Ok(None);
+/// Numbers in E.164, each once: 13800000000 and +8613800000000 are one number, and get one
+/// message.
+fn phone_numbers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let mut numbers: Vec<String> = Vec::new();
+    for PhoneNumber(number) in read::parsed_list::<D, PhoneNumber>(d)? {
+        if !numbers.contains(&number) {
+            numbers.push(number);
         }
-        let needed = |var: &'static str, what: &str| {
-            env.required(
-                var,
-                &format!("the SMS channel is configured: set {var} to {what}"),
-            )
-            .map(str::to_owned)
-        };
-        let needed_word = |var: &'static str, what: &str| {
-            env.required_word(
-                var,
-                &format!("the SMS channel is configured: set {var} to {what}"),
-            )
-            .map(str::to_owned)
-        };
-        needed(
-            "SMS_PHONE_NUMBERS",
-            "mobiles, comma-separated (13800000000 or +8613800000000)",
-        )?;
-        let phone_numbers = env
-            .list("SMS_PHONE_NUMBERS")
-            .into_iter()
-            .map(|raw| {
-                normalize_phone_number(raw).ok_or_else(|| {
-                    ConfigError::invalid(
-                        "SMS_PHONE_NUMBERS",
-                        raw,
-                        "not an 11-digit mainland mobile or an E.164 number",
-                        "write numbers as 13800000000 or +8613800000000, comma-separated",
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        // 13800000000 and +8613800000000 are one number, and get one message.
-        let mut phone_numbers: Vec<String> = phone_numbers;
-        let mut seen = std::collections::HashSet::new();
-        phone_numbers.retain(|n| seen.insert(n.clone()));
-        if phone_numbers.len() > MAX_NUMBERS {
+    }
+    Ok(numbers)
+}
+
+struct PhoneNumber(String);
+
+impl Parse for PhoneNumber {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        normalize_phone_number(raw)
+            .map(PhoneNumber)
+            .ok_or_else(|| Problem::new("not an 11-digit mainland mobile or an E.164 number"))
+    }
+}
+
+impl read::Settings for SmsSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys, TYPE.variables];
+
+    fn checked(self, _env: &Env) -> Result<Self, ConfigError> {
+        if self.phone_numbers.is_empty() {
+            return Err(ConfigError::Missing {
+                var: "SMS_PHONE_NUMBERS",
+                hint: read::hint_of(&TYPE.keys[0]),
+            });
+        }
+        if self.phone_numbers.len() > MAX_NUMBERS {
             return Err(ConfigError::invalid(
                 "SMS_PHONE_NUMBERS",
-                &format!("{} numbers", phone_numbers.len()),
+                &format!("{} numbers", self.phone_numbers.len()),
                 "more than 200 numbers",
                 "list at most 200 numbers",
             ));
         }
-        let param_max_chars = env.at_least_one(
-            "SMS_PARAM_MAX_CHARS",
-            DEFAULT_PARAM_MAX_CHARS,
-            "set it to the template variable length your account allows, e.g. 12",
-        )?;
-        let daily_limit = env.at_least_one(
-            "SMS_DAILY_LIMIT",
-            DEFAULT_DAILY_LIMIT,
-            "set it to the messages a number may receive a day, e.g. 10 (Tencent's default)",
-        )?;
-        let region = env
-            .word(
-                "SMS_REGION",
-                "set it to a Tencent Cloud region, e.g. ap-guangzhou",
-            )?
-            .unwrap_or("ap-guangzhou")
-            .to_owned();
-        if let Some(sign) = env.get("SMS_SIGN_NAME")
-            && sign.chars().any(char::is_control)
-        {
-            return Err(ConfigError::invalid(
-                "SMS_SIGN_NAME",
-                sign,
-                "it holds a line break or another control character",
-                "set it to the approved signature's name",
-            ));
+        Ok(self)
+    }
+}
+
+impl SmsSettings {
+    /// Where `SendSms` is called.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            url: self.api.clone(),
+            service: "sms",
+            version: "2021-01-11",
+            region: self.region.clone(),
         }
-        Ok(Some(SmsSettings {
-            daily_limit,
-            phone_numbers,
-            sdk_app_id: needed_word("SMS_SDK_APP_ID", "the SMS application's SdkAppId")?,
-            sign_name: needed("SMS_SIGN_NAME", "the approved signature's name")?,
-            template_id: needed_word("SMS_TEMPLATE_ID", "the approved template's id")?,
-            param_max_chars,
-            endpoint: Endpoint::from_env(
-                env,
-                "TENCENTCLOUD_SMS_ENDPOINT",
-                "sms",
-                "2021-01-11",
-                region,
-            )?,
-            credentials: Credentials::from_env(env, "the SMS channel")?,
-        }))
     }
 }
 
@@ -323,6 +305,7 @@ enum Fate {
 /// Sends digests as SMS through Tencent Cloud, within each number's daily budget.
 pub struct SmsNotifier {
     settings: SmsSettings,
+    endpoint: Endpoint,
     style: Style,
     client: TencentClient,
     budget: Arc<dyn Budgets>,
@@ -337,6 +320,7 @@ impl SmsNotifier {
         let client = TencentClient::new(settings.credentials.clone(), Duration::from_secs(10))
             .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))?;
         Ok(SmsNotifier {
+            endpoint: settings.endpoint(),
             settings,
             style,
             client,
@@ -396,11 +380,7 @@ impl SmsNotifier {
     async fn send(&self, numbers: &[String], params: &[String]) -> Vec<(String, Fate)> {
         let body = send_sms_body(&self.settings, numbers, params);
         let all = |fate: Fate| numbers.iter().map(|n| (n.clone(), fate.clone())).collect();
-        match self
-            .client
-            .call(&self.settings.endpoint, "SendSms", &body)
-            .await
-        {
+        match self.client.call(&self.endpoint, "SendSms", &body).await {
             Ok(response) => match read_send_status(&response) {
                 Ok(statuses) => numbers
                     .iter()
@@ -602,20 +582,26 @@ mod tests {
 
     #[test]
     fn settings_read_defaults_and_refuse_gaps() {
-        let settings = SmsSettings::from_env(&env(&[])).unwrap().unwrap();
+        let settings = read::settings_if_set::<SmsSettings>(&env(&[]))
+            .unwrap()
+            .unwrap();
         assert_eq!(
             settings.phone_numbers,
             vec!["+8613800000000", "+8613900000000"]
         );
         assert_eq!(settings.param_max_chars, 12);
-        assert_eq!(settings.endpoint.region, "ap-guangzhou");
-        assert_eq!(settings.endpoint.host(), "sms.tencentcloudapi.com");
-        assert!(SmsSettings::from_env(&Env::default()).unwrap().is_none());
+        assert_eq!(settings.endpoint().region, "ap-guangzhou");
+        assert_eq!(settings.endpoint().host(), "sms.tencentcloudapi.com");
+        assert!(
+            read::settings_if_set::<SmsSettings>(&Env::default())
+                .unwrap()
+                .is_none()
+        );
         let no_template = Env::from_pairs([("SMS_PHONE_NUMBERS", "13800000000")]);
-        assert!(SmsSettings::from_env(&no_template).is_err());
+        assert!(read::settings_if_set::<SmsSettings>(&no_template).is_err());
         let bad_number = env(&[("SMS_PHONE_NUMBERS", "12345")]);
         assert!(
-            SmsSettings::from_env(&bad_number)
+            read::settings_if_set::<SmsSettings>(&bad_number)
                 .unwrap_err()
                 .to_string()
                 .contains("SMS_PHONE_NUMBERS=\"12345\"")
@@ -628,7 +614,7 @@ mod tests {
             ("TENCENTCLOUD_SECRET_ID", "AKID"),
         ]);
         assert!(
-            SmsSettings::from_env(&no_key)
+            read::settings_if_set::<SmsSettings>(&no_key)
                 .unwrap_err()
                 .to_string()
                 .starts_with("TENCENTCLOUD_SECRET_KEY is not set")
@@ -637,7 +623,9 @@ mod tests {
 
     #[test]
     fn the_body_follows_the_api() {
-        let settings = SmsSettings::from_env(&env(&[])).unwrap().unwrap();
+        let settings = read::settings_if_set::<SmsSettings>(&env(&[]))
+            .unwrap()
+            .unwrap();
         let body = send_sms_body(
             &settings,
             &settings.phone_numbers,
@@ -678,7 +666,7 @@ mod tests {
 
     #[test]
     fn a_number_written_two_ways_counts_once() {
-        let settings = SmsSettings::from_env(&env(&[(
+        let settings = read::settings_if_set::<SmsSettings>(&env(&[(
             "SMS_PHONE_NUMBERS",
             "13800000000, +8613800000000, 13900000000",
         )]))
