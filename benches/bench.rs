@@ -80,7 +80,9 @@ async fn site_status(rows: &mut Vec<Row>) {
         .map(|i| format!("http://{address}/slow/200?n={i}"))
         .collect();
     let env = Env::from_pairs([("SITE_URLS", urls.join(",")), ("SITE_RETRIES", "0".into())]);
-    let check = SiteCheck::new(SiteSettings::from_env(&env).expect("settings")).expect("client");
+    let check =
+        SiteCheck::new(lookout::config::read::settings::<SiteSettings>(&env).expect("settings"))
+            .expect("client");
     let mut runs = Vec::new();
     for _ in 0..5 {
         runs.push(time_ms(check.run(&tick(), &Default::default(), far_deadline())).await);

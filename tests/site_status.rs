@@ -17,7 +17,8 @@ fn check(pairs: &[(&str, &str)]) -> SiteCheck {
 fn check_trusting(pairs: &[(&str, &str)], root_der: Option<&[u8]>) -> SiteCheck {
     let mut vars = vec![("SITE_RETRIES", "0")];
     vars.extend_from_slice(pairs);
-    let settings = SiteSettings::from_env(&Env::from_pairs(vars)).expect("valid settings");
+    let settings = lookout::config::read::settings::<SiteSettings>(&Env::from_pairs(vars))
+        .expect("valid settings");
     let roots = root_der
         .map(|der| vec![reqwest::Certificate::from_der(der).expect("root certificate")])
         .unwrap_or_default();
@@ -406,7 +407,7 @@ async fn a_declared_length_never_sent_is_protocol() {
 /// A check of `http://shop.test:<port>/` that reaches `entry` whatever DNS says: a public-looking
 /// name, so that internal addresses are not its own.
 fn public_looking(entry: std::net::SocketAddr) -> SiteCheck {
-    let settings = SiteSettings::from_env(&Env::from_pairs([
+    let settings = lookout::config::read::settings::<SiteSettings>(&Env::from_pairs([
         ("SITE_URLS", format!("http://shop.test:{}/", entry.port())),
         ("SITE_RETRIES", "0".into()),
     ]))

@@ -21,8 +21,10 @@ use tokio::time::Instant;
 use super::{
     Check, CheckResult, CheckType, Failure, Measurement, Memory, Naming, Probe, Words, kind,
 };
-use crate::config::{ConfigError, Env, one};
+use crate::config::read::{self, Problem};
+use crate::config::{ConfigError, Env, SettingKey, one};
 use crate::tick::Tick;
+use serde::Deserialize;
 
 /// `type: dns` in `lookout.yaml`.
 pub const TYPE: CheckType = CheckType {
@@ -39,22 +41,27 @@ pub const TYPE: CheckType = CheckType {
         kind("mismatch", "解析结果不符", "unexpected answer"),
     ],
     keys: &[
-        one("domain", "DNS_DOMAIN").doc("the name to resolve (`www.example.com`)"),
-        one("record", "DNS_RECORD").doc("`A` (default), `AAAA`, `CNAME`, `MX`, `TXT` or `NS`"),
-        one("server", "DNS_SERVER").doc("ask this server (`223.5.5.5`, `[2001:db8::53]:53`, `127.0.0.1:5353`) rather than the system's resolver"),
+        one("domain", "DNS_DOMAIN")
+            .doc("the name to resolve (`www.example.com`)")
+            .hint("set it to a domain name, such as www.example.com"),
+        one("record", "DNS_RECORD")
+            .default("A")
+            .doc("`A` (default), `AAAA`, `CNAME`, `MX`, `TXT` or `NS`")
+            .hint("set it to A, AAAA, CNAME, MX, TXT or NS"),
+        one("server", "DNS_SERVER").hint("set it to a server's address, such as 223.5.5.5, 127.0.0.1:5353 or [2001:db8::53]:53").doc("ask this server (`223.5.5.5`, `[2001:db8::53]:53`, `127.0.0.1:5353`) rather than the system's resolver"),
         one("expect", "DNS_EXPECT").doc("a value one of the records must hold, whole or in part (`192.0.2.10`, `mail.example.com`, `v=spf1`); without it, any record passes"),
-        one("timeout_ms", "DNS_TIMEOUT_MS").doc("how long each try may take (over UDP, then over TCP when the answer is truncated); default 5000, at most 60000"),
+        one("timeout_ms", "DNS_TIMEOUT_MS").default("5000").doc("how long each try may take (over UDP, then over TCP when the answer is truncated); default 5000, at most 60000"),
     ],
     variables: &[],
     host: None,
-    validate: |env| DnsSettings::from_env(env).map(drop),
+    validate: |env| read::settings::<DnsSettings>(env).map(drop),
     build: |monitors, _ledger| {
         // The system's resolver configuration, read once for every monitor that uses it.
         let mut system: Option<Servers> = None;
         monitors
             .into_iter()
             .map(|(env, naming)| {
-                let settings = DnsSettings::from_env(&env)?;
+                let settings = read::settings::<DnsSettings>(&env)?;
                 let servers = servers_of(settings.server, &mut system);
                 Ok(Box::new(DnsCheck {
                     settings,
@@ -80,66 +87,29 @@ const RECORDS: [(&str, RecordType); 6] = [
 const QUOTED: usize = 200;
 
 /// One monitor's settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct DnsSettings {
     /// `DNS_DOMAIN`, fully qualified.
+    #[serde(rename = "domain", deserialize_with = "domain")]
     pub name: Name,
     /// `DNS_RECORD`.
+    #[serde(deserialize_with = "record")]
     pub record: RecordType,
     /// `DNS_SERVER`: the server and its port.
+    #[serde(default, deserialize_with = "server")]
     pub server: Option<SocketAddr>,
     /// `DNS_EXPECT`.
     pub expect: Option<String>,
     /// `DNS_TIMEOUT_MS`.
+    #[serde(rename = "timeout_ms", deserialize_with = "read::millis")]
     pub timeout: Duration,
 }
 
-impl DnsSettings {
-    /// Reads and checks one monitor's settings.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        const NAME_HINT: &str = "set it to a domain name, such as www.example.com";
-        let raw = env.required("DNS_DOMAIN", NAME_HINT)?;
-        let valid = raw.len() <= 253
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-        let mut name = Name::from_ascii(raw)
-            .ok()
-            .filter(|_| valid && !raw.starts_with('.') && !raw.contains(".."))
-            .ok_or_else(|| {
-                ConfigError::invalid("DNS_DOMAIN", raw, "not a domain name", NAME_HINT)
-            })?;
-        name.set_fqdn(true);
-        let record = match env.get("DNS_RECORD") {
-            None => RecordType::A,
-            Some(raw) => RECORDS
-                .iter()
-                .find(|(word, _)| word.eq_ignore_ascii_case(raw))
-                .map(|(_, record)| *record)
-                .ok_or_else(|| {
-                    ConfigError::invalid(
-                        "DNS_RECORD",
-                        raw,
-                        "not a record type lookout asks for",
-                        "set it to A, AAAA, CNAME, MX, TXT or NS",
-                    )
-                })?,
-        };
-        let server = match env.get("DNS_SERVER") {
-            None => None,
-            Some(raw) => Some(server_address(raw).ok_or_else(|| {
-                ConfigError::invalid(
-                    "DNS_SERVER",
-                    raw,
-                    "not an IP address with an optional port",
-                    "set it to a server's address, such as 223.5.5.5, 127.0.0.1:5353 or [2001:db8::53]:53",
-                )
-            })?),
-        };
-        let timeout = env
-            .millis("DNS_TIMEOUT_MS")?
-            .unwrap_or(Duration::from_secs(5));
-        if timeout > Duration::from_secs(60) {
+impl read::Settings for DnsSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys];
+
+    fn checked(self, env: &Env) -> Result<Self, ConfigError> {
+        if self.timeout > Duration::from_secs(60) {
             return Err(ConfigError::invalid(
                 "DNS_TIMEOUT_MS",
                 env.get("DNS_TIMEOUT_MS").unwrap_or_default(),
@@ -147,15 +117,44 @@ impl DnsSettings {
                 "set it to at most 60000",
             ));
         }
-        Ok(DnsSettings {
-            name,
-            record,
-            server,
-            expect: env.get("DNS_EXPECT").map(str::to_owned),
-            timeout,
-        })
+        Ok(self)
     }
+}
 
+/// `domain`: a name of letters, digits, `.`, `-` and `_`, fully qualified.
+fn domain<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Name, D::Error> {
+    let raw = String::deserialize(d)?;
+    let valid = raw.len() <= 253
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    let mut name = Name::from_ascii(&raw)
+        .ok()
+        .filter(|_| valid && !raw.starts_with('.') && !raw.contains(".."))
+        .ok_or_else(|| Problem::new("not a domain name").error())?;
+    name.set_fqdn(true);
+    Ok(name)
+}
+
+/// `record`: one of [`RECORDS`], in any case.
+fn record<'de, D: serde::Deserializer<'de>>(d: D) -> Result<RecordType, D::Error> {
+    let raw = String::deserialize(d)?;
+    RECORDS
+        .iter()
+        .find(|(word, _)| word.eq_ignore_ascii_case(&raw))
+        .map(|(_, record)| *record)
+        .ok_or_else(|| Problem::new("not a record type lookout asks for").error())
+}
+
+/// `server`: an IP address with an optional port.
+fn server<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let raw = String::deserialize(d)?;
+    server_address(&raw)
+        .map(Some)
+        .ok_or_else(|| Problem::new("not an IP address with an optional port").error())
+}
+
+impl DnsSettings {
     /// `A www.example.com`, as targets and keys read.
     pub fn target(&self) -> String {
         format!("{} {}", self.record, shown(&self.name))
@@ -427,7 +426,7 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<DnsSettings, ConfigError> {
-        DnsSettings::from_env(&Env::from_pairs(pairs.iter().copied()))
+        read::settings::<DnsSettings>(&Env::from_pairs(pairs.iter().copied()))
     }
 
     #[test]

@@ -17,7 +17,8 @@ use url::Url;
 use super::{
     Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, Words, kind,
 };
-use crate::config::{ConfigError, Env, SetupError, list, one, variable};
+use crate::config::read::{self, Parse, Problem};
+use crate::config::{ConfigError, Env, SettingKey, SetupError, list, one, variable};
 use crate::retry::{self, Backoff, Retryable};
 use crate::tick::Tick;
 
@@ -47,12 +48,16 @@ pub const TYPE: CheckType = CheckType {
     keys: &[
         one("url", "SITE_URLS")
             .parameter()
-            .doc("the URL (one per monitor; the variable takes a list)"),
+            .doc("the URL (one per monitor; the variable takes a list)")
+            .hint(URLS_HINT),
         list("expected_status", "SITE_EXPECTED_STATUS")
             .parameter()
-            .doc("the statuses that pass, as a list or `\"200,301-302\"`; default 200-399"),
+            .default("200-299")
+            .doc("the statuses that pass, as a list or `\"200,301-302\"`; default 200-299")
+            .hint("set it to status codes and ranges, comma-separated, e.g. 200,301-302"),
         one("timeout_ms", "SITE_TIMEOUT_MS")
             .parameter()
+            .default("10000")
             .doc("how long one attempt may take"),
         one("keyword", "SITE_KEYWORD")
             .parameter()
@@ -62,16 +67,23 @@ pub const TYPE: CheckType = CheckType {
             .doc("slower than this fails"),
         one("cert_min_days", "SITE_CERT_MIN_DAYS")
             .parameter()
-            .doc("fewer days of TLS certificate left fails"),
+            .doc("fewer days of TLS certificate left fails")
+            .hint("set it to a whole number of days, e.g. 14"),
         one("retries", "SITE_RETRIES")
             .parameter()
-            .doc("attempts after the first before it fails"),
+            .default("2")
+            .doc("attempts after the first before it fails")
+            .hint("set it to a whole number from 0 to 10, e.g. 2"),
         list("tls_skip_verify_hosts", "SITE_TLS_SKIP_VERIFY_HOSTS")
             .parameter()
             .doc("hosts whose certificate is not verified"),
     ],
+    // Each check holds a connection, and Lambda allows 1,024 open descriptors in all: past 900 a
+    // tick would run out of them.
     variables: &[variable("SITE_CONCURRENCY")
-        .doc("how many sites are checked at once, all monitors together")],
+        .default("256")
+        .doc("how many sites are checked at once, all monitors together")
+        .hint("set it to how many URLs may be checked at once, 1 to 900 (each check holds a connection; Lambda allows 1,024 open files)")],
     host: None,
     validate: validate_monitor,
     build: build_monitors,
@@ -79,7 +91,7 @@ pub const TYPE: CheckType = CheckType {
 
 /// A monitor watches one URL: its incident is named after the monitor.
 fn validate_monitor(env: &Env) -> Result<(), ConfigError> {
-    let settings = SiteSettings::from_env(env)?;
+    let settings = read::settings::<SiteSettings>(env)?;
     if settings.urls.len() > 1 {
         return Err(ConfigError::invalid(
             "SITE_URLS",
@@ -101,7 +113,7 @@ fn build_monitors(
     let mut permits: Option<Arc<Semaphore>> = None;
     let mut checks: Vec<Box<dyn Check>> = Vec::with_capacity(monitors.len());
     for (env, naming) in monitors {
-        let settings = SiteSettings::from_env(&env)?;
+        let settings = read::settings::<SiteSettings>(&env)?;
         let mut client = |verify: bool| -> Result<Client, SetupError> {
             if let Some(client) = clients.get(&(settings.timeout, verify)) {
                 return Ok(client.clone());
@@ -137,102 +149,61 @@ pub const MAX_REDIRECTS: usize = 10;
 const RETRY_BASE: Duration = Duration::from_millis(500);
 /// The longest wait between in-run retries.
 const RETRY_MAX: Duration = Duration::from_secs(4);
-/// In-run retries allowed at most (each one can take a whole timeout).
-const MAX_RETRIES: u32 = 10;
-/// Checks in flight at once by default: each holds a connection, and Lambda allows 1,024 open
-/// descriptors in all.
-pub const DEFAULT_CONCURRENCY: usize = 256;
-/// The most `SITE_CONCURRENCY` may be: past it a tick would run out of descriptors under Lambda.
-pub const MAX_CONCURRENCY: usize = 900;
-
 /// site-status settings, from `SITE_*` variables.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct SiteSettings {
     /// `SITE_URLS`: the URLs to check.
+    #[serde(rename = "url", deserialize_with = "targets")]
     pub urls: Vec<Url>,
     /// `SITE_EXPECTED_STATUS`: accepted final status codes.
+    #[serde(deserialize_with = "read::parsed")]
     pub expected_status: StatusRanges,
     /// `SITE_TIMEOUT_MS`: per request, body included.
+    #[serde(rename = "timeout_ms", deserialize_with = "read::millis")]
     pub timeout: Duration,
     /// `SITE_KEYWORD`: text the first [`BODY_LIMIT`] bytes of the body must contain.
     pub keyword: Option<String>,
     /// `SITE_MAX_LATENCY_MS`: slower counts as failing.
+    #[serde(
+        rename = "max_latency_ms",
+        default,
+        deserialize_with = "read::millis_some"
+    )]
     pub max_latency: Option<Duration>,
     /// `SITE_CERT_MIN_DAYS`: a certificate expiring sooner counts as failing.
     pub cert_min_days: Option<i64>,
     /// `SITE_RETRIES`: in-run retries before a target counts as down.
+    #[serde(deserialize_with = "read::between::<_, u32, 0, 10>")]
     pub retries: u32,
     /// `SITE_TLS_SKIP_VERIFY_HOSTS`: hosts whose certificate is not verified (an explicit opt-out).
+    #[serde(
+        rename = "tls_skip_verify_hosts",
+        default,
+        deserialize_with = "read::lowercase_list"
+    )]
     pub skip_verify_hosts: Vec<String>,
     /// `SITE_CONCURRENCY`: checks in flight at once.
+    #[serde(
+        rename = "SITE_CONCURRENCY",
+        deserialize_with = "read::between::<_, usize, 1, 900>"
+    )]
     pub concurrency: usize,
     /// The Lambda Runtime API's `host:port` (`AWS_LAMBDA_RUNTIME_API`): never a check's target, nor
     /// a redirect's.
+    #[serde(skip)]
     pub runtime_api: Option<String>,
 }
 
-impl SiteSettings {
-    /// Reads and validates the settings.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        const URLS_HINT: &str = "set it to one or more http(s) URLs, comma-separated, e.g. https://example.com,https://api.example.com/health";
-        let raw_urls = env.required("SITE_URLS", URLS_HINT)?;
-        let mut urls: Vec<Url> = Vec::new();
-        for item in env.list("SITE_URLS") {
-            // `https://Example.com` and `https://example.com/` are one target, checked once.
-            let url = parse_target_url(item, URLS_HINT)?;
-            if !urls.contains(&url) {
-                urls.push(url);
-            }
-        }
-        if urls.is_empty() {
-            return Err(ConfigError::invalid(
-                "SITE_URLS",
-                raw_urls,
-                "no URL in it",
-                URLS_HINT,
-            ));
-        }
-        let expected_status = match env.get("SITE_EXPECTED_STATUS") {
-            None => StatusRanges::default(),
-            Some(raw) => StatusRanges::parse(raw).map_err(|reason| {
-                ConfigError::invalid(
-                    "SITE_EXPECTED_STATUS",
-                    raw,
-                    reason,
-                    "set it to status codes and ranges, comma-separated, e.g. 200,301-302",
-                )
-            })?,
-        };
-        let retries = env
-            .number::<u32>(
-                "SITE_RETRIES",
-                "set it to a whole number from 0 to 10, e.g. 2",
-            )?
-            .unwrap_or(2);
-        if retries > MAX_RETRIES {
-            return Err(ConfigError::invalid(
-                "SITE_RETRIES",
-                &retries.to_string(),
-                "more than 10 retries",
-                "set it to a whole number from 0 to 10, e.g. 2",
-            ));
-        }
-        let concurrency_hint = "set it to how many URLs may be checked at once, 1 to 900 (each check holds a connection; Lambda allows 1,024 open files)";
-        let concurrency =
-            env.at_least_one("SITE_CONCURRENCY", DEFAULT_CONCURRENCY, concurrency_hint)?;
-        if concurrency > MAX_CONCURRENCY {
-            return Err(ConfigError::invalid(
-                "SITE_CONCURRENCY",
-                &concurrency.to_string(),
-                "more than 900",
-                concurrency_hint,
-            ));
-        }
-        let runtime_api = env
+impl read::Settings for SiteSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys, TYPE.variables];
+
+    /// The Lambda Runtime API of this very function is never a target.
+    fn checked(mut self, env: &Env) -> Result<Self, ConfigError> {
+        self.runtime_api = env
             .get("AWS_LAMBDA_RUNTIME_API")
             .map(str::to_ascii_lowercase);
-        if let Some(api) = &runtime_api
-            && let Some(url) = urls.iter().find(|u| authority_of(u) == *api)
+        if let Some(api) = &self.runtime_api
+            && let Some(url) = self.urls.iter().find(|u| authority_of(u) == *api)
         {
             return Err(ConfigError::invalid(
                 "SITE_URLS",
@@ -241,55 +212,66 @@ impl SiteSettings {
                 URLS_HINT,
             ));
         }
-        Ok(SiteSettings {
-            urls,
-            expected_status,
-            concurrency,
-            runtime_api,
-            timeout: env
-                .millis("SITE_TIMEOUT_MS")?
-                .unwrap_or(Duration::from_secs(10)),
-            keyword: env.get("SITE_KEYWORD").map(str::to_owned),
-            max_latency: env.millis("SITE_MAX_LATENCY_MS")?,
-            cert_min_days: env.number::<i64>(
-                "SITE_CERT_MIN_DAYS",
-                "set it to a whole number of days, e.g. 14",
-            )?,
-            retries,
-            skip_verify_hosts: env
-                .list("SITE_TLS_SKIP_VERIFY_HOSTS")
-                .into_iter()
-                .map(str::to_ascii_lowercase)
-                .collect(),
-        })
+        if self.urls.is_empty() {
+            return Err(ConfigError::invalid(
+                "SITE_URLS",
+                env.get("SITE_URLS").unwrap_or_default(),
+                "no URL in it",
+                URLS_HINT,
+            ));
+        }
+        Ok(self)
     }
 }
 
-fn parse_target_url(item: &str, hint: &str) -> Result<Url, ConfigError> {
-    let shown = crate::config::mask_userinfo(item);
-    let url = Url::parse(item).map_err(|e| {
-        let reason = if item.contains("://") {
-            format!("not a URL: {e}")
-        } else {
-            format!("not a URL; write it with its scheme, e.g. https://{shown}")
-        };
-        ConfigError::invalid("SITE_URLS", &shown, reason, hint)
-    })?;
-    if let Some(password) = url.password() {
-        crate::redact::register(password);
+const URLS_HINT: &str = "set it to one or more http(s) URLs, comma-separated, e.g. https://example.com,https://api.example.com/health";
+
+/// The URLs to check, each once: `https://Example.com` and `https://example.com/` are one target.
+fn targets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Url>, D::Error> {
+    let mut urls: Vec<Url> = Vec::new();
+    for Target(url) in read::parsed_list::<D, Target>(d)? {
+        if !urls.contains(&url) {
+            urls.push(url);
+        }
     }
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConfigError::invalid(
-            "SITE_URLS",
-            &shown,
-            format!("scheme {:?} is not http or https", url.scheme()),
-            hint,
-        ));
+    Ok(urls)
+}
+
+/// A URL to check: http(s), with a host.
+struct Target(Url);
+
+impl Parse for Target {
+    fn parse(item: &str) -> Result<Self, Problem> {
+        let shown = crate::config::mask_userinfo(item);
+        let url = Url::parse(item).map_err(|e| {
+            if item.contains("://") {
+                Problem::new(format!("not a URL: {e}"))
+            } else {
+                Problem::new(format!(
+                    "not a URL; write it with its scheme, e.g. https://{shown}"
+                ))
+            }
+        })?;
+        if let Some(password) = url.password() {
+            crate::redact::register(password);
+        }
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Problem::new(format!(
+                "scheme {:?} is not http or https",
+                url.scheme()
+            )));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(Problem::new("no host"));
+        }
+        Ok(Target(url))
     }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(ConfigError::invalid("SITE_URLS", &shown, "no host", hint));
+}
+
+impl Parse for StatusRanges {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        StatusRanges::parse(raw).map_err(Problem::new)
     }
-    Ok(url)
 }
 
 /// Accepted status codes: single codes and inclusive ranges.
@@ -1121,7 +1103,7 @@ mod tests {
     }
 
     fn settings(pairs: &[(&str, &str)]) -> SiteSettings {
-        SiteSettings::from_env(&env(pairs)).expect("valid settings")
+        read::settings::<SiteSettings>(&env(pairs)).expect("valid settings")
     }
 
     #[test]
@@ -1163,7 +1145,7 @@ mod tests {
     }
 
     fn config_error(pairs: &[(&str, &str)]) -> String {
-        SiteSettings::from_env(&env(pairs))
+        read::settings::<SiteSettings>(&env(pairs))
             .expect_err("settings should be refused")
             .to_string()
     }
@@ -1200,7 +1182,7 @@ mod tests {
 
     #[test]
     fn a_malformed_url_never_shows_its_password() {
-        let error = SiteSettings::from_env(&env(&[(
+        let error = read::settings::<SiteSettings>(&env(&[(
             "SITE_URLS",
             "https://ops:pw-in-url-42@exa mple.com/",
         )]))
@@ -1378,7 +1360,7 @@ mod tests {
 
     #[test]
     fn the_runtime_api_itself_is_refused_as_a_target() {
-        let error = SiteSettings::from_env(&env(&[
+        let error = read::settings::<SiteSettings>(&env(&[
             (
                 "SITE_URLS",
                 "http://127.0.0.1:9001/2018-06-01/runtime/invocation/next",

@@ -16,8 +16,10 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
 use super::{Check, CheckResult, CheckType, Measurement, Memory, Naming, Probe, Words, kind};
-use crate::config::{ConfigError, Env, SetupError, one};
+use crate::config::read::{self, Parse, Problem};
+use crate::config::{ConfigError, Env, SettingKey, SetupError, one};
 use crate::tick::Tick;
+use serde::Deserialize;
 
 /// `type: tcp` in `lookout.yaml`.
 pub const TYPE: CheckType = CheckType {
@@ -36,24 +38,31 @@ pub const TYPE: CheckType = CheckType {
         kind("banner", "应答不符", "unexpected answer"),
     ],
     keys: &[
-        one("address", "TCP_ADDRESS").doc("`host:port` to connect to (`[2001:db8::1]:5432` for IPv6)"),
-        one("timeout_ms", "TCP_TIMEOUT_MS").doc("how long connecting, the TLS handshake and the answer may take together; default 5000"),
+        one("address", "TCP_ADDRESS")
+            .doc("`host:port` to connect to (`[2001:db8::1]:5432` for IPv6)")
+            .hint("set it to host:port, such as db.example.com:5432 or [2001:db8::1]:22"),
+        one("timeout_ms", "TCP_TIMEOUT_MS").default("5000").doc("how long connecting, the TLS handshake and the answer may take together; default 5000"),
         one("send", "TCP_SEND").doc("text to send once connected (`\\r` and `\\n` written so are line breaks), such as `\"PING\\r\\n\"`; at most 1 KB"),
         one("expect", "TCP_EXPECT").doc("text the answer must contain within the timeout, such as `SSH-2.0` or `+PONG`; the first 4 KB are read"),
         one("tls", "TCP_TLS").doc("`true`: a TLS handshake after connecting, the certificate verified against the public roots (and `tls_ca`)"),
-        one("tls_ca", "TCP_TLS_CA").doc("a PEM certificate to trust as well (a private CA)"),
-        one("cert_min_days", "TCP_CERT_MIN_DAYS").doc("with `tls`: fewer days of certificate left fails; default 14"),
+        one("tls_ca", "TCP_TLS_CA")
+            .doc("a PEM certificate to trust as well (a private CA)")
+            .hint("give the CA's certificate as PEM text, -----BEGIN CERTIFICATE----- ..."),
+        one("cert_min_days", "TCP_CERT_MIN_DAYS")
+            .default("14")
+            .doc("with `tls`: fewer days of certificate left fails; default 14")
+            .hint("set it to a whole number of days, e.g. 14"),
     ],
     variables: &[],
     host: None,
-    validate: |env| TcpSettings::from_env(env).map(drop),
+    validate: |env| read::settings::<TcpSettings>(env).map(drop),
     build: |monitors, _ledger| {
         // One client configuration for every monitor that trusts the public roots alone.
         let mut public: Option<TlsConnector> = None;
         monitors
             .into_iter()
             .map(|(env, naming)| {
-                TcpCheck::boxed(TcpSettings::from_env(&env)?, naming, &mut public)
+                TcpCheck::boxed(read::settings::<TcpSettings>(&env)?, naming, &mut public)
             })
             .collect()
     },
@@ -67,37 +76,35 @@ const MAX_READ: usize = 4096;
 const QUOTED: usize = 80;
 
 /// One monitor's settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct TcpSettings {
-    /// `TCP_ADDRESS`: the host.
-    pub host: String,
-    /// The port.
-    pub port: u16,
+    /// `TCP_ADDRESS`: the host and the port.
+    #[serde(deserialize_with = "read::parsed")]
+    pub address: Address,
     /// `TCP_TIMEOUT_MS`.
+    #[serde(rename = "timeout_ms", deserialize_with = "read::millis")]
     pub timeout: Duration,
     /// `TCP_SEND`, its escapes read.
+    #[serde(default, deserialize_with = "send")]
     pub send: Option<Vec<u8>>,
     /// `TCP_EXPECT`.
     pub expect: Option<String>,
     /// `TCP_TLS`.
+    #[serde(default)]
     pub tls: bool,
     /// `TCP_TLS_CA`: extra trusted certificates.
+    #[serde(rename = "tls_ca", default, deserialize_with = "certificates")]
     pub ca: Vec<CertificateDer<'static>>,
     /// `TCP_CERT_MIN_DAYS`.
     pub cert_min_days: i64,
 }
 
-impl TcpSettings {
-    /// Reads and checks one monitor's settings.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        const HINT: &str = "set it to host:port, such as db.example.com:5432 or [2001:db8::1]:22";
-        let raw = env.required("TCP_ADDRESS", HINT)?;
-        let (host, port) = split_address(raw)
-            .ok_or_else(|| ConfigError::invalid("TCP_ADDRESS", raw, "not host:port", HINT))?;
-        let timeout = env
-            .millis("TCP_TIMEOUT_MS")?
-            .unwrap_or(Duration::from_secs(5));
-        if timeout > Duration::from_secs(60) {
+impl read::Settings for TcpSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys];
+
+    /// `send` is short, the timeout at most a minute, and the TLS keys need `tls: true`.
+    fn checked(self, env: &Env) -> Result<Self, ConfigError> {
+        if self.timeout > Duration::from_secs(60) {
             return Err(ConfigError::invalid(
                 "TCP_TIMEOUT_MS",
                 env.get("TCP_TIMEOUT_MS").unwrap_or_default(),
@@ -105,8 +112,7 @@ impl TcpSettings {
                 "set it to at most 60000",
             ));
         }
-        let send = env.get("TCP_SEND").map(unescape);
-        if send.as_ref().is_some_and(|s| s.len() > MAX_SEND) {
+        if self.send.as_ref().is_some_and(|s| s.len() > MAX_SEND) {
             return Err(ConfigError::invalid(
                 "TCP_SEND",
                 "<long>",
@@ -114,37 +120,11 @@ impl TcpSettings {
                 "send a short request, such as PING\\r\\n",
             ));
         }
-        let expect = env.get("TCP_EXPECT").map(str::to_owned);
-        let tls = env.flag("TCP_TLS")?;
-        let ca = match env.get("TCP_TLS_CA") {
-            None => Vec::new(),
-            Some(pem) => {
-                let found: Vec<CertificateDer<'static>> =
-                    CertificateDer::pem_slice_iter(unescape(pem).as_slice())
-                        .collect::<Result<_, _>>()
-                        .unwrap_or_default();
-                if found.is_empty() {
-                    return Err(ConfigError::invalid(
-                        "TCP_TLS_CA",
-                        "<certificate>",
-                        "no PEM certificate in it",
-                        "give the CA's certificate as PEM text, -----BEGIN CERTIFICATE----- ...",
-                    ));
-                }
-                found
-            }
-        };
-        let cert_min_days = env
-            .number::<i64>(
-                "TCP_CERT_MIN_DAYS",
-                "set it to a whole number of days, e.g. 14",
-            )?
-            .unwrap_or(14);
         for (var, set) in [
-            ("TCP_TLS_CA", !ca.is_empty()),
+            ("TCP_TLS_CA", !self.ca.is_empty()),
             ("TCP_CERT_MIN_DAYS", env.is_set("TCP_CERT_MIN_DAYS")),
         ] {
-            if set && !tls {
+            if set && !self.tls {
                 return Err(ConfigError::invalid(
                     var,
                     "<set>",
@@ -153,26 +133,59 @@ impl TcpSettings {
                 ));
             }
         }
-        Ok(TcpSettings {
-            host,
-            port,
-            timeout,
-            send,
-            expect,
-            tls,
-            ca,
-            cert_min_days,
-        })
+        Ok(self)
     }
+}
 
+impl TcpSettings {
     /// `host:port`, as the user wrote it.
     pub fn address(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
+        let Address { host, port } = &self.address;
+        if host.contains(':') {
+            format!("[{host}]:{port}")
         } else {
-            format!("{}:{}", self.host, self.port)
+            format!("{host}:{port}")
         }
     }
+}
+
+/// Where to connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    /// A name or an address.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+}
+
+impl Parse for Address {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        split_address(raw)
+            .map(|(host, port)| Address { host, port })
+            .ok_or_else(|| Problem::new("not host:port"))
+    }
+}
+
+/// `send`, its escapes read.
+fn send<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    Option::<String>::deserialize(d).map(|s| s.map(|s| unescape(&s)))
+}
+
+/// `tls_ca`: the PEM certificates in it (at least one).
+fn certificates<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<CertificateDer<'static>>, D::Error> {
+    let pem = String::deserialize(d)?;
+    let found: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(unescape(&pem).as_slice())
+            .collect::<Result<_, _>>()
+            .unwrap_or_default();
+    if found.is_empty() {
+        return Err(Problem::new("no PEM certificate in it")
+            .quoting("<certificate>")
+            .error());
+    }
+    Ok(found)
 }
 
 /// `host:port` or `[v6]:port`, the host a name or an address (no path, no user, no scheme).
@@ -321,10 +334,10 @@ impl TcpCheck {
         figures.insert("address".into(), json!(s.address()));
         let timeout_ms = s.timeout.as_millis();
         let addresses: Vec<std::net::SocketAddr> =
-            match tokio::net::lookup_host((s.host.as_str(), s.port)).await {
+            match tokio::net::lookup_host((s.address.host.as_str(), s.address.port)).await {
                 Ok(found) => found.collect(),
                 Err(error) => {
-                    let message = format!("cannot resolve {}: {error}", s.host);
+                    let message = format!("cannot resolve {}: {error}", s.address.host);
                     return Probe::failed(figures, "dns", message);
                 }
             };
@@ -349,13 +362,13 @@ impl TcpCheck {
                 .converse(stream, figures, timeout_ms, until, cut_short)
                 .await;
         };
-        let name = match ServerName::try_from(s.host.clone()) {
+        let name = match ServerName::try_from(s.address.host.clone()) {
             Ok(name) => name,
             Err(_) => {
                 return Probe::failed(
                     figures,
                     "tls",
-                    format!("{} is not a name TLS can verify", s.host),
+                    format!("{} is not a name TLS can verify", s.address.host),
                 );
             }
         };
@@ -544,16 +557,19 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<TcpSettings, ConfigError> {
-        TcpSettings::from_env(&Env::from_pairs(pairs.iter().copied()))
+        read::settings::<TcpSettings>(&Env::from_pairs(pairs.iter().copied()))
     }
 
     #[test]
     fn addresses_are_host_and_port_and_nothing_else() {
         let s = settings(&[("TCP_ADDRESS", "db.example.com:5432")]).unwrap();
-        assert_eq!((s.host.as_str(), s.port), ("db.example.com", 5432));
+        assert_eq!(
+            (s.address.host.as_str(), s.address.port),
+            ("db.example.com", 5432)
+        );
         let v6 = settings(&[("TCP_ADDRESS", "[2001:db8::1]:22")]).unwrap();
         assert_eq!(
-            (v6.host.as_str(), v6.address().as_str()),
+            (v6.address.host.as_str(), v6.address().as_str()),
             ("2001:db8::1", "[2001:db8::1]:22")
         );
         for bad in [

@@ -93,9 +93,11 @@ fn name(key: &SettingKey) -> &'static str {
 pub struct Problem {
     reason: String,
     hint: Option<String>,
+    shown: Option<String>,
 }
 
-/// Between a problem's reason and its hint, as they pass through serde's text-only errors.
+/// Between a problem's reason, its hint and what it quotes, as they pass through serde's
+/// text-only errors.
 const SEPARATOR: char = '\u{1f}';
 
 impl Problem {
@@ -104,6 +106,15 @@ impl Problem {
         Problem {
             reason: reason.into(),
             hint: None,
+            shown: None,
+        }
+    }
+
+    /// What the message quotes instead of the value (`<certificate>` for a PEM text).
+    pub fn quoting(self, shown: impl Into<String>) -> Self {
+        Problem {
+            shown: Some(shown.into()),
+            ..self
         }
     }
 
@@ -123,10 +134,15 @@ impl Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.hint {
-            Some(hint) => write!(f, "{}{SEPARATOR}{hint}", self.reason),
-            None => f.write_str(&self.reason),
+        f.write_str(&self.reason)?;
+        if self.hint.is_some() || self.shown.is_some() {
+            let hint = self.hint.as_deref().unwrap_or_default();
+            write!(f, "{SEPARATOR}{hint}")?;
         }
+        if let Some(shown) = &self.shown {
+            write!(f, "{SEPARATOR}{shown}")?;
+        }
+        Ok(())
     }
 }
 
@@ -344,7 +360,10 @@ impl Error {
             return ConfigError::Missing { var: key.var, hint };
         }
         // A secret, or what holds one (a URL with its key), is never quoted.
-        let shown = mask_userinfo(&self.item.unwrap_or_default());
+        let shown = match self.problem.shown {
+            Some(shown) => shown,
+            None => mask_userinfo(&self.item.unwrap_or_default()),
+        };
         let value = if key.secret || crate::redact::scrub(&shown) != shown {
             crate::redact::REDACTED.to_owned()
         } else {
@@ -381,10 +400,14 @@ impl std::error::Error for Error {}
 impl de::Error for Error {
     fn custom<T: fmt::Display>(msg: T) -> Self {
         let text = msg.to_string();
-        let problem = match text.split_once(SEPARATOR) {
-            Some((reason, hint)) => Problem::new(reason).hint(hint),
-            None => Problem::new(text),
-        };
+        let mut parts = text.split(SEPARATOR);
+        let mut problem = Problem::new(parts.next().unwrap_or_default());
+        if let Some(hint) = parts.next().filter(|h| !h.is_empty()) {
+            problem = problem.hint(hint);
+        }
+        if let Some(shown) = parts.next() {
+            problem = problem.quoting(shown);
+        }
         Error {
             field: None,
             item: None,
