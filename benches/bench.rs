@@ -109,7 +109,7 @@ async fn speed_test(rows: &mut Vec<Row>) {
                 ("SPEEDTEST_BASE_URL", base.clone()),
                 ("SPEEDTEST_CONCURRENCY", concurrency.to_string()),
             ]);
-            let check = SpeedTestCheck::from_env(&env).expect("settings");
+            let check = SpeedTestCheck::read(&env).expect("settings");
             let mut runs = Vec::new();
             for _ in 0..3 {
                 runs.push(time_ms(check.run(&tick(), &Default::default(), far_deadline())).await);

@@ -568,7 +568,7 @@ mod tests {
     async fn a_ping_answered_503_is_counted_in_the_store_when_it_answers() {
         let token = "0123456789abcdef";
         let env = Env::from_pairs([("HEARTBEAT_TOKEN", token)]);
-        let heartbeat = heartbeat::Heartbeat::from_env(&env).unwrap();
+        let heartbeat = heartbeat::Heartbeat::read(&env).unwrap();
         let store: SharedLedger = Arc::new(Refusing(state::memory::MemoryStore::default()));
         let ingest = Ingest::new(
             vec![("web-1".into(), heartbeat)],

@@ -10,7 +10,6 @@ use lookout::alerting::render::Style;
 use lookout::checks::kafka_lag::{parse_page, total_lag};
 use lookout::checks::speedtest::chinaz::{PageNode, parse_node_reply, parse_setup_page};
 use lookout::checks::speedtest::globalping::nodes_from;
-use lookout::checks::speedtest::{concurrency_from_env, node_timeout_from_env};
 use lookout::config::{ConfigError, Env};
 use lookout::notify::sms::read_send_status;
 use lookout::notify::wecom::read_reply;
@@ -316,8 +315,6 @@ proptest! {
     fn every_settings_reader_gives_settings_or_a_clear_error(vars in environment()) {
         let env = Env::from_pairs(vars.clone());
         let mut checks: Vec<Result<(), ConfigError>> = vec![
-            concurrency_from_env(&env).map(drop),
-            node_timeout_from_env(&env).map(drop),
             Policy::from_env(&env, &lookout::notify::delays()).map(drop),
             Style::from_env(&env).map(drop),
         ];

@@ -32,7 +32,7 @@ fn chinaz_check(fake: &FakeChinaz, extra: &[(&str, &str)]) -> SpeedTestCheck {
         ("SPEEDTEST_MAX_TOTAL_MS", "1000"),
     ];
     env.extend_from_slice(extra);
-    SpeedTestCheck::from_env(&Env::from_pairs(env)).expect("settings")
+    SpeedTestCheck::read(&Env::from_pairs(env)).expect("settings")
 }
 
 async fn run(check: &SpeedTestCheck) -> CheckResult {
@@ -239,7 +239,7 @@ fn globalping_check(fake: &FakeGlobalping, extra: &[(&str, &str)]) -> SpeedTestC
         ("SPEEDTEST_MAX_TOTAL_MS", "1000"),
     ];
     env.extend_from_slice(extra);
-    SpeedTestCheck::from_env(&Env::from_pairs(env)).expect("settings")
+    SpeedTestCheck::read(&Env::from_pairs(env)).expect("settings")
 }
 
 fn probes() -> Vec<serde_json::Value> {

@@ -21,12 +21,17 @@ use tokio::time::Instant;
 
 pub mod ingest;
 
-use super::limits::{self, LimitVars, Limits};
+use super::limits::{self, Limits};
 use super::{
     Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, SharedLedger,
     Words, kind,
 };
-use crate::config::{ConfigError, Env, SetupError, list, one, parse_duration, variable};
+use serde::Deserialize;
+
+use crate::config::read::{self, Parse, Problem};
+use crate::config::{
+    ConfigError, Env, SettingKey, SetupError, list, one, parse_duration, variable,
+};
 use crate::pings::{self, PingRecord};
 use crate::tick::Tick;
 use ingest::{IngestCheck, IngestVerdict};
@@ -34,23 +39,11 @@ use ingest::{IngestCheck, IngestVerdict};
 /// The function's name, as deployed.
 pub const FUNCTION: &str = "heartbeat";
 
-/// Where a heartbeat monitor's resource limits are read from.
-const LIMIT_VARS: LimitVars = LimitVars {
-    cpu: "HEARTBEAT_CPU_MAX",
-    memory: "HEARTBEAT_MEMORY_MAX",
-    disk: "HEARTBEAT_DISK_MAX",
-    disks: "HEARTBEAT_DISKS",
-    processes: "HEARTBEAT_PROCESSES",
-};
 /// The part of a monitor's keys that stands for its resource report as a whole.
 const REPORT_PART: &str = "resources";
 
 /// How long a monitor waits for a ping when it names neither `period` nor `schedule`.
 const DEFAULT_PERIOD: Duration = Duration::from_secs(86_400);
-/// How late a ping may be when `grace` is not set.
-const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
-/// How close two pings of the same signal may be before the second is not stored.
-const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(10);
 /// The longest `period` or `grace`.
 const MAX_SPAN: Duration = Duration::from_secs(366 * 86_400);
 /// Lines of a job's output its failure message quotes.
@@ -73,11 +66,11 @@ pub const TYPE: CheckType = CheckType {
         ingest::INGEST_REFUSED,
     ],
     keys: &[
-        one("token", "HEARTBEAT_TOKEN").secret().doc("the secret in the ping URL: 16 to 128 letters, digits, `-` `.` `_` `~`, without `..`; give it as `\"${NAME}\"` from the stack's secret. Only its SHA-256 is stored"),
-        one("period", "HEARTBEAT_PERIOD").doc("a ping is expected this long after the last one: `1m` to `366d`; default `1d`"),
-        one("grace", "HEARTBEAT_GRACE").doc("how late a ping may be, and how long a run (`/start` to its end) may take; default `1h`"),
-        one("schedule", "HEARTBEAT_SCHEDULE").doc("instead of `period`: a 5-field cron schedule (`\"0 2 * * *\"`) in the monitor's `timezone`; the next ping is due at its next time after the last one"),
-        one("min_interval", "HEARTBEAT_MIN_INTERVAL").doc("pings of the same kind closer than this are answered but not stored (a script in a loop); default `10s`, `0s` stores every one"),
+        one("token", "HEARTBEAT_TOKEN").secret().hint(TOKEN_HINT).doc("the secret in the ping URL: 16 to 128 letters, digits, `-` `.` `_` `~`, without `..`; give it as `\"${NAME}\"` from the stack's secret. Only its SHA-256 is stored"),
+        one("period", "HEARTBEAT_PERIOD").hint("write it like 1m, 30m, 1h or 1d").doc("a ping is expected this long after the last one: `1m` to `366d`; default `1d`"),
+        one("grace", "HEARTBEAT_GRACE").default("1h").hint("write it like 30s, 5m or 1h").doc("how late a ping may be, and how long a run (`/start` to its end) may take; default `1h`"),
+        one("schedule", "HEARTBEAT_SCHEDULE").hint("write 5 cron fields (minute hour day-of-month month day-of-week), like \"0 2 * * *\"").doc("instead of `period`: a 5-field cron schedule (`\"0 2 * * *\"`) in the monitor's `timezone`; the next ping is due at its next time after the last one"),
+        one("min_interval", "HEARTBEAT_MIN_INTERVAL").default("10s").hint("write it like 10s or 1m").doc("pings of the same kind closer than this are answered but not stored (a script in a loop); default `10s`, `0s` stores every one"),
         one("cpu_max", "HEARTBEAT_CPU_MAX").doc("with lookout-agent's report as the ping: the highest CPU busy %, above 0 and at most 100"),
         one("memory_max", "HEARTBEAT_MEMORY_MAX").doc("the highest memory used %"),
         one("disk_max", "HEARTBEAT_DISK_MAX").doc("the highest used % of each of `disks`"),
@@ -86,7 +79,7 @@ pub const TYPE: CheckType = CheckType {
     ],
     variables: &[variable("INGEST_FUNCTION_NAME").stack().doc("the ingest function, whose throttles and errors explain a silence")],
     host: None,
-    validate: |env| Heartbeat::from_env(env).map(|_| ()),
+    validate: |env| Heartbeat::read(env).map(|_| ()),
     build: build_monitors,
 };
 
@@ -102,7 +95,7 @@ pub fn monitors(
         Some(monitors) => {
             let monitors: Vec<(String, Heartbeat)> = monitors
                 .into_iter()
-                .map(|(name, env)| Ok((name.to_owned(), Heartbeat::from_env(env)?)))
+                .map(|(name, env)| Ok((name.to_owned(), Heartbeat::read(env)?)))
                 .collect::<Result<_, ConfigError>>()?;
             each_token_once(monitors.iter().map(|(name, h)| (name.as_str(), h)))?;
             Ok(monitors)
@@ -166,21 +159,88 @@ pub struct Heartbeat {
     pub limits: Limits,
 }
 
-fn span(env: &Env, var: &'static str, hint: &str) -> Result<Option<Duration>, ConfigError> {
-    let Some(raw) = env.get(var) else {
-        return Ok(None);
-    };
-    let value =
-        parse_duration(raw).map_err(|reason| ConfigError::invalid(var, raw, reason, hint))?;
-    if value > MAX_SPAN {
-        return Err(ConfigError::invalid(
-            var,
-            raw,
-            "is longer than 366 days",
-            hint,
-        ));
+/// A span of time (`30s`, `5m`, `1h`, `2d`), at most 366 days.
+struct Span(Duration);
+
+impl Parse for Span {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        let value = parse_duration(raw).map_err(Problem::new)?;
+        if value > MAX_SPAN {
+            return Err(Problem::new("is longer than 366 days"));
+        }
+        Ok(Span(value))
     }
-    Ok(Some(value))
+}
+
+fn span<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    read::parsed::<D, Span>(d).map(|s| s.0)
+}
+
+/// `period`: a span of at least a minute.
+fn period<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let period = span(d)?;
+    if period < Duration::from_secs(60) {
+        return Err(Problem::new("is under a minute (lookout judges once a minute)").error());
+    }
+    Ok(Some(period))
+}
+
+/// `schedule`: 5 cron fields, as written and as read.
+struct Schedule(String, croner::Cron);
+
+impl Parse for Schedule {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        parse_schedule(raw)
+            .map(|cron| Schedule(raw.to_owned(), cron))
+            .map_err(Problem::new)
+    }
+}
+
+/// A monitor token's hash, the token checked (16 to 128 URL-safe characters): the token itself
+/// is a secret (its key says so: registered when read) and never kept.
+pub struct TokenHash(pub String);
+
+impl Parse for TokenHash {
+    fn parse(token: &str) -> Result<Self, Problem> {
+        if !pings::is_token(token) {
+            return Err(Problem::new(format!(
+                "{} characters, of which {} are not letters, digits, - . _ or ~",
+                token.chars().count(),
+                token.chars().filter(|c| !pings::is_token_char(*c)).count()
+            ))
+            .hint("use 16 to 128 letters, digits, - . _ or ~ (openssl rand -hex 16 makes one)"));
+        }
+        Ok(TokenHash(pings::token_hash(token)))
+    }
+}
+
+/// `deserialize_with` for a monitor token, kept as its hash.
+pub fn token_hash<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    read::parsed::<D, TokenHash>(d).map(|t| t.0)
+}
+
+/// What the token key's hint says, for each type that takes a monitor token.
+pub const TOKEN_HINT: &str = "give the monitor a secret token of 16 to 128 letters, digits, - . _ or ~, from the stack's secret: token: \"${WEB1_TOKEN}\"";
+
+/// A heartbeat monitor's keys, as read.
+#[derive(Deserialize)]
+struct HeartbeatKeys {
+    #[serde(rename = "token", deserialize_with = "token_hash")]
+    token_hash: String,
+    #[serde(default, deserialize_with = "period")]
+    period: Option<Duration>,
+    #[serde(default, deserialize_with = "read::parsed_some")]
+    schedule: Option<Schedule>,
+    #[serde(deserialize_with = "span")]
+    grace: Duration,
+    #[serde(deserialize_with = "span")]
+    min_interval: Duration,
+    #[serde(rename = "@limits")]
+    limits: Limits,
+}
+
+impl read::Settings for HeartbeatKeys {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys];
 }
 
 impl Heartbeat {
@@ -190,57 +250,34 @@ impl Heartbeat {
         if matches!(naming, Naming::Function(_)) && env.get("HEARTBEAT_TOKEN").is_none() {
             return Ok(None);
         }
-        Self::from_env(env).map(Some)
+        Self::read(env).map(Some)
     }
 
     /// Reads and checks the settings.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let token_hash = token_hash_of(env, "HEARTBEAT_TOKEN")?;
-        let period_hint = "write it like 1m, 30m, 1h or 1d";
-        let period = span(env, "HEARTBEAT_PERIOD", period_hint)?;
-        if period.is_some_and(|p| p < Duration::from_secs(60)) {
-            return Err(ConfigError::invalid(
-                "HEARTBEAT_PERIOD",
-                env.get("HEARTBEAT_PERIOD").unwrap_or_default(),
-                "is under a minute (lookout judges once a minute)",
-                period_hint,
-            ));
-        }
-        let timezone = crate::config::timezone(env)?;
-        let expect = match (env.get("HEARTBEAT_SCHEDULE"), period) {
-            (Some(_), Some(_)) => {
+    pub fn read(env: &Env) -> Result<Self, ConfigError> {
+        let keys = read::settings::<HeartbeatKeys>(env)?;
+        let expect = match (keys.schedule, keys.period) {
+            (Some(Schedule(text, _)), Some(_)) => {
                 return Err(ConfigError::invalid(
                     "HEARTBEAT_SCHEDULE",
-                    env.get("HEARTBEAT_SCHEDULE").unwrap_or_default(),
+                    &text,
                     "period is set too",
                     "give a monitor either a period or a schedule, not both",
                 ));
             }
-            (Some(text), None) => Expect::Schedule {
-                text: text.to_owned(),
-                cron: parse_schedule(text).map(Box::new).map_err(|reason| {
-                    ConfigError::invalid(
-                        "HEARTBEAT_SCHEDULE",
-                        text,
-                        reason,
-                        "write 5 cron fields (minute hour day-of-month month day-of-week), like \"0 2 * * *\"",
-                    )
-                })?,
+            (Some(Schedule(text, cron)), None) => Expect::Schedule {
+                text,
+                cron: Box::new(cron),
             },
             (None, period) => Expect::Every(period.unwrap_or(DEFAULT_PERIOD)),
         };
-        let grace =
-            span(env, "HEARTBEAT_GRACE", "write it like 30s, 5m or 1h")?.unwrap_or(DEFAULT_GRACE);
-        let min_interval = span(env, "HEARTBEAT_MIN_INTERVAL", "write it like 10s or 1m")?
-            .unwrap_or(DEFAULT_MIN_INTERVAL);
-        let limits = Limits::from_env(env, LIMIT_VARS)?;
         Ok(Heartbeat {
-            token_hash,
+            token_hash: keys.token_hash,
             expect,
-            grace,
-            min_interval,
-            timezone,
-            limits,
+            grace: keys.grace,
+            min_interval: keys.min_interval,
+            timezone: crate::config::timezone(env)?,
+            limits: keys.limits,
         })
     }
 
@@ -277,29 +314,6 @@ impl Heartbeat {
             at.format("%m-%d %H:%M").to_string()
         }
     }
-}
-
-/// The hash of the monitor token `var` holds, checked (16 to 128 URL-safe characters); the token
-/// itself is registered as a secret and never kept.
-pub fn token_hash_of(env: &Env, var: &'static str) -> Result<String, ConfigError> {
-    let token = env.required(
-        var,
-        "give the monitor a secret token of 16 to 128 letters, digits, - . _ or ~, from the stack's secret: token: \"${WEB1_TOKEN}\"",
-    )?;
-    if !pings::is_token(token) {
-        return Err(ConfigError::invalid(
-            var,
-            "<redacted>",
-            format!(
-                "{} characters, of which {} are not letters, digits, - . _ or ~",
-                token.chars().count(),
-                token.chars().filter(|c| !pings::is_token_char(*c)).count()
-            ),
-            "use 16 to 128 letters, digits, - . _ or ~ (openssl rand -hex 16 makes one)",
-        ));
-    }
-    crate::redact::register(token);
-    Ok(pings::token_hash(token))
 }
 
 /// A 5-field cron schedule (minute hour day-of-month month day-of-week).
@@ -803,7 +817,7 @@ mod tests {
             ("ALERT_TIMEZONE", "Asia/Shanghai"),
         ];
         all.extend_from_slice(pairs);
-        Heartbeat::from_env(&Env::from_pairs(all))
+        Heartbeat::read(&Env::from_pairs(all))
     }
 
     /// Shanghai local time on 2026-12-01 (UTC+8).
@@ -893,7 +907,7 @@ mod tests {
         let good = heartbeat(&[("HEARTBEAT_PERIOD", "1m"), ("HEARTBEAT_GRACE", "30s")]).unwrap();
         assert_eq!(good.expect, Expect::Every(Duration::from_secs(60)));
         assert_eq!(good.grace, Duration::from_secs(30));
-        assert_eq!(good.min_interval, DEFAULT_MIN_INTERVAL);
+        assert_eq!(good.min_interval, Duration::from_secs(10));
         for (var, value) in [
             ("HEARTBEAT_PERIOD", "30s"),
             ("HEARTBEAT_PERIOD", "1w"),
@@ -911,7 +925,7 @@ mod tests {
         ]);
         assert!(both.unwrap_err().to_string().contains("not both"));
         for token in ["short", "0123456789abcdef/0123", "0123456789abcdef 0123"] {
-            let error = Heartbeat::from_env(&Env::from_pairs([("HEARTBEAT_TOKEN", token)]))
+            let error = Heartbeat::read(&Env::from_pairs([("HEARTBEAT_TOKEN", token)]))
                 .unwrap_err()
                 .to_string();
             assert!(

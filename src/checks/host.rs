@@ -17,30 +17,23 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::limits::{LimitVars, Limits};
+use super::limits::Limits;
 use super::{
     Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, SharedLedger,
     Words, kind,
 };
-use crate::config::{ConfigError, Env, SetupError, list, one, variable};
+use serde::Deserialize;
+
+use crate::config::read::{self, Parse, Problem};
+use crate::config::{ConfigError, Env, Secret, SettingKey, SetupError, list, one, variable};
 use crate::pings::Resources;
 use crate::ssh::{self, HostKey, SshError, Target};
 use crate::tick::Tick;
 
 /// The function's name, as deployed.
 pub const FUNCTION: &str = "host-check";
-/// Hosts checked at once, by default (`HOST_CONCURRENCY`).
-const DEFAULT_CONCURRENCY: usize = 16;
 /// The longest one host may take, connect to last byte.
 pub const HOST_DEADLINE: Duration = Duration::from_secs(20);
-/// Where a host monitor's limits are read from.
-const LIMIT_VARS: LimitVars = LimitVars {
-    cpu: "HOST_CPU_MAX",
-    memory: "HOST_MEMORY_MAX",
-    disk: "HOST_DISK_MAX",
-    disks: "HOST_DISKS",
-    processes: "HOST_PROCESSES",
-};
 /// The first line of the command's output: the command is lookout's own.
 const MARK: &str = "lookout-host-check 1";
 
@@ -59,21 +52,34 @@ pub const TYPE: CheckType = CheckType {
         kind("host_key", "主机密钥已变", "host key changed"),
     ],
     keys: &[
-        one("host", "HOST_ADDRESS").doc("the server's name or IP address (alone: no `user@`, no `:port`)"),
-        one("port", "HOST_PORT").doc("its SSH port; default 22"),
-        one("user", "HOST_USER").doc("the user to log in as (an unprivileged one is enough: it reads `/proc` and runs `df` and `pgrep`)"),
-        one("private_key", "HOST_PRIVATE_KEY").secret().doc("the client's private key (Ed25519, ECDSA or RSA; OpenSSH or PEM text), from the stack's secret: `\"${DB1_SSH_KEY}\"`; read once at start. A key pasted on one line with `\\n` for its line breaks is taken"),
+        one("host", "HOST_ADDRESS")
+            .doc("the server's name or IP address (alone: no `user@`, no `:port`)")
+            .hint("give the server's name or IP address: host: 203.0.113.10"),
+        one("port", "HOST_PORT")
+            .default("22")
+            .doc("its SSH port; default 22")
+            .hint("give the SSH port, 1 to 65535"),
+        one("user", "HOST_USER")
+            .doc("the user to log in as (an unprivileged one is enough: it reads `/proc` and runs `df` and `pgrep`)")
+            .hint("give the user to log in as: user: monitor"),
+        one("private_key", "HOST_PRIVATE_KEY").secret()
+            .hint("give the client's private key from the stack's secret: private_key: \"${DB1_SSH_KEY}\"").doc("the client's private key (Ed25519, ECDSA or RSA; OpenSSH or PEM text), from the stack's secret: `\"${DB1_SSH_KEY}\"`; read once at start. A key pasted on one line with `\\n` for its line breaks is taken"),
         one("private_key_passphrase", "HOST_PRIVATE_KEY_PASSPHRASE").secret().doc("its passphrase, when it has one (from the secret too)"),
-        one("host_key", "HOST_KEY").doc("required: the server's key as `ssh-keyscan -t ed25519 <host>` prints it (with or without the host in front), or its `SHA256:` fingerprint. There is no trust on first use; a known_hosts line with a marker (`@revoked`, `@cert-authority`) is refused"),
+        one("host_key", "HOST_KEY")
+            .hint("give the server's key as ssh-keyscan prints it, or its SHA256: fingerprint: lookout never trusts a key it was not given")
+            .doc("required: the server's key as `ssh-keyscan -t ed25519 <host>` prints it (with or without the host in front), or its `SHA256:` fingerprint. There is no trust on first use; a known_hosts line with a marker (`@revoked`, `@cert-authority`) is refused"),
         one("cpu_max", "HOST_CPU_MAX").doc("the highest CPU busy %, above 0 and at most 100"),
         one("memory_max", "HOST_MEMORY_MAX").doc("the highest memory used %"),
         one("disk_max", "HOST_DISK_MAX").doc("the highest used % of every disk"),
         list("disks", "HOST_DISKS").doc("mount points to read (absolute, letters, digits, `/ . _ -` only); default `[\"/\"]`"),
         list("processes", "HOST_PROCESSES").doc("processes that must run, by the name `pgrep -x` matches (1 to 15 letters, digits, `. _ -`, not starting with `-`: the kernel keeps 15 characters of a name)"),
     ],
-    variables: &[variable("HOST_CONCURRENCY").doc("how many hosts are read at once; default 16")],
+    variables: &[variable("HOST_CONCURRENCY")
+        .default("16")
+        .doc("how many hosts are read at once; default 16")
+        .hint("set it to how many hosts to check at once, e.g. 16")],
     host: None,
-    validate: |env| HostSettings::from_env(env).map(|_| ()),
+    validate: |env| HostSettings::read(env).map(|_| ()),
     build: build_monitors,
 };
 
@@ -108,51 +114,84 @@ fn is_user(text: &str) -> bool {
         && !text.starts_with('-')
 }
 
+/// A host monitor's keys, as read.
+#[derive(Deserialize)]
+struct HostKeys {
+    #[serde(deserialize_with = "read::parsed")]
+    host: HostName,
+    #[serde(deserialize_with = "read::between::<_, u16, 1, 65535>")]
+    port: u16,
+    #[serde(deserialize_with = "read::parsed")]
+    user: User,
+    private_key: Secret,
+    private_key_passphrase: Option<Secret>,
+    #[serde(deserialize_with = "read::parsed")]
+    host_key: HostKey,
+    #[serde(rename = "@limits")]
+    limits: Limits,
+}
+
+impl read::Settings for HostKeys {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys];
+}
+
+struct HostName(String);
+
+impl Parse for HostName {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        if is_address(raw) {
+            Ok(HostName(raw.to_owned()))
+        } else {
+            Err(Problem::new("is not a host name or IP address").hint(
+                "give the name or address alone, without user@ or :port (port: and user: are keys of their own)",
+            ))
+        }
+    }
+}
+
+struct User(String);
+
+impl Parse for User {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        if is_user(raw) {
+            Ok(User(raw.to_owned()))
+        } else {
+            Err(Problem::new("is not a user name")
+                .hint("give a user name of letters, digits, _ . or -"))
+        }
+    }
+}
+
+impl Parse for HostKey {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        HostKey::parse(raw).map_err(|reason| {
+            Problem::new(reason).hint(
+                "run ssh-keyscan -t ed25519 <host> (from a machine that trusts it) and give the line, or ssh-keygen -lf the key's .pub file",
+            )
+        })
+    }
+}
+
+/// `HOST_CONCURRENCY`, for all the function's hosts.
+#[derive(Deserialize)]
+struct Slots {
+    #[serde(rename = "HOST_CONCURRENCY", deserialize_with = "read::at_least_one")]
+    concurrency: usize,
+}
+
+impl read::Settings for Slots {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.variables];
+}
+
 impl HostSettings {
     /// Reads and checks the settings; the private key is read (and decrypted) here, once.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let host = env.required(
-            "HOST_ADDRESS",
-            "give the server's name or IP address: host: 203.0.113.10",
-        )?;
-        if !is_address(host) {
-            return Err(ConfigError::invalid(
-                "HOST_ADDRESS",
-                host,
-                "is not a host name or IP address",
-                "give the name or address alone, without user@ or :port (port: and user: are keys of their own)",
-            ));
-        }
-        let port = env
-            .number::<u16>("HOST_PORT", "give the SSH port, 1 to 65535")?
-            .unwrap_or(22);
-        if port == 0 {
-            return Err(ConfigError::invalid(
-                "HOST_PORT",
-                "0",
-                "is not a port",
-                "give the SSH port, 1 to 65535",
-            ));
-        }
-        let user = env.required("HOST_USER", "give the user to log in as: user: monitor")?;
-        if !is_user(user) {
-            return Err(ConfigError::invalid(
-                "HOST_USER",
-                user,
-                "is not a user name",
-                "give a user name of letters, digits, _ . or -",
-            ));
-        }
-        let passphrase = env.get("HOST_PRIVATE_KEY_PASSPHRASE");
-        if let Some(passphrase) = passphrase {
-            crate::redact::register(passphrase);
-        }
-        let pem = env.required(
-            "HOST_PRIVATE_KEY",
-            "give the client's private key from the stack's secret: private_key: \"${DB1_SSH_KEY}\"",
-        )?;
-        crate::redact::register(pem);
-        let key = ssh::client_key(pem, passphrase).map_err(|reason| {
+    pub fn read(env: &Env) -> Result<Self, ConfigError> {
+        let keys = read::settings::<HostKeys>(env)?;
+        let key = ssh::client_key(
+            keys.private_key.expose(),
+            keys.private_key_passphrase.as_ref().map(Secret::expose),
+        )
+        .map_err(|reason| {
             ConfigError::invalid(
                 "HOST_PRIVATE_KEY",
                 "<redacted>",
@@ -160,31 +199,18 @@ impl HostSettings {
                 "an Ed25519, ECDSA or RSA key in OpenSSH or PEM form (ssh-keygen -t ed25519 makes one)",
             )
         })?;
-        let host_key_text = env.required(
-            "HOST_KEY",
-            "give the server's key as ssh-keyscan prints it, or its SHA256: fingerprint: lookout never trusts a key it was not given",
-        )?;
-        let host_key = HostKey::parse(host_key_text).map_err(|reason| {
-            ConfigError::invalid(
-                "HOST_KEY",
-                host_key_text,
-                reason,
-                "run ssh-keyscan -t ed25519 <host> (from a machine that trusts it) and give the line, or ssh-keygen -lf the key's .pub file",
-            )
-        })?;
-        let limits = Limits::from_env(env, LIMIT_VARS)?;
-        let disks = limits.disks.clone();
+        let disks = keys.limits.disks.clone();
         Ok(HostSettings {
             target: Target {
-                host: host.to_owned(),
-                port,
-                user: user.to_owned(),
+                host: keys.host.0,
+                port: keys.port,
+                user: keys.user.0,
                 key,
-                host_key,
+                host_key: keys.host_key,
             },
-            command: command_of(&disks, &limits),
+            command: command_of(&disks, &keys.limits),
             disks,
-            limits,
+            limits: keys.limits,
         })
     }
 }
@@ -301,12 +327,8 @@ fn build_monitors(
     _store: &SharedLedger,
 ) -> Result<Vec<Box<dyn Check>>, SetupError> {
     let concurrency = match monitors.first() {
-        Some((env, _)) => env.at_least_one(
-            "HOST_CONCURRENCY",
-            DEFAULT_CONCURRENCY,
-            "set it to how many hosts to check at once, e.g. 16",
-        )?,
-        None => DEFAULT_CONCURRENCY,
+        Some((env, _)) => read::settings::<Slots>(env)?.concurrency,
+        None => 1,
     };
     let slots = Arc::new(Semaphore::new(concurrency));
     let mut built: Vec<Box<dyn Check>> = Vec::with_capacity(monitors.len());
@@ -316,7 +338,7 @@ fn build_monitors(
         {
             None
         } else {
-            Some(HostSettings::from_env(&env)?)
+            Some(HostSettings::read(&env)?)
         };
         built.push(Box::new(HostCheck {
             naming,

@@ -48,7 +48,7 @@ pub const TYPE: CheckType = CheckType {
         one("region", "CKAFKA_REGION")
             .parameter()
             .default("ap-guangzhou")
-            .doc("its region (`ap-guangzhou`)")
+            .doc("its region")
             .hint("set it to a Tencent Cloud region, e.g. ap-guangzhou"),
         list("groups", "CKAFKA_GROUPS")
             .parameter()

@@ -8,7 +8,9 @@
 use serde::Serialize;
 
 use super::{CheckResult, Failure, FailureKind, Health, Measurement, Naming, kind};
-use crate::config::{ConfigError, Env};
+use serde::Deserialize;
+
+use crate::config::read::{self, Parse, Problem};
 use crate::pings::Resources;
 
 /// A figure over its limit.
@@ -19,98 +21,90 @@ pub const PROCESS_MISSING: FailureKind =
 /// The kinds of every check that judges a host's figures.
 pub const KINDS: &[FailureKind] = &[OVER_LIMIT, PROCESS_MISSING];
 
-/// The variables a check type reads its limits from.
-#[derive(Debug, Clone, Copy)]
-pub struct LimitVars {
-    /// Highest CPU busy %.
-    pub cpu: &'static str,
-    /// Highest memory used %.
-    pub memory: &'static str,
-    /// Highest disk used %, for every disk.
-    pub disk: &'static str,
-    /// The disks judged (`/` when unset).
-    pub disks: &'static str,
-    /// Processes that must run.
-    pub processes: &'static str,
-}
-
-/// One host's limits. Nothing set: nothing judged.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// One host's limits. Nothing set: nothing judged. A group of keys (`cpu_max`, `memory_max`,
+/// `disk_max`, `disks`, `processes`) in the settings of each type that judges a host's figures
+/// (`#[serde(rename = "@limits")]`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Limits {
     /// Highest CPU busy %.
+    #[serde(rename = "cpu_max", default, deserialize_with = "percent")]
     pub cpu: Option<f64>,
     /// Highest memory used %.
+    #[serde(rename = "memory_max", default, deserialize_with = "percent")]
     pub memory: Option<f64>,
     /// Highest disk used %, for each of [`Limits::disks`].
+    #[serde(rename = "disk_max", default, deserialize_with = "percent")]
     pub disk: Option<f64>,
     /// The disks judged, by mount point (`/` when none is named): only these, whatever a report
     /// lists.
+    #[serde(default = "root", deserialize_with = "disks")]
     pub disks: Vec<String>,
     /// Processes that must run, by exact name.
+    #[serde(default, deserialize_with = "processes")]
     pub processes: Vec<String>,
 }
 
 pub use crate::pings::{is_disk_path, is_process_name};
 
-/// The list `var` holds, each item one `valid` takes, or the first that is not refused with
-/// `reason` and `hint`.
-fn names(
-    env: &Env,
-    var: &'static str,
-    valid: fn(&str) -> bool,
-    reason: &str,
-    hint: &str,
-) -> Result<Vec<String>, ConfigError> {
-    let names: Vec<String> = env.list(var).into_iter().map(str::to_owned).collect();
-    match names.iter().find(|name| !valid(name)) {
-        Some(bad) => Err(ConfigError::invalid(var, bad, reason, hint)),
-        None => Ok(names),
+/// A percentage above 0 and at most 100 (`85`, `85 %`).
+fn percent<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    let raw = String::deserialize(d)?;
+    match raw.trim().trim_end_matches('%').trim().parse::<f64>() {
+        Ok(value) if value > 0.0 && value <= 100.0 => Ok(Some(value)),
+        _ => Err(Problem::new("is not a percentage above 0 and at most 100")
+            .hint("write it like 85 (per cent)")
+            .error()),
+    }
+}
+
+fn root() -> Vec<String> {
+    vec!["/".to_owned()]
+}
+
+/// The disks, by mount point; `/` when the list is empty.
+fn disks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let disks: Vec<String> = read::parsed_list::<D, DiskPath>(d)?
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
+    Ok(if disks.is_empty() { root() } else { disks })
+}
+
+struct DiskPath(String);
+
+impl Parse for DiskPath {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        if is_disk_path(raw) {
+            Ok(DiskPath(raw.to_owned()))
+        } else {
+            Err(
+                Problem::new("is not an absolute path of letters, digits, / . _ or -")
+                    .hint("name the disks by their mount points: disks: [\"/\", \"/data\"]"),
+            )
+        }
+    }
+}
+
+/// Processes, by names `pgrep -x` can match.
+fn processes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    read::parsed_list::<D, ProcessName>(d).map(|list| list.into_iter().map(|p| p.0).collect())
+}
+
+struct ProcessName(String);
+
+impl Parse for ProcessName {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        if is_process_name(raw) {
+            Ok(ProcessName(raw.to_owned()))
+        } else {
+            Err(Problem::new("is not a process name pgrep -x can match").hint(
+                "give the exact name of the process (as ps -e shows it): 1 to 15 letters, digits, . _ or -, not starting with -",
+            ))
+        }
     }
 }
 
 impl Limits {
-    /// Reads and checks the limits.
-    pub fn from_env(env: &Env, vars: LimitVars) -> Result<Limits, ConfigError> {
-        let percent = |var: &'static str| -> Result<Option<f64>, ConfigError> {
-            let Some(raw) = env.get(var) else {
-                return Ok(None);
-            };
-            match raw.trim().trim_end_matches('%').trim().parse::<f64>() {
-                Ok(value) if value > 0.0 && value <= 100.0 => Ok(Some(value)),
-                _ => Err(ConfigError::invalid(
-                    var,
-                    raw,
-                    "is not a percentage above 0 and at most 100",
-                    "write it like 85 (per cent)",
-                )),
-            }
-        };
-        let processes = names(
-            env,
-            vars.processes,
-            is_process_name,
-            "is not a process name pgrep -x can match",
-            "give the exact name of the process (as ps -e shows it): 1 to 15 letters, digits, . _ or -, not starting with -",
-        )?;
-        let mut disks = names(
-            env,
-            vars.disks,
-            is_disk_path,
-            "is not an absolute path of letters, digits, / . _ or -",
-            "name the disks by their mount points: disks: [\"/\", \"/data\"]",
-        )?;
-        if disks.is_empty() {
-            disks.push("/".to_owned());
-        }
-        Ok(Limits {
-            cpu: percent(vars.cpu)?,
-            memory: percent(vars.memory)?,
-            disk: percent(vars.disk)?,
-            disks,
-            processes,
-        })
-    }
-
     /// True when nothing is to be judged.
     pub fn is_empty(&self) -> bool {
         self.cpu.is_none()
@@ -296,13 +290,19 @@ pub fn points(m: &ResourceMeasurement, function: &str) -> Vec<crate::metrics::Po
 mod tests {
     use super::*;
 
-    const VARS: LimitVars = LimitVars {
-        cpu: "X_CPU_MAX",
-        memory: "X_MEMORY_MAX",
-        disk: "X_DISK_MAX",
-        disks: "X_DISKS",
-        processes: "X_PROCESSES",
-    };
+    use crate::config::{ConfigError, Env, SettingKey, list, one};
+
+    const KEYS: &[SettingKey] = &[
+        one("cpu_max", "X_CPU_MAX"),
+        one("memory_max", "X_MEMORY_MAX"),
+        one("disk_max", "X_DISK_MAX"),
+        list("disks", "X_DISKS"),
+        list("processes", "X_PROCESSES"),
+    ];
+
+    fn read_limits(env: &Env) -> Result<Limits, ConfigError> {
+        read::read(env, &[KEYS])
+    }
 
     fn report() -> Resources {
         Resources {
@@ -316,16 +316,13 @@ mod tests {
 
     #[test]
     fn each_limit_and_process_is_its_own_result_with_value_and_limit() {
-        let limits = Limits::from_env(
-            &Env::from_pairs([
-                ("X_CPU_MAX", "85"),
-                ("X_MEMORY_MAX", "90%"),
-                ("X_DISK_MAX", "95"),
-                ("X_DISKS", "/, /data, /backup"),
-                ("X_PROCESSES", "nginx, dockerd, redis-server"),
-            ]),
-            VARS,
-        )
+        let limits = read_limits(&Env::from_pairs([
+            ("X_CPU_MAX", "85"),
+            ("X_MEMORY_MAX", "90%"),
+            ("X_DISK_MAX", "95"),
+            ("X_DISKS", "/, /data, /backup"),
+            ("X_PROCESSES", "nginx, dockerd, redis-server"),
+        ]))
         .unwrap();
         let naming = Naming::Monitor {
             kind: crate::checks::heartbeat::TYPE.name,
@@ -354,7 +351,7 @@ mod tests {
         assert_eq!(said(6), "web-1: no process named dockerd is running");
         assert!(said(7).contains("--process redis-server"), "{}", said(7));
         // Only the disks the monitor names are judged, whatever else a report lists.
-        let only_root = Limits::from_env(&Env::from_pairs([("X_DISK_MAX", "95")]), VARS).unwrap();
+        let only_root = read_limits(&Env::from_pairs([("X_DISK_MAX", "95")])).unwrap();
         let mut listed = report();
         listed.disks.insert("/srv".into(), 99.0);
         let keys: Vec<String> = only_root
@@ -363,7 +360,7 @@ mod tests {
             .map(|r| r.key)
             .collect();
         assert_eq!(keys, ["heartbeat:web-1/disk:/"]);
-        assert!(Limits::from_env(&Env::from_pairs([("X_CPU_MAX", "1")]), VARS).is_ok());
+        assert!(read_limits(&Env::from_pairs([("X_CPU_MAX", "1")])).is_ok());
     }
 
     #[test]
@@ -378,13 +375,13 @@ mod tests {
             ("X_DISKS", "/data $(id)"),
             ("X_DISKS", "relative"),
         ] {
-            let error = Limits::from_env(&Env::from_pairs([(var, value)]), VARS)
+            let error = read_limits(&Env::from_pairs([(var, value)]))
                 .expect_err(value)
                 .to_string();
             assert!(error.contains(var), "{error}");
         }
         assert!(
-            Limits::from_env(&Env::from_pairs::<&str, &str>([]), VARS)
+            read_limits(&Env::from_pairs::<&str, &str>([]))
                 .unwrap()
                 .is_empty()
         );

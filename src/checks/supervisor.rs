@@ -18,12 +18,13 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::heartbeat::token_hash_of;
+use super::heartbeat::token_hash;
 use super::{
     Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, SharedLedger,
     Words, kind,
 };
-use crate::config::{ConfigError, Env, SetupError, one};
+use crate::config::read;
+use crate::config::{ConfigError, Env, SettingKey, SetupError, one};
 use crate::events::ProcessEvent;
 use crate::tick::Tick;
 
@@ -43,40 +44,47 @@ pub const TYPE: CheckType = CheckType {
         kind("fatal", "程序无法启动", "could not start"),
     ],
     keys: &[
-        one("token", "SUPERVISOR_TOKEN").secret().doc("the agent's token (as for a heartbeat; the host's heartbeat token is the one to use, so supervisord's `TICK_60` pings its heartbeat)"),
-        one("host", "SUPERVISOR_HOST").doc("the `heartbeat` monitor of the host: while it fails, the programs' failures tell nobody. It must be a heartbeat monitor of the file"),
+        one("token", "SUPERVISOR_TOKEN").secret().hint(super::heartbeat::TOKEN_HINT).doc("the agent's token (as for a heartbeat; the host's heartbeat token is the one to use, so supervisord's `TICK_60` pings its heartbeat)"),
+        one("host", "SUPERVISOR_HOST").hint("name the heartbeat monitor of the host: host: web-1").doc("the `heartbeat` monitor of the host: while it fails, the programs' failures tell nobody. It must be a heartbeat monitor of the file"),
     ],
     variables: &[],
     host: Some("SUPERVISOR_HOST"),
-    validate: |env| Supervisor::from_env(env).map(|_| ()),
+    validate: |env| read::settings::<Supervisor>(env).map(|_| ()),
     build: build_monitors,
 };
 
 /// One supervisor monitor's settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Supervisor {
     /// The SHA-256 of the token its agent sends events with.
+    #[serde(rename = "token", deserialize_with = "token_hash")]
     pub token_hash: String,
     /// The heartbeat monitor of its host, when it names one.
+    #[serde(default, deserialize_with = "word")]
     pub host: Option<String>,
-    /// The zone of the times in messages.
+    /// The zone of the times in messages (`ALERT_TIMEZONE`).
+    #[serde(skip, default = "shanghai")]
     pub timezone: Tz,
 }
 
-impl Supervisor {
-    /// Reads and checks the settings.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+fn word<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    read::word(d).map(Some)
+}
+
+impl read::Settings for Supervisor {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys];
+
+    fn checked(self, env: &Env) -> Result<Self, ConfigError> {
         Ok(Supervisor {
-            token_hash: token_hash_of(env, "SUPERVISOR_TOKEN")?,
-            host: env
-                .word(
-                    "SUPERVISOR_HOST",
-                    "name the heartbeat monitor of the host: host: web-1",
-                )?
-                .map(str::to_owned),
             timezone: crate::config::timezone(env)?,
+            ..self
         })
     }
+}
+
+/// Until [`read::Settings::checked`] reads `ALERT_TIMEZONE`.
+fn shanghai() -> Tz {
+    chrono_tz::Asia::Shanghai
 }
 
 /// The supervisor monitors of `lookout.yaml` (name and token hash): the ingest takes events for
@@ -84,7 +92,7 @@ impl Supervisor {
 pub fn monitors(declared: Option<Vec<(&str, &Env)>>) -> Result<Vec<(String, String)>, ConfigError> {
     let mut found: Vec<(String, String)> = Vec::new();
     for (name, env) in declared.into_iter().flatten() {
-        let hash = Supervisor::from_env(env)?.token_hash;
+        let hash = read::settings::<Supervisor>(env)?.token_hash;
         if let Some((first, _)) = found.iter().find(|(_, h)| *h == hash) {
             return Err(ConfigError::invalid(
                 "SUPERVISOR_TOKEN",
@@ -292,7 +300,7 @@ fn build_monitors(
 ) -> Result<Vec<Box<dyn Check>>, SetupError> {
     let mut built: Vec<Box<dyn Check>> = Vec::with_capacity(monitors.len());
     for (env, naming) in monitors {
-        let supervisor = Supervisor::from_env(&env)?;
+        let supervisor = read::settings::<Supervisor>(&env)?;
         let host_key = supervisor.host.as_ref().map(|host| {
             Naming::Monitor {
                 kind: super::heartbeat::TYPE.name,

@@ -41,6 +41,16 @@ fn variable(key: &SettingKey) -> String {
     }
 }
 
+/// What a key means, and its default when it has one the doc does not already give.
+fn meaning(key: &SettingKey) -> String {
+    match key.default {
+        Some(default) if !key.doc.contains("default") => {
+            format!("{}; default `{default}`", key.doc)
+        }
+        _ => key.doc.to_owned(),
+    }
+}
+
 /// A check type's keys, as a table, and the function's own variables it reads.
 pub fn check_keys(kind: &CheckType) -> String {
     let mut text = String::from("| key | variable it stands for | |\n|---|---|---|\n");
@@ -49,13 +59,13 @@ pub fn check_keys(kind: &CheckType) -> String {
             "| `{}` | {} | {} |\n",
             key.key,
             variable(key),
-            key.doc
+            meaning(key)
         ));
     }
     if !kind.variables.is_empty() {
         text.push_str("\nVariables of the function, not keys of a monitor:\n\n");
         for key in kind.variables {
-            text.push_str(&format!("- {}: {}\n", variable(key), key.doc));
+            text.push_str(&format!("- {}: {}\n", variable(key), meaning(key)));
         }
     }
     text
@@ -73,9 +83,9 @@ pub fn channel_keys() -> String {
                 String::new()
             };
             let doc = if key.key == "after_minutes" {
-                "the incident age, in minutes, at which this channel joins; default 0"
+                "the incident age, in minutes, at which this channel joins; default 0".to_owned()
             } else {
-                key.doc
+                meaning(key)
             };
             text.push_str(&format!(
                 "| {name} | `{}` | {} | {doc} |\n",
@@ -92,7 +102,7 @@ pub fn channel_keys() -> String {
     if !variables.is_empty() {
         text.push_str("\nVariables of the function, not keys of a channel:\n\n");
         for key in variables {
-            text.push_str(&format!("- {}: {}\n", variable(key), key.doc));
+            text.push_str(&format!("- {}: {}\n", variable(key), meaning(key)));
         }
     }
     text

@@ -336,7 +336,7 @@ mod tests {
     #[test]
     fn refusals_explain_a_silence_only_until_the_host_had_a_healthy_period_and_grace() {
         // Pings every 5 min, 2 min of grace; the last at 10:00.
-        let h = Heartbeat::from_env(&crate::config::Env::from_pairs([
+        let h = Heartbeat::read(&crate::config::Env::from_pairs([
             ("HEARTBEAT_TOKEN", "0123456789abcdef0123"),
             ("HEARTBEAT_PERIOD", "5m"),
             ("HEARTBEAT_GRACE", "2m"),

@@ -10,11 +10,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 use url::Url;
 
-use super::{
-    ProviderError, SpeedTestNode, SpeedTestProvider, concurrency_from_env, host_of,
-    node_timeout_from_env,
-};
-use crate::config::{Env, SetupError};
+use super::{ProviderError, SpeedTestNode, SpeedTestProvider, host_of};
+use crate::config::{SettingKey, SetupError, read};
 use crate::http::{BodyError, caps, read_capped};
 use crate::retry::{self, Backoff, Retryable};
 
@@ -333,6 +330,27 @@ async fn indexed<T>(index: usize, work: impl std::future::Future<Output = T>) ->
     (index, work.await)
 }
 
+/// The chinaz provider's settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ChinazSettings {
+    /// `SPEEDTEST_BASE_URL`: the chinaz-style API.
+    #[serde(rename = "SPEEDTEST_BASE_URL", deserialize_with = "read::parsed")]
+    pub base_url: Url,
+    /// `SPEEDTEST_NODES`: only these nodes (by guid, or part of the name).
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// `SPEEDTEST_CONCURRENCY`: node requests in flight at once.
+    #[serde(deserialize_with = "read::between::<_, usize, 1, 64>")]
+    pub concurrency: usize,
+    /// `SPEEDTEST_NODE_TIMEOUT_MS`.
+    #[serde(rename = "node_timeout_ms", deserialize_with = "read::millis")]
+    pub node_timeout: Duration,
+}
+
+impl read::Settings for ChinazSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[super::TYPE.keys, super::TYPE.variables];
+}
+
 /// The chinaz provider.
 pub struct Chinaz {
     http: reqwest::Client,
@@ -343,25 +361,19 @@ pub struct Chinaz {
 }
 
 impl Chinaz {
-    /// From `SPEEDTEST_BASE_URL`, `SPEEDTEST_NODES`, `SPEEDTEST_CONCURRENCY`, `SPEEDTEST_NODE_TIMEOUT_MS`.
-    pub fn from_env(env: &Env) -> Result<Self, SetupError> {
-        let base = env.service_url("SPEEDTEST_BASE_URL", "https://tool.chinaz.com")?;
-        let node_timeout = node_timeout_from_env(env)?;
+    /// The provider, with its own HTTP client.
+    pub fn new(settings: ChinazSettings) -> Result<Self, SetupError> {
         let http = reqwest::Client::builder()
             .user_agent("Mozilla/5.0 (compatible; lookout speed-test)")
-            .timeout(node_timeout)
+            .timeout(settings.node_timeout)
             .build()
             .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))?;
         Ok(Chinaz {
             http,
-            base,
-            node_filter: env
-                .list("SPEEDTEST_NODES")
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-            concurrency: concurrency_from_env(env)?,
-            node_timeout,
+            base: settings.base_url,
+            node_filter: settings.nodes,
+            concurrency: settings.concurrency,
+            node_timeout: settings.node_timeout,
         })
     }
 

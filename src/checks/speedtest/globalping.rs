@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use url::Url;
 
 use super::{ProviderError, SpeedTestNode, SpeedTestProvider, host_of};
-use crate::config::{ConfigError, Env, Secret, SetupError};
+use crate::config::{ConfigError, Env, Secret, SettingKey, SetupError, read};
 use crate::retry::{self, Backoff, Retryable};
 
 /// Globalping asks clients to poll no faster than this.
@@ -135,6 +135,44 @@ pub fn nodes_from(measurement: &Value) -> Result<Vec<SpeedTestNode>, ProviderErr
         .collect())
 }
 
+/// The Globalping provider's settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct GlobalpingSettings {
+    /// `GLOBALPING_BASE_URL`: the API.
+    #[serde(rename = "GLOBALPING_BASE_URL", deserialize_with = "read::parsed")]
+    pub base_url: Url,
+    /// `GLOBALPING_LOCATIONS`: where to measure from.
+    #[serde(default)]
+    pub locations: Vec<String>,
+    /// `GLOBALPING_LIMIT`: probes per measurement.
+    #[serde(deserialize_with = "read::between::<_, u32, 1, 500>")]
+    pub limit: u32,
+    /// `GLOBALPING_TOKEN`: an API token, for more probes and requests.
+    #[serde(
+        rename = "GLOBALPING_TOKEN",
+        default,
+        deserialize_with = "read::secret_word"
+    )]
+    pub token: Option<Secret>,
+}
+
+impl read::Settings for GlobalpingSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[super::TYPE.keys, super::TYPE.variables];
+
+    /// More than 50 probes need a token.
+    fn checked(self, _env: &Env) -> Result<Self, ConfigError> {
+        if self.token.is_none() && self.limit > ANONYMOUS_PROBE_LIMIT {
+            return Err(ConfigError::invalid(
+                "GLOBALPING_LIMIT",
+                &self.limit.to_string(),
+                "anonymous callers get at most 50 probes a measurement, so every measurement would be refused",
+                "set it to 50 or fewer, or set GLOBALPING_TOKEN (an API token) for more",
+            ));
+        }
+        Ok(self)
+    }
+}
+
 /// The Globalping provider.
 pub struct Globalping {
     http: reqwest::Client,
@@ -146,33 +184,8 @@ pub struct Globalping {
 }
 
 impl Globalping {
-    /// From `GLOBALPING_BASE_URL`, `GLOBALPING_LOCATIONS`, `GLOBALPING_LIMIT`, `GLOBALPING_TOKEN`.
-    pub fn from_env(env: &Env) -> Result<Self, SetupError> {
-        let base = env.service_url("GLOBALPING_BASE_URL", "https://api.globalping.io")?;
-        let hint = "set it to how many probes to use, 1 to 500";
-        let limit = env.number::<u32>("GLOBALPING_LIMIT", hint)?.unwrap_or(10);
-        if !(1..=500).contains(&limit) {
-            return Err(ConfigError::invalid(
-                "GLOBALPING_LIMIT",
-                &limit.to_string(),
-                "outside 1 to 500",
-                hint,
-            )
-            .into());
-        }
-        let token = env.secret_word(
-            "GLOBALPING_TOKEN",
-            "copy the token again from globalping.io: it is printable ASCII without spaces",
-        )?;
-        if token.is_none() && limit > ANONYMOUS_PROBE_LIMIT {
-            return Err(ConfigError::invalid(
-                "GLOBALPING_LIMIT",
-                &limit.to_string(),
-                "anonymous callers get at most 50 probes a measurement, so every measurement would be refused",
-                "set it to 50 or fewer, or set GLOBALPING_TOKEN (an API token) for more",
-            )
-            .into());
-        }
+    /// The provider, with its own HTTP client.
+    pub fn new(settings: GlobalpingSettings) -> Result<Self, SetupError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(10))
@@ -180,14 +193,10 @@ impl Globalping {
             .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))?;
         Ok(Globalping {
             http,
-            base,
-            locations: env
-                .list("GLOBALPING_LOCATIONS")
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-            limit,
-            token,
+            base: settings.base_url,
+            locations: settings.locations,
+            limit: settings.limit,
+            token: settings.token,
             poll_interval: POLL_INTERVAL,
         })
     }
@@ -395,17 +404,16 @@ mod tests {
     #[test]
     fn more_than_fifty_probes_need_a_token() {
         let env = |pairs: &[(&str, &str)]| Env::from_pairs(pairs.iter().copied());
-        let refused = Globalping::from_env(&env(&[("GLOBALPING_LIMIT", "51")]))
-            .err()
-            .expect("refused")
+        let refused = read::settings::<GlobalpingSettings>(&env(&[("GLOBALPING_LIMIT", "51")]))
+            .expect_err("refused")
             .to_string();
         assert!(
             refused.starts_with("GLOBALPING_LIMIT=\"51\"") && refused.contains("GLOBALPING_TOKEN"),
             "{refused}"
         );
-        assert!(Globalping::from_env(&env(&[("GLOBALPING_LIMIT", "50")])).is_ok());
+        assert!(read::settings::<GlobalpingSettings>(&env(&[("GLOBALPING_LIMIT", "50")])).is_ok());
         assert!(
-            Globalping::from_env(&env(&[
+            read::settings::<GlobalpingSettings>(&env(&[
                 ("GLOBALPING_LIMIT", "200"),
                 ("GLOBALPING_TOKEN", "t")
             ]))

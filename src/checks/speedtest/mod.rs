@@ -8,7 +8,6 @@ pub mod chinaz;
 pub mod globalping;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -17,11 +16,14 @@ use tokio::time::Instant;
 use super::{
     Check, CheckResult, CheckType, Failure, Health, Measurement, Memory, Naming, Words, kind,
 };
-use crate::config::{ConfigError, Env, SetupError, list, one, variable};
+use crate::config::read::{self, Parse, Problem};
+use crate::config::{Env, SettingKey, SetupError, list, one, variable};
 use crate::tick::Tick;
 
 /// The function's name, as deployed.
 pub const FUNCTION: &str = "speed-test";
+
+const MILLIS_HINT: &str = "set it to a whole number of milliseconds, e.g. 3000";
 
 /// `type: speed-test` in `lookout.yaml`.
 pub const TYPE: CheckType = CheckType {
@@ -35,47 +37,67 @@ pub const TYPE: CheckType = CheckType {
     keys: &[
         one("target", "SPEEDTEST_TARGET")
             .parameter()
-            .doc("the URL or host to measure"),
+            .doc("the URL or host to measure")
+            .hint("set it to the host or URL to measure, e.g. www.example.com"),
         one("provider", "SPEEDTEST_PROVIDER")
             .parameter()
-            .doc("`chinaz` (default) or `globalping`"),
+            .default("chinaz")
+            .doc("`chinaz` (default) or `globalping`")
+            .hint("set it to chinaz or globalping"),
         list("nodes", "SPEEDTEST_NODES")
             .parameter()
             .doc("the nodes to measure from"),
         one("concurrency", "SPEEDTEST_CONCURRENCY")
             .parameter()
-            .doc("nodes measured at once"),
+            .default("8")
+            .doc("nodes measured at once")
+            .hint("set it to how many node requests may be in flight at once, 1 to 64"),
         one("node_timeout_ms", "SPEEDTEST_NODE_TIMEOUT_MS")
             .parameter()
+            .default("10000")
             .doc("how long one node may take"),
         one("max_total_ms", "SPEEDTEST_MAX_TOTAL_MS")
             .parameter()
-            .doc("a node slower than this in all is bad"),
+            .doc("a node slower than this in all is bad")
+            .hint(MILLIS_HINT),
         one("max_connect_ms", "SPEEDTEST_MAX_CONNECT_MS")
             .parameter()
-            .doc("a node slower than this to connect is bad"),
+            .doc("a node slower than this to connect is bad")
+            .hint(MILLIS_HINT),
         one("max_download_ms", "SPEEDTEST_MAX_DOWNLOAD_MS")
             .parameter()
-            .doc("a node slower than this to download is bad"),
+            .doc("a node slower than this to download is bad")
+            .hint(MILLIS_HINT),
         one("min_bad_nodes", "SPEEDTEST_MIN_BAD_NODES")
             .parameter()
-            .doc("how many bad nodes fail the target"),
+            .default("2")
+            .doc("how many bad nodes fail the target")
+            .hint("set it to a whole number of nodes, 1 or more"),
         list("locations", "GLOBALPING_LOCATIONS")
             .parameter()
             .doc("Globalping's locations to measure from"),
         one("limit", "GLOBALPING_LIMIT")
             .parameter()
-            .doc("Globalping probes per measurement"),
+            .default("10")
+            .doc("Globalping probes per measurement")
+            .hint("set it to how many probes to use, 1 to 500"),
     ],
     variables: &[
-        variable("SPEEDTEST_BASE_URL").doc("the chinaz-style API"),
-        variable("GLOBALPING_BASE_URL").doc("Globalping's API"),
+        variable("SPEEDTEST_BASE_URL")
+            .default("https://tool.chinaz.com")
+            .doc("the chinaz-style API")
+            .hint("leave it unset for https://tool.chinaz.com, or set the service's full URL"),
+        variable("GLOBALPING_BASE_URL")
+            .default("https://api.globalping.io")
+            .doc("Globalping's API")
+            .hint("leave it unset for https://api.globalping.io, or set the service's full URL"),
         variable("GLOBALPING_TOKEN")
             .stack_secret()
-            .doc("Globalping's token, for a higher limit"),
+            .doc("Globalping's token, for a higher limit")
+            .hint("copy the token again from globalping.io: it is printable ASCII without spaces"),
     ],
     host: None,
-    validate: |env| match SpeedTestCheck::from_env(env) {
+    validate: |env| match SpeedTestCheck::read(env) {
         Ok(_) => Ok(()),
         Err(SetupError::Config(error)) => Err(error),
         // Building a client is not the monitor's fault: the function reports it when it starts.
@@ -85,7 +107,7 @@ pub const TYPE: CheckType = CheckType {
         monitors
             .into_iter()
             .map(|(env, naming)| {
-                let check = SpeedTestCheck::from_env(&env)?.with_naming(naming);
+                let check = SpeedTestCheck::read(&env)?.with_naming(naming);
                 Ok(Box::new(check) as Box<dyn Check>)
             })
             .collect()
@@ -142,11 +164,16 @@ pub trait SpeedTestProvider: Send + Sync {
     ) -> Result<Vec<SpeedTestNode>, ProviderError>;
 }
 
-/// speed-test settings, from `SPEEDTEST_*` and `GLOBALPING_*` variables.
-#[derive(Debug, Clone, PartialEq)]
+/// speed-test settings shared by every provider, from `SPEEDTEST_*` variables (each provider
+/// reads its own from the same keys).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct SpeedTestSettings {
     /// `SPEEDTEST_TARGET`: the host (or URL) to measure.
+    #[serde(deserialize_with = "target")]
     pub target: String,
+    /// `SPEEDTEST_PROVIDER`.
+    #[serde(deserialize_with = "read::parsed")]
+    pub provider: Provider,
     /// `SPEEDTEST_MAX_TOTAL_MS`.
     pub max_total_ms: Option<u64>,
     /// `SPEEDTEST_MAX_CONNECT_MS`.
@@ -154,43 +181,51 @@ pub struct SpeedTestSettings {
     /// `SPEEDTEST_MAX_DOWNLOAD_MS`.
     pub max_download_ms: Option<u64>,
     /// `SPEEDTEST_MIN_BAD_NODES`: alert only when at least this many nodes are bad.
+    #[serde(deserialize_with = "read::at_least_one")]
     pub min_bad_nodes: usize,
 }
 
-impl SpeedTestSettings {
-    /// Reads and checks the settings shared by every provider.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let target = env
-            .required(
-                "SPEEDTEST_TARGET",
-                "set it to the host or URL to measure, e.g. www.example.com",
-            )?
-            .to_owned();
-        if target.contains(char::is_whitespace) || target.contains(',') {
-            return Err(ConfigError::invalid(
-                "SPEEDTEST_TARGET",
-                &target,
-                "one host or URL, without spaces or commas",
-                "set it to the host or URL to measure, e.g. www.example.com",
-            ));
-        }
-        let millis = |var: &'static str| {
-            env.number::<u64>(var, "set it to a whole number of milliseconds, e.g. 3000")
-        };
-        let min_bad_nodes = env.at_least_one(
-            "SPEEDTEST_MIN_BAD_NODES",
-            2usize,
-            "set it to a whole number of nodes, 1 or more",
-        )?;
-        Ok(SpeedTestSettings {
-            target,
-            max_total_ms: millis("SPEEDTEST_MAX_TOTAL_MS")?,
-            max_connect_ms: millis("SPEEDTEST_MAX_CONNECT_MS")?,
-            max_download_ms: millis("SPEEDTEST_MAX_DOWNLOAD_MS")?,
-            min_bad_nodes,
-        })
-    }
+impl read::Settings for SpeedTestSettings {
+    const KEYS: &'static [&'static [SettingKey]] = &[TYPE.keys, TYPE.variables];
+}
 
+/// The target: one host or URL.
+struct Target(String);
+
+impl Parse for Target {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        if raw.contains(char::is_whitespace) || raw.contains(',') {
+            Err(Problem::new("one host or URL, without spaces or commas"))
+        } else {
+            Ok(Target(raw.to_owned()))
+        }
+    }
+}
+
+fn target<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    read::parsed::<D, Target>(d).map(|t| t.0)
+}
+
+/// The provider that measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// chinaz-style nodes.
+    Chinaz,
+    /// Globalping's probes.
+    Globalping,
+}
+
+impl Parse for Provider {
+    fn parse(raw: &str) -> Result<Self, Problem> {
+        match raw {
+            "chinaz" => Ok(Provider::Chinaz),
+            "globalping" => Ok(Provider::Globalping),
+            _ => Err(Problem::new("not a provider lookout knows")),
+        }
+    }
+}
+
+impl SpeedTestSettings {
     /// Why a node is bad, if it is: it failed, answered outside 200-399, or is over a threshold.
     /// A node the deadline left unmeasured is not bad: nothing is known of it.
     pub fn judge(&self, node: &SpeedTestNode) -> Option<String> {
@@ -223,30 +258,6 @@ pub fn host_of(target: &str) -> String {
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_else(|| target.trim_end_matches('/').to_owned())
-}
-
-/// Reads `SPEEDTEST_CONCURRENCY` (1 to 64, default 8).
-pub fn concurrency_from_env(env: &Env) -> Result<usize, ConfigError> {
-    let hint = "set it to how many node requests may be in flight at once, 1 to 64";
-    match env
-        .number::<usize>("SPEEDTEST_CONCURRENCY", hint)?
-        .unwrap_or(8)
-    {
-        n @ 1..=64 => Ok(n),
-        n => Err(ConfigError::invalid(
-            "SPEEDTEST_CONCURRENCY",
-            &n.to_string(),
-            "outside 1 to 64",
-            hint,
-        )),
-    }
-}
-
-/// Reads `SPEEDTEST_NODE_TIMEOUT_MS` (default 10000).
-pub fn node_timeout_from_env(env: &Env) -> Result<Duration, ConfigError> {
-    Ok(env
-        .millis("SPEEDTEST_NODE_TIMEOUT_MS")?
-        .unwrap_or(Duration::from_secs(10)))
 }
 
 /// What one speed test measured.
@@ -284,23 +295,13 @@ impl SpeedTestCheck {
         SpeedTestCheck { naming, ..self }
     }
 
-    /// The check `SPEEDTEST_PROVIDER` asks for, with its settings.
-    pub fn from_env(env: &Env) -> Result<Self, SetupError> {
-        let settings = SpeedTestSettings::from_env(env)?;
-        let provider: Box<dyn SpeedTestProvider> =
-            match env.get("SPEEDTEST_PROVIDER").unwrap_or("chinaz") {
-                "chinaz" => Box::new(chinaz::Chinaz::from_env(env)?),
-                "globalping" => Box::new(globalping::Globalping::from_env(env)?),
-                other => {
-                    return Err(ConfigError::invalid(
-                        "SPEEDTEST_PROVIDER",
-                        other,
-                        "not a provider lookout knows",
-                        "set it to chinaz or globalping",
-                    )
-                    .into());
-                }
-            };
+    /// The check `SPEEDTEST_PROVIDER` asks for, with its settings and the provider's.
+    pub fn read(env: &Env) -> Result<Self, SetupError> {
+        let settings = read::settings::<SpeedTestSettings>(env)?;
+        let provider: Box<dyn SpeedTestProvider> = match settings.provider {
+            Provider::Chinaz => Box::new(chinaz::Chinaz::new(read::settings(env)?)?),
+            Provider::Globalping => Box::new(globalping::Globalping::new(read::settings(env)?)?),
+        };
         Ok(SpeedTestCheck::new(settings, provider))
     }
 
@@ -565,14 +566,14 @@ mod tests {
         let mut all = vec![("SPEEDTEST_TARGET", "www.example.com")];
         all.extend_from_slice(pairs);
         SpeedTestCheck::new(
-            SpeedTestSettings::from_env(&Env::from_pairs(all)).unwrap(),
+            read::settings::<SpeedTestSettings>(&Env::from_pairs(all)).unwrap(),
             Box::new(Fixed),
         )
     }
 
     #[test]
     fn settings_read_defaults_and_refuse_bad_values() {
-        let s = SpeedTestSettings::from_env(&Env::from_pairs([(
+        let s = read::settings::<SpeedTestSettings>(&Env::from_pairs([(
             "SPEEDTEST_TARGET",
             "https://www.example.com/x",
         )]))
@@ -581,7 +582,7 @@ mod tests {
         assert_eq!(host_of("www.example.com"), "www.example.com");
         assert_eq!(s.min_bad_nodes, 2);
         assert!(
-            SpeedTestSettings::from_env(&Env::default())
+            read::settings::<SpeedTestSettings>(&Env::default())
                 .unwrap_err()
                 .to_string()
                 .starts_with("SPEEDTEST_TARGET is not set")
@@ -592,14 +593,30 @@ mod tests {
             ("SPEEDTEST_TARGET", "a.com,b.com"),
         ] {
             let env = Env::from_pairs([("SPEEDTEST_TARGET", "a.com"), (var, value)]);
-            let text = SpeedTestSettings::from_env(&env).unwrap_err().to_string();
+            let text = read::settings::<SpeedTestSettings>(&env)
+                .unwrap_err()
+                .to_string();
             assert!(
                 text.starts_with(var) && text.contains(&format!("{value:?}")),
                 "{text}"
             );
         }
-        assert!(concurrency_from_env(&Env::from_pairs([("SPEEDTEST_CONCURRENCY", "0")])).is_err());
-        assert_eq!(concurrency_from_env(&Env::default()).unwrap(), 8);
+        let chinaz = |pairs: &[(&str, &str)]| {
+            read::settings::<chinaz::ChinazSettings>(&Env::from_pairs(pairs.iter().copied()))
+        };
+        assert!(chinaz(&[("SPEEDTEST_CONCURRENCY", "0")]).is_err());
+        assert!(chinaz(&[("SPEEDTEST_CONCURRENCY", "65")]).is_err());
+        assert_eq!(chinaz(&[]).unwrap().concurrency, 8);
+        let provider = Env::from_pairs([
+            ("SPEEDTEST_TARGET", "a.com"),
+            ("SPEEDTEST_PROVIDER", "pingdom"),
+        ]);
+        assert!(
+            read::settings::<SpeedTestSettings>(&provider)
+                .unwrap_err()
+                .to_string()
+                .starts_with("SPEEDTEST_PROVIDER=\"pingdom\"")
+        );
     }
 
     #[test]
