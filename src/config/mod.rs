@@ -119,18 +119,6 @@ impl Env {
         })
     }
 
-    /// A comma-separated list; blank items are dropped. Empty when unset.
-    pub fn list(&self, var: &str) -> Vec<&str> {
-        self.get(var)
-            .map(|v| {
-                v.split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// A number, or `None` when unset.
     pub fn number<T: FromStr>(
         &self,
@@ -165,21 +153,6 @@ impl Env {
         }
     }
 
-    /// Milliseconds as a [`Duration`], or `None` when unset. Zero is refused: it would always fail.
-    pub fn millis(&self, var: &'static str) -> Result<Option<Duration>, ConfigError> {
-        let hint = "set it to a whole number of milliseconds, e.g. 5000";
-        match self.number::<u64>(var, hint)? {
-            None => Ok(None),
-            Some(0) => Err(ConfigError::invalid(
-                var,
-                "0",
-                "must be more than 0 ms",
-                hint,
-            )),
-            Some(ms) => Ok(Some(Duration::from_millis(ms))),
-        }
-    }
-
     /// An http(s) service URL (an endpoint override), defaulting to the real service's `default`.
     pub fn service_url(&self, var: &'static str, default: &str) -> Result<url::Url, ConfigError> {
         let raw = self.get(var).unwrap_or(default);
@@ -194,25 +167,6 @@ impl Env {
                     format!("leave it unset for {default}, or set the service's full URL"),
                 )
             })
-    }
-
-    /// `true`/`false` (also `yes`/`no`, `1`/`0`) from `var`; `false` when unset.
-    pub fn flag(&self, var: &'static str) -> Result<bool, ConfigError> {
-        match self.get(var).map(str::to_ascii_lowercase).as_deref() {
-            None | Some("false" | "no" | "0") => Ok(false),
-            Some("true" | "yes" | "1") => Ok(true),
-            Some(other) => Err(ConfigError::invalid(
-                var,
-                other,
-                "not true or false",
-                "set it to true or false",
-            )),
-        }
-    }
-
-    /// A secret value, or `None` when unset.
-    pub fn secret(&self, var: &str) -> Option<Secret> {
-        self.get(var).map(|v| Secret::new(v.to_owned()))
     }
 
     /// A value that goes into a request header, an API's id field or a region: printable ASCII
@@ -234,22 +188,6 @@ impl Env {
             var,
             hint: hint.to_owned(),
         })
-    }
-
-    /// A secret that goes into a request header: as [`Env::word`], and never quoted.
-    pub fn secret_word(
-        &self,
-        var: &'static str,
-        hint: &str,
-    ) -> Result<Option<Secret>, ConfigError> {
-        let Some(value) = self.get(var) else {
-            return Ok(None);
-        };
-        let secret = Secret::new(value.to_owned());
-        match word_problem(value) {
-            None => Ok(Some(secret)),
-            Some(reason) => Err(ConfigError::invalid(var, "<redacted>", reason, hint)),
-        }
     }
 }
 
@@ -565,29 +503,6 @@ mod tests {
     }
 
     #[test]
-    fn lists_drop_blank_items() {
-        let env = Env::from_pairs([("L", " a, ,b ,")]);
-        assert_eq!(env.list("L"), vec!["a", "b"]);
-        assert!(env.list("MISSING").is_empty());
-    }
-
-    #[test]
-    fn a_bad_number_names_the_variable_and_value() {
-        let env = Env::from_pairs([("SITE_TIMEOUT_MS", "ten")]);
-        let err = env.millis("SITE_TIMEOUT_MS").unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains("SITE_TIMEOUT_MS"), "{text}");
-        assert!(text.contains("\"ten\""), "{text}");
-        assert!(text.contains("milliseconds"), "{text}");
-    }
-
-    #[test]
-    fn zero_millis_is_refused() {
-        let env = Env::from_pairs([("SITE_TIMEOUT_MS", "0")]);
-        assert!(env.millis("SITE_TIMEOUT_MS").is_err());
-    }
-
-    #[test]
     fn passwords_in_urls_are_masked_even_when_the_url_is_malformed() {
         assert_eq!(
             mask_userinfo("https://ops:s3cret-pw@exa mple.com/x"),
@@ -614,8 +529,6 @@ mod tests {
         for var in ["B", "C", "D", "E"] {
             let var: &'static str = Box::leak(var.to_owned().into_boxed_str());
             assert!(env.word(var, "h").is_err(), "{var}");
-            let error = env.secret_word(var, "h").err().unwrap().to_string();
-            assert!(error.contains("<redacted>"), "{error}");
         }
         assert_eq!(env.word("MISSING", "h").unwrap(), None);
     }
