@@ -24,8 +24,10 @@ use crate::config::{ConfigError, Env, SetupError};
 use crate::tick::Tick;
 
 /// One kind of check, as `type:` names it in `lookout.yaml`. Adding a check type is its module plus
-/// one line in [`CHECK_TYPES`]: its keys, declared here once, are what the file reads, what the
-/// deployment lists ([`crate::setup::settings`]) and what the docs' key tables show.
+/// one line in [`CHECK_TYPES`]: its keys, declared here once (with their defaults and hints), are
+/// what the file reads, what the deployment lists ([`crate::setup::settings`]) and what the docs'
+/// key tables show; its settings are a serde struct whose fields are those keys, read by
+/// [`crate::config::read`], so a type writes only its values' own rules and those across keys.
 pub struct CheckType {
     /// `type:` in `lookout.yaml` (`site`), and the first part of its monitors' incident keys.
     pub name: &'static str,

@@ -39,22 +39,6 @@ pub fn read<T: DeserializeOwned>(env: &Env, keys: &[&[SettingKey]]) -> Result<T,
     .map_err(|e| e.into_config(&keys))
 }
 
-/// As [`read`], but `None` when none of the keys is set (a channel nobody configured).
-pub fn read_if_set<T: DeserializeOwned>(
-    env: &Env,
-    keys: &[&[SettingKey]],
-) -> Result<Option<T>, ConfigError> {
-    if keys
-        .iter()
-        .flat_map(|k| k.iter())
-        .any(|k| env.is_set(k.var))
-    {
-        read(env, keys).map(Some)
-    } else {
-        Ok(None)
-    }
-}
-
 /// A type's settings: a serde struct whose fields are its keys, and the rules across them.
 pub trait Settings: DeserializeOwned {
     /// The keys the fields are read by (a type's keys, and its variables no key stands for).
@@ -143,18 +127,6 @@ impl fmt::Display for Problem {
             write!(f, "{SEPARATOR}{shown}")?;
         }
         Ok(())
-    }
-}
-
-impl From<&str> for Problem {
-    fn from(reason: &str) -> Self {
-        Problem::new(reason)
-    }
-}
-
-impl From<String> for Problem {
-    fn from(reason: String) -> Self {
-        Problem::new(reason)
     }
 }
 
@@ -768,10 +740,55 @@ mod tests {
         assert!(error.to_string().contains("\"undeclared\""), "{error}");
     }
 
+    impl super::Settings for Settings {
+        const KEYS: &'static [&'static [SettingKey]] = &[KEYS, GROUPED];
+    }
+
+    /// Keys of a group read as a struct of its own, and not counted as the type's own.
+    const GROUPED: &[SettingKey] = &[variable("T_KEY_ID").hint("set the key")];
+
     #[test]
-    fn nothing_set_is_no_settings() {
-        let none: Option<Settings> = read_if_set(&Env::default(), &[KEYS]).unwrap();
+    fn nothing_of_its_own_set_is_no_settings() {
+        let none: Option<Settings> =
+            settings_if_set(&Env::from_pairs([("T_KEY_ID", "k")])).unwrap();
         assert!(none.is_none());
-        assert!(read_if_set::<Settings>(&Env::from_pairs([("T_ON", "1")]), &[KEYS]).is_err());
+        let error = settings_if_set::<Settings>(&Env::from_pairs([("T_ON", "1")])).unwrap_err();
+        assert_eq!(error.to_string(), "T_NAME is not set: name it");
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Grouped {
+        #[serde(rename = "@key")]
+        key: Key,
+        name: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Key {
+        #[serde(rename = "T_KEY_ID", deserialize_with = "word")]
+        id: String,
+    }
+
+    #[test]
+    fn a_group_is_read_from_the_same_variables_and_its_errors_name_its_variables() {
+        let keys: &[&[SettingKey]] = &[KEYS, GROUPED];
+        let env = Env::from_pairs([("T_NAME", "web"), ("T_KEY_ID", "AKID1")]);
+        let grouped: Grouped = read(&env, keys).unwrap();
+        assert_eq!(
+            (grouped.key.id.as_str(), grouped.name.as_str()),
+            ("AKID1", "web")
+        );
+        let missing = read::<Grouped>(&Env::from_pairs([("T_NAME", "web")]), keys).unwrap_err();
+        assert_eq!(missing.to_string(), "T_KEY_ID is not set: set the key");
+        let bad = read::<Grouped>(
+            &Env::from_pairs([("T_NAME", "web"), ("T_KEY_ID", "a b")]),
+            keys,
+        )
+        .unwrap_err();
+        assert!(
+            bad.to_string()
+                .starts_with("T_KEY_ID=\"a b\" is not valid (it holds a space)"),
+            "{bad}"
+        );
     }
 }
