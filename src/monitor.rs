@@ -239,8 +239,11 @@ impl Monitor {
                 .await;
         }
 
+        let results: Vec<CheckResult> = checked.results.into_iter().flatten().collect();
+        self.record(&tick, &results).await;
+
         // Report.
-        let results = checked.results.into_iter().flatten().collect();
+
         let mut report = Report::new(function, tick, results, false);
         report.incidents = entries
             .iter()
@@ -252,6 +255,22 @@ impl Monitor {
         report.state_error = trouble.0;
         report.summary = Summary::of(&report);
         report
+    }
+
+    /// Record: the tick's results in the history, one write whatever their number. A history
+    /// that cannot be written is said in the log; it never holds the alerts back.
+    async fn record(&self, tick: &Tick, results: &[CheckResult]) {
+        if results.is_empty() {
+            return;
+        }
+        let record = crate::history::Record {
+            function: self.function.to_owned(),
+            at: tick.time,
+            entries: results.iter().map(CheckResult::history_entry).collect(),
+        };
+        if let Err(error) = self.store.append(&record).await {
+            tracing::warn!(%error, "this tick's history could not be kept");
+        }
     }
 
     /// Admit: true when the tick already finished (a redelivered event), which then changes

@@ -466,3 +466,40 @@ async fn a_target_removed_from_the_configuration_gets_one_last_notice() {
         );
     }
 }
+
+#[tokio::test]
+async fn each_tick_of_a_replayed_day_is_one_record_of_its_history() {
+    use lookout::history::State;
+    let sent: Sent = Arc::default();
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::default());
+    let channels: Vec<Box<dyn Notifier>> = vec![Box::new(Recorder::new("wecom", &sent))];
+    let monitor = Monitor::sharing(
+        Box::new(ScriptedCheck(Box::new(the_day))),
+        channels,
+        Arc::clone(&store),
+        policy(),
+    )
+    .with_backoff(quick());
+    let start = local(8, 0, false);
+    for i in 0..288 {
+        let time = start + chrono::Duration::minutes(5 * i);
+        monitor.tick(tick_at(time), &invocation()).await;
+    }
+    // 08:00 in Shanghai is midnight UTC: the whole day is one UTC day.
+    let records = store
+        .day("site-status", start.date_naive())
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 288, "one record per tick");
+    assert!(records.iter().all(|r| r.entries.len() == 2));
+    let down = |target: &str| {
+        records
+            .iter()
+            .flat_map(|r| &r.entries)
+            .filter(|e| e.key.ends_with(target) && e.state == State::Down)
+            .count()
+    };
+    // 10:05 to 14:35, every five minutes; 16:00; 23:10 to 23:20.
+    assert_eq!(down("https://shop/"), 55);
+    assert_eq!(down("https://blog/"), 4);
+}

@@ -329,6 +329,24 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
+    /// The result's line in the tick's history.
+    pub fn history_entry(&self) -> crate::history::Entry {
+        use crate::history::State;
+        let (ms, figure) = self.measurement.headline();
+        crate::history::Entry {
+            key: self.key.clone(),
+            state: match self.health {
+                Health::Ok => State::Up,
+                Health::Failing => State::Down,
+                Health::MonitorError => State::Error,
+                Health::Maintenance | Health::Suppressed => State::Excused,
+            },
+            kind: self.failure.as_ref().map(|f| f.kind.to_owned()),
+            ms,
+            figure,
+        }
+    }
+
     /// A result for a target that could not be checked: a monitor error saying `message`.
     pub fn monitor_error(
         key: String,
@@ -415,6 +433,9 @@ pub struct Figures {
     /// The figures, shown in the report as they are (a JSON object).
     #[serde(flatten)]
     pub values: serde_json::Map<String, Value>,
+    /// The response time, in milliseconds, its history keeps (`connect_ms` for `tcp`).
+    #[serde(skip)]
+    pub ms: Option<u64>,
     /// The metric points they draw.
     #[serde(skip)]
     pub points: Vec<crate::metrics::Point>,
@@ -485,6 +506,7 @@ impl Probe {
             health,
             failure: self.failure,
             measurement: Measurement::Figures(Figures {
+                ms: self.figures.get(timing.0).and_then(Value::as_u64),
                 values: self.figures,
                 points,
             }),
@@ -495,6 +517,27 @@ impl Probe {
 }
 
 impl Measurement {
+    /// What the history keeps of it: the response or run time in milliseconds, and the check's
+    /// one headline figure (a lag, bad nodes, a percentage, exits).
+    pub fn headline(&self) -> (Option<u64>, Option<f64>) {
+        match self {
+            Measurement::Site(m) => (Some(m.elapsed_ms), None),
+            Measurement::SpeedTest(m) => (None, Some(m.nodes_bad as f64)),
+            Measurement::KafkaLag(kafka_lag::KafkaLagMeasurement::Group(m)) => {
+                (None, Some(m.total_lag as f64))
+            }
+            Measurement::KafkaLag(kafka_lag::KafkaLagMeasurement::Topic(m)) => {
+                (None, Some(m.lag as f64))
+            }
+            Measurement::Heartbeat(m) => (None, m.silent_seconds.map(|s| s as f64)),
+            Measurement::Resource(m) => (None, m.value),
+            Measurement::Program(m) => (None, Some(f64::from(m.exits))),
+            Measurement::Host(m) => (m.took_ms, m.figures.as_ref().map(|f| f.cpu)),
+            Measurement::Ingest(m) => (None, Some(m.refused as f64)),
+            Measurement::Figures(m) => (m.ms, None),
+        }
+    }
+
     /// The metric points `result` draws, in its check's own terms.
     pub fn points(&self, result: &CheckResult, function: &str) -> Vec<crate::metrics::Point> {
         match self {

@@ -312,3 +312,59 @@ pub async fn ingest_refusals_are_counted_per_minute(store: &dyn StateStore) {
         vec![(at(60), 1), (at(300), 1)]
     );
 }
+
+/// One tick's record of `monitors` sites at minute `minute` of 2026-12-06.
+pub fn history_record(function: &str, minute: i64, monitors: usize) -> lookout::history::Record {
+    use lookout::history::{Entry, Record, State};
+    Record {
+        function: function.into(),
+        at: Utc.with_ymd_and_hms(2026, 12, 6, 0, 0, 0).unwrap() + chrono::Duration::minutes(minute),
+        entries: (0..monitors)
+            .map(|i| Entry {
+                key: format!("site:shop-{i:05}.example.com/health/checkout"),
+                state: if (i as i64 + minute) % 7 == 0 {
+                    State::Down
+                } else {
+                    State::Up
+                },
+                kind: ((i as i64 + minute) % 7 == 0).then(|| "timeout".to_owned()),
+                ms: Some(100 + (i as u64 % 900)),
+                figure: None,
+            })
+            .collect(),
+    }
+}
+
+pub async fn history_is_kept_per_tick_and_read_by_day(store: &dyn StateStore) {
+    use chrono::NaiveDate;
+    let day = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+    let first = history_record("site-status", 0, 3);
+    let second = history_record("site-status", 1, 3);
+    let other = history_record("heartbeat", 0, 2);
+    let tomorrow = history_record("site-status", 24 * 60, 3);
+    // Ten thousand monitors: more than one DynamoDB item holds.
+    let big = history_record("site-status", 2, 10_000);
+    for record in [&second, &first, &other, &tomorrow, &big, &first] {
+        store.append(record).await.unwrap();
+    }
+    let read = store.day("site-status", day).await.unwrap();
+    assert_eq!(
+        read.len(),
+        3,
+        "each tick once, the same tick written twice read once"
+    );
+    assert_eq!(read[0], first);
+    assert_eq!(read[1], second);
+    let mut entries = read[2].entries.clone();
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(entries, big.entries, "a big record reads back whole");
+    assert_eq!(store.day("heartbeat", day).await.unwrap(), vec![other]);
+    assert_eq!(
+        store
+            .day("site-status", day.succ_opt().unwrap())
+            .await
+            .unwrap(),
+        vec![tomorrow]
+    );
+    assert!(store.day("kafka-lag", day).await.unwrap().is_empty());
+}

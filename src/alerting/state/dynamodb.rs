@@ -9,6 +9,11 @@
 //! invocations cannot both claim a notice. A heartbeat's ping record is one item whose fields are
 //! attributes, so each ping is one conditional `UpdateItem` (no read first).
 //!
+//! The history is one item per function per tick (`history#<function>#<day>`, sort key the tick's
+//! time and the chunk: `1733477400#0`), its monitors in [`crate::history`]'s compact form, as many
+//! items as the 400 KB limit asks (three at 10,000 monitors), all put by one `BatchWriteItem`, kept
+//! [`crate::history::KEPT_DAYS`] days.
+//!
 //! DynamoDB's own limits shape the items: a sort key holds at most 1,024 bytes, so a long incident
 //! key or tick id is stored by its SHA-256 (the whole key stays in the state); an item holds at
 //! most 400 KB, so a state is capped ([`super::encode`]). TTL deletion is lazy (it can take days),
@@ -19,7 +24,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -27,6 +32,7 @@ use super::{
     expires_at,
 };
 use crate::alerting::lifecycle::Incident;
+use crate::history::{CHUNK_BYTES, History, KEPT_DAYS, Record};
 use crate::pings::{Ping, PingRecord, Signal};
 
 /// Sort keys longer than this are stored by their hash (DynamoDB allows 1,024 bytes).
@@ -47,6 +53,10 @@ const INGEST: &str = "ingest";
 const REFUSED: &str = "refused";
 /// A host's events read at most per tick (the newest), so a crash loop cannot stall one.
 const MAX_EVENTS_READ: usize = 5_000;
+/// The partition prefix of a function's history of a day (`history#site-status#2026-12-06`).
+const HISTORY: &str = "history";
+/// Items BatchWriteItem takes at once.
+const BATCH_WRITE_ITEMS: usize = 25;
 /// Keys BatchGetItem takes at once.
 const BATCH_GET_KEYS: usize = 100;
 /// Rounds of BatchGetItem for keys DynamoDB left unprocessed (throttled) before giving up.
@@ -684,6 +694,83 @@ fn refusal_key(minute: DateTime<Utc>) -> String {
         "{REFUSED}#{}",
         minute.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     )
+}
+
+fn history_partition(function: &str, day: NaiveDate) -> String {
+    format!("{HISTORY}#{function}#{}", day.format("%Y-%m-%d"))
+}
+
+#[async_trait]
+impl History for DynamoDbStore {
+    async fn append(&self, record: &Record) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let pk = history_partition(&record.function, record.day());
+        let expires = record.at + Duration::days(KEPT_DAYS);
+        let requests: Vec<WriteRequest> = record
+            .chunks(CHUNK_BYTES)
+            .into_iter()
+            .enumerate()
+            .map(|(n, text)| {
+                let put = PutRequest::builder()
+                    .item("pk", string(pk.clone()))
+                    .item("sk", string(format!("{:012}#{n}", record.at.timestamp())))
+                    .item("h", string(text))
+                    .item("expires_at", number(expires.timestamp()))
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(format!("a history item: {e}")))?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for batch in requests.chunks(BATCH_WRITE_ITEMS) {
+            let mut pending = batch.to_vec();
+            let mut round = 0;
+            while !pending.is_empty() {
+                if round == BATCH_GET_ROUNDS {
+                    return Err(StoreError::Unavailable(
+                        "DynamoDB kept some of the history back (throttled): this tick's is partial"
+                            .into(),
+                    ));
+                }
+                if round > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+                }
+                round += 1;
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(&e))?;
+                pending = output
+                    .unprocessed_items()
+                    .and_then(|u| u.get(&self.table))
+                    .cloned()
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
+    async fn day(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", string(history_partition(function, day)));
+        let items = self.query_all(query, usize::MAX).await?;
+        let texts: Vec<&str> = items
+            .iter()
+            .map(|item| {
+                item.get("h")
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    .ok_or_else(|| StoreError::Corrupt("a history item has no text".into()))
+            })
+            .collect::<Result<_, _>>()?;
+        Record::read(&texts)
+    }
 }
 
 #[cfg(test)]

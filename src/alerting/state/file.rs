@@ -6,6 +6,10 @@
 //! either the old state or the new, never half of one. One tick writes the file at most twice (its
 //! claims before sending, the outcome after), whatever the number of incidents. The file carries a
 //! schema version: a file written by a newer lookout is refused, never silently truncated.
+//!
+//! The history sits beside the file, in `<file>.history/`: one append-only file per function and
+//! day (`site-status-2026-12-06.log`), a tick's record appended whole under that folder's lock, each
+//! file capped at [`HISTORY_CAP`] bytes (past it a tick's record is refused, and said so).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -15,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -23,7 +27,12 @@ use super::{
     expires_at, fit, next_version, refund_in, spend_in,
 };
 use crate::alerting::lifecycle::Incident;
+use crate::history::{History, Record};
 use crate::pings::{Ping, PingRecord};
+
+/// The most one day's history file of one function may hold (about 4,000 monitors at one check a
+/// minute): a laptop's disk is not filled by a runaway.
+pub const HISTORY_CAP: u64 = 256 * 1024 * 1024;
 
 /// The layout this lookout writes and reads.
 pub const SCHEMA: u32 = 1;
@@ -71,6 +80,7 @@ pub struct FileStore {
 struct Inner {
     path: PathBuf,
     writes: AtomicU64,
+    history_writes: AtomicU64,
     temporaries: AtomicU64,
 }
 
@@ -81,6 +91,7 @@ impl FileStore {
             inner: Arc::new(Inner {
                 path: path.into(),
                 writes: AtomicU64::new(0),
+                history_writes: AtomicU64::new(0),
                 temporaries: AtomicU64::new(0),
             }),
         }
@@ -94,6 +105,11 @@ impl FileStore {
     /// How many times this store has written the file.
     pub fn writes(&self) -> u64 {
         self.inner.writes.load(Ordering::SeqCst)
+    }
+
+    /// How many ticks' records this store has appended to the history.
+    pub fn history_writes(&self) -> u64 {
+        self.inner.history_writes.load(Ordering::SeqCst)
     }
 
     /// Runs `work` on the file's contents under the lock, off the async threads; writes the
@@ -118,6 +134,94 @@ impl FileStore {
 }
 
 impl Inner {
+    /// The folder of the history, beside the state file.
+    fn history_folder(&self) -> PathBuf {
+        self.side_path(".history")
+    }
+
+    /// The history file of `function` on `day`.
+    fn history_file(&self, function: &str, day: NaiveDate) -> PathBuf {
+        let safe: String = function
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.history_folder()
+            .join(format!("{safe}-{}.log", day.format("%Y-%m-%d")))
+    }
+
+    /// Appends `text` to the history file of `function` on `day`, under the folder's lock.
+    fn append_history(&self, function: &str, day: NaiveDate, text: &str) -> Result<(), StoreError> {
+        let folder = self.history_folder();
+        let unavailable = |what: &str, e: std::io::Error| {
+            StoreError::Unavailable(format!("cannot {what} {}: {e}", folder.display()))
+        };
+        std::fs::create_dir_all(&folder).map_err(|e| unavailable("create", e))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(folder.join(".lock"))
+            .map_err(|e| unavailable("open the lock file of", e))?;
+        lock.lock().map_err(|e| unavailable("lock", e))?;
+        let path = self.history_file(function, day);
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if size + text.len() as u64 > HISTORY_CAP {
+            return Err(StoreError::Unavailable(format!(
+                "{} is at its cap of {} MiB: this tick's history is not kept",
+                path.display(),
+                HISTORY_CAP / 1024 / 1024
+            )));
+        }
+        let mut file = File::options()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| unavailable("open a history file in", e))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.flush())
+            .map_err(|e| unavailable("append to a history file in", e))?;
+        self.history_writes.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The records in the history file of `function` on `day`.
+    fn read_history(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError> {
+        let path = self.history_file(function, day);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        // Each record starts with its header line; a record cut short by a crash is dropped.
+        let mut records: Vec<&str> = Vec::new();
+        let mut start = None;
+        for (at, _) in text.match_indices("h1 ") {
+            if at == 0 || text.as_bytes()[at - 1] == b'\n' {
+                if let Some(from) = start {
+                    records.push(&text[from..at]);
+                }
+                start = Some(at);
+            }
+        }
+        if let Some(from) = start
+            && text.ends_with('\n')
+        {
+            records.push(&text[from..]);
+        }
+        Record::read(&records)
+    }
+
     fn unavailable(&self, what: &str, error: std::io::Error) -> StoreError {
         StoreError::Unavailable(format!("cannot {what} {}: {error}", self.path.display()))
     }
@@ -396,5 +500,24 @@ impl Ledger for FileStore {
             )
         })
         .await
+    }
+}
+
+#[async_trait]
+impl History for FileStore {
+    async fn append(&self, record: &Record) -> Result<(), StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let (function, day, text) = (record.function.clone(), record.day(), record.text());
+        tokio::task::spawn_blocking(move || inner.append_history(&function, day, &text))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
+    }
+
+    async fn day(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let function = function.to_owned();
+        tokio::task::spawn_blocking(move || inner.read_history(&function, day))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
     }
 }

@@ -3,9 +3,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::Mutex;
 
+use crate::history::{History, Record};
 use crate::pings::{Ping, PingRecord};
 
 use super::{
@@ -27,6 +28,8 @@ struct Inner {
     pings: HashMap<String, PingRecord>,
     events: HashMap<String, crate::events::HostEvents>,
     refusals: super::Refusals,
+    /// Per function and day: each tick's record, as text, by time.
+    history: BTreeMap<(String, NaiveDate), BTreeMap<i64, String>>,
 }
 
 fn live(versioned: &Versioned, now: DateTime<Utc>) -> bool {
@@ -180,5 +183,28 @@ impl Ledger for MemoryStore {
             &self.inner.lock().await.refusals,
             since,
         ))
+    }
+}
+
+#[async_trait]
+impl History for MemoryStore {
+    async fn append(&self, record: &Record) -> Result<(), StoreError> {
+        let mut inner = self.inner.lock().await;
+        inner
+            .history
+            .entry((record.function.clone(), record.day()))
+            .or_default()
+            .insert(record.at.timestamp(), record.text());
+        Ok(())
+    }
+
+    async fn day(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError> {
+        let inner = self.inner.lock().await;
+        let texts: Vec<&str> = inner
+            .history
+            .get(&(function.to_owned(), day))
+            .map(|ticks| ticks.values().map(String::as_str).collect())
+            .unwrap_or_default();
+        Record::read(&texts)
     }
 }

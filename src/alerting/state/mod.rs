@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::lifecycle::Incident;
 use crate::config::{ConfigError, Env, SetupError};
+pub use crate::history::History;
 pub use crate::ledger::{
     Ledger, REFUSAL_MEMORY_DAYS, Refusals, StoreError, minute_of, refusals_since, refuse_in,
 };
@@ -90,12 +91,12 @@ pub trait Budgets: Send + Sync {
     async fn refund(&self, budget: &str) -> Result<(), StoreError>;
 }
 
-/// The whole store a function keeps: incidents and ticks, budgets, and the ledger of what hosts
-/// and jobs sent. Each part sees only its concern: the ingest and the checks get the [`Ledger`]
-/// (`Arc<dyn Ledger>`), a channel with a limit the [`Budgets`].
-pub trait StateStore: Incidents + Budgets + Ledger {}
+/// The whole store a function keeps: incidents and ticks, budgets, the ledger of what hosts and
+/// jobs sent, and the history of what ticks found. Each part sees only its concern: the ingest and
+/// the checks get the [`Ledger`] (`Arc<dyn Ledger>`), a channel with a limit the [`Budgets`].
+pub trait StateStore: Incidents + Budgets + Ledger + History {}
 
-impl<T: Incidents + Budgets + Ledger + ?Sized> StateStore for T {}
+impl<T: Incidents + Budgets + Ledger + History + ?Sized> StateStore for T {}
 
 /// The function's whole store, shared by its parts.
 pub type SharedStore = std::sync::Arc<dyn StateStore>;

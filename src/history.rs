@@ -1,0 +1,330 @@
+//! The history: what each tick found, per monitor, kept by the state store at one write per tick
+//! whatever the number of monitors. A tick's [`Record`] holds every result of one function in a
+//! compact text form (a line per monitor: state, response time, headline figure, failure kind,
+//! key), cut into [`Record::chunks`] that each fit one DynamoDB item. Only the trait and the form
+//! live here, below the checks; the stores that keep it are `alerting::state`'s.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+
+use crate::ledger::StoreError;
+
+/// How long history is kept: 400 days (a 90-day page, and a year to compare with).
+pub const KEPT_DAYS: i64 = 400;
+/// The most one chunk of a record may be: under DynamoDB's 400 KB item, with room for the keys.
+pub const CHUNK_BYTES: usize = 350 * 1024;
+
+/// What one monitor's result was on one tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Everything held.
+    Up,
+    /// Down, slow or wrong.
+    Down,
+    /// The monitor could not check: says nothing of the target.
+    Error,
+    /// Failing in a maintenance window, or while what it depends on failed: not counted.
+    Excused,
+}
+
+impl State {
+    fn letter(self) -> char {
+        match self {
+            State::Up => 'u',
+            State::Down => 'd',
+            State::Error => 'e',
+            State::Excused => 'x',
+        }
+    }
+
+    fn of(letter: &str) -> Option<State> {
+        match letter {
+            "u" => Some(State::Up),
+            "d" => Some(State::Down),
+            "e" => Some(State::Error),
+            "x" => Some(State::Excused),
+            _ => None,
+        }
+    }
+}
+
+/// One monitor's line of a tick's record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The incident key (`site:home`, `site-status:https://example.com/`).
+    pub key: String,
+    /// What it found.
+    pub state: State,
+    /// The failure kind, when it failed (`timeout`).
+    pub kind: Option<String>,
+    /// The response or run time, in milliseconds, when the check has one.
+    pub ms: Option<u64>,
+    /// The check's one headline figure (a lag, slow nodes, CPU %), when it has one.
+    pub figure: Option<f64>,
+}
+
+/// What one tick of one function found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The function (`site-status`).
+    pub function: String,
+    /// The tick's time (whole seconds are kept).
+    pub at: DateTime<Utc>,
+    /// One line per result.
+    pub entries: Vec<Entry>,
+}
+
+/// The form's version, the first word of every chunk.
+const FORM: &str = "h1";
+
+/// A key as a line keeps it: tabs, line breaks and backslashes escaped.
+fn escape(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for c in key.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+fn optional<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+impl Entry {
+    fn line(&self) -> String {
+        let kind = self.kind.as_deref().map(escape);
+        format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            self.state.letter(),
+            optional(self.ms),
+            optional(self.figure),
+            kind.as_deref().unwrap_or("-"),
+            escape(&self.key)
+        )
+    }
+
+    fn parse(line: &str) -> Option<Entry> {
+        let mut fields = line.splitn(5, '\t');
+        let state = State::of(fields.next()?)?;
+        let ms = match fields.next()? {
+            "-" => None,
+            n => Some(n.parse().ok()?),
+        };
+        let figure = match fields.next()? {
+            "-" => None,
+            n => Some(n.parse().ok()?),
+        };
+        let kind = match fields.next()? {
+            "-" => None,
+            k => Some(unescape(k)),
+        };
+        let key = unescape(fields.next()?);
+        Some(Entry {
+            key,
+            state,
+            kind,
+            ms,
+            figure,
+        })
+    }
+}
+
+impl Record {
+    /// The first line of every chunk: the form, the time, the function.
+    fn header(&self) -> String {
+        format!(
+            "{FORM} {} {}\n",
+            self.at.timestamp(),
+            escape(&self.function)
+        )
+    }
+
+    /// The record as text in chunks of at most `max` bytes, each whole on its own (a line longer
+    /// than a chunk is dropped: no key is that long).
+    pub fn chunks(&self, max: usize) -> Vec<String> {
+        let header = self.header();
+        let mut chunks = Vec::new();
+        let mut chunk = header.clone();
+        for entry in &self.entries {
+            let line = entry.line();
+            if header.len() + line.len() > max {
+                continue;
+            }
+            if chunk.len() + line.len() > max {
+                chunks.push(std::mem::replace(&mut chunk, header.clone()));
+            }
+            chunk.push_str(&line);
+        }
+        chunks.push(chunk);
+        chunks
+    }
+
+    /// The record as one text (the file store's form: a chunk as long as it needs).
+    pub fn text(&self) -> String {
+        self.chunks(usize::MAX).remove(0)
+    }
+
+    /// Reads records back from chunks, in any order and possibly repeated (a tick written twice):
+    /// the chunks of one time and function are one record, each key once, in time order.
+    pub fn read(texts: &[&str]) -> Result<Vec<Record>, StoreError> {
+        let mut records: Vec<Record> = Vec::new();
+        for text in texts {
+            let mut lines = text.lines();
+            let Some(header) = lines.next() else {
+                continue;
+            };
+            let mut words = header.splitn(3, ' ');
+            let (Some(FORM), Some(at), Some(function)) = (words.next(), words.next(), words.next())
+            else {
+                return Err(StoreError::Corrupt(format!(
+                    "a history chunk starts with {:?}",
+                    header.chars().take(40).collect::<String>()
+                )));
+            };
+            let at = at
+                .parse::<i64>()
+                .ok()
+                .and_then(|s| Utc.timestamp_opt(s, 0).single())
+                .ok_or_else(|| StoreError::Corrupt(format!("a history time {at:?}")))?;
+            let function = unescape(function);
+            let entries: Vec<Entry> = lines
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    Entry::parse(l).ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "a history line {:?}",
+                            l.chars().take(80).collect::<String>()
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            match records
+                .iter_mut()
+                .find(|r| r.at == at && r.function == function)
+            {
+                Some(record) => {
+                    for entry in entries {
+                        if !record.entries.iter().any(|e| e.key == entry.key) {
+                            record.entries.push(entry);
+                        }
+                    }
+                }
+                None => records.push(Record {
+                    function,
+                    at,
+                    entries,
+                }),
+            }
+        }
+        records.sort_by_key(|r| r.at);
+        Ok(records)
+    }
+
+    /// The day (UTC) the record belongs to.
+    pub fn day(&self) -> NaiveDate {
+        self.at.date_naive()
+    }
+}
+
+/// The history a state store keeps.
+#[async_trait]
+pub trait History: Send + Sync {
+    /// Keeps one tick's record: one write (one request), whatever the number of monitors.
+    /// Writing the same tick again replaces it, never doubles it.
+    async fn append(&self, record: &Record) -> Result<(), StoreError>;
+
+    /// The records of `function` on `day` (UTC), in time order.
+    async fn day(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: usize) -> Record {
+        Record {
+            function: "site-status".into(),
+            at: Utc.with_ymd_and_hms(2026, 12, 6, 9, 30, 0).unwrap(),
+            entries: (0..n)
+                .map(|i| Entry {
+                    key: format!("site:web-{i}\twith a tab\\"),
+                    state: if i % 3 == 0 { State::Down } else { State::Up },
+                    kind: (i % 3 == 0).then(|| "timeout".to_owned()),
+                    ms: (i % 2 == 0).then_some(i as u64 * 7),
+                    figure: (i % 5 == 0).then_some(i as f64 / 4.0),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_record_reads_back_whole_from_its_chunks_in_any_order() {
+        let original = record(1000);
+        let chunks = original.chunks(4096);
+        assert!(chunks.len() > 5, "{}", chunks.len());
+        assert!(chunks.iter().all(|c| c.len() <= 4096));
+        let mut texts: Vec<&str> = chunks.iter().map(String::as_str).collect();
+        texts.reverse();
+        // A tick written twice is read once.
+        texts.push(chunks[0].as_str());
+        let read = Record::read(&texts).unwrap();
+        assert_eq!(read.len(), 1);
+        let mut entries = read[0].entries.clone();
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut expected = original.entries.clone();
+        expected.sort_by(|a, b| a.key.cmp(&b.key));
+        assert_eq!(entries, expected);
+        assert_eq!(
+            Record::read(&[original.text().as_str()]).unwrap(),
+            vec![original]
+        );
+    }
+
+    #[test]
+    fn a_line_is_small_and_a_broken_chunk_is_corrupt_not_a_panic() {
+        let one = record(1).text();
+        assert!(one.len() < 80, "{one:?}");
+        for bad in [
+            "h2 1 f\n",
+            "h1 x f\n",
+            "h1 1 f\nq\t-\t-\t-\tk\n",
+            "h1 1 f\nu\tms\t-\t-\tk\n",
+        ] {
+            assert!(
+                matches!(Record::read(&[bad]), Err(StoreError::Corrupt(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ten_thousand_monitors_fit_in_a_few_items() {
+        let chunks = record(10_000).chunks(CHUNK_BYTES);
+        assert!(chunks.len() <= 3, "{}", chunks.len());
+    }
+}
