@@ -251,6 +251,96 @@ impl Record {
     }
 }
 
+/// One monitor's day, derived from the day's history: what the status page shows of it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Rollup {
+    /// The incident key.
+    pub key: String,
+    /// The day (UTC).
+    pub day: NaiveDate,
+    /// Ticks that checked it.
+    pub checks: u32,
+    /// Of those, up.
+    pub up: u32,
+    /// Down.
+    pub down: u32,
+    /// The monitor could not check.
+    pub errors: u32,
+    /// The median response time, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub p50_ms: Option<u64>,
+    /// The 95th percentile response time, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub p95_ms: Option<u64>,
+    /// Minutes down: each down check counts until the monitor's next check (the last one of the
+    /// day, as long as the check before it).
+    pub downtime_minutes: u32,
+}
+
+impl Rollup {
+    /// Up checks among the checks that said up or down, in per cent; `None` without any.
+    pub fn uptime(&self) -> Option<f64> {
+        let judged = self.up + self.down;
+        (judged > 0).then(|| f64::from(self.up) * 100.0 / f64::from(judged))
+    }
+
+    /// The roll-ups of every monitor in `records` (one day of one function, in time order).
+    pub fn of_day(day: NaiveDate, records: &[Record]) -> Vec<Rollup> {
+        use std::collections::BTreeMap;
+        let end_of_day = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+            + chrono::Duration::days(1);
+        // Per key: each check's time, state and response time, in order.
+        let mut seen: BTreeMap<&str, Vec<(DateTime<Utc>, State, Option<u64>)>> = BTreeMap::new();
+        for record in records.iter().filter(|r| r.day() == day) {
+            for entry in &record.entries {
+                seen.entry(entry.key.as_str()).or_default().push((
+                    record.at,
+                    entry.state,
+                    entry.ms,
+                ));
+            }
+        }
+        seen.into_iter()
+            .map(|(key, checks)| {
+                let count = |state: State| checks.iter().filter(|c| c.1 == state).count() as u32;
+                let mut times: Vec<u64> = checks.iter().filter_map(|c| c.2).collect();
+                times.sort_unstable();
+                let percentile = |p: usize| {
+                    (!times.is_empty()).then(|| times[((times.len() - 1) * p).div_ceil(100)])
+                };
+                let mut down_seconds: i64 = 0;
+                for (i, (at, state, _)) in checks.iter().enumerate() {
+                    if *state != State::Down {
+                        continue;
+                    }
+                    let until = match checks.get(i + 1) {
+                        Some((next, _, _)) => *next,
+                        None => {
+                            let gap = i
+                                .checked_sub(1)
+                                .map(|p| *at - checks[p].0)
+                                .unwrap_or_else(|| chrono::Duration::minutes(1));
+                            (*at + gap).min(end_of_day)
+                        }
+                    };
+                    down_seconds += (until - *at).num_seconds().max(0);
+                }
+                Rollup {
+                    key: key.to_owned(),
+                    day,
+                    checks: checks.len() as u32,
+                    up: count(State::Up),
+                    down: count(State::Down),
+                    errors: count(State::Error),
+                    p50_ms: percentile(50),
+                    p95_ms: percentile(95),
+                    downtime_minutes: u32::try_from((down_seconds + 59) / 60).unwrap_or(u32::MAX),
+                }
+            })
+            .collect()
+    }
+}
+
 /// The history a state store keeps.
 #[async_trait]
 pub trait History: Send + Sync {
@@ -260,6 +350,26 @@ pub trait History: Send + Sync {
 
     /// The records of `function` on `day` (UTC), in time order.
     async fn day(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError>;
+
+    /// Keeps the roll-ups of `function`'s monitors on `day`, and that the day is rolled up: once
+    /// a day per function (each monitor's roll-up written once).
+    async fn put_rollups(
+        &self,
+        function: &str,
+        day: NaiveDate,
+        rollups: &[Rollup],
+    ) -> Result<(), StoreError>;
+
+    /// True when `function`'s `day` is rolled up.
+    async fn rolled_up(&self, function: &str, day: NaiveDate) -> Result<bool, StoreError>;
+
+    /// The roll-ups of these monitors from `from` to `to` (inclusive), by key then day.
+    async fn rollups(
+        &self,
+        keys: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Rollup>, StoreError>;
 }
 
 #[cfg(test)]
@@ -320,6 +430,43 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_day_rolls_up_into_uptime_percentiles_and_downtime() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+        let start = Utc.with_ymd_and_hms(2026, 12, 6, 0, 0, 0).unwrap();
+        // A check a minute; down from 10:00 to 10:29 (30 checks), a monitor error at 12:00, and
+        // the day's last check down.
+        let records: Vec<Record> = (0..1440)
+            .map(|minute| {
+                let state = match minute {
+                    600..630 | 1439 => State::Down,
+                    720 => State::Error,
+                    _ => State::Up,
+                };
+                Record {
+                    function: "site-status".into(),
+                    at: start + chrono::Duration::minutes(minute),
+                    entries: vec![Entry {
+                        key: "site:shop".into(),
+                        state,
+                        kind: None,
+                        ms: Some(100 + (minute as u64 % 100)),
+                        figure: None,
+                    }],
+                }
+            })
+            .collect();
+        let rollups = Rollup::of_day(day, &records);
+        assert_eq!(rollups.len(), 1);
+        let r = &rollups[0];
+        assert_eq!((r.checks, r.up, r.down, r.errors), (1440, 1408, 31, 1));
+        assert_eq!(r.downtime_minutes, 31);
+        assert_eq!((r.p50_ms, r.p95_ms), (Some(150), Some(195)));
+        let uptime = r.uptime().unwrap();
+        assert!((uptime - 1408.0 * 100.0 / 1439.0).abs() < 1e-9, "{uptime}");
+        assert!(Rollup::of_day(day.succ_opt().unwrap(), &records).is_empty());
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct Monitor {
     /// For an incident whose monitor left the configuration.
     policy: Policy,
     backoff: Backoff,
+    /// The last day this instance knows is rolled up.
+    rolled_up: std::sync::Mutex<Option<chrono::NaiveDate>>,
 }
 
 /// One incident key's part in a tick.
@@ -173,6 +175,7 @@ impl Monitor {
             store,
             policy,
             backoff: Backoff::default(),
+            rolled_up: std::sync::Mutex::new(None),
         }
     }
 
@@ -271,6 +274,29 @@ impl Monitor {
         if let Err(error) = self.store.append(&record).await {
             tracing::warn!(%error, "this tick's history could not be kept");
         }
+        if let Err(error) = self.roll_up(tick).await {
+            tracing::warn!(%error, "yesterday's history could not be rolled up");
+        }
+    }
+
+    /// Roll up: the first tick of a day derives each monitor's roll-up of the day before from
+    /// its history, once (a later tick, or another instance, finds the day rolled up).
+    async fn roll_up(&self, tick: &Tick) -> Result<(), crate::ledger::StoreError> {
+        let Some(yesterday) = tick.time.date_naive().pred_opt() else {
+            return Ok(());
+        };
+        if *self.rolled_up.lock().unwrap_or_else(|e| e.into_inner()) == Some(yesterday) {
+            return Ok(());
+        }
+        if !self.store.rolled_up(self.function, yesterday).await? {
+            let records = self.store.day(self.function, yesterday).await?;
+            let rollups = crate::history::Rollup::of_day(yesterday, &records);
+            self.store
+                .put_rollups(self.function, yesterday, &rollups)
+                .await?;
+        }
+        *self.rolled_up.lock().unwrap_or_else(|e| e.into_inner()) = Some(yesterday);
+        Ok(())
     }
 
     /// Admit: true when the tick already finished (a redelivered event), which then changes

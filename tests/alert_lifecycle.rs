@@ -486,10 +486,7 @@ async fn each_tick_of_a_replayed_day_is_one_record_of_its_history() {
         monitor.tick(tick_at(time), &invocation()).await;
     }
     // 08:00 in Shanghai is midnight UTC: the whole day is one UTC day.
-    let records = store
-        .day("site-status", start.date_naive())
-        .await
-        .unwrap();
+    let records = store.day("site-status", start.date_naive()).await.unwrap();
     assert_eq!(records.len(), 288, "one record per tick");
     assert!(records.iter().all(|r| r.entries.len() == 2));
     let down = |target: &str| {
@@ -502,4 +499,28 @@ async fn each_tick_of_a_replayed_day_is_one_record_of_its_history() {
     // 10:05 to 14:35, every five minutes; 16:00; 23:10 to 23:20.
     assert_eq!(down("https://shop/"), 55);
     assert_eq!(down("https://blog/"), 4);
+
+    // The next day's first tick rolls the day up, once.
+    let day = start.date_naive();
+    assert!(!store.rolled_up("site-status", day).await.unwrap());
+    monitor
+        .tick(tick_at(start + chrono::Duration::days(1)), &invocation())
+        .await;
+    assert!(store.rolled_up("site-status", day).await.unwrap());
+    let keys: Vec<String> = records[0].entries.iter().map(|e| e.key.clone()).collect();
+    let rollups = store.rollups(&keys, day, day).await.unwrap();
+    let shop = rollups
+        .iter()
+        .find(|r| r.key.ends_with("https://shop/"))
+        .unwrap();
+    assert_eq!((shop.checks, shop.up, shop.down), (288, 233, 55));
+    assert_eq!(
+        shop.downtime_minutes, 275,
+        "55 down checks, five minutes each"
+    );
+    let blog = rollups
+        .iter()
+        .find(|r| r.key.ends_with("https://blog/"))
+        .unwrap();
+    assert_eq!((blog.down, blog.downtime_minutes), (4, 20));
 }

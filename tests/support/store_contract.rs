@@ -368,3 +368,48 @@ pub async fn history_is_kept_per_tick_and_read_by_day(store: &dyn StateStore) {
     );
     assert!(store.day("kafka-lag", day).await.unwrap().is_empty());
 }
+
+pub async fn rollups_are_kept_per_monitor_and_day(store: &dyn StateStore) {
+    use chrono::NaiveDate;
+    use lookout::history::Rollup;
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+    let rollup = |key: &str, d: u32, down: u32| Rollup {
+        key: key.into(),
+        day: day(d),
+        checks: 1440,
+        up: 1440 - down,
+        down,
+        errors: 0,
+        p50_ms: Some(120),
+        p95_ms: None,
+        downtime_minutes: down,
+    };
+    let long = format!("site:https://shop.example.com/{}", "x".repeat(1100));
+    assert!(!store.rolled_up("site-status", day(5)).await.unwrap());
+    for d in 3..=5 {
+        let rollups = vec![rollup("site:shop", d, d), rollup(&long, d, 0)];
+        store
+            .put_rollups("site-status", day(d), &rollups)
+            .await
+            .unwrap();
+    }
+    assert!(store.rolled_up("site-status", day(5)).await.unwrap());
+    assert!(!store.rolled_up("heartbeat", day(5)).await.unwrap());
+    let read = store
+        .rollups(
+            &["site:shop".to_owned(), long.clone(), "site:none".to_owned()],
+            day(4),
+            day(6),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        read,
+        vec![
+            rollup("site:shop", 4, 4),
+            rollup("site:shop", 5, 5),
+            rollup(&long, 4, 0),
+            rollup(&long, 5, 0),
+        ]
+    );
+}

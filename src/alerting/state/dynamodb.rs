@@ -32,7 +32,7 @@ use super::{
     expires_at,
 };
 use crate::alerting::lifecycle::Incident;
-use crate::history::{CHUNK_BYTES, History, KEPT_DAYS, Record};
+use crate::history::{CHUNK_BYTES, History, KEPT_DAYS, Record, Rollup};
 use crate::pings::{Ping, PingRecord, Signal};
 
 /// Sort keys longer than this are stored by their hash (DynamoDB allows 1,024 bytes).
@@ -696,40 +696,30 @@ fn refusal_key(minute: DateTime<Utc>) -> String {
     )
 }
 
-fn history_partition(function: &str, day: NaiveDate) -> String {
-    format!("{HISTORY}#{function}#{}", day.format("%Y-%m-%d"))
+/// The partition of a monitor's roll-ups (`rollup#<key>`, sort key the day).
+const ROLLUP: &str = "rollup";
+/// The partition of the days a function has rolled up (`rolled-up#<function>`, sort key the day).
+const ROLLED_UP: &str = "rolled-up";
+
+fn day_key(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
 }
 
-#[async_trait]
-impl History for DynamoDbStore {
-    async fn append(&self, record: &Record) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        let pk = history_partition(&record.function, record.day());
-        let expires = record.at + Duration::days(KEPT_DAYS);
-        let requests: Vec<WriteRequest> = record
-            .chunks(CHUNK_BYTES)
-            .into_iter()
-            .enumerate()
-            .map(|(n, text)| {
-                let put = PutRequest::builder()
-                    .item("pk", string(pk.clone()))
-                    .item("sk", string(format!("{:012}#{n}", record.at.timestamp())))
-                    .item("h", string(text))
-                    .item("expires_at", number(expires.timestamp()))
-                    .build()
-                    .map_err(|e| StoreError::Unavailable(format!("a history item: {e}")))?;
-                Ok(WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<Result<_, StoreError>>()?;
+impl DynamoDbStore {
+    /// Puts these items, 25 to a `BatchWriteItem`, again what DynamoDB leaves unprocessed.
+    async fn put_all(
+        &self,
+        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+        what: &str,
+    ) -> Result<(), StoreError> {
         for batch in requests.chunks(BATCH_WRITE_ITEMS) {
             let mut pending = batch.to_vec();
             let mut round = 0;
             while !pending.is_empty() {
                 if round == BATCH_GET_ROUNDS {
-                    return Err(StoreError::Unavailable(
-                        "DynamoDB kept some of the history back (throttled): this tick's is partial"
-                            .into(),
-                    ));
+                    return Err(StoreError::Unavailable(format!(
+                        "DynamoDB kept some of {what} back (throttled): it is partial"
+                    )));
                 }
                 if round > 0 {
                     tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
@@ -751,6 +741,46 @@ impl History for DynamoDbStore {
         }
         Ok(())
     }
+}
+
+fn put_request(
+    item: HashMap<String, AttributeValue>,
+) -> Result<aws_sdk_dynamodb::types::WriteRequest, StoreError> {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let put = PutRequest::builder()
+        .set_item(Some(item))
+        .build()
+        .map_err(|e| StoreError::Unavailable(format!("an item: {e}")))?;
+    Ok(WriteRequest::builder().put_request(put).build())
+}
+
+fn history_partition(function: &str, day: NaiveDate) -> String {
+    format!("{HISTORY}#{function}#{}", day.format("%Y-%m-%d"))
+}
+
+#[async_trait]
+impl History for DynamoDbStore {
+    async fn append(&self, record: &Record) -> Result<(), StoreError> {
+        let pk = history_partition(&record.function, record.day());
+        let expires = record.at + Duration::days(KEPT_DAYS);
+        let requests = record
+            .chunks(CHUNK_BYTES)
+            .into_iter()
+            .enumerate()
+            .map(|(n, text)| {
+                put_request(HashMap::from([
+                    ("pk".to_owned(), string(pk.clone())),
+                    (
+                        "sk".to_owned(),
+                        string(format!("{:012}#{n}", record.at.timestamp())),
+                    ),
+                    ("h".to_owned(), string(text)),
+                    ("expires_at".to_owned(), number(expires.timestamp())),
+                ]))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.put_all(requests, "this tick's history").await
+    }
 
     async fn day(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError> {
         let query = self
@@ -770,6 +800,82 @@ impl History for DynamoDbStore {
             })
             .collect::<Result<_, _>>()?;
         Record::read(&texts)
+    }
+
+    async fn put_rollups(
+        &self,
+        function: &str,
+        day: NaiveDate,
+        rollups: &[Rollup],
+    ) -> Result<(), StoreError> {
+        let expires = Utc::now() + Duration::days(KEPT_DAYS);
+        let requests = rollups
+            .iter()
+            .map(|rollup| {
+                let body = serde_json::to_string(rollup).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot encode a roll-up: {e}"))
+                })?;
+                put_request(HashMap::from([
+                    (
+                        "pk".to_owned(),
+                        string(sort_key(&format!("{ROLLUP}#"), &rollup.key)),
+                    ),
+                    ("sk".to_owned(), string(day_key(rollup.day))),
+                    ("r".to_owned(), string(body)),
+                    ("expires_at".to_owned(), number(expires.timestamp())),
+                ]))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // The day is marked rolled up once all its roll-ups are in.
+        self.put_all(requests, "the day's roll-ups").await?;
+        self.put_all(
+            vec![put_request(HashMap::from([
+                ("pk".to_owned(), string(format!("{ROLLED_UP}#{function}"))),
+                ("sk".to_owned(), string(day_key(day))),
+                ("expires_at".to_owned(), number(expires.timestamp())),
+            ]))?],
+            "the day's roll-ups",
+        )
+        .await
+    }
+
+    async fn rolled_up(&self, function: &str, day: NaiveDate) -> Result<bool, StoreError> {
+        Ok(self
+            .get_item(&format!("{ROLLED_UP}#{function}"), day_key(day))
+            .await?
+            .is_some())
+    }
+
+    async fn rollups(
+        &self,
+        keys: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        let mut found = Vec::new();
+        for key in keys {
+            let query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", string(sort_key(&format!("{ROLLUP}#"), key)))
+                .expression_attribute_values(":from", string(day_key(from)))
+                .expression_attribute_values(":to", string(day_key(to)));
+            for item in self.query_all(query, usize::MAX).await? {
+                let body = item
+                    .get("r")
+                    .and_then(|v| v.as_s().ok())
+                    .ok_or_else(|| StoreError::Corrupt("a roll-up item has no roll-up".into()))?;
+                let rollup: Rollup = serde_json::from_str(body)
+                    .map_err(|e| StoreError::Corrupt(format!("a roll-up item: {e}")))?;
+                // A hashed partition could be shared by two long keys: keep this key's own.
+                if rollup.key == *key {
+                    found.push(rollup);
+                }
+            }
+        }
+        Ok(found)
     }
 }
 

@@ -27,7 +27,7 @@ use super::{
     expires_at, fit, next_version, refund_in, spend_in,
 };
 use crate::alerting::lifecycle::Incident;
-use crate::history::{History, Record};
+use crate::history::{History, Record, Rollup};
 use crate::pings::{Ping, PingRecord};
 
 /// The most one day's history file of one function may hold (about 4,000 monitors at one check a
@@ -64,6 +64,15 @@ struct Contents {
     /// The ingest's refusals per minute.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     ingest_refusals: super::Refusals,
+}
+
+/// One day's roll-ups in the file store.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct DayRollups {
+    /// The functions whose day is rolled up.
+    functions: Vec<String>,
+    /// Per monitor key.
+    monitors: BTreeMap<String, Rollup>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,19 +166,11 @@ impl Inner {
 
     /// Appends `text` to the history file of `function` on `day`, under the folder's lock.
     fn append_history(&self, function: &str, day: NaiveDate, text: &str) -> Result<(), StoreError> {
-        let folder = self.history_folder();
-        let unavailable = |what: &str, e: std::io::Error| {
-            StoreError::Unavailable(format!("cannot {what} {}: {e}", folder.display()))
-        };
-        std::fs::create_dir_all(&folder).map_err(|e| unavailable("create", e))?;
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(folder.join(".lock"))
-            .map_err(|e| unavailable("open the lock file of", e))?;
-        lock.lock().map_err(|e| unavailable("lock", e))?;
+        let _lock = self.history_lock()?;
         let path = self.history_file(function, day);
+        let unavailable = |what: &str, e: std::io::Error| {
+            StoreError::Unavailable(format!("cannot {what} {}: {e}", path.display()))
+        };
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         if size + text.len() as u64 > HISTORY_CAP {
             return Err(StoreError::Unavailable(format!(
@@ -182,12 +183,76 @@ impl Inner {
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|e| unavailable("open a history file in", e))?;
+            .map_err(|e| unavailable("open", e))?;
         file.write_all(text.as_bytes())
             .and_then(|()| file.flush())
-            .map_err(|e| unavailable("append to a history file in", e))?;
+            .map_err(|e| unavailable("append to", e))?;
         self.history_writes.fetch_add(1, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// The roll-ups of `day`: `<file>.history/rollups-<day>.json`.
+    fn rollup_file(&self, day: NaiveDate) -> PathBuf {
+        self.history_folder()
+            .join(format!("rollups-{}.json", day.format("%Y-%m-%d")))
+    }
+
+    fn read_rollups(&self, day: NaiveDate) -> Result<DayRollups, StoreError> {
+        let path = self.rollup_file(day);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "{} is not lookout's roll-ups ({e})",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DayRollups::default()),
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Adds `function`'s roll-ups of `day` to the day's file, under the history's lock.
+    fn write_rollups(
+        &self,
+        function: &str,
+        day: NaiveDate,
+        rollups: &[Rollup],
+    ) -> Result<(), StoreError> {
+        let _lock = self.history_lock()?;
+        let mut all = self.read_rollups(day)?;
+        for rollup in rollups {
+            all.monitors.insert(rollup.key.clone(), rollup.clone());
+        }
+        if !all.functions.iter().any(|f| f == function) {
+            all.functions.push(function.to_owned());
+        }
+        let path = self.rollup_file(day);
+        let bytes = serde_json::to_vec(&all)
+            .map_err(|e| StoreError::Unavailable(format!("cannot encode roll-ups: {e}")))?;
+        let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
+        std::fs::write(&temporary, bytes)
+            .and_then(|()| std::fs::rename(&temporary, &path))
+            .map_err(|e| StoreError::Unavailable(format!("cannot write {}: {e}", path.display())))
+    }
+
+    /// The history folder's lock, held until the returned file is dropped.
+    fn history_lock(&self) -> Result<File, StoreError> {
+        let folder = self.history_folder();
+        let unavailable = |what: &str, e: std::io::Error| {
+            StoreError::Unavailable(format!("cannot {what} {}: {e}", folder.display()))
+        };
+        std::fs::create_dir_all(&folder).map_err(|e| unavailable("create", e))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(folder.join(".lock"))
+            .map_err(|e| unavailable("open the lock file of", e))?;
+        lock.lock().map_err(|e| unavailable("lock", e))?;
+        Ok(lock)
     }
 
     /// The records in the history file of `function` on `day`.
@@ -519,5 +584,56 @@ impl History for FileStore {
         tokio::task::spawn_blocking(move || inner.read_history(&function, day))
             .await
             .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
+    }
+
+    async fn put_rollups(
+        &self,
+        function: &str,
+        day: NaiveDate,
+        rollups: &[Rollup],
+    ) -> Result<(), StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let (function, rollups) = (function.to_owned(), rollups.to_vec());
+        tokio::task::spawn_blocking(move || inner.write_rollups(&function, day, &rollups))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
+    }
+
+    async fn rolled_up(&self, function: &str, day: NaiveDate) -> Result<bool, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let function = function.to_owned();
+        tokio::task::spawn_blocking(move || {
+            Ok(inner
+                .read_rollups(day)?
+                .functions
+                .iter()
+                .any(|f| *f == function))
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
+    }
+
+    async fn rollups(
+        &self,
+        keys: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let keys = keys.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let mut days = Vec::new();
+            let mut day = from;
+            while day <= to {
+                days.push(inner.read_rollups(day)?);
+                day = day.succ_opt().unwrap_or(to + Duration::days(1));
+            }
+            Ok(keys
+                .iter()
+                .flat_map(|key| days.iter().filter_map(|d| d.monitors.get(key).cloned()))
+                .collect())
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
     }
 }

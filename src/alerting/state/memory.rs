@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::Mutex;
 
-use crate::history::{History, Record};
+use crate::history::{History, Record, Rollup};
 use crate::pings::{Ping, PingRecord};
 
 use super::{
@@ -30,6 +30,10 @@ struct Inner {
     refusals: super::Refusals,
     /// Per function and day: each tick's record, as text, by time.
     history: BTreeMap<(String, NaiveDate), BTreeMap<i64, String>>,
+    /// Per monitor and day.
+    rollups: BTreeMap<(String, NaiveDate), Rollup>,
+    /// The days rolled up, per function.
+    rolled_up: std::collections::BTreeSet<(String, NaiveDate)>,
 }
 
 fn live(versioned: &Versioned, now: DateTime<Utc>) -> bool {
@@ -206,5 +210,44 @@ impl History for MemoryStore {
             .map(|ticks| ticks.values().map(String::as_str).collect())
             .unwrap_or_default();
         Record::read(&texts)
+    }
+
+    async fn put_rollups(
+        &self,
+        function: &str,
+        day: NaiveDate,
+        rollups: &[Rollup],
+    ) -> Result<(), StoreError> {
+        let mut inner = self.inner.lock().await;
+        for rollup in rollups {
+            inner
+                .rollups
+                .insert((rollup.key.clone(), rollup.day), rollup.clone());
+        }
+        inner.rolled_up.insert((function.to_owned(), day));
+        Ok(())
+    }
+
+    async fn rolled_up(&self, function: &str, day: NaiveDate) -> Result<bool, StoreError> {
+        let inner = self.inner.lock().await;
+        Ok(inner.rolled_up.contains(&(function.to_owned(), day)))
+    }
+
+    async fn rollups(
+        &self,
+        keys: &[String],
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<Rollup>, StoreError> {
+        let inner = self.inner.lock().await;
+        Ok(keys
+            .iter()
+            .flat_map(|key| {
+                inner
+                    .rollups
+                    .range((key.clone(), from)..=(key.clone(), to))
+                    .map(|(_, r)| r.clone())
+            })
+            .collect())
     }
 }
