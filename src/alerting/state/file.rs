@@ -603,11 +603,7 @@ impl History for FileStore {
         let inner = Arc::clone(&self.inner);
         let function = function.to_owned();
         tokio::task::spawn_blocking(move || {
-            Ok(inner
-                .read_rollups(day)?
-                .functions
-                .iter()
-                .any(|f| *f == function))
+            Ok(inner.read_rollups(day)?.functions.contains(&function))
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
