@@ -290,7 +290,8 @@ impl Rollup {
         let end_of_day = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
             + chrono::Duration::days(1);
         // Per key: each check's time, state and response time, in order.
-        let mut seen: BTreeMap<&str, Vec<(DateTime<Utc>, State, Option<u64>)>> = BTreeMap::new();
+        type Check = (DateTime<Utc>, State, Option<u64>);
+        let mut seen: BTreeMap<&str, Vec<Check>> = BTreeMap::new();
         for record in records.iter().filter(|r| r.day() == day) {
             for entry in &record.entries {
                 seen.entry(entry.key.as_str()).or_default().push((
