@@ -91,14 +91,36 @@ mod tests {
             health: Health::MonitorError,
             ..result.clone()
         };
-        let report = Report::new("site-status", tick, vec![result, unchecked], false);
+        let mut report = Report::new(
+            "site-status",
+            tick,
+            vec![result.clone(), unchecked.clone()],
+            false,
+        );
+        // Without `metrics: true`, only the function's totals.
+        let totals = emf_lines(report.tick.time, report.points());
+        assert_eq!(totals.len(), 1);
+        let emf: Value = serde_json::from_str(&totals[0]).unwrap();
+        assert_eq!(
+            emf["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Function"]])
+        );
+        assert_eq!(
+            (
+                &emf["MonitorsChecked"],
+                &emf["MonitorsFailing"],
+                &emf["MonitorErrors"]
+            ),
+            (&json!(2), &json!(0), &json!(1))
+        );
+        report.metered = [result.key.clone(), unchecked.key.clone()].into();
         let lines = emf_lines(report.tick.time, report.points());
         assert_eq!(
             lines.len(),
-            1,
-            "a site the monitor could not check is not drawn as down"
+            2,
+            "the totals, and the site; a site the monitor could not check is not drawn as down"
         );
-        let emf: Value = serde_json::from_str(&lines[0]).unwrap();
+        let emf: Value = serde_json::from_str(&lines[1]).unwrap();
         assert_eq!(emf["_aws"]["Timestamp"], 1767225600000i64);
         assert_eq!(emf["_aws"]["CloudWatchMetrics"][0]["Namespace"], "lookout");
         assert_eq!(

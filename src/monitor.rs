@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use crate::alerting::lifecycle::{self, Incident, Moment, Notice, Settlement};
 use crate::alerting::policy::Policy;
 use crate::alerting::state::{Commit, StateStore, Versioned, Write};
-use crate::alerting::{Alert, AlertNote, Digest};
+use crate::alerting::{Alert, AlertNote, Digest, Shown};
 use crate::checks::{Check, CheckResult, Health, Memory};
 use crate::notify::{self, Channel, Delivery, DeliveryOutcome, Notifier};
 use crate::report::{IncidentSummary, Report, Summary};
@@ -155,6 +155,10 @@ impl Monitor {
             check,
             policy: policy.clone(),
             every: None,
+            shown: Shown {
+                metrics: true,
+                ..Shown::default()
+            },
         };
         Self::watching(watch.check.function(), vec![watch], channels, store, policy)
     }
@@ -242,6 +246,13 @@ impl Monitor {
                 .await;
         }
 
+        let metered: std::collections::HashSet<String> = self
+            .watches
+            .iter()
+            .zip(&checked.results)
+            .filter(|(watch, _)| watch.shown.metrics)
+            .flat_map(|(_, results)| results.iter().map(|r| r.key.clone()))
+            .collect();
         let results: Vec<CheckResult> = checked.results.into_iter().flatten().collect();
         self.record(&tick, &results).await;
 
@@ -256,6 +267,7 @@ impl Monitor {
         report.alerts = outbox.alerts;
         report.deliveries = deliveries;
         report.state_error = trouble.0;
+        report.metered = metered;
         report.summary = Summary::of(&report);
         report
     }
@@ -765,6 +777,7 @@ mod tests {
                 ..Policy::default()
             },
             every: None,
+            shown: Shown::default(),
         }
     }
 

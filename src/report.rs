@@ -31,6 +31,9 @@ pub struct Report {
     /// Set when the state store failed: this tick alerted without memory of earlier ones.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state_error: Option<String>,
+    /// The keys whose results draw metrics of their own (their monitors say `metrics: true`).
+    #[serde(skip)]
+    pub metered: std::collections::HashSet<String>,
 }
 
 /// Counts of a report.
@@ -103,9 +106,33 @@ fn size_of(value: &serde_json::Value) -> usize {
 impl Report {
     /// The metric points its results draw (each check's own: [`crate::checks::Measurement::points`]).
     pub fn points(&self) -> impl Iterator<Item = crate::metrics::Point> + '_ {
-        self.results
-            .iter()
-            .flat_map(|result| result.measurement.points(result, self.function))
+        let totals = (!self.duplicate).then(|| self.totals());
+        totals.into_iter().chain(
+            self.results
+                .iter()
+                .filter(|result| self.metered.contains(&result.key))
+                .flat_map(|result| result.measurement.points(result, self.function)),
+        )
+    }
+
+    /// The function's own totals, drawn every tick whatever its monitors say: three metrics in
+    /// all, however many monitors there are.
+    fn totals(&self) -> crate::metrics::Point {
+        let count = |health: Health| self.results.iter().filter(|r| r.health == health).count();
+        crate::metrics::Point {
+            dimensions: vec![vec!["Function"]],
+            fields: serde_json::json!({
+                "Function": self.function,
+                "MonitorsChecked": self.results.len(),
+                "MonitorsFailing": count(Health::Failing),
+                "MonitorErrors": count(Health::MonitorError),
+            }),
+            metrics: vec![
+                ("MonitorsChecked", "Count"),
+                ("MonitorsFailing", "Count"),
+                ("MonitorErrors", "Count"),
+            ],
+        }
     }
 
     /// The report as JSON within `limit` bytes. A larger one is summarised: the passing results go
@@ -169,6 +196,7 @@ impl Report {
             alerts: Vec::new(),
             deliveries: Vec::new(),
             state_error: None,
+            metered: std::collections::HashSet::new(),
         };
         report.summary = Summary::of(&report);
         report

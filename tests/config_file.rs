@@ -217,6 +217,31 @@ async fn a_monitor_checked_every_five_minutes_runs_on_the_due_ticks_only() {
 }
 
 #[tokio::test]
+async fn only_a_monitor_that_says_metrics_draws_its_own_and_every_tick_draws_the_totals() {
+    let (site, _) = support::site::start().await;
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = write(
+        &dir,
+        &format!(
+            "monitors:\n  - {{name: drawn, type: site, url: \"http://{site}/ok\", metrics: true}}\n  - {{name: quiet, type: site, url: \"http://{site}/ok\"}}\n"
+        ),
+    );
+    let store: Arc<dyn StateStore> = Arc::new(MemoryStore::default());
+    let monitor = assemble(&[("LOOKOUT_CONFIG", &path)], &store).await;
+    let report = run(&monitor, aligned_start()).await;
+    assert_eq!(report.results.len(), 2);
+    let points: Vec<_> = report.points().collect();
+    assert_eq!(
+        points.len(),
+        2,
+        "the totals and the one monitor that says metrics"
+    );
+    assert_eq!(points[0].fields["MonitorsChecked"], 2);
+    assert_eq!(points[1].fields["Url"], format!("http://{site}/ok"));
+    assert!(report.metered.contains("site:drawn") && !report.metered.contains("site:quiet"));
+}
+
+#[tokio::test]
 async fn a_removed_monitor_closes_its_incident_with_one_notice() {
     let (site, _) = support::site::start().await;
     let dir = tempfile::tempdir().expect("a temporary folder");
@@ -288,6 +313,52 @@ fn a_valid_file_reads_into_monitors_and_channels() {
     assert_eq!(shop.channels, vec!["ops".to_owned()]);
     let channels = file.channels.expect("channels");
     assert_eq!(channels[0].name, "ops");
+}
+
+#[test]
+fn a_monitor_says_whether_it_draws_metrics_and_is_on_the_status_page() {
+    let text = VALID
+        .replace("  failure_threshold: 2\n", "  failure_threshold: 2\n  metrics: true\n")
+        .replace(
+            "    keyword: Add to cart\n",
+            "    keyword: Add to cart\n    public: true\n    group: Shop 商店\n  - name: blog\n    type: site\n    url: https://blog.example.com/\n    metrics: false\n",
+        );
+    let monitors = load(&text, &[]).expect("valid").monitors.expect("monitors");
+    let shown: Vec<_> = monitors.iter().map(|m| m.shown.clone()).collect();
+    assert!(
+        shown[0].metrics && shown[0].public,
+        "defaults.metrics reaches it"
+    );
+    assert_eq!(shown[0].group.as_deref(), Some("Shop 商店"));
+    assert!(!shown[1].metrics && !shown[1].public && shown[1].group.is_none());
+    let error = load(
+        &VALID.replace(
+            "    keyword: Add to cart\n",
+            "    keyword: Add to cart\n    public: sometimes\n",
+        ),
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("lookout.yaml:11:13")
+            && error.contains("`public`")
+            && error.contains("not true or false"),
+        "{error}"
+    );
+    let error = load(
+        &VALID.replace(
+            "  failure_threshold: 2\n",
+            "  failure_threshold: 2\n  metrics: lots\n",
+        ),
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("lookout.yaml:4:12") && error.contains("`defaults`"),
+        "{error}"
+    );
 }
 
 /// A broken file, the variables it is read with, where the error must point, and words it must say.

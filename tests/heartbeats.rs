@@ -296,6 +296,7 @@ fn heartbeat_monitor(yaml: &str, store: &SharedStore, sent: &Sent) -> Monitor {
             channels: vec!["ops".into()],
             policy: spec.policy.clone(),
             every: spec.every,
+            shown: spec.shown.clone(),
         })
         .collect();
     let channel =

@@ -15,6 +15,48 @@ use crate::checks::Check;
 use crate::tick::{Tick, TickSource};
 use policy::Policy;
 
+/// How a monitor is shown beyond its alerts: its own CloudWatch metrics, and the status page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Shown {
+    /// `metrics`: its results draw CloudWatch metrics of their own (each a custom metric, billed
+    /// monthly); without it only the function's totals are drawn.
+    #[serde(default)]
+    pub metrics: bool,
+    /// `public`: it is on the status page.
+    #[serde(default)]
+    pub public: bool,
+    /// `group`: the status page's group it is shown in.
+    #[serde(default, deserialize_with = "group")]
+    pub group: Option<String>,
+}
+
+fn group<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let group = crate::config::read::line(d)?;
+    if group.chars().count() > 60 {
+        return Err(crate::config::read::Problem::new("longer than 60 characters").error());
+    }
+    Ok(Some(group))
+}
+
+/// The keys of [`Shown`], in `defaults` and on each monitor.
+pub const SHOWN_KEYS: &[crate::config::SettingKey] = &[
+    crate::config::one("metrics", "LOOKOUT_METRICS")
+        .default("false")
+        .doc("`true`: the monitor's results draw CloudWatch metrics of their own (custom metrics are billed per metric and month: see docs/deploy.md); otherwise only the function's totals are drawn")
+        .hint("set it to true or false"),
+    crate::config::one("public", "LOOKOUT_PUBLIC")
+        .default("false")
+        .doc("`true`: the monitor is on the status page; nothing else is")
+        .hint("set it to true or false"),
+    crate::config::one("group", "LOOKOUT_GROUP")
+        .doc("the status page's group the monitor is shown in")
+        .hint("give the group a name of at most 60 characters, on one line"),
+];
+
+impl crate::config::read::Settings for Shown {
+    const KEYS: &'static [&'static [crate::config::SettingKey]] = &[SHOWN_KEYS];
+}
+
 /// Something one channel is told about one incident key.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Alert {
@@ -104,6 +146,8 @@ pub struct Watch {
     pub policy: Policy,
     /// How often it is checked (`every`); every tick when `None`.
     pub every: Option<Duration>,
+    /// Its metrics and its place on the status page.
+    pub shown: Shown,
 }
 
 impl Watch {

@@ -11,10 +11,11 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::alerting::policy::Policy;
+use crate::alerting::{SHOWN_KEYS, Shown};
 use crate::checks::{self, CheckType};
 pub use crate::config::yaml::FileError;
 use crate::config::yaml::{self, Key, Node, Position, Value};
-use crate::config::{ConfigError, Env, SettingKey, Shape, list, one, windows};
+use crate::config::{ConfigError, Env, SettingKey, Shape, list, one, read, windows};
 use crate::notify::{self, ChannelType};
 
 /// The variable naming the file.
@@ -107,6 +108,8 @@ pub struct MonitorSpec {
     pub channels: Vec<String>,
     /// Its policy.
     pub policy: Policy,
+    /// Its metrics and its place on the status page.
+    pub shown: Shown,
 }
 
 impl fmt::Debug for ChannelType {
@@ -219,6 +222,9 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
             "maintenance",
             "timezone",
             "language",
+            "metrics",
+            "public",
+            "group",
         ],
         "`defaults`",
     )?;
@@ -254,10 +260,14 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
     let base = env.without(&removed);
 
     // Defaults, as variables.
-    let default_settings: Vec<&SettingKey> = LIFECYCLE_KEYS.iter().chain(STYLE_KEYS).collect();
+    let default_settings: Vec<&SettingKey> = LIFECYCLE_KEYS
+        .iter()
+        .chain(STYLE_KEYS)
+        .chain(SHOWN_KEYS)
+        .collect();
     let default_vars = reader.settings(defaults_entries, &default_settings, "`defaults`")?;
     let defaults_env = overlay(&base, &default_vars);
-    let policy = Policy::from_env(&defaults_env, &crate::notify::delays()).map_err(|error| {
+    let defaults_error = |error: ConfigError| {
         let at = default_vars
             .iter()
             .find(|(var, ..)| Some(var.as_str()) == var_of(&error))
@@ -266,10 +276,15 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
             at,
             format!(
                 "`defaults`: {}",
-                in_words(&error, &|var| key_of(var, &[LIFECYCLE_KEYS, STYLE_KEYS]))
+                in_words(&error, &|var| {
+                    key_of(var, &[LIFECYCLE_KEYS, STYLE_KEYS, SHOWN_KEYS])
+                })
             ),
         )
-    })?;
+    };
+    let policy =
+        Policy::from_env(&defaults_env, &crate::notify::delays()).map_err(defaults_error)?;
+    read::settings::<Shown>(&defaults_env).map_err(defaults_error)?;
 
     // Channels.
     let channels = match channels_node {
@@ -357,9 +372,15 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         })?;
         let mut allowed: Vec<&str> = vec!["name", "type", "every", "channels"];
         allowed.extend(LIFECYCLE_KEYS.iter().map(|k| k.key));
+        allowed.extend(SHOWN_KEYS.iter().map(|k| k.key));
         allowed.extend(kind.keys.iter().map(|k| k.key));
         reader.known_keys(entries, &allowed, &format!("{place} (type {})", kind.name))?;
-        let settings: Vec<&SettingKey> = kind.keys.iter().chain(LIFECYCLE_KEYS).collect();
+        let settings: Vec<&SettingKey> = kind
+            .keys
+            .iter()
+            .chain(LIFECYCLE_KEYS)
+            .chain(SHOWN_KEYS)
+            .collect();
         let vars = reader.settings(entries, &settings, &place)?;
         let monitor_env = overlay(&defaults_env, &vars);
         let explain = |error: &ConfigError| {
@@ -378,11 +399,14 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
                 at,
                 format!(
                     "{place}: {}",
-                    in_words(error, &|var| key_of(var, &[kind.keys, LIFECYCLE_KEYS]))
+                    in_words(error, &|var| {
+                        key_of(var, &[kind.keys, LIFECYCLE_KEYS, SHOWN_KEYS])
+                    })
                 ),
             )
         };
         (kind.validate)(&monitor_env).map_err(|e| explain(&e))?;
+        let shown = read::settings::<Shown>(&monitor_env).map_err(|e| explain(&e))?;
         let mut monitor_policy =
             Policy::from_env(&monitor_env, &crate::notify::delays()).map_err(|e| explain(&e))?;
         monitor_policy.channel_after_minutes = after.clone();
@@ -418,6 +442,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
             every,
             channels: routes,
             policy: monitor_policy,
+            shown,
         });
     }
     for (place, host, at) in hosts {

@@ -5,21 +5,23 @@
 pub mod file;
 pub mod reference;
 
-use crate::alerting::Watch;
 use crate::alerting::policy::Policy;
 use crate::alerting::render::Style;
 use crate::alerting::state::SharedStore;
+use crate::alerting::{Shown, Watch};
 use crate::checks::{self, CheckType, Naming};
 use crate::config::{Env, Setting, SetupError};
 use crate::notify::{self, Channel};
 use file::{FileChannel, FileMonitor, LookoutFile, MonitorSpec};
 
-/// Every variable the functions read: the general ones ([`crate::config::SETTINGS`]), then each
+/// Every variable the functions read: the general ones ([`crate::config::SETTINGS`] and how a
+/// monitor is shown, [`crate::alerting::SHOWN_KEYS`]), then each
 /// check type's keys and variables (read by its function) and each channel type's (read by every
 /// function), each once. A variable two types read (Tencent Cloud's key, for SMS and CKafka) is
 /// every function's when a channel reads it.
 pub fn settings() -> Vec<Setting> {
     let mut settings: Vec<Setting> = crate::config::SETTINGS.to_vec();
+    settings.extend(crate::alerting::SHOWN_KEYS.iter().map(|k| k.setting(None)));
     let mut add = |setting: Setting| match settings.iter_mut().find(|s| s.name == setting.name) {
         Some(known) => {
             if setting.function.is_none() {
@@ -184,6 +186,7 @@ fn typed_watches(
             channels: spec.channels.clone(),
             policy: spec.policy.clone(),
             every: spec.every,
+            shown: spec.shown.clone(),
         })
         .collect();
     // Checks past one per monitor are the type's own, about all of them (the heartbeat's ingest):
@@ -200,6 +203,7 @@ fn typed_watches(
             channels: channels.clone(),
             policy: first.policy.clone(),
             every: None,
+            shown: Shown::default(),
         }));
     }
     Ok(watches)
@@ -220,6 +224,7 @@ fn implicit_watches(
             "the check could not be built".into(),
         ));
     }
+    let shown = crate::config::read::settings::<Shown>(env)?;
     Ok(checks
         .into_iter()
         .map(|check| Watch {
@@ -227,6 +232,7 @@ fn implicit_watches(
             channels: channels.clone(),
             policy: policy.clone(),
             every: None,
+            shown: shown.clone(),
         })
         .collect())
 }

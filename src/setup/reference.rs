@@ -122,6 +122,10 @@ pub fn settings_index() -> String {
         .collect::<Vec<_>>()
         .join(", ")
     };
+    text.push_str(&format!(
+        "| every monitor (its metrics, the status page) | {} | [configuration](docs/configuration.md#monitors) |\n",
+        names(&mut crate::alerting::SHOWN_KEYS.iter())
+    ));
     for kind in CHECK_TYPES {
         text.push_str(&format!(
             "| `type: {}` ({}) | {} | [configuration](docs/configuration.md#type-{}) |\n",
@@ -147,12 +151,27 @@ pub fn settings_index() -> String {
     text
 }
 
+/// The keys every monitor takes (and `defaults`) that say how it is shown, as a table.
+pub fn shown_keys() -> String {
+    let mut text = String::from("| key | variable it stands for | |\n|---|---|---|\n");
+    for key in crate::alerting::SHOWN_KEYS {
+        text.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            key.key,
+            variable(key),
+            meaning(key)
+        ));
+    }
+    text
+}
+
 /// Every generated part: its name (in its marker) and its text.
 pub fn parts() -> Vec<(String, String)> {
     let mut parts: Vec<(String, String)> = CHECK_TYPES
         .iter()
         .map(|kind| (format!("keys of type {}", kind.name), check_keys(kind)))
         .collect();
+    parts.push(("keys of every monitor".into(), shown_keys()));
     parts.push(("keys of the channels".into(), channel_keys()));
     parts.push(("settings index".into(), settings_index()));
     parts

@@ -10,9 +10,9 @@
 //! attributes, so each ping is one conditional `UpdateItem` (no read first).
 //!
 //! The history is one item per function per tick (`history#<function>#<day>`, sort key the tick's
-//! time and the chunk: `1733477400#0`), its monitors in [`crate::history`]'s compact form, as many
-//! items as the 400 KB limit asks (three at 10,000 monitors), all put by one `BatchWriteItem`, kept
-//! [`crate::history::KEPT_DAYS`] days.
+//! time and the chunk: `1733477400#0`), its monitors in [`crate::history`]'s compact form deflated
+//! (binary `z`), as many items as the 400 KB limit asks (two at 10,000 monitors), all put by one
+//! `BatchWriteItem`, kept [`crate::history::KEPT_DAYS`] days.
 //!
 //! DynamoDB's own limits shape the items: a sort key holds at most 1,024 bytes, so a long incident
 //! key or tick id is stored by its SHA-256 (the whole key stays in the state); an item holds at
@@ -764,17 +764,20 @@ impl History for DynamoDbStore {
         let pk = history_partition(&record.function, record.day());
         let expires = record.at + Duration::days(KEPT_DAYS);
         let requests = record
-            .chunks(CHUNK_BYTES)
+            .packed_chunks(CHUNK_BYTES)
             .into_iter()
             .enumerate()
-            .map(|(n, text)| {
+            .map(|(n, packed)| {
                 put_request(HashMap::from([
                     ("pk".to_owned(), string(pk.clone())),
                     (
                         "sk".to_owned(),
                         string(format!("{:012}#{n}", record.at.timestamp())),
                     ),
-                    ("h".to_owned(), string(text)),
+                    (
+                        "z".to_owned(),
+                        AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(packed)),
+                    ),
                     ("expires_at".to_owned(), number(expires.timestamp())),
                 ]))
             })
@@ -790,16 +793,17 @@ impl History for DynamoDbStore {
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", string(history_partition(function, day)));
         let items = self.query_all(query, usize::MAX).await?;
-        let texts: Vec<&str> = items
+        let texts: Vec<String> = items
             .iter()
             .map(|item| {
-                item.get("h")
-                    .and_then(|v| v.as_s().ok())
-                    .map(String::as_str)
-                    .ok_or_else(|| StoreError::Corrupt("a history item has no text".into()))
+                let packed = item
+                    .get("z")
+                    .and_then(|v| v.as_b().ok())
+                    .ok_or_else(|| StoreError::Corrupt("a history item has no chunk".into()))?;
+                crate::history::unpack(packed.as_ref())
             })
             .collect::<Result<_, _>>()?;
-        Record::read(&texts)
+        Record::read(&texts.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     async fn put_rollups(
