@@ -373,6 +373,31 @@ pub fn unpack(packed: &[u8]) -> Result<String, StoreError> {
     Ok(text)
 }
 
+/// An incident that closed: what the status page lists of the past.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Closed {
+    /// The incident key.
+    pub key: String,
+    /// The function that watched it.
+    pub function: String,
+    /// When the failure began.
+    pub began_at: DateTime<Utc>,
+    /// The tick it closed on.
+    pub ended_at: DateTime<Utc>,
+    /// The last failure's kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// The last failure's sentence.
+    pub message: String,
+}
+
+impl Closed {
+    /// How long it was down, in whole minutes (at least one).
+    pub fn downtime_minutes(&self) -> i64 {
+        ((self.ended_at - self.began_at).num_seconds().max(0) + 59).max(60) / 60
+    }
+}
+
 /// The history a state store keeps.
 #[async_trait]
 pub trait History: Send + Sync {
@@ -394,6 +419,12 @@ pub trait History: Send + Sync {
 
     /// True when `function`'s `day` is rolled up.
     async fn rolled_up(&self, function: &str, day: NaiveDate) -> Result<bool, StoreError>;
+
+    /// Keeps an incident that closed (kept [`KEPT_DAYS`] days).
+    async fn record_closed(&self, closed: &Closed) -> Result<(), StoreError>;
+
+    /// The last `most` incidents of `function` that closed, newest first.
+    async fn closed(&self, function: &str, most: usize) -> Result<Vec<Closed>, StoreError>;
 
     /// The roll-ups of these monitors from `from` to `to` (inclusive), by key then day.
     async fn rollups(

@@ -15,6 +15,7 @@ use crate::alerting::policy::Policy;
 use crate::alerting::state::{Commit, StateStore, Versioned, Write};
 use crate::alerting::{Alert, AlertNote, Digest, Shown};
 use crate::checks::{Check, CheckResult, Health, Memory};
+use crate::history::Closed;
 use crate::notify::{self, Channel, Delivery, DeliveryOutcome, Notifier};
 use crate::report::{IncidentSummary, Report, Summary};
 use crate::retry::Backoff;
@@ -254,7 +255,8 @@ impl Monitor {
             .flat_map(|(_, results)| results.iter().map(|r| r.key.clone()))
             .collect();
         let results: Vec<CheckResult> = checked.results.into_iter().flatten().collect();
-        self.record(&tick, &results).await;
+        self.record(&tick, &results, &closed_now(&entries, &previous, tick.time))
+            .await;
 
         // Report.
 
@@ -274,7 +276,12 @@ impl Monitor {
 
     /// Record: the tick's results in the history, one write whatever their number. A history
     /// that cannot be written is said in the log; it never holds the alerts back.
-    async fn record(&self, tick: &Tick, results: &[CheckResult]) {
+    async fn record(&self, tick: &Tick, results: &[CheckResult], closed: &[Closed]) {
+        for incident in closed {
+            if let Err(error) = self.store.record_closed(incident).await {
+                tracing::warn!(%error, key = %incident.key, "a closed incident could not be kept");
+            }
+        }
         if results.is_empty() {
             return;
         }
@@ -577,6 +584,33 @@ impl Monitor {
 /// Decide (pure): the lifecycle's decision for every result, each by its monitor's policy and
 /// channels, and for every kept incident whose monitor checked and no longer watches its target, or
 /// that no monitor owns any more. An incident of a monitor not due this tick is left as it is.
+/// The incidents this tick closed: open (or recovering) before, passing now.
+fn closed_now(
+    entries: &[Entry],
+    previous: &HashMap<String, Versioned>,
+    at: DateTime<Utc>,
+) -> Vec<Closed> {
+    entries
+        .iter()
+        .filter(|e| e.incident.status == lifecycle::Status::Ok)
+        .filter_map(|e| {
+            let before = &previous.get(&e.incident.key)?.incident;
+            matches!(
+                before.status,
+                lifecycle::Status::Open | lifecycle::Status::Recovering
+            )
+            .then(|| Closed {
+                key: before.key.clone(),
+                function: before.function.clone(),
+                began_at: before.began_at.unwrap_or(before.updated_at),
+                ended_at: at,
+                kind: before.kind.clone(),
+                message: before.message.clone(),
+            })
+        })
+        .collect()
+}
+
 fn decide(
     watches: &[Watch],
     checked: &Checked,

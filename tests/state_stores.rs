@@ -25,6 +25,7 @@ async fn each_part_of_the_contract(new: impl AsyncFn() -> Box<dyn StateStore>) {
     contract::ingest_refusals_are_counted_per_minute(new().await.as_ref()).await;
     contract::history_is_kept_per_tick_and_read_by_day(new().await.as_ref()).await;
     contract::rollups_are_kept_per_monitor_and_day(new().await.as_ref()).await;
+    contract::closed_incidents_are_kept_newest_first(new().await.as_ref()).await;
 }
 
 #[tokio::test]

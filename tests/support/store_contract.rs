@@ -413,3 +413,44 @@ pub async fn rollups_are_kept_per_monitor_and_day(store: &dyn StateStore) {
         ]
     );
 }
+
+pub async fn closed_incidents_are_kept_newest_first(store: &dyn StateStore) {
+    use lookout::history::Closed;
+    let at = |minute: i64| {
+        Utc.with_ymd_and_hms(2026, 12, 6, 10, 0, 0).unwrap() + chrono::Duration::minutes(minute)
+    };
+    let closed = |key: &str, from: i64, to: i64| Closed {
+        key: key.into(),
+        function: "site-status".into(),
+        began_at: at(from),
+        ended_at: at(to),
+        kind: Some("timeout".into()),
+        message: format!("{key} timed out <b>after</b> 10 s"),
+    };
+    let long = format!("site:{}", "x".repeat(1100));
+    for incident in [
+        closed("site:shop", 0, 30),
+        closed(&long, 5, 40),
+        closed("site:blog", 50, 51),
+        closed("site:shop", 0, 30),
+    ] {
+        store.record_closed(&incident).await.unwrap();
+    }
+    let mut other = closed("heartbeat:web-1", 0, 90);
+    other.function = "heartbeat".into();
+    store.record_closed(&other).await.unwrap();
+    let read = store.closed("site-status", 20).await.unwrap();
+    assert_eq!(
+        read,
+        vec![
+            closed("site:blog", 50, 51),
+            closed(&long, 5, 40),
+            closed("site:shop", 0, 30)
+        ],
+        "newest first, each once"
+    );
+    assert_eq!(read[0].downtime_minutes(), 1);
+    assert_eq!(read[2].downtime_minutes(), 30);
+    assert_eq!(store.closed("site-status", 1).await.unwrap().len(), 1);
+    assert_eq!(store.closed("heartbeat", 20).await.unwrap(), vec![other]);
+}

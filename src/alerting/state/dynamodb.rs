@@ -32,7 +32,7 @@ use super::{
     expires_at,
 };
 use crate::alerting::lifecycle::Incident;
-use crate::history::{CHUNK_BYTES, History, KEPT_DAYS, Record, Rollup};
+use crate::history::{CHUNK_BYTES, Closed, History, KEPT_DAYS, Record, Rollup};
 use crate::pings::{Ping, PingRecord, Signal};
 
 /// Sort keys longer than this are stored by their hash (DynamoDB allows 1,024 bytes).
@@ -698,6 +698,9 @@ fn refusal_key(minute: DateTime<Utc>) -> String {
 
 /// The partition of a monitor's roll-ups (`rollup#<key>`, sort key the day).
 const ROLLUP: &str = "rollup";
+/// The partition of a function's closed incidents (`closed#<function>`, sort key the time it
+/// closed and the key).
+const CLOSED: &str = "closed";
 /// The partition of the days a function has rolled up (`rolled-up#<function>`, sort key the day).
 const ROLLED_UP: &str = "rolled-up";
 
@@ -841,6 +844,53 @@ impl History for DynamoDbStore {
             "the day's roll-ups",
         )
         .await
+    }
+
+    async fn record_closed(&self, closed: &Closed) -> Result<(), StoreError> {
+        let body = serde_json::to_string(closed)
+            .map_err(|e| StoreError::Unavailable(format!("cannot encode an incident: {e}")))?;
+        let sk = sort_key(
+            &format!("{:012}#", closed.ended_at.timestamp()),
+            &closed.key,
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", string(format!("{CLOSED}#{}", closed.function)))
+            .item("sk", string(sk))
+            .item("c", string(body))
+            .item(
+                "expires_at",
+                number((closed.ended_at + Duration::days(KEPT_DAYS)).timestamp()),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| unavailable(&e))
+    }
+
+    async fn closed(&self, function: &str, most: usize) -> Result<Vec<Closed>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", string(format!("{CLOSED}#{function}")))
+            .scan_index_forward(false)
+            .limit(i32::try_from(most.max(1)).unwrap_or(i32::MAX));
+        let items = self.query_all(query, most).await?;
+        items
+            .iter()
+            .take(most)
+            .map(|item| {
+                let body = item
+                    .get("c")
+                    .and_then(|v| v.as_s().ok())
+                    .ok_or_else(|| StoreError::Corrupt("a closed incident item is empty".into()))?;
+                serde_json::from_str(body)
+                    .map_err(|e| StoreError::Corrupt(format!("a closed incident item: {e}")))
+            })
+            .collect()
     }
 
     async fn rolled_up(&self, function: &str, day: NaiveDate) -> Result<bool, StoreError> {

@@ -27,7 +27,7 @@ use super::{
     expires_at, fit, next_version, refund_in, spend_in,
 };
 use crate::alerting::lifecycle::Incident;
-use crate::history::{History, Record, Rollup};
+use crate::history::{Closed, History, Record, Rollup};
 use crate::pings::{Ping, PingRecord};
 
 /// The most one day's history file of one function may hold (about 4,000 monitors at one check a
@@ -236,6 +236,61 @@ impl Inner {
         std::fs::write(&temporary, bytes)
             .and_then(|()| std::fs::rename(&temporary, &path))
             .map_err(|e| StoreError::Unavailable(format!("cannot write {}: {e}", path.display())))
+    }
+
+    /// The incidents that closed, a JSON line each: `<file>.history/closed.log`.
+    fn closed_file(&self) -> PathBuf {
+        self.history_folder().join("closed.log")
+    }
+
+    fn append_closed(&self, closed: &Closed) -> Result<(), StoreError> {
+        let _lock = self.history_lock()?;
+        let path = self.closed_file();
+        let mut line = serde_json::to_string(closed)
+            .map_err(|e| StoreError::Unavailable(format!("cannot encode an incident: {e}")))?;
+        line.push('\n');
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if size + line.len() as u64 > HISTORY_CAP {
+            return Err(StoreError::Unavailable(format!(
+                "{} is at its cap: this incident is not kept",
+                path.display()
+            )));
+        }
+        File::options()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(line.as_bytes()))
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot append to {}: {e}", path.display()))
+            })
+    }
+
+    fn read_closed(&self, function: &str, most: usize) -> Result<Vec<Closed>, StoreError> {
+        let path = self.closed_file();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let mut closed: Vec<Closed> = Vec::new();
+        // A line cut short by a crash is passed over.
+        for found in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Closed>(l).ok())
+        {
+            if found.function == function && !closed.contains(&found) {
+                closed.push(found);
+            }
+        }
+        closed.sort_by(|a, b| b.ended_at.cmp(&a.ended_at));
+        closed.truncate(most);
+        Ok(closed)
     }
 
     /// The history folder's lock, held until the returned file is dropped.
@@ -595,6 +650,22 @@ impl History for FileStore {
         let inner = Arc::clone(&self.inner);
         let (function, rollups) = (function.to_owned(), rollups.to_vec());
         tokio::task::spawn_blocking(move || inner.write_rollups(&function, day, &rollups))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
+    }
+
+    async fn record_closed(&self, closed: &Closed) -> Result<(), StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let closed = closed.clone();
+        tokio::task::spawn_blocking(move || inner.append_closed(&closed))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
+    }
+
+    async fn closed(&self, function: &str, most: usize) -> Result<Vec<Closed>, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        let function = function.to_owned();
+        tokio::task::spawn_blocking(move || inner.read_closed(&function, most))
             .await
             .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
     }

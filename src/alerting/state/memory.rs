@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use tokio::sync::Mutex;
 
-use crate::history::{History, Record, Rollup};
+use crate::history::{Closed, History, Record, Rollup};
 use crate::pings::{Ping, PingRecord};
 
 use super::{
@@ -34,6 +34,8 @@ struct Inner {
     rollups: BTreeMap<(String, NaiveDate), Rollup>,
     /// The days rolled up, per function.
     rolled_up: std::collections::BTreeSet<(String, NaiveDate)>,
+    /// Incidents that closed, oldest first.
+    closed: Vec<Closed>,
 }
 
 fn live(versioned: &Versioned, now: DateTime<Utc>) -> bool {
@@ -226,6 +228,27 @@ impl History for MemoryStore {
         }
         inner.rolled_up.insert((function.to_owned(), day));
         Ok(())
+    }
+
+    async fn record_closed(&self, closed: &Closed) -> Result<(), StoreError> {
+        let mut inner = self.inner.lock().await;
+        if !inner.closed.contains(closed) {
+            inner.closed.push(closed.clone());
+        }
+        Ok(())
+    }
+
+    async fn closed(&self, function: &str, most: usize) -> Result<Vec<Closed>, StoreError> {
+        let inner = self.inner.lock().await;
+        let mut closed: Vec<Closed> = inner
+            .closed
+            .iter()
+            .filter(|c| c.function == function)
+            .cloned()
+            .collect();
+        closed.sort_by(|a, b| b.ended_at.cmp(&a.ended_at));
+        closed.truncate(most);
+        Ok(closed)
     }
 
     async fn rolled_up(&self, function: &str, day: NaiveDate) -> Result<bool, StoreError> {
