@@ -288,7 +288,7 @@ impl Inner {
                 closed.push(found);
             }
         }
-        closed.sort_by(|a, b| b.ended_at.cmp(&a.ended_at));
+        closed.sort_by_key(|c| std::cmp::Reverse(c.ended_at));
         closed.truncate(most);
         Ok(closed)
     }

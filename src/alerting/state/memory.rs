@@ -246,7 +246,7 @@ impl History for MemoryStore {
             .filter(|c| c.function == function)
             .cloned()
             .collect();
-        closed.sort_by(|a, b| b.ended_at.cmp(&a.ended_at));
+        closed.sort_by_key(|c| std::cmp::Reverse(c.ended_at));
         closed.truncate(most);
         Ok(closed)
     }
