@@ -14,7 +14,7 @@
 //! 4. channels: `notify` — one module per channel type and the registry
 //! 5. setup: `setup` — `lookout.yaml` and variables turned into watches and channels
 //! 6. the tick: `monitor`, `report` — the tick's stages and what it answers
-//! 7. processes: `agent`, `bootstrap`, `demo`, `function`, `ingest` — what a process runs
+//! 7. processes: `agent`, `bootstrap`, `demo`, `function`, `ingest`, `status` — what a process runs
 
 pub mod agent;
 pub mod alerting;
@@ -41,6 +41,7 @@ pub mod retry;
 pub mod secrets;
 pub mod setup;
 pub mod signing;
+pub mod status;
 pub mod ssh;
 pub mod tencent;
 pub mod tick;

@@ -341,7 +341,14 @@ impl CheckResult {
                 Health::MonitorError => State::Error,
                 Health::Maintenance | Health::Suppressed => State::Excused,
             },
-            kind: self.failure.as_ref().map(|f| f.kind.to_owned()),
+            kind: match (&self.failure, &self.measurement) {
+                (Some(failure), _) => Some(failure.kind.to_owned()),
+                // A heartbeat monitor that never had a ping is waiting, not up.
+                (None, Measurement::Heartbeat(m)) if m.status == "waiting" => {
+                    Some("waiting".to_owned())
+                }
+                (None, _) => None,
+            },
             ms,
             figure,
         }

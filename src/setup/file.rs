@@ -66,6 +66,8 @@ pub struct LookoutFile {
     /// The environment with `defaults` laid over it: channels from variables are built from it,
     /// so `defaults.language` and `defaults.timezone` reach them.
     pub defaults: Env,
+    /// The same with `status_page` laid over it, which the status page reads.
+    pub status_page: Env,
 }
 
 impl LookoutFile {
@@ -204,7 +206,11 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         }
     };
     let reader = Reader { path, env };
-    reader.known_keys(top, &["defaults", "channels", "monitors"], "the file")?;
+    reader.known_keys(
+        top,
+        &["defaults", "channels", "monitors", "status_page"],
+        "the file",
+    )?;
     let defaults = reader.section(top, "defaults");
     let defaults_entries = match defaults {
         Some(node) => reader.mapping(node, "`defaults`")?,
@@ -285,6 +291,33 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
     let policy =
         Policy::from_env(&defaults_env, &crate::notify::delays()).map_err(defaults_error)?;
     read::settings::<Shown>(&defaults_env).map_err(defaults_error)?;
+
+    // The status page.
+    let status_page_env = match reader.section(top, "status_page") {
+        None => defaults_env.clone(),
+        Some(node) => {
+            let entries = reader.mapping(node, "`status_page`")?;
+            let keys: Vec<&str> = super::STATUS_PAGE_KEYS.iter().map(|k| k.key).collect();
+            reader.known_keys(entries, &keys, "`status_page`")?;
+            let settings: Vec<&SettingKey> = super::STATUS_PAGE_KEYS.iter().collect();
+            let vars = reader.settings(entries, &settings, "`status_page`")?;
+            let page_env = overlay(&defaults_env, &vars);
+            read::settings::<super::StatusPage>(&page_env).map_err(|error| {
+                let at = vars
+                    .iter()
+                    .find(|(var, ..)| Some(var.as_str()) == var_of(&error))
+                    .map_or(node.at, |(_, _, at)| *at);
+                fail(
+                    at,
+                    format!(
+                        "`status_page`: {}",
+                        in_words(&error, &|var| key_of(var, &[super::STATUS_PAGE_KEYS]))
+                    ),
+                )
+            })?;
+            page_env
+        }
+    };
 
     // Channels.
     let channels = match channels_node {
@@ -475,6 +508,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         default_channels,
         policy,
         defaults: defaults_env,
+        status_page: status_page_env,
     })
 }
 

@@ -14,6 +14,68 @@ use crate::config::{Env, Setting, SetupError};
 use crate::notify::{self, Channel};
 use file::{FileChannel, FileMonitor, LookoutFile, MonitorSpec};
 
+/// The status page's own keys: `status_page` in `lookout.yaml`, or these variables.
+pub const STATUS_PAGE_KEYS: &[crate::config::SettingKey] = &[
+    crate::config::one("title", "STATUS_PAGE_TITLE")
+        .default("Status")
+        .doc("the page's title")
+        .hint("give the page a title of at most 100 characters, on one line"),
+    crate::config::one("description", "STATUS_PAGE_DESCRIPTION")
+        .doc("a line under the title")
+        .hint("give a description of at most 300 characters, on one line"),
+    crate::config::one("token", "STATUS_PAGE_TOKEN")
+        .secret()
+        .doc("when set, the page, its JSON and its badges answer only `?token=` or `Authorization: Bearer` with it (401 otherwise); give it as `\"${NAME}\"` from the stack's secret")
+        .hint("use 16 to 128 letters, digits, - . _ or ~ (openssl rand -hex 16 makes one)"),
+];
+
+/// The status page's title, description and token.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct StatusPage {
+    /// The page's title.
+    #[serde(deserialize_with = "title")]
+    pub title: String,
+    /// A line under the title.
+    #[serde(default, deserialize_with = "description")]
+    pub description: Option<String>,
+    /// The token a private page asks for.
+    #[serde(default, deserialize_with = "page_token")]
+    pub token: Option<crate::config::Secret>,
+}
+
+fn title<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = crate::config::read::line(d)?;
+    if text.chars().count() > 100 {
+        return Err(crate::config::read::Problem::new("longer than 100 characters").error());
+    }
+    Ok(text)
+}
+
+fn description<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = crate::config::read::line(d)?;
+    if text.chars().count() > 300 {
+        return Err(crate::config::read::Problem::new("longer than 300 characters").error());
+    }
+    Ok(Some(text))
+}
+
+fn page_token<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<crate::config::Secret>, D::Error> {
+    let token = <crate::config::Secret as serde::Deserialize>::deserialize(d)?;
+    if !crate::pings::is_token(token.expose()) {
+        return Err(crate::config::read::Problem::new(
+            "not 16 to 128 letters, digits, - . _ or ~",
+        )
+        .error());
+    }
+    Ok(Some(token))
+}
+
+impl crate::config::read::Settings for StatusPage {
+    const KEYS: &'static [&'static [crate::config::SettingKey]] = &[STATUS_PAGE_KEYS];
+}
+
 /// Every variable the functions read: the general ones ([`crate::config::SETTINGS`] and how a
 /// monitor is shown, [`crate::alerting::SHOWN_KEYS`]), then each
 /// check type's keys and variables (read by its function) and each channel type's (read by every
@@ -22,6 +84,7 @@ use file::{FileChannel, FileMonitor, LookoutFile, MonitorSpec};
 pub fn settings() -> Vec<Setting> {
     let mut settings: Vec<Setting> = crate::config::SETTINGS.to_vec();
     settings.extend(crate::alerting::SHOWN_KEYS.iter().map(|k| k.setting(None)));
+    settings.extend(STATUS_PAGE_KEYS.iter().map(|k| k.setting(Some("status"))));
     let mut add = |setting: Setting| match settings.iter_mut().find(|s| s.name == setting.name) {
         Some(known) => {
             if setting.function.is_none() {
