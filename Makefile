@@ -11,7 +11,7 @@ VENV := .venv
 ARCH ?= arm64
 STACK ?= lookout
 # A function's logical id, for `make logs` and `make invoke` (SiteStatusFunction, SpeedTestFunction,
-# KafkaLagFunction, HeartbeatFunction, HostCheckFunction, IngestFunction).
+# KafkaLagFunction, HeartbeatFunction, HostCheckFunction, IngestFunction, StatusFunction).
 FUNCTION ?= SiteStatusFunction
 
 # The tests start moto_server (the AWS stand-in) from the project's own venv.
@@ -35,7 +35,7 @@ endif
 
 .PHONY: help run demo agent docs test fmt fmt-check lint unit validate build build-check deploy logs invoke bench tools clean \
 	build-SiteStatusFunction build-SpeedTestFunction build-KafkaLagFunction build-HeartbeatFunction \
-	build-HostCheckFunction build-IngestFunction lambda-binary sshd
+	build-HostCheckFunction build-IngestFunction build-StatusFunction lambda-binary sshd
 
 help:
 	@echo "make run       run every function once locally (reads .env when present; with nothing configured,"
@@ -151,6 +151,8 @@ build-HostCheckFunction:
 	$(MAKE) lambda-binary
 build-IngestFunction:
 	$(MAKE) lambda-binary
+build-StatusFunction:
+	$(MAKE) lambda-binary
 
 ## Every function is the one bootstrap (the `lookout` binary; the template's Handler picks the
 ## function): the first function's build links it, the others find it up to date.
@@ -167,7 +169,7 @@ build: tools
 
 ## The SAM build produces every function's bootstrap for the architecture: the same one file.
 build-check: build
-	@for f in SiteStatusFunction SpeedTestFunction KafkaLagFunction HeartbeatFunction HostCheckFunction IngestFunction; do \
+	@for f in SiteStatusFunction SpeedTestFunction KafkaLagFunction HeartbeatFunction HostCheckFunction IngestFunction StatusFunction; do \
 	  b=.aws-sam/build/$$f/bootstrap; \
 	  test -x $$b || { echo "$$b is missing"; exit 1; }; \
 	  od -An -tx1 -j18 -N2 $$b | grep -q "$(if $(filter arm64,$(ARCH)),b7 00,3e 00)" \

@@ -7,13 +7,15 @@
 
 use std::process::ExitCode;
 
-use crate::{checks, function, ingest};
+use crate::{checks, function, ingest, status};
 
 /// The function that answers the public Function URL rather than ticking.
 pub const INGEST: &str = "ingest";
+/// The function that answers the status page's Function URL.
+pub const STATUS: &str = "status";
 
-/// Every function the bootstrap serves: the check functions (from the check types' registry) and
-/// the ingest.
+/// Every function the bootstrap serves: the check functions (from the check types' registry), the
+/// ingest and the status page.
 pub fn functions() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = Vec::new();
     for kind in checks::CHECK_TYPES {
@@ -22,6 +24,7 @@ pub fn functions() -> Vec<&'static str> {
         }
     }
     names.push(INGEST);
+    names.push(STATUS);
     names
 }
 
@@ -29,6 +32,7 @@ pub fn functions() -> Vec<&'static str> {
 pub fn run(name: &str, args: &[String]) -> ExitCode {
     match functions().into_iter().find(|f| *f == name) {
         Some(INGEST) => ingest::main(args),
+        Some(STATUS) => status::main(args),
         Some(function) => function::main(function, args),
         None => {
             eprintln!("{}", unknown(name));
@@ -106,6 +110,7 @@ mod tests {
             "heartbeat",
             "host-check",
             "ingest",
+            "status",
         ] {
             assert_eq!(
                 functions.iter().filter(|f| **f == name).count(),
@@ -113,6 +118,6 @@ mod tests {
                 "{name}"
             );
         }
-        assert_eq!(functions.len(), 6);
+        assert_eq!(functions.len(), 7);
     }
 }

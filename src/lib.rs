@@ -41,7 +41,7 @@ pub mod retry;
 pub mod secrets;
 pub mod setup;
 pub mod signing;
-pub mod status;
 pub mod ssh;
+pub mod status;
 pub mod tencent;
 pub mod tick;

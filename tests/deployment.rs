@@ -251,6 +251,7 @@ fn the_template_has_every_function_and_no_wildcard_actions() {
         ("HeartbeatFunction", "heartbeat"),
         ("HostCheckFunction", "host-check"),
         ("IngestFunction", "ingest"),
+        ("StatusFunction", "status"),
     ];
     for (function, name) in functions {
         assert!(

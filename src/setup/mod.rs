@@ -64,10 +64,9 @@ fn page_token<'de, D: serde::Deserializer<'de>>(
 ) -> Result<Option<crate::config::Secret>, D::Error> {
     let token = <crate::config::Secret as serde::Deserialize>::deserialize(d)?;
     if !crate::pings::is_token(token.expose()) {
-        return Err(crate::config::read::Problem::new(
-            "not 16 to 128 letters, digits, - . _ or ~",
-        )
-        .error());
+        return Err(
+            crate::config::read::Problem::new("not 16 to 128 letters, digits, - . _ or ~").error(),
+        );
     }
     Ok(Some(token))
 }

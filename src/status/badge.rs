@@ -140,7 +140,10 @@ mod tests {
         assert!(w(&long) > w(&short) + 150.0, "{} {}", w(&long), w(&short));
         assert!(long.contains("textLength="));
         assert!(svg("<a>", "&", "#4c1").contains("&lt;a&gt;: &amp;"));
-        assert_eq!(Shows::parse(Some("uptime"), Some("7d")), Some(Shows::Uptime("7d")));
+        assert_eq!(
+            Shows::parse(Some("uptime"), Some("7d")),
+            Some(Shows::Uptime("7d"))
+        );
         assert_eq!(Shows::parse(Some("uptime"), Some("1y")), None);
         assert_eq!(Shows::parse(Some("bogus"), None), None);
         assert_eq!(Shows::parse(None, None), Some(Shows::Status));

@@ -241,7 +241,11 @@ fn incidents(look: &Look, list: &[IncidentView], open: bool) -> String {
             if open {
                 words(l, "None.", "无。")
             } else {
-                words(l, "No incident in the last 400 days.", "最近 400 天没有故障。")
+                words(
+                    l,
+                    "No incident in the last 400 days.",
+                    "最近 400 天没有故障。",
+                )
             }
         );
     }
@@ -284,7 +288,12 @@ fn overall_words(look: &Look, page: &Page) -> String {
             Language::English => format!("{} monitors failing", page.failing),
             Language::Chinese => format!("{} 个监控故障", page.failing),
         },
-        Overall::Degraded => words(l, "Degraded: some monitors cannot be checked", "部分监控无法检测").to_owned(),
+        Overall::Degraded => words(
+            l,
+            "Degraded: some monitors cannot be checked",
+            "部分监控无法检测",
+        )
+        .to_owned(),
     }
 }
 

@@ -492,8 +492,7 @@ pub mod fixtures {
                     began_at: Utc.with_ymd_and_hms(2026, 12, 5, 10, 0, 0).unwrap(),
                     ended_at: Utc.with_ymd_and_hms(2026, 12, 5, 11, 0, 0).unwrap(),
                     kind: Some("timeout".into()),
-                    message: "https://shop.example.com/ timed out <script>alert(1)</script>"
-                        .into(),
+                    message: "https://shop.example.com/ timed out <script>alert(1)</script>".into(),
                 },
                 Closed {
                     key: "site:secret".into(),

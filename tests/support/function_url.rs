@@ -106,8 +106,15 @@ pub async fn serve(api: Arc<RuntimeApi>) -> String {
                 let content_type = headers
                     .get(header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok());
-                let event =
+                let mut event =
                     url_event_of(method.as_str(), uri.path(), content_type, &body, Utc::now());
+                event["rawQueryString"] = json!(uri.query().unwrap_or_default());
+                if let Some(authorization) = headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                {
+                    event["headers"]["authorization"] = json!(authorization);
+                }
                 match api.invoke(event, Duration::from_secs(20)).await {
                     Outcome::Response(answer) => {
                         let status = answer["statusCode"].as_u64().unwrap_or(502) as u16;
