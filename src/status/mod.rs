@@ -44,14 +44,17 @@ const CACHE: Duration = Duration::from_secs(30);
 /// The longest path looked at.
 const MAX_PATH: usize = 512;
 
+/// What was read, and when.
+type Kept<T> = Mutex<Option<(Instant, Arc<T>)>>;
+
 /// The status function's state, built at cold start.
 pub struct StatusSite {
     monitors: Vec<Listed>,
     look: html::Look,
     token_hash: Option<[u8; 32]>,
     store: SharedStore,
-    cache: Mutex<Option<(Instant, Arc<Inputs>)>>,
-    weeks: Mutex<HashMap<String, (Instant, Arc<Vec<Record>>)>>,
+    cache: Kept<Inputs>,
+    weeks: Mutex<HashMap<String, Kept<Vec<Record>>>>,
 }
 
 /// An answer: status, content type, cache policy, body.
@@ -324,11 +327,12 @@ impl StatusSite {
         function: &str,
         now: DateTime<Utc>,
     ) -> Result<Arc<Vec<Record>>, StoreError> {
-        if let Some((at, records)) = self
+        if let Some(kept) = self
             .weeks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(function)
+            && let Some((at, records)) = kept.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
             && at.elapsed() < CACHE
         {
             return Ok(Arc::clone(records));
@@ -339,10 +343,10 @@ impl StatusSite {
             records.extend(self.store.day(function, day).await?);
         }
         let records = Arc::new(records);
-        self.weeks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(function.to_owned(), (Instant::now(), Arc::clone(&records)));
+        self.weeks.lock().unwrap_or_else(|e| e.into_inner()).insert(
+            function.to_owned(),
+            Mutex::new(Some((Instant::now(), Arc::clone(&records)))),
+        );
         Ok(records)
     }
 
