@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, DurationRound, Utc};
 use lookout::alerting::state::file::FileStore;
-use lookout::alerting::state::{History, StateStore};
+use lookout::alerting::state::History;
 use lookout::history::{Closed, Entry, Record, Rollup, State};
 use serde_json::Value;
 use support::lambda::RuntimeApi;
