@@ -185,6 +185,19 @@ fn make_run_with_nothing_configured_shows_lookout_against_stand_ins() {
     assert!(block_of("feishu").contains("\"lark_md\""));
     assert!(block_of("slack").contains("\"blocks\""));
     assert!(block_of("webhook").contains("\"key\": \"site:checkout\""));
+
+    // The status page of the stand-ins, after a day of their history.
+    assert!(said.contains("target/lookout-status.html"), "{said}");
+    let page = std::fs::read_to_string(dir.path().join("target/lookout-status.html"))
+        .expect("the status page");
+    assert!(page.contains("<h1>Stand-in shop status</h1>"), "{page}");
+    assert!(page.contains("data-name=\"shop\"") && page.contains("data-name=\"checkout\""));
+    assert!(
+        page.contains("class=\"day some_downtime\"") || page.contains("class=\"day down\""),
+        "the shop's outage is in the bar"
+    );
+    assert!(!page.contains("data-name=\"orders\""), "only public monitors");
+    assert_loopback_only(&page);
     assert!(
         lines
             .last()

@@ -256,7 +256,56 @@ pub async fn first_run() -> Result<(), DemoError> {
             say!("{}", (channel.preview)(digest, &style).trim_end());
         }
     }
+    status_page(&standins, &file, &env, now).await?;
     say!("\n{NEXT_STEPS}");
+    Ok(())
+}
+
+/// Where the first run writes the status page.
+const STATUS_PAGE: &str = "target/lookout-status.html";
+
+/// The status page of the stand-ins' public monitors, after a day of their history replayed in
+/// five-minute ticks (the shop down from 10:00 to 10:40 and at 16:20, local time), written to
+/// [`STATUS_PAGE`].
+async fn status_page(
+    standins: &StandIns,
+    file: &LookoutFile,
+    env: &Env,
+    now: DateTime<Utc>,
+) -> Result<(), DemoError> {
+    let store: SharedStore = Arc::new(MemoryStore::default());
+    let monitor = monitor_of(&checks::site::TYPE, file, &store, &Sent::default())?;
+    let style = Style::from_env(&file.defaults)?;
+    let steps = 24 * 60 / REPLAY_STEP_MINUTES;
+    for step in 0..steps {
+        let time = now - chrono::Duration::minutes((steps - step) * REPLAY_STEP_MINUTES);
+        let local = time.with_timezone(&style.timezone).time();
+        let minute = i64::from(chrono::Timelike::hour(&local)) * 60
+            + i64::from(chrono::Timelike::minute(&local));
+        let down = (600..640).contains(&minute) || (980..985).contains(&minute);
+        standins
+            .shop_down
+            .store(down, std::sync::atomic::Ordering::SeqCst);
+        tick(&monitor, time, &format!("status-{step}")).await;
+    }
+    standins
+        .shop_down
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    tick(&monitor, now, "status-now").await;
+    let site = crate::status::StatusSite::of(Some(file), env, store)?;
+    let request = crate::status::Request {
+        method: "GET".into(),
+        path: "/".into(),
+        ..crate::status::Request::default()
+    };
+    let answer = site.answer(&request, now).await;
+    if let Some(folder) = std::path::Path::new(STATUS_PAGE).parent() {
+        std::fs::create_dir_all(folder)?;
+    }
+    std::fs::write(STATUS_PAGE, &answer.body)?;
+    say!(
+        "\n== The status page\n{STATUS_PAGE}: the stand-ins' public monitors after a day of history replayed; open it in a browser (docs/status-page.md)"
+    );
     Ok(())
 }
 
