@@ -35,7 +35,7 @@ endif
 
 .PHONY: help run demo agent docs test fmt fmt-check lint unit validate build build-check deploy logs invoke bench tools clean \
 	build-SiteStatusFunction build-SpeedTestFunction build-KafkaLagFunction build-HeartbeatFunction \
-	build-HostCheckFunction build-IngestFunction build-StatusFunction lambda-binary sshd
+	build-HostCheckFunction build-IngestFunction build-StatusFunction lambda-binary sshd chromium
 
 help:
 	@echo "make run       run every function once locally (reads .env when present; with nothing configured,"
@@ -104,7 +104,7 @@ fmt-check:
 lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
-unit: tools sshd
+unit: tools sshd chromium
 	$(CARGO) test
 
 ## The OpenSSH server host-check's tests run against: Debian's openssh-server, installed when missing.
@@ -112,6 +112,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 sshd:
 	@test -x /usr/sbin/sshd || { $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server; }
+
+## The headless browser the status page's test opens it in: Debian's chromium, installed when missing.
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 ## The Python tools (moto_server, sam, cfn-lint, cargo-lambda, zig), installed from PyPI into .venv;
 ## redone when the list changes.

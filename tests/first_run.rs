@@ -196,7 +196,10 @@ fn make_run_with_nothing_configured_shows_lookout_against_stand_ins() {
         page.contains("class=\"day some_downtime\"") || page.contains("class=\"day down\""),
         "the shop's outage is in the bar"
     );
-    assert!(!page.contains("data-name=\"orders\""), "only public monitors");
+    assert!(
+        !page.contains("data-name=\"orders\""),
+        "only public monitors"
+    );
     assert_loopback_only(&page);
     assert!(
         lines

@@ -6,8 +6,8 @@ mod support;
 use std::sync::Arc;
 
 use chrono::{Duration, DurationRound, Utc};
-use lookout::alerting::state::file::FileStore;
 use lookout::alerting::state::History;
+use lookout::alerting::state::file::FileStore;
 use lookout::history::{Closed, Entry, Record, Rollup, State};
 use serde_json::Value;
 use support::lambda::RuntimeApi;
@@ -103,8 +103,9 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, String, String) {
     (status, kind, response.text().await.unwrap_or_default())
 }
 
-#[tokio::test]
-async fn the_page_json_and_badges_agree_and_a_private_page_asks_for_its_token() {
+/// The status function over a recorded history, behind a Function URL: its base URL, and what
+/// must live as long as it is asked.
+async fn site() -> (String, impl Sized) {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let store = FileStore::new(&state);
@@ -112,13 +113,19 @@ async fn the_page_json_and_badges_agree_and_a_private_page_asks_for_its_token() 
     let api = Arc::new(RuntimeApi::start().await);
     std::fs::write(api.task_root().join("lookout.yaml"), YAML).unwrap();
     let state_path = state.to_string_lossy().into_owned();
-    let _function = api
+    let function = api
         .spawn(
             "status",
             &[("STATE_FILE", state_path.as_str()), ("PAGE_TOKEN", TOKEN)],
         )
         .await;
     let base = support::function_url::serve(Arc::clone(&api)).await;
+    (base, (dir, api, function))
+}
+
+#[tokio::test]
+async fn the_page_json_and_badges_agree_and_a_private_page_asks_for_its_token() {
+    let (base, _site) = site().await;
     let client = reqwest::Client::new();
     let with = |path: &str| format!("{base}{path}?token={TOKEN}");
 
@@ -227,4 +234,158 @@ async fn the_page_json_and_badges_agree_and_a_private_page_asks_for_its_token() 
     // A GET changes nothing; nothing else is answered.
     let post = client.post(with("/")).body("x").send().await.unwrap();
     assert_eq!(post.status().as_u16(), 405);
+}
+
+/// The page opened in headless Chromium (Debian's, which `make chromium` installs): a screenshot
+/// under `target/`, and its DOM read back: the bars, the uptime figures, the sparklines and the
+/// incidents are the ones the JSON gives, and the browser asked no other host for anything (every
+/// request it would make goes to a proxy that counts them).
+#[tokio::test]
+async fn the_page_opened_in_a_browser_shows_the_figures_and_asks_nothing_of_other_hosts() {
+    let chromium = ["chromium", "/usr/bin/chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("chromium is missing: run `make chromium` (Debian's package)");
+    let (base, _site) = site().await;
+    let client = reqwest::Client::new();
+    let (_, _, html) = get(&client, &format!("{base}/?token={TOKEN}")).await;
+    let (_, _, json) = get(&client, &format!("{base}/status.json?token={TOKEN}")).await;
+    let json: Value = serde_json::from_str(&json).unwrap();
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/status-page-test");
+    std::fs::create_dir_all(&out).unwrap();
+    let page = out.join("page.html");
+    std::fs::write(&page, &html).unwrap();
+
+    // Any request the browser makes for the page goes to this proxy, which counts it.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_at = proxy.local_addr().unwrap();
+    let asked: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let recording = Arc::clone(&asked);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = proxy.accept().await {
+            let recording = Arc::clone(&recording);
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut head = vec![0u8; 512];
+                let n = stream.read(&mut head).await.unwrap_or(0);
+                let line = String::from_utf8_lossy(&head[..n])
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                recording.lock().unwrap().push(line);
+            });
+        }
+    });
+    let browse = |extra: &[&str]| {
+        let mut command = tokio::process::Command::new(chromium);
+        command.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "--window-size=900,1600",
+            &format!("--proxy-server=http://{proxy_at}"),
+            "--proxy-bypass-list=<-loopback>",
+            &format!("--user-data-dir={}", out.join("profile").display()),
+        ]);
+        command.args(extra);
+        command.arg(format!("file://{}", page.display()));
+        command.kill_on_drop(true);
+        command.output()
+    };
+    let screenshot = out.join("page.png");
+    let shot = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        browse(&[&format!("--screenshot={}", screenshot.display())]),
+    )
+    .await
+    .expect("chromium within a minute")
+    .unwrap();
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    assert!(
+        std::fs::metadata(&screenshot).unwrap().len() > 10_000,
+        "a screenshot"
+    );
+    let dom = tokio::time::timeout(std::time::Duration::from_secs(60), browse(&["--dump-dom"]))
+        .await
+        .expect("chromium within a minute")
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+
+    // The bars: 90 days for each public monitor; the shop's outage day is not all up.
+    assert_eq!(dom.matches("class=\"day ").count(), 2 * 90, "{dom}");
+    let outage_day = json["monitors"][0]["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["downtime_minutes"].as_u64() == Some(60))
+        .expect("the outage's day");
+    assert!(
+        dom.contains(&format!(
+            "class=\"day {}\" title=\"{}: ",
+            outage_day["class"].as_str().unwrap(),
+            outage_day["day"].as_str().unwrap()
+        )),
+        "the outage's day in the bar"
+    );
+    // The uptime figures are the JSON's.
+    for (i, name) in ["shop", "blog"].into_iter().enumerate() {
+        let at = dom.find(&format!("data-name=\"{name}\"")).expect(name);
+        let card = &dom[at..];
+        let card = &card[..card.find("</article>").unwrap()];
+        for period in ["24h", "7d", "30d", "90d"] {
+            let value = json["monitors"][i]["uptime"][period].as_f64().unwrap();
+            let shown = if value < 100.0 {
+                format!("{:.2}%", (value * 100.0).floor() / 100.0)
+            } else {
+                "100%".to_owned()
+            };
+            assert!(
+                card.contains(&format!("data-period=\"{period}\">{shown}</dd>")),
+                "{name} {period}: {shown}"
+            );
+        }
+        // Its sparkline: a line of the last day's response times.
+        assert!(card.contains("<svg class=\"spark\""), "{name}");
+        let points = card
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(points.split(' ').count() > 200, "{name}: {points}");
+    }
+    // The incidents: the shop's closed one, not the private monitor's.
+    assert!(dom.contains("<li data-monitor=\"shop\">"));
+    assert!(!dom.contains("secret"));
+    // The browser's own services (its clock, its updater, its account check) are not the page's.
+    let browsers_own = [
+        "clients2.google.com/time/",
+        "update.googleapis.com",
+        "accounts.google.com:443",
+    ];
+    let asked: Vec<String> = asked
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| !browsers_own.iter().any(|own| line.contains(own)))
+        .cloned()
+        .collect();
+    assert!(asked.is_empty(), "the page asked another host: {asked:?}");
 }
