@@ -4,13 +4,14 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::Utc;
 use lookout::alerting::lifecycle::Incident;
 use lookout::alerting::state::dynamodb::DynamoDbStore;
 use lookout::alerting::state::file::FileStore;
 use lookout::alerting::state::memory::MemoryStore;
-use lookout::alerting::state::{Commit, Incidents, StateStore, Versioned, Write};
+use lookout::alerting::state::{Commit, History, Incidents, StateStore, Versioned, Write};
 use support::moto::Moto;
 use support::store_contract::{self as contract, incident};
 
@@ -248,4 +249,135 @@ async fn stores_sharing_a_file_take_turns() {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// A replayed day of 1,000 monitors in one-minute ticks: monitor `i` is down for `i % 7` minutes
+/// in hour `i % 24`, and its roll-up must say exactly that.
+fn replayed_day(ticks: i64, monitors: usize) -> Vec<lookout::history::Record> {
+    use lookout::history::{Entry, Record, State};
+    let start = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 5, 0, 0, 0).unwrap();
+    (0..ticks)
+        .map(|minute| Record {
+            function: "site-status".into(),
+            at: start + chrono::Duration::minutes(minute),
+            entries: (0..monitors)
+                .map(|i| {
+                    let down = minute / 60 == (i % 24) as i64 && minute % 60 < (i % 7) as i64;
+                    Entry {
+                        key: format!("site:shop-{i:04}"),
+                        state: if down { State::Down } else { State::Up },
+                        kind: down.then(|| "timeout".to_owned()),
+                        ms: Some(100 + (i as u64 + minute as u64) % 400),
+                        figure: None,
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The store's history of the replayed day rolls up exactly as the replay says.
+async fn rolls_up_exactly(store: &dyn StateStore, records: &[lookout::history::Record]) {
+    use lookout::history::Rollup;
+    let day = records[0].at.date_naive();
+    let read = store.day("site-status", day).await.unwrap();
+    assert_eq!(read.len(), records.len(), "every tick is read back");
+    let rollups = Rollup::of_day(day, &read);
+    assert_eq!(rollups.len(), 1000);
+    for rollup in &rollups {
+        let i: usize = rollup.key["site:shop-".len()..].parse().unwrap();
+        let down = (i % 7) as u32;
+        assert_eq!(
+            (
+                rollup.checks,
+                rollup.up,
+                rollup.down,
+                rollup.downtime_minutes
+            ),
+            (1440, 1440 - down, down, down),
+            "{}",
+            rollup.key
+        );
+    }
+    assert_eq!(
+        rollups,
+        Rollup::of_day(day, records),
+        "as the replay itself rolls up"
+    );
+}
+
+#[tokio::test]
+async fn a_day_of_a_thousand_monitors_is_one_write_a_tick_and_rolls_up_exactly() {
+    let records = replayed_day(1440, 1000);
+
+    // The file store: one append a tick.
+    let dir = tempfile::tempdir().unwrap();
+    let file = FileStore::new(dir.path().join("state.json"));
+    for record in &records {
+        file.append(record).await.unwrap();
+    }
+    assert_eq!(file.history_writes(), 1440);
+    assert_eq!(file.writes(), 0, "the state file itself is not touched");
+    rolls_up_exactly(&file, &records).await;
+
+    // DynamoDB (moto): one BatchWriteItem a tick, counted on the wire.
+    let moto = Moto::start().await;
+    support::dynamodb::table(&moto, "history").await;
+    let sent = Requests::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&moto.sdk_config())
+        .interceptor(sent.clone())
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let dynamodb = DynamoDbStore::new(client, "history");
+    for record in &records {
+        dynamodb.append(record).await.unwrap();
+    }
+    let writes = sent.of("BatchWriteItem");
+    assert_eq!(writes, 1440, "one request a tick");
+    assert_eq!(sent.all(), 1440, "and nothing else");
+    rolls_up_exactly(&dynamodb, &records).await;
+    // The day's read: its items in pages of at most 1 MB.
+    let queries = sent.of("Query");
+    assert!(
+        (1..=20).contains(&queries),
+        "{queries} queries read the day"
+    );
+}
+
+/// The DynamoDB operations a client sent, by `X-Amz-Target`.
+#[derive(Debug, Clone, Default)]
+struct Requests(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Requests {
+    fn of(&self, operation: &str) -> usize {
+        let suffix = format!(".{operation}");
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| t.ends_with(&suffix))
+            .count()
+    }
+
+    fn all(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for Requests {
+    fn name(&self) -> &'static str {
+        "requests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if let Some(target) = context.request().headers().get("x-amz-target") {
+            self.0.lock().unwrap().push(target.to_owned());
+        }
+        Ok(())
+    }
 }
