@@ -408,6 +408,19 @@ pub trait History: Send + Sync {
     /// The records of `function` on `day` (UTC), in time order.
     async fn day(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError>;
 
+    /// The records of `function` on `day` after `after` (the end of a day, without reading its
+    /// start where the store can).
+    async fn day_after(
+        &self,
+        function: &str,
+        day: NaiveDate,
+        after: DateTime<Utc>,
+    ) -> Result<Vec<Record>, StoreError> {
+        let mut records = self.day(function, day).await?;
+        records.retain(|r| r.at > after);
+        Ok(records)
+    }
+
     /// Keeps the roll-ups of `function`'s monitors on `day`, and that the day is rolled up: once
     /// a day per function (each monitor's roll-up written once).
     async fn put_rollups(

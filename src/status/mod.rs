@@ -283,8 +283,8 @@ impl StatusSite {
         Ok(inputs)
     }
 
-    /// Reads what the page shows: per function with a public monitor, today's and yesterday's
-    /// history, its open and closed incidents; the public monitors' roll-ups of 90 days.
+    /// Reads what the page shows: per function with a public monitor, its history of the last 24
+    /// hours, its open and closed incidents; the public monitors' roll-ups of 90 days.
     pub async fn gather(&self, now: DateTime<Utc>) -> Result<Inputs, StoreError> {
         let today = now.date_naive();
         let mut functions: Vec<&'static str> = self.monitors.iter().map(|m| m.function).collect();
@@ -297,7 +297,8 @@ impl StatusSite {
         for function in functions {
             let mut records = Vec::new();
             if let Some(yesterday) = today.pred_opt() {
-                records.extend(self.store.day(function, yesterday).await?);
+                let since = now - chrono::Duration::hours(24);
+                records.extend(self.store.day_after(function, yesterday, since).await?);
             }
             records.extend(self.store.day(function, today).await?);
             inputs.records.insert(function.to_owned(), records);

@@ -358,6 +358,12 @@ pub async fn history_is_kept_per_tick_and_read_by_day(store: &dyn StateStore) {
     let mut entries = read[2].entries.clone();
     entries.sort_by(|a, b| a.key.cmp(&b.key));
     assert_eq!(entries, big.entries, "a big record reads back whole");
+    let later = store.day_after("site-status", day, first.at).await.unwrap();
+    assert_eq!(
+        later.iter().map(|r| r.at).collect::<Vec<_>>(),
+        vec![second.at, big.at],
+        "only what came after"
+    );
     assert_eq!(store.day("heartbeat", day).await.unwrap(), vec![other]);
     assert_eq!(
         store

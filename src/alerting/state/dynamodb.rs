@@ -709,6 +709,25 @@ fn day_key(day: NaiveDate) -> String {
 }
 
 impl DynamoDbStore {
+    /// The history records a query finds.
+    async fn history_of(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Record>, StoreError> {
+        let items = self.query_all(query, usize::MAX).await?;
+        let texts: Vec<String> = items
+            .iter()
+            .map(|item| {
+                let packed = item
+                    .get("z")
+                    .and_then(|v| v.as_b().ok())
+                    .ok_or_else(|| StoreError::Corrupt("a history item has no chunk".into()))?;
+                crate::history::unpack(packed.as_ref())
+            })
+            .collect::<Result<_, _>>()?;
+        Record::read(&texts.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
     /// Puts these items, 25 to a `BatchWriteItem`, again what DynamoDB leaves unprocessed.
     async fn put_all(
         &self,
@@ -795,18 +814,24 @@ impl History for DynamoDbStore {
             .table_name(&self.table)
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", string(history_partition(function, day)));
-        let items = self.query_all(query, usize::MAX).await?;
-        let texts: Vec<String> = items
-            .iter()
-            .map(|item| {
-                let packed = item
-                    .get("z")
-                    .and_then(|v| v.as_b().ok())
-                    .ok_or_else(|| StoreError::Corrupt("a history item has no chunk".into()))?;
-                crate::history::unpack(packed.as_ref())
-            })
-            .collect::<Result<_, _>>()?;
-        Record::read(&texts.iter().map(String::as_str).collect::<Vec<_>>())
+        self.history_of(query).await
+    }
+
+    async fn day_after(
+        &self,
+        function: &str,
+        day: NaiveDate,
+        after: DateTime<Utc>,
+    ) -> Result<Vec<Record>, StoreError> {
+        // Sort keys are the tick's seconds, zero-padded: later ticks sort after `<after>#~`.
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk > :after")
+            .expression_attribute_values(":pk", string(history_partition(function, day)))
+            .expression_attribute_values(":after", string(format!("{:012}#~", after.timestamp())));
+        self.history_of(query).await
     }
 
     async fn put_rollups(
