@@ -628,6 +628,134 @@ async fn binaries(rows: &mut Vec<Row>) {
     }
 }
 
+/// The history and the status page: what a tick of 1,000 site monitors writes, and what a page of
+/// 200 public monitors costs to draw (its own time) and to read (DynamoDB read units).
+fn status(rows: &mut Vec<Row>) {
+    use lookout::history::{CHUNK_BYTES, Entry, Record, Rollup, State};
+    use lookout::status::{html, view};
+    let now = chrono::Utc::now();
+    let record = |at: chrono::DateTime<chrono::Utc>, monitors: usize| Record {
+        function: "site-status".into(),
+        at,
+        entries: (0..monitors)
+            .map(|i| Entry {
+                key: format!("site:shop-{i:04}"),
+                state: if (i + at.timestamp() as usize / 60).is_multiple_of(500) {
+                    State::Down
+                } else {
+                    State::Up
+                },
+                kind: None,
+                ms: Some(80 + (i as u64 * 7 + at.timestamp() as u64 / 60) % 300),
+                figure: None,
+            })
+            .collect(),
+    };
+    let tick = record(now, 1000);
+    let packed = tick.packed_chunks(CHUNK_BYTES);
+    let bytes: usize = packed.iter().map(Vec::len).sum();
+    // DynamoDB bills a write unit per KB of each item.
+    let write_units: usize = packed.iter().map(|p| p.len().div_ceil(1024).max(1)).sum();
+    rows.push(Row {
+        figure: "history: one tick of 1,000 site monitors, deflated (DynamoDB items, bytes)".into(),
+        runs: vec![bytes as f64],
+        unit: "B",
+        ideal: None,
+        target: format!("{} item(s), {write_units} write units a tick", packed.len()),
+        pass: packed.len() == 1,
+    });
+    // A page of 200 public monitors: a day of one-minute history and 90 days of roll-ups.
+    let records: Vec<Record> = (0..1440)
+        .map(|m| record(now - chrono::Duration::minutes(1440 - m), 200))
+        .collect();
+    let day_bytes: usize = records
+        .iter()
+        .map(|r| {
+            r.packed_chunks(CHUNK_BYTES)
+                .iter()
+                .map(Vec::len)
+                .sum::<usize>()
+        })
+        .sum();
+    let monitors: Vec<view::Listed> = (0..200)
+        .map(|i| view::Listed {
+            name: format!("shop-{i:04}"),
+            kind: "site",
+            function: "site-status",
+            group: Some(format!("group {}", i / 20)),
+        })
+        .collect();
+    let mut rollups = Vec::new();
+    for back in 1..90 {
+        let day = now.date_naive() - chrono::Duration::days(back);
+        for monitor in &monitors {
+            rollups.push(Rollup {
+                key: monitor.key(),
+                day,
+                checks: 1440,
+                up: 1439,
+                down: 1,
+                errors: 0,
+                p50_ms: Some(120),
+                p95_ms: Some(300),
+                downtime_minutes: 1,
+            });
+        }
+    }
+    let rollup_bytes: usize = rollups
+        .iter()
+        .map(|r| serde_json::to_string(r).map_or(0, |t| t.len()) + 60)
+        .sum();
+    let inputs = view::Inputs {
+        monitors,
+        records: [("site-status".to_owned(), records)].into(),
+        rollups,
+        ..view::Inputs::default()
+    };
+    let look = html::Look {
+        title: "Status".into(),
+        description: None,
+        language: lookout::alerting::render::Language::English,
+        timezone: chrono_tz::UTC,
+        link_suffix: String::new(),
+    };
+    let mut runs = Vec::new();
+    let mut size = 0;
+    for _ in 0..7 {
+        let started = Instant::now();
+        let page = view::page(&inputs, now);
+        size = html::page(&look, &page).len();
+        runs.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (median, ..) = stats(&runs);
+    rows.push(Row {
+        figure: format!(
+            "status page of 200 monitors, a day of history: drawn ({} KB of HTML)",
+            size / 1024
+        ),
+        pass: median <= 50.0,
+        runs,
+        unit: "ms",
+        ideal: None,
+        target: "<= 50 ms".into(),
+    });
+    // Eventually consistent reads: half a unit per 4 KB read, items summed per query page.
+    let read_units =
+        (day_bytes as f64 / 4096.0 / 2.0).ceil() + (rollup_bytes as f64 / 4096.0 / 2.0).ceil();
+    rows.push(Row {
+        figure: "status page of 200 monitors: DynamoDB read units per uncached view (24 h of history, 90 days of roll-ups)".into(),
+        runs: vec![read_units],
+        unit: "RRU",
+        ideal: None,
+        target: format!(
+            "{} KB of history, {} KB of roll-ups; kept 30 s per instance",
+            day_bytes / 1024,
+            rollup_bytes / 1024
+        ),
+        pass: true,
+    });
+}
+
 /// The first run and the demo, as `make run` and `make demo` start them on a fresh clone: the
 /// whole process, stand-ins included.
 fn first_run(rows: &mut Vec<Row>) {
@@ -740,7 +868,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, first-run, binaries, sizes) runs one
+    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, first-run, status, binaries, sizes) runs one
     // part.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only == part;
@@ -766,6 +894,9 @@ fn main() {
         }
         if wanted("first-run") {
             first_run(&mut rows);
+        }
+        if wanted("status") {
+            status(&mut rows);
         }
         if wanted("binaries") {
             binaries(&mut rows).await;

@@ -142,7 +142,8 @@ pub struct MonitorView {
     pub response_ms: Option<u64>,
     /// The last [`DAYS`] days, oldest first.
     pub days: Vec<Day>,
-    /// Response times of the last 24 hours: (time, ms), oldest first.
+    /// Response times of the last 24 hours: (time, ms), oldest first; each 10-minute step's
+    /// slowest when there are more than 144.
     pub response: Vec<(DateTime<Utc>, u64)>,
 }
 
@@ -196,13 +197,66 @@ fn share(up: u64, down: u64) -> Option<f64> {
     (up + down > 0).then(|| up as f64 * 100.0 / (up + down) as f64)
 }
 
+/// One key's checks in the history: time, state, failure kind, response time.
+type Check<'a> = (DateTime<Utc>, State, Option<&'a str>, Option<u64>);
+
+/// A function's history, by key, read once for all its monitors.
+struct Series<'a> {
+    by_key: HashMap<&'a str, Vec<Check<'a>>>,
+    /// Today's roll-ups so far, by key.
+    today: HashMap<String, Rollup>,
+}
+
+impl<'a> Series<'a> {
+    fn of(records: &'a [Record], today: NaiveDate) -> Self {
+        let mut by_key: HashMap<&str, Vec<Check<'a>>> = HashMap::new();
+        for record in records {
+            for entry in &record.entries {
+                by_key.entry(entry.key.as_str()).or_default().push((
+                    record.at,
+                    entry.state,
+                    entry.kind.as_deref(),
+                    entry.ms,
+                ));
+            }
+        }
+        for checks in by_key.values_mut() {
+            checks.sort_by_key(|c| c.0);
+        }
+        let todays: Vec<Record> = records
+            .iter()
+            .filter(|r| r.day() == today)
+            .cloned()
+            .collect();
+        let today = Rollup::of_day(today, &todays)
+            .into_iter()
+            .map(|r| (r.key.clone(), r))
+            .collect();
+        Series { by_key, today }
+    }
+}
+
+/// The most points a sparkline draws: the last 24 hours in 10-minute steps.
+const SPARK_POINTS: usize = 144;
+
 /// The page at `now` from what the store gave.
 pub fn page(inputs: &Inputs, now: DateTime<Utc>) -> Page {
     let today = now.date_naive();
+    let series: HashMap<&str, Series> = inputs
+        .records
+        .iter()
+        .map(|(function, records)| (function.as_str(), Series::of(records, today)))
+        .collect();
+    let rollups: HashMap<(&str, NaiveDate), &Rollup> = inputs
+        .rollups
+        .iter()
+        .filter(|r| r.day < today)
+        .map(|r| ((r.key.as_str(), r.day), r))
+        .collect();
     let monitors: Vec<MonitorView> = inputs
         .monitors
         .iter()
-        .map(|listed| monitor(listed, inputs, now, today))
+        .map(|listed| monitor(listed, series.get(listed.function), &rollups, now, today))
         .collect();
     let failing = monitors.iter().filter(|m| m.now == Now::Down).count();
     let overall = if failing > 0 {
@@ -258,26 +312,34 @@ pub fn page(inputs: &Inputs, now: DateTime<Utc>) -> Page {
     }
 }
 
-fn monitor(listed: &Listed, inputs: &Inputs, now: DateTime<Utc>, today: NaiveDate) -> MonitorView {
+fn monitor(
+    listed: &Listed,
+    series: Option<&Series>,
+    rollups: &HashMap<(&str, NaiveDate), &Rollup>,
+    now: DateTime<Utc>,
+    today: NaiveDate,
+) -> MonitorView {
     let key = listed.key();
-    let records = inputs
-        .records
-        .get(listed.function)
-        .map(Vec::as_slice)
+    let empty = Vec::new();
+    let own: Vec<&Vec<Check>> = series
+        .map(|s| {
+            s.by_key
+                .iter()
+                .filter(|(k, _)| listed.owns(k))
+                .map(|(_, checks)| checks)
+                .collect()
+        })
         .unwrap_or_default();
     // The last check of the monitor: its worst part says how it is.
-    let last = records
-        .iter()
-        .rev()
-        .find(|r| r.entries.iter().any(|e| listed.owns(&e.key)));
-    let now_state = match last {
+    let last_at = own.iter().filter_map(|c| c.last()).map(|c| c.0).max();
+    let now_state = match last_at {
         None => Now::NoData,
-        Some(record) => {
-            let states: Vec<(State, Option<&str>)> = record
-                .entries
+        Some(at) => {
+            let states: Vec<(State, Option<&str>)> = own
                 .iter()
-                .filter(|e| listed.owns(&e.key))
-                .map(|e| (e.state, e.kind.as_deref()))
+                .filter_map(|c| c.last())
+                .filter(|c| c.0 == at)
+                .map(|c| (c.1, c.2))
                 .collect();
             if states.iter().any(|(s, _)| *s == State::Down) {
                 Now::Down
@@ -292,47 +354,27 @@ fn monitor(listed: &Listed, inputs: &Inputs, now: DateTime<Utc>, today: NaiveDat
             }
         }
     };
-    // Today so far, from the history: the main key's checks.
-    let mut today_counts = (0u64, 0u64, 0u32);
-    let mut day_counts = (0u64, 0u64);
-    let mut response = Vec::new();
+    let main: &Vec<Check> = series
+        .and_then(|s| s.by_key.get(key.as_str()))
+        .unwrap_or(&empty);
     let since = now - Duration::hours(24);
-    for record in records {
-        for entry in record.entries.iter().filter(|e| e.key == key) {
-            let (up, down) = match entry.state {
-                State::Up => (1, 0),
-                State::Down => (0, 1),
-                _ => (0, 0),
-            };
-            if record.day() == today {
-                today_counts.0 += up;
-                today_counts.1 += down;
-            }
-            if record.at > since && record.at <= now {
-                day_counts.0 += up;
-                day_counts.1 += down;
-                if let Some(ms) = entry.ms {
-                    response.push((record.at, ms));
-                }
-            }
+    let (mut day_up, mut day_down) = (0u64, 0u64);
+    let mut response = Vec::new();
+    for (at, state, _, ms) in main.iter().filter(|c| c.0 > since && c.0 <= now) {
+        match state {
+            State::Up => day_up += 1,
+            State::Down => day_down += 1,
+            _ => {}
+        }
+        if let Some(ms) = ms {
+            response.push((*at, *ms));
         }
     }
-    // Today's downtime, as the roll-ups count it.
-    let today_records: Vec<Record> = records
-        .iter()
-        .filter(|r| r.day() == today)
-        .cloned()
-        .collect();
-    let today_rollup = Rollup::of_day(today, &today_records)
-        .into_iter()
-        .find(|r| r.key == key);
-    today_counts.2 = today_rollup.as_ref().map_or(0, |r| r.downtime_minutes);
-    let rollups: HashMap<NaiveDate, &Rollup> = inputs
-        .rollups
-        .iter()
-        .filter(|r| r.key == key && r.day < today)
-        .map(|r| (r.day, r))
-        .collect();
+    let today_counts = series
+        .and_then(|s| s.today.get(&key))
+        .map_or((0, 0, 0), |r| {
+            (u64::from(r.up), u64::from(r.down), r.downtime_minutes)
+        });
     let days: Vec<Day> = (0..DAYS)
         .rev()
         .map(|back| {
@@ -340,7 +382,7 @@ fn monitor(listed: &Listed, inputs: &Inputs, now: DateTime<Utc>, today: NaiveDat
             let (up, down, minutes) = if day == today {
                 today_counts
             } else {
-                rollups.get(&day).map_or((0, 0, 0), |r| {
+                rollups.get(&(key.as_str(), day)).map_or((0, 0, 0), |r| {
                     (u64::from(r.up), u64::from(r.down), r.downtime_minutes)
                 })
             };
@@ -360,10 +402,9 @@ fn monitor(listed: &Listed, inputs: &Inputs, now: DateTime<Utc>, today: NaiveDat
         })
         .collect();
     let over = |n: i64| {
-        let from = today - Duration::days(n - 1);
         let (mut up, mut down) = (today_counts.0, today_counts.1);
-        for (day, r) in &rollups {
-            if *day >= from {
+        for back in 1..n {
+            if let Some(r) = rollups.get(&(key.as_str(), today - Duration::days(back))) {
                 up += u64::from(r.up);
                 down += u64::from(r.down);
             }
@@ -377,17 +418,41 @@ fn monitor(listed: &Listed, inputs: &Inputs, now: DateTime<Utc>, today: NaiveDat
         kind: listed.kind,
         group: listed.group.clone(),
         now: now_state,
-        checked_at: last.map(|r| r.at),
+        checked_at: last_at,
         uptime: Uptime {
-            day: share(day_counts.0, day_counts.1),
+            day: share(day_up, day_down),
             week: over(7),
             month: over(30),
             quarter: over(DAYS),
         },
         response_ms: (!times.is_empty()).then(|| times[(times.len() - 1) / 2]),
         days,
-        response,
+        response: thinned(&response, since),
     }
+}
+
+/// At most [`SPARK_POINTS`] points: each 10-minute step's slowest, at its time.
+fn thinned(points: &[(DateTime<Utc>, u64)], since: DateTime<Utc>) -> Vec<(DateTime<Utc>, u64)> {
+    if points.len() <= SPARK_POINTS {
+        return points.to_vec();
+    }
+    let step = 24 * 3600 / SPARK_POINTS as i64;
+    let mut out: Vec<(DateTime<Utc>, u64)> = Vec::with_capacity(SPARK_POINTS + 1);
+    let mut bucket = None;
+    for (at, ms) in points {
+        let this = (*at - since).num_seconds() / step;
+        if bucket == Some(this) {
+            if let Some(last) = out.last_mut()
+                && *ms > last.1
+            {
+                *last = (*at, *ms);
+            }
+        } else {
+            bucket = Some(this);
+            out.push((*at, *ms));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -530,7 +595,7 @@ mod tests {
         assert_eq!((today.class, today.downtime_minutes), ("some_downtime", 1));
         assert_eq!(shop.days.len(), DAYS as usize);
         assert_eq!(shop.days[0].class, "no_data");
-        assert_eq!(shop.response.len(), 1439);
+        assert_eq!(shop.response.len(), 144, "a day of minutes, thinned");
         assert_eq!(page.monitors[1].now, Now::NoData);
         assert!(page.monitors[1].days.iter().all(|d| d.class == "no_data"));
         assert_eq!(page.monitors[2].now, Now::Waiting);
