@@ -381,3 +381,71 @@ impl aws_sdk_dynamodb::config::Intercept for Requests {
         Ok(())
     }
 }
+
+/// What a store of the version before the history held stays as it was: the history, the
+/// roll-ups and the closed incidents are items (and files) of their own.
+async fn history_leaves_the_state_as_it_was(store: &dyn StateStore) -> Vec<Versioned> {
+    use lookout::history::{Closed, Rollup};
+    let open = incident("site-status:https://a/", 3);
+    contract::save(store, &open, None).await;
+    let commit = Commit {
+        function: "site-status",
+        writes: Vec::new(),
+        finished_tick: Some(("tick-1", Utc::now())),
+    };
+    store.commit(&commit).await.unwrap();
+    let before = store.load("site-status").await.unwrap();
+    let records = replayed_day(3, 10);
+    for record in &records {
+        store.append(record).await.unwrap();
+    }
+    let day = records[0].at.date_naive();
+    store
+        .put_rollups("site-status", day, &Rollup::of_day(day, &records))
+        .await
+        .unwrap();
+    store
+        .record_closed(&Closed {
+            key: "site-status:https://a/".into(),
+            function: "site-status".into(),
+            began_at: records[0].at,
+            ended_at: records[2].at,
+            kind: None,
+            message: "down".into(),
+        })
+        .await
+        .unwrap();
+    assert!(store.tick_finished("site-status", "tick-1").await.unwrap());
+    let after = store.load("site-status").await.unwrap();
+    assert_eq!(after.len(), before.len());
+    assert_eq!(after[0].incident, before[0].incident);
+    assert_eq!(after[0].version, before[0].version);
+    after
+}
+
+#[tokio::test]
+async fn a_store_of_the_version_before_gains_history_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let file = FileStore::new(&path);
+    contract::save(&file, &incident("site-status:https://b/", 1), None).await;
+    let written = std::fs::read(&path).unwrap();
+    history_leaves_the_state_as_it_was(&file).await;
+    assert_ne!(
+        std::fs::read(&path).unwrap(),
+        written,
+        "the incident and tick were written"
+    );
+    let state_now = std::fs::read(&path).unwrap();
+    file.append(&replayed_day(1, 3)[0]).await.unwrap();
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        state_now,
+        "the history never touches the state file"
+    );
+
+    let moto = Moto::start().await;
+    let client = support::dynamodb::table(&moto, "upgraded").await;
+    let dynamodb = DynamoDbStore::new(client, "upgraded");
+    history_leaves_the_state_as_it_was(&dynamodb).await;
+}

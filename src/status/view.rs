@@ -36,12 +36,16 @@ impl Listed {
     }
 
     fn owns(&self, key: &str) -> bool {
-        let own = self.key();
-        key == own
-            || key
-                .strip_prefix(own.as_str())
-                .is_some_and(|rest| rest.starts_with('/'))
+        owned_by(&self.key(), key)
     }
+}
+
+/// True when `key` is the monitor's of key `own`, or one of its parts' (`site:shop/...`).
+fn owned_by(own: &str, key: &str) -> bool {
+    key == own
+        || key
+            .strip_prefix(own)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// An incident that is open now.
@@ -223,12 +227,7 @@ impl<'a> Series<'a> {
         for checks in by_key.values_mut() {
             checks.sort_by_key(|c| c.0);
         }
-        let todays: Vec<Record> = records
-            .iter()
-            .filter(|r| r.day() == today)
-            .cloned()
-            .collect();
-        let today = Rollup::of_day(today, &todays)
+        let today = Rollup::of_day(today, records)
             .into_iter()
             .map(|r| (r.key.clone(), r))
             .collect();
@@ -325,7 +324,7 @@ fn monitor(
         .map(|s| {
             s.by_key
                 .iter()
-                .filter(|(k, _)| listed.owns(k))
+                .filter(|(k, _)| owned_by(&key, k))
                 .map(|(_, checks)| checks)
                 .collect()
         })
