@@ -292,10 +292,7 @@ impl Rollup {
     /// The roll-ups of every monitor in `records` (one day of one function, in time order).
     pub fn of_day(day: NaiveDate, records: &[Record]) -> Vec<Rollup> {
         use std::collections::BTreeMap;
-        let end_of_day = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
-            + chrono::Duration::days(1);
         // Per key: each check's time, state and response time, in order.
-        type Check = (DateTime<Utc>, State, Option<u64>);
         let mut seen: BTreeMap<&str, Vec<Check>> = BTreeMap::new();
         for record in records.iter().filter(|r| r.day() == day) {
             for entry in &record.entries {
@@ -307,45 +304,52 @@ impl Rollup {
             }
         }
         seen.into_iter()
-            .map(|(key, checks)| {
-                let count = |state: State| checks.iter().filter(|c| c.1 == state).count() as u32;
-                let mut times: Vec<u64> = checks.iter().filter_map(|c| c.2).collect();
-                times.sort_unstable();
-                let percentile = |p: usize| {
-                    (!times.is_empty()).then(|| times[((times.len() - 1) * p).div_ceil(100)])
-                };
-                let mut down_seconds: i64 = 0;
-                for (i, (at, state, _)) in checks.iter().enumerate() {
-                    if *state != State::Down {
-                        continue;
-                    }
-                    let until = match checks.get(i + 1) {
-                        Some((next, _, _)) => *next,
-                        None => {
-                            let gap = i
-                                .checked_sub(1)
-                                .map(|p| *at - checks[p].0)
-                                .unwrap_or_else(|| chrono::Duration::minutes(1));
-                            (*at + gap).min(end_of_day)
-                        }
-                    };
-                    down_seconds += (until - *at).num_seconds().max(0);
-                }
-                Rollup {
-                    key: key.to_owned(),
-                    day,
-                    checks: checks.len() as u32,
-                    up: count(State::Up),
-                    down: count(State::Down),
-                    errors: count(State::Error),
-                    p50_ms: percentile(50),
-                    p95_ms: percentile(95),
-                    downtime_minutes: u32::try_from((down_seconds + 59) / 60).unwrap_or(u32::MAX),
-                }
-            })
+            .map(|(key, checks)| Rollup::of_checks(key, day, &checks))
             .collect()
     }
+
+    /// The roll-up of one key's `checks` on `day`, in time order.
+    pub fn of_checks(key: &str, day: NaiveDate, checks: &[Check]) -> Rollup {
+        let end_of_day = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+            + chrono::Duration::days(1);
+        let count = |state: State| checks.iter().filter(|c| c.1 == state).count() as u32;
+        let mut times: Vec<u64> = checks.iter().filter_map(|c| c.2).collect();
+        times.sort_unstable();
+        let percentile =
+            |p: usize| (!times.is_empty()).then(|| times[((times.len() - 1) * p).div_ceil(100)]);
+        let mut down_seconds: i64 = 0;
+        for (i, (at, state, _)) in checks.iter().enumerate() {
+            if *state != State::Down {
+                continue;
+            }
+            let until = match checks.get(i + 1) {
+                Some((next, _, _)) => *next,
+                None => {
+                    let gap = i
+                        .checked_sub(1)
+                        .map(|p| *at - checks[p].0)
+                        .unwrap_or_else(|| chrono::Duration::minutes(1));
+                    (*at + gap).min(end_of_day)
+                }
+            };
+            down_seconds += (until - *at).num_seconds().max(0);
+        }
+        Rollup {
+            key: key.to_owned(),
+            day,
+            checks: checks.len() as u32,
+            up: count(State::Up),
+            down: count(State::Down),
+            errors: count(State::Error),
+            p50_ms: percentile(50),
+            p95_ms: percentile(95),
+            downtime_minutes: u32::try_from((down_seconds + 59) / 60).unwrap_or(u32::MAX),
+        }
+    }
 }
+
+/// One check of a key, as a roll-up counts it: its time, state and response time.
+pub type Check = (DateTime<Utc>, State, Option<u64>);
 
 /// A chunk deflated.
 pub fn pack(chunk: &str) -> Vec<u8> {

@@ -227,9 +227,17 @@ impl<'a> Series<'a> {
         for checks in by_key.values_mut() {
             checks.sort_by_key(|c| c.0);
         }
-        let today = Rollup::of_day(today, records)
-            .into_iter()
-            .map(|r| (r.key.clone(), r))
+        // Today's roll-ups so far, from the checks already grouped.
+        let today = by_key
+            .iter()
+            .map(|(key, checks)| {
+                let todays: Vec<crate::history::Check> = checks
+                    .iter()
+                    .filter(|c| c.0.date_naive() == today)
+                    .map(|c| (c.0, c.1, c.3))
+                    .collect();
+                ((*key).to_owned(), Rollup::of_checks(key, today, &todays))
+            })
             .collect();
         Series { by_key, today }
     }
