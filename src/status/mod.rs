@@ -149,10 +149,10 @@ impl Request {
     /// The token it carries: `?token=`, else `Authorization: Bearer`.
     fn token(&self) -> Option<&str> {
         self.query("token").or_else(|| {
-            self.authorization
-                .as_deref()
-                .and_then(|a| a.strip_prefix("Bearer "))
-                .map(str::trim)
+            // The scheme's name is case-insensitive (RFC 9110).
+            let authorization = self.authorization.as_deref()?;
+            let (scheme, token) = authorization.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
     }
 }
