@@ -8,7 +8,7 @@
 //! A module imports from its own layer or below, never above, and no two modules import each
 //! other, directly or round about (`tests/layers.rs` reads this list and checks both):
 //!
-//! 1. values: `aws`, `cloudwatch`, `config`, `events`, `http`, `ledger`, `metrics`, `pings`, `procfs`, `redact`, `retry`, `secrets`, `signing`, `ssh`, `tencent`, `tick` — reading variables and YAML with positions, durations, time zones, secrets, retry, HTTP, signing, the ledger of what hosts sent, the history of what ticks found
+//! 1. values: `aws`, `cloudwatch`, `config`, `events`, `history`, `http`, `ledger`, `metrics`, `pings`, `procfs`, `redact`, `retry`, `secrets`, `signing`, `ssh`, `tencent`, `tick` — reading variables and YAML with positions, durations, time zones, secrets, retry, HTTP, signing, the ledger of what hosts sent, the history of what ticks found
 //! 2. checks: `checks` — one module per check type and the registry, with the shared result types
 //! 3. lifecycle: `alerting` — the lifecycle (pure), the policy, the words, the state stores
 //! 4. channels: `notify` — one module per channel type and the registry

@@ -156,10 +156,7 @@ impl Monitor {
             check,
             policy: policy.clone(),
             every: None,
-            shown: Shown {
-                metrics: true,
-                ..Shown::default()
-            },
+            shown: Shown::default(),
         };
         Self::watching(watch.check.function(), vec![watch], channels, store, policy)
     }
@@ -259,7 +256,6 @@ impl Monitor {
             .await;
 
         // Report.
-
         let mut report = Report::new(function, tick, results, false);
         report.incidents = entries
             .iter()
@@ -581,9 +577,6 @@ impl Monitor {
     }
 }
 
-/// Decide (pure): the lifecycle's decision for every result, each by its monitor's policy and
-/// channels, and for every kept incident whose monitor checked and no longer watches its target, or
-/// that no monitor owns any more. An incident of a monitor not due this tick is left as it is.
 /// The incidents this tick closed: open (or recovering) before, passing now.
 fn closed_now(
     entries: &[Entry],
@@ -611,6 +604,9 @@ fn closed_now(
         .collect()
 }
 
+/// Decide (pure): the lifecycle's decision for every result, each by its monitor's policy and
+/// channels, and for every kept incident whose monitor checked and no longer watches its target, or
+/// that no monitor owns any more. An incident of a monitor not due this tick is left as it is.
 fn decide(
     watches: &[Watch],
     checked: &Checked,
