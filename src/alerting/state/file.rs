@@ -623,22 +623,31 @@ impl Ledger for FileStore {
     }
 }
 
-#[async_trait]
-impl History for FileStore {
-    async fn append(&self, record: &Record) -> Result<(), StoreError> {
+impl FileStore {
+    /// Runs `work` on the history's files off the async threads.
+    async fn history<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let inner = Arc::clone(&self.inner);
-        let (function, day, text) = (record.function.clone(), record.day(), record.text());
-        tokio::task::spawn_blocking(move || inner.append_history(&function, day, &text))
+        tokio::task::spawn_blocking(move || work(&inner))
             .await
             .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
     }
+}
+
+#[async_trait]
+impl History for FileStore {
+    async fn append(&self, record: &Record) -> Result<(), StoreError> {
+        let (function, day, text) = (record.function.clone(), record.day(), record.text());
+        self.history(move |inner| inner.append_history(&function, day, &text))
+            .await
+    }
 
     async fn day(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError> {
-        let inner = Arc::clone(&self.inner);
         let function = function.to_owned();
-        tokio::task::spawn_blocking(move || inner.read_history(&function, day))
+        self.history(move |inner| inner.read_history(&function, day))
             .await
-            .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
     }
 
     async fn put_rollups(
@@ -647,37 +656,27 @@ impl History for FileStore {
         day: NaiveDate,
         rollups: &[Rollup],
     ) -> Result<(), StoreError> {
-        let inner = Arc::clone(&self.inner);
         let (function, rollups) = (function.to_owned(), rollups.to_vec());
-        tokio::task::spawn_blocking(move || inner.write_rollups(&function, day, &rollups))
+        self.history(move |inner| inner.write_rollups(&function, day, &rollups))
             .await
-            .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
     }
 
     async fn record_closed(&self, closed: &Closed) -> Result<(), StoreError> {
-        let inner = Arc::clone(&self.inner);
         let closed = closed.clone();
-        tokio::task::spawn_blocking(move || inner.append_closed(&closed))
+        self.history(move |inner| inner.append_closed(&closed))
             .await
-            .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
     }
 
     async fn closed(&self, function: &str, most: usize) -> Result<Vec<Closed>, StoreError> {
-        let inner = Arc::clone(&self.inner);
         let function = function.to_owned();
-        tokio::task::spawn_blocking(move || inner.read_closed(&function, most))
+        self.history(move |inner| inner.read_closed(&function, most))
             .await
-            .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
     }
 
     async fn rolled_up(&self, function: &str, day: NaiveDate) -> Result<bool, StoreError> {
-        let inner = Arc::clone(&self.inner);
         let function = function.to_owned();
-        tokio::task::spawn_blocking(move || {
-            Ok(inner.read_rollups(day)?.functions.contains(&function))
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
+        self.history(move |inner| Ok(inner.read_rollups(day)?.functions.contains(&function)))
+            .await
     }
 
     async fn rollups(
@@ -686,9 +685,8 @@ impl History for FileStore {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<Rollup>, StoreError> {
-        let inner = Arc::clone(&self.inner);
         let keys = keys.to_vec();
-        tokio::task::spawn_blocking(move || {
+        self.history(move |inner| {
             let mut days = Vec::new();
             let mut day = from;
             while day <= to {
@@ -701,6 +699,5 @@ impl History for FileStore {
                 .collect())
         })
         .await
-        .map_err(|e| StoreError::Unavailable(format!("the history's worker stopped: {e}")))?
     }
 }
