@@ -13,7 +13,7 @@
 //! Only monitors with `public: true` exist here: any other name is `404`, as an unknown one is.
 //! With a token (`status_page.token`) every answer asks for it (`?token=` or `Authorization:
 //! Bearer`), `401` otherwise, compared by its hash in the same time for every wrong one. Other
-//! methods are `405`; a `GET` changes nothing. What the store gave is kept 30 s in the instance.
+//! methods are `405`; a `GET` changes nothing. The page drawn from the store is kept 30 s in the instance.
 
 pub mod badge;
 pub mod html;
@@ -53,7 +53,7 @@ pub struct StatusSite {
     look: html::Look,
     token_hash: Option<[u8; 32]>,
     store: SharedStore,
-    cache: Kept<Inputs>,
+    cache: Kept<Page>,
     weeks: Mutex<HashMap<String, Kept<Vec<Record>>>>,
 }
 
@@ -266,21 +266,22 @@ impl StatusSite {
         &self.monitors
     }
 
-    /// What the store holds for the page, at most [`CACHE`] old.
-    async fn inputs(&self, now: DateTime<Utc>) -> Result<Arc<Inputs>, StoreError> {
-        if let Some((at, inputs)) = self
+    /// The page, drawn from what the store holds, at most [`CACHE`] old: the reads and the
+    /// drawing are done once for every answer in that time.
+    async fn page(&self, now: DateTime<Utc>) -> Result<Arc<Page>, StoreError> {
+        if let Some((at, page)) = self
             .cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
             && at.elapsed() < CACHE
         {
-            return Ok(Arc::clone(inputs));
+            return Ok(Arc::clone(page));
         }
-        let inputs = Arc::new(self.gather(now).await?);
+        let page = Arc::new(view::page(&self.gather(now).await?, now));
         *self.cache.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), Arc::clone(&inputs)));
-        Ok(inputs)
+            Some((Instant::now(), Arc::clone(&page)));
+        Ok(page)
     }
 
     /// Reads what the page shows: per function with a public monitor, its history of the last 24
@@ -381,8 +382,8 @@ impl StatusSite {
                 public
             }
         };
-        let inputs = match self.inputs(now).await {
-            Ok(inputs) => inputs,
+        let page = match self.page(now).await {
+            Ok(page) => page,
             Err(error) => {
                 tracing::warn!(%error, "the status page could not read the store");
                 return Answer::text(
@@ -391,7 +392,6 @@ impl StatusSite {
                 );
             }
         };
-        let page = view::page(&inputs, now);
         let monitor = |name: &str| page.monitors.iter().find(|m| m.name == name);
         match route {
             Route::Page => Answer {

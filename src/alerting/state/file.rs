@@ -75,6 +75,18 @@ struct DayRollups {
     monitors: BTreeMap<String, Rollup>,
 }
 
+/// The text of a history file; `None` when it is not there yet.
+fn read_if_there(path: &Path) -> Result<Option<String>, StoreError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Stored {
     version: u64,
@@ -268,15 +280,8 @@ impl Inner {
 
     fn read_closed(&self, function: &str, most: usize) -> Result<Vec<Closed>, StoreError> {
         let path = self.closed_file();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
-                return Err(StoreError::Unavailable(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )));
-            }
+        let Some(text) = read_if_there(&path)? else {
+            return Ok(Vec::new());
         };
         let mut closed: Vec<Closed> = Vec::new();
         // A line cut short by a crash is passed over.
@@ -313,15 +318,8 @@ impl Inner {
     /// The records in the history file of `function` on `day`.
     fn read_history(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError> {
         let path = self.history_file(function, day);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
-                return Err(StoreError::Unavailable(format!(
-                    "cannot read {}: {e}",
-                    path.display()
-                )));
-            }
+        let Some(text) = read_if_there(&path)? else {
+            return Ok(Vec::new());
         };
         // Each record starts with its header line; a record cut short by a crash is dropped.
         let mut records: Vec<&str> = Vec::new();
