@@ -183,12 +183,16 @@ build-check: build
 	  echo "$$b: $(ELF_MACHINE), $$(stat -c %s $$b) bytes"; \
 	done
 
+## The stack's secret gets a random LOOKOUT_ACTION_KEY (the key answer links are signed with) when
+## it has none: before the deploy for a stack that exists, after it for a new one.
 deploy: build
+	$(WITH_VENV) python tools/action_key.py --stack $(STACK)
 	@if [ -f samconfig.toml ]; then \
 	  $(WITH_VENV) $(SAM) deploy --parameter-overrides Architecture=$(ARCH); \
 	else \
 	  $(WITH_VENV) $(SAM) deploy --guided --stack-name $(STACK) --capabilities CAPABILITY_IAM; \
 	fi
+	$(WITH_VENV) python tools/action_key.py --stack $(STACK)
 
 logs: tools
 	$(WITH_VENV) $(SAM) logs --stack-name $(STACK) --name $(FUNCTION) --tail

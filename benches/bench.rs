@@ -756,6 +756,182 @@ fn status(rows: &mut Vec<Row>) {
     });
 }
 
+/// Prices of late 2026, us-east-1, per 30-day month: what the cost rows multiply the measured
+/// figures by.
+mod price {
+    pub const TICKS_A_MONTH: f64 = 43_200.0;
+    pub const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
+    /// arm64, per GB-second.
+    pub const LAMBDA_GB_S: f64 = 0.000_013_333_4;
+    pub const WRITE_UNIT: f64 = 0.625 / 1e6;
+    pub const READ_UNIT: f64 = 0.125 / 1e6;
+    pub const GB_MONTH: f64 = 0.25;
+    pub const LOG_GB: f64 = 0.50;
+    pub const METRIC: f64 = 0.30;
+    /// Lambda's own START, END and REPORT lines of an invocation, in bytes.
+    pub const LAMBDA_LOG_LINES: f64 = 330.0;
+    pub const ALARM: f64 = 0.10;
+    pub const SECRET: f64 = 0.40;
+
+    /// The stack's fixed part: its alarms (counted in template.yaml) and the secret.
+    pub fn fixed() -> f64 {
+        let template =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml"))
+                .unwrap_or_default();
+        template.matches("Type: AWS::CloudWatch::Alarm").count() as f64 * ALARM + SECRET
+    }
+}
+
+/// What N site monitors checked every minute cost a month, all in, with metrics off: a real
+/// site-status bootstrap through the Lambda emulator, 128 MB, its state in DynamoDB (moto behind a
+/// proxy that counts every request and its bytes), each site answering in 200 ms. Lambda's
+/// duration, the DynamoDB requests and the log bytes of a warm tick are measured; the prices above
+/// turn them into dollars.
+async fn cost(rows: &mut Vec<Row>) {
+    let (site, _) = support::site::start().await;
+    let moto = support::moto::Moto::start().await;
+    support::dynamodb::table(&moto, "lookout-state").await;
+    let proxy = support::counting_proxy::CountingProxy::start(&moto.url).await;
+    for monitors in [10usize, 100, 1000] {
+        let api = RuntimeApi::start().await;
+        let yaml: String = std::iter::once("monitors:\n".to_owned())
+            .chain((0..monitors).map(|i| {
+                format!(
+                    "  - {{name: site-{i:04}, type: site, url: \"http://{site}/slow/200?n={i}\", retries: 0}}\n"
+                )
+            }))
+            .collect();
+        std::fs::write(api.task_root().join("lookout.yaml"), yaml).expect("lookout.yaml");
+        let mut env: Vec<(&str, String)> = moto.env();
+        env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL_DYNAMODB");
+        env.push(("AWS_ENDPOINT_URL_DYNAMODB", proxy.url.clone()));
+        env.push(("STATE_TABLE", "lookout-state".into()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let function = api.spawn("site-status", &env).await;
+        let (mut wall, mut writes, mut write_units, mut read_units, mut log_bytes) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut printed = 0;
+        for minute in 0..6 {
+            let event = scheduled_event(
+                &format!("cost-{monitors}-{minute}"),
+                &format!("2026-12-06T06:{:02}:00Z", 10 + minute),
+            );
+            let started = Instant::now();
+            let outcome = api.invoke(event, Duration::from_secs(120)).await;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
+            let requests = proxy.take();
+            let output = function.output().await.len();
+            // The first tick starts the process and writes what a first tick writes: the warm ones
+            // are the month's ticks.
+            if minute > 0 {
+                wall.push(ms);
+                let written: Vec<_> = requests
+                    .iter()
+                    .filter(|r| {
+                        [
+                            "PutItem",
+                            "UpdateItem",
+                            "DeleteItem",
+                            "BatchWriteItem",
+                            "TransactWriteItems",
+                        ]
+                        .iter()
+                        .any(|op| r.operation.ends_with(op))
+                    })
+                    .collect();
+                writes.push(written.len() as f64);
+                // Upper bounds from the bytes: a write unit per KB sent, a read unit per 4 KB
+                // answered (at least one each).
+                write_units.push(
+                    written
+                        .iter()
+                        .map(|r| r.sent.div_ceil(1024).max(1) as f64)
+                        .sum::<f64>(),
+                );
+                read_units.push(
+                    requests
+                        .iter()
+                        .filter(|r| {
+                            ["GetItem", "Query", "BatchGetItem", "Scan"]
+                                .iter()
+                                .any(|op| r.operation.ends_with(op))
+                        })
+                        .map(|r| r.received.div_ceil(4096).max(1) as f64)
+                        .sum::<f64>(),
+                );
+                log_bytes.push((output - printed) as f64 + price::LAMBDA_LOG_LINES);
+            }
+            printed = output;
+        }
+        let rss = function.pid().await.and_then(peak_rss_mb).unwrap_or(0.0);
+        function.stop().await;
+        let (ms, ..) = stats(&wall);
+        let (wus, ..) = stats(&write_units);
+        let (rus, ..) = stats(&read_units);
+        let (logs, ..) = stats(&log_bytes);
+        let history = history_bytes(monitors);
+        let lambda = price::TICKS_A_MONTH
+            * (price::LAMBDA_REQUEST + ms.ceil() / 1000.0 * 0.125 * price::LAMBDA_GB_S);
+        // Roll-ups: one small write per monitor per day.
+        let dynamodb = price::TICKS_A_MONTH * (wus * price::WRITE_UNIT + rus * price::READ_UNIT)
+            + monitors as f64 * 30.0 * price::WRITE_UNIT;
+        // The history is kept 400 days: its size once the table is full.
+        let kept = history as f64 * price::TICKS_A_MONTH * 400.0 / 30.0 / 1e9 * price::GB_MONTH;
+        let log = logs * price::TICKS_A_MONTH / 1e9 * price::LOG_GB;
+        // Each function's three totals.
+        let metrics = 3.0 * price::METRIC;
+        let total = lambda + dynamodb + kept + log + metrics + price::fixed();
+        rows.push(Row {
+            figure: format!("site-status, {monitors} sites x 200 ms at 1 minute: a warm tick (128 MB, DynamoDB)"),
+            pass: true,
+            runs: wall,
+            unit: "ms",
+            ideal: None,
+            target: format!(
+                "{:.0} writes ({wus:.0} WRU), {rus:.0} RRU, {:.1} KB of logs, {:.1} KB of history; peak {rss:.0} MB",
+                stats(&writes).0,
+                logs / 1024.0,
+                history as f64 / 1024.0
+            ),
+        });
+        rows.push(Row {
+            figure: format!("cost a month: {monitors} site monitors at 1 minute, metrics off, all in"),
+            pass: monitors < 1000 || total <= 10.0,
+            runs: vec![total],
+            unit: "$",
+            ideal: None,
+            target: format!(
+                "Lambda ${lambda:.2}, DynamoDB ${dynamodb:.2}, history kept ${kept:.2}, logs ${log:.2}, metrics ${metrics:.2}, fixed ${:.2}{}",
+                price::fixed(),
+                if monitors == 1000 { "; <= $10" } else { "" }
+            ),
+        });
+    }
+}
+
+/// The deflated history of one tick of `monitors` healthy site monitors.
+fn history_bytes(monitors: usize) -> usize {
+    use lookout::history::{CHUNK_BYTES, Entry, Record, State};
+    Record {
+        function: "site-status".into(),
+        at: chrono::Utc::now(),
+        entries: (0..monitors)
+            .map(|i| Entry {
+                key: format!("site:site-{i:04}"),
+                state: State::Up,
+                kind: None,
+                ms: Some(200 + (i as u64 * 7) % 40),
+                figure: None,
+            })
+            .collect(),
+    }
+    .packed_chunks(CHUNK_BYTES)
+    .iter()
+    .map(Vec::len)
+    .sum()
+}
+
 /// The first run and the demo, as `make run` and `make demo` start them on a fresh clone: the
 /// whole process, stand-ins included.
 fn first_run(rows: &mut Vec<Row>) {
@@ -868,7 +1044,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, first-run, status, binaries, sizes) runs one
+    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, first-run, status, binaries, cost, sizes) runs one
     // part.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only == part;
@@ -900,6 +1076,9 @@ fn main() {
         }
         if wanted("binaries") {
             binaries(&mut rows).await;
+        }
+        if wanted("cost") {
+            cost(&mut rows).await;
         }
         if wanted("sizes") {
             sizes(&mut rows);

@@ -157,6 +157,7 @@ fn monitor_of(kind: &CheckType, setup: setup::Setup, store: Arc<dyn state::State
         store,
         setup.policy,
     )
+    .with_answers(setup.answers)
 }
 
 /// `--check-config`: reads `lookout.yaml` (or the variables) and every monitor and channel in it,

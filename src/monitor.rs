@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use tokio::time::Instant;
 
+use crate::alerting::answers::{Links, Signer};
 use crate::alerting::lifecycle::{self, Incident, Moment, Notice, Settlement};
 use crate::alerting::policy::Policy;
 use crate::alerting::state::{Commit, StateStore, Versioned, Write};
@@ -25,6 +26,10 @@ use crate::tick::Tick;
 const DELIVERY_RESERVE: Duration = Duration::from_secs(15);
 /// Times a settlement is written again after another invocation changed the incident meanwhile.
 const SETTLE_ATTEMPTS: usize = 3;
+
+/// How many days back a function's first tick of a day rolls up any day not yet rolled up: a
+/// function that stopped for days catches up when it runs again (seven reads, once a day).
+const ROLL_UP_DAYS_BACK: i64 = 7;
 
 /// The invocation a tick runs in: its request id and its deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +85,8 @@ pub struct Monitor {
     backoff: Backoff,
     /// The last day this instance knows is rolled up.
     rolled_up: std::sync::Mutex<Option<chrono::NaiveDate>>,
+    /// Signs the answer links (acknowledge, silence) a failing incident's notices carry.
+    answers: Option<Signer>,
 }
 
 /// One incident key's part in a tick.
@@ -178,6 +185,15 @@ impl Monitor {
             policy,
             backoff: Backoff::default(),
             rolled_up: std::sync::Mutex::new(None),
+            answers: None,
+        }
+    }
+
+    /// The same monitor, its failing notices carrying answer links signed by `signer`.
+    pub fn with_answers(self, signer: Option<Signer>) -> Self {
+        Monitor {
+            answers: signer,
+            ..self
         }
     }
 
@@ -237,7 +253,8 @@ impl Monitor {
         if remembering {
             self.claim(&mut entries, invocation, &mut trouble).await;
         }
-        let outbox = outbox(function, tick.time, &entries);
+        let links = self.answers.as_ref().map(|signer| (signer, moment.clock));
+        let outbox = outbox(function, tick.time, &entries, links);
         let deliveries = self.deliver(&outbox, invocation).await;
         if remembering {
             self.settle(&tick, &mut entries, &deliveries, invocation, &mut trouble)
@@ -303,12 +320,14 @@ impl Monitor {
         if *self.rolled_up.lock().unwrap_or_else(|e| e.into_inner()) == Some(yesterday) {
             return Ok(());
         }
-        if !self.store.rolled_up(self.function, yesterday).await? {
-            let records = self.store.day(self.function, yesterday).await?;
-            let rollups = crate::history::Rollup::of_day(yesterday, &records);
-            self.store
-                .put_rollups(self.function, yesterday, &rollups)
-                .await?;
+        // Oldest first, so a day is only marked done once the days before it are.
+        for back in (0..ROLL_UP_DAYS_BACK).rev() {
+            let day = yesterday - chrono::Duration::days(back);
+            if !self.store.rolled_up(self.function, day).await? {
+                let records = self.store.day(self.function, day).await?;
+                let rollups = crate::history::Rollup::of_day(day, &records);
+                self.store.put_rollups(self.function, day, &rollups).await?;
+            }
         }
         *self.rolled_up.lock().unwrap_or_else(|e| e.into_inner()) = Some(yesterday);
         Ok(())
@@ -737,12 +756,26 @@ fn suppress_dependents(
 }
 
 /// Outbox (pure): one digest per channel, and each alert once with the channels it went to.
-fn outbox(function: &'static str, time: DateTime<Utc>, entries: &[Entry]) -> Outbox {
+///
+/// With a signer, each failing notice in a channel's digest carries its answer links, signed for
+/// that channel (the report's copy carries none); `clock` is the wall clock they count from.
+fn outbox(
+    function: &'static str,
+    time: DateTime<Utc>,
+    entries: &[Entry],
+    links: Option<(&Signer, DateTime<Utc>)>,
+) -> Outbox {
     let mut digests: BTreeMap<String, Digest> = BTreeMap::new();
     let mut alerts: Vec<Alert> = Vec::new();
     for entry in entries {
         for (channel, notice, note) in &entry.notices {
             let alert = entry.incident.alert(function, notice, *note);
+            let mut sent = alert.clone();
+            if let (Some((signer, clock)), Notice::Open { .. }, Some(began)) =
+                (links, notice, entry.incident.began_at)
+            {
+                sent.links = Links::of(signer, function, &alert.key, began, channel, clock);
+            }
             digests
                 .entry(channel.clone())
                 .or_insert_with(|| Digest {
@@ -751,7 +784,7 @@ fn outbox(function: &'static str, time: DateTime<Utc>, entries: &[Entry]) -> Out
                     alerts: Vec::new(),
                 })
                 .alerts
-                .push(alert.clone());
+                .push(sent);
             let same = |a: &&mut Alert| {
                 Alert {
                     channels: Vec::new(),
@@ -991,7 +1024,7 @@ mod tests {
             &Policy::default(),
             &["ops", "mail"],
         );
-        let sent = outbox("site-status", start.time, &entries);
+        let sent = outbox("site-status", start.time, &entries, None);
         let digests: Vec<(&str, Vec<&str>)> = sent
             .digests
             .iter()
@@ -1018,7 +1051,11 @@ mod tests {
                 ("site:b", vec!["mail".to_owned()])
             ]
         );
-        assert!(outbox("site-status", start.time, &[]).digests.is_empty());
+        assert!(
+            outbox("site-status", start.time, &[], None)
+                .digests
+                .is_empty()
+        );
     }
 
     #[test]

@@ -500,13 +500,18 @@ async fn each_tick_of_a_replayed_day_is_one_record_of_its_history() {
     assert_eq!(down("https://shop/"), 55);
     assert_eq!(down("https://blog/"), 4);
 
-    // The next day's first tick rolls the day up, once.
+    // The next tick rolls the day up, once, even when it comes days later (a function stopped for
+    // two days catches up on the days it missed).
     let day = start.date_naive();
     assert!(!store.rolled_up("site-status", day).await.unwrap());
     monitor
-        .tick(tick_at(start + chrono::Duration::days(1)), &invocation())
+        .tick(tick_at(start + chrono::Duration::days(3)), &invocation())
         .await;
     assert!(store.rolled_up("site-status", day).await.unwrap());
+    for after in 1..3 {
+        let empty = day + chrono::Duration::days(after);
+        assert!(store.rolled_up("site-status", empty).await.unwrap());
+    }
     let keys: Vec<String> = records[0].entries.iter().map(|e| e.key.clone()).collect();
     let rollups = store.rollups(&keys, day, day).await.unwrap();
     let shop = rollups

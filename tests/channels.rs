@@ -35,6 +35,8 @@ fn digest() -> Digest {
         step: Some(1),
         note: None,
         channels: vec![],
+        answer: None,
+        links: None,
     };
     Digest {
         function: "site-status",

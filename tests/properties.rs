@@ -395,6 +395,8 @@ fn hostile_digest(target: &str, message: &str) -> lookout::alerting::Digest {
             step: Some(1),
             note: None,
             channels: vec![],
+            answer: None,
+            links: None,
         }],
     }
 }

@@ -165,6 +165,34 @@ async fn the_page_json_and_badges_agree_and_a_private_page_asks_for_its_token() 
     );
     assert!(html.contains(&format!("href=\"monitor/shop?token={TOKEN}\"")));
 
+    // A client that takes gzip gets the same page gzipped; one that refuses it (`q=0`) does not.
+    let zipped = client
+        .get(with("/"))
+        .header("accept-encoding", "br, gzip;q=0.8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    assert_eq!(zipped.headers()["vary"], "accept-encoding");
+    let bytes = zipped.bytes().await.unwrap();
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, html);
+    assert!(
+        bytes.len() * 3 < html.len(),
+        "{} of {}",
+        bytes.len(),
+        html.len()
+    );
+    let refused = client
+        .get(with("/"))
+        .header("accept-encoding", "gzip;q=0, identity")
+        .send()
+        .await
+        .unwrap();
+    assert!(refused.headers().get("content-encoding").is_none());
+
     // Its JSON says the same.
     let (status, kind, json) = get(&client, &with("/status.json")).await;
     assert_eq!((status, kind.as_str()), (200, "application/json"));

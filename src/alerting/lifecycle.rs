@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::answers::Answer;
 use super::policy::Policy;
 use super::{Alert, AlertNote, AlertState};
 use crate::checks::{CheckResult, Health};
@@ -70,6 +71,10 @@ pub struct Incident {
     /// The tick last applied to this state (a retry of it changes nothing but what is owed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_tick: Option<String>,
+    /// What people answered about the current incident (acknowledged, silenced until), oldest
+    /// first; cleared when it ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<Answer>,
 }
 
 /// One channel's part in an incident.
@@ -84,6 +89,9 @@ pub struct ChannelProgress {
     /// Notices an invocation claimed and is sending now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub in_flight: Vec<InFlight>,
+    /// The acknowledgement of the current incident was claimed for this channel (it is told once).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub acknowledgement_told: bool,
 }
 
 /// A notice being sent: claimed by one invocation until its lease runs out.
@@ -138,6 +146,8 @@ pub enum Notice {
         began_at: Option<DateTime<Utc>>,
         at: DateTime<Utc>,
     },
+    /// Someone acknowledged it: no more escalation; told once to each channel that heard of it.
+    Acknowledged { answer: Answer },
 }
 
 /// How a delivery of a notice ended.
@@ -178,6 +188,7 @@ impl Incident {
             updated_at: now,
             memory: None,
             last_tick: None,
+            answers: Vec::new(),
         }
     }
 
@@ -197,6 +208,10 @@ impl Incident {
 
     /// The alert a notice stands for, in the words of the incident's current state.
     pub fn alert(&self, function: &'static str, notice: &Notice, note: Option<AlertNote>) -> Alert {
+        let answer = match notice {
+            Notice::Acknowledged { answer } => Some(answer.clone()),
+            _ => None,
+        };
         let (state, since, until, step) = match notice {
             Notice::Open { step } => (
                 if self.health == Health::MonitorError {
@@ -217,6 +232,12 @@ impl Incident {
                 AlertState::Retired,
                 began_at.unwrap_or(*at),
                 Some(*at),
+                None,
+            ),
+            Notice::Acknowledged { .. } => (
+                AlertState::Acknowledged,
+                self.began_at.unwrap_or(self.updated_at),
+                None,
                 None,
             ),
         };
@@ -243,6 +264,8 @@ impl Incident {
                 note
             },
             channels: Vec::new(),
+            answer,
+            links: None,
         }
     }
 }
@@ -316,7 +339,11 @@ pub fn observe(
             },
         );
     }
+    let ended = ending.is_some();
     let notices = release(&mut incident, judged, ending, moment, policy, channels);
+    if ended {
+        incident.answers.clear();
+    }
     Decision { incident, notices }
 }
 
@@ -348,7 +375,11 @@ pub fn retire(
             incident.recovering_since = None;
         }
     }
+    let ended = ending.is_some();
     let notices = release(&mut incident, fresh, ending, moment, policy, channels);
+    if ended {
+        incident.answers.clear();
+    }
     Decision { incident, notices }
 }
 
@@ -364,14 +395,23 @@ fn release(
 ) -> Vec<(String, Notice, Option<AlertNote>)> {
     let now = moment.time;
     let quiet = policy.is_quiet(now);
+    // Acknowledged: no more escalation, and what escalation was still owed is dropped. Silenced:
+    // none until the silence ends; then the step that came due, not the steps missed.
+    let acknowledged = incident.acknowledged().cloned();
+    let silenced = incident.silenced_until(now).is_some();
     let mut notices = Vec::new();
     for &channel in channels {
         let progress = incident.channels.entry(channel.to_owned()).or_default();
         reclaim(progress, moment);
         let mut due: Vec<(Notice, Option<AlertNote>)> = Vec::new();
+        if acknowledged.is_some() {
+            progress
+                .owed
+                .retain(|o| !matches!(o.notice, Notice::Open { .. }));
+        }
         // No escalation while it looks recovered (passing, below the recovery threshold), on a
         // tick already applied, nor inside a maintenance window (`judged` is false for both).
-        if judged && incident.status == Status::Open {
+        if judged && incident.status == Status::Open && acknowledged.is_none() && !silenced {
             let began = incident.began_at.unwrap_or(now);
             let age = (now - began).num_minutes();
             if age >= policy.joins_after(channel)
@@ -385,6 +425,21 @@ fn release(
                     .owed
                     .retain(|o| !matches!(o.notice, Notice::Open { .. }));
                 due.push((Notice::Open { step }, None));
+            }
+        }
+        // The acknowledgement, once, to each channel that heard of the incident.
+        if let Some(answer) = &acknowledged
+            && !progress.acknowledgement_told
+            && ending.is_none()
+        {
+            progress.acknowledgement_told = true;
+            if progress.told {
+                due.push((
+                    Notice::Acknowledged {
+                        answer: answer.clone(),
+                    },
+                    None,
+                ));
             }
         }
         if let Some(ending) = &ending {
@@ -416,14 +471,14 @@ fn release(
             }
             progress.steps_sent = 0;
             progress.told = false;
+            progress.acknowledgement_told = false;
         }
-        // What was owed goes first, oldest first.
-        let owed: Vec<(Notice, Option<AlertNote>)> = progress
-            .owed
-            .drain(..)
-            .map(|o| (o.notice, Some(o.reason)))
-            .collect();
-        due.splice(0..0, owed);
+        // What was owed goes first, oldest first; while silenced, an owed step waits.
+        let (waiting, owed): (Vec<Owed>, Vec<Owed>) = std::mem::take(&mut progress.owed)
+            .into_iter()
+            .partition(|o| silenced && matches!(o.notice, Notice::Open { .. }));
+        progress.owed = waiting;
+        due.splice(0..0, owed.into_iter().map(|o| (o.notice, Some(o.reason))));
         if quiet {
             progress
                 .owed

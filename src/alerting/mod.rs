@@ -1,6 +1,7 @@
 //! What the results mean for people: the alert lifecycle with its state, the policy, and how
 //! alerts read in every channel.
 
+pub mod answers;
 pub mod lifecycle;
 pub mod policy;
 pub mod render;
@@ -87,6 +88,13 @@ pub struct Alert {
     /// The channels it was sent to (in reports).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<String>,
+    /// Who acknowledged it, via which channel and when (acknowledgements only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<answers::Answer>,
+    /// The links that answer it (acknowledge, silence), for the channel it is sent to; only on a
+    /// failing incident's notices, and only when the stack's action key and status address are set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<answers::Links>,
 }
 
 /// What an alert says about its target.
@@ -101,12 +109,15 @@ pub enum AlertState {
     Recovered,
     /// Its target left the configuration: lookout no longer watches it.
     Retired,
+    /// Someone said they are on it: no more escalation until it recovers.
+    Acknowledged,
 }
 
 impl AlertState {
-    /// True for the states that end an incident (the last failure's words are not repeated).
-    pub fn is_ending(self) -> bool {
-        matches!(self, AlertState::Recovered | AlertState::Retired)
+    /// True for the states that tell of a failure (its sentence is shown); an ending or an
+    /// acknowledgement does not repeat it.
+    pub fn tells_failure(self) -> bool {
+        matches!(self, AlertState::Failing | AlertState::MonitorError)
     }
 }
 

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use super::answers::Action;
 use super::{Alert, AlertNote, AlertState, Digest};
 use crate::config::{ConfigError, Env};
 
@@ -82,7 +83,29 @@ impl Style {
             (AlertState::Recovered, false) => "RECOVERED",
             (AlertState::Retired, true) => "停止监控",
             (AlertState::Retired, false) => "NO LONGER MONITORED",
+            (AlertState::Acknowledged, true) => "已确认",
+            (AlertState::Acknowledged, false) => "ACKNOWLEDGED",
         }
+    }
+
+    /// An answer link's words: "确认处理" / "Acknowledge", …
+    pub fn action(&self, action: Action) -> &'static str {
+        match (action, self.zh()) {
+            (Action::Acknowledge, true) => "确认处理",
+            (Action::Acknowledge, false) => "Acknowledge",
+            (Action::SilenceHour, true) => "静默 1 小时",
+            (Action::SilenceHour, false) => "Silence 1 h",
+            (Action::SilenceFourHours, true) => "静默 4 小时",
+            (Action::SilenceFourHours, false) => "Silence 4 h",
+            (Action::SilenceTomorrow, true) => "静默至明天 09:00",
+            (Action::SilenceTomorrow, false) => "Silence until tomorrow 09:00",
+        }
+    }
+
+    /// A time as a clock and its zone's name: "10:14 (Asia/Shanghai)", with the date when it is
+    /// not `reference`'s day.
+    pub fn clock_in_zone(&self, time: DateTime<Utc>, reference: DateTime<Utc>) -> String {
+        format!("{} ({})", self.clock(time, reference), self.timezone.name())
     }
 
     /// "4 小时 40 分钟" / "4 h 40 min".
@@ -143,6 +166,31 @@ impl Style {
                     format!("故障持续 {down}，{from} 至 {to}")
                 } else {
                     format!("down {down}, from {from} to {to}")
+                }
+            }
+            (AlertState::Acknowledged, _) => {
+                let Some(answer) = &alert.answer else {
+                    return String::new();
+                };
+                let when = self.clock_in_zone(answer.at, now);
+                let by = answer.by.as_deref().map(markdown_text);
+                match (by, self.zh()) {
+                    (Some(by), true) => format!(
+                        "{by} 已通过 {} 确认处理（{when}）：不再升级通知，恢复时仍会通知",
+                        answer.via
+                    ),
+                    (None, true) => format!(
+                        "已通过 {} 确认处理（{when}）：不再升级通知，恢复时仍会通知",
+                        answer.via
+                    ),
+                    (Some(by), false) => format!(
+                        "acknowledged by {by} via {} at {when}: no more escalation; the recovery will still be sent",
+                        answer.via
+                    ),
+                    (None, false) => format!(
+                        "acknowledged via {} at {when}: no more escalation; the recovery will still be sent",
+                        answer.via
+                    ),
                 }
             }
             (AlertState::Retired, Some(until)) => {
@@ -226,6 +274,7 @@ impl Style {
             AlertState::Failing,
             AlertState::MonitorError,
             AlertState::Recovered,
+            AlertState::Acknowledged,
             AlertState::Retired,
         ] {
             let n = digest.alerts.iter().filter(|a| a.state == state).count();
@@ -255,6 +304,7 @@ pub fn headline_state(digest: &Digest) -> AlertState {
         AlertState::Failing,
         AlertState::MonitorError,
         AlertState::Recovered,
+        AlertState::Acknowledged,
     ]
     .into_iter()
     .find(|state| digest.alerts.iter().any(|a| a.state == *state))
@@ -289,7 +339,9 @@ pub fn headline(digest: &Digest, style: &Style) -> String {
 /// "故障 · 状态码异常 · target" (the kind is left out of recoveries).
 pub fn title(alert: &Alert, style: &Style) -> String {
     let kind = match (alert.state, &alert.kind) {
-        (AlertState::Recovered | AlertState::Retired, _) | (_, None) => String::new(),
+        (AlertState::Recovered | AlertState::Retired | AlertState::Acknowledged, _) | (_, None) => {
+            String::new()
+        }
         (_, Some(kind)) => format!(" · {}", style.kind(kind)),
     };
     format!(
@@ -299,8 +351,9 @@ pub fn title(alert: &Alert, style: &Style) -> String {
     )
 }
 
+/// An alert as plain text, its answer links (if any) on lines of their own.
 pub fn plain_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
-    escaped_item(alert, style, now, &|text| text.to_owned())
+    escaped_item(alert, style, now, &|text| text.to_owned()) + &plain_links(alert, style)
 }
 
 /// [`plain_item`] with what came from outside (the target and the check's sentence, which quote
@@ -318,13 +371,40 @@ pub fn escaped_item(
         escape(&alert.target),
         style.detail(alert, now)
     );
-    if !alert.state.is_ending() {
+    if alert.state.tells_failure() {
         item.push_str(&format!(
             "\n  {}",
             escape(&alert.message).replace('\n', "\n  ")
         ));
     }
     item
+}
+
+/// An alert's answer links as plain text lines ("  Acknowledge: https://…"); empty without links.
+pub fn plain_links(alert: &Alert, style: &Style) -> String {
+    let Some(links) = &alert.links else {
+        return String::new();
+    };
+    links
+        .each()
+        .iter()
+        .map(|(action, url)| format!("\n  {}: {url}", style.action(*action)))
+        .collect()
+}
+
+/// An alert's answer links as markdown links on one line ("[Acknowledge](…) · [Silence 1 h](…)"),
+/// for the chat markdowns that take `[text](url)`; empty without links. The URLs are lookout's
+/// own (base64url tokens), never a stranger's text.
+pub fn markdown_links(alert: &Alert, style: &Style) -> String {
+    let Some(links) = &alert.links else {
+        return String::new();
+    };
+    links
+        .each()
+        .iter()
+        .map(|(action, url)| format!("[{}]({url})", style.action(*action)))
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 /// Text for a chat markdown that has no escape of its own (WeCom's and DingTalk's markdown,
@@ -440,6 +520,8 @@ pub(crate) mod fixtures {
             step: Some(2),
             note: None,
             channels: vec![],
+            answer: None,
+            links: None,
         }
     }
 

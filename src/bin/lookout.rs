@@ -7,7 +7,10 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: lookout first-run | lookout demo [--fast] | lookout <function> [args] | lookout reference
-  <function> site-status, speed-test, kafka-lag, heartbeat, host-check or ingest, as deployed
+       lookout ack <monitor> | lookout silence <monitor> <for> [--by NAME] [--stack NAME]
+  <function> site-status, speed-test, kafka-lag, heartbeat, host-check, ingest or status, as deployed
+  ack        no more escalation for the monitor's open incident (the local state, or --stack's table)
+  silence    no notices for the monitor's open incident for a while (30m, 2h, 1d)
   reference  rewrite the key tables of docs/configuration.md and the README from the code (make docs)
   first-run  every function once against built-in stand-ins, each alert as every channel shows it
   demo       six hours of an outage replayed in about ten seconds, as a timeline of notices";
@@ -47,6 +50,9 @@ fn main() -> ExitCode {
     {
         ["first-run"] => runtime.block_on(lookout::demo::first_run()),
         ["reference"] => reference(),
+        [command @ ("ack" | "silence"), rest @ ..] => {
+            runtime.block_on(lookout::status::cli::run(command, rest))
+        }
         ["demo", rest @ ..] if rest.iter().all(|a| *a == "--fast") => {
             // Paced for a person watching; at full speed for a pipe or `--fast`.
             let watched = rest.is_empty() && std::io::stdout().is_terminal();

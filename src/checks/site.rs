@@ -467,14 +467,26 @@ impl SiteCheck {
                 ),
             }),
         });
-        tracing::info!(
-            target_url = %shown,
-            status = attempt.status,
-            elapsed_ms = attempt.elapsed_ms,
-            attempts,
-            failure = attempt.failure.as_ref().map(|f| f.kind),
-            "check finished"
-        );
+        // A passing check is in the history already: logged only at debug, so a healthy tick of
+        // 1,000 sites does not write 300 KB of logs (CloudWatch bills every byte ingested).
+        if attempt.failure.is_some() {
+            tracing::info!(
+                target_url = %shown,
+                status = attempt.status,
+                elapsed_ms = attempt.elapsed_ms,
+                attempts,
+                failure = attempt.failure.as_ref().map(|f| f.kind),
+                "check finished"
+            );
+        } else {
+            tracing::debug!(
+                target_url = %shown,
+                status = attempt.status,
+                elapsed_ms = attempt.elapsed_ms,
+                attempts,
+                "check finished"
+            );
+        }
         let health = match &attempt.failure {
             None => Health::Ok,
             Some(f) if f.kind == "monitor" => Health::MonitorError,

@@ -394,6 +394,10 @@ fn said(alert: &Alert, time: DateTime<Utc>, style: &Style) -> String {
             style.duration(minutes(alert.since, alert.until.unwrap_or(time)))
         ),
         AlertState::Retired => format!("{name} is no longer monitored"),
+        AlertState::Acknowledged => format!(
+            "{name} acknowledged via {}",
+            alert.answer.as_ref().map_or("-", |a| a.via.as_str())
+        ),
         AlertState::Failing | AlertState::MonitorError => {
             let age = minutes(alert.since, time);
             let state = if alert.state == AlertState::Failing {

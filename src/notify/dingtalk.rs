@@ -140,8 +140,13 @@ pub fn request_body(digest: &Digest, style: &Style, at_mobiles: &[String], at_al
         .alerts
         .iter()
         .map(|a| {
-            render::escaped_item(a, style, digest.time, &render::markdown_text)
-                .replace('\n', "  \n")
+            let mut item = render::escaped_item(a, style, digest.time, &render::markdown_text);
+            let links = render::markdown_links(a, style);
+            if !links.is_empty() {
+                item.push_str("\n  ");
+                item.push_str(&links);
+            }
+            item.replace('\n', "  \n")
         })
         .collect();
     let body = render::fit(

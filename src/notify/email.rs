@@ -385,7 +385,7 @@ pub fn layout(digest: &Digest, style: &Style) -> Email {
     };
     let mut rows = String::new();
     for alert in &digest.alerts {
-        let message = if alert.state.is_ending() {
+        let message = if !alert.state.tells_failure() {
             ""
         } else {
             &alert.message
@@ -397,6 +397,23 @@ pub fn layout(digest: &Digest, style: &Style) -> Email {
             escape_html(&style.detail(alert, digest.time)),
             escape_html(message),
         ));
+        if let Some(links) = &alert.links {
+            let shown: Vec<String> = links
+                .each()
+                .iter()
+                .map(|(action, url)| {
+                    format!(
+                        "<a href=\"{}\">{}</a>",
+                        escape_html(url),
+                        escape_html(style.action(*action))
+                    )
+                })
+                .collect();
+            rows.push_str(&format!(
+                "<tr><td colspan=\"4\">{}</td></tr>",
+                shown.join(" · ")
+            ));
+        }
     }
     let html = format!(
         "<!DOCTYPE html><html><body><h2>lookout · {}</h2><p>{} · {}</p>\

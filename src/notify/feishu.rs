@@ -152,6 +152,7 @@ pub fn card(digest: &Digest, style: &Style) -> Value {
         AlertState::MonitorError => "orange",
         AlertState::Recovered => "green",
         AlertState::Retired => "grey",
+        AlertState::Acknowledged => "blue",
     };
     let items: Vec<String> = digest
         .alerts
@@ -159,14 +160,63 @@ pub fn card(digest: &Digest, style: &Style) -> Value {
         .map(|a| render::escaped_item(a, style, digest.time, &render::markdown_text))
         .collect();
     let header = format!("{} · {}", style.counts(digest), style.time(digest.time));
-    let text = render::fit(&header, &items, "\n", TEXT_LIMIT, style);
+    let div = |text: &str| json!({"tag": "div", "text": {"tag": "lark_md", "content": text}});
+    let elements = if digest.alerts.iter().all(|a| a.links.is_none()) {
+        vec![div(&render::fit(&header, &items, "\n", TEXT_LIMIT, style))]
+    } else {
+        // An alert with answer links is a text of its own followed by its buttons; the others
+        // are gathered into texts between them. What does not fit is counted at the end.
+        let mut elements = vec![div(&header)];
+        let mut size = header.len();
+        let mut gathered: Vec<&str> = Vec::new();
+        for (shown, (alert, item)) in digest.alerts.iter().zip(&items).enumerate() {
+            let buttons = alert.links.as_ref().map(|links| buttons(links, style));
+            let cost = item.len() + buttons.as_ref().map_or(0, |b| b.to_string().len());
+            if size + cost + 64 > TEXT_LIMIT {
+                if !gathered.is_empty() {
+                    elements.push(div(&gathered.join("\n")));
+                    gathered.clear();
+                }
+                elements.push(div(&style.more(items.len() - shown)));
+                break;
+            }
+            size += cost;
+            gathered.push(item);
+            if let Some(buttons) = buttons {
+                elements.push(div(&gathered.join("\n")));
+                gathered.clear();
+                elements.push(buttons);
+            }
+        }
+        if !gathered.is_empty() {
+            elements.push(div(&gathered.join("\n")));
+        }
+        elements
+    };
     json!({
         "header": {
             "title": {"tag": "plain_text", "content": format!("lookout · {}", style.watched(digest))},
             "template": template,
         },
-        "elements": [{"tag": "div", "text": {"tag": "lark_md", "content": text}}],
+        "elements": elements,
     })
+}
+
+/// An alert's answer links as a row of buttons that open them (a card's `action` module).
+fn buttons(links: &crate::alerting::answers::Links, style: &Style) -> Value {
+    let actions: Vec<Value> = links
+        .each()
+        .iter()
+        .map(|(action, url)| {
+            json!({
+                "tag": "button",
+                "text": {"tag": "plain_text", "content": style.action(*action)},
+                "type": if *action == crate::alerting::answers::Action::Acknowledge { "primary" } else { "default" },
+                "url": url,
+            })
+        })
+        .collect();
+    json!({"tag": "action", "actions": actions})
 }
 
 /// The request body, signed at `timestamp` when there is a secret.

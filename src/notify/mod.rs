@@ -380,8 +380,114 @@ mod tests {
                 step: Some(1),
                 note: None,
                 channels: vec![],
+                answer: None,
+                links: None,
             }],
         }
+    }
+
+    /// A digest of one failing alert with answer links, and one recovery without.
+    fn with_links() -> (Digest, crate::alerting::answers::Links) {
+        let mut digest = digest();
+        let links = crate::alerting::answers::Links {
+            acknowledge: "https://status.example/act/ACK_TOKEN".into(),
+            silence_1h: "https://status.example/act/S1_TOKEN".into(),
+            silence_4h: "https://status.example/act/S4_TOKEN".into(),
+            silence_until_tomorrow: "https://status.example/act/ST_TOKEN".into(),
+        };
+        digest.alerts[0].links = Some(links.clone());
+        let mut recovered = digest.alerts[0].clone();
+        recovered.state = crate::alerting::AlertState::Recovered;
+        recovered.until = Some(recovered.since);
+        recovered.links = None;
+        digest.alerts.push(recovered);
+        (digest, links)
+    }
+
+    #[test]
+    fn each_channel_carries_the_answer_links_in_its_own_form() {
+        use crate::alerting::render::Language;
+        let (digest, links) = with_links();
+        for language in [Language::English, Language::Chinese] {
+            let style = Style {
+                language,
+                ..Style::default()
+            };
+            let words = |action| style.action(action);
+            use crate::alerting::answers::Action::*;
+            for kind in CHANNEL_TYPES {
+                let shown = (kind.preview)(&digest, &style);
+                let each = links.each();
+                let expected: Vec<String> = match kind.name {
+                    // Markdown links: `[words](url)`.
+                    "wecom" | "dingtalk" => each
+                        .iter()
+                        .map(|(a, url)| format!("[{}]({url})", words(*a)))
+                        .collect(),
+                    // HTML links.
+                    "telegram" => each
+                        .iter()
+                        .map(|(a, url)| format!("<a href=\"{url}\">{}</a>", words(*a)))
+                        .collect(),
+                    // Card buttons that open the link.
+                    "feishu" => each
+                        .iter()
+                        .map(|(a, url)| {
+                            format!(
+                                "\"tag\": \"button\",\n          \"text\": {{\n            \"content\": \"{}\",\n            \"tag\": \"plain_text\"\n          }},\n          \"type\": \"{}\",\n          \"url\": \"{url}\"",
+                                words(*a),
+                                if *a == Acknowledge { "primary" } else { "default" }
+                            )
+                        })
+                        .collect(),
+                    // URL buttons of an actions block.
+                    "slack" => each
+                        .iter()
+                        .map(|(a, url)| {
+                            format!("\"text\": \"{}\",\n            \"type\": \"plain_text\"\n          }},\n          \"type\": \"button\",\n          \"url\": \"{url}\"", words(*a))
+                        })
+                        .collect(),
+                    // The text part: a line per link.
+                    "email" => each
+                        .iter()
+                        .map(|(a, url)| format!("\n  {}: {url}", words(*a)))
+                        .collect(),
+                    // Fields of the JSON.
+                    "webhook" => vec![
+                        format!("\"acknowledge\": \"{}\"", links.acknowledge),
+                        format!("\"silence_1h\": \"{}\"", links.silence_1h),
+                        format!("\"silence_4h\": \"{}\"", links.silence_4h),
+                        format!(
+                            "\"silence_until_tomorrow\": \"{}\"",
+                            links.silence_until_tomorrow
+                        ),
+                    ],
+                    // Fixed templates: no link.
+                    "sms" => {
+                        assert!(!shown.contains("status.example"), "{shown}");
+                        continue;
+                    }
+                    other => panic!("{other}: say how it carries the links"),
+                };
+                for part in expected {
+                    assert!(
+                        shown.contains(&part),
+                        "{}: no {part} in\n{shown}",
+                        kind.name
+                    );
+                }
+                // Once each: the recovery carries none.
+                assert_eq!(
+                    shown.matches("ACK_TOKEN").count(),
+                    1,
+                    "{}: {shown}",
+                    kind.name
+                );
+            }
+        }
+        // The email's HTML part has them as anchors.
+        let html = super::email::layout(&digest, &Style::default()).html;
+        assert!(html.contains("<a href=\"https://status.example/act/ACK_TOKEN\">确认处理</a>"));
     }
 
     fn quick() -> Backoff {

@@ -29,6 +29,8 @@ pub const TYPE: super::ChannelType = super::ChannelType {
 pub const SECTION_LIMIT: usize = 3000;
 /// Section blocks per message at most (Slack allows 50; one is the headline).
 const MAX_SECTIONS: usize = 10;
+/// The most blocks a message may have.
+const MAX_BLOCKS: usize = 50;
 
 /// Slack settings.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -56,11 +58,31 @@ pub fn request_body(digest: &Digest, style: &Style) -> Value {
     let items: Vec<String> = digest
         .alerts
         .iter()
-        .map(|a| escape(&render::plain_item(a, style, digest.time)))
+        .map(|a| {
+            escape(&render::escaped_item(a, style, digest.time, &|t| {
+                t.to_owned()
+            }))
+        })
         .collect();
     let mut blocks = vec![
         json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}*", escape(&headline))}}),
     ];
+    if digest.alerts.iter().any(|a| a.links.is_some()) {
+        // Each alert is a section of its own, followed by its answer buttons when it has links.
+        for (shown, (alert, item)) in digest.alerts.iter().zip(&items).enumerate() {
+            if blocks.len() + 3 > MAX_BLOCKS {
+                let more = style.more(items.len() - shown);
+                blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": more}}));
+                break;
+            }
+            let text = render::truncate_chars(item, SECTION_LIMIT - 16);
+            blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+            if let Some(links) = &alert.links {
+                blocks.push(buttons(links, style, shown));
+            }
+        }
+        return json!({"text": headline, "blocks": blocks});
+    }
     let mut left = items.as_slice();
     while !left.is_empty() && blocks.len() < MAX_SECTIONS {
         // Each block takes what fits; the last one also says how many did not.
@@ -89,6 +111,29 @@ pub fn request_body(digest: &Digest, style: &Style) -> Value {
 }
 
 /// Slack, on the robots' one channel.
+/// An alert's answer links as an `actions` block of URL buttons (they open the link; no
+/// interactivity is needed of the webhook's app).
+fn buttons(links: &crate::alerting::answers::Links, style: &Style, index: usize) -> Value {
+    let elements: Vec<Value> = links
+        .each()
+        .iter()
+        .enumerate()
+        .map(|(i, (action, url))| {
+            let mut button = json!({
+                "type": "button",
+                "text": {"type": "plain_text", "text": style.action(*action)},
+                "url": url,
+                "action_id": format!("lookout-{index}-{i}"),
+            });
+            if i == 0 {
+                button["style"] = json!("primary");
+            }
+            button
+        })
+        .collect();
+    json!({"type": "actions", "elements": elements})
+}
+
 pub struct Slack;
 
 /// Posts digests to a Slack incoming webhook.

@@ -525,6 +525,7 @@ pub fn params(digest: &Digest, style: &Style, max_chars: usize) -> Vec<String> {
         AlertState::Failing,
         AlertState::MonitorError,
         AlertState::Recovered,
+        AlertState::Acknowledged,
         AlertState::Retired,
     ];
     let counts: Vec<String> = states
@@ -537,6 +538,7 @@ pub fn params(digest: &Digest, style: &Style, max_chars: usize) -> Vec<String> {
                 (AlertState::MonitorError, false) => format!("{n} monitor err"),
                 (AlertState::Recovered, false) => format!("{n} up"),
                 (AlertState::Retired, false) => format!("{n} removed"),
+                (AlertState::Acknowledged, false) => format!("{n} acked"),
             })
         })
         .collect();

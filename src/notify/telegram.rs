@@ -94,10 +94,30 @@ pub fn text(digest: &Digest, style: &Style) -> String {
         .map(|a| {
             escape(&render::escaped_item(a, style, digest.time, &|text| {
                 text.replace('@', "＠")
-            }))
+            })) + &links(a, style)
         })
         .collect();
     render::fit(&header, &items, "\n", TEXT_LIMIT, style)
+}
+
+/// An alert's answer links as HTML links on one line ("<a href=…>Acknowledge</a> · …"); empty
+/// without links. The URLs are lookout's own (base64url tokens), escaped all the same.
+fn links(alert: &crate::alerting::Alert, style: &Style) -> String {
+    let Some(links) = &alert.links else {
+        return String::new();
+    };
+    let shown: Vec<String> = links
+        .each()
+        .iter()
+        .map(|(action, url)| {
+            format!(
+                "<a href=\"{}\">{}</a>",
+                escape(url).replace('"', "&quot;"),
+                escape(style.action(*action))
+            )
+        })
+        .collect();
+    format!("\n  {}", shown.join(" · "))
 }
 
 /// Reads the Bot API's answer.

@@ -1,7 +1,9 @@
 //! A generic webhook: the digest as JSON, for any tool of the team's own.
 //!
 //! The body (documented in docs/channels.md): `{"source": "lookout", "function", "time", "alerts":
-//! [{"key", "target", "state", "kind", "message", "since", "until", "step", "note"}]}`. With a
+//! [{"key", "target", "state", "kind", "message", "since", "until", "step", "note", "links",
+//! "answer"}]}` (`links` on a failing notice when answer links are on; `answer` on an
+//! acknowledgement). With a
 //! secret, `X-Lookout-Timestamp` (unix seconds) and `X-Lookout-Signature: sha256=<hex HMAC-SHA256
 //! of timestamp + "." + body>` let the receiver check where it came from and when. 2xx is
 //! delivered; 429 and 5xx are retried (after `Retry-After`); other statuses are not.
@@ -69,6 +71,8 @@ pub fn request_body(digest: &Digest) -> Value {
             "until": a.until,
             "step": a.step,
             "note": a.note,
+            "links": a.links,
+            "answer": a.answer,
         })).collect::<Vec<_>>(),
     })
 }

@@ -143,7 +143,7 @@ const ITEM_LIMIT: usize = 1024;
 fn markdown_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
     let color = match alert.state {
         AlertState::Failing => "warning",
-        AlertState::MonitorError => "comment",
+        AlertState::MonitorError | AlertState::Acknowledged => "comment",
         AlertState::Recovered | AlertState::Retired => "info",
     };
     // The target and the check's sentence come from outside (host, program and job names, a
@@ -154,13 +154,20 @@ fn markdown_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
         render::markdown_text(&alert.target),
         style.detail(alert, now)
     );
-    if !alert.state.is_ending() {
+    if alert.state.tells_failure() {
         item.push_str(&format!(
             "\n>{}",
             render::markdown_text(&alert.message).replace('\n', "\n>")
         ));
     }
-    cap_item(item)
+    // The links go after the cap: a long message never cuts one in half.
+    let links = render::markdown_links(alert, style);
+    let mut item = cap_item(item);
+    if !links.is_empty() {
+        item.push_str("\n>");
+        item.push_str(&links);
+    }
+    item
 }
 
 fn cap_item(item: String) -> String {
@@ -202,7 +209,11 @@ pub fn text(digest: &Digest, style: &Style) -> String {
     let items: Vec<String> = digest
         .alerts
         .iter()
-        .map(|a| cap_item(render::plain_item(a, style, digest.time)))
+        .map(|a| {
+            cap_item(render::escaped_item(a, style, digest.time, &|t| {
+                t.to_owned()
+            })) + &render::plain_links(a, style)
+        })
         .collect();
     render::fit(
         &render::headline(digest, style),
@@ -238,6 +249,8 @@ mod tests {
                 step: Some(1),
                 note: None,
                 channels: vec![],
+                answer: None,
+                links: None,
             }],
         }
     }

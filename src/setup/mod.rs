@@ -84,6 +84,17 @@ pub fn settings() -> Vec<Setting> {
     let mut settings: Vec<Setting> = crate::config::SETTINGS.to_vec();
     settings.extend(crate::alerting::SHOWN_KEYS.iter().map(|k| k.setting(None)));
     settings.extend(STATUS_PAGE_KEYS.iter().map(|k| k.setting(Some("status"))));
+    // The action key signs links in every alerting function and checks them in the status one;
+    // the status address is given to each alerting function (not globally: the status function's
+    // own address cannot be one of its variables).
+    let [key, address] = crate::alerting::answers::ACTION_KEYS else {
+        unreachable!("the two answer-link settings")
+    };
+    settings.push(key.setting(None));
+    let mut alerting: Vec<&'static str> = checks::CHECK_TYPES.iter().map(|k| k.function).collect();
+    alerting.sort_unstable();
+    alerting.dedup();
+    settings.extend(alerting.into_iter().map(|f| address.setting(Some(f))));
     let mut add = |setting: Setting| match settings.iter_mut().find(|s| s.name == setting.name) {
         Some(known) => {
             if setting.function.is_none() {
@@ -139,6 +150,8 @@ pub struct Setup {
     pub channels: Vec<Channel>,
     /// The defaults' policy.
     pub policy: Policy,
+    /// Signs the answer links of failing notices (when the stack's action key is set).
+    pub answers: Option<crate::alerting::answers::Signer>,
 }
 
 /// The watches and channels of `kind`'s function: the monitors of `file` when there is one, else
@@ -161,6 +174,7 @@ pub async fn assemble_from(
             watches,
             channels,
             policy,
+            answers: crate::alerting::answers::signer_from(env)?,
         });
     };
     let channels = match &file.channels {
@@ -192,6 +206,7 @@ pub async fn assemble_from(
         watches,
         channels,
         policy: file.policy,
+        answers: crate::alerting::answers::signer_from(env)?,
     })
 }
 

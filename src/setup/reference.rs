@@ -126,6 +126,10 @@ pub fn settings_index() -> String {
         "| every monitor (its metrics, the status page) | {} | [configuration](docs/configuration.md#monitors) |\n",
         names(&mut crate::alerting::SHOWN_KEYS.iter())
     ));
+    text.push_str(&format!(
+        "| answer links in alerts (acknowledge, silence) | {} | [answers](docs/answers.md) |\n",
+        names(&mut crate::alerting::answers::ACTION_KEYS.iter())
+    ));
     for kind in CHECK_TYPES {
         text.push_str(&format!(
             "| `type: {}` ({}) | {} | [configuration](docs/configuration.md#type-{}) |\n",

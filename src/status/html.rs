@@ -47,7 +47,7 @@ pub fn segment(name: &str) -> String {
         .replace('+', "%20")
 }
 
-fn words(language: Language, en: &'static str, zh: &'static str) -> &'static str {
+pub(crate) fn words(language: Language, en: &'static str, zh: &'static str) -> &'static str {
     match language {
         Language::English => en,
         Language::Chinese => zh,
@@ -100,23 +100,36 @@ svg.spark{width:100%;height:40px;display:block;margin-top:6px}svg.spark polyline
 svg.chart{width:100%;height:auto;display:block}svg.chart text{font-size:10px;fill:#7a8190}svg.chart polyline{fill:none;stroke:#4a7bd0;stroke-width:1.5}svg.chart line{stroke:#d9dde3}\
 ol.incidents{list-style:none;padding:0}ol.incidents li{background:#fff;border:1px solid #e2e5ea;border-radius:8px;padding:10px 14px;margin:8px 0}\
 .when{color:#7a8190;font-size:.85em}.message{margin-top:4px;word-break:break-word}\
-footer{color:#7a8190;font-size:.8em;padding:24px 14px}";
+footer{color:#7a8190;font-size:.8em;padding:24px 14px}\
+form{margin:14px 0}input[type=text]{font:inherit;padding:8px;border:1px solid #c9ced6;border-radius:6px;width:60%}\
+button{font:inherit;font-weight:600;padding:9px 18px;border:0;border-radius:6px;background:#4a7bd0;color:#fff;cursor:pointer}";
 
 fn head(look: &Look, title: &str) -> String {
+    head_of(look, title, true)
+}
+
+/// The page's head and its style; `refresh`: it reloads itself every 60 s (never a page with a
+/// form, which would lose what was typed).
+pub(crate) fn head_of(look: &Look, title: &str, refresh: bool) -> String {
     let lang = match look.language {
         Language::English => "en",
         Language::Chinese => "zh-CN",
     };
+    let refresh = if refresh {
+        "<meta http-equiv=\"refresh\" content=\"60\">"
+    } else {
+        ""
+    };
     format!(
         "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<meta http-equiv=\"refresh\" content=\"60\"><meta name=\"robots\" content=\"noindex\">\
+{refresh}<meta name=\"robots\" content=\"noindex\">\
 <title>{}</title><style>{STYLE}</style></head><body>",
         escape(title)
     )
 }
 
-fn local(look: &Look, at: DateTime<Utc>) -> String {
+pub(crate) fn local(look: &Look, at: DateTime<Utc>) -> String {
     at.with_timezone(&look.timezone)
         .format("%Y-%m-%d %H:%M")
         .to_string()
@@ -257,26 +270,43 @@ fn incidents(look: &Look, list: &[IncidentView], open: bool) -> String {
     let mut text = String::from("<ol class=\"incidents\">");
     for incident in list {
         let when = match incident.ended_at {
-            Some(ended) => format!(
+            Some(ended) => escape(&format!(
                 "{} – {} · {} {}",
                 local(look, incident.began_at),
                 local(look, ended),
                 incident.downtime_minutes,
                 words(l, "min down", "分钟")
-            ),
-            None => format!(
-                "{} {} · {} {}",
-                words(l, "since", "开始于"),
-                local(look, incident.began_at),
-                incident.downtime_minutes,
-                words(l, "min so far", "分钟")
-            ),
+            )),
+            None => {
+                let mut when = escape(&format!(
+                    "{} {} · {} {}",
+                    words(l, "since", "开始于"),
+                    local(look, incident.began_at),
+                    incident.downtime_minutes,
+                    words(l, "min so far", "分钟")
+                ));
+                if let Some(at) = incident.acknowledged_at {
+                    when.push_str(&format!(
+                        " · <span class=\"answered\" data-answer=\"acknowledged\">{} {}</span>",
+                        escape(words(l, "acknowledged", "已确认")),
+                        escape(&local(look, at))
+                    ));
+                }
+                if let Some(until) = incident.silenced_until {
+                    when.push_str(&format!(
+                        " · <span class=\"answered\" data-answer=\"silenced\">{} {}</span>",
+                        escape(words(l, "silenced until", "静默至")),
+                        escape(&local(look, until))
+                    ));
+                }
+                when
+            }
         };
         text.push_str(&format!(
             "<li data-monitor=\"{}\"><strong>{}</strong> <span class=\"when\">{}</span><div class=\"message\">{}</div></li>",
             escape(&incident.monitor),
             escape(&incident.monitor),
-            escape(&when),
+            when,
             escape(&incident.message)
         ));
     }

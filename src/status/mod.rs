@@ -15,7 +15,9 @@
 //! Bearer`), `401` otherwise, compared by its hash in the same time for every wrong one. Other
 //! methods are `405`; a `GET` changes nothing. The page drawn from the store is kept 30 s in the instance.
 
+pub mod act;
 pub mod badge;
+pub mod cli;
 pub mod html;
 pub mod view;
 
@@ -39,6 +41,8 @@ use crate::secrets;
 use crate::setup::{StatusPage, file};
 use view::{Inputs, Listed, Open, Page};
 
+/// The most of a base64 body that is decoded (a form of [`act::MAX_FORM_BYTES`]).
+const MAX_FORM_BASE64: usize = act::MAX_FORM_BYTES / 3 * 4 + 4;
 /// How long what the store gave is kept in the instance.
 const CACHE: Duration = Duration::from_secs(30);
 /// The longest path looked at.
@@ -53,6 +57,8 @@ pub struct StatusSite {
     look: html::Look,
     token_hash: Option<[u8; 32]>,
     store: SharedStore,
+    /// Checks the answer links' tokens (when the stack's action key is set).
+    signer: Option<crate::alerting::answers::Signer>,
     cache: Kept<Page>,
     weeks: Mutex<HashMap<String, Kept<Vec<Record>>>>,
 }
@@ -68,6 +74,20 @@ pub struct Answer {
     pub cache: &'static str,
     /// The body.
     pub body: String,
+    /// Headers of its own (`location`, `allow`), and whether it holds a form that posts to this
+    /// host.
+    pub extra: Extra,
+}
+
+/// What an answer adds to the headers every answer has.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Extra {
+    /// `location` (a 303).
+    pub location: Option<String>,
+    /// `allow` (a 405).
+    pub allow: Option<&'static str>,
+    /// The page posts a form to this host (`form-action 'self'`).
+    pub form: bool,
 }
 
 impl Answer {
@@ -77,30 +97,101 @@ impl Answer {
             content_type: "text/plain; charset=utf-8",
             cache: "no-store",
             body: format!("{body}\n"),
+            extra: Extra::default(),
         }
     }
 
-    /// The Function URL response (payload format 2.0).
-    pub fn to_response(&self, head: bool) -> Value {
+    fn html(status: u16, body: String) -> Self {
+        Answer {
+            status,
+            content_type: "text/html; charset=utf-8",
+            cache: "public, max-age=30",
+            body,
+            extra: Extra::default(),
+        }
+    }
+
+    /// The browser is sent to `location` to GET it (after a POST).
+    fn see_other(location: &str) -> Self {
+        let mut answer = Answer::text(303, "see other");
+        answer.extra.location = Some(location.to_owned());
+        answer
+    }
+
+    fn no_store(self) -> Self {
+        Answer {
+            cache: "no-store",
+            ..self
+        }
+    }
+
+    fn with_form(mut self) -> Self {
+        self.extra.form = true;
+        self
+    }
+
+    fn allowing(mut self, methods: &'static str) -> Self {
+        self.extra.allow = Some(methods);
+        self
+    }
+
+    /// The Function URL response (payload format 2.0); a body of more than 1 KB is gzipped (and
+    /// base64, as Lambda takes a binary body) when the client takes gzip.
+    pub fn to_response(&self, head: bool, gzip: bool) -> Value {
+        let form_action = if self.extra.form { "'self'" } else { "'none'" };
         let mut headers = json!({
             "content-type": self.content_type,
             "cache-control": self.cache,
             "x-content-type-options": "nosniff",
-            "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+            "content-security-policy": format!("default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action {form_action}; frame-ancestors 'none'"),
             "referrer-policy": "no-referrer",
         });
         match self.status {
             401 => headers["www-authenticate"] = json!("Bearer"),
-            405 => headers["allow"] = json!("GET, HEAD"),
+            405 => headers["allow"] = json!(self.extra.allow.unwrap_or("GET, HEAD")),
             _ => {}
         }
-        let body = if head {
-            String::new()
-        } else {
-            self.body.clone()
-        };
-        json!({"statusCode": self.status, "headers": headers, "body": body})
+        if let Some(location) = &self.extra.location {
+            headers["location"] = json!(location);
+        }
+        headers["vary"] = json!("accept-encoding");
+        if head {
+            return json!({"statusCode": self.status, "headers": headers, "body": ""});
+        }
+        if gzip && self.body.len() > 1024 {
+            use base64::Engine as _;
+            use std::io::Write as _;
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            if encoder.write_all(self.body.as_bytes()).is_ok()
+                && let Ok(zipped) = encoder.finish()
+            {
+                headers["content-encoding"] = json!("gzip");
+                return json!({
+                    "statusCode": self.status,
+                    "headers": headers,
+                    "body": base64::engine::general_purpose::STANDARD.encode(zipped),
+                    "isBase64Encoded": true,
+                });
+            }
+        }
+        json!({"statusCode": self.status, "headers": headers, "body": self.body})
     }
+}
+
+/// Whether an `Accept-Encoding` value takes gzip: named (or `*`) without `q=0`.
+fn takes_gzip(accepted: &str) -> bool {
+    accepted.split(',').any(|coding| {
+        let mut parts = coding.split(';');
+        let name = parts.next().unwrap_or_default().trim();
+        let refused = parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+    })
 }
 
 /// A request, as much of it as the page needs.
@@ -114,6 +205,16 @@ pub struct Request {
     pub query: Vec<(String, String)>,
     /// `Authorization`.
     pub authorization: Option<String>,
+    /// Whether the client takes a gzip body (`Accept-Encoding`).
+    pub gzip: bool,
+    /// The body (a form's fields), at most [`act::MAX_FORM_BYTES`].
+    pub body: String,
+    /// `Origin`, when the browser sent it.
+    pub origin: Option<String>,
+    /// `Sec-Fetch-Site`, when the browser sent it.
+    pub fetch_site: Option<String>,
+    /// `Host`: this function's own address.
+    pub host: Option<String>,
 }
 
 impl Request {
@@ -125,6 +226,30 @@ impl Request {
             .get("rawQueryString")
             .and_then(Value::as_str)
             .unwrap_or_default();
+        let header = |name: &str| {
+            event
+                .pointer(&format!("/headers/{name}"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let raw = event
+            .get("body")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let body = if event.get("isBase64Encoded") == Some(&Value::Bool(true)) {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(raw.get(..MAX_FORM_BASE64).unwrap_or(raw))
+                .ok()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
+        } else {
+            raw.to_owned()
+        };
+        let mut end = body.len().min(act::MAX_FORM_BYTES);
+        while !body.is_char_boundary(end) {
+            end -= 1;
+        }
         Some(Request {
             method: method.to_owned(),
             path: path.to_owned(),
@@ -136,7 +261,23 @@ impl Request {
                 .pointer("/headers/authorization")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            gzip: event
+                .pointer("/headers/accept-encoding")
+                .and_then(Value::as_str)
+                .is_some_and(takes_gzip),
+            body: body[..end].to_owned(),
+            origin: header("origin"),
+            fetch_site: header("sec-fetch-site"),
+            host: header("host"),
         })
+    }
+
+    /// A field of the form it carries (`application/x-www-form-urlencoded`).
+    fn form(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.body.as_bytes())
+            .take(8)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 
     fn query(&self, name: &str) -> Option<&str> {
@@ -216,6 +357,7 @@ impl StatusSite {
             look,
             token_hash: token.map(hash),
             store,
+            signer: None,
             cache: Mutex::new(None),
             weeks: Mutex::new(HashMap::new()),
         }
@@ -258,7 +400,13 @@ impl StatusSite {
             look,
             page.token.as_ref().map(|t| t.expose()),
             store,
-        ))
+        )
+        .with_signer(crate::alerting::answers::signer_from(env)?))
+    }
+
+    /// The same site, answering the links signed with this signer's key.
+    pub fn with_signer(self, signer: Option<crate::alerting::answers::Signer>) -> Self {
+        StatusSite { signer, ..self }
     }
 
     /// The public monitors.
@@ -308,6 +456,8 @@ impl StatusSite {
                 if matches!(incident.status, Status::Open | Status::Recovering) {
                     inputs.open.push(Open {
                         since: incident.began_at.unwrap_or(incident.updated_at),
+                        acknowledged_at: incident.acknowledged().map(|a| a.at),
+                        silenced_until: incident.silenced_until(now),
                         key: incident.key,
                         message: incident.message,
                     });
@@ -354,6 +504,10 @@ impl StatusSite {
 
     /// The answer to `request` at `now`.
     pub async fn answer(&self, request: &Request, now: DateTime<Utc>) -> Answer {
+        // An answer link carries its own signed token: the page's token is not asked for.
+        if let Some(token) = request.path.strip_prefix("/act/") {
+            return self.act(request, token, now).await;
+        }
         if !matches!(request.method.as_str(), "GET" | "HEAD") {
             return Answer::text(405, "only GET and HEAD");
         }
@@ -399,12 +553,14 @@ impl StatusSite {
                 content_type: "text/html; charset=utf-8",
                 cache: cache("public, max-age=30"),
                 body: html::page(&look, &page),
+                extra: Extra::default(),
             },
             Route::PageJson => Answer {
                 status: 200,
                 content_type: "application/json",
                 cache: cache("public, max-age=30"),
                 body: page_json(&look, &page).to_string(),
+                extra: Extra::default(),
             },
             Route::MonitorJson(name) => match monitor(&name) {
                 None => Answer::text(404, "no such page"),
@@ -413,6 +569,7 @@ impl StatusSite {
                     content_type: "application/json",
                     cache: cache("public, max-age=30"),
                     body: monitor_json(&page, m).to_string(),
+                    extra: Extra::default(),
                 },
             },
             Route::Monitor(name) => {
@@ -435,6 +592,7 @@ impl StatusSite {
                     content_type: "text/html; charset=utf-8",
                     cache: cache("public, max-age=30"),
                     body: html::monitor_page(&look, &page, m, &week),
+                    extra: Extra::default(),
                 }
             }
             Route::Badge(name) => {
@@ -455,6 +613,7 @@ impl StatusSite {
                     content_type: "image/svg+xml",
                     cache: cache("public, max-age=60"),
                     body: badge::svg(&m.name, &message, color),
+                    extra: Extra::default(),
                 }
             }
         }
@@ -464,10 +623,10 @@ impl StatusSite {
     pub async fn handle(&self, event: &Value) -> Value {
         let Some(request) = Request::of(event) else {
             return Answer::text(400, "not a Function URL request (payload format 2.0)")
-                .to_response(false);
+                .to_response(false, false);
         };
         let answer = self.answer(&request, Utc::now()).await;
-        answer.to_response(request.method == "HEAD")
+        answer.to_response(request.method == "HEAD", request.gzip)
     }
 }
 
@@ -575,5 +734,56 @@ pub async fn write_page(site: &StatusSite, path: Option<&str>) -> ExitCode {
             eprintln!("status: cannot write {path}: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_taken_when_named_or_starred_without_q_zero() {
+        for yes in ["gzip", "gzip, deflate, br", "br;q=1, GZIP;q=0.5", "*"] {
+            assert!(takes_gzip(yes), "{yes}");
+        }
+        for no in [
+            "",
+            "br",
+            "identity",
+            "gzip;q=0",
+            "gzip; q=0.0, br",
+            "x-gzip",
+        ] {
+            assert!(!takes_gzip(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn a_large_body_is_gzipped_only_for_a_client_that_takes_it() {
+        let answer = Answer {
+            status: 200,
+            content_type: "text/html; charset=utf-8",
+            cache: "no-store",
+            body: "<p>up</p>".repeat(500),
+            extra: Extra::default(),
+        };
+        let plain = answer.to_response(false, false);
+        assert_eq!(plain["body"], json!(answer.body));
+        assert!(plain.get("isBase64Encoded").is_none());
+        let zipped = answer.to_response(false, true);
+        assert_eq!(zipped["headers"]["content-encoding"], "gzip");
+        assert_eq!(zipped["isBase64Encoded"], true);
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(zipped["body"].as_str().unwrap())
+            .unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+            .unwrap();
+        assert_eq!(text, answer.body);
+        // A small body, or a HEAD, goes as it is.
+        let small = Answer::text(404, "no such page").to_response(false, true);
+        assert!(small["headers"].get("content-encoding").is_none());
+        assert_eq!(answer.to_response(true, true)["body"], "");
     }
 }

@@ -57,6 +57,10 @@ pub struct Open {
     pub since: DateTime<Utc>,
     /// Its last failure.
     pub message: String,
+    /// When someone acknowledged it, if anyone did.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Until when it is silenced, if it is.
+    pub silenced_until: Option<DateTime<Utc>>,
 }
 
 /// What the store gave for one page.
@@ -165,6 +169,12 @@ pub struct IncidentView {
     pub downtime_minutes: i64,
     /// Its failure.
     pub message: String,
+    /// When someone said they are on it (open ones; who is not shown on a public page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Until when its notices are silenced (open ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub silenced_until: Option<DateTime<Utc>>,
 }
 
 /// The page's headline.
@@ -290,6 +300,8 @@ pub fn page(inputs: &Inputs, now: DateTime<Utc>) -> Page {
                 ended_at: None,
                 downtime_minutes: ((now - o.since).num_seconds().max(0) + 59) / 60,
                 message: o.message.clone(),
+                acknowledged_at: o.acknowledged_at,
+                silenced_until: o.silenced_until.filter(|until| *until > now),
             })
         })
         .collect();
@@ -304,6 +316,8 @@ pub fn page(inputs: &Inputs, now: DateTime<Utc>) -> Page {
                 ended_at: Some(c.ended_at),
                 downtime_minutes: c.downtime_minutes(),
                 message: c.message.clone(),
+                acknowledged_at: None,
+                silenced_until: None,
             })
         })
         .collect();
@@ -556,6 +570,8 @@ pub mod fixtures {
                 key: "site:secret".into(),
                 since: now() - Duration::hours(2),
                 message: "secret is down".into(),
+                acknowledged_at: None,
+                silenced_until: None,
             }],
             closed: vec![
                 Closed {
@@ -614,6 +630,40 @@ mod tests {
         assert_eq!(page.closed_incidents[0].downtime_minutes, 60);
         let json = serde_json::to_string(&page).unwrap();
         assert!(!json.contains("secret"), "{json}");
+    }
+
+    #[test]
+    fn an_open_incident_shows_its_acknowledgement_and_silence_but_not_who() {
+        let mut inputs = inputs();
+        inputs.open.push(Open {
+            key: "site:shop".into(),
+            since: now() - Duration::minutes(30),
+            message: "down".into(),
+            acknowledged_at: Some(now() - Duration::minutes(10)),
+            silenced_until: Some(now() + Duration::hours(1)),
+        });
+        let page = page(&inputs, now());
+        let open = &page.open_incidents[0];
+        assert_eq!(open.acknowledged_at, Some(now() - Duration::minutes(10)));
+        assert_eq!(open.silenced_until, Some(now() + Duration::hours(1)));
+        let json = serde_json::to_value(open).unwrap();
+        assert!(json["acknowledged_at"].is_string() && json["silenced_until"].is_string());
+        let look = super::super::html::Look {
+            title: "Status".into(),
+            description: None,
+            language: crate::alerting::render::Language::English,
+            timezone: chrono_tz::UTC,
+            link_suffix: String::new(),
+        };
+        let html = super::super::html::page(&look, &page);
+        assert!(html.contains("data-answer=\"acknowledged\">acknowledged 2026-12-06 11:50</span>"));
+        assert!(html.contains("data-answer=\"silenced\">silenced until 2026-12-06 13:00</span>"));
+        // A silence that has ended is not shown.
+        inputs.open.last_mut().unwrap().silenced_until = Some(now() - Duration::minutes(1));
+        assert_eq!(
+            super::page(&inputs, now()).open_incidents[0].silenced_until,
+            None
+        );
     }
 
     #[test]

@@ -68,6 +68,35 @@ pub fn expected_sign(secret: &str, timestamp: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// A card element of the JSON 1.0 card: a `div` with a text, or an `action` module of buttons,
+/// each with a text and at most one of `url` and `multi_url` (an http(s) link).
+fn valid_element(element: &Value) -> bool {
+    let text = |t: &Value| {
+        matches!(t["tag"].as_str(), Some("plain_text" | "lark_md")) && t["content"].is_string()
+    };
+    match element["tag"].as_str() {
+        Some("div") => text(&element["text"]),
+        Some("hr") => true,
+        Some("action") => element["actions"].as_array().is_some_and(|actions| {
+            !actions.is_empty()
+                && actions.iter().all(|b| {
+                    b["tag"] == "button"
+                        && text(&b["text"])
+                        && !(b.get("url").is_some() && b.get("multi_url").is_some())
+                        && b.get("url").is_none_or(|u| {
+                            u.as_str().is_some_and(|u| {
+                                u.starts_with("https://") || u.starts_with("http://")
+                            })
+                        })
+                        && b.get("type").is_none_or(|t| {
+                            matches!(t.as_str(), Some("default" | "primary" | "danger"))
+                        })
+                })
+        }),
+        _ => false,
+    }
+}
+
 fn answer(code: i64, message: &str) -> Json<Value> {
     Json(json!({"code": code, "data": {}, "msg": message}))
 }
@@ -103,7 +132,9 @@ async fn send(State(bot): State<Arc<Bot>>, Path(hook): Path<String>, body: Strin
     let card = &message["card"];
     let valid = message["msg_type"] == "interactive"
         && card["header"]["title"]["content"].is_string()
-        && card["elements"].as_array().is_some_and(|e| !e.is_empty());
+        && card["elements"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty() && e.iter().all(valid_element));
     if !valid {
         return answer(19002, "params error, msg_type or card invalid");
     }

@@ -100,7 +100,7 @@ pub async fn serve(api: Arc<RuntimeApi>) -> String {
                     return (
                         StatusCode::PAYLOAD_TOO_LARGE,
                         HeaderMap::new(),
-                        "Request Entity Too Large".to_owned(),
+                        Vec::from("Request Entity Too Large"),
                     );
                 }
                 let content_type = headers
@@ -109,13 +109,25 @@ pub async fn serve(api: Arc<RuntimeApi>) -> String {
                 let mut event =
                     url_event_of(method.as_str(), uri.path(), content_type, &body, Utc::now());
                 event["rawQueryString"] = json!(uri.query().unwrap_or_default());
-                if let Some(authorization) = headers
-                    .get(header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                {
-                    event["headers"]["authorization"] = json!(authorization);
+                // Every header the client sent, its name in lower case, repeated values joined
+                // with commas (payload format 2.0).
+                for name in headers.keys() {
+                    let values: Vec<&str> = headers
+                        .get_all(name)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .collect();
+                    if name != header::CONTENT_TYPE && !values.is_empty() {
+                        event["headers"][name.as_str()] = json!(values.join(","));
+                    }
                 }
                 match api.invoke(event, Duration::from_secs(20)).await {
+                    // Lambda refuses a response over 6 MB (the function's invocation fails: 502).
+                    Outcome::Response(answer) if answer.to_string().len() > MAX_REQUEST_BYTES => (
+                        StatusCode::BAD_GATEWAY,
+                        HeaderMap::new(),
+                        Vec::from("Internal Server Error"),
+                    ),
                     Outcome::Response(answer) => {
                         let status = answer["statusCode"].as_u64().unwrap_or(502) as u16;
                         let mut headers = HeaderMap::new();
@@ -127,17 +139,33 @@ pub async fn serve(api: Arc<RuntimeApi>) -> String {
                                 headers.insert(name, value);
                             }
                         }
+                        let body = answer["body"].as_str().unwrap_or_default();
+                        // A base64 body is decoded; one that is not base64 is Lambda's 502.
+                        let body = if answer["isBase64Encoded"] == json!(true) {
+                            match base64::engine::general_purpose::STANDARD.decode(body) {
+                                Ok(bytes) => bytes,
+                                Err(_) => {
+                                    return (
+                                        StatusCode::BAD_GATEWAY,
+                                        HeaderMap::new(),
+                                        Vec::from("Internal Server Error"),
+                                    );
+                                }
+                            }
+                        } else {
+                            Vec::from(body)
+                        };
                         (
                             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
                             headers,
-                            answer["body"].as_str().unwrap_or_default().to_owned(),
+                            body,
                         )
                     }
                     // Lambda answers 502 when the function fails or times out.
                     _ => (
                         StatusCode::BAD_GATEWAY,
                         HeaderMap::new(),
-                        "Internal Server Error".to_owned(),
+                        Vec::from("Internal Server Error"),
                     ),
                 }
             },

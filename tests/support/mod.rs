@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own part of the support code
 
 pub mod chinaz;
+pub mod counting_proxy;
 pub mod dingtalk;
 pub mod dynamodb;
 pub mod feishu;

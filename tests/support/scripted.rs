@@ -135,6 +135,8 @@ pub fn digest_with(n: usize) -> Digest {
                 step: Some(1),
                 note: None,
                 channels: vec![],
+                answer: None,
+                links: None,
             })
             .collect(),
     }

@@ -64,6 +64,23 @@ impl FakeSlack {
     }
 }
 
+/// A button element as Block Kit takes it: a `plain_text` text of at most 75 characters, and when
+/// given, a `url` of at most 3,000, an `action_id` of at most 255, a `style` of primary or danger.
+fn valid_button(button: &Value) -> bool {
+    let short = |v: &Value, max: usize| {
+        v.as_str()
+            .is_some_and(|s| !s.is_empty() && s.chars().count() <= max)
+    };
+    button["type"] == "button"
+        && button["text"]["type"] == "plain_text"
+        && short(&button["text"]["text"], 75)
+        && button.get("url").is_none_or(|u| short(u, 3000))
+        && button.get("action_id").is_none_or(|a| short(a, 255))
+        && button
+            .get("style")
+            .is_none_or(|s| matches!(s.as_str(), Some("primary" | "danger")))
+}
+
 async fn send(State(hook): State<Arc<Hook>>, Path(token): Path<String>, body: String) -> Response {
     if token != hook.token {
         return (StatusCode::FORBIDDEN, "invalid_token").into_response();
@@ -98,11 +115,18 @@ async fn send(State(hook): State<Arc<Hook>>, Path(token): Path<String>, body: St
     }
     if let Some(blocks) = blocks {
         let valid = blocks.len() <= 50
-            && blocks.iter().all(|b| {
-                b["type"] == "section"
-                    && b["text"]["text"]
-                        .as_str()
-                        .is_some_and(|t| !t.is_empty() && t.chars().count() <= 3000)
+            && blocks.iter().all(|b| match b["type"].as_str() {
+                Some("section") => b["text"]["text"]
+                    .as_str()
+                    .is_some_and(|t| !t.is_empty() && t.chars().count() <= 3000),
+                Some("actions") => b["elements"].as_array().is_some_and(|e| {
+                    let ids: std::collections::HashSet<&str> =
+                        e.iter().filter_map(|b| b["action_id"].as_str()).collect();
+                    (1..=25).contains(&e.len())
+                        && ids.len() == e.iter().filter(|b| b.get("action_id").is_some()).count()
+                        && e.iter().all(valid_button)
+                }),
+                _ => false,
             });
         if !valid {
             return (StatusCode::BAD_REQUEST, "invalid_blocks").into_response();

@@ -27,6 +27,7 @@ pub fn incident(key: &str, failures: u32) -> Incident {
         updated_at: Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap(),
         memory: None,
         last_tick: None,
+        answers: Vec::new(),
     }
 }
 
