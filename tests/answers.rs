@@ -33,7 +33,7 @@ struct World {
     dingtalk: FakeDingTalk,
     status: String,
     _status_api: Arc<RuntimeApi>,
-    _status_function: Function,
+    status_function: Function,
     ticks: RuntimeApi,
     _site_status: Function,
     /// Minute 0 of the outage.
@@ -85,7 +85,7 @@ impl World {
             dingtalk,
             status,
             _status_api: status_api,
-            _status_function: status_function,
+            status_function,
             ticks,
             _site_status: site_status,
             start: Utc::now() - chrono::Duration::minutes(14),
@@ -554,6 +554,13 @@ async fn forged_expired_older_and_foreign_links_are_refused_alike_and_two_presse
             1
         );
     }
+    // The status function's log names the incident, never a token or the key.
+    let log = world.status_function.output().await;
+    assert!(log.contains(&key), "{log}");
+    for (_, refused) in &refused {
+        assert!(!log.contains(refused.as_str()), "{log}");
+    }
+    assert!(!log.contains(&token) && !log.contains(ACTION_KEY), "{log}");
 }
 
 /// `lookout ack` and `lookout silence` against a state file, and against a stack's table found by
