@@ -158,6 +158,7 @@ fn monitor_of(kind: &CheckType, setup: setup::Setup, store: Arc<dyn state::State
         setup.policy,
     )
     .with_answers(setup.answers)
+    .with_outage_guard(setup.outage)
 }
 
 /// `--check-config`: reads `lookout.yaml` (or the variables) and every monitor and channel in it,

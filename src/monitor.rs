@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::alerting::answers::{Links, Signer};
 use crate::alerting::lifecycle::{self, Incident, Moment, Notice, Settlement};
+use crate::alerting::outage::{self, OutageGuard};
 use crate::alerting::policy::Policy;
 use crate::alerting::state::{Commit, StateStore, Versioned, Write};
 use crate::alerting::{Alert, AlertNote, Digest, Shown};
@@ -30,6 +31,8 @@ const SETTLE_ATTEMPTS: usize = 3;
 /// How many days back a function's first tick of a day rolls up any day not yet rolled up: a
 /// function that stopped for days catches up when it runs again (seven reads, once a day).
 const ROLL_UP_DAYS_BACK: i64 = 7;
+/// The longest the canary is waited for.
+const CANARY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The invocation a tick runs in: its request id and its deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +90,8 @@ pub struct Monitor {
     rolled_up: std::sync::Mutex<Option<chrono::NaiveDate>>,
     /// Signs the answer links (acknowledge, silence) a failing incident's notices carry.
     answers: Option<Signer>,
+    /// Tells lookout's own outage from its targets'.
+    outage: OutageGuard,
 }
 
 /// One incident key's part in a tick.
@@ -186,6 +191,15 @@ impl Monitor {
             backoff: Backoff::default(),
             rolled_up: std::sync::Mutex::new(None),
             answers: None,
+            outage: OutageGuard::default(),
+        }
+    }
+
+    /// The same monitor, telling its own outage from its targets' as `guard` says.
+    pub fn with_outage_guard(self, guard: OutageGuard) -> Self {
+        Monitor {
+            outage: guard,
+            ..self
         }
     }
 
@@ -234,7 +248,8 @@ impl Monitor {
         }
         let previous = self.recall(&mut trouble).await;
         let remembering = !trouble.any();
-        let checked = self.check(&tick, &previous, invocation).await;
+        let mut checked = self.check(&tick, &previous, invocation).await;
+        let own = self.guard(&mut checked, &previous, invocation).await;
         let moment = Moment {
             tick_id: tick.id.clone(),
             time: tick.time,
@@ -245,6 +260,7 @@ impl Monitor {
         let mut entries = decide(
             &self.watches,
             &checked,
+            own.as_ref(),
             &previous,
             &moment,
             &self.policy,
@@ -268,7 +284,7 @@ impl Monitor {
             .filter(|(watch, _)| watch.shown.metrics)
             .flat_map(|(_, results)| results.iter().map(|r| r.key.clone()))
             .collect();
-        let results: Vec<CheckResult> = checked.results.into_iter().flatten().collect();
+        let results: Vec<CheckResult> = checked.results.into_iter().flatten().chain(own).collect();
         self.record(&tick, &results, &closed_now(&entries, &previous, tick.time))
             .await;
 
@@ -331,6 +347,66 @@ impl Monitor {
         }
         *self.rolled_up.lock().unwrap_or_else(|e| e.into_inner()) = Some(yesterday);
         Ok(())
+    }
+
+    /// Guard: when most targets fail as an unreachable network does and the canary (when set)
+    /// fails too, the fault is lookout's own: those results are not judged this tick, and one
+    /// result stands for lookout's network (a monitor error). While an incident of lookout's own
+    /// network is open, that result is given on every tick, passing when the network is back.
+    async fn guard(
+        &self,
+        checked: &mut Checked,
+        previous: &HashMap<String, Versioned>,
+        invocation: &Invocation,
+    ) -> Option<CheckResult> {
+        let key = outage::key(self.function);
+        let outage = match self.outage.suspect(checked.results.iter().flatten()) {
+            None => None,
+            Some(suspicion) => match &self.outage.canary {
+                None => Some((suspicion, false)),
+                Some(canary) => self
+                    .canary_fails(canary, invocation)
+                    .await
+                    .then_some((suspicion, true)),
+            },
+        };
+        match outage {
+            Some((suspicion, canary)) => {
+                tracing::warn!(
+                    failed = suspicion.failed,
+                    of = suspicion.of,
+                    canary,
+                    "most targets are unreachable at once: lookout's own outage, not theirs"
+                );
+                for result in checked.results.iter_mut().flatten() {
+                    if outage::is_unreachable(result) {
+                        result.health = Health::Suppressed;
+                    }
+                }
+                Some(outage::result(self.function, Some((&suspicion, canary))))
+            }
+            None => previous
+                .get(&key)
+                .filter(|v| !v.incident.is_settled())
+                .map(|_| outage::result(self.function, None)),
+        }
+    }
+
+    /// True when the canary cannot be reached, or answers a 5xx, within five seconds (less when
+    /// the checks' deadline is nearer).
+    async fn canary_fails(&self, canary: &url::Url, invocation: &Invocation) -> bool {
+        let left = invocation
+            .checks_deadline()
+            .saturating_duration_since(Instant::now())
+            .min(CANARY_TIMEOUT);
+        let client = match reqwest::Client::builder().timeout(left).build() {
+            Ok(client) => client,
+            Err(_) => return false,
+        };
+        match client.get(canary.as_str()).send().await {
+            Ok(answer) => answer.status().is_server_error(),
+            Err(_) => true,
+        }
     }
 
     /// Admit: true when the tick already finished (a redelivered event), which then changes
@@ -629,6 +705,7 @@ fn closed_now(
 fn decide(
     watches: &[Watch],
     checked: &Checked,
+    own: Option<&CheckResult>,
     previous: &HashMap<String, Versioned>,
     moment: &Moment,
     policy: &Policy,
@@ -655,6 +732,7 @@ fn decide(
         .results
         .iter()
         .flatten()
+        .chain(own)
         .map(|r| r.key.as_str())
         .collect();
     let mut entries: Vec<Entry> = watches
@@ -675,6 +753,19 @@ fn decide(
             entry(before, decision)
         })
         .collect();
+    // lookout's own network: the function's policy, every channel.
+    if let Some(own) = own {
+        let before = previous.get(&own.key);
+        let decision = lifecycle::observe(
+            before.map(|v| &v.incident),
+            own,
+            function,
+            moment,
+            policy,
+            channels,
+        );
+        entries.push(entry(before, decision));
+    }
     let mut kept: Vec<&Versioned> = previous
         .values()
         .filter(|v| !observed.contains(v.incident.key.as_str()))
@@ -924,6 +1015,7 @@ mod tests {
         let entries = decide(
             &watches,
             &checked,
+            None,
             &HashMap::new(),
             &moment(0),
             &Policy::default(),
@@ -952,6 +1044,7 @@ mod tests {
         let entries = decide(
             &watches,
             &first,
+            None,
             &HashMap::new(),
             &start,
             &Policy::default(),
@@ -969,6 +1062,7 @@ mod tests {
         let entries = decide(
             &watches,
             &checked,
+            None,
             &previous,
             &later,
             &Policy::default(),
@@ -996,6 +1090,7 @@ mod tests {
         let entries = decide(
             &watches,
             &checked,
+            None,
             &previous,
             &moment(2),
             &Policy::default(),
@@ -1019,6 +1114,7 @@ mod tests {
         let entries = decide(
             &watches,
             &checked,
+            None,
             &HashMap::new(),
             &start,
             &Policy::default(),

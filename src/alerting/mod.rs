@@ -3,6 +3,7 @@
 
 pub mod answers;
 pub mod lifecycle;
+pub mod outage;
 pub mod policy;
 pub mod render;
 pub mod state;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::alerting::outage::{OUTAGE_KEYS, OutageGuard};
 use crate::alerting::policy::Policy;
 use crate::alerting::{SHOWN_KEYS, Shown};
 use crate::checks::{self, CheckType};
@@ -270,6 +271,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         .iter()
         .chain(STYLE_KEYS)
         .chain(SHOWN_KEYS)
+        .chain(OUTAGE_KEYS)
         .collect();
     let default_vars = reader.settings(defaults_entries, &default_settings, "`defaults`")?;
     let defaults_env = overlay(&base, &default_vars);
@@ -283,7 +285,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
             format!(
                 "`defaults`: {}",
                 in_words(&error, &|var| {
-                    key_of(var, &[LIFECYCLE_KEYS, STYLE_KEYS, SHOWN_KEYS])
+                    key_of(var, &[LIFECYCLE_KEYS, STYLE_KEYS, SHOWN_KEYS, OUTAGE_KEYS])
                 })
             ),
         )
@@ -291,6 +293,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
     let policy =
         Policy::from_env(&defaults_env, &crate::notify::delays()).map_err(defaults_error)?;
     read::settings::<Shown>(&defaults_env).map_err(defaults_error)?;
+    read::settings::<OutageGuard>(&defaults_env).map_err(defaults_error)?;
 
     // The status page.
     let status_page_env = match reader.section(top, "status_page") {

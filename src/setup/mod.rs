@@ -83,6 +83,11 @@ impl crate::config::read::Settings for StatusPage {
 pub fn settings() -> Vec<Setting> {
     let mut settings: Vec<Setting> = crate::config::SETTINGS.to_vec();
     settings.extend(crate::alerting::SHOWN_KEYS.iter().map(|k| k.setting(None)));
+    settings.extend(
+        crate::alerting::outage::OUTAGE_KEYS
+            .iter()
+            .map(|k| k.setting(None)),
+    );
     settings.extend(STATUS_PAGE_KEYS.iter().map(|k| k.setting(Some("status"))));
     // The action key signs links in every alerting function and checks them in the status one;
     // the status address is given to each alerting function (not globally: the status function's
@@ -152,6 +157,9 @@ pub struct Setup {
     pub policy: Policy,
     /// Signs the answer links of failing notices (when the stack's action key is set).
     pub answers: Option<crate::alerting::answers::Signer>,
+    /// How the function tells its own outage from its targets' (`canary`,
+    /// `monitor_outage_ratio`).
+    pub outage: crate::alerting::outage::OutageGuard,
 }
 
 /// The watches and channels of `kind`'s function: the monitors of `file` when there is one, else
@@ -175,6 +183,7 @@ pub async fn assemble_from(
             channels,
             policy,
             answers: crate::alerting::answers::signer_from(env)?,
+            outage: crate::config::read::settings(env)?,
         });
     };
     let channels = match &file.channels {
@@ -207,6 +216,7 @@ pub async fn assemble_from(
         channels,
         policy: file.policy,
         answers: crate::alerting::answers::signer_from(env)?,
+        outage: crate::config::read::settings(&file.defaults)?,
     })
 }
 
