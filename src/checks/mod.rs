@@ -3,6 +3,7 @@
 //! A check turns a tick into [`CheckResult`]s, one per incident key (a URL, a speed-test target,
 //! a consumer group's topic). The alerting layer decides what the results mean for people.
 
+pub mod confirm;
 pub mod dns;
 pub mod heartbeat;
 pub mod host;
