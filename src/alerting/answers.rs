@@ -273,17 +273,18 @@ pub enum Refused {
     Expired,
 }
 
-/// The settings of answer links: the stack's signing key and the status function's address.
-pub const ACTION_KEYS: &[SettingKey] = &[
-    crate::config::variable("LOOKOUT_ACTION_KEY")
-        .stack_secret()
-        .doc("the key answer links (acknowledge, silence) are signed with: `make deploy` puts a random one in the stack's secret; changing it invalidates every link sent")
-        .hint("use at least 32 characters (openssl rand -hex 32 makes one)"),
-    crate::config::variable("LOOKOUT_STATUS_URL")
-        .stack()
-        .doc("the status function's address, which answer links point to (the stack sets it)")
-        .hint("give the status function's URL, such as https://abc.lambda-url.us-east-1.on.aws/"),
-];
+/// The key answer links are signed with, in the stack's secret.
+pub const ACTION_KEY: SettingKey = crate::config::variable("LOOKOUT_ACTION_KEY")
+    .stack_secret()
+    .doc("the key answer links (acknowledge, silence) are signed with: `make deploy` puts a random one in the stack's secret; changing it invalidates every link sent")
+    .hint("use at least 32 characters (openssl rand -hex 32 makes one)");
+/// The status function's address, which the alerting functions' links point to.
+pub const STATUS_URL: SettingKey = crate::config::variable("LOOKOUT_STATUS_URL")
+    .stack()
+    .doc("the status function's address, which answer links point to (the stack sets it)")
+    .hint("give the status function's URL, such as https://abc.lambda-url.us-east-1.on.aws/");
+/// The settings of answer links.
+pub const ACTION_KEYS: &[SettingKey] = &[ACTION_KEY, STATUS_URL];
 
 /// The settings answer links are made with.
 #[derive(Debug, Clone, Deserialize)]

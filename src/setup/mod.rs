@@ -92,14 +92,12 @@ pub fn settings() -> Vec<Setting> {
     // The action key signs links in every alerting function and checks them in the status one;
     // the status address is given to each alerting function (not globally: the status function's
     // own address cannot be one of its variables).
-    let [key, address] = crate::alerting::answers::ACTION_KEYS else {
-        unreachable!("the two answer-link settings")
-    };
-    settings.push(key.setting(None));
+    use crate::alerting::answers::{ACTION_KEY, STATUS_URL};
+    settings.push(ACTION_KEY.setting(None));
     let mut alerting: Vec<&'static str> = checks::CHECK_TYPES.iter().map(|k| k.function).collect();
     alerting.sort_unstable();
     alerting.dedup();
-    settings.extend(alerting.into_iter().map(|f| address.setting(Some(f))));
+    settings.extend(alerting.into_iter().map(|f| STATUS_URL.setting(Some(f))));
     let mut add = |setting: Setting| match settings.iter_mut().find(|s| s.name == setting.name) {
         Some(known) => {
             if setting.function.is_none() {

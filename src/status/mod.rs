@@ -1,6 +1,7 @@
 //! The `status` function: the status page, its JSON and its badges, behind a Function URL of its
-//! own (a busy page never takes the ingest's concurrency). It only reads what the other functions
-//! keep: the public monitors' roll-ups, the last two days of history, and their incidents.
+//! own (a busy page never takes the ingest's concurrency). The page reads what the other functions
+//! keep: the public monitors' roll-ups, the last two days of history, and their incidents. The one
+//! thing it writes is an answer to an alert (`act.rs`): one conditional write on that incident.
 //!
 //! | request | answer |
 //! |---|---|
@@ -9,11 +10,14 @@
 //! | `GET /monitor/<name>` | one monitor: its 90 days, a 7-day response chart, its incidents |
 //! | `GET /monitor/<name>.json` | the same, for machines |
 //! | `GET /badge/<name>.svg?type=status\|uptime\|response&period=24h\|7d\|30d\|90d` | a badge |
+//! | `GET /act/<token>`, `POST /act/<token>` | an answer link's page, and its button (`act.rs`) |
 //!
 //! Only monitors with `public: true` exist here: any other name is `404`, as an unknown one is.
 //! With a token (`status_page.token`) every answer asks for it (`?token=` or `Authorization:
-//! Bearer`), `401` otherwise, compared by its hash in the same time for every wrong one. Other
-//! methods are `405`; a `GET` changes nothing. The page drawn from the store is kept 30 s in the instance.
+//! Bearer`), `401` otherwise, compared by its hash in the same time for every wrong one (an answer
+//! link carries its own signed token instead). Other methods are `405` (but `POST` on `/act/`); a
+//! `GET` changes nothing. The page drawn from the store is kept 30 s in the instance; answers over
+//! 1 KB are gzipped for a client that takes gzip.
 
 pub mod act;
 pub mod badge;
