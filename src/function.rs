@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 use chrono::Utc;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
@@ -341,56 +342,95 @@ async fn report_init_error(api: &str, error: &str) {
     }
 }
 
+/// Crates whose debug logs can show URLs and headers (the WeCom URL carries its key): they stay at
+/// warn whatever `RUST_LOG` says.
 const QUIET_DEPENDENCIES: &[&str] = &[
-    "hyper=warn",
-    "hyper_util=warn",
-    "reqwest=warn",
-    "h2=warn",
-    "rustls=warn",
-    "aws_config=warn",
-    "aws_runtime=warn",
-    "aws_sigv4=warn",
-    "aws_smithy_runtime=warn",
-    "aws_smithy_runtime_api=warn",
-    "aws_smithy_http_client=warn",
-    "aws_sdk_sesv2=warn",
+    "hyper",
+    "hyper_util",
+    "reqwest",
+    "h2",
+    "rustls",
+    "aws_config",
+    "aws_runtime",
+    "aws_sigv4",
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http_client",
+    "aws_sdk_sesv2",
 ];
 
-/// The log filter: `RUST_LOG` when it is set to something, else the default level. A blank
-/// `RUST_LOG` (CloudFormation passes a blank parameter as an empty variable) counts as unset, as
-/// for every other setting: an empty filter would drop every line.
-fn log_filter(rust_log: Option<&str>, in_lambda: bool) -> tracing_subscriber::EnvFilter {
-    use tracing_subscriber::EnvFilter;
-    let default_level = if in_lambda { "info" } else { "warn" };
-    rust_log
+/// The log filter: `RUST_LOG` (`debug`, `lookout=debug,info`: a level, and levels per target) when
+/// it is set to something it can read, else the default level, with [`QUIET_DEPENDENCIES`] at
+/// warn. A blank `RUST_LOG` (CloudFormation passes a blank parameter as an empty variable) counts
+/// as unset, as for every other setting: an empty filter would drop every line.
+pub fn log_filter(rust_log: Option<&str>, default: LevelFilter) -> Targets {
+    let filter = rust_log
         .map(str::trim)
         .filter(|v| !v.is_empty())
-        .and_then(|v| EnvFilter::try_new(v).ok())
-        .unwrap_or_else(|| EnvFilter::new(default_level))
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(default));
+    QUIET_DEPENDENCIES.iter().fold(filter, |filter, target| {
+        filter.with_target(*target, LevelFilter::WARN)
+    })
 }
 
 /// JSON logs under Lambda; terse text on a terminal. `RUST_LOG` overrides the level.
 fn init_logging(in_lambda: bool) {
+    use tracing_subscriber::prelude::*;
     let rust_log = std::env::var("RUST_LOG").ok();
-    let mut filter = log_filter(rust_log.as_deref(), in_lambda);
-    // HTTP and SDK internals can log URLs and headers at debug level, and the WeCom URL carries its
-    // key: they stay at warn whatever RUST_LOG says.
-    for directive in QUIET_DEPENDENCIES {
-        if let Ok(directive) = directive.parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(redact::ScrubbedStderr);
+    let default = if in_lambda {
+        LevelFilter::INFO
+    } else {
+        LevelFilter::WARN
+    };
+    let filter = log_filter(rust_log.as_deref(), default);
+    let layer = tracing_subscriber::fmt::layer().with_writer(redact::ScrubbedStderr);
     if in_lambda {
-        builder
+        let layer = layer
             .json()
             .with_current_span(false)
             .with_ansi(false)
-            .without_time()
+            .without_time();
+        tracing_subscriber::registry()
+            .with(layer.with_filter(filter))
             .init();
     } else {
-        builder.compact().init();
+        tracing_subscriber::registry()
+            .with(layer.compact().with_filter(filter))
+            .init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_sets_the_levels_and_the_chatty_crates_stay_at_warn() {
+        let blank = log_filter(Some("  "), LevelFilter::INFO);
+        assert!(blank.would_enable("lookout::monitor", &Level::INFO));
+        assert!(!blank.would_enable("lookout::monitor", &Level::DEBUG));
+        let debug = log_filter(Some("debug"), LevelFilter::INFO);
+        assert!(debug.would_enable("lookout::checks::site", &Level::DEBUG));
+        // The URL-bearing crates stay at warn, even when asked for by name.
+        for asked in ["trace", "reqwest=trace,info", "hyper=debug"] {
+            let filter = log_filter(Some(asked), LevelFilter::INFO);
+            assert!(
+                !filter.would_enable("reqwest::connect", &Level::DEBUG),
+                "{asked}"
+            );
+            assert!(!filter.would_enable("hyper", &Level::INFO), "{asked}");
+            assert!(filter.would_enable("hyper", &Level::WARN), "{asked}");
+        }
+        let targeted = log_filter(Some("lookout=debug,info"), LevelFilter::WARN);
+        assert!(targeted.would_enable("lookout::status", &Level::DEBUG));
+        assert!(targeted.would_enable("tower", &Level::INFO));
+        assert!(!targeted.would_enable("tower", &Level::DEBUG));
+        // What cannot be read is the default.
+        let unread = log_filter(Some("lookout[span{x=1}]=debug"), LevelFilter::WARN);
+        assert!(!unread.would_enable("lookout", &Level::INFO));
+        assert!(unread.would_enable("lookout", &Level::WARN));
+        assert!(log_filter(None, LevelFilter::INFO).would_enable("lookout", &Level::INFO));
     }
 }

@@ -368,15 +368,20 @@ fn report(args: &[String]) -> ExitCode {
 /// The agent's `main`.
 pub fn main() -> ExitCode {
     // Logs go to standard error: standard output is supervisord's.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(crate::redact::ScrubbedStderr)
-        .with_ansi(false)
-        .compact()
-        .init();
+    {
+        use tracing_subscriber::prelude::*;
+        let filter = crate::function::log_filter(
+            std::env::var("RUST_LOG").ok().as_deref(),
+            tracing_subscriber::filter::LevelFilter::INFO,
+        );
+        let layer = tracing_subscriber::fmt::layer()
+            .with_writer(crate::redact::ScrubbedStderr)
+            .with_ansi(false)
+            .compact();
+        tracing_subscriber::registry()
+            .with(layer.with_filter(filter))
+            .init();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("supervisor") => supervisor(&args[1..]),
