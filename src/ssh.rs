@@ -112,6 +112,10 @@ pub fn client_key(pem: &str, passphrase: Option<&str>) -> Result<Arc<PrivateKey>
         pem.replace("\\n", "\n")
     };
     keys::decode_secret_key(pem.trim(), passphrase)
+        .or_else(|error| match padded_ecdsa_scalar(pem.trim()) {
+            Some(padded) => keys::decode_secret_key(&padded, passphrase),
+            None => Err(error),
+        })
         .map(Arc::new)
         .map_err(|e| match e {
             keys::Error::KeyIsEncrypted => {
@@ -119,6 +123,92 @@ pub fn client_key(pem: &str, passphrase: Option<&str>) -> Result<Arc<PrivateKey>
             }
             other => format!("could not be read ({other}): give the private key file's whole text (-----BEGIN OPENSSH PRIVATE KEY----- ...)"),
         })
+}
+
+/// An unencrypted OpenSSH ECDSA key whose private scalar is shorter than its curve's size, with the
+/// scalar padded to it; `None` for any other key.
+///
+/// OpenSSH writes the scalar as an `mpint`, which drops leading zero bytes: one P-256 key in 256 has
+/// a 31-byte scalar. ssh-key 0.7.0-rc.12 (russh's) refuses a scalar shorter than 32 bytes
+/// ("length invalid"), so such a key, valid to OpenSSH, would not be read. The padded key is the
+/// same key. An encrypted key cannot be mended before it is decrypted, and is left as it is.
+fn padded_ecdsa_scalar(pem: &str) -> Option<String> {
+    use base64::Engine as _;
+    const MAGIC: &[u8] = b"openssh-key-v1\0";
+    fn take(rest: &mut &[u8]) -> Option<Vec<u8>> {
+        let length = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+        let value = rest.get(4..4usize.checked_add(length)?)?.to_vec();
+        *rest = &rest[4 + length..];
+        Some(value)
+    }
+    fn put(out: &mut Vec<u8>, value: &[u8]) {
+        out.extend_from_slice(&u32::try_from(value.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(value);
+    }
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.starts_with("-----"))
+        .collect();
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()?;
+    let mut rest = blob.strip_prefix(MAGIC)?;
+    let (cipher, kdf, kdf_options) = (take(&mut rest)?, take(&mut rest)?, take(&mut rest)?);
+    if cipher != b"none" || rest.get(..4)? != 1u32.to_be_bytes() {
+        return None;
+    }
+    rest = &rest[4..];
+    let public = take(&mut rest)?;
+    let private = take(&mut rest)?;
+    let mut section = private.as_slice();
+    let checks = section.get(..8)?.to_vec();
+    section = &section[8..];
+    let kind = take(&mut section)?;
+    let size = match kind.as_slice() {
+        b"ecdsa-sha2-nistp256" => 32,
+        b"ecdsa-sha2-nistp384" => 48,
+        b"ecdsa-sha2-nistp521" => 66,
+        _ => return None,
+    };
+    let (curve, point, scalar, comment) = (
+        take(&mut section)?,
+        take(&mut section)?,
+        take(&mut section)?,
+        take(&mut section)?,
+    );
+    if scalar.is_empty() || scalar.len() >= size {
+        return None;
+    }
+    let mut padded = vec![0u8; size - scalar.len()];
+    padded.extend_from_slice(&scalar);
+    let mut mended = checks;
+    for value in [&kind, &curve, &point, &padded, &comment] {
+        put(&mut mended, value);
+    }
+    // The private section is padded to the cipher's block (8 for none) with 1, 2, 3, ...
+    let mut next = 1u8;
+    while mended.len() % 8 != 0 {
+        mended.push(next);
+        next += 1;
+    }
+    let mut out = MAGIC.to_vec();
+    for value in [&cipher, &kdf, &kdf_options] {
+        put(&mut out, value);
+    }
+    out.extend_from_slice(&1u32.to_be_bytes());
+    put(&mut out, &public);
+    put(&mut out, &mended);
+    let text = base64::engine::general_purpose::STANDARD.encode(out);
+    let lines: Vec<&str> = text
+        .as_bytes()
+        .chunks(70)
+        .filter_map(|chunk| std::str::from_utf8(chunk).ok())
+        .collect();
+    Some(format!(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+        lines.join("\n")
+    ))
 }
 
 /// Where and who to be.
@@ -315,6 +405,33 @@ async fn converse(
 
 #[cfg(test)]
 mod tests {
+    /// A P-256 key ssh-keygen made whose private scalar is 31 bytes (one key in 256 is): a test
+    /// key, made for this test and used nowhere else.
+    const SHORT_SCALAR_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAaAAAABNlY2RzYS
+1zaGEyLW5pc3RwMjU2AAAACG5pc3RwMjU2AAAAQQRZvQOx3i+Fc0vhYpomIQ6g7MPQNMBD
+bnrXqZl1G7P7aUUYEnxrDE3RnB1RYQ5Xwxoo44fPjxY/iq4lwFZbJRKEAAAAqP1YUij9WF
+IoAAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFm9A7HeL4VzS+Fi
+miYhDqDsw9A0wENuetepmXUbs/tpRRgSfGsMTdGcHVFhDlfDGijjh8+PFj+KriXAVlslEo
+QAAAAfedWzVLoaDvGdt6QWgL7HAC9SLsYvUlNS2dpgXvBrFwAAAAxsb29rb3V0LXRlc3QB
+AgMEBQ==
+-----END OPENSSH PRIVATE KEY-----
+";
+
+    #[test]
+    fn an_ecdsa_key_whose_scalar_is_short_is_read_as_openssh_reads_it() {
+        // The key as it is: the SSH library refuses it.
+        assert!(super::keys::decode_secret_key(SHORT_SCALAR_KEY, None).is_err());
+        // lookout pads the scalar: the same key, its public half unchanged.
+        let key = super::client_key(SHORT_SCALAR_KEY, None).expect("read");
+        assert_eq!(
+            key.public_key().to_openssh().unwrap(),
+            "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFm9A7HeL4VzS+FimiYhDqDsw9A0wENuetepmXUbs/tpRRgSfGsMTdGcHVFhDlfDGijjh8+PFj+KriXAVlslEoQ= lookout-test"
+        );
+        // Nothing else is touched.
+        assert_eq!(super::padded_ecdsa_scalar("not a key"), None);
+    }
+
     use super::*;
 
     #[test]

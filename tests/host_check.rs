@@ -63,6 +63,18 @@ fn kind_of(results: &[CheckResult]) -> Option<&str> {
     results[0].failure.as_ref().map(|f| f.kind)
 }
 
+/// A P-256 key ssh-keygen made whose private scalar is 31 bytes: a test key, used nowhere else.
+const SHORT_SCALAR_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAaAAAABNlY2RzYS
+1zaGEyLW5pc3RwMjU2AAAACG5pc3RwMjU2AAAAQQRZvQOx3i+Fc0vhYpomIQ6g7MPQNMBD
+bnrXqZl1G7P7aUUYEnxrDE3RnB1RYQ5Xwxoo44fPjxY/iq4lwFZbJRKEAAAAqP1YUij9WF
+IoAAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFm9A7HeL4VzS+Fi
+miYhDqDsw9A0wENuetepmXUbs/tpRRgSfGsMTdGcHVFhDlfDGijjh8+PFj+KriXAVlslEo
+QAAAAfedWzVLoaDvGdt6QWgL7HAC9SLsYvUlNS2dpgXvBrFwAAAAxsb29rb3V0LXRlc3QB
+AgMEBQ==
+-----END OPENSSH PRIVATE KEY-----
+";
+
 #[tokio::test]
 async fn ed25519_rsa_and_ecdsa_keys_read_plausible_figures_and_find_sshd() {
     let dir = tempfile::tempdir().unwrap();
@@ -70,7 +82,19 @@ async fn ed25519_rsa_and_ecdsa_keys_read_plausible_figures_and_find_sshd() {
     let rsa = key_pair(dir.path(), "client_rsa", "rsa", "");
     let ecdsa = key_pair(dir.path(), "client_ecdsa", "ecdsa", "");
     let locked = key_pair(dir.path(), "client_locked", "ed25519", "correct horse");
-    let sshd = Sshd::start(&[&ed25519.public, &rsa.public, &ecdsa.public, &locked.public]);
+    // One P-256 key in 256 has a 31-byte private scalar, which the SSH library alone refuses: this
+    // is one (a test key), so every run has one, not one run in 256.
+    let short = support::sshd::KeyPair {
+        private: SHORT_SCALAR_KEY.to_owned(),
+        public: "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFm9A7HeL4VzS+FimiYhDqDsw9A0wENuetepmXUbs/tpRRgSfGsMTdGcHVFhDlfDGijjh8+PFj+KriXAVlslEoQ= lookout-test".to_owned(),
+    };
+    let sshd = Sshd::start(&[
+        &ed25519.public,
+        &rsa.public,
+        &ecdsa.public,
+        &locked.public,
+        &short.public,
+    ]);
     let fingerprint = lookout::ssh::HostKey::parse(&sshd.host_key)
         .unwrap()
         .fingerprint();
@@ -84,6 +108,7 @@ async fn ed25519_rsa_and_ecdsa_keys_read_plausible_figures_and_find_sshd() {
         (&ed25519, sshd.host_key.clone(), vec![]),
         (&rsa, fingerprint.clone(), vec![]),
         (&ecdsa, sshd.host_key.clone(), vec![]),
+        (&short, sshd.host_key.clone(), vec![]),
         (
             &locked,
             format!("127.0.0.1 {}", sshd.host_key),
