@@ -406,17 +406,9 @@ async fn converse(
 #[cfg(test)]
 mod tests {
     /// A P-256 key ssh-keygen made whose private scalar is 31 bytes (one key in 256 is): a test
-    /// key, made for this test and used nowhere else.
-    const SHORT_SCALAR_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----
-b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAaAAAABNlY2RzYS
-1zaGEyLW5pc3RwMjU2AAAACG5pc3RwMjU2AAAAQQRZvQOx3i+Fc0vhYpomIQ6g7MPQNMBD
-bnrXqZl1G7P7aUUYEnxrDE3RnB1RYQ5Xwxoo44fPjxY/iq4lwFZbJRKEAAAAqP1YUij9WF
-IoAAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFm9A7HeL4VzS+Fi
-miYhDqDsw9A0wENuetepmXUbs/tpRRgSfGsMTdGcHVFhDlfDGijjh8+PFj+KriXAVlslEo
-QAAAAfedWzVLoaDvGdt6QWgL7HAC9SLsYvUlNS2dpgXvBrFwAAAAxsb29rb3V0LXRlc3QB
-AgMEBQ==
------END OPENSSH PRIVATE KEY-----
-";
+    /// key, made for these tests and used nowhere else (`tests/host_check.rs` logs in with it).
+    const SHORT_SCALAR_KEY: &str = include_str!("../tests/fixtures/ecdsa-short-scalar");
+    const SHORT_SCALAR_PUBLIC: &str = include_str!("../tests/fixtures/ecdsa-short-scalar.pub");
 
     #[test]
     fn an_ecdsa_key_whose_scalar_is_short_is_read_as_openssh_reads_it() {
@@ -426,7 +418,7 @@ AgMEBQ==
         let key = super::client_key(SHORT_SCALAR_KEY, None).expect("read");
         assert_eq!(
             key.public_key().to_openssh().unwrap(),
-            "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFm9A7HeL4VzS+FimiYhDqDsw9A0wENuetepmXUbs/tpRRgSfGsMTdGcHVFhDlfDGijjh8+PFj+KriXAVlslEoQ= lookout-test"
+            SHORT_SCALAR_PUBLIC.trim()
         );
         // Nothing else is touched.
         assert_eq!(super::padded_ecdsa_scalar("not a key"), None);

@@ -130,9 +130,13 @@ impl World {
                     .to_owned()
             })
             .collect();
-        let data = self.moto.data().await;
-        let mut emails = Vec::new();
-        collect_emails(&data, &mut emails);
+        let emails = self
+            .moto
+            .sent_emails()
+            .await
+            .iter()
+            .map(Value::to_string)
+            .collect();
         [wecom, dingtalk, emails]
     }
 
@@ -150,20 +154,6 @@ impl World {
             .expect("the table answers")
             .unwrap_or_else(|| panic!("no incident {key}"))
             .incident
-    }
-}
-
-fn collect_emails(value: &Value, found: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            if map.contains_key("subject") && (map.contains_key("body") || map.contains_key("text"))
-            {
-                found.push(value.to_string());
-            }
-            map.values().for_each(|v| collect_emails(v, found));
-        }
-        Value::Array(items) => items.iter().for_each(|v| collect_emails(v, found)),
-        _ => {}
     }
 }
 

@@ -450,28 +450,6 @@ async fn the_fake_refuses_a_request_mixing_regions_as_tencent_does() {
     );
 }
 
-/// Every message moto's SES accepted, from `/moto-api/data.json`.
-fn sent_emails(data: &Value) -> Vec<Value> {
-    let mut found = Vec::new();
-    fn walk(value: &Value, found: &mut Vec<Value>) {
-        match value {
-            Value::Object(map) => {
-                if map.contains_key("subject")
-                    && (map.contains_key("body") || map.contains_key("text"))
-                {
-                    found.push(value.clone());
-                }
-                map.values().for_each(|v| walk(v, found));
-            }
-            Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
-            _ => {}
-        }
-    }
-    walk(&data["ses"], &mut found);
-    walk(&data["sesv2"], &mut found);
-    found
-}
-
 #[tokio::test]
 async fn email_is_sent_through_ses_with_subject_body_and_recipients() {
     let moto = Moto::start().await;
@@ -479,7 +457,7 @@ async fn email_is_sent_through_ses_with_subject_body_and_recipients() {
     let deliveries = deliver(vec![email(&moto, "alerts@example.com")]).await;
     assert_eq!(deliveries, vec![delivered(1, "email")]);
     let data = moto.data().await;
-    let sent = sent_emails(&data);
+    let sent = support::moto::sent_emails(&data);
     assert_eq!(sent.len(), 1, "{data}");
     let message = sent[0].to_string();
     assert!(
@@ -512,7 +490,7 @@ async fn more_than_fifty_recipients_go_in_several_messages_from_a_named_sender()
         vec![delivered(1, "email")],
         "moto refuses over 50 recipients"
     );
-    let sent = sent_emails(&moto.data().await);
+    let sent = moto.sent_emails().await;
     assert_eq!(sent.len(), 3, "50 + 50 + 20");
     let all = serde_json::to_string(&sent).unwrap();
     for address in &to {

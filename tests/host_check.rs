@@ -63,18 +63,6 @@ fn kind_of(results: &[CheckResult]) -> Option<&str> {
     results[0].failure.as_ref().map(|f| f.kind)
 }
 
-/// A P-256 key ssh-keygen made whose private scalar is 31 bytes: a test key, used nowhere else.
-const SHORT_SCALAR_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----
-b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAaAAAABNlY2RzYS
-1zaGEyLW5pc3RwMjU2AAAACG5pc3RwMjU2AAAAQQRZvQOx3i+Fc0vhYpomIQ6g7MPQNMBD
-bnrXqZl1G7P7aUUYEnxrDE3RnB1RYQ5Xwxoo44fPjxY/iq4lwFZbJRKEAAAAqP1YUij9WF
-IoAAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFm9A7HeL4VzS+Fi
-miYhDqDsw9A0wENuetepmXUbs/tpRRgSfGsMTdGcHVFhDlfDGijjh8+PFj+KriXAVlslEo
-QAAAAfedWzVLoaDvGdt6QWgL7HAC9SLsYvUlNS2dpgXvBrFwAAAAxsb29rb3V0LXRlc3QB
-AgMEBQ==
------END OPENSSH PRIVATE KEY-----
-";
-
 #[tokio::test]
 async fn ed25519_rsa_and_ecdsa_keys_read_plausible_figures_and_find_sshd() {
     let dir = tempfile::tempdir().unwrap();
@@ -85,8 +73,10 @@ async fn ed25519_rsa_and_ecdsa_keys_read_plausible_figures_and_find_sshd() {
     // One P-256 key in 256 has a 31-byte private scalar, which the SSH library alone refuses: this
     // is one (a test key), so every run has one, not one run in 256.
     let short = support::sshd::KeyPair {
-        private: SHORT_SCALAR_KEY.to_owned(),
-        public: "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFm9A7HeL4VzS+FimiYhDqDsw9A0wENuetepmXUbs/tpRRgSfGsMTdGcHVFhDlfDGijjh8+PFj+KriXAVlslEoQ= lookout-test".to_owned(),
+        private: include_str!("fixtures/ecdsa-short-scalar").to_owned(),
+        public: include_str!("fixtures/ecdsa-short-scalar.pub")
+            .trim()
+            .to_owned(),
     };
     let sshd = Sshd::start(&[
         &ed25519.public,
@@ -397,17 +387,7 @@ async fn the_host_check_binary_reads_a_host_of_lookout_yaml_on_a_scheduled_tick(
     else {
         panic!("host-check answers: {}", function.stop().await);
     };
-    let health: Vec<(String, String)> = report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["key"].as_str().unwrap().to_owned(),
-                r["health"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let health = support::lambda::healths(&report);
     let expected: Vec<(String, String)> = [
         ("host:db-1", "ok"),
         ("host:db-1/disk:/", "ok"),

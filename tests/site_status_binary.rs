@@ -244,20 +244,6 @@ async fn outage_tick(state: &str, wecom: &FakeWeCom, canary: &str, minute: u32) 
     }
 }
 
-fn healths_of(report: &Value) -> Vec<(String, String)> {
-    report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["key"].as_str().unwrap().to_owned(),
-                r["health"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn every_target_unreachable_with_the_canary_is_one_monitor_error_and_with_a_healthy_canary_fifty_incidents()
  {
@@ -269,7 +255,7 @@ async fn every_target_unreachable_with_the_canary_is_one_monitor_error_and_with_
 
     // The canary fails too: lookout's own network.
     let report = outage_tick(&state, &wecom, &broken_canary, 0).await;
-    let results = healths_of(&report);
+    let results = support::lambda::healths(&report);
     assert_eq!(results.len(), 51, "{report}");
     assert_eq!(
         results.iter().filter(|(_, h)| h == "suppressed").count(),
@@ -297,7 +283,7 @@ async fn every_target_unreachable_with_the_canary_is_one_monitor_error_and_with_
     // A healthy canary: the targets are down, each its own incident, told in one digest; lookout's
     // own incident closes in the same digest.
     let report = outage_tick(&state, &wecom, &format!("http://{site}/ok"), 1).await;
-    let results = healths_of(&report);
+    let results = support::lambda::healths(&report);
     assert_eq!(
         results.iter().filter(|(_, h)| h == "failing").count(),
         50,

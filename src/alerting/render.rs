@@ -392,6 +392,26 @@ pub fn plain_links(alert: &Alert, style: &Style) -> String {
         .collect()
 }
 
+/// An alert's answer links as HTML anchors on one line ("<a href=…>Acknowledge</a> · …"), the URL
+/// and the words through `escape` (the channel's own HTML escaping); empty without links.
+pub fn html_links(alert: &Alert, style: &Style, escape: &dyn Fn(&str) -> String) -> String {
+    let Some(links) = &alert.links else {
+        return String::new();
+    };
+    links
+        .each()
+        .iter()
+        .map(|(action, url)| {
+            format!(
+                "<a href=\"{}\">{}</a>",
+                escape(url),
+                escape(style.action(*action))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
 /// An alert's answer links as markdown links on one line ("[Acknowledge](…) · [Silence 1 h](…)"),
 /// for the chat markdowns that take `[text](url)`; empty without links. The URLs are lookout's
 /// own (base64url tokens), never a stranger's text.

@@ -11,7 +11,7 @@
 use serde_json::{Value, json};
 
 use super::speedtest::ProviderError;
-use super::speedtest::globalping::{location, measurement_request};
+use super::speedtest::globalping::{location, measurement_request, results_of};
 
 /// Packets a TCP ping sends (Globalping takes 1 to 16).
 const PING_PACKETS: u32 = 3;
@@ -53,11 +53,7 @@ impl Measure {
 
     /// What each probe saw, from a finished (or partly finished) measurement.
     pub fn probes(&self, measurement: &Value) -> Result<Vec<Seen>, ProviderError> {
-        let results = measurement
-            .get("results")
-            .and_then(Value::as_array)
-            .ok_or_else(|| ProviderError("Globalping's answer has no results list".into()))?;
-        Ok(results
+        Ok(results_of(measurement)?
             .iter()
             .filter_map(|entry| {
                 let result = &entry["result"];

@@ -397,22 +397,9 @@ pub fn layout(digest: &Digest, style: &Style) -> Email {
             escape_html(&style.detail(alert, digest.time)),
             escape_html(message),
         ));
-        if let Some(links) = &alert.links {
-            let shown: Vec<String> = links
-                .each()
-                .iter()
-                .map(|(action, url)| {
-                    format!(
-                        "<a href=\"{}\">{}</a>",
-                        escape_html(url),
-                        escape_html(style.action(*action))
-                    )
-                })
-                .collect();
-            rows.push_str(&format!(
-                "<tr><td colspan=\"4\">{}</td></tr>",
-                shown.join(" · ")
-            ));
+        let links = render::html_links(alert, style, &escape_html);
+        if !links.is_empty() {
+            rows.push_str(&format!("<tr><td colspan=\"4\">{links}</td></tr>"));
         }
     }
     let html = format!(

@@ -103,21 +103,11 @@ pub fn text(digest: &Digest, style: &Style) -> String {
 /// An alert's answer links as HTML links on one line ("<a href=…>Acknowledge</a> · …"); empty
 /// without links. The URLs are lookout's own (base64url tokens), escaped all the same.
 fn links(alert: &crate::alerting::Alert, style: &Style) -> String {
-    let Some(links) = &alert.links else {
-        return String::new();
-    };
-    let shown: Vec<String> = links
-        .each()
-        .iter()
-        .map(|(action, url)| {
-            format!(
-                "<a href=\"{}\">{}</a>",
-                escape(url).replace('"', "&quot;"),
-                escape(style.action(*action))
-            )
-        })
-        .collect();
-    format!("\n  {}", shown.join(" · "))
+    let shown = render::html_links(alert, style, &|text| escape(text).replace('"', "&quot;"));
+    if shown.is_empty() {
+        return shown;
+    }
+    format!("\n  {shown}")
 }
 
 /// Reads the Bot API's answer.

@@ -363,18 +363,23 @@ pub async fn one_tick_with_file(function: &str, yaml: &str) -> (HashMap<String, 
     let Outcome::Response(report) = outcome else {
         panic!("{outcome:?}")
     };
-    let healths = report["results"]
+    let healths = healths(&report).into_iter().collect();
+    (healths, report)
+}
+
+/// Each result's incident key and health, from a function's report, in its order.
+pub fn healths(report: &Value) -> Vec<(String, String)> {
+    report["results"]
         .as_array()
-        .expect("results")
-        .iter()
+        .into_iter()
+        .flatten()
         .filter_map(|r| {
             Some((
                 r["key"].as_str()?.to_owned(),
                 r["health"].as_str()?.to_owned(),
             ))
         })
-        .collect();
-    (healths, report)
+        .collect()
 }
 
 fn function_of(binary: &str) -> Option<&'static str> {

@@ -210,6 +210,11 @@ impl Moto {
             .expect("moto creates the identity");
     }
 
+    /// Every message moto's SES accepted (its subject, body, destinations), from its record.
+    pub async fn sent_emails(&self) -> Vec<serde_json::Value> {
+        sent_emails(&self.data().await)
+    }
+
     /// Moto's record of what it accepted (`GET /moto-api/data.json`).
     pub async fn data(&self) -> serde_json::Value {
         reqwest::get(format!("{}/moto-api/data.json", self.url))
@@ -219,4 +224,26 @@ impl Moto {
             .await
             .expect("moto's data is JSON")
     }
+}
+
+/// Every message moto's SES accepted, from `/moto-api/data.json`.
+pub fn sent_emails(data: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut found = Vec::new();
+    fn walk(value: &serde_json::Value, found: &mut Vec<serde_json::Value>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if map.contains_key("subject")
+                    && (map.contains_key("body") || map.contains_key("text"))
+                {
+                    found.push(value.clone());
+                }
+                map.values().for_each(|v| walk(v, found));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+            _ => {}
+        }
+    }
+    walk(&data["ses"], &mut found);
+    walk(&data["sesv2"], &mut found);
+    found
 }

@@ -84,13 +84,17 @@ fn number(value: &Value) -> Option<u64> {
         .map(|f| f.round() as u64)
 }
 
-/// Maps a finished (or partly finished) measurement to nodes.
-pub fn nodes_from(measurement: &Value) -> Result<Vec<SpeedTestNode>, ProviderError> {
-    let results = measurement
+/// A measurement's per-probe results (`results`), or why its answer is not a measurement.
+pub fn results_of(measurement: &Value) -> Result<&Vec<Value>, ProviderError> {
+    measurement
         .get("results")
         .and_then(Value::as_array)
-        .ok_or_else(|| ProviderError("Globalping's answer has no results list".into()))?;
-    Ok(results
+        .ok_or_else(|| ProviderError("Globalping's answer has no results list".into()))
+}
+
+/// Maps a finished (or partly finished) measurement to nodes.
+pub fn nodes_from(measurement: &Value) -> Result<Vec<SpeedTestNode>, ProviderError> {
+    Ok(results_of(measurement)?
         .iter()
         .map(|entry| {
             let probe = &entry["probe"];
