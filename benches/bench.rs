@@ -696,6 +696,7 @@ fn status(rows: &mut Vec<Row>) {
                 up: 1439,
                 down: 1,
                 errors: 0,
+                degraded: 0,
                 p50_ms: Some(120),
                 p95_ms: Some(300),
                 downtime_minutes: 1,

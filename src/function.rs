@@ -160,6 +160,7 @@ fn monitor_of(kind: &CheckType, setup: setup::Setup, store: Arc<dyn state::State
     )
     .with_answers(setup.answers)
     .with_outage_guard(setup.outage)
+    .with_confirmer(setup.confirmer)
 }
 
 /// `--check-config`: reads `lookout.yaml` (or the variables) and every monitor and channel in it,

@@ -25,6 +25,8 @@ pub enum State {
     Error,
     /// Failing in a maintenance window, or while what it depends on failed: not counted.
     Excused,
+    /// Failing from lookout only; probes elsewhere reached it.
+    Degraded,
 }
 
 impl State {
@@ -34,6 +36,7 @@ impl State {
             State::Down => 'd',
             State::Error => 'e',
             State::Excused => 'x',
+            State::Degraded => 'g',
         }
     }
 
@@ -43,6 +46,7 @@ impl State {
             "d" => Some(State::Down),
             "e" => Some(State::Error),
             "x" => Some(State::Excused),
+            "g" => Some(State::Degraded),
             _ => None,
         }
     }
@@ -271,6 +275,9 @@ pub struct Rollup {
     pub down: u32,
     /// The monitor could not check.
     pub errors: u32,
+    /// Failing from lookout only (probes elsewhere reached it): not downtime.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub degraded: u32,
     /// The median response time, ms.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub p50_ms: Option<u64>,
@@ -283,10 +290,12 @@ pub struct Rollup {
 }
 
 impl Rollup {
-    /// Up checks among the checks that said up or down, in per cent; `None` without any.
+    /// Up checks among the checks that said up or down, in per cent; `None` without any. A
+    /// degraded check (reached from elsewhere) counts as up.
     pub fn uptime(&self) -> Option<f64> {
-        let judged = self.up + self.down;
-        (judged > 0).then(|| f64::from(self.up) * 100.0 / f64::from(judged))
+        let up = self.up + self.degraded;
+        let judged = up + self.down;
+        (judged > 0).then(|| f64::from(up) * 100.0 / f64::from(judged))
     }
 
     /// The roll-ups of every monitor in `records` (one day of one function, in time order).
@@ -341,11 +350,16 @@ impl Rollup {
             up: count(State::Up),
             down: count(State::Down),
             errors: count(State::Error),
+            degraded: count(State::Degraded),
             p50_ms: percentile(50),
             p95_ms: percentile(95),
             downtime_minutes: u32::try_from((down_seconds + 59) / 60).unwrap_or(u32::MAX),
         }
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One check of a key, as a roll-up counts it: its time, state and response time.

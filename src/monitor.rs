@@ -16,6 +16,7 @@ use crate::alerting::outage::{self, OutageGuard};
 use crate::alerting::policy::Policy;
 use crate::alerting::state::{Commit, StateStore, Versioned, Write};
 use crate::alerting::{Alert, AlertNote, Digest, Shown};
+use crate::checks::confirm::{Confirmation, Confirmer};
 use crate::checks::{Check, CheckResult, Health, Memory};
 use crate::history::Closed;
 use crate::notify::{self, Channel, Delivery, DeliveryOutcome, Notifier};
@@ -33,6 +34,9 @@ const SETTLE_ATTEMPTS: usize = 3;
 const ROLL_UP_DAYS_BACK: i64 = 7;
 /// The longest the canary is waited for.
 const CANARY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest confirmations from elsewhere are waited for (Globalping's measurements take a few
+/// seconds).
+const CONFIRM_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The invocation a tick runs in: its request id and its deadline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +96,8 @@ pub struct Monitor {
     answers: Option<Signer>,
     /// Tells lookout's own outage from its targets'.
     outage: OutageGuard,
+    /// Confirms failures from elsewhere (monitors with `confirm`).
+    confirmer: Option<Confirmer>,
 }
 
 /// One incident key's part in a tick.
@@ -192,7 +198,13 @@ impl Monitor {
             rolled_up: std::sync::Mutex::new(None),
             answers: None,
             outage: OutageGuard::default(),
+            confirmer: None,
         }
+    }
+
+    /// The same monitor, confirming failures from elsewhere with `confirmer`.
+    pub fn with_confirmer(self, confirmer: Option<Confirmer>) -> Self {
+        Monitor { confirmer, ..self }
     }
 
     /// The same monitor, telling its own outage from its targets' as `guard` says.
@@ -250,6 +262,9 @@ impl Monitor {
         let remembering = !trouble.any();
         let mut checked = self.check(&tick, &previous, invocation).await;
         let own = self.guard(&mut checked, &previous, invocation).await;
+        let confirmations = self
+            .confirm(&tick, &mut checked, &previous, invocation)
+            .await;
         let moment = Moment {
             tick_id: tick.id.clone(),
             time: tick.time,
@@ -266,6 +281,7 @@ impl Monitor {
             &self.policy,
             &channels,
         );
+        remember(&mut entries, confirmations);
         if remembering {
             self.claim(&mut entries, invocation, &mut trouble).await;
         }
@@ -407,6 +423,64 @@ impl Monitor {
             Ok(answer) => answer.status().is_server_error(),
             Err(_) => true,
         }
+    }
+
+    /// Confirm: each failing result of a monitor with `confirm`, failing the way one vantage point
+    /// can make it fail, is measured from elsewhere, all at once, by the checks' deadline (at most
+    /// [`CONFIRM_TIMEOUT`]), unless a confirmation of its incident still stands (see
+    /// [`Confirmation::stands`]). A failure only lookout sees becomes degraded; the alert says
+    /// what the probes saw, or why they could not. Not in a tick of lookout's own outage (the
+    /// guard excused those results). The new confirmations, by key, to keep with the incidents.
+    async fn confirm(
+        &self,
+        tick: &Tick,
+        checked: &mut Checked,
+        previous: &HashMap<String, Versioned>,
+        invocation: &Invocation,
+    ) -> HashMap<String, Confirmation> {
+        let Some(confirmer) = &self.confirmer else {
+            return HashMap::new();
+        };
+        let deadline = invocation
+            .checks_deadline()
+            .min(Instant::now() + CONFIRM_TIMEOUT);
+        let mut standing: Vec<(&mut CheckResult, Confirmation)> = Vec::new();
+        let mut asked = Vec::new();
+        for (watch, results) in self.watches.iter().zip(checked.results.iter_mut()) {
+            for result in results.iter_mut().filter(|r| r.health == Health::Failing) {
+                let Some(elsewhere) = watch.check.elsewhere(result) else {
+                    continue;
+                };
+                let kept = previous
+                    .get(&result.key)
+                    .and_then(|v| v.incident.confirmation.clone())
+                    .filter(|c| c.stands(tick.time, watch.every));
+                match kept {
+                    Some(confirmation) => standing.push((result, confirmation)),
+                    None => asked.push((result, elsewhere)),
+                }
+            }
+        }
+        for (result, confirmation) in standing {
+            confirmation.apply(result, &confirmer.vantage);
+        }
+        let outcomes = join_all(
+            asked
+                .iter()
+                .map(|(_, elsewhere)| confirmer.confirm(elsewhere, deadline)),
+        )
+        .await;
+        let mut confirmations = HashMap::new();
+        for ((result, _), outcome) in asked.into_iter().zip(outcomes) {
+            let confirmation = Confirmation {
+                at: tick.time,
+                outcome,
+            };
+            tracing::info!(key = %result.key, outcome = ?confirmation.outcome, "confirmed from elsewhere");
+            confirmation.apply(result, &confirmer.vantage);
+            confirmations.insert(result.key.clone(), confirmation);
+        }
+        confirmations
     }
 
     /// Admit: true when the tick already finished (a redelivered event), which then changes
@@ -804,6 +878,23 @@ fn decide(
         }
     }
     entries
+}
+
+/// Keeps each new confirmation with its incident, while the incident is not over (a result that
+/// passed, or a flap forgotten, has none to keep).
+fn remember(entries: &mut [Entry], mut confirmations: HashMap<String, Confirmation>) {
+    if confirmations.is_empty() {
+        return;
+    }
+    for entry in entries.iter_mut() {
+        if entry.incident.status == lifecycle::Status::Ok {
+            continue;
+        }
+        if let Some(confirmation) = confirmations.remove(&entry.incident.key) {
+            entry.incident.confirmation = Some(confirmation);
+            entry.dirty = true;
+        }
+    }
 }
 
 /// A failure explained by the failure of what it depends on (a program on a host whose heartbeat

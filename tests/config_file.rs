@@ -1021,3 +1021,86 @@ fn each_points_at_its_key(
         assert!(!shown.contains(token), "{shown}");
     }
 }
+
+#[test]
+fn confirm_is_a_group_of_settings_and_each_channel_says_whether_it_takes_degraded_monitors() {
+    let text = r#"channels:
+  ops: {type: wecom, webhook_url: "${WEBHOOK}"}
+  pager: {type: sms, sdk_app_id: "1400000000", sign_name: lookout, template_id: "123456", phone_numbers: ["+8613800000000"]}
+  quiet: {type: wecom, webhook_url: "${WEBHOOK}", degraded: false}
+  loud: {type: sms, sdk_app_id: "1400000000", sign_name: lookout, template_id: "123456", phone_numbers: ["+8613800000000"], degraded: true}
+monitors:
+  - name: shop
+    type: site
+    url: https://shop.example.com/
+    confirm: {from: globalping, locations: [CN, Europe, "North America"], probes: 5, quorum: 3}
+  - {name: db, type: tcp, address: "db.example.com:5432", confirm: {probes: 3}}
+"#;
+    let file = load(
+        text,
+        &[
+            ("TENCENTCLOUD_SECRET_ID", "id"),
+            ("TENCENTCLOUD_SECRET_KEY", "key"),
+        ],
+    )
+    .expect("valid");
+    let monitors = file.monitors.expect("monitors");
+    assert_eq!(
+        monitors[0].env.get("SITE_CONFIRM"),
+        Some("from=globalping;locations=CN|Europe|North America;probes=5;quorum=3")
+    );
+    assert_eq!(monitors[1].env.get("TCP_CONFIRM"), Some("probes=3"));
+    let policy = &monitors[0].policy;
+    let takes: Vec<bool> = ["ops", "pager", "quiet", "loud"]
+        .iter()
+        .map(|c| policy.takes_degraded(c))
+        .collect();
+    assert_eq!(
+        takes,
+        [true, false, false, true],
+        "SMS is off unless it says so"
+    );
+
+    for (replaced, with, at, said) in [
+        (
+            "confirm: {probes: 3}",
+            "confirm: {probes: 3, quorum: 4}",
+            (11, 69),
+            "quorum 4 is more than the 3 probes asked for",
+        ),
+        (
+            "confirm: {probes: 3}",
+            "confirm: yes",
+            (11, 68),
+            "it takes a mapping of settings",
+        ),
+        (
+            "confirm: {probes: 3}",
+            "confirm: {from: pingdom}",
+            (11, 69),
+            "not a prober lookout has",
+        ),
+        (
+            "degraded: false}",
+            "degraded: maybe}",
+            (4, 61),
+            "not true or false",
+        ),
+    ] {
+        let bad = text.replacen(replaced, with, 1);
+        let error = load(
+            &bad,
+            &[
+                ("TENCENTCLOUD_SECRET_ID", "id"),
+                ("TENCENTCLOUD_SECRET_KEY", "key"),
+            ],
+        )
+        .expect_err(with)
+        .to_string();
+        assert!(error.contains(said), "{with}: {error}");
+        assert!(
+            error.contains(&format!("lookout.yaml:{}:{}", at.0, at.1)),
+            "{with}: {error}"
+        );
+    }
+}

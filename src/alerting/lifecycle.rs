@@ -75,6 +75,10 @@ pub struct Incident {
     /// first; cleared when it ends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answers: Vec<Answer>,
+    /// The last confirmation of the current failure from elsewhere (`confirm`); cleared when it
+    /// ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<crate::checks::confirm::Confirmation>,
 }
 
 /// One channel's part in an incident.
@@ -189,6 +193,7 @@ impl Incident {
             memory: None,
             last_tick: None,
             answers: Vec::new(),
+            confirmation: None,
         }
     }
 
@@ -214,10 +219,10 @@ impl Incident {
         };
         let (state, since, until, step) = match notice {
             Notice::Open { step } => (
-                if self.health == Health::MonitorError {
-                    AlertState::MonitorError
-                } else {
-                    AlertState::Failing
+                match self.health {
+                    Health::MonitorError => AlertState::MonitorError,
+                    Health::Degraded => AlertState::Degraded,
+                    _ => AlertState::Failing,
                 },
                 self.began_at.unwrap_or(self.updated_at),
                 None,
@@ -344,6 +349,9 @@ pub fn observe(
     if ended {
         incident.answers.clear();
     }
+    if incident.status == Status::Ok {
+        incident.confirmation = None;
+    }
     Decision { incident, notices }
 }
 
@@ -399,6 +407,9 @@ fn release(
     // none until the silence ends; then the step that came due, not the steps missed.
     let acknowledged = incident.acknowledged().cloned();
     let silenced = incident.silenced_until(now).is_some();
+    // Degraded (failing from lookout only): the first step, to the channels that take it; never
+    // escalated.
+    let degraded = incident.health == Health::Degraded;
     let mut notices = Vec::new();
     for &channel in channels {
         let progress = incident.channels.entry(channel.to_owned()).or_default();
@@ -411,12 +422,19 @@ fn release(
         }
         // No escalation while it looks recovered (passing, below the recovery threshold), on a
         // tick already applied, nor inside a maintenance window (`judged` is false for both).
-        if judged && incident.status == Status::Open && acknowledged.is_none() && !silenced {
+        let escalating = !degraded || (policy.takes_degraded(channel) && progress.steps_sent == 0);
+        if judged
+            && incident.status == Status::Open
+            && acknowledged.is_none()
+            && !silenced
+            && escalating
+        {
             let began = incident.began_at.unwrap_or(now);
             let age = (now - began).num_minutes();
             if age >= policy.joins_after(channel)
                 && let Some(step) = policy
                     .latest_due_step(age)
+                    .map(|step| if degraded { 0 } else { step })
                     .filter(|step| *step >= progress.steps_sent)
             {
                 progress.steps_sent = step + 1;
@@ -769,6 +787,63 @@ mod tests {
             }
         );
         assert!(sent.iter().all(|(_, c, _)| c != "sms"));
+    }
+
+    #[test]
+    fn a_degraded_monitor_tells_the_channels_that_take_it_once_and_never_escalates() {
+        let policy = Policy {
+            channel_degraded: [("sms".to_owned(), false)].into_iter().collect(),
+            ..Policy::default()
+        };
+        let channels = ["wecom", "sms"];
+        let degraded = |failing: bool| CheckResult {
+            health: if failing {
+                Health::Degraded
+            } else {
+                Health::Ok
+            },
+            ..result(failing)
+        };
+        // Degraded for 70 minutes, then down from everywhere at minute 70, then recovered.
+        let mut state: Option<Incident> = None;
+        let mut sent = Vec::new();
+        for at in 0..=80 {
+            let result = match at {
+                0..70 => degraded(true),
+                70..80 => result(true),
+                _ => result(false),
+            };
+            let decision = observe(
+                state.as_ref(),
+                &result,
+                "site-status",
+                &moment(at, "inv"),
+                &policy,
+                &channels,
+            );
+            for (channel, notice, _) in &decision.notices {
+                let alert = decision.incident.alert("site-status", notice, None);
+                sent.push((at, channel.clone(), notice.clone(), alert.state));
+            }
+            state = Some(deliver_all(decision, "inv"));
+        }
+        let said: Vec<(i64, &str, AlertState)> = sent
+            .iter()
+            .map(|(at, c, _, state)| (*at, c.as_str(), *state))
+            .collect();
+        assert_eq!(
+            said,
+            vec![
+                (0, "wecom", AlertState::Degraded),
+                // Down from everywhere: both hear of it at the step due.
+                (70, "wecom", AlertState::Failing),
+                (70, "sms", AlertState::Failing),
+                (80, "wecom", AlertState::Recovered),
+                (80, "sms", AlertState::Recovered),
+            ],
+            "{sent:?}"
+        );
+        assert_eq!(sent[2].2, Notice::Open { step: 2 });
     }
 
     #[test]

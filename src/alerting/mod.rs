@@ -112,13 +112,18 @@ pub enum AlertState {
     Retired,
     /// Someone said they are on it: no more escalation until it recovers.
     Acknowledged,
+    /// Failing from lookout only: probes elsewhere reach the target. Told once, never escalated.
+    Degraded,
 }
 
 impl AlertState {
     /// True for the states that tell of a failure (its sentence is shown); an ending or an
     /// acknowledgement does not repeat it.
     pub fn tells_failure(self) -> bool {
-        matches!(self, AlertState::Failing | AlertState::MonitorError)
+        matches!(
+            self,
+            AlertState::Failing | AlertState::MonitorError | AlertState::Degraded
+        )
     }
 }
 

@@ -13,7 +13,7 @@ use crate::config::{SettingKey, one};
 /// The fewest monitors a tick must check for their failures to be read as lookout's own.
 pub const MIN_MONITORS: usize = 5;
 /// The failure kinds of a network that reaches nothing.
-pub const REACHABILITY: &[&str] = &["dns", "connect", "timeout", "tls"];
+pub use crate::checks::confirm::REACHABILITY;
 /// The name of the incident of lookout's own outage (after the function: `site-status:lookout`).
 pub const TARGET: &str = "lookout's own network";
 

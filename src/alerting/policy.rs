@@ -22,6 +22,9 @@ pub struct Policy {
     /// only once it is this old.
     /// Keyed by channel name (`after_minutes` of a channel in `lookout.yaml`).
     pub channel_after_minutes: BTreeMap<String, i64>,
+    /// `WECOM_DEGRADED`, `SMS_DEGRADED` (`degraded` of a channel in `lookout.yaml`): whether a
+    /// channel is told of a degraded monitor. Keyed by channel name; a channel not listed is.
+    pub channel_degraded: BTreeMap<String, bool>,
     /// `ALERT_QUIET_HOURS`: local windows in which notifications are held.
     pub quiet_hours: Vec<QuietWindow>,
     /// `ALERT_MAINTENANCE`: when failures are expected and nobody is told (daily local windows,
@@ -39,11 +42,25 @@ impl Default for Policy {
             escalation_minutes: vec![0, 10, 60, 240, 1440],
             repeat_minutes: 1440,
             channel_after_minutes: BTreeMap::new(),
+            channel_degraded: BTreeMap::new(),
             quiet_hours: Vec::new(),
             maintenance: Vec::new(),
             timezone: chrono_tz::Asia::Shanghai,
         }
     }
+}
+
+/// What the policy reads of one channel: its delay and whether it takes degraded monitors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelRule {
+    /// The channel's name (its type's, for a channel from variables).
+    pub channel: &'static str,
+    /// The variable of its delay (`SMS_AFTER_MINUTES`).
+    pub after: &'static str,
+    /// The variable saying whether it is told of degraded monitors (`SMS_DEGRADED`).
+    pub degraded: &'static str,
+    /// Whether it is when the variable is not set.
+    pub degraded_default: bool,
 }
 
 /// A maintenance window: every day between two local times, or once between two moments.
@@ -157,7 +174,7 @@ fn parse_minutes(raw: &str) -> Result<Vec<i64>, String> {
 impl Policy {
     /// Reads and checks the policy; `delays` names each channel type and the variable of its delay
     /// (`("sms", "SMS_AFTER_MINUTES")`: the channel layer's [`crate::notify::delays`]).
-    pub fn from_env(env: &Env, delays: &[(&str, &'static str)]) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env, rules: &[ChannelRule]) -> Result<Self, ConfigError> {
         let defaults = Policy::default();
         let threshold = |var: &'static str, default: u32| {
             env.at_least_one(var, default, "set it to a whole number of ticks, 1 or more")
@@ -201,10 +218,15 @@ impl Policy {
             })?,
         };
         let mut channel_after_minutes = BTreeMap::new();
-        for (channel, variable) in delays {
-            let after = minutes(variable, 0)?;
+        let mut channel_degraded = BTreeMap::new();
+        for rule in rules {
+            let after = minutes(rule.after, 0)?;
             if after > 0 {
-                channel_after_minutes.insert((*channel).to_owned(), after);
+                channel_after_minutes.insert(rule.channel.to_owned(), after);
+            }
+            let degraded = env.flag(rule.degraded)?.unwrap_or(rule.degraded_default);
+            if !degraded {
+                channel_degraded.insert(rule.channel.to_owned(), false);
             }
         }
         Ok(Policy {
@@ -213,6 +235,7 @@ impl Policy {
             escalation_minutes,
             repeat_minutes: minutes("ALERT_REPEAT_MINUTES", defaults.repeat_minutes)?,
             channel_after_minutes,
+            channel_degraded,
             quiet_hours,
             maintenance,
             timezone: crate::alerting::render::Style::from_env(env)?.timezone,
@@ -240,6 +263,11 @@ impl Policy {
             .get(channel)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// True when `channel` is told of a degraded monitor.
+    pub fn takes_degraded(&self, channel: &str) -> bool {
+        self.channel_degraded.get(channel).copied().unwrap_or(true)
     }
 
     /// The age in minutes of escalation step `index` (0-based): the schedule, then repeats.
@@ -281,15 +309,42 @@ mod tests {
         Policy::from_env(
             &Env::from_pairs(pairs.iter().copied()),
             &[
-                ("sms", "SMS_AFTER_MINUTES"),
-                ("wecom", "WECOM_AFTER_MINUTES"),
+                ChannelRule {
+                    channel: "sms",
+                    after: "SMS_AFTER_MINUTES",
+                    degraded: "SMS_DEGRADED",
+                    degraded_default: false,
+                },
+                ChannelRule {
+                    channel: "wecom",
+                    after: "WECOM_AFTER_MINUTES",
+                    degraded: "WECOM_DEGRADED",
+                    degraded_default: true,
+                },
             ],
         )
     }
 
     #[test]
     fn defaults_follow_the_readme() {
-        assert_eq!(policy(&[]).unwrap(), Policy::default());
+        // SMS is not told of degraded monitors unless it says so; the other channels are.
+        assert_eq!(
+            policy(&[]).unwrap(),
+            Policy {
+                channel_degraded: [("sms".to_owned(), false)].into_iter().collect(),
+                ..Policy::default()
+            }
+        );
+        let sms = policy(&[("SMS_DEGRADED", "true"), ("WECOM_DEGRADED", "no")]).unwrap();
+        assert!(sms.takes_degraded("sms") && !sms.takes_degraded("wecom"));
+        assert!(sms.takes_degraded("console"));
+        let bad = policy(&[("SMS_DEGRADED", "sometimes")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad.contains("SMS_DEGRADED") && bad.contains("true or false"),
+            "{bad}"
+        );
     }
 
     #[test]

@@ -85,6 +85,8 @@ impl Style {
             (AlertState::Retired, false) => "NO LONGER MONITORED",
             (AlertState::Acknowledged, true) => "已确认",
             (AlertState::Acknowledged, false) => "ACKNOWLEDGED",
+            (AlertState::Degraded, true) => "局部不可达",
+            (AlertState::Degraded, false) => "DEGRADED",
         }
     }
 
@@ -219,6 +221,13 @@ impl Style {
                         " · the monitor could not check; the target may be fine"
                     });
                 }
+                if alert.state == AlertState::Degraded {
+                    text.push_str(if self.zh() {
+                        " · 其他地区可以访问，不再升级通知"
+                    } else {
+                        " · reachable from elsewhere; not escalated"
+                    });
+                }
                 text
             }
         }
@@ -273,6 +282,7 @@ impl Style {
         for state in [
             AlertState::Failing,
             AlertState::MonitorError,
+            AlertState::Degraded,
             AlertState::Recovered,
             AlertState::Acknowledged,
             AlertState::Retired,
@@ -303,6 +313,7 @@ pub fn headline_state(digest: &Digest) -> AlertState {
     [
         AlertState::Failing,
         AlertState::MonitorError,
+        AlertState::Degraded,
         AlertState::Recovered,
         AlertState::Acknowledged,
     ]

@@ -51,8 +51,9 @@ pub const TYPE: CheckType = CheckType {
         one("server", "DNS_SERVER").hint("set it to a server's address, such as 223.5.5.5, 127.0.0.1:5353 or [2001:db8::53]:53").doc("ask this server (`223.5.5.5`, `[2001:db8::53]:53`, `127.0.0.1:5353`) rather than the system's resolver"),
         one("expect", "DNS_EXPECT").doc("a value one of the records must hold, whole or in part (`192.0.2.10`, `mail.example.com`, `v=spf1`); without it, any record passes"),
         one("timeout_ms", "DNS_TIMEOUT_MS").default("5000").doc("how long each try may take (over UDP, then over TCP when the answer is truncated); default 5000, at most 60000"),
+        super::confirm::key("DNS_CONFIRM"),
     ],
-    variables: &[],
+    variables: super::confirm::VARIABLES,
     host: None,
     validate: |env| read::settings::<DnsSettings>(env).map(drop),
     build: |monitors, _ledger| {
@@ -103,6 +104,9 @@ pub struct DnsSettings {
     /// `DNS_TIMEOUT_MS`.
     #[serde(rename = "timeout_ms", deserialize_with = "read::millis")]
     pub timeout: Duration,
+    /// `DNS_CONFIRM`: probes elsewhere confirm a name that does not resolve before it pages.
+    #[serde(default, deserialize_with = "read::parsed_some")]
+    pub confirm: Option<super::confirm::Confirm>,
 }
 
 impl read::Settings for DnsSettings {
@@ -368,6 +372,25 @@ impl Check for DnsCheck {
 
     fn naming(&self) -> &Naming {
         &self.naming
+    }
+
+    /// A name that does not resolve (no answer, a server failure, no such name): the same name
+    /// and record resolved from elsewhere, by the same server when the monitor names one.
+    fn elsewhere(&self, result: &CheckResult) -> Option<super::confirm::Elsewhere> {
+        let confirm = self.settings.confirm.clone()?;
+        let kind = result.failure.as_ref()?.kind;
+        let record = RECORDS
+            .iter()
+            .find(|(_, r)| *r == self.settings.record)
+            .map(|(word, _)| *word)?;
+        matches!(kind, "timeout" | "servfail" | "nxdomain").then(|| super::confirm::Elsewhere {
+            measure: super::confirm::Measure::Dns {
+                name: self.settings.name.to_ascii(),
+                record: record.to_owned(),
+                resolver: self.settings.server,
+            },
+            confirm,
+        })
     }
 
     async fn run(&self, _tick: &Tick, _memory: &Memory, deadline: Instant) -> Vec<CheckResult> {

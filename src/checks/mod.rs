@@ -246,6 +246,12 @@ pub trait Check: Send + Sync {
     fn local_summary(&self, _results: &[CheckResult]) -> Option<String> {
         None
     }
+
+    /// What probes elsewhere should measure to confirm this failing result (`confirm` of the
+    /// monitor), when its failure is one a single vantage point's network can cause.
+    fn elsewhere(&self, _result: &CheckResult) -> Option<confirm::Elsewhere> {
+        None
+    }
 }
 
 /// A health as local summaries write it.
@@ -256,6 +262,7 @@ pub fn health_word(health: Health) -> &'static str {
         Health::MonitorError => "CANNOT CHECK",
         Health::Maintenance => "maintenance",
         Health::Suppressed => "suppressed",
+        Health::Degraded => "DEGRADED",
     }
 }
 
@@ -341,6 +348,7 @@ impl CheckResult {
                 Health::Failing => State::Down,
                 Health::MonitorError => State::Error,
                 Health::Maintenance | Health::Suppressed => State::Excused,
+                Health::Degraded => State::Degraded,
             },
             kind: match (&self.failure, &self.measurement) {
                 (Some(failure), _) => Some(failure.kind.to_owned()),
@@ -376,9 +384,13 @@ impl CheckResult {
         }
     }
 
-    /// True when the target is down or could not be checked (not inside a maintenance window).
+    /// True when the target is down, could not be checked, or is unreachable from lookout only
+    /// (not inside a maintenance window).
     pub fn is_failing(&self) -> bool {
-        matches!(self.health, Health::Failing | Health::MonitorError)
+        matches!(
+            self.health,
+            Health::Failing | Health::MonitorError | Health::Degraded
+        )
     }
 }
 
@@ -398,6 +410,9 @@ pub enum Health {
     /// Failing while what it depends on fails (a program on a host whose heartbeat is silent): the
     /// host's own alert explains it, so it is not judged and nobody is told; its recovery still is.
     Suppressed,
+    /// Failing from lookout only: probes elsewhere reach the target (see [`confirm`]). An incident
+    /// of its own kind: told to the channels that take it (`degraded`), never escalated.
+    Degraded,
 }
 
 /// Why a target is failing.

@@ -77,13 +77,18 @@ pub const TYPE: CheckType = CheckType {
         list("tls_skip_verify_hosts", "SITE_TLS_SKIP_VERIFY_HOSTS")
             .parameter()
             .doc("hosts whose certificate is not verified"),
+        super::confirm::key("SITE_CONFIRM"),
     ],
     // Each check holds a connection, and Lambda allows 1,024 open descriptors in all: past 900 a
     // tick would run out of them.
-    variables: &[variable("SITE_CONCURRENCY")
-        .default("256")
-        .doc("how many sites are checked at once, all monitors together")
-        .hint("set it to how many URLs may be checked at once, 1 to 900 (each check holds a connection; Lambda allows 1,024 open files)")],
+    variables: &[
+        variable("SITE_CONCURRENCY")
+            .default("256")
+            .doc("how many sites are checked at once, all monitors together")
+            .hint("set it to how many URLs may be checked at once, 1 to 900 (each check holds a connection; Lambda allows 1,024 open files)"),
+        super::speedtest::globalping::BASE_URL,
+        super::speedtest::globalping::TOKEN,
+    ],
     host: None,
     validate: validate_monitor,
     build: build_monitors,
@@ -182,6 +187,9 @@ pub struct SiteSettings {
         deserialize_with = "read::lowercase_list"
     )]
     pub skip_verify_hosts: Vec<String>,
+    /// `SITE_CONFIRM`: probes elsewhere confirm an unreachable site before it pages.
+    #[serde(default, deserialize_with = "read::parsed_some")]
+    pub confirm: Option<super::confirm::Confirm>,
     /// `SITE_CONCURRENCY`: checks in flight at once.
     #[serde(
         rename = "SITE_CONCURRENCY",
@@ -666,6 +674,40 @@ impl Check for SiteCheck {
 
     fn naming(&self) -> &Naming {
         &self.naming
+    }
+
+    /// A site that cannot be reached (no name, no connection, no answer, TLS) or answers a 5xx:
+    /// its URL fetched from elsewhere, without its credentials (nor its query, when that holds a
+    /// secret).
+    fn elsewhere(&self, result: &CheckResult) -> Option<super::confirm::Elsewhere> {
+        let confirm = self.settings.confirm.clone()?;
+        let failure = result.failure.as_ref()?;
+        let status_5xx = matches!(&result.measurement, Measurement::Site(m) if m.status.is_some_and(|s| s >= 500));
+        if !(super::confirm::REACHABILITY.contains(&failure.kind)
+            || (failure.kind == "status" && status_5xx))
+        {
+            return None;
+        }
+        let url = self
+            .settings
+            .urls
+            .iter()
+            .find(|url| self.naming.whole(&display_url(url)) == result.key)?;
+        let mut bare = url.clone();
+        let _ = bare.set_username("");
+        let _ = bare.set_password(None);
+        if matches!(
+            crate::redact::scrub(bare.as_str()),
+            std::borrow::Cow::Owned(_)
+        ) {
+            bare.set_query(None);
+        }
+        Some(super::confirm::Elsewhere {
+            measure: super::confirm::Measure::Http {
+                url: bare.to_string(),
+            },
+            confirm,
+        })
     }
 
     async fn run(&self, tick: &Tick, _memory: &Memory, deadline: Instant) -> Vec<CheckResult> {

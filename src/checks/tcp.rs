@@ -52,8 +52,9 @@ pub const TYPE: CheckType = CheckType {
             .default("14")
             .doc("with `tls`: fewer days of certificate left fails; default 14")
             .hint("set it to a whole number of days, e.g. 14"),
+        super::confirm::key("TCP_CONFIRM"),
     ],
-    variables: &[],
+    variables: super::confirm::VARIABLES,
     host: None,
     validate: |env| read::settings::<TcpSettings>(env).map(drop),
     build: |monitors, _ledger| {
@@ -97,6 +98,9 @@ pub struct TcpSettings {
     pub ca: Vec<CertificateDer<'static>>,
     /// `TCP_CERT_MIN_DAYS`.
     pub cert_min_days: i64,
+    /// `TCP_CONFIRM`: probes elsewhere confirm an unreachable port before it pages.
+    #[serde(default, deserialize_with = "read::parsed_some")]
+    pub confirm: Option<super::confirm::Confirm>,
 }
 
 impl read::Settings for TcpSettings {
@@ -514,6 +518,22 @@ impl Check for TcpCheck {
 
     fn naming(&self) -> &Naming {
         &self.naming
+    }
+
+    /// A port that cannot be reached (no name, no connection, no answer, TLS): a TCP ping to it
+    /// from elsewhere.
+    fn elsewhere(&self, result: &CheckResult) -> Option<super::confirm::Elsewhere> {
+        let confirm = self.settings.confirm.clone()?;
+        let kind = result.failure.as_ref()?.kind;
+        super::confirm::REACHABILITY
+            .contains(&kind)
+            .then(|| super::confirm::Elsewhere {
+                measure: super::confirm::Measure::TcpPing {
+                    host: self.settings.address.host.clone(),
+                    port: self.settings.address.port,
+                },
+                confirm,
+            })
     }
 
     async fn run(&self, tick: &Tick, _memory: &Memory, deadline: Instant) -> Vec<CheckResult> {

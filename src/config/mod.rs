@@ -134,6 +134,23 @@ impl Env {
         }
     }
 
+    /// true or false (yes/no, 1/0), or `None` when unset.
+    pub fn flag(&self, var: &'static str) -> Result<Option<bool>, ConfigError> {
+        match self.get(var) {
+            None => Ok(None),
+            Some(raw) => match raw.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "1" => Ok(Some(true)),
+                "false" | "no" | "0" => Ok(Some(false)),
+                _ => Err(ConfigError::invalid(
+                    var,
+                    raw,
+                    "not true or false",
+                    "set it to true or false",
+                )),
+            },
+        }
+    }
+
     /// A whole number of at least 1, `default` when unset (zero would turn a rule off by accident).
     pub fn at_least_one<T>(
         &self,
@@ -274,6 +291,9 @@ pub enum Shape {
     /// A list of time windows, each `"04:00-04:30"` or `{from: <moment>, to: <moment>}` (written
     /// `<from>/<to>` in its variable).
     Windows,
+    /// A mapping of settings, each one value or a list (`confirm: {probes: 3, locations: [CN,
+    /// Europe]}`), written `probes=3;locations=CN|Europe` in its variable.
+    Group,
 }
 
 /// A span of time written with its unit: `30s`, `5m`, `1h`, `2d` (`0s` is zero).
@@ -408,6 +428,11 @@ pub const fn list(key_name: &'static str, var: &'static str) -> SettingKey {
 /// A key taking a mapping (written `name=value,...` in its variable).
 pub const fn pairs(key_name: &'static str, var: &'static str) -> SettingKey {
     key(key_name, var, Shape::Pairs)
+}
+
+/// A key taking a group of settings (written `name=value;name=a|b` in its variable).
+pub const fn group(key_name: &'static str, var: &'static str) -> SettingKey {
+    key(key_name, var, Shape::Group)
 }
 
 /// A key taking time windows (daily, or one-off `{from, to}` spans).

@@ -398,12 +398,12 @@ fn said(alert: &Alert, time: DateTime<Utc>, style: &Style) -> String {
             "{name} acknowledged via {}",
             alert.answer.as_ref().map_or("-", |a| a.via.as_str())
         ),
-        AlertState::Failing | AlertState::MonitorError => {
+        AlertState::Failing | AlertState::MonitorError | AlertState::Degraded => {
             let age = minutes(alert.since, time);
-            let state = if alert.state == AlertState::Failing {
-                "failing"
-            } else {
-                "cannot be checked"
+            let state = match alert.state {
+                AlertState::Failing => "failing",
+                AlertState::Degraded => "unreachable from lookout only",
+                _ => "cannot be checked",
             };
             let mut line = if age == 0 {
                 format!("{name} {state}")

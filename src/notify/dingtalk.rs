@@ -35,6 +35,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
         one("at_all", "DINGTALK_AT_ALL").doc("`true` or `false`: @-mention everyone"),
     ],
     after_minutes: one("after_minutes", "DINGTALK_AFTER_MINUTES"),
+    degraded: one("degraded", "DINGTALK_DEGRADED").default("true"),
     variables: &[],
     validate: robot::validate::<DingTalk>,
     preview: |digest, style| {

@@ -27,6 +27,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
             .hint("set it to one or more recipients, written as name@example.com, comma-separated"),
     ],
     after_minutes: one("after_minutes", "EMAIL_AFTER_MINUTES").parameter(),
+    degraded: one("degraded", "EMAIL_DEGRADED").default("true"),
     variables: &[],
     validate: |env| read::settings_if_set::<EmailSettings>(env).map(|s| s.is_some()),
     preview: |digest, style| {

@@ -33,6 +33,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
             .hint("set it to feishu (open.feishu.cn) or lark (open.larksuite.com)"),
     ],
     after_minutes: one("after_minutes", "FEISHU_AFTER_MINUTES"),
+    degraded: one("degraded", "FEISHU_DEGRADED").default("true"),
     variables: &[],
     validate: robot::validate::<Feishu>,
     preview: |digest, style| super::pretty(&card(digest, style)),
@@ -149,7 +150,7 @@ pub fn sign(secret: &str, timestamp: i64) -> String {
 pub fn card(digest: &Digest, style: &Style) -> Value {
     let template = match render::headline_state(digest) {
         AlertState::Failing => "red",
-        AlertState::MonitorError => "orange",
+        AlertState::MonitorError | AlertState::Degraded => "orange",
         AlertState::Recovered => "green",
         AlertState::Retired => "grey",
         AlertState::Acknowledged => "blue",

@@ -39,6 +39,10 @@ pub struct ChannelType {
     /// How old an incident must be before this channel joins it (`after_minutes` in
     /// `lookout.yaml`, `WECOM_AFTER_MINUTES`).
     pub after_minutes: crate::config::SettingKey,
+    /// Whether this channel is told of a degraded monitor (failing from lookout only, reachable
+    /// from elsewhere): `degraded` in `lookout.yaml`, `WECOM_DEGRADED`; its default is the type's
+    /// (false for SMS, which wakes people).
+    pub degraded: crate::config::SettingKey,
     /// The function's own variables the type reads that no key stands for (credentials,
     /// endpoints).
     pub variables: &'static [crate::config::SettingKey],
@@ -88,13 +92,22 @@ pub const CHANNEL_TYPES: &[ChannelType] = &[
     webhook::TYPE,
 ];
 
-/// Each channel type and the variable of its delay (`("sms", "SMS_AFTER_MINUTES")`), for
+/// Each channel type's variables the policy reads (`SMS_AFTER_MINUTES`, `SMS_DEGRADED`), for
 /// [`crate::alerting::policy::Policy::from_env`].
-pub fn delays() -> Vec<(&'static str, &'static str)> {
-    CHANNEL_TYPES
-        .iter()
-        .map(|c| (c.name, c.after_minutes.var))
-        .collect()
+pub fn delays() -> Vec<crate::alerting::policy::ChannelRule> {
+    CHANNEL_TYPES.iter().map(ChannelType::rule).collect()
+}
+
+impl ChannelType {
+    /// What the policy reads of a channel of this type named `channel`.
+    pub fn rule(&self) -> crate::alerting::policy::ChannelRule {
+        crate::alerting::policy::ChannelRule {
+            channel: self.name,
+            after: self.after_minutes.var,
+            degraded: self.degraded.var,
+            degraded_default: self.degraded.default == Some("true"),
+        }
+    }
 }
 
 /// The channel type `type:` names, if any.

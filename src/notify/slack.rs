@@ -18,6 +18,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
         .doc("the incoming webhook's URL")
         .hint("set it to the incoming webhook's URL, https://hooks.slack.com/services/...")],
     after_minutes: one("after_minutes", "SLACK_AFTER_MINUTES"),
+    degraded: one("degraded", "SLACK_DEGRADED").default("true"),
     variables: &[],
     validate: robot::validate::<Slack>,
     preview: |digest, style| super::pretty(&request_body(digest, style)),

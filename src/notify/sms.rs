@@ -59,6 +59,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
             .hint("set it to the messages a number may receive a day, e.g. 10 (Tencent's default)"),
     ],
     after_minutes: one("after_minutes", "SMS_AFTER_MINUTES").parameter(),
+    degraded: one("degraded", "SMS_DEGRADED").default("false"),
     variables: &[
         variable("TENCENTCLOUD_SMS_ENDPOINT")
             .default("https://sms.tencentcloudapi.com/")
@@ -524,6 +525,7 @@ pub fn params(digest: &Digest, style: &Style, max_chars: usize) -> Vec<String> {
     let states = [
         AlertState::Failing,
         AlertState::MonitorError,
+        AlertState::Degraded,
         AlertState::Recovered,
         AlertState::Acknowledged,
         AlertState::Retired,
@@ -539,6 +541,7 @@ pub fn params(digest: &Digest, style: &Style, max_chars: usize) -> Vec<String> {
                 (AlertState::Recovered, false) => format!("{n} up"),
                 (AlertState::Retired, false) => format!("{n} removed"),
                 (AlertState::Acknowledged, false) => format!("{n} acked"),
+                (AlertState::Degraded, false) => format!("{n} degraded"),
             })
         })
         .collect();

@@ -31,6 +31,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
             .hint("leave it unset for https://api.telegram.org, or set it to a Bot API proxy"),
     ],
     after_minutes: one("after_minutes", "TELEGRAM_AFTER_MINUTES"),
+    degraded: one("degraded", "TELEGRAM_DEGRADED").default("true"),
     variables: &[],
     validate: robot::validate::<Telegram>,
     preview: |digest, style| text(digest, style),

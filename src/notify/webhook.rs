@@ -30,6 +30,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
             .doc("signs each post"),
     ],
     after_minutes: one("after_minutes", "WEBHOOK_AFTER_MINUTES"),
+    degraded: one("degraded", "WEBHOOK_DEGRADED").default("true"),
     variables: &[],
     validate: robot::validate::<Webhook>,
     preview: |digest, _style| super::pretty(&request_body(digest)),

@@ -25,6 +25,7 @@ pub const TYPE: super::ChannelType = super::ChannelType {
             .hint("set it to mobiles, comma-separated, e.g. 13800001111,13900002222, or @all"),
     ],
     after_minutes: one("after_minutes", "WECOM_AFTER_MINUTES").parameter(),
+    degraded: one("degraded", "WECOM_DEGRADED").default("true"),
     variables: &[],
     validate: robot::validate::<WeCom>,
     preview: |digest, style| markdown(digest, style),
@@ -143,7 +144,7 @@ const ITEM_LIMIT: usize = 1024;
 fn markdown_item(alert: &Alert, style: &Style, now: DateTime<Utc>) -> String {
     let color = match alert.state {
         AlertState::Failing => "warning",
-        AlertState::MonitorError | AlertState::Acknowledged => "comment",
+        AlertState::MonitorError | AlertState::Degraded | AlertState::Acknowledged => "comment",
         AlertState::Recovered | AlertState::Retired => "info",
     };
     // The target and the check's sentence come from outside (host, program and job names, a

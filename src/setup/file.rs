@@ -262,6 +262,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         for kind in notify::CHANNEL_TYPES {
             removed.extend(kind.keys.iter().map(|k| k.var));
             removed.push(kind.after_minutes.var);
+            removed.push(kind.degraded.var);
         }
     }
     let base = env.without(&removed);
@@ -353,12 +354,26 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
             .collect(),
         None => policy.channel_after_minutes.clone(),
     };
+    // Whether each channel is told of degraded monitors: its `degraded`, else its type's default.
+    let degraded: BTreeMap<String, bool> = match &channels {
+        Some(specs) => specs
+            .iter()
+            .filter_map(|c| {
+                let rule = c.kind.rule();
+                let takes = c.env.flag(rule.degraded).ok().flatten();
+                let takes = takes.unwrap_or(rule.degraded_default);
+                (!takes).then(|| (c.name.clone(), false))
+            })
+            .collect(),
+        None => policy.channel_degraded.clone(),
+    };
     let default_channels = match defaults_entries.iter().find(|(k, _)| k.name == "channels") {
         Some((_, node)) => reader.routes(node, &channel_names, "`defaults`")?,
         None => channel_names.clone(),
     };
     let mut policy = policy;
     policy.channel_after_minutes = after.clone();
+    policy.channel_degraded = degraded.clone();
 
     // Monitors.
     let mut monitors: Vec<MonitorSpec> = Vec::new();
@@ -446,6 +461,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         let mut monitor_policy =
             Policy::from_env(&monitor_env, &crate::notify::delays()).map_err(|e| explain(&e))?;
         monitor_policy.channel_after_minutes = after.clone();
+        monitor_policy.channel_degraded = degraded.clone();
         let every = match entries.iter().find(|(k, _)| k.name == "every") {
             None => None,
             Some((_, node)) => {
@@ -771,6 +787,34 @@ impl Reader<'_> {
                     .collect::<Result<Vec<_>, FileError>>()?;
                 Ok(pairs.join(","))
             }
+            (Value::Map(entries), Shape::Group) => {
+                // Each value one word or a list of them: `;`, `|` and `=` separate them.
+                let part = |node: &Node| -> Result<String, FileError> {
+                    let (text, at) = self.scalar(node, key, place)?;
+                    if text.contains([';', '|', '=']) {
+                        return Err(self.fail(
+                            at,
+                            format!("{place}: a value of `{key}` holds ; | or =, which it cannot"),
+                        ));
+                    }
+                    Ok(text)
+                };
+                let pairs = entries
+                    .iter()
+                    .map(|(name, value)| {
+                        let value = match &value.value {
+                            Value::List(items) => items
+                                .iter()
+                                .map(part)
+                                .collect::<Result<Vec<_>, _>>()?
+                                .join("|"),
+                            _ => part(value)?,
+                        };
+                        Ok(format!("{}={value}", name.name))
+                    })
+                    .collect::<Result<Vec<_>, FileError>>()?;
+                Ok(pairs.join(";"))
+            }
             (other, shape) => Err(self.fail(
                 node.at,
                 format!(
@@ -780,6 +824,8 @@ impl Reader<'_> {
                         Shape::One => "a single value",
                         Shape::List => "a list, like [a, b]",
                         Shape::Pairs => "a mapping, like {name: value}",
+                        Shape::Group =>
+                            "a mapping of settings, like {from: globalping, probes: 3, quorum: 2}",
                         Shape::Windows =>
                             "a list of windows, like [\"04:00-04:30\", {from: 2026-12-01T02:00+08:00, to: 2026-12-01T04:00+08:00}]",
                     }
@@ -935,16 +981,16 @@ impl Reader<'_> {
                     ),
                 )
             })?;
-            let mut allowed = vec!["type", "after_minutes"];
+            let mut allowed = vec!["type", "after_minutes", "degraded"];
             allowed.extend(STYLE_KEYS.iter().map(|k| k.key));
             allowed.extend(kind.keys.iter().map(|k| k.key));
             self.known_keys(fields, &allowed, &format!("{place} (type {})", kind.name))?;
-            let after = kind.after_minutes;
+            let (after, degraded) = (kind.after_minutes, kind.degraded);
             let settings: Vec<&SettingKey> = kind
                 .keys
                 .iter()
                 .chain(STYLE_KEYS)
-                .chain(std::iter::once(&after))
+                .chain([&after, &degraded])
                 .collect();
             let vars = self.settings(fields, &settings, &place)?;
             let env = overlay(defaults_env, &vars);
@@ -959,7 +1005,7 @@ impl Reader<'_> {
                         "{place}: {}",
                         in_words(error, &|var| key_of(
                             var,
-                            &[kind.keys, STYLE_KEYS, &[after]]
+                            &[kind.keys, STYLE_KEYS, &[after, degraded]]
                         ))
                     ),
                 )
@@ -1087,6 +1133,13 @@ impl crate::checks::Check for FileMonitor {
 
     fn local_summary(&self, results: &[crate::checks::CheckResult]) -> Option<String> {
         self.check.local_summary(results)
+    }
+
+    fn elsewhere(
+        &self,
+        result: &crate::checks::CheckResult,
+    ) -> Option<crate::checks::confirm::Elsewhere> {
+        self.check.elsewhere(result)
     }
 }
 

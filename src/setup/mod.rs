@@ -116,6 +116,7 @@ pub fn settings() -> Vec<Setting> {
             add(key.setting(None));
         }
         add(kind.after_minutes.setting(None));
+        add(kind.degraded.setting(None));
     }
     settings
 }
@@ -158,6 +159,22 @@ pub struct Setup {
     /// How the function tells its own outage from its targets' (`canary`,
     /// `monitor_outage_ratio`).
     pub outage: crate::alerting::outage::OutageGuard,
+    /// Confirms failures from elsewhere, for a function whose monitors take `confirm`.
+    pub confirmer: Option<crate::checks::confirm::Confirmer>,
+}
+
+/// The confirmer of `kind`'s function, when its check types take `confirm`.
+fn confirmer_of(
+    kind: &CheckType,
+    env: &Env,
+) -> Result<Option<crate::checks::confirm::Confirmer>, SetupError> {
+    let confirms = checks::check_types_of(kind.function)
+        .iter()
+        .any(|t| t.keys.iter().any(|k| k.key == "confirm"));
+    if !confirms {
+        return Ok(None);
+    }
+    crate::checks::confirm::Confirmer::from_env(env).map(Some)
 }
 
 /// The watches and channels of `kind`'s function: the monitors of `file` when there is one, else
@@ -182,6 +199,7 @@ pub async fn assemble_from(
             policy,
             answers: crate::alerting::answers::signer_from(env)?,
             outage: crate::config::read::settings(env)?,
+            confirmer: confirmer_of(kind, env)?,
         });
     };
     let channels = match &file.channels {
@@ -215,6 +233,7 @@ pub async fn assemble_from(
         policy: file.policy,
         answers: crate::alerting::answers::signer_from(env)?,
         outage: crate::config::read::settings(&file.defaults)?,
+        confirmer: confirmer_of(kind, env)?,
     })
 }
 

@@ -27,6 +27,7 @@ fn variable(key: &SettingKey) -> String {
         Shape::List => notes.push("a list"),
         Shape::Pairs => notes.push("a mapping"),
         Shape::Windows => notes.push("time windows"),
+        Shape::Group => notes.push("a mapping of settings"),
     }
     if key.secret {
         notes.push("a secret: `${NAME}`");
@@ -76,7 +77,12 @@ pub fn channel_keys() -> String {
     let mut text = String::from("| type | key | variable it stands for | |\n|---|---|---|---|\n");
     let mut variables: Vec<&SettingKey> = Vec::new();
     for kind in CHANNEL_TYPES {
-        for (i, key) in kind.keys.iter().chain([&kind.after_minutes]).enumerate() {
+        for (i, key) in kind
+            .keys
+            .iter()
+            .chain([&kind.after_minutes, &kind.degraded])
+            .enumerate()
+        {
             let name = if i == 0 {
                 format!("`{}`", kind.name)
             } else {
@@ -84,6 +90,11 @@ pub fn channel_keys() -> String {
             };
             let doc = if key.key == "after_minutes" {
                 "the incident age, in minutes, at which this channel joins; default 0".to_owned()
+            } else if key.key == "degraded" {
+                format!(
+                    "`true`: told (once) of a monitor failing from lookout only while probes elsewhere reach it (see `confirm`); default {}",
+                    key.default.unwrap_or("true")
+                )
             } else {
                 meaning(key)
             };
@@ -147,7 +158,7 @@ pub fn settings_index() -> String {
                 &mut kind
                     .keys
                     .iter()
-                    .chain([&kind.after_minutes])
+                    .chain([&kind.after_minutes, &kind.degraded])
                     .chain(kind.variables)
             ),
         ));

@@ -57,6 +57,7 @@ pub fn message(monitor: &MonitorView, shows: Shows) -> (String, &'static str) {
         Shows::Status => match monitor.now {
             Now::Up => ("up".into(), "#4c1"),
             Now::Down => ("down".into(), "#e05d44"),
+            Now::Degraded => ("degraded".into(), "#fe7d37"),
             Now::MonitorError => ("cannot check".into(), "#dfb317"),
             Now::Maintenance => ("maintenance".into(), "#dfb317"),
             Now::Waiting => ("waiting".into(), "#9f9f9f"),

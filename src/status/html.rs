@@ -67,6 +67,11 @@ fn state_words(language: Language, now: Now) -> &'static str {
     match now {
         Now::Up => words(language, "Up", "正常"),
         Now::Down => words(language, "Down", "故障"),
+        Now::Degraded => words(
+            language,
+            "Degraded: unreachable from one place, reachable from others",
+            "部分地区不可达",
+        ),
         Now::MonitorError => words(language, "Cannot check", "无法检测"),
         Now::Maintenance => words(language, "Maintenance", "维护中"),
         Now::Waiting => words(language, "Waiting for its first ping", "等待首次心跳"),
@@ -78,6 +83,7 @@ fn state_class(now: Now) -> &'static str {
     match now {
         Now::Up => "up",
         Now::Down => "down",
+        Now::Degraded => "degraded",
         Now::MonitorError => "error",
         Now::Maintenance => "maintenance",
         Now::Waiting | Now::NoData => "none",
@@ -91,10 +97,10 @@ header{padding-top:22px}h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.1em;mar
 .overall.operational{background:#1f9d55}.overall.failing{background:#d64545}.overall.degraded{background:#d18b00}\
 .monitor{background:#fff;border:1px solid #e2e5ea;border-radius:8px;padding:12px 14px;margin:10px 0}\
 .head{display:flex;justify-content:space-between;gap:8px;align-items:baseline}.head a{color:inherit;font-weight:600;text-decoration:none}\
-.state{font-size:.9em;font-weight:600}.state.up{color:#1f9d55}.state.down{color:#d64545}.state.error,.state.maintenance{color:#d18b00}.state.none{color:#7a8190}\
+.state{font-size:.9em;font-weight:600}.state.up{color:#1f9d55}.state.down{color:#d64545}.state.error,.state.maintenance,.state.degraded{color:#d18b00}.state.none{color:#7a8190}\
 dl{display:flex;flex-wrap:wrap;gap:4px 18px;margin:6px 0;font-size:.9em}dl div{display:flex;gap:5px}dt{color:#7a8190}dd{margin:0;font-variant-numeric:tabular-nums}\
 .bar{display:flex;gap:1px;height:26px;margin:8px 0 2px}.day{flex:1;border-radius:2px;min-width:2px}\
-.day.up{background:#3cb371}.day.some_downtime{background:#e9b949}.day.down{background:#d64545}.day.no_data{background:#d9dde3}\
+.day.up{background:#3cb371}.day.some_downtime{background:#e9b949}.day.down{background:#d64545}.day.degraded{background:#f0a830}.day.no_data{background:#d9dde3}\
 .legend{display:flex;justify-content:space-between;font-size:.78em;color:#7a8190}\
 svg.spark{width:100%;height:40px;display:block;margin-top:6px}svg.spark polyline{fill:none;stroke:#4a7bd0;stroke-width:1.5}\
 svg.chart{width:100%;height:auto;display:block}svg.chart text{font-size:10px;fill:#7a8190}svg.chart polyline{fill:none;stroke:#4a7bd0;stroke-width:1.5}svg.chart line{stroke:#d9dde3}\

@@ -86,6 +86,8 @@ pub enum Now {
     Up,
     /// Its last check failed.
     Down,
+    /// Its last check failed from lookout only; probes elsewhere reached it.
+    Degraded,
     /// Its last check could not be made.
     MonitorError,
     /// In maintenance, or excused while what it depends on fails.
@@ -101,7 +103,8 @@ pub enum Now {
 pub struct Day {
     /// The day (UTC).
     pub day: NaiveDate,
-    /// `no_data`, `up`, `some_downtime` or `down` (over 5 % down).
+    /// `no_data`, `up`, `degraded` (failing from lookout only, never down), `some_downtime` or
+    /// `down` (over 5 % down).
     pub class: &'static str,
     /// Up checks among judged ones, per cent.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -278,7 +281,10 @@ pub fn page(inputs: &Inputs, now: DateTime<Utc>) -> Page {
     let failing = monitors.iter().filter(|m| m.now == Now::Down).count();
     let overall = if failing > 0 {
         Overall::Failing
-    } else if monitors.iter().any(|m| m.now == Now::MonitorError) {
+    } else if monitors
+        .iter()
+        .any(|m| matches!(m.now, Now::MonitorError | Now::Degraded))
+    {
         Overall::Degraded
     } else {
         Overall::Operational
@@ -364,6 +370,8 @@ fn monitor(
                 .collect();
             if states.iter().any(|(s, _)| *s == State::Down) {
                 Now::Down
+            } else if states.iter().any(|(s, _)| *s == State::Degraded) {
+                Now::Degraded
             } else if states.iter().any(|(s, _)| *s == State::Error) {
                 Now::MonitorError
             } else if states.iter().any(|(s, _)| *s == State::Excused) {
@@ -383,7 +391,7 @@ fn monitor(
     let mut response = Vec::new();
     for (at, state, _, ms) in main.iter().filter(|c| c.0 > since && c.0 <= now) {
         match state {
-            State::Up => day_up += 1,
+            State::Up | State::Degraded => day_up += 1,
             State::Down => day_down += 1,
             _ => {}
         }
@@ -391,25 +399,34 @@ fn monitor(
             response.push((*at, *ms));
         }
     }
+    // Up, down, degraded, minutes down.
+    let counts = |r: &Rollup| {
+        (
+            u64::from(r.up),
+            u64::from(r.down),
+            u64::from(r.degraded),
+            r.downtime_minutes,
+        )
+    };
     let today_counts = series
         .and_then(|s| s.today.get(&key))
-        .map_or((0, 0, 0), |r| {
-            (u64::from(r.up), u64::from(r.down), r.downtime_minutes)
-        });
+        .map_or((0, 0, 0, 0), counts);
     let days: Vec<Day> = (0..DAYS)
         .rev()
         .map(|back| {
             let day = today - Duration::days(back);
-            let (up, down, minutes) = if day == today {
+            let (up, down, degraded, minutes) = if day == today {
                 today_counts
             } else {
-                rollups.get(&(key.as_str(), day)).map_or((0, 0, 0), |r| {
-                    (u64::from(r.up), u64::from(r.down), r.downtime_minutes)
-                })
+                rollups
+                    .get(&(key.as_str(), day))
+                    .map_or((0, 0, 0, 0), |r| counts(r))
             };
-            let uptime = share(up, down);
+            // A degraded check reached the target from elsewhere: up, but not all well.
+            let uptime = share(up + degraded, down);
             let class = match uptime {
                 None => "no_data",
+                Some(_) if down == 0 && degraded > 0 => "degraded",
                 Some(_) if down == 0 => "up",
                 Some(u) if 100.0 - u <= DOWN_DAY_SHARE => "some_downtime",
                 Some(_) => "down",
@@ -423,10 +440,10 @@ fn monitor(
         })
         .collect();
     let over = |n: i64| {
-        let (mut up, mut down) = (today_counts.0, today_counts.1);
+        let (mut up, mut down) = (today_counts.0 + today_counts.2, today_counts.1);
         for back in 1..n {
             if let Some(r) = rollups.get(&(key.as_str(), today - Duration::days(back))) {
-                up += u64::from(r.up);
+                up += u64::from(r.up) + u64::from(r.degraded);
                 down += u64::from(r.down);
             }
         }
@@ -675,6 +692,67 @@ mod tests {
         assert_eq!((page.overall, page.failing), (Overall::Failing, 1));
         records_error(&mut inputs);
         assert_eq!(super::page(&inputs, now()).overall, Overall::Degraded);
+    }
+
+    #[test]
+    fn a_degraded_monitor_is_amber_never_down() {
+        let mut inputs = inputs();
+        let today = now().date_naive();
+        let records = inputs.records.get_mut("site-status").unwrap();
+        // Today's failing checks, and the last one, were failing from lookout only.
+        for record in records.iter_mut().filter(|r| r.at.date_naive() == today) {
+            let shop = &mut record.entries[0];
+            if shop.state == State::Down {
+                shop.state = State::Degraded;
+            }
+        }
+        records.last_mut().unwrap().entries[0].state = State::Degraded;
+        let page = page(&inputs, now());
+        let shop = &page.monitors[0];
+        assert_eq!(shop.now, Now::Degraded);
+        assert_eq!((page.overall, page.failing), (Overall::Degraded, 0));
+        let day = shop.days.last().unwrap();
+        assert_eq!(
+            (day.class, day.uptime, day.downtime_minutes),
+            ("degraded", Some(100.0), 0)
+        );
+        let look = super::super::html::Look {
+            title: "Status".into(),
+            description: None,
+            language: crate::alerting::render::Language::English,
+            timezone: chrono_tz::UTC,
+            link_suffix: String::new(),
+        };
+        let html = super::super::html::page(&look, &page);
+        assert!(
+            html.contains("class=\"day degraded\""),
+            "the day's cell is amber"
+        );
+        assert!(
+            html.contains("class=\"state degraded\""),
+            "the state is amber"
+        );
+        assert_eq!(
+            super::super::badge::message(shop, super::super::badge::Shows::Status).0,
+            "degraded"
+        );
+    }
+
+    #[test]
+    fn ticks_of_lookouts_own_outage_are_no_data_never_downtime() {
+        let mut inputs = inputs();
+        let today = now().date_naive();
+        // Every check of today was excused (lookout's own outage suppressed it).
+        let records = inputs.records.get_mut("site-status").unwrap();
+        for record in records.iter_mut().filter(|r| r.at.date_naive() == today) {
+            record.entries[0].state = State::Excused;
+        }
+        let page = page(&inputs, now());
+        let day = page.monitors[0].days.last().unwrap();
+        assert_eq!(
+            (day.class, day.uptime, day.downtime_minutes),
+            ("no_data", None, 0)
+        );
     }
 
     fn records_error(inputs: &mut Inputs) {

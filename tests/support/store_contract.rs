@@ -28,6 +28,7 @@ pub fn incident(key: &str, failures: u32) -> Incident {
         memory: None,
         last_tick: None,
         answers: Vec::new(),
+        confirmation: None,
     }
 }
 
@@ -387,6 +388,7 @@ pub async fn rollups_are_kept_per_monitor_and_day(store: &dyn StateStore) {
         up: 1440 - down,
         down,
         errors: 0,
+        degraded: 0,
         p50_ms: Some(120),
         p95_ms: None,
         downtime_minutes: down,

@@ -21,6 +21,17 @@ const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
 /// Probes an anonymous caller may ask for in one measurement.
 pub const ANONYMOUS_PROBE_LIMIT: u32 = 50;
 
+/// `GLOBALPING_BASE_URL`: the API, for the speed test and for confirmations.
+pub const BASE_URL: SettingKey = crate::config::variable("GLOBALPING_BASE_URL")
+    .default("https://api.globalping.io")
+    .doc("Globalping's API")
+    .hint("leave it unset for https://api.globalping.io, or set the service's full URL");
+/// `GLOBALPING_TOKEN`: more probes an hour.
+pub const TOKEN: SettingKey = crate::config::variable("GLOBALPING_TOKEN")
+    .stack_secret()
+    .doc("Globalping's token, for a higher limit")
+    .hint("copy the token again from globalping.io: it is printable ASCII without spaces");
+
 /// Where probes should be: `continent:AS`, `country:AS`, `magic:...`, or without a prefix a
 /// continent code (`EU`, `AS`), a country code (`CN`), or a "magic" string (`Europe`, `AS4134`).
 pub fn location(item: &str) -> Value {
@@ -190,6 +201,15 @@ pub struct Globalping {
 impl Globalping {
     /// The provider, with its own HTTP client.
     pub fn new(settings: GlobalpingSettings) -> Result<Self, SetupError> {
+        let mut provider = Globalping::client(settings.base_url, settings.token)?;
+        provider.locations = settings.locations;
+        provider.limit = settings.limit;
+        Ok(provider)
+    }
+
+    /// A client of the API at `base` (with `token`, when given) for measurements of any kind
+    /// ([`Globalping::run`]).
+    pub fn client(base: Url, token: Option<Secret>) -> Result<Self, SetupError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(10))
@@ -197,12 +217,35 @@ impl Globalping {
             .map_err(|e| SetupError::HttpClient(e.without_url().to_string()))?;
         Ok(Globalping {
             http,
-            base: settings.base_url,
-            locations: settings.locations,
-            limit: settings.limit,
-            token: settings.token,
+            base,
+            locations: Vec::new(),
+            limit: 1,
+            token,
             poll_interval: POLL_INTERVAL,
         })
+    }
+
+    /// Creates the measurement `body` asks for and polls it until it finishes, or until shortly
+    /// before `deadline`: the measurement as it stands then (probes still measuring say so).
+    pub async fn run(&self, body: &Value, deadline: Instant) -> Result<Value, ProviderError> {
+        let id = self.create(body, deadline).await?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let poll_until = deadline - DEADLINE_MARGIN.min(left / 2);
+        loop {
+            tokio::time::sleep(self.poll_interval).await;
+            let request =
+                self.authorized(self.http.get(self.url(&format!("v1/measurements/{id}"))));
+            let (status, _, measurement) = exchange(request, poll_until).await?;
+            if status != 200 || !measurement.is_object() {
+                return Err(ProviderError(format!(
+                    "Globalping's answer is not the documented JSON (HTTP {status})"
+                )));
+            }
+            let finished = measurement["status"].as_str() == Some("finished");
+            if finished || Instant::now() + self.poll_interval >= poll_until {
+                return Ok(measurement);
+            }
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -260,7 +303,7 @@ impl Globalping {
                     |r| format!("it resets in {} s", r.as_secs()),
                 );
                 ProviderError(format!(
-                    "Globalping's rate limit was reached ({when}; it counts probes per hour): set GLOBALPING_TOKEN for higher limits, lower GLOBALPING_LIMIT, or measure less often"
+                    "Globalping's rate limit was reached ({when}; it counts probes per hour): set GLOBALPING_TOKEN for higher limits, or ask for fewer probes (GLOBALPING_LIMIT, confirm's probes) less often"
                 ))
             }
         })
@@ -331,24 +374,7 @@ impl SpeedTestProvider for Globalping {
         deadline: Instant,
     ) -> Result<Vec<SpeedTestNode>, ProviderError> {
         let body = measurement_request(target, &self.locations, self.limit);
-        let id = self.create(&body, deadline).await?;
-        let left = deadline.saturating_duration_since(Instant::now());
-        let poll_until = deadline - DEADLINE_MARGIN.min(left / 2);
-        loop {
-            tokio::time::sleep(self.poll_interval).await;
-            let request =
-                self.authorized(self.http.get(self.url(&format!("v1/measurements/{id}"))));
-            let (status, _, measurement) = exchange(request, poll_until).await?;
-            if status != 200 || !measurement.is_object() {
-                return Err(ProviderError(format!(
-                    "Globalping's answer is not the documented JSON (HTTP {status})"
-                )));
-            }
-            let finished = measurement["status"].as_str() == Some("finished");
-            if finished || Instant::now() + self.poll_interval >= poll_until {
-                return nodes_from(&measurement);
-            }
-        }
+        nodes_from(&self.run(&body, deadline).await?)
     }
 }
 

@@ -87,14 +87,8 @@ pub const TYPE: CheckType = CheckType {
             .default("https://tool.chinaz.com")
             .doc("the chinaz-style API")
             .hint("leave it unset for https://tool.chinaz.com, or set the service's full URL"),
-        variable("GLOBALPING_BASE_URL")
-            .default("https://api.globalping.io")
-            .doc("Globalping's API")
-            .hint("leave it unset for https://api.globalping.io, or set the service's full URL"),
-        variable("GLOBALPING_TOKEN")
-            .stack_secret()
-            .doc("Globalping's token, for a higher limit")
-            .hint("copy the token again from globalping.io: it is printable ASCII without spaces"),
+        globalping::BASE_URL,
+        globalping::TOKEN,
     ],
     host: None,
     validate: |env| match SpeedTestCheck::read(env) {
