@@ -10,11 +10,20 @@
 //! | `/ping/<token>/<0-255>` | exit status: 0 success, anything else failure |
 //! | `/ping/<token>/log` | a message only |
 //! | `POST /event/<token>` | a program's change of state on the host, from lookout-agent (JSON), for a `supervisor` monitor's token |
+//! | `/ping/<ping_key>/<slug>[/start\|/fail\|/log\|/<0-255>]` | the same, naming the monitor by its slug under the stack's ping key |
+//! | `/api/push/<token>?status=up\|down&msg=<text>&ping=<ms>` | Uptime Kuma's push: `down` a failure saying `msg`, `up` (or none) a success taking `ping` as its response time; answered `{"ok":true}` |
 //!
-//! Answers: `200` (also for a ping that adds nothing: a repeat within the monitor's minimum
-//! interval, or one older than the last kept); `404` for an unknown token, the same answer by the
-//! same path for every one; `400` for a malformed path, or a resource report lookout does not take
-//! (saying what is wrong, quoting none of it); `413` for a body over 1 MB; `405` for another
+//! `?rid=<uuid>` on a ping names its run (healthchecks' run ids): a start and an end of one rid
+//! make one run, whose duration is kept. A monitor with `methods: post` ignores GET and HEAD pings,
+//! and one with keywords lets the body decide (healthchecks' filters); an ignored ping is answered
+//! `200` and noted, never counted.
+//!
+//! Answers: `200` `OK` (also for a ping that adds nothing: a repeat within the monitor's minimum
+//! interval, or one older than the last kept), with `Ping-Body-Limit` (the bytes of a body kept),
+//! `Access-Control-Allow-Origin: *` and `Cache-Control: no-store`, as healthchecks answers; `404`
+//! for an unknown token or slug, the same answer by the same path for every one; `400` for a
+//! malformed path or run id, or a resource report lookout does not take (saying what is wrong,
+//! quoting none of it); `413` for a body over 1 MB; `405` for another
 //! method; `503` when the store could not keep the ping (the sender should try again), counted in
 //! the store when it answers, so the heartbeat function knows a silence it caused.
 //! An event is kept once, known by its id (a resend, however stamped, is answered `200` and not kept
@@ -43,11 +52,17 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// timeout is 10 s: the answer must still get out).
 const STORE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// A monitor a token stands for.
+/// A monitor a token (or a ping key and a slug) stands for.
 #[derive(Debug, Clone)]
 struct Known {
     name: String,
+    /// The hash its pings are kept under: its token's.
+    record: String,
     min_interval: chrono::Duration,
+    /// Only POST pings count.
+    post_only: bool,
+    /// The body decides the signal.
+    keywords: Option<heartbeat::Keywords>,
 }
 
 /// The ingest function's state: the heartbeat monitors (pings) and the supervisor monitors
@@ -67,6 +82,8 @@ pub struct Answer {
     pub body: String,
     /// The methods the path takes, said with a 405.
     pub allow: &'static str,
+    /// Said as Uptime Kuma says it: `{"ok": ..., "msg": ...}`.
+    pub kuma: bool,
 }
 
 impl Answer {
@@ -75,14 +92,22 @@ impl Answer {
             status,
             body: body.into(),
             allow: "GET, POST, HEAD",
+            kuma: false,
         }
+    }
+
+    /// The same answer in Uptime Kuma's words.
+    fn in_kumas_words(self) -> Self {
+        Answer { kuma: true, ..self }
     }
 
     /// The Function URL response (payload format 2.0).
     pub fn to_response(&self, head: bool) -> Value {
         let mut headers = json!({
-            "content-type": "text/plain; charset=utf-8",
+            "content-type": if self.kuma { "application/json" } else { "text/plain; charset=utf-8" },
             "cache-control": "no-store",
+            "access-control-allow-origin": "*",
+            "ping-body-limit": pings::MAX_OUTPUT_BYTES.to_string(),
         });
         if self.status == 405 {
             headers["allow"] = json!(self.allow);
@@ -92,18 +117,46 @@ impl Answer {
         }
         let body = if head {
             String::new()
+        } else if self.kuma && self.status == 200 {
+            json!({"ok": true}).to_string()
+        } else if self.kuma {
+            json!({"ok": false, "msg": self.body}).to_string()
         } else {
-            format!("{}\n", self.body)
+            self.body.clone()
         };
         json!({"statusCode": self.status, "headers": headers, "body": body})
     }
 }
 
+/// Whom a ping names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who<'a> {
+    /// A monitor's token.
+    Token(&'a str),
+    /// The stack's ping key and a monitor's slug.
+    Slug { key: &'a str, slug: &'a str },
+}
+
+impl Who<'_> {
+    /// The hash a monitor is looked up by: its token's, or its ping key and slug's.
+    fn hash(&self) -> String {
+        match self {
+            Who::Token(token) => pings::token_hash(token),
+            Who::Slug { key, slug } => slug_hash(key, slug),
+        }
+    }
+}
+
+/// The hash a monitor is known by under the ping key `key` and its `slug`.
+fn slug_hash(key: &str, slug: &str) -> String {
+    pings::token_hash(&format!("{key}/{slug}"))
+}
+
 /// What a ping's path asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route<'a> {
-    /// The token.
-    pub token: &'a str,
+    /// Whom it names.
+    pub who: Who<'a>,
     /// What it says.
     pub signal: Signal,
     /// The exit status, when the path gave one.
@@ -115,7 +168,9 @@ pub fn route(path: &str) -> Result<Route<'_>, Answer> {
     let malformed = |why: &str| {
         Answer::new(
             400,
-            format!("malformed ping URL ({why}): use /ping/<token>[/start|/fail|/log|/<0-255>]"),
+            format!(
+                "malformed ping URL ({why}): use /ping/<token>[/start|/fail|/log|/<0-255>] or /ping/<ping_key>/<slug>[/...]"
+            ),
         )
     };
     let path = path.strip_suffix('/').unwrap_or(path);
@@ -132,36 +187,76 @@ pub fn route(path: &str) -> Result<Route<'_>, Answer> {
     if path.contains("..") || path.contains("//") {
         return Err(malformed("empty or dot-dot segments are not taken"));
     }
-    let mut parts = rest.split('/');
-    let token = parts.next().unwrap_or_default();
-    let action = parts.next();
-    if parts.next().is_some() {
-        return Err(malformed("too many segments"));
-    }
+    let parts: Vec<&str> = rest.split('/').collect();
+    let token = parts[0];
     if !is_token_shaped(token) {
         return Err(malformed("a token is letters, digits, - . _ and ~"));
     }
+    let is_action = |part: &str| {
+        matches!(part, "start" | "fail" | "log")
+            || (!part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let (who, action) = match parts[..] {
+        [_] => (Who::Token(token), None),
+        [_, second] if is_action(second) => (Who::Token(token), Some(second)),
+        [_, slug] | [_, slug, _] => {
+            if !slug
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+                || slug.is_empty()
+                || slug.len() > 100
+            {
+                return Err(malformed("unknown action"));
+            }
+            if slug.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err(malformed("a slug is lower case"));
+            }
+            (Who::Slug { key: token, slug }, parts.get(2).copied())
+        }
+        _ => return Err(malformed("too many segments")),
+    };
     let (signal, exit_status) = match action {
         None => (Signal::Success, None),
         Some("start") => (Signal::Start, None),
         Some("fail") => (Signal::Fail, None),
         Some("log") => (Signal::Log, None),
-        Some(code)
-            if !code.is_empty() && code.len() <= 3 && code.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            match code.parse::<u8>() {
-                Ok(0) => (Signal::Success, Some(0)),
-                Ok(status) => (Signal::Fail, Some(status)),
-                Err(_) => return Err(malformed("an exit status is 0 to 255")),
+        Some(code) if !code.is_empty() && code.bytes().all(|b| b.is_ascii_digit()) => {
+            match code.parse::<u8>().ok().filter(|_| code.len() <= 3) {
+                Some(0) => (Signal::Success, Some(0)),
+                Some(status) => (Signal::Fail, Some(status)),
+                None => return Err(malformed("an exit status is 0 to 255")),
             }
         }
         Some(_) => return Err(malformed("unknown action")),
     };
     Ok(Route {
-        token,
+        who,
         signal,
         exit_status,
     })
+}
+
+/// Reads `/api/push/<token>` (Uptime Kuma's push URL): the token, or the answer to give instead.
+fn push_token(path: &str) -> Result<&str, Answer> {
+    let token = path
+        .strip_prefix("/api/push/")
+        .map(|t| t.strip_suffix('/').unwrap_or(t))
+        .unwrap_or_default();
+    if !is_token_shaped(token) || token.contains("..") {
+        return Err(Answer::new(
+            400,
+            "malformed push URL: use /api/push/<token>?status=up|down&msg=<text>&ping=<ms>",
+        )
+        .in_kumas_words());
+    }
+    Ok(token)
+}
+
+/// The value of `name` in a query string (the first, percent-decoded).
+fn query_value(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
 }
 
 /// True when a path segment could be a token (its characters, at most 256 of them): a malformed
@@ -176,6 +271,7 @@ fn is_token_shaped(token: &str) -> bool {
 struct Request<'a> {
     method: &'a str,
     path: &'a str,
+    query: &'a str,
     at: DateTime<Utc>,
     body: Vec<u8>,
 }
@@ -214,6 +310,10 @@ fn request(event: &Value) -> Result<Request<'_>, Answer> {
     Ok(Request {
         method,
         path,
+        query: event
+            .get("rawQueryString")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
         at,
         body,
     })
@@ -234,15 +334,37 @@ impl Ingest {
         programs: Vec<(String, String)>,
         store: SharedLedger,
     ) -> Self {
+        Self::with_ping_key(monitors, programs, store, None)
+    }
+
+    /// The same, each heartbeat monitor also known by its slug under the stack's `ping_key`.
+    pub fn with_ping_key(
+        monitors: Vec<(String, heartbeat::Heartbeat)>,
+        programs: Vec<(String, String)>,
+        store: SharedLedger,
+        ping_key: Option<&crate::config::Secret>,
+    ) -> Self {
+        let mut known = HashMap::new();
+        for (name, h) in monitors {
+            let monitor = Known {
+                record: h.token_hash.clone(),
+                min_interval: chrono::Duration::from_std(h.min_interval)
+                    .unwrap_or(chrono::Duration::MAX),
+                post_only: h.post_only,
+                keywords: h.keywords.clone(),
+                name,
+            };
+            if let Some(key) = ping_key {
+                let slug = h
+                    .slug
+                    .clone()
+                    .unwrap_or_else(|| heartbeat::default_slug(&monitor.name));
+                known.insert(slug_hash(key.expose(), &slug), monitor.clone());
+            }
+            known.insert(h.token_hash, monitor);
+        }
         Ingest {
-            monitors: monitors
-                .into_iter()
-                .map(|(name, h)| {
-                    let min_interval =
-                        chrono::Duration::from_std(h.min_interval).unwrap_or(chrono::Duration::MAX);
-                    (h.token_hash, Known { name, min_interval })
-                })
-                .collect(),
+            monitors: known,
             programs: programs
                 .into_iter()
                 .map(|(name, hash)| (hash, name))
@@ -269,6 +391,9 @@ impl Ingest {
         if request.path == "/event" || request.path.starts_with("/event/") {
             return self.event(&request).await;
         }
+        if request.path.starts_with("/api/push/") {
+            return self.push(&request).await.in_kumas_words();
+        }
         if !matches!(request.method, "GET" | "POST" | "HEAD") {
             return Answer::new(405, "pings are GET, POST or HEAD");
         }
@@ -276,11 +401,78 @@ impl Ingest {
             Ok(route) => route,
             Err(answer) => return answer,
         };
-        // Every unknown token, short or long, takes this same path to the same answer.
-        let hash = pings::token_hash(route.token);
-        let Some(known) = self.monitors.get(&hash) else {
+        let rid = match query_value(request.query, "rid") {
+            None => None,
+            Some(text) => match pings::run_id(&text) {
+                Some(rid) => Some(rid),
+                None => {
+                    return Answer::new(
+                        400,
+                        "malformed rid: a run id is a UUID, like 3f2b8c1e-5d4a-4f8e-9b2c-1a2b3c4d5e6f",
+                    );
+                }
+            },
+        };
+        // Every unknown token or slug, short or long, takes this same path to the same answer.
+        let Some(known) = self.monitors.get(&route.who.hash()) else {
             tracing::info!("a ping with an unknown token: 404");
             return Answer::new(404, "not found: no monitor has this token");
+        };
+        self.keep(known, &request, route.signal, route.exit_status, rid, None)
+            .await
+    }
+
+    /// `/api/push/<token>`: Uptime Kuma's push, as a ping of the monitor the token names.
+    async fn push(&self, request: &Request<'_>) -> Answer {
+        if !matches!(request.method, "GET" | "POST" | "HEAD") {
+            return Answer::new(405, "pushes are GET or POST");
+        }
+        let token = match push_token(request.path) {
+            Ok(token) => token,
+            Err(answer) => return answer,
+        };
+        let Some(known) = self.monitors.get(&pings::token_hash(token)) else {
+            tracing::info!("a push with an unknown token: 404");
+            return Answer::new(404, "Monitor not found or not active.");
+        };
+        let signal = match query_value(request.query, "status").as_deref() {
+            None | Some("up") => Signal::Success,
+            Some("down") => Signal::Fail,
+            Some(_) => return Answer::new(400, "status is up or down"),
+        };
+        // As Kuma reads it: a number of milliseconds, anything else none.
+        let ms = query_value(request.query, "ping")
+            .and_then(|p| p.trim().parse::<f64>().ok())
+            .filter(|ms| ms.is_finite() && (0.0..=1e11).contains(ms))
+            .map(|ms| ms.round() as u64);
+        let msg = query_value(request.query, "msg");
+        let mut request = Request {
+            body: request.body.clone(),
+            ..*request
+        };
+        if let Some(msg) = msg.filter(|m| !m.trim().is_empty() && m != "OK") {
+            request.body = msg.into_bytes();
+        }
+        self.keep(known, &request, signal, None, None, ms).await
+    }
+
+    /// Keeps a ping of `known`: its signal as the monitor's methods and keywords have it.
+    async fn keep(
+        &self,
+        known: &Known,
+        request: &Request<'_>,
+        signal: Signal,
+        exit_status: Option<u8>,
+        rid: Option<String>,
+        ms: Option<u64>,
+    ) -> Answer {
+        let hash = &known.record;
+        let signal = if known.post_only && request.method != "POST" {
+            Signal::Ignored
+        } else if let Some(keywords) = &known.keywords {
+            keywords.signal_of(&String::from_utf8_lossy(&request.body))
+        } else {
+            signal
         };
         // lookout-agent's report is the host's figures, not a job's output; one that is not a
         // report lookout takes is refused whole (its names would become incidents and text).
@@ -292,22 +484,23 @@ impl Ingest {
             }
         };
         let ping = Ping {
-            signal: route.signal,
-            exit_status: route.exit_status,
+            signal,
+            exit_status: exit_status.filter(|_| signal.ends_a_run()),
             at: request.at,
             output: match resources {
                 Some(_) => None,
                 None => pings::output_of(&request.body),
             },
             resources,
+            rid,
+            ms,
         };
-        let written = within_store_wait(self.store.record_ping(
-            &hash,
-            &known.name,
-            &ping,
-            known.min_interval,
-        ))
-        .await;
+        let written =
+            within_store_wait(
+                self.store
+                    .record_ping(hash, &known.name, &ping, known.min_interval),
+            )
+            .await;
         match written {
             Ok(kept) => {
                 tracing::info!(monitor = %known.name, signal = ping.signal.as_str(), kept, "ping");
@@ -404,7 +597,13 @@ async fn build(in_lambda: bool) -> Result<Ingest, SetupError> {
         supervisors = programs.len(),
         "monitors read"
     );
-    Ok(Ingest::new(monitors, programs, store))
+    let ping_key = heartbeat::ping_key(defaults)?;
+    Ok(Ingest::with_ping_key(
+        monitors,
+        programs,
+        store,
+        ping_key.as_ref(),
+    ))
 }
 
 /// The `ingest` binary's `main`: the Lambda loop, or, on a laptop, one ping given as arguments
@@ -451,9 +650,11 @@ async fn ping_once(ingest: &Ingest, args: &[String]) -> ExitCode {
         let mut stdin = std::io::Read::take(std::io::stdin(), MAX_BODY_BYTES as u64 + 1);
         let _ = std::io::Read::read_to_end(&mut stdin, &mut body);
     }
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let event = json!({
         "version": "2.0",
         "rawPath": path,
+        "rawQueryString": query,
         "requestContext": {"http": {"method": method}, "timeEpoch": Utc::now().timestamp_millis()},
         "body": base64::engine::general_purpose::STANDARD.encode(&body),
         "isBase64Encoded": true,
@@ -499,10 +700,10 @@ mod tests {
         );
         for bad in [
             format!("/ping/{token}/256"),
-            format!("/ping/{token}/-1"),
             format!("/ping/{token}/0001"),
-            format!("/ping/{token}/stop"),
-            format!("/ping/{token}/start/x"),
+            format!("/ping/{token}/Backup"),
+            format!("/ping/{token}/backup/stop"),
+            format!("/ping/{token}/a/start/x"),
             format!("/ping/{token}%2Fstart"),
             format!("/ping/../{token}"),
             format!("/ping/{token}/.."),
@@ -513,6 +714,21 @@ mod tests {
             let answer = route(&bad).unwrap_err();
             assert_eq!(answer.status, 400, "{bad}: {answer:?}");
             assert!(!answer.body.contains(token), "{bad}: {answer:?}");
+        }
+        // A second segment that is no action names a monitor by its slug under the ping key.
+        for (path, slug, signal) in [
+            (format!("/ping/{token}/backup"), "backup", Signal::Success),
+            (format!("/ping/{token}/stop"), "stop", Signal::Success),
+            (format!("/ping/{token}/-1"), "-1", Signal::Success),
+            (
+                format!("/ping/{token}/nightly_db-2/start"),
+                "nightly_db-2",
+                Signal::Start,
+            ),
+        ] {
+            let read = route(&path).unwrap();
+            assert_eq!(read.who, Who::Slug { key: token, slug }, "{path}");
+            assert_eq!(read.signal, signal);
         }
         assert_eq!(route("/").unwrap_err().status, 404);
         assert_eq!(route("/pingx/abc").unwrap_err().status, 404);

@@ -15,6 +15,10 @@ pub const MAX_OUTPUT_BYTES: usize = 10 * 1024;
 pub const MIN_TOKEN_CHARS: usize = 16;
 /// The longest token a monitor may have.
 pub const MAX_TOKEN_CHARS: usize = 128;
+/// Runs a record keeps open at once (the oldest is dropped past it: a job that never ends its runs).
+pub const MAX_OPEN_RUNS: usize = 10;
+/// Durations a record keeps, for the usual one (their median).
+pub const MAX_DURATIONS: usize = 20;
 
 /// What a ping says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +32,9 @@ pub enum Signal {
     Fail,
     /// `/ping/<token>/log`: a message only.
     Log,
+    /// A ping the monitor does not count (a GET under `methods: post`, a body no keyword
+    /// matches): answered, noted, never a signal.
+    Ignored,
 }
 
 impl Signal {
@@ -38,14 +45,21 @@ impl Signal {
             Signal::Start => "start",
             Signal::Fail => "fail",
             Signal::Log => "log",
+            Signal::Ignored => "ignored",
         }
     }
 
     /// The signal of a stored name.
     pub fn parse(text: &str) -> Option<Signal> {
-        [Signal::Success, Signal::Start, Signal::Fail, Signal::Log]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            Signal::Success,
+            Signal::Start,
+            Signal::Fail,
+            Signal::Log,
+            Signal::Ignored,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 
     /// True for the signals that end a run (success or failure).
@@ -67,6 +81,32 @@ pub struct Ping {
     pub output: Option<String>,
     /// The host's resources, when its body was lookout-agent's report.
     pub resources: Option<Resources>,
+    /// The run it belongs to (`?rid=<uuid>`, lower case), when it said.
+    pub rid: Option<String>,
+    /// The response time it reported, in milliseconds (Uptime Kuma's `ping`).
+    pub ms: Option<u64>,
+}
+
+/// A run id as healthchecks takes it: a UUID in its 8-4-4-4-12 hex form, any case; `None` for
+/// anything else. Kept in lower case.
+pub fn run_id(text: &str) -> Option<String> {
+    let groups: Vec<&str> = text.split('-').collect();
+    let shaped = groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    shaped.then(|| text.to_ascii_lowercase())
+}
+
+/// A run in progress: its id, when its start gave one, and when it started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// Its run id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rid: Option<String>,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
 }
 
 /// A host's resources as `lookout-agent report` sends them in a ping's body (JSON).
@@ -205,18 +245,89 @@ pub struct PingRecord {
     /// When it came.
     #[serde(default)]
     pub resources_at: Option<DateTime<Utc>>,
+    /// Runs started and not ended, oldest first (at most [`MAX_OPEN_RUNS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<Run>,
+    /// How long the last ending's run took, in seconds, when it ended one it knew the start of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_duration: Option<i64>,
+    /// The last runs' durations, in seconds, oldest first (at most [`MAX_DURATIONS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub durations: Vec<i64>,
+    /// The run id of the last ping kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_rid: Option<String>,
+    /// The response time the last ping reported (Uptime Kuma's `ping`), in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_ms: Option<u64>,
+    /// Pings answered and not counted (see [`Signal::Ignored`]), and the last one's time.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ignored: u64,
+    /// When the last ignored ping came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored_at: Option<DateTime<Utc>>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl PingRecord {
     /// True when `ping` is worth keeping over this record: newer than its last ping, and not the
     /// same signal again within `min_interval` (a resource report always is: its figures are new).
+    /// An ignored ping is noted at most once per `min_interval`; a ping of another run (its run id
+    /// differs) is never a repeat.
     pub fn takes(&self, ping: &Ping, min_interval: chrono::Duration) -> bool {
-        ping.at > self.last_at
+        if ping.signal == Signal::Ignored {
+            return self
+                .ignored_at
+                .is_none_or(|at| ping.at - at >= min_interval);
+        }
+        let another_run = ping.rid.is_some() && ping.rid != self.last_rid;
+        let newer = ping.at > self.last_at || (another_run && ping.at == self.last_at);
+        newer
             && (ping.signal != self.last_signal
                 || ping.at - self.last_at >= min_interval
-                || ping.resources.is_some())
+                || ping.resources.is_some()
+                || another_run)
     }
 
+    /// The runs still open: [`PingRecord::runs`], or for a record kept before runs were, its last
+    /// start when no ending came after it.
+    pub fn open_runs(&self) -> Vec<Run> {
+        if !self.runs.is_empty() {
+            return self.runs.clone();
+        }
+        self.started_at
+            .filter(|started| self.ended_at.is_none_or(|ended| *started > ended))
+            .map(|started_at| {
+                vec![Run {
+                    rid: None,
+                    started_at,
+                }]
+            })
+            .unwrap_or_default()
+    }
+
+    /// The usual duration of a run, in seconds: the median of the last ones, when there are any.
+    pub fn usual_duration(&self) -> Option<i64> {
+        median(self.durations.clone())
+    }
+
+    /// The usual duration of the runs before the last one (what the last one is compared with).
+    pub fn usual_before_last(&self) -> Option<i64> {
+        let before = self.durations.len().saturating_sub(1);
+        median(self.durations[..before].to_vec())
+    }
+}
+
+/// The median of `values` (the upper one of an even count), when there are any.
+fn median(mut values: Vec<i64>) -> Option<i64> {
+    values.sort_unstable();
+    (!values.is_empty()).then(|| values[values.len() / 2])
+}
+
+impl PingRecord {
     /// The record after `ping` (`previous` is the record before it, if any).
     pub fn after(previous: Option<&PingRecord>, monitor: &str, ping: &Ping) -> PingRecord {
         let mut record = previous.cloned().unwrap_or(PingRecord {
@@ -230,23 +341,55 @@ impl PingRecord {
             output: None,
             resources: None,
             resources_at: None,
+            runs: Vec::new(),
+            last_duration: None,
+            durations: Vec::new(),
+            last_rid: None,
+            last_ms: None,
+            ignored: 0,
+            ignored_at: None,
         });
         record.monitor = monitor.to_owned();
+        if ping.signal == Signal::Ignored {
+            record.ignored += 1;
+            record.ignored_at = Some(ping.at);
+            return record;
+        }
+        record.runs = record.open_runs();
         if ping.resources.is_some() {
             record.resources.clone_from(&ping.resources);
             record.resources_at = Some(ping.at);
         }
         record.last_at = ping.at;
         record.last_signal = ping.signal;
+        record.last_rid.clone_from(&ping.rid);
+        if ping.ms.is_some() {
+            record.last_ms = ping.ms;
+        }
         match ping.signal {
             Signal::Success | Signal::Fail => {
                 record.ended_at = Some(ping.at);
                 record.ended_ok = ping.signal == Signal::Success;
                 record.exit_status = ping.exit_status;
                 record.output.clone_from(&ping.output);
+                record.last_duration = record.end_run(ping);
+                if let Some(seconds) = record.last_duration {
+                    record.durations.push(seconds);
+                    let excess = record.durations.len().saturating_sub(MAX_DURATIONS);
+                    record.durations.drain(..excess);
+                }
             }
             Signal::Start => {
                 record.started_at = Some(ping.at);
+                // A start without a run id replaces the last one without (a run that never
+                // ended: the job crashed); one with a run id is a run of its own.
+                record.runs.retain(|run| run.rid != ping.rid);
+                record.runs.push(Run {
+                    rid: ping.rid.clone(),
+                    started_at: ping.at,
+                });
+                let excess = record.runs.len().saturating_sub(MAX_OPEN_RUNS);
+                record.runs.drain(..excess);
                 if ping.output.is_some() {
                     record.output.clone_from(&ping.output);
                 }
@@ -256,8 +399,31 @@ impl PingRecord {
                     record.output.clone_from(&ping.output);
                 }
             }
+            Signal::Ignored => {}
         }
         record
+    }
+
+    /// Ends the run `ending` belongs to; its duration in seconds when its start is known. With a
+    /// run id, the run of that id (none: no other run ends, as healthchecks does); without, the
+    /// last run without one, else the last run (whose duration is not known: its start said a run
+    /// id the end did not).
+    fn end_run(&mut self, ending: &Ping) -> Option<i64> {
+        let at = match &ending.rid {
+            Some(rid) => self
+                .runs
+                .iter()
+                .position(|run| run.rid.as_ref() == Some(rid))?,
+            None => match self.runs.iter().rposition(|run| run.rid.is_none()) {
+                Some(at) => at,
+                None => {
+                    self.runs.pop();
+                    return None;
+                }
+            },
+        };
+        let run = self.runs.remove(at);
+        Some((ending.at - run.started_at).num_seconds().max(0))
     }
 }
 
@@ -314,6 +480,8 @@ mod tests {
                 + chrono::Duration::seconds(second),
             output: None,
             resources: None,
+            rid: None,
+            ms: None,
         }
     }
 
@@ -387,6 +555,44 @@ mod tests {
         let next_tick = PingRecord::after(Some(&reported), "web-1", &ping(Signal::Success, 60));
         assert_eq!(next_tick.resources, Some(report));
         assert_eq!(next_tick.resources_at, Some(report_ping.at));
+    }
+
+    #[test]
+    fn run_ids_are_uuids_in_any_case_kept_in_lower_case() {
+        assert_eq!(
+            run_id("04603D8B-EDF4-4E85-8F61-24BEDBCAAB59").as_deref(),
+            Some("04603d8b-edf4-4e85-8f61-24bedbcaab59")
+        );
+        for bad in [
+            "12345",
+            "684e2e73-017e-465f-8149-d70b7c5aaa490",
+            "684e2e73017e465f8149d70b7c5aaa49",
+            "{684e2e73-017e-465f-8149-d70b7c5aaa49}",
+            "684e2e73-017e-465f-8149-d70b7c5aaa4g",
+            "",
+        ] {
+            assert_eq!(run_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_start_without_a_run_id_replaces_the_last_one_and_the_usual_run_is_the_median() {
+        let mut record = PingRecord::after(None, "job", &ping(Signal::Start, 0));
+        record = PingRecord::after(Some(&record), "job", &ping(Signal::Start, 60));
+        assert_eq!(record.open_runs().len(), 1, "the crashed run is replaced");
+        for (start, end) in [(100, 130), (200, 290), (300, 310)] {
+            record = PingRecord::after(Some(&record), "job", &ping(Signal::Start, start));
+            record = PingRecord::after(Some(&record), "job", &ping(Signal::Success, end));
+        }
+        assert_eq!(record.durations, [30, 90, 10]);
+        assert_eq!(record.usual_duration(), Some(30));
+        assert_eq!(record.usual_before_last(), Some(90), "30 and 90: the upper");
+        // A record kept before runs were: its last start, unended, is its open run.
+        let old = PingRecord {
+            runs: Vec::new(),
+            ..PingRecord::after(None, "job", &ping(Signal::Start, 0))
+        };
+        assert_eq!(old.open_runs().len(), 1);
     }
 
     #[test]

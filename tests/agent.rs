@@ -28,6 +28,8 @@ struct Received {
     down: AtomicBool,
     /// The next requests answered 429 (throttled), as a Function URL past its concurrency does.
     throttled: std::sync::atomic::AtomicUsize,
+    /// Each ping kept, as its path after the token and its query: `/start?rid=...`, `?rid=...`.
+    runs: Mutex<Vec<String>>,
 }
 
 /// A stand-in for the ingest's `/event/<token>` and `/ping/<token>`: records every post it keeps,
@@ -38,10 +40,29 @@ async fn fake_ingest() -> (String, Arc<Received>) {
     let received = Arc::new(Received::default());
     let router = Router::new()
         .route(
+            "/ping/{token}/start",
+            post(
+                |State(r): State<Arc<Received>>,
+                 Path(token): Path<String>,
+                 uri: axum::http::Uri| async move {
+                    if token != TOKEN {
+                        return StatusCode::NOT_FOUND;
+                    }
+                    if r.down.load(Ordering::SeqCst) {
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+                    r.runs.lock().unwrap().push(format!("/start{query}"));
+                    StatusCode::OK
+                },
+            ),
+        )
+        .route(
             "/{kind}/{token}",
             post(
                 |State(r): State<Arc<Received>>,
                  Path((kind, token)): Path<(String, String)>,
+                 uri: axum::http::Uri,
                  headers: axum::http::HeaderMap,
                  body: String| async move {
                     let digest =
@@ -68,6 +89,10 @@ async fn fake_ingest() -> (String, Arc<Received>) {
                     }
                     if token != TOKEN {
                         return StatusCode::NOT_FOUND;
+                    }
+                    if kind == "ping" {
+                        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+                        r.runs.lock().unwrap().push(query);
                     }
                     r.posts.lock().unwrap().push((kind, token, body));
                     StatusCode::OK
@@ -580,6 +605,14 @@ async fn report_posts_plausible_figures_of_this_machine_as_the_hosts_heartbeat()
     );
     assert_eq!(report["processes"][running.as_str()], true, "{report}");
     assert_eq!(report["processes"]["no-such-daemon"], false, "{report}");
+    // A run from cron: its start, then the report, under one run id the ingest takes.
+    let runs = received.runs.lock().unwrap().clone();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let rid = runs[1]
+        .strip_prefix("?rid=")
+        .expect("the report names its run");
+    assert!(lookout::pings::run_id(rid).is_some(), "{rid}");
+    assert_eq!(runs[0], format!("/start?rid={rid}"));
 
     // The ingest away: tried again until the next report would be due (10 s here), not kept for
     // later, and the exit says it did not arrive.

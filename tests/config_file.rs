@@ -1104,3 +1104,46 @@ monitors:
         );
     }
 }
+
+#[test]
+fn defaults_take_the_stacks_own_settings_and_refuse_a_short_ping_key() {
+    let text = r#"defaults:
+  canary: https://www.example.com/
+  ping_key: "${PING_KEY}"
+monitors:
+  - {name: backup, type: heartbeat, token: "${TOKEN}", methods: post, success_keywords: [OK], slug: nightly}
+"#;
+    let env = [
+        ("PING_KEY", "pk-0123456789abcdef"),
+        ("TOKEN", "tk-0123456789abcdef"),
+    ];
+    let file = load(text, &env).expect("valid");
+    assert_eq!(
+        file.defaults.get("HEARTBEAT_PING_KEY"),
+        Some("pk-0123456789abcdef")
+    );
+    let error = load(
+        text,
+        &[("PING_KEY", "short"), ("TOKEN", "tk-0123456789abcdef")],
+    )
+    .expect_err("a short key")
+    .to_string();
+    assert!(
+        error.contains("lookout.yaml:3:13") && error.contains("ping_key"),
+        "{error}"
+    );
+    assert!(!error.contains("short\""), "the key is not shown: {error}");
+    let twice = text.replace(
+        "slug: nightly}",
+        "slug: nightly}\n  - {name: nightly, type: heartbeat, token: \"tk-fedcba9876543210\"}",
+    );
+    // Two monitors with one slug stop the ingest and the heartbeat function at start.
+    let file = load(&twice, &env).expect("the file itself reads");
+    let error = lookout::checks::heartbeat::monitors(
+        &file.defaults,
+        file.declared(&lookout::checks::heartbeat::TYPE),
+    )
+    .expect_err("one slug twice")
+    .to_string();
+    assert!(error.contains("the same slug"), "{error}");
+}

@@ -101,7 +101,7 @@ async fn the_ingest_function_answers_every_row_of_the_protocol_and_never_prints_
     };
 
     // A run of the backup: start, a log line, exit status 0.
-    let ok = (200, "OK\n".to_owned());
+    let ok = (200, "OK".to_owned());
     assert_eq!(
         send("GET", format!("/ping/{BACKUP_TOKEN}/start"), vec![], at(0)).await,
         ok
@@ -204,7 +204,7 @@ async fn the_ingest_function_answers_every_row_of_the_protocol_and_never_prints_
         format!("/ping/..%2F{WEB1_TOKEN}"),
         format!("/ping/{WEB1_TOKEN}%2Fstart"),
         format!("/ping/{WEB1_TOKEN}/256"),
-        format!("/ping/{WEB1_TOKEN}/restart"),
+        format!("/ping/{WEB1_TOKEN}/Restart"),
         format!("/ping/{WEB1_TOKEN}/start/now"),
     ] {
         let (status, body) = send("GET", path.clone(), vec![], at(42)).await;
@@ -356,6 +356,8 @@ async fn ping(
         at,
         output: output.map(str::to_owned),
         resources: None,
+        rid: None,
+        ms: None,
     };
     store
         .record_ping(
@@ -599,9 +601,10 @@ monitors:
     assert_eq!(
         messages,
         vec![
-            "failing-job failed with exit status 2 at 02:20; last output: pg_dump: error: connection refused | exit 2",
+            "failing-job failed with exit status 2 at 02:20 after 20 min, usually 10 min; last output: pg_dump: error: connection refused | exit 2",
             "silent-job silent for 1 d 55 min (last ping 12-01 02:10, expected by the schedule \"0 2 * * *\" (Asia/Shanghai) + 1 h)",
-            "hanging-job has been running for 1 h 5 min (started 02:00), longer than its grace of 1 h",
+            // Each job ran 10 min the night before.
+            "hanging-job has been running for 1 h 5 min (started 02:00), longer than its grace of 1 h; its runs usually take 10 min",
         ]
     );
 }
@@ -626,6 +629,8 @@ async fn on_dynamodb_the_later_of_two_racing_pings_stays_and_both_functions_shar
                 at: at(base),
                 output: Some("begin".into()),
                 resources: None,
+                rid: None,
+                ms: None,
             },
             Ping {
                 signal: Signal::Success,
@@ -633,6 +638,8 @@ async fn on_dynamodb_the_later_of_two_racing_pings_stays_and_both_functions_shar
                 at: at(base + 30),
                 output: None,
                 resources: None,
+                rid: None,
+                ms: None,
             },
         );
         let (a, b) = if round % 2 == 0 {
@@ -671,6 +678,8 @@ async fn on_dynamodb_the_later_of_two_racing_pings_stays_and_both_functions_shar
         at: at(735),
         output: None,
         resources: None,
+        rid: None,
+        ms: None,
     };
     assert!(
         !store
@@ -684,6 +693,8 @@ async fn on_dynamodb_the_later_of_two_racing_pings_stays_and_both_functions_shar
         at: at(10),
         output: None,
         resources: None,
+        rid: None,
+        ms: None,
     };
     assert!(
         !store
@@ -712,7 +723,7 @@ async fn on_dynamodb_the_later_of_two_racing_pings_stays_and_both_functions_shar
             Duration::from_secs(30),
         )
         .await;
-    assert_eq!(response(answer), (200, "OK\n".to_owned()));
+    assert_eq!(response(answer), (200, "OK".to_owned()));
     let heartbeat_api = RuntimeApi::start().await;
     let heartbeat = heartbeat_api
         .spawn(env!("CARGO_BIN_EXE_heartbeat"), &env)
@@ -1079,6 +1090,8 @@ monitors:
                     disks: [("/".to_owned(), disk)].into(),
                     processes: Default::default(),
                 }),
+                rid: None,
+                ms: None,
             };
             store
                 .record_ping(&hash, "web-1", &ping, chrono::Duration::seconds(10))
@@ -1207,6 +1220,8 @@ monitors:
                     at: tick - chrono::Duration::minutes(ping_age),
                     output: None,
                     resources: None,
+                    rid: None,
+                    ms: None,
                 };
                 store
                     .record_ping(&token_hash(token), "host", &ping, chrono::Duration::zero())

@@ -23,6 +23,7 @@ async fn each_part_of_the_contract(new: impl AsyncFn() -> Box<dyn StateStore>) {
     contract::budgets_count_to_their_limit(new().await.as_ref()).await;
     contract::events_are_kept_once_in_order(new().await.as_ref()).await;
     contract::resource_reports_outlast_plain_pings(new().await.as_ref()).await;
+    contract::runs_overlap_and_end_by_their_ids(new().await.as_ref()).await;
     contract::ingest_refusals_are_counted_per_minute(new().await.as_ref()).await;
     contract::history_is_kept_per_tick_and_read_by_day(new().await.as_ref()).await;
     contract::rollups_are_kept_per_monitor_and_day(new().await.as_ref()).await;

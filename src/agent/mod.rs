@@ -333,12 +333,30 @@ fn report(args: &[String]) -> ExitCode {
     runtime.block_on(async {
         loop {
             let started = tokio::time::Instant::now();
+            let within = sender::RIDE_OUT.min(every);
+            // A run from cron (`--once`) is one run of a job: started, then ended by the report,
+            // under one run id, so a report that hangs is a run too long, and its duration kept.
+            let rid = once.then(|| run_id(&settings.host));
+            if let Some(rid) = &rid {
+                let tail = format!("/start?rid={rid}");
+                if !matches!(
+                    ingest
+                        .post_riding_out_at("ping", &tail, String::new(), false, within)
+                        .await,
+                    sender::Posted::Kept
+                ) {
+                    tracing::warn!("the run's start did not reach the ingest");
+                }
+            }
+            let tail = rid.map(|rid| format!("?rid={rid}")).unwrap_or_default();
             let sent = match host::read(&settings.host, &disks, &processes).await {
                 Ok(resources) => {
                     let body = serde_json::to_string(&resources).unwrap_or_default();
                     // A busy ingest is tried again for a minute (at most until the next report).
-                    let within = sender::RIDE_OUT.min(every);
-                    match ingest.post_riding_out("ping", body, true, within).await {
+                    match ingest
+                        .post_riding_out_at("ping", &tail, body, true, within)
+                        .await
+                    {
                         sender::Posted::Kept => true,
                         sender::Posted::Later(why)
                         | sender::Posted::Refused(why)
@@ -363,6 +381,26 @@ fn report(args: &[String]) -> ExitCode {
             tokio::time::sleep_until(started + every).await;
         }
     })
+}
+
+/// A run id for one run of `report --once`: a UUID's form, unique to the host, the process and the
+/// moment (the ingest takes any; healthchecks' form is what it checks).
+fn run_id(host: &str) -> String {
+    use sha2::Digest as _;
+    let seed = format!(
+        "{host}/{}/{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    );
+    let h = hex::encode(sha2::Sha256::digest(seed.as_bytes()));
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
 }
 
 /// The agent's `main`.
@@ -390,5 +428,17 @@ pub fn main() -> ExitCode {
             eprintln!("{USAGE}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_id_is_a_uuid_the_ingest_takes() {
+        let rid = run_id("web-1");
+        assert_eq!(crate::pings::run_id(&rid), Some(rid.clone()), "{rid}");
+        assert_ne!(rid, run_id("web-2"));
     }
 }

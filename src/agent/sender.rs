@@ -78,7 +78,12 @@ impl Ingest {
 
     /// Posts `body` to `/<kind>/<token>` (`event` or `ping`).
     pub async fn post(&self, kind: &str, body: String, json: bool) -> Posted {
-        let url = format!("{}/{kind}/{}", self.base, self.token.expose());
+        self.post_at(kind, "", body, json).await
+    }
+
+    /// As [`Ingest::post`], to `<kind>/<token><tail>` (`/start?rid=...`).
+    pub async fn post_at(&self, kind: &str, tail: &str, body: String, json: bool) -> Posted {
+        let url = format!("{}/{kind}/{}{tail}", self.base, self.token.expose());
         // Behind the stack's shield (CloudFront signing for the Function URL), a POST's body is
         // taken only with its SHA-256 said; without the shield it is not looked at.
         let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
@@ -115,11 +120,23 @@ impl Ingest {
         json: bool,
         within: Duration,
     ) -> Posted {
+        self.post_riding_out_at(kind, "", body, json, within).await
+    }
+
+    /// As [`Ingest::post_riding_out`], to `<kind>/<token><tail>`.
+    pub async fn post_riding_out_at(
+        &self,
+        kind: &str,
+        tail: &str,
+        body: String,
+        json: bool,
+        within: Duration,
+    ) -> Posted {
         let deadline = Instant::now() + within;
         let (posted, attempts) = crate::retry::retry(RIDE_OUT_BACKOFF, deadline, |_| {
             let body = body.clone();
             async move {
-                match self.post(kind, body, json).await {
+                match self.post_at(kind, tail, body, json).await {
                     Posted::Kept => Ok(()),
                     other => Err(other),
                 }

@@ -39,6 +39,9 @@ use ingest::{IngestCheck, IngestVerdict};
 /// The function's name, as deployed.
 pub const FUNCTION: &str = "heartbeat";
 
+/// What a heartbeat monitor remembers until its first ping: when a tick first saw it.
+const FIRST_SEEN: &str = "first_seen";
+
 /// The part of a monitor's keys that stands for its resource report as a whole.
 const REPORT_PART: &str = "resources";
 
@@ -63,6 +66,7 @@ pub const TYPE: CheckType = CheckType {
         kind("late", "心跳超时", "silent"),
         kind("job_failed", "任务失败", "job failed"),
         kind("run_too_long", "任务运行超时", "run too long"),
+        kind("never_reported", "从未上报", "never reported"),
         ingest::INGEST_REFUSED,
     ],
     keys: &[
@@ -76,12 +80,108 @@ pub const TYPE: CheckType = CheckType {
         one("disk_max", "HEARTBEAT_DISK_MAX").doc("the highest used % of each of `disks`"),
         list("disks", "HEARTBEAT_DISKS").doc("the mount points `disk_max` judges (absolute, letters, digits, `/ . _ -` only), as for `type: host`; default `[\"/\"]`. Only these are judged, whatever else a report lists; one the report does not give is a monitor error saying to add `--disk`"),
         list("processes", "HEARTBEAT_PROCESSES").doc("processes that must run, by exact name as `pgrep -x` matches it (1 to 15 letters, digits, `.` `_` `-`, not starting with `-`)"),
+        one("methods", "HEARTBEAT_METHODS").default("any").hint("set it to any or post").doc("`post`: only POST pings count; a GET or HEAD (a link preview, a crawler) is answered and ignored; default `any`"),
+        list("success_keywords", "HEARTBEAT_SUCCESS_KEYWORDS").doc("with any keyword list set, the ping's body decides: a body holding one of these (case-sensitive) is a success, whatever the URL said"),
+        list("failure_keywords", "HEARTBEAT_FAILURE_KEYWORDS").doc("a body holding one of these is a failure (checked first)"),
+        list("start_keywords", "HEARTBEAT_START_KEYWORDS").doc("a body holding one of these is a start (checked after failure and success)"),
+        one("filter_default", "HEARTBEAT_FILTER_DEFAULT").default("ignore").hint("set it to ignore or fail").doc("with keywords: a body holding none of them is ignored (`ignore`, the default) or a failure (`fail`)"),
+        one("slug", "HEARTBEAT_SLUG").hint("use 1 to 100 lower-case letters, digits, - or _ (not start, fail, log or a number)").doc("the monitor's name in `/ping/<ping_key>/<slug>` URLs; default its name in lower case, other characters as `-`"),
+        one("never_reported", "HEARTBEAT_NEVER_REPORTED").default("wait").hint("set it to wait or alert").doc("`alert`: a monitor that has not pinged within `period` + `grace` of the first tick that saw it fails (\"never reported\"); `wait` (the default): it waits for its first ping"),
     ],
-    variables: &[variable("INGEST_FUNCTION_NAME").stack().doc("the ingest function, whose throttles and errors explain a silence")],
+    variables: &[
+        variable("INGEST_FUNCTION_NAME").stack().doc("the ingest function, whose throttles and errors explain a silence"),
+        PING_KEY,
+    ],
     host: None,
     validate: |env| Heartbeat::read(env).map(|_| ()),
     build: build_monitors,
 };
+
+/// `ping_key` in `defaults` (`HEARTBEAT_PING_KEY`): the stack-wide key of `/ping/<ping_key>/<slug>`
+/// URLs, for people who prefer a monitor's name to a token per job.
+pub const PING_KEY: SettingKey = one("ping_key", "HEARTBEAT_PING_KEY")
+    .secret()
+    .hint("give it 16 to 128 letters, digits, - . _ or ~ from the stack's secret: ping_key: \"${PING_KEY}\"")
+    .doc("in `defaults`: the key of `/ping/<ping_key>/<slug>` URLs, one for the whole stack; give it as `\"${PING_KEY}\"` from the stack's secret. Without it, slug URLs answer 404");
+
+/// The stack's ping key (`HEARTBEAT_PING_KEY`, `ping_key` in `defaults`), checked as a token is.
+pub fn ping_key(env: &Env) -> Result<Option<crate::config::Secret>, ConfigError> {
+    match env.get(PING_KEY.var) {
+        None => Ok(None),
+        Some(key) if pings::is_token(key) => Ok(Some(crate::config::Secret::new(key.to_owned()))),
+        Some(key) => Err(ConfigError::invalid(
+            PING_KEY.var,
+            "<redacted>",
+            format!(
+                "{} characters, not 16 to 128 letters, digits, - . _ or ~",
+                key.chars().count()
+            ),
+            PING_KEY.hint,
+        )),
+    }
+}
+
+/// The slug a monitor named `name` gets when it names none: its name in lower case, each other
+/// character than a letter, a digit, `-` or `_` as `-`.
+pub fn default_slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// True for a slug: 1 to 100 lower-case letters, digits, `-` or `_`, and not a word a ping's URL
+/// gives another meaning (`start`, `fail`, `log`, an exit status).
+pub fn is_slug(slug: &str) -> bool {
+    (1..=100).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_'))
+        && !matches!(slug, "start" | "fail" | "log")
+        && !slug.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// What a ping's body says, when a monitor's keywords decide (healthchecks' order: failure,
+/// success, start; then the default).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Keywords {
+    /// A body holding one of these is a success.
+    pub success: Vec<String>,
+    /// ... a failure (checked first).
+    pub failure: Vec<String>,
+    /// ... a start.
+    pub start: Vec<String>,
+    /// A body holding none is a failure (else it is ignored).
+    pub default_fail: bool,
+}
+
+impl Keywords {
+    /// The signal `body` gives (case-sensitive substrings).
+    pub fn signal_of(&self, body: &str) -> pings::Signal {
+        let holds = |words: &[String]| {
+            words
+                .iter()
+                .any(|w| !w.is_empty() && body.contains(w.as_str()))
+        };
+        if holds(&self.failure) {
+            pings::Signal::Fail
+        } else if holds(&self.success) {
+            pings::Signal::Success
+        } else if holds(&self.start) {
+            pings::Signal::Start
+        } else if self.default_fail {
+            pings::Signal::Fail
+        } else {
+            pings::Signal::Ignored
+        }
+    }
+}
 
 /// The heartbeat monitors of the configuration, by name: those `lookout.yaml` declares (each one's
 /// name and settings, when it has `monitors`), else the one `HEARTBEAT_TOKEN` describes (named
@@ -110,12 +210,22 @@ pub fn monitors(
     }
 }
 
-/// Refuses two monitors with one token: a ping could not say which of them it is.
+/// Refuses two monitors with one token, or one slug: a ping could not say which of them it is.
 fn each_token_once<'a>(
     monitors: impl Iterator<Item = (&'a str, &'a Heartbeat)>,
 ) -> Result<(), ConfigError> {
     let mut seen: HashMap<&str, &str> = HashMap::new();
+    let mut slugs: HashMap<String, &str> = HashMap::new();
     for (name, heartbeat) in monitors {
+        let slug = heartbeat.slug.clone().unwrap_or_else(|| default_slug(name));
+        if let Some(first) = slugs.insert(slug.clone(), name) {
+            return Err(ConfigError::invalid(
+                "HEARTBEAT_SLUG",
+                &slug,
+                format!("monitors {first:?} and {name:?} have the same slug"),
+                "give one of them a `slug` of its own: a ping by slug names its monitor by it",
+            ));
+        }
         if let Some(first) = seen.insert(&heartbeat.token_hash, name) {
             return Err(ConfigError::invalid(
                 "HEARTBEAT_TOKEN",
@@ -157,6 +267,14 @@ pub struct Heartbeat {
     pub timezone: Tz,
     /// The host's resource limits, judged on lookout-agent's reports.
     pub limits: Limits,
+    /// Only POST pings count (`methods: post`).
+    pub post_only: bool,
+    /// The body decides the signal, when any keyword list is set.
+    pub keywords: Option<Keywords>,
+    /// Its slug (`slug`), when it named one (else its name's: [`default_slug`]).
+    pub slug: Option<String>,
+    /// A monitor that never pinged fails after `period` + `grace` (`never_reported: alert`).
+    pub never_reported_alert: bool,
 }
 
 /// A span of time (`30s`, `5m`, `1h`, `2d`), at most 366 days.
@@ -237,6 +355,53 @@ struct HeartbeatKeys {
     min_interval: Duration,
     #[serde(rename = "@limits")]
     limits: Limits,
+    #[serde(deserialize_with = "methods")]
+    methods: bool,
+    #[serde(default)]
+    success_keywords: Vec<String>,
+    #[serde(default)]
+    failure_keywords: Vec<String>,
+    #[serde(default)]
+    start_keywords: Vec<String>,
+    #[serde(deserialize_with = "filter_default")]
+    filter_default: bool,
+    #[serde(default, deserialize_with = "slug")]
+    slug: Option<String>,
+    #[serde(deserialize_with = "never_reported")]
+    never_reported: bool,
+}
+
+/// One of two words, as a flag: `yes` when it is the second.
+fn either<'de, D: serde::Deserializer<'de>>(d: D, no: &str, yes: &str) -> Result<bool, D::Error> {
+    let text = String::deserialize(d)?;
+    match text.trim().to_ascii_lowercase() {
+        t if t == no => Ok(false),
+        t if t == yes => Ok(true),
+        _ => Err(Problem::new(format!("not {no} or {yes}")).error()),
+    }
+}
+
+fn methods<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    either(d, "any", "post")
+}
+
+fn filter_default<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    either(d, "ignore", "fail")
+}
+
+fn never_reported<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    either(d, "wait", "alert")
+}
+
+fn slug<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let slug = String::deserialize(d)?;
+    if !is_slug(&slug) {
+        return Err(Problem::new(
+            "not a slug (lower-case letters, digits, - or _; not start, fail, log or a number)",
+        )
+        .error());
+    }
+    Ok(Some(slug))
 }
 
 impl read::Settings for HeartbeatKeys {
@@ -278,6 +443,18 @@ impl Heartbeat {
             min_interval: keys.min_interval,
             timezone: crate::config::timezone(env)?,
             limits: keys.limits,
+            post_only: keys.methods,
+            keywords: (!(keys.success_keywords.is_empty()
+                && keys.failure_keywords.is_empty()
+                && keys.start_keywords.is_empty()))
+            .then_some(Keywords {
+                success: keys.success_keywords,
+                failure: keys.failure_keywords,
+                start: keys.start_keywords,
+                default_fail: keys.filter_default,
+            }),
+            slug: keys.slug,
+            never_reported_alert: keys.never_reported,
         })
     }
 
@@ -364,6 +541,30 @@ pub struct HeartbeatMeasurement {
     /// The last run's exit status, when it reported one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_status: Option<u8>,
+    /// How long the last run took, in seconds, when its start was known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run_seconds: Option<i64>,
+    /// The usual run: the median of the last 20, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usual_run_seconds: Option<i64>,
+    /// Runs started and not ended.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub open_runs: usize,
+    /// The response time the last ping reported (Uptime Kuma's `ping`), in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_ms: Option<u64>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// "2 h 14 min, usually 41 min": a run's duration and the usual one, as messages say them.
+fn run_words(seconds: i64, usual: Option<i64>) -> String {
+    match usual {
+        Some(usual) => format!("{}, usually {}", words(seconds), words(usual)),
+        None => words(seconds),
+    }
 }
 
 /// The metric points of a heartbeat: seconds since its last ping, per monitor.
@@ -389,6 +590,7 @@ pub fn judge(
     name: &str,
     record: Option<&PingRecord>,
     now: DateTime<Utc>,
+    first_seen: DateTime<Utc>,
 ) -> (
     Health,
     Option<Failure>,
@@ -402,29 +604,57 @@ pub fn judge(
         next_due: None,
         silent_seconds: record.map(|r| (now - r.last_at).num_seconds().max(0)),
         exit_status: record.and_then(|r| r.exit_status),
-    };
-    let Some(record) = record else {
-        return (Health::Ok, None, None, measurement);
+        last_run_seconds: record.and_then(|r| r.last_duration),
+        usual_run_seconds: record.and_then(PingRecord::usual_duration),
+        open_runs: record.map_or(0, |r| r.open_runs().len()),
+        response_ms: record.and_then(|r| r.last_ms),
     };
     let grace = chrono::Duration::from_std(heartbeat.grace).unwrap_or(chrono::Duration::MAX);
-    let running = record
-        .started_at
-        .filter(|started| record.ended_at.is_none_or(|ended| *started > ended));
+    let open = record.map(PingRecord::open_runs).unwrap_or_default();
+    let running = open.first().map(|run| run.started_at);
     // The last sign of life a schedule counts from: the last ending, else the start of the first run.
-    let Some(last) = record.ended_at.or(running) else {
-        // Only log messages so far: not yet a heartbeat.
+    let Some(last) = record.and_then(|r| r.ended_at).or(running) else {
+        // Never pinged (or only log messages so far): not yet a heartbeat. With
+        // `never_reported: alert`, one expected since the first tick that saw it is silent.
+        if heartbeat.never_reported_alert
+            && let Some(due) = heartbeat.due_after(first_seen)
+            && now > due + grace
+        {
+            measurement.status = "never_reported";
+            let failure = Failure {
+                kind: "never_reported",
+                message: format!(
+                    "{name} has never reported since it was added at {} (expected {}): is lookout-agent installed, or the job's ping in place?",
+                    heartbeat.local(first_seen, now),
+                    heartbeat.expectation()
+                ),
+            };
+            return (Health::Failing, Some(failure), Some(due), measurement);
+        }
+        return (Health::Ok, None, None, measurement);
+    };
+    let Some(record) = record else {
         return (Health::Ok, None, None, measurement);
     };
     let due = heartbeat.due_after(last);
     measurement.next_due = due;
     if let Some(started) = running {
+        // Each open run is judged: the oldest one past its grace is too long.
         let limit = started + grace;
         if now > limit {
             measurement.status = "running_too_long";
+            let others = match open.len() {
+                1 => String::new(),
+                n => format!("; {n} runs are open"),
+            };
+            let usual = record
+                .usual_duration()
+                .map(|u| format!("; its runs usually take {}", words(u)))
+                .unwrap_or_default();
             let failure = Failure {
                 kind: "run_too_long",
                 message: format!(
-                    "{name} has been running for {} (started {}), longer than its grace of {}{}",
+                    "{name} has been running for {} (started {}), longer than its grace of {}{usual}{others}{}",
                     words((now - started).num_seconds()),
                     heartbeat.local(started, now),
                     words(grace.num_seconds()),
@@ -458,10 +688,14 @@ pub fn judge(
             .exit_status
             .map(|s| format!(" with exit status {s}"))
             .unwrap_or_default();
+        let ran = record
+            .last_duration
+            .map(|d| format!(" after {}", run_words(d, record.usual_before_last())))
+            .unwrap_or_default();
         let failure = Failure {
             kind: "job_failed",
             message: format!(
-                "{name} failed{status} at {}{}",
+                "{name} failed{status} at {}{ran}{}",
                 heartbeat.local(ended, now),
                 last_output(record)
             ),
@@ -665,6 +899,10 @@ fn unread(key: String, name: String, error: &str) -> CheckResult {
             next_due: None,
             silent_seconds: None,
             exit_status: None,
+            last_run_seconds: None,
+            usual_run_seconds: None,
+            open_runs: 0,
+            response_ms: None,
         }),
     )
 }
@@ -687,7 +925,7 @@ impl Check for HeartbeatCheck {
         &self.naming
     }
 
-    async fn run(&self, tick: &Tick, _memory: &Memory, deadline: Instant) -> Vec<CheckResult> {
+    async fn run(&self, tick: &Tick, memory: &Memory, deadline: Instant) -> Vec<CheckResult> {
         let Some(heartbeat) = &self.heartbeat else {
             return Vec::new();
         };
@@ -708,8 +946,18 @@ impl Check for HeartbeatCheck {
             Err(error) => return vec![unread(key, name, error)],
         };
         let record = records.get(&heartbeat.token_hash);
+        // When the monitor was first seen, kept until its first ping (`never_reported`).
+        let first_seen = memory
+            .get(&key)
+            .and_then(|m| m.get(FIRST_SEEN))
+            .and_then(|t| serde_json::from_value::<DateTime<Utc>>(t.clone()).ok())
+            .unwrap_or(tick.time)
+            .min(tick.time);
         let (mut health, mut failure, since, measurement) =
-            judge(heartbeat, &name, record, tick.time);
+            judge(heartbeat, &name, record, tick.time, first_seen);
+        let remembered = record
+            .is_none()
+            .then(|| serde_json::json!({ FIRST_SEEN: first_seen }));
         // Silence the ingest's refusals explain is not the host's: shown, not judged (the
         // ingest's own result says why), and what its report would have said waits too. A
         // silence too young for CloudWatch to have counted the refusals that would explain it
@@ -730,7 +978,7 @@ impl Check for HeartbeatCheck {
             health,
             failure,
             measurement: Measurement::Heartbeat(measurement),
-            memory: None,
+            memory: remembered,
             since,
         }];
         if let Some(record) = record
@@ -808,6 +1056,34 @@ impl Check for HeartbeatCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keywords_decide_failure_first_then_success_then_start() {
+        let keywords = Keywords {
+            success: vec!["SUCCESS".into(), "done".into()],
+            failure: vec!["FAIL".into()],
+            start: vec!["START".into()],
+            default_fail: false,
+        };
+        assert_eq!(keywords.signal_of("SUCCESS!"), Signal::Success);
+        assert_eq!(keywords.signal_of("all done"), Signal::Success);
+        assert_eq!(keywords.signal_of("SUCCESS but FAIL"), Signal::Fail);
+        assert_eq!(keywords.signal_of("STARTING"), Signal::Start);
+        assert_eq!(
+            keywords.signal_of("success"),
+            Signal::Ignored,
+            "case-sensitive"
+        );
+        let strict = Keywords {
+            default_fail: true,
+            ..keywords
+        };
+        assert_eq!(strict.signal_of("nothing"), Signal::Fail);
+        assert_eq!(default_slug("Nightly Backup.DB_2"), "nightly-backup-db_2");
+        assert!(
+            is_slug("nightly-backup") && !is_slug("start") && !is_slug("42") && !is_slug("Backup")
+        );
+    }
     use crate::pings::Signal;
     use chrono::TimeZone;
 
@@ -838,6 +1114,8 @@ mod tests {
                 at,
                 output: None,
                 resources: None,
+                rid: None,
+                ms: None,
             },
         )
     }
@@ -940,15 +1218,18 @@ mod tests {
         let host = heartbeat(&[("HEARTBEAT_PERIOD", "1m"), ("HEARTBEAT_GRACE", "30s")]).unwrap();
         let last = record(Signal::Success, local(10, 3));
         let at = |m: i64, s: i64| local(10, 3) + chrono::Duration::seconds(m * 60 + s);
-        assert_eq!(judge(&host, "web-1", Some(&last), at(1, 30)).0, Health::Ok);
-        let (health, failure, since, m) = judge(&host, "web-1", Some(&last), at(12, 0));
+        assert_eq!(
+            judge(&host, "web-1", Some(&last), at(1, 30), at(1, 30)).0,
+            Health::Ok
+        );
+        let (health, failure, since, m) = judge(&host, "web-1", Some(&last), at(12, 0), at(12, 0));
         assert_eq!((health, m.status), (Health::Failing, "late"));
         assert_eq!(since, Some(local(10, 4)));
         assert_eq!(
             failure.unwrap().message,
             "web-1 silent for 12 min (last ping 10:03, expected every 1 min + 30 s)"
         );
-        let (health, _, _, m) = judge(&host, "web-1", None, at(600, 0));
+        let (health, _, _, m) = judge(&host, "web-1", None, at(600, 0), at(600, 0));
         assert_eq!((health, m.status), (Health::Ok, "waiting"));
     }
 
@@ -963,10 +1244,18 @@ mod tests {
         let done = record(Signal::Success, local(2, 5));
         let next_day = |h, m| local(h, m) + chrono::Duration::days(1);
         assert_eq!(
-            judge(&job, "backup", Some(&done), next_day(2, 59)).0,
+            judge(
+                &job,
+                "backup",
+                Some(&done),
+                next_day(2, 59),
+                next_day(2, 59)
+            )
+            .0,
             Health::Ok
         );
-        let (health, failure, since, _) = judge(&job, "backup", Some(&done), next_day(3, 1));
+        let (health, failure, since, _) =
+            judge(&job, "backup", Some(&done), next_day(3, 1), next_day(3, 1));
         assert_eq!(health, Health::Failing);
         assert_eq!(since, Some(next_day(2, 0)));
         let failure = failure.unwrap();
@@ -986,9 +1275,12 @@ mod tests {
                 at: local(2, 7),
                 output: Some("dumping\nrsync: write failed: No space left on device\n".into()),
                 resources: None,
+                rid: None,
+                ms: None,
             },
         );
-        let (health, failure, since, m) = judge(&job, "backup", Some(&failed), local(2, 8));
+        let (health, failure, since, m) =
+            judge(&job, "backup", Some(&failed), local(2, 8), local(2, 8));
         let failure = failure.unwrap();
         assert_eq!(
             (health, failure.kind, since, m.exit_status),
@@ -1008,15 +1300,29 @@ mod tests {
                 at: next_day(2, 0),
                 output: None,
                 resources: None,
+                rid: None,
+                ms: None,
             },
         );
         assert_eq!(
-            judge(&job, "backup", Some(&started), next_day(2, 59))
-                .3
-                .status,
+            judge(
+                &job,
+                "backup",
+                Some(&started),
+                next_day(2, 59),
+                next_day(2, 59)
+            )
+            .3
+            .status,
             "running"
         );
-        let (health, failure, since, _) = judge(&job, "backup", Some(&started), next_day(3, 12));
+        let (health, failure, since, _) = judge(
+            &job,
+            "backup",
+            Some(&started),
+            next_day(3, 12),
+            next_day(3, 12),
+        );
         let failure = failure.unwrap();
         assert_eq!(
             (health, failure.kind, since),

@@ -552,7 +552,7 @@ impl Measurement {
             Measurement::KafkaLag(kafka_lag::KafkaLagMeasurement::Topic(m)) => {
                 (None, Some(m.lag as f64))
             }
-            Measurement::Heartbeat(m) => (None, m.silent_seconds.map(|s| s as f64)),
+            Measurement::Heartbeat(m) => (m.response_ms, m.silent_seconds.map(|s| s as f64)),
             Measurement::Resource(m) => (None, m.value),
             Measurement::Program(m) => (None, Some(f64::from(m.exits))),
             Measurement::Host(m) => (m.took_ms, m.figures.as_ref().map(|f| f.cpu)),

@@ -42,10 +42,12 @@ pub const TYPE: CheckType = CheckType {
     kinds: &[
         kind("crashed", "程序崩溃", "crashed"),
         kind("fatal", "程序无法启动", "could not start"),
+        kind("never_reported", "从未上报", "never reported"),
     ],
     keys: &[
         one("token", "SUPERVISOR_TOKEN").secret().hint(super::heartbeat::TOKEN_HINT).doc("the agent's token (as for a heartbeat; the host's heartbeat token is the one to use, so supervisord's `TICK_60` pings its heartbeat)"),
         one("host", "SUPERVISOR_HOST").hint("name the heartbeat monitor of the host: host: web-1").doc("the `heartbeat` monitor of the host: while it fails, the programs' failures tell nobody. It must be a heartbeat monitor of the file"),
+        one("never_reported", "SUPERVISOR_NEVER_REPORTED").default("wait").hint("set it to wait or alert").doc("`alert`: a monitor whose agent has sent no event within an hour of the first tick that saw it fails (\"never reported\"); `wait` (the default): it waits"),
     ],
     variables: &[],
     host: Some("SUPERVISOR_HOST"),
@@ -65,6 +67,24 @@ pub struct Supervisor {
     /// The zone of the times in messages (`ALERT_TIMEZONE`).
     #[serde(skip, default = "shanghai")]
     pub timezone: Tz,
+    /// No event within [`NEVER_REPORTED_AFTER`] of the first tick that saw it fails.
+    #[serde(deserialize_with = "never_reported")]
+    pub never_reported: bool,
+}
+
+/// How long a supervisor monitor with `never_reported: alert` waits for its first event
+/// (supervisord reports every program's start, so a running agent sends some at once).
+pub const NEVER_REPORTED_AFTER: Duration = Duration::hours(1);
+
+/// What the check keeps with the monitor's own result until its first event.
+const FIRST_SEEN: &str = "first_seen";
+
+fn never_reported<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    match String::deserialize(d)?.trim().to_ascii_lowercase().as_str() {
+        "wait" => Ok(false),
+        "alert" => Ok(true),
+        _ => Err(read::Problem::new("not wait or alert").error()),
+    }
 }
 
 fn word<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -407,13 +427,37 @@ impl Check for SupervisorCheck {
             });
         }
         let failing = results.iter().filter(|r| r.is_failing()).count();
+        // Never heard from: remembered from the first tick that saw it, failing an hour later
+        // when it says `never_reported: alert`.
+        let (mut health, mut failure, mut remembered) = (Health::Ok, None, None);
+        if events.is_empty() && programs.is_empty() {
+            let first_seen = memory
+                .get(&whole)
+                .and_then(|m| m.get(FIRST_SEEN))
+                .and_then(|t| serde_json::from_value::<DateTime<Utc>>(t.clone()).ok())
+                .unwrap_or(tick.time)
+                .min(tick.time);
+            remembered = Some(serde_json::json!({ FIRST_SEEN: first_seen }));
+            if self.supervisor.never_reported && tick.time > first_seen + NEVER_REPORTED_AFTER {
+                health = Health::Failing;
+                failure = Some(Failure {
+                    kind: "never_reported",
+                    message: format!(
+                        "{name} has never reported since it was added at {} (is lookout-agent installed and listening to supervisord?)",
+                        first_seen
+                            .with_timezone(&self.supervisor.timezone)
+                            .format("%m-%d %H:%M")
+                    ),
+                });
+            }
+        }
         results.insert(
             0,
             CheckResult {
                 key: whole,
                 target: name,
-                health: Health::Ok,
-                failure: None,
+                health,
+                failure,
                 measurement: Measurement::Program(ProgramMeasurement {
                     host,
                     program: match programs.len() {
@@ -425,7 +469,7 @@ impl Check for SupervisorCheck {
                     failed_starts: 0,
                     since: None,
                 }),
-                memory: None,
+                memory: remembered,
                 since: None,
             },
         );

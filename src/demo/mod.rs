@@ -205,6 +205,8 @@ pub async fn first_run() -> Result<(), DemoError> {
                 at: now - chrono::Duration::hours(BACKUP_SILENT_HOURS),
                 output: None,
                 resources: None,
+                rid: None,
+                ms: None,
             },
             chrono::Duration::seconds(10),
         )
@@ -326,6 +328,8 @@ async fn web1_agent(store: &SharedStore, now: DateTime<Utc>) -> Result<(), DemoE
         at: now - chrono::Duration::seconds(20),
         output: None,
         resources: Some(resources),
+        rid: None,
+        ms: None,
     };
     store
         .record_ping(&hash, "web-1", &ping, chrono::Duration::seconds(10))

@@ -34,6 +34,9 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// The longest single value (a URL, a key, a private key pasted in), `${NAME}` resolved.
 pub const MAX_VALUE_BYTES: usize = 8 * 1024;
 
+/// Keys only `defaults` takes: settings of the whole stack (`ping_key`).
+pub const DEFAULT_ONLY_KEYS: &[SettingKey] = &[crate::checks::heartbeat::PING_KEY];
+
 /// Keys of the lifecycle, in `defaults` and on each monitor.
 pub const LIFECYCLE_KEYS: &[SettingKey] = &[
     one("failure_threshold", "ALERT_FAILURE_THRESHOLD"),
@@ -217,24 +220,19 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         Some(node) => reader.mapping(node, "`defaults`")?,
         None => &[],
     };
-    reader.known_keys(
-        defaults_entries,
-        &[
-            "channels",
-            "failure_threshold",
-            "recovery_threshold",
-            "escalation_minutes",
-            "repeat_minutes",
-            "quiet_hours",
-            "maintenance",
-            "timezone",
-            "language",
-            "metrics",
-            "public",
-            "group",
-        ],
-        "`defaults`",
-    )?;
+    let mut default_keys: Vec<&str> = vec!["channels"];
+    for key in LIFECYCLE_KEYS
+        .iter()
+        .chain(STYLE_KEYS)
+        .chain(SHOWN_KEYS)
+        .chain(OUTAGE_KEYS)
+        .chain(DEFAULT_ONLY_KEYS)
+    {
+        if !default_keys.contains(&key.key) {
+            default_keys.push(key.key);
+        }
+    }
+    reader.known_keys(defaults_entries, &default_keys, "`defaults`")?;
 
     // The function's own settings stay; those a monitor or channel of the file takes are the
     // file's to give.
@@ -273,6 +271,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         .chain(STYLE_KEYS)
         .chain(SHOWN_KEYS)
         .chain(OUTAGE_KEYS)
+        .chain(DEFAULT_ONLY_KEYS)
         .collect();
     let default_vars = reader.settings(defaults_entries, &default_settings, "`defaults`")?;
     let defaults_env = overlay(&base, &default_vars);
@@ -286,7 +285,16 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
             format!(
                 "`defaults`: {}",
                 in_words(&error, &|var| {
-                    key_of(var, &[LIFECYCLE_KEYS, STYLE_KEYS, SHOWN_KEYS, OUTAGE_KEYS])
+                    key_of(
+                        var,
+                        &[
+                            LIFECYCLE_KEYS,
+                            STYLE_KEYS,
+                            SHOWN_KEYS,
+                            OUTAGE_KEYS,
+                            DEFAULT_ONLY_KEYS,
+                        ],
+                    )
                 })
             ),
         )
@@ -295,6 +303,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         Policy::from_env(&defaults_env, &crate::notify::delays()).map_err(defaults_error)?;
     read::settings::<Shown>(&defaults_env).map_err(defaults_error)?;
     read::settings::<OutageGuard>(&defaults_env).map_err(defaults_error)?;
+    crate::checks::heartbeat::ping_key(&defaults_env).map_err(defaults_error)?;
 
     // The status page.
     let status_page_env = match reader.section(top, "status_page") {

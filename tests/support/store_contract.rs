@@ -261,6 +261,8 @@ pub async fn resource_reports_outlast_plain_pings(store: &dyn StateStore) {
         at: at + chrono::Duration::seconds(seconds),
         output: None,
         resources,
+        rid: None,
+        ms: None,
     };
     let report = Resources::of_body(
         br#"{"host":"web-1","cpu":12.5,"memory":40,"disks":{"/":96.2},"processes":{"nginx":false}}"#,
@@ -295,6 +297,130 @@ pub async fn resource_reports_outlast_plain_pings(store: &dyn StateStore) {
         Some((at + chrono::Duration::seconds(2)).timestamp_millis())
     );
     assert_eq!(record.output, None, "a report is not a job's output");
+}
+
+/// Runs named by their run ids overlap and end each by its own id, with their durations; an end
+/// without a matching run ends none; ignored pings are noted and never counted; a response time is
+/// kept; pings racing on one record are all judged against each other.
+pub async fn runs_overlap_and_end_by_their_ids(store: &dyn StateStore) {
+    use lookout::pings::{Ping, Signal};
+    let at = Utc::now() - chrono::Duration::hours(3);
+    let interval = chrono::Duration::seconds(10);
+    let ping = |minutes: i64, signal: Signal, rid: Option<&str>| Ping {
+        signal,
+        exit_status: None,
+        at: at + chrono::Duration::minutes(minutes),
+        output: None,
+        resources: None,
+        rid: rid.map(str::to_owned),
+        ms: None,
+    };
+    let (a, b) = (
+        "aaaaaaaa-0000-4000-8000-000000000001",
+        "bbbbbbbb-0000-4000-8000-000000000002",
+    );
+    let hash = "nightly-backup";
+    for sent in [
+        ping(0, Signal::Start, Some(a)),
+        ping(0, Signal::Start, Some(b)),
+        ping(41, Signal::Success, Some(a)),
+        ping(
+            42,
+            Signal::Success,
+            Some("cccccccc-0000-4000-8000-000000000003"),
+        ),
+    ] {
+        assert!(
+            store
+                .record_ping(hash, "backup", &sent, interval)
+                .await
+                .unwrap()
+        );
+    }
+    let record = &store.pings(&[hash.to_owned()]).await.unwrap()[hash];
+    assert_eq!(
+        record.open_runs().len(),
+        1,
+        "b is still running: {record:?}"
+    );
+    assert_eq!(record.open_runs()[0].rid.as_deref(), Some(b));
+    assert_eq!(
+        record.durations,
+        vec![41 * 60],
+        "a's run, not the unmatched end"
+    );
+    assert_eq!(record.last_duration, None, "the last end matched no run");
+    let ignored = Ping {
+        ms: Some(87),
+        ..ping(43, Signal::Ignored, None)
+    };
+    assert!(
+        store
+            .record_ping(hash, "backup", &ignored, interval)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_ping(hash, "backup", &ping(43, Signal::Ignored, None), interval)
+            .await
+            .unwrap(),
+        "an ignored ping is noted once per interval"
+    );
+    let kuma = Ping {
+        ms: Some(87),
+        ..ping(44, Signal::Success, Some(b))
+    };
+    assert!(
+        store
+            .record_ping(hash, "backup", &kuma, interval)
+            .await
+            .unwrap()
+    );
+    let record = &store.pings(&[hash.to_owned()]).await.unwrap()[hash];
+    assert_eq!((record.ignored, record.last_signal), (1, Signal::Success));
+    assert!(record.open_runs().is_empty());
+    assert_eq!(record.durations, vec![41 * 60, 44 * 60]);
+    assert_eq!(
+        (record.last_duration, record.last_ms),
+        (Some(44 * 60), Some(87))
+    );
+    assert_eq!(record.usual_duration(), Some(44 * 60));
+
+    // Twenty starts at once, each its own run: no write is lost. A ping the store could not keep
+    // in the race (an error: the sender is told to try again) is sent again, as curl --retry does.
+    let racing = "racing";
+    let starts: Vec<Ping> = (0..20)
+        .map(|n| Ping {
+            rid: Some(format!("dddddddd-0000-4000-8000-{n:012}")),
+            ..ping(n, Signal::Start, None)
+        })
+        .collect();
+    let first = futures::future::join_all(
+        starts
+            .iter()
+            .map(|p| store.record_ping(racing, "racing", p, interval)),
+    )
+    .await;
+    let mut kept = 0;
+    for (sent, answer) in starts.iter().zip(first) {
+        let answer = match answer {
+            Err(_) => store.record_ping(racing, "racing", sent, interval).await,
+            answered => answered,
+        };
+        kept += usize::from(answer.expect("kept on the retry"));
+    }
+    let record = &store.pings(&[racing.to_owned()]).await.unwrap()[racing];
+    assert_eq!(
+        record.open_runs().len(),
+        kept.min(lookout::pings::MAX_OPEN_RUNS),
+        "every start kept is a run (a lost write would lose one)"
+    );
+    assert_eq!(
+        record.last_at.timestamp_millis(),
+        starts[19].at.timestamp_millis(),
+        "the newest start is the last kept"
+    );
 }
 
 /// The ingest's refusals are counted per minute and read from a minute on.

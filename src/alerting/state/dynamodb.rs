@@ -261,6 +261,80 @@ fn millis(at: DateTime<Utc>) -> AttributeValue {
     number(at.timestamp_millis())
 }
 
+/// Times a ping is written again after another ping changed its record first.
+const PING_ATTEMPTS: usize = 4;
+
+/// A ping record as its item, at `version`.
+fn encode_ping(
+    token_hash: &str,
+    record: &PingRecord,
+    version: u64,
+) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let mut item = ping_key(token_hash);
+    item.insert("monitor".into(), string(&record.monitor));
+    item.insert("last_at".into(), millis(record.last_at));
+    item.insert("last_signal".into(), string(record.last_signal.as_str()));
+    item.insert("ended_ok".into(), AttributeValue::Bool(record.ended_ok));
+    item.insert("v".into(), number(version));
+    let times = [
+        ("ended_at", record.ended_at),
+        ("started_at", record.started_at),
+        ("resources_at", record.resources_at),
+        ("ignored_at", record.ignored_at),
+    ];
+    for (name, time) in times {
+        if let Some(time) = time {
+            item.insert(name.into(), millis(time));
+        }
+    }
+    let numbers = [
+        ("exit_status", record.exit_status.map(i64::from)),
+        ("last_duration", record.last_duration),
+        (
+            "last_ms",
+            record.last_ms.and_then(|n| i64::try_from(n).ok()),
+        ),
+        (
+            "ignored",
+            (record.ignored > 0).then(|| i64::try_from(record.ignored).unwrap_or(i64::MAX)),
+        ),
+    ];
+    for (name, value) in numbers {
+        if let Some(value) = value {
+            item.insert(name.into(), number(value));
+        }
+    }
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("a ping record: {e}"));
+    let mut texts = vec![
+        ("output", record.output.clone()),
+        ("last_rid", record.last_rid.clone()),
+    ];
+    if let Some(resources) = &record.resources {
+        texts.push((
+            "resources",
+            Some(serde_json::to_string(resources).map_err(corrupt)?),
+        ));
+    }
+    if !record.runs.is_empty() {
+        texts.push((
+            "runs",
+            Some(serde_json::to_string(&record.runs).map_err(corrupt)?),
+        ));
+    }
+    if !record.durations.is_empty() {
+        texts.push((
+            "durations",
+            Some(serde_json::to_string(&record.durations).map_err(corrupt)?),
+        ));
+    }
+    for (name, text) in texts {
+        if let Some(text) = text {
+            item.insert(name.into(), string(text));
+        }
+    }
+    Ok(item)
+}
+
 /// A ping record from its item.
 fn decode_ping(item: &HashMap<String, AttributeValue>) -> Result<(String, PingRecord), StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("a ping record has no readable {what}"));
@@ -273,6 +347,7 @@ fn decode_ping(item: &HashMap<String, AttributeValue>) -> Result<(String, PingRe
         let ms = item.get(name)?.as_n().ok()?.parse::<i64>().ok()?;
         DateTime::from_timestamp_millis(ms)
     };
+    let whole = |name: &str| -> Option<i64> { item.get(name)?.as_n().ok()?.parse().ok() };
     let hash = text("pk")
         .and_then(|pk| pk.strip_prefix("ping#"))
         .ok_or_else(|| corrupt("key"))?;
@@ -296,6 +371,19 @@ fn decode_ping(item: &HashMap<String, AttributeValue>) -> Result<(String, PingRe
         output: text("output").map(str::to_owned),
         resources: text("resources").and_then(|json| serde_json::from_str(json).ok()),
         resources_at: time("resources_at"),
+        runs: text("runs")
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default(),
+        last_duration: whole("last_duration"),
+        durations: text("durations")
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_default(),
+        last_rid: text("last_rid").map(str::to_owned),
+        last_ms: whole("last_ms").and_then(|n| u64::try_from(n).ok()),
+        ignored: whole("ignored")
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0),
+        ignored_at: time("ignored_at"),
     };
     Ok((hash.to_owned(), record))
 }
@@ -423,6 +511,9 @@ impl Budgets for DynamoDbStore {
 
 #[async_trait]
 impl Ledger for DynamoDbStore {
+    /// Read, then written conditionally on the version read (the rule is
+    /// [`PingRecord::takes`] and [`PingRecord::after`], as in every store): of two pings racing, the
+    /// second reads the first's record and is judged against it.
     async fn record_ping(
         &self,
         token_hash: &str,
@@ -430,84 +521,47 @@ impl Ledger for DynamoDbStore {
         ping: &Ping,
         min_interval: chrono::Duration,
     ) -> Result<bool, StoreError> {
-        // The same rule as PingRecord::takes, as a condition: newer than the last ping kept, and
-        // not the same signal again within the interval.
-        let mut set = vec![
-            "#monitor = :monitor",
-            "#last_at = :at",
-            "#last_signal = :signal",
-        ];
-        let mut remove = Vec::new();
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(ping_key(token_hash)))
-            .condition_expression(if ping.resources.is_some() {
-                // A resource report's figures are new whatever came just before.
-                "attribute_not_exists(#last_at) OR #last_at < :at"
-            } else {
-                "attribute_not_exists(#last_at) OR (#last_at < :at AND (#last_signal <> :signal OR #last_at <= :quiet))"
-            })
-            .expression_attribute_names("#monitor", "monitor")
-            .expression_attribute_names("#last_at", "last_at")
-            .expression_attribute_names("#last_signal", "last_signal")
-            .expression_attribute_values(":monitor", string(monitor))
-            .expression_attribute_values(":at", millis(ping.at))
-            .expression_attribute_values(":signal", string(ping.signal.as_str()));
-        if ping.resources.is_none() {
-            request = request.expression_attribute_values(":quiet", millis(ping.at - min_interval));
-        }
-        if ping.signal.ends_a_run() {
-            set.extend(["#ended_at = :at", "#ended_ok = :ok"]);
-            request = request
-                .expression_attribute_names("#ended_at", "ended_at")
-                .expression_attribute_names("#ended_ok", "ended_ok")
-                .expression_attribute_values(
-                    ":ok",
-                    AttributeValue::Bool(ping.signal == Signal::Success),
-                );
-            request = request.expression_attribute_names("#exit_status", "exit_status");
-            match ping.exit_status {
-                Some(status) => {
-                    set.push("#exit_status = :exit_status");
-                    request = request.expression_attribute_values(":exit_status", number(status));
-                }
-                None => remove.push("#exit_status"),
+        for _ in 0..PING_ATTEMPTS {
+            let item = self
+                .get_item(&format!("ping#{token_hash}"), PING.to_owned())
+                .await?;
+            let version = item
+                .as_ref()
+                .and_then(|i| i.get("v"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u64>().ok());
+            let previous = item.as_ref().map(decode_ping).transpose()?.map(|(_, r)| r);
+            if previous
+                .as_ref()
+                .is_some_and(|p| !p.takes(ping, min_interval))
+            {
+                return Ok(false);
+            }
+            let record = PingRecord::after(previous.as_ref(), monitor, ping);
+            let request = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(encode_ping(
+                    token_hash,
+                    &record,
+                    version.unwrap_or(0) + 1,
+                )?))
+                .expression_attribute_names("#v", "v");
+            let request = match version {
+                Some(read) => request
+                    .condition_expression("#v = :v")
+                    .expression_attribute_values(":v", number(read)),
+                // A new record, or one written before records had versions.
+                None => request.condition_expression("attribute_not_exists(#v)"),
+            };
+            if conditional(request.send().await)? {
+                return Ok(true);
             }
         }
-        if ping.signal == Signal::Start {
-            set.push("#started_at = :at");
-            request = request.expression_attribute_names("#started_at", "started_at");
-        }
-        match &ping.output {
-            Some(output) => {
-                set.push("#output = :output");
-                request = request
-                    .expression_attribute_names("#output", "output")
-                    .expression_attribute_values(":output", string(output));
-            }
-            // An ending says what its own run printed: nothing, this time.
-            None if ping.signal.ends_a_run() => {
-                remove.push("#output");
-                request = request.expression_attribute_names("#output", "output");
-            }
-            None => {}
-        }
-        if let Some(resources) = &ping.resources {
-            let json = serde_json::to_string(resources)
-                .map_err(|e| StoreError::Corrupt(format!("a resource report: {e}")))?;
-            set.extend(["#resources = :resources", "#resources_at = :at"]);
-            request = request
-                .expression_attribute_names("#resources", "resources")
-                .expression_attribute_names("#resources_at", "resources_at")
-                .expression_attribute_values(":resources", string(json));
-        }
-        let mut expression = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
-        conditional(request.update_expression(expression).send().await)
+        Err(StoreError::Unavailable(
+            "the ping's record kept changing under other pings: try again".into(),
+        ))
     }
 
     async fn pings(

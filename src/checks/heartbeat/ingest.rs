@@ -127,7 +127,7 @@ pub(super) async fn verdict(
         .iter()
         .filter_map(|(name, heartbeat)| {
             let record = records.get(&heartbeat.token_hash)?;
-            let (_, failure, due, _) = judge(heartbeat, name, Some(record), now);
+            let (_, failure, due, _) = judge(heartbeat, name, Some(record), now, now);
             let grace = chrono::Duration::from_std(heartbeat.grace).ok()?;
             (failure?.kind == "late").then_some((heartbeat, record, due? + grace))
         })
