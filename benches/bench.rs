@@ -911,6 +911,196 @@ async fn cost(rows: &mut Vec<Row>) {
     }
 }
 
+/// A DynamoDB write, by its operation.
+fn is_write(request: &support::counting_proxy::Counted) -> bool {
+    [
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+    ]
+    .iter()
+    .any(|op| request.operation.ends_with(op))
+}
+
+/// site-status at the sizes where users outgrow one invocation: the real bootstrap under the
+/// emulator (Lambda's 1,024 descriptors), `lookout.yaml` beside it, state in DynamoDB (moto behind
+/// the counting proxy).
+async fn scale(rows: &mut Vec<Row>) {
+    let (site, _) = support::site::start().await;
+    let moto = support::moto::Moto::start().await;
+    let proxy = support::counting_proxy::CountingProxy::start(&moto.url).await;
+    let concurrency = 256.0;
+    let env_of = |table: &str| -> Vec<(&'static str, String)> {
+        let mut env: Vec<(&str, String)> = moto.env();
+        env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL_DYNAMODB");
+        env.push(("AWS_ENDPOINT_URL_DYNAMODB", proxy.url.clone()));
+        env.push(("STATE_TABLE", table.into()));
+        env
+    };
+
+    // 10,000 healthy monitors, 200 ms each: three ticks, the first a cold start.
+    let monitors = 10_000usize;
+    support::dynamodb::table(&moto, "scale-10k").await;
+    let api = RuntimeApi::start().await;
+    api.set_timeout(Duration::from_secs(120)).await;
+    let yaml: String = std::iter::once("monitors:\n".to_owned())
+        .chain((0..monitors).map(|i| {
+            format!("  - {{name: s{i:05}, type: site, url: \"http://{site}/slow/200?n={i}\", retries: 0}}\n")
+        }))
+        .collect();
+    std::fs::write(api.task_root().join("lookout.yaml"), yaml).expect("lookout.yaml");
+    let env = env_of("scale-10k");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let function = api.spawn("site-status", &env).await;
+    let (mut wall, mut false_failures, mut state_writes, mut history) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let start = chrono::Utc::now().timestamp() / 60 * 60 - 3600;
+    let at = |minute: i64| {
+        chrono::DateTime::from_timestamp(start + minute * 60, 0)
+            .expect("a time")
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    for minute in 0..3 {
+        proxy.take();
+        let event = scheduled_event(&format!("scale-{minute}"), &at(minute));
+        let started = Instant::now();
+        let outcome = api.invoke(event, Duration::from_secs(150)).await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let Outcome::Response(report) = outcome else {
+            panic!("{outcome:?}")
+        };
+        let requests = proxy.take();
+        if minute == 0 {
+            continue;
+        }
+        wall.push(ms);
+        false_failures.push(report["summary"]["failing"].as_f64().unwrap_or(f64::NAN));
+        state_writes.push(
+            requests
+                .iter()
+                .filter(|r| is_write(r))
+                .map(|r| r.incidents as f64)
+                .sum::<f64>(),
+        );
+        let written: Vec<_> = requests
+            .iter()
+            .filter(|r| is_write(r) && r.histories > 0)
+            .collect();
+        history.push((
+            written.len() as f64,
+            written.iter().map(|r| r.sent).sum::<usize>() as f64,
+        ));
+    }
+    let rss = function.pid().await.and_then(peak_rss_mb).unwrap_or(0.0);
+    function.stop().await;
+    let ideal = (monitors as f64 / concurrency).ceil() * 200.0;
+    let (failures, ..) = stats(&false_failures);
+    let (ratio, ..) = stats(&wall);
+    let ratio = ratio / ideal;
+    rows.push(Row {
+        figure: format!(
+            "site-status: {monitors} monitors x 200 ms, ulimit -n 1024, DynamoDB: a warm tick (concurrency 256)"
+        ),
+        pass: failures == 0.0 && ratio <= 1.3 && rss <= 96.0,
+        runs: wall.clone(),
+        unit: "ms",
+        ideal: Some(ideal),
+        target: format!(
+            "ratio <= 1.3; {failures:.0} false failures (0); peak RSS {rss:.0} MB (<= 96 MB)"
+        ),
+    });
+    let (writes, ..) = stats(&state_writes);
+    rows.push(Row {
+        figure: format!(
+            "site-status: {monitors} monitors, all healthy, nothing changed: incident writes a tick"
+        ),
+        pass: writes == 0.0,
+        runs: state_writes,
+        unit: "writes",
+        ideal: None,
+        target: "0".into(),
+    });
+    let (items, bytes) = history[history.len() - 1];
+    rows.push(Row {
+        figure: format!("history: one tick of {monitors} monitors written (deflated)"),
+        pass: items <= 1.0,
+        runs: vec![bytes / monitors as f64],
+        unit: "B/monitor",
+        ideal: None,
+        target: format!("{items:.0} write of {:.0} KB (one write)", bytes / 1024.0),
+    });
+
+    // 2,000 monitors failing at once (200 ms, then 503), one channel: on DynamoDB and on a file.
+    let failing = 2_000usize;
+    let wecom = FakeWeCom::start("scale-robot").await;
+    for store in ["DynamoDB", "file"] {
+        let api = RuntimeApi::start().await;
+        api.set_timeout(Duration::from_secs(120)).await;
+        let yaml: String = std::iter::once("monitors:\n".to_owned())
+            .chain((0..failing).map(|i| {
+                format!("  - {{name: f{i:04}, type: site, url: \"http://{site}/slow/200/503?n={i}\", retries: 0}}\n")
+            }))
+            .collect();
+        std::fs::write(api.task_root().join("lookout.yaml"), yaml).expect("lookout.yaml");
+        let table = format!("scale-failing-{}", store.to_lowercase());
+        let dir = tempfile::tempdir().expect("a folder");
+        let state = dir.path().join("state.json").display().to_string();
+        let mut env = match store {
+            "DynamoDB" => {
+                support::dynamodb::table(&moto, &table).await;
+                env_of(&table)
+            }
+            _ => vec![("STATE_FILE", state.clone())],
+        };
+        env.push(("WECOM_WEBHOOK_URL", wecom.url()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let function = api.spawn("site-status", &env).await;
+        let told_before = wecom.accepted().len();
+        proxy.take();
+        let event = scheduled_event(&format!("failing-{store}"), &at(10));
+        let started = Instant::now();
+        let outcome = api.invoke(event, Duration::from_secs(150)).await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let Outcome::Response(report) = outcome else {
+            panic!("{outcome:?}")
+        };
+        let requests = proxy.take();
+        function.stop().await;
+        let incidents = report["summary"]["open_incidents"].as_f64().unwrap_or(0.0);
+        let deliveries = report["deliveries"].as_array().map_or(0, Vec::len);
+        let messages = wecom.accepted().len() - told_before;
+        let writes: f64 = requests
+            .iter()
+            .filter(|r| is_write(r))
+            .map(|r| r.incidents as f64)
+            .sum();
+        let per_incident = writes / incidents.max(1.0);
+        let checks = (failing as f64 / concurrency).ceil() * 200.0;
+        let dynamodb = store == "DynamoDB";
+        rows.push(Row {
+            figure: format!("site-status: {failing} monitors failing at once, {store}: the tick that opens them"),
+            pass: ms <= 2.0 * checks
+                && deliveries == 1
+                && incidents == failing as f64
+                && (!dynamodb || per_incident <= 2.0),
+            runs: vec![ms],
+            unit: "ms",
+            ideal: Some(checks),
+            target: format!(
+                "<= 2 x the checks' {checks:.0} ms; {incidents:.0} incidents, {deliveries} delivery ({messages} WeCom messages){}",
+                if dynamodb {
+                    format!("; {per_incident:.1} incident writes each (<= 2)")
+                } else {
+                    String::new()
+                }
+            ),
+        });
+    }
+}
+
 /// The deflated history of one tick of `monitors` healthy site monitors.
 fn history_bytes(monitors: usize) -> usize {
     use lookout::history::{CHUNK_BYTES, Entry, Record, State};
@@ -1045,7 +1235,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, first-run, status, binaries, cost, sizes) runs one
+    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, first-run, status, binaries, cost, scale, sizes) runs one
     // part.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only == part;
@@ -1080,6 +1270,9 @@ fn main() {
         }
         if wanted("cost") {
             cost(&mut rows).await;
+        }
+        if wanted("scale") {
+            scale(&mut rows).await;
         }
         if wanted("sizes") {
             sizes(&mut rows);

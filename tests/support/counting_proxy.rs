@@ -15,6 +15,10 @@ pub struct Counted {
     pub operation: String,
     pub sent: usize,
     pub received: usize,
+    /// Incident items it writes or reads (`incident#` in its body): a batch counts each.
+    pub incidents: usize,
+    /// History items it writes (`history#` in its body).
+    pub histories: usize,
 }
 
 #[derive(Clone)]
@@ -71,6 +75,8 @@ async fn pass_on(State(shared): State<Shared>, request: Request) -> Response {
         }
     }
     let sent = body.len();
+    let count = |needle: &[u8]| body.windows(needle.len()).filter(|w| *w == needle).count();
+    let (incidents, histories) = (count(b"incident#"), count(b"history#"));
     let Ok(answer) = forward.body(body).send().await else {
         return Response::builder()
             .status(502)
@@ -84,6 +90,8 @@ async fn pass_on(State(shared): State<Shared>, request: Request) -> Response {
         operation,
         sent,
         received: bytes.len(),
+        incidents,
+        histories,
     });
     let mut response = Response::builder().status(status);
     for (name, value) in &headers {

@@ -39,7 +39,7 @@ impl Hits {
 }
 
 /// The routes of the fake site:
-/// `/` and `/ok`, `/status/{code}`, `/slow/{ms}`, `/flaky/{failures}` (503 that many times, then 200),
+/// `/` and `/ok`, `/status/{code}`, `/slow/{ms}`, `/slow/{ms}/{code}`, `/flaky/{failures}` (503 that many times, then 200),
 /// `/loop/a` <-> `/loop/b`, `/moved` -> `/ok`, `/huge` (8 MiB without the welcome text).
 pub fn router(hits: Hits) -> Router {
     Router::new()
@@ -59,6 +59,16 @@ pub fn router(hits: Hits) -> Router {
             get(|Path(ms): Path<u64>| async move {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 WELCOME
+            }),
+        )
+        .route(
+            "/slow/{ms}/{code}",
+            get(|Path((ms, code)): Path<(u64, u16)>| async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                (
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT),
+                    "status page",
+                )
             }),
         )
         .route(

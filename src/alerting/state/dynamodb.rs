@@ -261,6 +261,9 @@ fn millis(at: DateTime<Utc>) -> AttributeValue {
     number(at.timestamp_millis())
 }
 
+/// Incident writes of one commit in flight at once.
+const COMMIT_CONCURRENCY: usize = 64;
+
 /// Times a ping is written again after another ping changed its record first.
 const PING_ATTEMPTS: usize = 4;
 
@@ -424,12 +427,17 @@ impl Incidents for DynamoDbStore {
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<Vec<Option<u64>>, StoreError> {
         // Conditional writes cannot be batched (BatchWriteItem has no conditions, and a
-        // transaction fails whole on one conflict): they go out at once instead.
-        let writes = commit
-            .writes
-            .iter()
-            .map(|w| self.put_incident(w.incident, w.expected));
-        let versions = futures::future::join_all(writes)
+        // transaction fails whole on one conflict): they go out together instead, at most
+        // COMMIT_CONCURRENCY at once (each holds a connection, and Lambda allows 1,024
+        // descriptors: 2,000 incidents opening in one tick would run out of them).
+        use futures::StreamExt as _;
+        let mut writes = Vec::with_capacity(commit.writes.len());
+        for write in &commit.writes {
+            writes.push(self.put_incident(write.incident, write.expected));
+        }
+        let versions = futures::stream::iter(writes)
+            .buffered(COMMIT_CONCURRENCY)
+            .collect::<Vec<_>>()
             .await
             .into_iter()
             .collect::<Result<Vec<_>, _>>()?;
