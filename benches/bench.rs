@@ -1101,6 +1101,153 @@ async fn scale(rows: &mut Vec<Row>) {
     }
 }
 
+/// The ingest's own time per ping and its pings a second, and the heartbeat function's own work
+/// judging 10,000 monitors: in this process (no Lambda loop), on each store.
+async fn ingest_rate(rows: &mut Vec<Row>) {
+    use lookout::alerting::state::StateStore;
+    use lookout::checks::heartbeat::{self, Heartbeat};
+    use lookout::ingest::Ingest;
+    use std::sync::Arc;
+    let token = |n: usize| format!("bench-token-{n:012}");
+    let monitors = |count: usize| -> Vec<(String, Heartbeat)> {
+        (0..count)
+            .map(|n| {
+                let env = Env::from_pairs([
+                    ("HEARTBEAT_TOKEN", token(n)),
+                    ("HEARTBEAT_PERIOD", "1m".into()),
+                    ("HEARTBEAT_GRACE", "30s".into()),
+                ]);
+                (
+                    format!("host-{n}"),
+                    Heartbeat::read(&env).expect("a monitor"),
+                )
+            })
+            .collect()
+    };
+    let start = chrono::Utc::now() - chrono::Duration::hours(1);
+    let ping = |n: usize, i: usize| {
+        serde_json::json!({
+            "version": "2.0",
+            "rawPath": format!("/ping/{}", token(n)),
+            "rawQueryString": "",
+            "requestContext": {"http": {"method": "POST"},
+                               "timeEpoch": (start + chrono::Duration::milliseconds(i as i64 * 20)).timestamp_millis()},
+            "body": "ok",
+        })
+    };
+    let percentile = |runs: &[f64], p: usize| {
+        let mut sorted = runs.to_vec();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        sorted[(sorted.len() - 1) * p / 100]
+    };
+    // Own time: the memory store (no I/O), 10,000 pings over 1,000 monitors.
+    let store: Arc<dyn StateStore> =
+        Arc::new(lookout::alerting::state::memory::MemoryStore::default());
+    let ingest = Ingest::new(monitors(1000), Vec::new(), store.clone());
+    let mut own = Vec::new();
+    for i in 0..10_000 {
+        let event = ping(i * 7 % 1000, i);
+        let started = Instant::now();
+        let answer = ingest.handle(&event).await;
+        own.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(answer["statusCode"], 200);
+    }
+    let (p50, p99) = (percentile(&own, 50), percentile(&own, 99));
+    rows.push(Row {
+        figure:
+            "ingest: the handler's own time per ping (1,000 monitors, memory store, 10,000 pings)"
+                .into(),
+        pass: p99 <= 2.0,
+        runs: own,
+        unit: "ms",
+        ideal: None,
+        target: format!("p50 {p50:.3} ms, p99 {p99:.3} ms (p99 <= 2 ms)"),
+    });
+    // Pings a second by one instance (Lambda gives an instance one request at a time).
+    let dir = tempfile::tempdir().expect("a folder");
+    let moto = support::moto::Moto::start().await;
+    let client = support::dynamodb::table(&moto, "bench-rate").await;
+    let dynamodb: Arc<dyn StateStore> = Arc::new(
+        lookout::alerting::state::dynamodb::DynamoDbStore::new(client, "bench-rate"),
+    );
+    for (name, store, count) in [
+        (
+            "file store",
+            Arc::new(lookout::alerting::state::file::FileStore::new(
+                dir.path().join("state.json"),
+            )) as Arc<dyn StateStore>,
+            1000usize,
+        ),
+        ("DynamoDB in moto", dynamodb, 300),
+    ] {
+        let ingest = Ingest::new(monitors(1000), Vec::new(), store);
+        let started = Instant::now();
+        for i in 0..count {
+            let answer = ingest.handle(&ping(i * 7 % 1000, i)).await;
+            assert_eq!(answer["statusCode"], 200, "{answer}");
+        }
+        let rate = count as f64 / started.elapsed().as_secs_f64();
+        rows.push(Row {
+            figure: format!("ingest: pings answered a second by one instance, {name} (a read and a conditional write each)"),
+            pass: true,
+            runs: vec![rate],
+            unit: "pings/s",
+            ideal: None,
+            target: "-".into(),
+        });
+    }
+    // The heartbeat function's own work: 10,000 monitors judged in one tick (memory store, each
+    // having pinged), the whole tick (read, judge, decide, record).
+    let dir = tempfile::tempdir().expect("a folder");
+    let path = dir.path().join("lookout.yaml");
+    let mut text = String::from("monitors:\n");
+    for n in 0..10_000 {
+        text.push_str(&format!(
+            "  - {{name: h{n}, type: heartbeat, token: {}, period: 5m, grace: 1m}}\n",
+            token(n)
+        ));
+    }
+    std::fs::write(&path, text).expect("lookout.yaml");
+    let env = Env::from_pairs([("LOOKOUT_CONFIG", path.display().to_string())]);
+    let mut judged = Vec::new();
+    for run in 0..3 {
+        let store: Arc<dyn StateStore> =
+            Arc::new(lookout::alerting::state::memory::MemoryStore::default());
+        let monitor = lookout::function::assemble(&heartbeat::TYPE, &env, store.clone())
+            .await
+            .expect("the heartbeat monitor");
+        let ingest = Ingest::new(monitors(10_000), Vec::new(), store.clone());
+        for n in 0..10_000 {
+            ingest.handle(&ping(n, n)).await;
+        }
+        let invocation =
+            lookout::monitor::Invocation::new(format!("r{run}"), Duration::from_secs(60));
+        let tick = Tick {
+            id: format!("judge-{run}"),
+            time: start + chrono::Duration::minutes(5),
+            source: TickSource::Schedule,
+        };
+        let started = Instant::now();
+        let report = monitor.tick(tick, &invocation).await;
+        judged.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(
+            report.results.len(),
+            10_001,
+            "10,000 monitors and the ingest's own"
+        );
+    }
+    let (median, ..) = stats(&judged);
+    rows.push(Row {
+        figure: "heartbeat: 10,000 heartbeat monitors judged in one tick (memory store: own work)"
+            .into(),
+        pass: median <= 1000.0,
+        runs: judged,
+        unit: "ms",
+        ideal: None,
+        target: "<= 1 s".into(),
+    });
+}
+
 /// The deflated history of one tick of `monitors` healthy site monitors.
 fn history_bytes(monitors: usize) -> usize {
     use lookout::history::{CHUNK_BYTES, Entry, Record, State};
@@ -1235,7 +1382,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, first-run, status, binaries, cost, scale, sizes) runs one
+    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, first-run, status, binaries, cost, scale, ingest-rate, sizes) runs one
     // part.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only == part;
@@ -1270,6 +1417,9 @@ fn main() {
         }
         if wanted("cost") {
             cost(&mut rows).await;
+        }
+        if wanted("ingest-rate") {
+            ingest_rate(&mut rows).await;
         }
         if wanted("scale") {
             scale(&mut rows).await;
