@@ -424,7 +424,7 @@ async fn heartbeat_tick(state: &str, time: DateTime<Utc>) -> Value {
         &format!("tick-{}", time.timestamp()),
         &time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
     );
-    match api.invoke(event, Duration::from_secs(30)).await {
+    match api.invoke(event, Duration::from_secs(90)).await {
         Outcome::Response(report) => report,
         other => panic!("{other:?}"),
     }
