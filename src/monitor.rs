@@ -32,6 +32,9 @@ const SETTLE_ATTEMPTS: usize = 3;
 /// How many days back a function's first tick of a day rolls up any day not yet rolled up: a
 /// function that stopped for days catches up when it runs again (seven reads, once a day).
 const ROLL_UP_DAYS_BACK: i64 = 7;
+/// Runs of monitors that each hold a connection (tcp, dns) in flight at once: with the site checks'
+/// `SITE_CONCURRENCY` (256 by default) well under Lambda's 1,024 descriptors.
+const CONNECTION_SLOTS: usize = 256;
 /// The longest the canary is waited for.
 const CANARY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest confirmations from elsewhere are waited for (Globalping's measurements take a few
@@ -527,14 +530,21 @@ impl Monitor {
             .map(|w| w.is_due(tick, invocation.by_hand))
             .collect();
         let deadline = invocation.checks_deadline();
+        // Monitors that each hold a connection (tcp, dns) run at most CONNECTION_SLOTS at once;
+        // site checks bound their own (SITE_CONCURRENCY).
+        let slots = tokio::sync::Semaphore::new(CONNECTION_SLOTS);
         let runs = self.watches.iter().zip(&due).map(|(watch, due)| {
-            let memory = &memory;
+            let (memory, slots) = (&memory, &slots);
             async move {
-                if *due {
-                    watch.check.run(tick, memory, deadline).await
-                } else {
-                    Vec::new()
+                if !*due {
+                    return Vec::new();
                 }
+                // The semaphore is never closed, so a permit always comes.
+                let _slot = match watch.check.holds_a_connection() {
+                    true => slots.acquire().await.ok(),
+                    false => None,
+                };
+                watch.check.run(tick, memory, deadline).await
             }
         });
         let mut results: Vec<Vec<CheckResult>> = join_all(runs).await;

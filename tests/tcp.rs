@@ -262,3 +262,52 @@ async fn the_site_status_function_runs_tcp_monitors_of_lookout_yaml() {
         "{report}"
     );
 }
+
+/// A server that answers `OK` 100 ms after each connection, holding it meanwhile; the most
+/// connections it held at once.
+async fn slow_banner_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let (open, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let held = Arc::clone(&most);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let (open, most) = (Arc::clone(&open), Arc::clone(&most));
+            tokio::spawn(async move {
+                let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _ = socket.write_all(b"OK\r\n").await;
+                open.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (address, held)
+}
+
+// 1,100 tcp monitors in one function, under Lambda's 1,024 descriptors (the emulator's ulimit):
+// each holds its connection until the answer comes, so all at once would run out of descriptors;
+// they take turns instead, and every one passes.
+#[tokio::test]
+async fn eleven_hundred_tcp_monitors_take_turns_under_lambdas_descriptor_limit() {
+    let (address, most) = slow_banner_server().await;
+    let mut yaml = String::from("monitors:\n");
+    for n in 0..1100 {
+        yaml.push_str(&format!(
+            "  - {{name: port-{n}, type: tcp, address: \"{address}\", expect: OK, timeout_ms: 20000}}\n"
+        ));
+    }
+    let (healths, report) = support::lambda::one_tick_with_file("site-status", &yaml).await;
+    assert_eq!(healths.len(), 1100);
+    let failing: Vec<_> = healths.iter().filter(|(_, h)| *h != "ok").collect();
+    assert!(
+        failing.is_empty(),
+        "{} failing: {}",
+        failing.len(),
+        &report.to_string()[..2000.min(report.to_string().len())]
+    );
+    let held = most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(held <= 256, "{held} connections at once");
+}

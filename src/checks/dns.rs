@@ -374,6 +374,10 @@ impl Check for DnsCheck {
         &self.naming
     }
 
+    fn holds_a_connection(&self) -> bool {
+        true
+    }
+
     /// A name that does not resolve (no answer, a server failure, no such name): the same name
     /// and record resolved from elsewhere, by the same server when the monitor names one.
     fn elsewhere(&self, result: &CheckResult) -> Option<super::confirm::Elsewhere> {

@@ -247,6 +247,13 @@ pub trait Check: Send + Sync {
         None
     }
 
+    /// True when a run holds a connection of its own (a tcp or dns monitor): the tick bounds how
+    /// many such runs are in flight, as Lambda allows 1,024 descriptors. A check that bounds its
+    /// own connections (site, with `SITE_CONCURRENCY`) says false.
+    fn holds_a_connection(&self) -> bool {
+        false
+    }
+
     /// What probes elsewhere should measure to confirm this failing result (`confirm` of the
     /// monitor), when its failure is one a single vantage point's network can cause.
     fn elsewhere(&self, _result: &CheckResult) -> Option<confirm::Elsewhere> {

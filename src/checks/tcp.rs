@@ -520,6 +520,10 @@ impl Check for TcpCheck {
         &self.naming
     }
 
+    fn holds_a_connection(&self) -> bool {
+        true
+    }
+
     /// A port that cannot be reached (no name, no connection, no answer, TLS): a TCP ping to it
     /// from elsewhere.
     fn elsewhere(&self, result: &CheckResult) -> Option<super::confirm::Elsewhere> {

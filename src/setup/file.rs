@@ -1150,6 +1150,10 @@ impl crate::checks::Check for FileMonitor {
     ) -> Option<crate::checks::confirm::Elsewhere> {
         self.check.elsewhere(result)
     }
+
+    fn holds_a_connection(&self) -> bool {
+        self.check.holds_a_connection()
+    }
 }
 
 /// A channel of the file: its delivery errors and notes speak in the file's words.
