@@ -1248,6 +1248,62 @@ async fn ingest_rate(rows: &mut Vec<Row>) {
     });
 }
 
+/// tcp: 1,000 monitors of a port that answers `OK` 100 ms after each connection, through the real
+/// bootstrap under the emulator (`ulimit -n 1024`): they run 256 at once (`CONNECTION_SLOTS`).
+async fn tcp(rows: &mut Vec<Row>) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let address = listener.local_addr().expect("its address").to_string();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _ = socket.write_all(b"OK\r\n").await;
+            });
+        }
+    });
+    let monitors = 1000usize;
+    let api = RuntimeApi::start().await;
+    let yaml: String = std::iter::once("monitors:\n".to_owned())
+        .chain((0..monitors).map(|n| {
+            format!("  - {{name: p{n}, type: tcp, address: \"{address}\", expect: OK}}\n")
+        }))
+        .collect();
+    std::fs::write(api.task_root().join("lookout.yaml"), yaml).expect("lookout.yaml");
+    let function = api.spawn("site-status", &[]).await;
+    let start = chrono::Utc::now().timestamp() / 60 * 60 - 3600;
+    let mut wall = Vec::new();
+    for minute in 0..6 {
+        let time = chrono::DateTime::from_timestamp(start + minute * 60, 0)
+            .expect("a time")
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let started = Instant::now();
+        let outcome = api
+            .invoke(
+                scheduled_event(&format!("tcp-{minute}"), &time),
+                Duration::from_secs(60),
+            )
+            .await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let Outcome::Response(report) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(report["summary"]["failing"], 0, "{}", report["summary"]);
+        if minute > 0 {
+            wall.push(ms);
+        }
+    }
+    function.stop().await;
+    rows.push(ratio_row(
+        format!("tcp: {monitors} ports x 100 ms (an answer expected), ulimit -n 1024: a warm tick"),
+        wall,
+        (monitors as f64 / 256.0).ceil() * 100.0,
+    ));
+}
+
 /// The deflated history of one tick of `monitors` healthy site monitors.
 fn history_bytes(monitors: usize) -> usize {
     use lookout::history::{CHUNK_BYTES, Entry, Record, State};
@@ -1382,7 +1438,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, first-run, status, binaries, cost, scale, ingest-rate, sizes) runs one
+    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, first-run, status, binaries, cost, scale, ingest-rate, tcp, sizes) runs one
     // part.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only == part;
@@ -1417,6 +1473,9 @@ fn main() {
         }
         if wanted("cost") {
             cost(&mut rows).await;
+        }
+        if wanted("tcp") {
+            tcp(&mut rows).await;
         }
         if wanted("ingest-rate") {
             ingest_rate(&mut rows).await;
