@@ -803,10 +803,7 @@ async fn cost(rows: &mut Vec<Row>) {
             }))
             .collect();
         std::fs::write(api.task_root().join("lookout.yaml"), yaml).expect("lookout.yaml");
-        let mut env: Vec<(&str, String)> = moto.env();
-        env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL_DYNAMODB");
-        env.push(("AWS_ENDPOINT_URL_DYNAMODB", proxy.url.clone()));
-        env.push(("STATE_TABLE", "lookout-state".into()));
+        let env = counted_env(&moto, &proxy, "lookout-state");
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let function = api.spawn("site-status", &env).await;
         let (mut wall, mut writes, mut write_units, mut read_units, mut log_bytes) =
@@ -827,20 +824,7 @@ async fn cost(rows: &mut Vec<Row>) {
             // are the month's ticks.
             if minute > 0 {
                 wall.push(ms);
-                let written: Vec<_> = requests
-                    .iter()
-                    .filter(|r| {
-                        [
-                            "PutItem",
-                            "UpdateItem",
-                            "DeleteItem",
-                            "BatchWriteItem",
-                            "TransactWriteItems",
-                        ]
-                        .iter()
-                        .any(|op| r.operation.ends_with(op))
-                    })
-                    .collect();
+                let written: Vec<_> = requests.iter().filter(|r| is_write(r)).collect();
                 writes.push(written.len() as f64);
                 // Upper bounds from the bytes: a write unit per KB sent, a read unit per 4 KB
                 // answered (at least one each).
@@ -911,6 +895,28 @@ async fn cost(rows: &mut Vec<Row>) {
     }
 }
 
+/// A scheduled event's time, `minute` minutes after `start` (seconds since the epoch): within a
+/// day of the clock, as a tick's time must be.
+fn event_time(start: i64, minute: i64) -> String {
+    chrono::DateTime::from_timestamp(start + minute * 60, 0)
+        .expect("a time")
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// A function's variables for its state in `table` of moto, reached through the counting proxy.
+fn counted_env(
+    moto: &support::moto::Moto,
+    proxy: &support::counting_proxy::CountingProxy,
+    table: &str,
+) -> Vec<(&'static str, String)> {
+    let mut env: Vec<(&'static str, String)> = moto.env();
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL_DYNAMODB");
+    env.push(("AWS_ENDPOINT_URL_DYNAMODB", proxy.url.clone()));
+    env.push(("STATE_TABLE", table.into()));
+    env
+}
+
 /// A DynamoDB write, by its operation.
 fn is_write(request: &support::counting_proxy::Counted) -> bool {
     [
@@ -932,13 +938,7 @@ async fn scale(rows: &mut Vec<Row>) {
     let moto = support::moto::Moto::start().await;
     let proxy = support::counting_proxy::CountingProxy::start(&moto.url).await;
     let concurrency = 256.0;
-    let env_of = |table: &str| -> Vec<(&'static str, String)> {
-        let mut env: Vec<(&str, String)> = moto.env();
-        env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL_DYNAMODB");
-        env.push(("AWS_ENDPOINT_URL_DYNAMODB", proxy.url.clone()));
-        env.push(("STATE_TABLE", table.into()));
-        env
-    };
+    let env_of = |table: &str| counted_env(&moto, &proxy, table);
 
     // 10,000 healthy monitors, 200 ms each: three ticks, the first a cold start.
     let monitors = 10_000usize;
@@ -957,12 +957,7 @@ async fn scale(rows: &mut Vec<Row>) {
     let (mut wall, mut false_failures, mut state_writes, mut history) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let start = chrono::Utc::now().timestamp() / 60 * 60 - 3600;
-    let at = |minute: i64| {
-        chrono::DateTime::from_timestamp(start + minute * 60, 0)
-            .expect("a time")
-            .format("%Y-%m-%dT%H:%M:%SZ")
-            .to_string()
-    };
+    let at = |minute: i64| event_time(start, minute);
     for minute in 0..3 {
         proxy.take();
         let event = scheduled_event(&format!("scale-{minute}"), &at(minute));
@@ -1276,10 +1271,7 @@ async fn tcp(rows: &mut Vec<Row>) {
     let start = chrono::Utc::now().timestamp() / 60 * 60 - 3600;
     let mut wall = Vec::new();
     for minute in 0..6 {
-        let time = chrono::DateTime::from_timestamp(start + minute * 60, 0)
-            .expect("a time")
-            .format("%Y-%m-%dT%H:%M:%SZ")
-            .to_string();
+        let time = event_time(start, minute);
         let started = Instant::now();
         let outcome = api
             .invoke(

@@ -195,7 +195,7 @@ impl Measure {
                 .unwrap_or_default(),
             Measure::TcpPing { host, .. } => host.clone(),
             Measure::Dns { name, resolver, .. } => {
-                if let Some(server) = resolver.filter(|s| is_private_ip(s.ip())) {
+                if let Some(server) = resolver.filter(|s| super::site::is_internal(s.ip())) {
                     return Some(format!(
                         "its server {} is a private address probes elsewhere cannot reach",
                         server.ip()
@@ -249,38 +249,12 @@ impl Measure {
     }
 }
 
-/// True for an address no probe elsewhere reaches: loopback, private, link-local, unspecified,
-/// carrier-grade NAT, unique-local.
-fn is_private_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || (a == 100 && (64..128).contains(&b))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_private_ip(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-        }
-    }
-}
-
 /// True for a host only a local network knows: a private address, `localhost`, a single label,
 /// or a name under `.local`, `.internal`, `.lan`, `.home.arpa` or `.localhost`.
 fn is_private_host(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     if let Ok(ip) = host.parse::<IpAddr>() {
-        return is_private_ip(ip);
+        return super::site::is_internal(ip);
     }
     host.is_empty()
         || !host.contains('.')

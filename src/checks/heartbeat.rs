@@ -39,8 +39,24 @@ use ingest::{IngestCheck, IngestVerdict};
 /// The function's name, as deployed.
 pub const FUNCTION: &str = "heartbeat";
 
-/// What a heartbeat monitor remembers until its first ping: when a tick first saw it.
+/// What a monitor remembers until it is first heard from: when a tick first saw it.
 const FIRST_SEEN: &str = "first_seen";
+
+/// When a tick first saw the monitor of `key` (kept in its memory; `now` for a new one), and the
+/// memory that keeps it: for `never_reported` of heartbeat and supervisor monitors.
+pub fn first_seen(
+    memory: &Memory,
+    key: &str,
+    now: DateTime<Utc>,
+) -> (DateTime<Utc>, serde_json::Value) {
+    let seen = memory
+        .get(key)
+        .and_then(|m| m.get(FIRST_SEEN))
+        .and_then(|t| serde_json::from_value::<DateTime<Utc>>(t.clone()).ok())
+        .unwrap_or(now)
+        .min(now);
+    (seen, serde_json::json!({ FIRST_SEEN: seen }))
+}
 
 /// The part of a monitor's keys that stands for its resource report as a whole.
 const REPORT_PART: &str = "resources";
@@ -389,7 +405,8 @@ fn filter_default<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Err
     either(d, "ignore", "fail")
 }
 
-fn never_reported<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+/// `never_reported`: `wait` or `alert` (true), for heartbeat and supervisor monitors.
+pub fn never_reported<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     either(d, "wait", "alert")
 }
 
@@ -947,17 +964,10 @@ impl Check for HeartbeatCheck {
         };
         let record = records.get(&heartbeat.token_hash);
         // When the monitor was first seen, kept until its first ping (`never_reported`).
-        let first_seen = memory
-            .get(&key)
-            .and_then(|m| m.get(FIRST_SEEN))
-            .and_then(|t| serde_json::from_value::<DateTime<Utc>>(t.clone()).ok())
-            .unwrap_or(tick.time)
-            .min(tick.time);
+        let (first_seen, remembered) = first_seen(memory, &key, tick.time);
         let (mut health, mut failure, since, measurement) =
             judge(heartbeat, &name, record, tick.time, first_seen);
-        let remembered = record
-            .is_none()
-            .then(|| serde_json::json!({ FIRST_SEEN: first_seen }));
+        let remembered = record.is_none().then_some(remembered);
         // Silence the ingest's refusals explain is not the host's: shown, not judged (the
         // ingest's own result says why), and what its report would have said waits too. A
         // silence too young for CloudWatch to have counted the refusals that would explain it

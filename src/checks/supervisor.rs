@@ -68,24 +68,13 @@ pub struct Supervisor {
     #[serde(skip, default = "shanghai")]
     pub timezone: Tz,
     /// No event within [`NEVER_REPORTED_AFTER`] of the first tick that saw it fails.
-    #[serde(deserialize_with = "never_reported")]
+    #[serde(deserialize_with = "super::heartbeat::never_reported")]
     pub never_reported: bool,
 }
 
 /// How long a supervisor monitor with `never_reported: alert` waits for its first event
 /// (supervisord reports every program's start, so a running agent sends some at once).
 pub const NEVER_REPORTED_AFTER: Duration = Duration::hours(1);
-
-/// What the check keeps with the monitor's own result until its first event.
-const FIRST_SEEN: &str = "first_seen";
-
-fn never_reported<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    match String::deserialize(d)?.trim().to_ascii_lowercase().as_str() {
-        "wait" => Ok(false),
-        "alert" => Ok(true),
-        _ => Err(read::Problem::new("not wait or alert").error()),
-    }
-}
 
 fn word<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     read::word(d).map(Some)
@@ -431,13 +420,8 @@ impl Check for SupervisorCheck {
         // when it says `never_reported: alert`.
         let (mut health, mut failure, mut remembered) = (Health::Ok, None, None);
         if events.is_empty() && programs.is_empty() {
-            let first_seen = memory
-                .get(&whole)
-                .and_then(|m| m.get(FIRST_SEEN))
-                .and_then(|t| serde_json::from_value::<DateTime<Utc>>(t.clone()).ok())
-                .unwrap_or(tick.time)
-                .min(tick.time);
-            remembered = Some(serde_json::json!({ FIRST_SEEN: first_seen }));
+            let (first_seen, kept) = super::heartbeat::first_seen(memory, &whole, tick.time);
+            remembered = Some(kept);
             if self.supervisor.never_reported && tick.time > first_seen + NEVER_REPORTED_AFTER {
                 health = Health::Failing;
                 failure = Some(Failure {

@@ -163,18 +163,34 @@ pub struct Setup {
     pub confirmer: Option<crate::checks::confirm::Confirmer>,
 }
 
-/// The confirmer of `kind`'s function, when its check types take `confirm`.
-fn confirmer_of(
+/// The confirmer of `kind`'s function, when one of its monitors (each of its types' settings
+/// `monitors`) sets `confirm`: none is built at a cold start that would not use it.
+fn confirmer_of<'a>(
     kind: &CheckType,
     env: &Env,
+    mut monitors: impl Iterator<Item = (&'a CheckType, &'a Env)>,
 ) -> Result<Option<crate::checks::confirm::Confirmer>, SetupError> {
-    let confirms = checks::check_types_of(kind.function)
-        .iter()
-        .any(|t| t.keys.iter().any(|k| k.key == "confirm"));
+    let confirms = monitors.any(|(kind_of, settings)| {
+        kind_of.function == kind.function
+            && kind_of
+                .keys
+                .iter()
+                .any(|k| k.key == "confirm" && settings.get(k.var).is_some())
+    });
     if !confirms {
         return Ok(None);
     }
     crate::checks::confirm::Confirmer::from_env(env).map(Some)
+}
+
+/// The monitors the variables of `env` describe: each of `kind`'s function's types, on `env`.
+fn implicit_monitors<'a>(
+    kind: &CheckType,
+    env: &'a Env,
+) -> impl Iterator<Item = (&'a CheckType, &'a Env)> {
+    checks::check_types_of(kind.function)
+        .into_iter()
+        .map(move |t| (t, env))
 }
 
 /// The watches and channels of `kind`'s function: the monitors of `file` when there is one, else
@@ -199,7 +215,7 @@ pub async fn assemble_from(
             policy,
             answers: crate::alerting::answers::signer_from(env)?,
             outage: crate::config::read::settings(env)?,
-            confirmer: confirmer_of(kind, env)?,
+            confirmer: confirmer_of(kind, env, implicit_monitors(kind, env))?,
         });
     };
     let channels = match &file.channels {
@@ -233,7 +249,10 @@ pub async fn assemble_from(
         policy: file.policy,
         answers: crate::alerting::answers::signer_from(env)?,
         outage: crate::config::read::settings(&file.defaults)?,
-        confirmer: confirmer_of(kind, env)?,
+        confirmer: match &file.monitors {
+            Some(monitors) => confirmer_of(kind, env, monitors.iter().map(|m| (m.kind, &m.env)))?,
+            None => confirmer_of(kind, env, implicit_monitors(kind, &file.defaults))?,
+        },
     })
 }
 

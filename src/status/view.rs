@@ -665,13 +665,7 @@ mod tests {
         assert_eq!(open.silenced_until, Some(now() + Duration::hours(1)));
         let json = serde_json::to_value(open).unwrap();
         assert!(json["acknowledged_at"].is_string() && json["silenced_until"].is_string());
-        let look = super::super::html::Look {
-            title: "Status".into(),
-            description: None,
-            language: crate::alerting::render::Language::English,
-            timezone: chrono_tz::UTC,
-            link_suffix: String::new(),
-        };
+        let look = look();
         let html = super::super::html::page(&look, &page);
         assert!(html.contains("data-answer=\"acknowledged\">acknowledged 2026-12-06 11:50</span>"));
         assert!(html.contains("data-answer=\"silenced\">silenced until 2026-12-06 13:00</span>"));
@@ -716,13 +710,7 @@ mod tests {
             (day.class, day.uptime, day.downtime_minutes),
             ("degraded", Some(100.0), 0)
         );
-        let look = super::super::html::Look {
-            title: "Status".into(),
-            description: None,
-            language: crate::alerting::render::Language::English,
-            timezone: chrono_tz::UTC,
-            link_suffix: String::new(),
-        };
+        let look = look();
         let html = super::super::html::page(&look, &page);
         assert!(
             html.contains("class=\"day degraded\""),
@@ -753,6 +741,17 @@ mod tests {
             (day.class, day.uptime, day.downtime_minutes),
             ("no_data", None, 0)
         );
+    }
+
+    /// An English page in UTC.
+    fn look() -> super::super::html::Look {
+        super::super::html::Look {
+            title: "Status".into(),
+            description: None,
+            language: crate::alerting::render::Language::English,
+            timezone: chrono_tz::UTC,
+            link_suffix: String::new(),
+        }
     }
 
     fn records_error(inputs: &mut Inputs) {
