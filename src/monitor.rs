@@ -34,7 +34,7 @@ const SETTLE_ATTEMPTS: usize = 3;
 const ROLL_UP_DAYS_BACK: i64 = 7;
 /// Runs of monitors that each hold a connection (tcp, dns) in flight at once: with the site checks'
 /// `SITE_CONCURRENCY` (256 by default) well under Lambda's 1,024 descriptors.
-const CONNECTION_SLOTS: usize = 256;
+pub const CONNECTION_SLOTS: usize = 256;
 /// The longest the canary is waited for.
 const CANARY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest confirmations from elsewhere are waited for (Globalping's measurements take a few

@@ -1,146 +1,19 @@
-//! `type: dns` against an authoritative DNS server the test starts on 127.0.0.1 (UDP and TCP on one
-//! free port): a name that resolves, one to the wrong address, NXDOMAIN, SERVFAIL, a server that
+//! `type: dns` against the authoritative DNS server of `support::dns` on 127.0.0.1 (UDP and TCP on
+//! one free port): a name that resolves, one to the wrong address, NXDOMAIN, SERVFAIL, a server that
 //! never answers, and an answer too large for UDP that must be asked again over TCP.
 
 mod support;
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, TXT};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
 use lookout::alerting::state::memory::MemoryStore;
 use lookout::checks::{CheckResult, Health, Measurement, Naming, SharedLedger, dns};
 use lookout::config::Env;
+use support::dns::{Server, server};
 use support::scripted::tick_at;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
 use tokio::time::Instant;
-
-/// The test zone's server: its address, and how many queries came over each transport.
-struct Server {
-    address: SocketAddr,
-    udp: Arc<AtomicUsize>,
-    tcp: Arc<AtomicUsize>,
-}
-
-fn name(text: &str) -> Name {
-    Name::from_ascii(text).unwrap()
-}
-
-/// The zone's answer to `query`, or `None` to stay silent. `big.test.` is too large for UDP: over
-/// UDP it is a truncated answer with nothing in it, over TCP the whole.
-fn answer(query: &Message, over_tcp: bool) -> Option<Message> {
-    let question = query.queries.first()?.clone();
-    let asked = question.name().to_ascii().to_ascii_lowercase();
-    let kind = question.query_type();
-    let mut response = Message::response(query.metadata.id, query.metadata.op_code);
-    response.metadata.authoritative = true;
-    response.metadata.recursion_desired = query.metadata.recursion_desired;
-    response.add_query(question.clone());
-    let owner = question.name().clone();
-    let record = |data: RData| Record::from_rdata(owner.clone(), 60, data);
-    match (asked.as_str(), kind) {
-        ("silent.test.", _) => return None,
-        ("nx.test.", _) => response.metadata.response_code = ResponseCode::NXDomain,
-        ("fail.test.", _) => response.metadata.response_code = ResponseCode::ServFail,
-        ("ok.test.", RecordType::A) => {
-            response.add_answer(record(RData::A(A(Ipv4Addr::new(192, 0, 2, 10)))));
-        }
-        ("ok.test.", RecordType::AAAA) => {
-            response.add_answer(record(RData::AAAA(AAAA(
-                "2001:db8::10".parse::<Ipv6Addr>().unwrap(),
-            ))));
-        }
-        ("ok.test.", RecordType::MX) => {
-            response.add_answer(record(RData::MX(MX::new(10, name("mail.test.")))));
-        }
-        ("ok.test.", RecordType::NS) => {
-            response.add_answer(record(RData::NS(NS(name("ns1.test.")))));
-        }
-        ("ok.test.", RecordType::TXT) => {
-            response.add_answer(record(RData::TXT(TXT::new(vec!["v=spf1 -all".into()]))));
-        }
-        ("www.test.", RecordType::CNAME) => {
-            response.add_answer(record(RData::CNAME(CNAME(name("ok.test.")))));
-        }
-        ("wrong.test.", RecordType::A) => {
-            response.add_answer(record(RData::A(A(Ipv4Addr::new(192, 0, 2, 99)))));
-        }
-        ("big.test.", RecordType::TXT) if !over_tcp => response.metadata.truncation = true,
-        ("big.test.", RecordType::TXT) => {
-            for i in 0..40 {
-                response.add_answer(record(RData::TXT(TXT::new(vec![format!(
-                    "part {i:02} of an answer too large for one UDP datagram {}",
-                    "x".repeat(40)
-                )]))));
-            }
-        }
-        _ => {}
-    }
-    Some(response)
-}
-
-/// Starts the zone's server on one free port of 127.0.0.1, UDP and TCP.
-async fn server() -> Server {
-    let (udp_socket, tcp_listener) = loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)).await {
-            break (udp, tcp);
-        }
-    };
-    let address = udp_socket.local_addr().unwrap();
-    let (udp, tcp) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let counted = Arc::clone(&udp);
-    tokio::spawn(async move {
-        let mut buffer = vec![0u8; 4096];
-        while let Ok((n, from)) = udp_socket.recv_from(&mut buffer).await {
-            counted.fetch_add(1, Ordering::SeqCst);
-            let Ok(query) = Message::from_vec(&buffer[..n]) else {
-                continue;
-            };
-            if let Some(response) = answer(&query, false) {
-                let _ = udp_socket.send_to(&response.to_vec().unwrap(), from).await;
-            }
-        }
-    });
-    let counted = Arc::clone(&tcp);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = tcp_listener.accept().await {
-            let counted = Arc::clone(&counted);
-            tokio::spawn(async move {
-                loop {
-                    let mut length = [0u8; 2];
-                    if stream.read_exact(&mut length).await.is_err() {
-                        return;
-                    }
-                    let mut query = vec![0u8; u16::from_be_bytes(length) as usize];
-                    if stream.read_exact(&mut query).await.is_err() {
-                        return;
-                    }
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    let Ok(query) = Message::from_vec(&query) else {
-                        return;
-                    };
-                    let Some(response) = answer(&query, true) else {
-                        continue;
-                    };
-                    let bytes = response.to_vec().unwrap();
-                    let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
-                    framed.extend_from_slice(&bytes);
-                    if stream.write_all(&framed).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    Server { address, udp, tcp }
-}
 
 /// One tick of a dns monitor asking `server`.
 async fn check(server: &Server, pairs: &[(&str, &str)]) -> CheckResult {

@@ -156,6 +156,23 @@ async fn the_page_json_and_badges_agree_and_a_private_page_asks_for_its_token() 
         .unwrap();
     assert_eq!(bearer.status().as_u16(), 200);
 
+    // With the token in a header the links need none, and the instance keeps that page's HTML
+    // for 30 s; a view with the token in its query still gets links that carry it (below).
+    let by_header = || async {
+        client
+            .get(format!("{base}/"))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let kept = by_header().await;
+    assert!(kept.contains("href=\"monitor/shop\""), "{kept}");
+    assert_eq!(by_header().await, kept);
+
     // The page.
     let (status, kind, html) = get(&client, &with("/")).await;
     assert_eq!(status, 200);

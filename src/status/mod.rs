@@ -64,6 +64,9 @@ pub struct StatusSite {
     /// Checks the answer links' tokens (when the stack's action key is set).
     signer: Option<crate::alerting::answers::Signer>,
     cache: Kept<Page>,
+    /// The main page's HTML, drawn from the kept page (with the site's own look): every view in
+    /// the 30 s answers it without drawing again.
+    drawn: Mutex<Option<(Arc<Page>, Arc<String>)>>,
     weeks: Mutex<HashMap<String, Kept<Vec<Record>>>>,
 }
 
@@ -363,6 +366,7 @@ impl StatusSite {
             store,
             signer: None,
             cache: Mutex::new(None),
+            drawn: Mutex::new(None),
             weeks: Mutex::new(HashMap::new()),
         }
     }
@@ -434,6 +438,23 @@ impl StatusSite {
         *self.cache.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Instant::now(), Arc::clone(&page)));
         Ok(page)
+    }
+
+    /// The main page's HTML: drawn once per kept page when its links carry no token (a token given
+    /// in the query is in every link, so that page is drawn for its request).
+    fn main_page(&self, look: &html::Look, page: &Arc<Page>) -> String {
+        if !look.link_suffix.is_empty() {
+            return html::page(look, page);
+        }
+        let mut drawn = self.drawn.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((kept, text)) = drawn.as_ref()
+            && Arc::ptr_eq(kept, page)
+        {
+            return text.as_str().to_owned();
+        }
+        let text = html::page(look, page);
+        *drawn = Some((Arc::clone(page), Arc::new(text.clone())));
+        text
     }
 
     /// Reads what the page shows: per function with a public monitor, its history of the last 24
@@ -556,7 +577,7 @@ impl StatusSite {
                 status: 200,
                 content_type: "text/html; charset=utf-8",
                 cache: cache("public, max-age=30"),
-                body: html::page(&look, &page),
+                body: self.main_page(&look, &page),
                 extra: Extra::default(),
             },
             Route::PageJson => Answer {

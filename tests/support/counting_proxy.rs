@@ -19,6 +19,46 @@ pub struct Counted {
     pub incidents: usize,
     /// History items it writes (`history#` in its body).
     pub histories: usize,
+    /// A strongly consistent read (`"ConsistentRead":true`): a whole read unit per 4 KB, not half.
+    pub consistent: bool,
+    /// When it was passed on, and when its answer came back.
+    pub sent_at: std::time::Instant,
+    pub answered_at: std::time::Instant,
+}
+
+impl Counted {
+    /// Read units of a read, from the bytes answered: per 4 KB, a whole unit when consistent and
+    /// half otherwise, at least one 4 KB. An upper bound: DynamoDB bills the items' own size, and
+    /// the answer is JSON with binary values in base64.
+    pub fn read_units(&self) -> f64 {
+        let per = if self.consistent { 1.0 } else { 0.5 };
+        self.received.div_ceil(4096).max(1) as f64 * per
+    }
+}
+
+/// How long the upstream had at least one of `requests` in flight (the union of their times).
+pub fn busy(requests: &[Counted]) -> std::time::Duration {
+    let mut spans: Vec<_> = requests
+        .iter()
+        .map(|r| (r.sent_at, r.answered_at))
+        .collect();
+    spans.sort();
+    let mut busy = std::time::Duration::ZERO;
+    let mut current: Option<(std::time::Instant, std::time::Instant)> = None;
+    for (start, end) in spans {
+        current = match current {
+            Some((from, to)) if start <= to => Some((from, to.max(end))),
+            Some((from, to)) => {
+                busy += to - from;
+                Some((start, end))
+            }
+            None => Some((start, end)),
+        };
+    }
+    if let Some((from, to)) = current {
+        busy += to - from;
+    }
+    busy
 }
 
 #[derive(Clone)]
@@ -77,6 +117,8 @@ async fn pass_on(State(shared): State<Shared>, request: Request) -> Response {
     let sent = body.len();
     let count = |needle: &[u8]| body.windows(needle.len()).filter(|w| *w == needle).count();
     let (incidents, histories) = (count(b"incident#"), count(b"history#"));
+    let consistent = count(b"\"ConsistentRead\":true") > 0;
+    let sent_at = std::time::Instant::now();
     let Ok(answer) = forward.body(body).send().await else {
         return Response::builder()
             .status(502)
@@ -86,12 +128,16 @@ async fn pass_on(State(shared): State<Shared>, request: Request) -> Response {
     let status = answer.status();
     let headers = answer.headers().clone();
     let bytes = answer.bytes().await.unwrap_or_default();
+    let answered_at = std::time::Instant::now();
     shared.log.lock().unwrap().push(Counted {
         operation,
         sent,
         received: bytes.len(),
         incidents,
         histories,
+        consistent,
+        sent_at,
+        answered_at,
     });
     let mut response = Response::builder().status(status);
     for (name, value) in &headers {

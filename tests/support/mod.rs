@@ -4,6 +4,7 @@
 pub mod chinaz;
 pub mod counting_proxy;
 pub mod dingtalk;
+pub mod dns;
 pub mod dynamodb;
 pub mod feishu;
 pub mod function_url;

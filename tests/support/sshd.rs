@@ -67,6 +67,8 @@ impl Sshd {
             authorized.join("\n") + "\n",
         )
         .expect("authorized_keys");
+        // MaxStartups: many monitors may log in to this one server at once, as they would to many
+        // servers (sshd's default starts refusing at 10 unauthenticated connections).
         // sshd's privilege separation wants its empty folder.
         let _ = std::fs::create_dir_all("/run/sshd");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -81,7 +83,7 @@ impl Sshd {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nPidFile {pid}\n\
                  AuthorizedKeysFile {keys}\nStrictModes no\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nUsePAM no\nPubkeyAuthentication yes\n\
-                 PermitRootLogin prohibit-password\nLogLevel VERBOSE\n",
+                 PermitRootLogin prohibit-password\nLogLevel VERBOSE\nMaxStartups 100\n",
                 host = dir.path().join("host_ed25519").display(),
                 pid = dir.path().join("sshd.pid").display(),
                 keys = dir.path().join("authorized_keys").display(),
