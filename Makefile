@@ -201,10 +201,10 @@ invoke: tools
 	$(WITH_VENV) $(SAM) remote invoke $(FUNCTION) --stack-name $(STACK) --event-file events/scheduled.json
 
 ## bench: the benchmark table (docs/performance.md) and the cost tables of docs/deploy.md. One
-## release build: the harness, and the bootstrap it runs under the Lambda emulator (built with the
-## release profile the deployed one is built with, for this machine's architecture; an arm64
-## bootstrap cannot run on an x86_64 machine). The bootstrap of the last `make build` is sized when
-## there is one. BENCH_ONLY=<part> runs one part (benches/bench.rs names them).
+## build: the harness, and the bootstrap it runs under the Lambda emulator, in the bench profile (the
+## release profile without cross-crate LTO, for this machine's architecture: an arm64 bootstrap
+## cannot run on an x86_64 machine). The bootstrap of the last `make build` is sized when there is
+## one. BENCH_ONLY=<part> runs one part (benches/bench.rs names them).
 bench: tools sshd
 	$(WITH_VENV) $(CARGO) bench --no-default-features --bench bench
 

@@ -66,7 +66,7 @@ pub struct StatusSite {
     cache: Kept<Page>,
     /// The main page's HTML, drawn from the kept page (with the site's own look): every view in
     /// the 30 s answers it without drawing again.
-    drawn: Mutex<Option<(Arc<Page>, Arc<String>)>>,
+    drawn: Mutex<Option<(Arc<Page>, String)>>,
     weeks: Mutex<HashMap<String, Kept<Vec<Record>>>>,
 }
 
@@ -450,10 +450,10 @@ impl StatusSite {
         if let Some((kept, text)) = drawn.as_ref()
             && Arc::ptr_eq(kept, page)
         {
-            return text.as_str().to_owned();
+            return text.clone();
         }
         let text = html::page(look, page);
-        *drawn = Some((Arc::clone(page), Arc::new(text.clone())));
+        *drawn = Some((Arc::clone(page), text.clone()));
         text
     }
 

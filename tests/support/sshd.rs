@@ -67,8 +67,6 @@ impl Sshd {
             authorized.join("\n") + "\n",
         )
         .expect("authorized_keys");
-        // MaxStartups: many monitors may log in to this one server at once, as they would to many
-        // servers (sshd's default starts refusing at 10 unauthenticated connections).
         // sshd's privilege separation wants its empty folder.
         let _ = std::fs::create_dir_all("/run/sshd");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -77,6 +75,8 @@ impl Sshd {
             .port();
         let log = dir.path().join("sshd.log");
         let config = dir.path().join("sshd_config");
+        // MaxStartups: many monitors may log in to this one server at once, as they would to many
+        // servers (sshd's default starts refusing past 10 connections not yet logged in).
         std::fs::write(
             &config,
             format!(
