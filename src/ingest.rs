@@ -392,7 +392,7 @@ impl Ingest {
             return self.event(&request).await;
         }
         if request.path.starts_with("/api/push/") {
-            return self.push(&request).await.in_kumas_words();
+            return self.push(request).await.in_kumas_words();
         }
         if !matches!(request.method, "GET" | "POST" | "HEAD") {
             return Answer::new(405, "pings are GET, POST or HEAD");
@@ -423,7 +423,7 @@ impl Ingest {
     }
 
     /// `/api/push/<token>`: Uptime Kuma's push, as a ping of the monitor the token names.
-    async fn push(&self, request: &Request<'_>) -> Answer {
+    async fn push(&self, mut request: Request<'_>) -> Answer {
         if !matches!(request.method, "GET" | "POST" | "HEAD") {
             return Answer::new(405, "pushes are GET or POST");
         }
@@ -445,12 +445,9 @@ impl Ingest {
             .and_then(|p| p.trim().parse::<f64>().ok())
             .filter(|ms| ms.is_finite() && (0.0..=1e11).contains(ms))
             .map(|ms| ms.round() as u64);
-        let msg = query_value(request.query, "msg");
-        let mut request = Request {
-            body: request.body.clone(),
-            ..*request
-        };
-        if let Some(msg) = msg.filter(|m| !m.trim().is_empty() && m != "OK") {
+        if let Some(msg) =
+            query_value(request.query, "msg").filter(|m| !m.trim().is_empty() && m != "OK")
+        {
             request.body = msg.into_bytes();
         }
         self.keep(known, &request, signal, None, None, ms).await

@@ -321,6 +321,12 @@ impl PingRecord {
     }
 }
 
+/// Drops the oldest (first) of `items` past the last `most`.
+fn keep_last<T>(items: &mut Vec<T>, most: usize) {
+    let excess = items.len().saturating_sub(most);
+    items.drain(..excess);
+}
+
 /// The median of `values` (the upper one of an even count), when there are any.
 fn median(mut values: Vec<i64>) -> Option<i64> {
     values.sort_unstable();
@@ -375,8 +381,7 @@ impl PingRecord {
                 record.last_duration = record.end_run(ping);
                 if let Some(seconds) = record.last_duration {
                     record.durations.push(seconds);
-                    let excess = record.durations.len().saturating_sub(MAX_DURATIONS);
-                    record.durations.drain(..excess);
+                    keep_last(&mut record.durations, MAX_DURATIONS);
                 }
             }
             Signal::Start => {
@@ -388,8 +393,7 @@ impl PingRecord {
                     rid: ping.rid.clone(),
                     started_at: ping.at,
                 });
-                let excess = record.runs.len().saturating_sub(MAX_OPEN_RUNS);
-                record.runs.drain(..excess);
+                keep_last(&mut record.runs, MAX_OPEN_RUNS);
                 if ping.output.is_some() {
                     record.output.clone_from(&ping.output);
                 }

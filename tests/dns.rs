@@ -130,6 +130,20 @@ async fn nxdomain_and_servfail_are_told_apart() {
 }
 
 #[tokio::test]
+async fn a_name_the_zone_lacks_is_nxdomain_and_one_outside_it_is_refused() {
+    let server = server().await;
+    let result = check(&server, &[("DNS_DOMAIN", "nowhere.test")]).await;
+    assert_eq!(
+        (result.health, kind(&result)),
+        (Health::Failing, "nxdomain"),
+        "{result:?}"
+    );
+    let result = check(&server, &[("DNS_DOMAIN", "example.com")]).await;
+    assert_eq!(result.health, Health::Failing, "{result:?}");
+    assert!(message(&result).contains("Refused"), "{}", message(&result));
+}
+
+#[tokio::test]
 async fn a_server_that_never_answers_times_out() {
     let server = server().await;
     let started = std::time::Instant::now();

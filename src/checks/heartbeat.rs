@@ -614,6 +614,7 @@ pub fn judge(
     Option<DateTime<Utc>>,
     HeartbeatMeasurement,
 ) {
+    let open = record.map(PingRecord::open_runs).unwrap_or_default();
     let mut measurement = HeartbeatMeasurement {
         monitor: name.to_owned(),
         status: "waiting",
@@ -623,11 +624,10 @@ pub fn judge(
         exit_status: record.and_then(|r| r.exit_status),
         last_run_seconds: record.and_then(|r| r.last_duration),
         usual_run_seconds: record.and_then(PingRecord::usual_duration),
-        open_runs: record.map_or(0, |r| r.open_runs().len()),
+        open_runs: open.len(),
         response_ms: record.and_then(|r| r.last_ms),
     };
     let grace = chrono::Duration::from_std(heartbeat.grace).unwrap_or(chrono::Duration::MAX);
-    let open = record.map(PingRecord::open_runs).unwrap_or_default();
     let running = open.first().map(|run| run.started_at);
     // The last sign of life a schedule counts from: the last ending, else the start of the first run.
     let Some(last) = record.and_then(|r| r.ended_at).or(running) else {

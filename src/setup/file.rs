@@ -37,6 +37,15 @@ pub const MAX_VALUE_BYTES: usize = 8 * 1024;
 /// Keys only `defaults` takes: settings of the whole stack (`ping_key`).
 pub const DEFAULT_ONLY_KEYS: &[SettingKey] = &[crate::checks::heartbeat::PING_KEY];
 
+/// Every key `defaults` takes besides `channels`, by group.
+const DEFAULTS_KEYS: &[&[SettingKey]] = &[
+    LIFECYCLE_KEYS,
+    STYLE_KEYS,
+    SHOWN_KEYS,
+    OUTAGE_KEYS,
+    DEFAULT_ONLY_KEYS,
+];
+
 /// Keys of the lifecycle, in `defaults` and on each monitor.
 pub const LIFECYCLE_KEYS: &[SettingKey] = &[
     one("failure_threshold", "ALERT_FAILURE_THRESHOLD"),
@@ -221,13 +230,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
         None => &[],
     };
     let mut default_keys: Vec<&str> = vec!["channels"];
-    for key in LIFECYCLE_KEYS
-        .iter()
-        .chain(STYLE_KEYS)
-        .chain(SHOWN_KEYS)
-        .chain(OUTAGE_KEYS)
-        .chain(DEFAULT_ONLY_KEYS)
-    {
+    for key in DEFAULTS_KEYS.iter().copied().flatten() {
         if !default_keys.contains(&key.key) {
             default_keys.push(key.key);
         }
@@ -266,13 +269,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
     let base = env.without(&removed);
 
     // Defaults, as variables.
-    let default_settings: Vec<&SettingKey> = LIFECYCLE_KEYS
-        .iter()
-        .chain(STYLE_KEYS)
-        .chain(SHOWN_KEYS)
-        .chain(OUTAGE_KEYS)
-        .chain(DEFAULT_ONLY_KEYS)
-        .collect();
+    let default_settings: Vec<&SettingKey> = DEFAULTS_KEYS.iter().copied().flatten().collect();
     let default_vars = reader.settings(defaults_entries, &default_settings, "`defaults`")?;
     let defaults_env = overlay(&base, &default_vars);
     let defaults_error = |error: ConfigError| {
@@ -284,18 +281,7 @@ pub fn load(path: &str, text: &str, env: &Env) -> Result<LookoutFile, FileError>
             at,
             format!(
                 "`defaults`: {}",
-                in_words(&error, &|var| {
-                    key_of(
-                        var,
-                        &[
-                            LIFECYCLE_KEYS,
-                            STYLE_KEYS,
-                            SHOWN_KEYS,
-                            OUTAGE_KEYS,
-                            DEFAULT_ONLY_KEYS,
-                        ],
-                    )
-                })
+                in_words(&error, &|var| key_of(var, DEFAULTS_KEYS))
             ),
         )
     };

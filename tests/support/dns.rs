@@ -34,17 +34,38 @@ fn name(text: &str) -> Name {
     Name::from_ascii(text).unwrap()
 }
 
+/// The names the zone holds (besides every name under `many.test.`): any other name of `test.` is
+/// NXDOMAIN, as an authoritative server answers (RFC 1035, RFC 2308); a name of another zone is
+/// REFUSED, as a server answers for a zone it does not serve.
+const NAMES: &[&str] = &[
+    "test.",
+    "ok.test.",
+    "www.test.",
+    "wrong.test.",
+    "big.test.",
+    "mail.test.",
+    "ns1.test.",
+];
+
 /// The zone's answer to `query`, or `None` to stay silent. `big.test.` is too large for UDP: over
 /// UDP it is a truncated answer with nothing in it, over TCP the whole. Any name under
-/// `many.test.` has the address 192.0.2.10.
+/// `many.test.` has the address 192.0.2.10. A query that does not ask exactly one question is
+/// FORMERR, as servers answer it.
 fn answer(query: &Message, over_tcp: bool) -> Option<Message> {
-    let question = query.queries.first()?.clone();
+    let mut response = Message::response(query.metadata.id, query.metadata.op_code);
+    response.metadata.recursion_desired = query.metadata.recursion_desired;
+    let [question] = &query.queries[..] else {
+        response.metadata.response_code = ResponseCode::FormErr;
+        return Some(response);
+    };
     let asked = question.name().to_ascii().to_ascii_lowercase();
     let kind = question.query_type();
-    let mut response = Message::response(query.metadata.id, query.metadata.op_code);
-    response.metadata.authoritative = true;
-    response.metadata.recursion_desired = query.metadata.recursion_desired;
     response.add_query(question.clone());
+    if asked != "test." && !asked.ends_with(".test.") {
+        response.metadata.response_code = ResponseCode::Refused;
+        return Some(response);
+    }
+    response.metadata.authoritative = true;
     let owner = question.name().clone();
     let record = |data: RData| Record::from_rdata(owner.clone(), 60, data);
     match (asked.as_str(), kind) {
@@ -86,6 +107,10 @@ fn answer(query: &Message, over_tcp: bool) -> Option<Message> {
                 )]))));
             }
         }
+        (other, _) if !NAMES.contains(&other) && !other.ends_with(".many.test.") => {
+            response.metadata.response_code = ResponseCode::NXDomain;
+        }
+        // A name the zone holds, without records of this type: NODATA.
         _ => {}
     }
     Some(response)
