@@ -681,16 +681,26 @@ async fn binaries(rows: &mut Vec<Row>) {
     }
 }
 
-/// The history and the status page: what a tick of 1,000 site monitors writes, and what a page of
-/// 200 public monitors costs to draw (its own time) and to read (DynamoDB read units).
-fn status(rows: &mut Vec<Row>) {
-    use lookout::history::{CHUNK_BYTES, Entry, Record, Rollup, State};
-    use lookout::status::{html, view};
-    let now = chrono::Utc::now();
-    let record = |at: chrono::DateTime<chrono::Utc>, monitors: usize| Record {
+/// The status rows' public site monitors `shop-0000`, ..., in groups of 20.
+fn shop_monitors(count: usize) -> Vec<lookout::status::view::Listed> {
+    (0..count)
+        .map(|i| lookout::status::view::Listed {
+            name: format!("shop-{i:04}"),
+            kind: "site",
+            function: "site-status",
+            group: Some(format!("group {}", i / 20)),
+        })
+        .collect()
+}
+
+/// A site-status tick at `at` of the first `count` shop monitors: one in 500 down, the others up
+/// in 80 to 380 ms.
+fn shop_record(at: chrono::DateTime<chrono::Utc>, count: usize) -> lookout::history::Record {
+    use lookout::history::{Entry, Record, State};
+    Record {
         function: "site-status".into(),
         at,
-        entries: (0..monitors)
+        entries: (0..count)
             .map(|i| Entry {
                 key: format!("site:shop-{i:04}"),
                 state: if (i + at.timestamp() as usize / 60).is_multiple_of(500) {
@@ -703,8 +713,43 @@ fn status(rows: &mut Vec<Row>) {
                 figure: None,
             })
             .collect(),
-    };
-    let tick = record(now, 1000);
+    }
+}
+
+/// A day's roll-up of the monitor `key`: a minute down in 1,440 checks.
+fn shop_rollup(key: String, day: chrono::NaiveDate) -> lookout::history::Rollup {
+    lookout::history::Rollup {
+        key,
+        day,
+        checks: 1440,
+        up: 1439,
+        down: 1,
+        errors: 0,
+        degraded: 0,
+        p50_ms: Some(120),
+        p95_ms: Some(300),
+        downtime_minutes: 1,
+    }
+}
+
+/// The status page's look in the rows: English, UTC, no token in its links.
+fn status_look() -> lookout::status::html::Look {
+    lookout::status::html::Look {
+        title: "Status".into(),
+        description: None,
+        language: lookout::alerting::render::Language::English,
+        timezone: chrono_tz::UTC,
+        link_suffix: String::new(),
+    }
+}
+
+/// The history and the status page: what a tick of 1,000 site monitors writes, and what a page of
+/// 200 public monitors costs to draw (its own time) and to read (DynamoDB read units).
+fn status(rows: &mut Vec<Row>) {
+    use lookout::history::{CHUNK_BYTES, Record};
+    use lookout::status::{html, view};
+    let now = chrono::Utc::now();
+    let tick = shop_record(now, 1000);
     let packed = tick.packed_chunks(CHUNK_BYTES);
     let bytes: usize = packed.iter().map(Vec::len).sum();
     // DynamoDB bills a write unit per KB of each item.
@@ -719,7 +764,7 @@ fn status(rows: &mut Vec<Row>) {
     });
     // A page of 200 public monitors: a day of one-minute history and 90 days of roll-ups.
     let records: Vec<Record> = (0..1440)
-        .map(|m| record(now - chrono::Duration::minutes(1440 - m), 200))
+        .map(|m| shop_record(now - chrono::Duration::minutes(1440 - m), 200))
         .collect();
     let day_bytes: usize = records
         .iter()
@@ -730,31 +775,11 @@ fn status(rows: &mut Vec<Row>) {
                 .sum::<usize>()
         })
         .sum();
-    let monitors: Vec<view::Listed> = (0..200)
-        .map(|i| view::Listed {
-            name: format!("shop-{i:04}"),
-            kind: "site",
-            function: "site-status",
-            group: Some(format!("group {}", i / 20)),
-        })
-        .collect();
+    let monitors = shop_monitors(200);
     let mut rollups = Vec::new();
     for back in 1..90 {
         let day = now.date_naive() - chrono::Duration::days(back);
-        for monitor in &monitors {
-            rollups.push(Rollup {
-                key: monitor.key(),
-                day,
-                checks: 1440,
-                up: 1439,
-                down: 1,
-                errors: 0,
-                degraded: 0,
-                p50_ms: Some(120),
-                p95_ms: Some(300),
-                downtime_minutes: 1,
-            });
-        }
+        rollups.extend(monitors.iter().map(|m| shop_rollup(m.key(), day)));
     }
     let rollup_bytes: usize = rollups
         .iter()
@@ -766,13 +791,7 @@ fn status(rows: &mut Vec<Row>) {
         rollups,
         ..view::Inputs::default()
     };
-    let look = html::Look {
-        title: "Status".into(),
-        description: None,
-        language: lookout::alerting::render::Language::English,
-        timezone: chrono_tz::UTC,
-        link_suffix: String::new(),
-    };
+    let look = status_look();
     let mut runs = Vec::new();
     let mut size = 0;
     for _ in 0..7 {
@@ -818,43 +837,10 @@ async fn status_views(rows: &mut Vec<Row>) {
     use lookout::alerting::state::SharedStore;
     use lookout::alerting::state::dynamodb::DynamoDbStore;
     use lookout::alerting::state::memory::MemoryStore;
-    use lookout::history::{Entry, Record, Rollup, State};
+    use lookout::history::{Record, Rollup};
     use lookout::status::{Request, StatusSite, html, view};
     let now = chrono::Utc::now();
-    let monitors: Vec<view::Listed> = (0..200)
-        .map(|i| view::Listed {
-            name: format!("shop-{i:04}"),
-            kind: "site",
-            function: "site-status",
-            group: Some(format!("group {}", i / 20)),
-        })
-        .collect();
-    let record = |at: chrono::DateTime<chrono::Utc>| Record {
-        function: "site-status".into(),
-        at,
-        entries: monitors
-            .iter()
-            .enumerate()
-            .map(|(i, m)| Entry {
-                key: m.key(),
-                state: if (i + at.timestamp() as usize / 60).is_multiple_of(500) {
-                    State::Down
-                } else {
-                    State::Up
-                },
-                kind: None,
-                ms: Some(80 + (i as u64 * 7 + at.timestamp() as u64 / 60) % 300),
-                figure: None,
-            })
-            .collect(),
-    };
-    let look = || html::Look {
-        title: "Status".into(),
-        description: None,
-        language: lookout::alerting::render::Language::English,
-        timezone: chrono_tz::UTC,
-        link_suffix: String::new(),
-    };
+    let monitors = shop_monitors(200);
     async fn fill(store: &SharedStore, monitors: &[view::Listed], records: &[Record]) {
         for record in records {
             store.append(record).await.expect("a history write");
@@ -862,21 +848,7 @@ async fn status_views(rows: &mut Vec<Row>) {
         let today = chrono::Utc::now().date_naive();
         for back in 1..90 {
             let day = today - chrono::Duration::days(back);
-            let rollups: Vec<Rollup> = monitors
-                .iter()
-                .map(|m| Rollup {
-                    key: m.key(),
-                    day,
-                    checks: 1440,
-                    up: 1439,
-                    down: 1,
-                    errors: 0,
-                    degraded: 0,
-                    p50_ms: Some(120),
-                    p95_ms: Some(300),
-                    downtime_minutes: 1,
-                })
-                .collect();
+            let rollups: Vec<Rollup> = monitors.iter().map(|m| shop_rollup(m.key(), day)).collect();
             store
                 .put_rollups("site-status", day, &rollups)
                 .await
@@ -884,7 +856,7 @@ async fn status_views(rows: &mut Vec<Row>) {
         }
     }
     let records: Vec<Record> = (0..1440)
-        .map(|m| record(now - chrono::Duration::minutes(1440 - m)))
+        .map(|m| shop_record(now - chrono::Duration::minutes(1440 - m), monitors.len()))
         .collect();
     let get = Request {
         method: "GET".into(),
@@ -899,7 +871,7 @@ async fn status_views(rows: &mut Vec<Row>) {
     for _ in 0..7 {
         let site = StatusSite::new(
             monitors.clone(),
-            look(),
+            status_look(),
             None,
             std::sync::Arc::clone(&memory),
         );
@@ -919,7 +891,7 @@ async fn status_views(rows: &mut Vec<Row>) {
         let page = view::page(&inputs, now);
         parts[1].push(started.elapsed().as_secs_f64() * 1000.0);
         let started = Instant::now();
-        let drawn = html::page(&look(), &page);
+        let drawn = html::page(&status_look(), &page);
         parts[2].push(started.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(drawn.len(), answer.body.len());
     }
@@ -963,7 +935,7 @@ async fn status_views(rows: &mut Vec<Row>) {
     for _ in 0..1 {
         let site = StatusSite::new(
             monitors.clone(),
-            look(),
+            status_look(),
             None,
             std::sync::Arc::clone(&counted),
         );
@@ -1041,6 +1013,41 @@ struct TickCost {
 }
 
 impl TickCost {
+    /// A tick's (or a ping's) cost: its wall time, the DynamoDB requests it made, and what the
+    /// function printed in it.
+    fn of(ms: f64, requests: &[support::counting_proxy::Counted], printed: &str) -> TickCost {
+        let written: Vec<_> = requests.iter().filter(|r| is_write(r)).collect();
+        let sum = |bytes: &dyn Fn(&support::counting_proxy::Counted) -> f64| {
+            written.iter().map(|r| bytes(r)).fold(0.0, |a, b| a + b)
+        };
+        TickCost {
+            billed_ms: ms.ceil(),
+            writes: written.len() as f64,
+            write_units: sum(&|r| r.sent.div_ceil(1024).max(1) as f64),
+            read_units: read_units_of(requests),
+            log_bytes: printed.len() as f64 + price::LAMBDA_LOG_LINES,
+            history_bytes: sum(&|r| if r.histories > 0 { r.sent as f64 } else { 0.0 }),
+            metrics: monitor_metrics(printed) as f64,
+            ..TickCost::default()
+        }
+    }
+
+    /// The medians of `runs`, with the process's peak memory and its CPU time a tick.
+    fn median(runs: &[TickCost], peak_mb: f64, cpu_ms: f64) -> TickCost {
+        let median = |f: fn(&TickCost) -> f64| stats(&runs.iter().map(f).collect::<Vec<_>>()).0;
+        TickCost {
+            billed_ms: median(|t| t.billed_ms),
+            writes: median(|t| t.writes),
+            write_units: median(|t| t.write_units),
+            read_units: median(|t| t.read_units),
+            log_bytes: median(|t| t.log_bytes),
+            history_bytes: median(|t| t.history_bytes),
+            metrics: median(|t| t.metrics),
+            peak_mb,
+            cpu_ms,
+        }
+    }
+
     /// The tick's duration at 128 MB: at least its measured wall time, and at least its CPU time
     /// at the share of a vCPU Lambda gives 128 MB (this machine gave it whole cores).
     fn at_128_mb(&self) -> f64 {
@@ -1179,22 +1186,7 @@ impl Counted {
         let table = format!("cost-{n}");
         support::dynamodb::table(&self.moto, &table).await;
         if pinged > 0 {
-            let ingest = RuntimeApi::start().await;
-            std::fs::write(ingest.task_root().join("lookout.yaml"), yaml).expect("lookout.yaml");
-            let env = counted_env(&self.moto, &self.proxy, &table);
-            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let process = ingest.spawn("ingest", &env).await;
-            for i in 0..pinged {
-                let event = support::function_url::url_event(
-                    "GET",
-                    &format!("/ping/bench-ping-token-{i:04}"),
-                    b"",
-                    chrono::Utc::now(),
-                );
-                let outcome = ingest.invoke(event, Duration::from_secs(30)).await;
-                assert!(matches!(outcome, Outcome::Response(_)), "{outcome:?}");
-            }
-            process.stop().await;
+            self.ping(&table, yaml, pinged).await;
         }
         let api = RuntimeApi::start().await;
         std::fs::write(api.task_root().join("lookout.yaml"), yaml).expect("lookout.yaml");
@@ -1226,60 +1218,78 @@ impl Counted {
             let requests = self.proxy.take();
             let output = process.output().await;
             if minute > 0 {
-                let written: Vec<_> = requests.iter().filter(|r| is_write(r)).collect();
-                runs.push(TickCost {
-                    billed_ms: ms.ceil(),
-                    writes: written.len() as f64,
-                    write_units: written
-                        .iter()
-                        .map(|r| r.sent.div_ceil(1024).max(1) as f64)
-                        .fold(0.0, |a, b| a + b),
-                    read_units: read_units_of(&requests),
-                    log_bytes: (output.len() - printed) as f64 + price::LAMBDA_LOG_LINES,
-                    history_bytes: written
-                        .iter()
-                        .filter(|r| r.histories > 0)
-                        .map(|r| r.sent as f64)
-                        .fold(0.0, |a, b| a + b),
-                    metrics: monitor_metrics(&output[printed..]) as f64,
-                    ..TickCost::default()
-                });
+                runs.push(TickCost::of(ms, &requests, &output[printed..]));
             }
             printed = output.len();
         }
         let peak_mb = process.pid().await.and_then(peak_rss_mb).unwrap_or(0.0);
         let cpu = pid.and_then(cpu_ms).unwrap_or(0.0) - cpu_before;
         process.stop().await;
-        let median = |f: fn(&TickCost) -> f64| stats(&runs.iter().map(f).collect::<Vec<_>>()).0;
-        TickCost {
-            billed_ms: median(|t| t.billed_ms),
-            writes: median(|t| t.writes),
-            write_units: median(|t| t.write_units),
-            read_units: median(|t| t.read_units),
-            log_bytes: median(|t| t.log_bytes),
-            history_bytes: median(|t| t.history_bytes),
-            metrics: median(|t| t.metrics),
-            peak_mb,
-            cpu_ms: cpu / ticks as f64,
+        TickCost::median(&runs, peak_mb, cpu / ticks as f64)
+    }
+
+    /// The heartbeat tokens `bench-ping-token-0000` ... of `count` monitors (of `yaml`) each
+    /// pinged once through the ingest, its state in `table`: what each ping cost. A token each: a
+    /// ping of the same signal within a monitor's `min_interval` is not written again, and real
+    /// pings come a period apart.
+    async fn ping(&self, table: &str, yaml: &str, count: usize) -> Vec<TickCost> {
+        let api = RuntimeApi::start().await;
+        std::fs::write(api.task_root().join("lookout.yaml"), yaml).expect("lookout.yaml");
+        let env = counted_env(&self.moto, &self.proxy, table);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let process = api.spawn("ingest", &env).await;
+        let mut costs = Vec::new();
+        let mut printed = 0;
+        self.proxy.take();
+        for i in 0..count {
+            let event = support::function_url::url_event(
+                "GET",
+                &format!("/ping/bench-ping-token-{i:04}"),
+                b"",
+                chrono::Utc::now(),
+            );
+            let started = Instant::now();
+            let outcome = api.invoke(event, Duration::from_secs(30)).await;
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            let Outcome::Response(answer) = &outcome else {
+                panic!("{outcome:?}")
+            };
+            assert_eq!(answer["statusCode"], 200, "{answer}");
+            let output = process.output().await;
+            costs.push(TickCost::of(ms, &self.proxy.take(), &output[printed..]));
+            printed = output.len();
         }
+        process.stop().await;
+        costs
     }
 }
 
-/// One type of monitor for the cost table: its function, the lookout.yaml of `n` of them, the
-/// variables the function needs, and how many make "many".
+/// One type of monitor for the cost table: its function, the settings of its `i`th monitor (a
+/// flow mapping's inside), the variables the function needs, and how many make "many".
 struct Kind {
     name: &'static str,
     unit: String,
     function: &'static str,
-    monitors: Box<dyn Fn(usize, bool) -> String>,
+    monitor: Box<dyn Fn(usize) -> String>,
     env: Vec<(&'static str, String)>,
     many: usize,
 }
 
 impl Kind {
-    /// How many of `n` monitors ping the ingest before the ticks: every heartbeat.
-    fn pinged(&self, n: usize) -> usize {
-        if self.function == "heartbeat" { n } else { 0 }
+    /// The lookout.yaml of `n` of its monitors, `metrics: true` on each when `metrics`.
+    fn yaml(&self, n: usize, metrics: bool) -> String {
+        let extra = if metrics { ", metrics: true" } else { "" };
+        yaml_of((0..n).map(|i| format!("{{{}{extra}}}", (self.monitor)(i))))
+    }
+
+    /// `n` of its monitors (`metrics: true` when `metrics`) over `ticks` warm ticks; heartbeats
+    /// ping the ingest once first.
+    async fn measure(&self, counted: &Counted, n: usize, metrics: bool, ticks: usize) -> TickCost {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let pinged = if self.function == "heartbeat" { n } else { 0 };
+        counted
+            .measure(self.function, &self.yaml(n, metrics), &env, ticks, pinged)
+            .await
     }
 }
 
@@ -1287,11 +1297,6 @@ fn yaml_of(lines: impl Iterator<Item = String>) -> String {
     std::iter::once("monitors:\n".to_owned())
         .chain(lines.map(|l| format!("  - {l}\n")))
         .collect()
-}
-
-/// `, metrics: true` when asked for.
-fn metrics_key(on: bool) -> &'static str {
-    if on { ", metrics: true" } else { "" }
 }
 
 /// What monitors cost a month, each figure from the bench's own measurements: one monitor of each
@@ -1334,10 +1339,8 @@ async fn cost(rows: &mut Vec<Row>) {
             name: "site",
             unit: "a URL answering in 200 ms".into(),
             function: "site-status",
-            monitors: Box::new(move |n, m| {
-                yaml_of((0..n).map(|i| {
-                    format!("{{name: s{i}, type: site, url: \"http://{site}/slow/200?n={i}\", retries: 0{}}}", metrics_key(m))
-                }))
+            monitor: Box::new(move |i| {
+                format!("name: s{i}, type: site, url: \"http://{site}/slow/200?n={i}\", retries: 0")
             }),
             env: vec![],
             many: 100,
@@ -1346,14 +1349,11 @@ async fn cost(rows: &mut Vec<Row>) {
             name: "tcp",
             unit: "a port answering in 100 ms".into(),
             function: "site-status",
-            monitors: Box::new(move |n, m| {
-                yaml_of((0..n).map(|i| {
-                    format!(
-                        "{{name: p{i}, type: tcp, address: \"{}\", expect: OK{}}}",
-                        ports[i],
-                        metrics_key(m)
-                    )
-                }))
+            monitor: Box::new(move |i| {
+                format!(
+                    "name: p{i}, type: tcp, address: \"{}\", expect: OK",
+                    ports[i]
+                )
             }),
             env: vec![],
             many: 100,
@@ -1362,10 +1362,10 @@ async fn cost(rows: &mut Vec<Row>) {
             name: "dns",
             unit: "a name answered in 50 ms".into(),
             function: "site-status",
-            monitors: Box::new(move |n, m| {
-                yaml_of((0..n).map(|i| {
-                    format!("{{name: n{i}, type: dns, domain: n{i}.many.test, server: \"{dns_address}\", expect: 192.0.2.10{}}}", metrics_key(m))
-                }))
+            monitor: Box::new(move |i| {
+                format!(
+                    "name: n{i}, type: dns, domain: n{i}.many.test, server: \"{dns_address}\", expect: 192.0.2.10"
+                )
             }),
             env: vec![],
             many: 100,
@@ -1374,10 +1374,8 @@ async fn cost(rows: &mut Vec<Row>) {
             name: "speed-test",
             unit: "32 chinaz nodes x 300 ms".into(),
             function: "speed-test",
-            monitors: Box::new(|n, m| {
-                yaml_of((0..n).map(|i| {
-                    format!("{{name: sp{i}, type: speed-test, target: t{i}.example.com, provider: chinaz{}}}", metrics_key(m))
-                }))
+            monitor: Box::new(|i| {
+                format!("name: sp{i}, type: speed-test, target: t{i}.example.com, provider: chinaz")
             }),
             env: vec![("SPEEDTEST_BASE_URL", chinaz.base_url())],
             many: 3,
@@ -1386,10 +1384,10 @@ async fn cost(rows: &mut Vec<Row>) {
             name: "kafka-lag",
             unit: "a group of 50 topics, 100 ms a page".into(),
             function: "kafka-lag",
-            monitors: Box::new(|n, m| {
-                yaml_of((0..n).map(|i| {
-                    format!("{{name: k{i}, type: kafka-lag, instance_id: {INSTANCE_ID}, groups: [group-{i}]{}}}", metrics_key(m))
-                }))
+            monitor: Box::new(|i| {
+                format!(
+                    "name: k{i}, type: kafka-lag, instance_id: {INSTANCE_ID}, groups: [group-{i}]"
+                )
             }),
             env: vec![
                 ("TENCENTCLOUD_SECRET_ID", tencent::SECRET_ID.into()),
@@ -1402,10 +1400,10 @@ async fn cost(rows: &mut Vec<Row>) {
             name: "heartbeat",
             unit: "judged each tick; its pings are the ingest's (below)".into(),
             function: "heartbeat",
-            monitors: Box::new(|n, m| {
-                yaml_of((0..n).map(|i| {
-                    format!("{{name: h{i}, type: heartbeat, token: bench-ping-token-{i:04}, period: 1m, grace: 30s{}}}", metrics_key(m))
-                }))
+            monitor: Box::new(|i| {
+                format!(
+                    "name: h{i}, type: heartbeat, token: bench-ping-token-{i:04}, period: 1m, grace: 30s"
+                )
             }),
             env: vec![],
             many: 100,
@@ -1417,11 +1415,7 @@ async fn cost(rows: &mut Vec<Row>) {
             name: "host",
             unit: "a server over SSH, a 1 s CPU sample".into(),
             function: "host-check",
-            monitors: Box::new(move |n, m| {
-                yaml_of((0..n).map(|i| {
-                    format!("{{name: db{i}, type: host, host: 127.0.0.1, port: {port}, user: {user}, private_key: \"${{BENCH_SSH_KEY}}\", host_key: \"{host_key}\", cpu_max: 100, memory_max: 100, disk_max: 100{}}}", metrics_key(m))
-                }))
-            }),
+            monitor: Box::new(move |i| format!("name: db{i}, type: host, host: 127.0.0.1, port: {port}, user: {user}, private_key: \"${{BENCH_SSH_KEY}}\", host_key: \"{host_key}\", cpu_max: 100, memory_max: 100, disk_max: 100")),
             env: vec![("BENCH_SSH_KEY", client.private.clone())],
             many: 10,
         });
@@ -1434,34 +1428,9 @@ async fn cost(rows: &mut Vec<Row>) {
         "| monitor | what was measured | alone: a warm tick | each further one: a tick | alone, every minute | alone, every 5 minutes | each further one, every minute | every 5 minutes | `metrics: true` adds |\n|---|---|---|---|---:|---:|---:|---:|---|\n",
     );
     for kind in &kinds {
-        let env: Vec<(&str, &str)> = kind.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let one = counted
-            .measure(
-                kind.function,
-                &(kind.monitors)(1, false),
-                &env,
-                4,
-                kind.pinged(1),
-            )
-            .await;
-        let many = counted
-            .measure(
-                kind.function,
-                &(kind.monitors)(kind.many, false),
-                &env,
-                4,
-                kind.pinged(kind.many),
-            )
-            .await;
-        let with_metrics = counted
-            .measure(
-                kind.function,
-                &(kind.monitors)(kind.many, true),
-                &env,
-                2,
-                kind.pinged(kind.many),
-            )
-            .await;
+        let one = kind.measure(&counted, 1, false, 4).await;
+        let many = kind.measure(&counted, kind.many, false, 4).await;
+        let with_metrics = kind.measure(&counted, kind.many, true, 2).await;
         let further = TickCost::each_further(&one, &many, kind.many);
         // What metrics add per monitor: its own metrics and their EMF bytes.
         let metric_bytes = ((with_metrics.log_bytes - many.log_bytes) / kind.many as f64).max(0.0);
@@ -1515,7 +1484,11 @@ async fn cost(rows: &mut Vec<Row>) {
         });
     }
     // The ingest's share of a heartbeat: a ping a period.
-    let ping = ingest_ping_cost(&counted).await;
+    let heartbeat = kinds
+        .iter()
+        .find(|k| k.function == "heartbeat")
+        .expect("the heartbeat kind");
+    let ping = ingest_ping_cost(&counted, heartbeat).await;
     let per_ping = ping.month(1.0, 0.0, true);
     table.push_str(&format!(
         "| heartbeat's pings | a ping to the ingest (a read, a conditional write) | {:.0} ms, {:.1} writes ({:.1} WRU), {:.1} RRU, {:.2} KB of logs | | ${:.3} | ${:.3} | ${:.3} | ${:.3} | |\n",
@@ -1551,7 +1524,7 @@ async fn cost(rows: &mut Vec<Row>) {
         ..Month::default()
     };
     for monitors in [10usize, 100, 1000, 10_000] {
-        let yaml = (kinds[0].monitors)(monitors, false);
+        let yaml = kinds[0].yaml(monitors, false);
         let ticks = if monitors >= 10_000 { 3 } else { 5 };
         let measured = counted.measure("site-status", &yaml, &[], ticks, 0).await;
         let month = measured.month(price::TICKS_A_MONTH, monitors as f64, true);
@@ -1591,67 +1564,12 @@ async fn cost(rows: &mut Vec<Row>) {
 
 /// A ping's cost to the ingest: the medians over 20 pings of a heartbeat monitor, through the
 /// emulator (the ingest's Function URL events), its state in DynamoDB behind the proxy.
-async fn ingest_ping_cost(counted: &Counted) -> TickCost {
+async fn ingest_ping_cost(counted: &Counted, heartbeat: &Kind) -> TickCost {
     let table = "cost-ingest";
     support::dynamodb::table(&counted.moto, table).await;
-    let api = RuntimeApi::start().await;
-    std::fs::write(
-        api.task_root().join("lookout.yaml"),
-        yaml_of((0..21).map(|i| {
-            format!("{{name: h{i}, type: heartbeat, token: bench-ping-token-{i:04}, period: 1m, grace: 30s}}")
-        })),
-    )
-    .expect("lookout.yaml");
-    let env = counted_env(&counted.moto, &counted.proxy, table);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let process = api.spawn("ingest", &env).await;
-    let mut runs = Vec::new();
-    let mut printed = 0;
-    counted.proxy.take();
-    for n in 0..21 {
-        // A token each: a ping of the same signal within a monitor's `min_interval` is not
-        // written again, and real pings come a period apart.
-        let event = support::function_url::url_event(
-            "GET",
-            &format!("/ping/bench-ping-token-{n:04}"),
-            b"",
-            chrono::Utc::now(),
-        );
-        let started = Instant::now();
-        let outcome = api.invoke(event, Duration::from_secs(30)).await;
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let Outcome::Response(answer) = &outcome else {
-            panic!("{outcome:?}")
-        };
-        assert_eq!(answer["statusCode"], 200, "{answer}");
-        let requests = counted.proxy.take();
-        let output = process.output().await.len();
-        if n > 0 {
-            let written: Vec<_> = requests.iter().filter(|r| is_write(r)).collect();
-            runs.push(TickCost {
-                billed_ms: ms.ceil(),
-                writes: written.len() as f64,
-                write_units: written
-                    .iter()
-                    .map(|r| r.sent.div_ceil(1024).max(1) as f64)
-                    .fold(0.0, |a, b| a + b),
-                read_units: read_units_of(&requests),
-                log_bytes: (output - printed) as f64 + price::LAMBDA_LOG_LINES,
-                ..TickCost::default()
-            });
-        }
-        printed = output;
-    }
-    process.stop().await;
-    let median = |f: fn(&TickCost) -> f64| stats(&runs.iter().map(f).collect::<Vec<_>>()).0;
-    TickCost {
-        billed_ms: median(|t| t.billed_ms),
-        writes: median(|t| t.writes),
-        write_units: median(|t| t.write_units),
-        read_units: median(|t| t.read_units),
-        log_bytes: median(|t| t.log_bytes),
-        ..TickCost::default()
-    }
+    let pings = counted.ping(table, &heartbeat.yaml(21, false), 21).await;
+    // The first ping starts the process.
+    TickCost::median(&pings[1..], 0.0, 0.0)
 }
 
 /// Puts the cost tables into docs/deploy.md, between `<!-- make bench: cost -->` and
@@ -1738,11 +1656,9 @@ async fn scale(rows: &mut Vec<Row>) {
     support::dynamodb::table(&moto, "scale-10k").await;
     let api = RuntimeApi::start().await;
     api.set_timeout(Duration::from_secs(120)).await;
-    let yaml: String = std::iter::once("monitors:\n".to_owned())
-        .chain((0..monitors).map(|i| {
-            format!("  - {{name: s{i:05}, type: site, url: \"http://{site}/slow/200?n={i}\", retries: 0}}\n")
-        }))
-        .collect();
+    let yaml = yaml_of((0..monitors).map(|i| {
+        format!("{{name: s{i:05}, type: site, url: \"http://{site}/slow/200?n={i}\", retries: 0}}")
+    }));
     std::fs::write(api.task_root().join("lookout.yaml"), yaml).expect("lookout.yaml");
     let env = env_of("scale-10k");
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -1833,11 +1749,9 @@ async fn scale(rows: &mut Vec<Row>) {
     for store in ["DynamoDB", "file"] {
         let api = RuntimeApi::start().await;
         api.set_timeout(Duration::from_secs(120)).await;
-        let yaml: String = std::iter::once("monitors:\n".to_owned())
-            .chain((0..failing).map(|i| {
-                format!("  - {{name: f{i:04}, type: site, url: \"http://{site}/slow/200/503?n={i}\", retries: 0}}\n")
-            }))
-            .collect();
+        let yaml = yaml_of((0..failing).map(|i| {
+                format!("{{name: f{i:04}, type: site, url: \"http://{site}/slow/200/503?n={i}\", retries: 0}}")
+}));
         std::fs::write(api.task_root().join("lookout.yaml"), yaml).expect("lookout.yaml");
         let table = format!("scale-failing-{}", store.to_lowercase());
         let dir = tempfile::tempdir().expect("a folder");
@@ -2151,11 +2065,10 @@ async fn tcp(rows: &mut Vec<Row>) {
     let address = answering_port(Duration::from_millis(100)).await.to_string();
     let monitors = 1000usize;
     let api = RuntimeApi::start().await;
-    let yaml: String = std::iter::once("monitors:\n".to_owned())
-        .chain((0..monitors).map(|n| {
-            format!("  - {{name: p{n}, type: tcp, address: \"{address}\", expect: OK}}\n")
-        }))
-        .collect();
+    let yaml = yaml_of(
+        (0..monitors)
+            .map(|n| format!("{{name: p{n}, type: tcp, address: \"{address}\", expect: OK}}")),
+    );
     std::fs::write(api.task_root().join("lookout.yaml"), yaml).expect("lookout.yaml");
     let function = api.spawn("site-status", &[]).await;
     let start = chrono::Utc::now().timestamp() / 60 * 60 - 3600;
@@ -2184,14 +2097,12 @@ async fn dns(rows: &mut Vec<Row>) {
     for delay in [50u64, 0] {
         server.set_delay(Duration::from_millis(delay));
         let api = RuntimeApi::start().await;
-        let yaml: String = std::iter::once("monitors:\n".to_owned())
-            .chain((0..monitors).map(|n| {
+        let yaml = yaml_of((0..monitors).map(|n| {
                 format!(
-                    "  - {{name: n{n}, type: dns, domain: n{n}.many.test, server: \"{}\", expect: 192.0.2.10}}\n",
+                    "{{name: n{n}, type: dns, domain: n{n}.many.test, server: \"{}\", expect: 192.0.2.10}}",
                     server.address
                 )
-            }))
-            .collect();
+}));
         std::fs::write(api.task_root().join("lookout.yaml"), yaml).expect("lookout.yaml");
         let function = api.spawn("site-status", &[]).await;
         let start = chrono::Utc::now().timestamp() / 60 * 60 - 3600;
