@@ -787,7 +787,11 @@ fn status(rows: &mut Vec<Row>) {
         .sum();
     let inputs = view::Inputs {
         monitors,
-        records: [("site-status".to_owned(), records)].into(),
+        recent: [(
+            "site-status".to_owned(),
+            view::Recent::of_records(&records, now),
+        )]
+        .into(),
         rollups,
         ..view::Inputs::default()
     };

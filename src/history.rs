@@ -40,13 +40,13 @@ impl State {
         }
     }
 
-    fn of(letter: &str) -> Option<State> {
+    fn of_byte(letter: u8) -> Option<State> {
         match letter {
-            "u" => Some(State::Up),
-            "d" => Some(State::Down),
-            "e" => Some(State::Error),
-            "x" => Some(State::Excused),
-            "g" => Some(State::Degraded),
+            b'u' => Some(State::Up),
+            b'd' => Some(State::Down),
+            b'e' => Some(State::Error),
+            b'x' => Some(State::Excused),
+            b'g' => Some(State::Degraded),
             _ => None,
         }
     }
@@ -131,25 +131,154 @@ impl Entry {
             escape(&self.key)
         )
     }
+}
 
-    fn parse(line: &str) -> Option<Entry> {
-        let mut fields = line.splitn(5, '\t');
-        let state = State::of(fields.next()?)?;
-        let ms = match fields.next()? {
+/// One line of a chunk as it is read: borrowed from the chunk's text (a key or kind is copied
+/// only when it holds an escape).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line<'a> {
+    /// The incident key.
+    pub key: std::borrow::Cow<'a, str>,
+    /// What it found.
+    pub state: State,
+    /// The failure kind, when it failed.
+    pub kind: Option<std::borrow::Cow<'a, str>>,
+    /// The response or run time, in milliseconds.
+    pub ms: Option<u64>,
+    /// The check's headline figure.
+    pub figure: Option<f64>,
+}
+
+impl Line<'_> {
+    /// The line as an [`Entry`] of its own.
+    pub fn entry(&self) -> Entry {
+        Entry {
+            key: self.key.to_string(),
+            state: self.state,
+            kind: self.kind.as_ref().map(|k| k.to_string()),
+            ms: self.ms,
+            figure: self.figure,
+        }
+    }
+}
+
+/// A field as a line keeps it, unescaped only when it holds an escape.
+fn field(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.bytes().any(|b| b == b'\\') {
+        std::borrow::Cow::Owned(unescape(text))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// A chunk's time and function, from its first line.
+fn header(text: &str) -> Result<(DateTime<Utc>, &str), StoreError> {
+    let header = text.split('\n').next().unwrap_or_default();
+    let mut words = header.splitn(3, ' ');
+    let (Some(FORM), Some(at), Some(function)) = (words.next(), words.next(), words.next()) else {
+        return Err(StoreError::Corrupt(format!(
+            "a history chunk starts with {:?}",
+            header.chars().take(40).collect::<String>()
+        )));
+    };
+    let at = at
+        .parse::<i64>()
+        .ok()
+        .and_then(|s| Utc.timestamp_opt(s, 0).single())
+        .ok_or_else(|| StoreError::Corrupt(format!("a history time {at:?}")))?;
+    Ok((at, function))
+}
+
+/// The tick time of a chunk, from its first line.
+pub fn chunk_time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    header(text).map(|(at, _)| at)
+}
+
+/// A chunk with its tick's time and function.
+type Chunk<'a> = (DateTime<Utc>, String, &'a str);
+
+/// The chunks with their time and function, in time order (then by function, then as given).
+fn in_order<'a>(texts: &[&'a str]) -> Result<Vec<Chunk<'a>>, StoreError> {
+    let mut chunks = Vec::with_capacity(texts.len());
+    for text in texts.iter().filter(|t| !t.is_empty()) {
+        let (at, function) = header(text)?;
+        chunks.push((at, unescape(function), *text));
+    }
+    chunks.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    Ok(chunks)
+}
+
+/// The lines of a chunk after its header; a line that does not parse is an error.
+fn lines_of(text: &str) -> impl Iterator<Item = Result<Line<'_>, StoreError>> {
+    let mut rest = cut(text, b'\n').1;
+    std::iter::from_fn(move || {
+        let (line, after) = cut(rest?, b'\n');
+        rest = after;
+        Some(line)
+    })
+    .filter(|l| !l.is_empty())
+    .map(|line| Line::parse(line).ok_or_else(|| corrupt(line)))
+}
+
+/// Every line of these chunks, without keeping them: `each(time, function, line)`, the chunks in
+/// time order (then by function, then as given). The status page reads its 288,000 checks of a
+/// day this way, without a [`Record`] of each tick. A line that does not parse is an error, never
+/// skipped.
+pub fn each_line<'a>(
+    texts: &[&'a str],
+    mut each: impl FnMut(DateTime<Utc>, &str, Line<'a>),
+) -> Result<(), StoreError> {
+    for (at, function, text) in in_order(texts)? {
+        for line in lines_of(text) {
+            each(at, &function, line?);
+        }
+    }
+    Ok(())
+}
+
+fn corrupt(line: &str) -> StoreError {
+    StoreError::Corrupt(format!(
+        "a history line {:?}",
+        line.chars().take(80).collect::<String>()
+    ))
+}
+
+/// The text up to the next `byte` and the text after it; the whole text and `None` without one.
+/// (A loop over bytes: the fields of a history line are a few bytes long, too short for a
+/// searcher's set-up to pay.)
+#[inline]
+fn cut(text: &str, byte: u8) -> (&str, Option<&str>) {
+    match text.bytes().position(|b| b == byte) {
+        // `byte` is ASCII: both sides are whole characters.
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    }
+}
+
+impl<'a> Line<'a> {
+    fn parse(line: &'a str) -> Option<Line<'a>> {
+        let (state, rest) = cut(line, b'\t');
+        let state = match state.as_bytes() {
+            [letter] => State::of_byte(*letter)?,
+            _ => return None,
+        };
+        let (ms, rest) = cut(rest?, b'\t');
+        let ms = match ms {
             "-" => None,
             n => Some(n.parse().ok()?),
         };
-        let figure = match fields.next()? {
+        let (figure, rest) = cut(rest?, b'\t');
+        let figure = match figure {
             "-" => None,
             n => Some(n.parse().ok()?),
         };
-        let kind = match fields.next()? {
+        let (kind, key) = cut(rest?, b'\t');
+        let kind = match kind {
             "-" => None,
-            k => Some(unescape(k)),
+            k => Some(field(k)),
         };
-        let key = unescape(fields.next()?);
-        Some(Entry {
-            key,
+        Some(Line {
+            key: field(key?),
             state,
             kind,
             ms,
@@ -202,55 +331,29 @@ impl Record {
     /// the chunks of one time and function are one record, each key once, in time order.
     pub fn read(texts: &[&str]) -> Result<Vec<Record>, StoreError> {
         let mut records: Vec<Record> = Vec::new();
-        for text in texts {
-            let mut lines = text.lines();
-            let Some(header) = lines.next() else {
-                continue;
-            };
-            let mut words = header.splitn(3, ' ');
-            let (Some(FORM), Some(at), Some(function)) = (words.next(), words.next(), words.next())
-            else {
-                return Err(StoreError::Corrupt(format!(
-                    "a history chunk starts with {:?}",
-                    header.chars().take(40).collect::<String>()
-                )));
-            };
-            let at = at
-                .parse::<i64>()
-                .ok()
-                .and_then(|s| Utc.timestamp_opt(s, 0).single())
-                .ok_or_else(|| StoreError::Corrupt(format!("a history time {at:?}")))?;
-            let function = unescape(function);
-            let entries: Vec<Entry> = lines
-                .filter(|l| !l.is_empty())
-                .map(|l| {
-                    Entry::parse(l).ok_or_else(|| {
-                        StoreError::Corrupt(format!(
-                            "a history line {:?}",
-                            l.chars().take(80).collect::<String>()
-                        ))
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-            match records
-                .iter_mut()
-                .find(|r| r.at == at && r.function == function)
-            {
-                Some(record) => {
-                    for entry in entries {
-                        if !record.entries.iter().any(|e| e.key == entry.key) {
-                            record.entries.push(entry);
+        for (at, function, text) in in_order(texts)? {
+            let lines = lines_of(text);
+            match records.last_mut() {
+                // A further chunk of the same tick: its keys not yet read.
+                Some(record) if record.at == at && record.function == function => {
+                    let mut seen: std::collections::HashSet<String> =
+                        record.entries.iter().map(|e| e.key.clone()).collect();
+                    for line in lines {
+                        let line = line?;
+                        if seen.insert(line.key.to_string()) {
+                            record.entries.push(line.entry());
                         }
                     }
                 }
-                None => records.push(Record {
+                _ => records.push(Record {
                     function,
                     at,
-                    entries,
+                    entries: lines
+                        .map(|line| line.map(|l| l.entry()))
+                        .collect::<Result<_, _>>()?,
                 }),
             }
         }
-        records.sort_by_key(|r| r.at);
         Ok(records)
     }
 
@@ -301,56 +404,107 @@ impl Rollup {
     /// The roll-ups of every monitor in `records` (one day of one function, in time order).
     pub fn of_day(day: NaiveDate, records: &[Record]) -> Vec<Rollup> {
         use std::collections::BTreeMap;
-        // Per key: each check's time, state and response time, in order.
-        let mut seen: BTreeMap<&str, Vec<Check>> = BTreeMap::new();
+        let mut seen: BTreeMap<&str, Tally> = BTreeMap::new();
         for record in records.iter().filter(|r| r.day() == day) {
             for entry in &record.entries {
-                seen.entry(entry.key.as_str()).or_default().push((
-                    record.at,
-                    entry.state,
-                    entry.ms,
-                ));
+                seen.entry(entry.key.as_str())
+                    .or_insert_with(Tally::with_percentiles)
+                    .add(record.at, entry.state, entry.ms);
             }
         }
         seen.into_iter()
-            .map(|(key, checks)| Rollup::of_checks(key, day, &checks))
+            .map(|(key, tally)| tally.rollup(key, day))
             .collect()
     }
 
     /// The roll-up of one key's `checks` on `day`, in time order.
     pub fn of_checks(key: &str, day: NaiveDate, checks: &[Check]) -> Rollup {
-        let end_of_day = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
-            + chrono::Duration::days(1);
-        let count = |state: State| checks.iter().filter(|c| c.1 == state).count() as u32;
-        let mut times: Vec<u64> = checks.iter().filter_map(|c| c.2).collect();
+        let mut tally = Tally::with_percentiles();
+        for (at, state, ms) in checks {
+            tally.add(*at, *state, *ms);
+        }
+        tally.rollup(key, day)
+    }
+}
+
+/// A day's roll-up as it is counted, one check at a time in time order: what a [`Rollup`] says,
+/// kept as the checks are read (the status page counts today's this way, line by line).
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    checks: u32,
+    up: u32,
+    down: u32,
+    errors: u32,
+    degraded: u32,
+    /// The response times, when the percentiles are wanted.
+    times: Option<Vec<u64>>,
+    /// Seconds down so far, up to the last check.
+    down_seconds: i64,
+    /// The last check's time (seconds since 1970) and state, and the seconds since the one
+    /// before it.
+    last: Option<(i64, State, Option<i64>)>,
+}
+
+impl Tally {
+    /// A tally that keeps the response times, for the percentiles.
+    pub fn with_percentiles() -> Tally {
+        Tally {
+            times: Some(Vec::new()),
+            ..Tally::default()
+        }
+    }
+
+    /// Counts a check, later than those counted.
+    pub fn add(&mut self, at: DateTime<Utc>, state: State, ms: Option<u64>) {
+        self.add_at(at.timestamp(), state, ms);
+    }
+
+    /// Counts a check at `at` seconds since 1970, later than those counted.
+    pub fn add_at(&mut self, at: i64, state: State, ms: Option<u64>) {
+        self.checks += 1;
+        match state {
+            State::Up => self.up += 1,
+            State::Down => self.down += 1,
+            State::Error => self.errors += 1,
+            State::Degraded => self.degraded += 1,
+            State::Excused => {}
+        }
+        if let (Some(times), Some(ms)) = (self.times.as_mut(), ms) {
+            times.push(ms);
+        }
+        // A down check counts until the next check.
+        let gap = self.last.map(|(before, state, _)| {
+            if state == State::Down {
+                self.down_seconds += (at - before).max(0);
+            }
+            at - before
+        });
+        self.last = Some((at, state, gap));
+    }
+
+    /// The roll-up of `key` on `day`: a last check down counts as long as the gap before it (a
+    /// minute when it is the only one), to the end of the day at most.
+    pub fn rollup(&self, key: &str, day: NaiveDate) -> Rollup {
+        let end_of_day = (Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+            + chrono::Duration::days(1))
+        .timestamp();
+        let mut down_seconds = self.down_seconds;
+        if let Some((at, State::Down, gap)) = self.last {
+            let until = (at + gap.unwrap_or(60)).min(end_of_day);
+            down_seconds += (until - at).max(0);
+        }
+        let mut times = self.times.clone().unwrap_or_default();
         times.sort_unstable();
         let percentile =
             |p: usize| (!times.is_empty()).then(|| times[((times.len() - 1) * p).div_ceil(100)]);
-        let mut down_seconds: i64 = 0;
-        for (i, (at, state, _)) in checks.iter().enumerate() {
-            if *state != State::Down {
-                continue;
-            }
-            let until = match checks.get(i + 1) {
-                Some((next, _, _)) => *next,
-                None => {
-                    let gap = i
-                        .checked_sub(1)
-                        .map(|p| *at - checks[p].0)
-                        .unwrap_or_else(|| chrono::Duration::minutes(1));
-                    (*at + gap).min(end_of_day)
-                }
-            };
-            down_seconds += (until - *at).num_seconds().max(0);
-        }
         Rollup {
             key: key.to_owned(),
             day,
-            checks: checks.len() as u32,
-            up: count(State::Up),
-            down: count(State::Down),
-            errors: count(State::Error),
-            degraded: count(State::Degraded),
+            checks: self.checks,
+            up: self.up,
+            down: self.down,
+            errors: self.errors,
+            degraded: self.degraded,
             p50_ms: percentile(50),
             p95_ms: percentile(95),
             downtime_minutes: u32::try_from((down_seconds + 59) / 60).unwrap_or(u32::MAX),
@@ -423,18 +577,31 @@ pub trait History: Send + Sync {
     /// Writing the same tick again replaces it, never doubles it.
     async fn append(&self, record: &Record) -> Result<(), StoreError>;
 
-    /// The records of `function` on `day` (UTC), in time order.
-    async fn day(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError>;
+    /// The chunks of `function`'s records on `day` (UTC) as text, in any order: only those of
+    /// ticks after `after` when it is given (the end of a day, without reading its start where the
+    /// store can). Read them with [`Record::read`], or line by line with [`each_line`].
+    async fn day_chunks(
+        &self,
+        function: &str,
+        day: NaiveDate,
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<String>, StoreError>;
 
-    /// The records of `function` on `day` after `after` (the end of a day, without reading its
-    /// start where the store can).
+    /// The records of `function` on `day` (UTC), in time order.
+    async fn day(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError> {
+        let chunks = self.day_chunks(function, day, None).await?;
+        Record::read(&chunks.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    /// The records of `function` on `day` after `after`, in time order.
     async fn day_after(
         &self,
         function: &str,
         day: NaiveDate,
         after: DateTime<Utc>,
     ) -> Result<Vec<Record>, StoreError> {
-        let mut records = self.day(function, day).await?;
+        let chunks = self.day_chunks(function, day, Some(after)).await?;
+        let mut records = Record::read(&chunks.iter().map(String::as_str).collect::<Vec<_>>())?;
         records.retain(|r| r.at > after);
         Ok(records)
     }
@@ -507,6 +674,36 @@ mod tests {
             Record::read(&[original.text().as_str()]).unwrap(),
             vec![original]
         );
+    }
+
+    #[test]
+    fn lines_are_read_in_time_order_borrowed_unless_escaped() {
+        let later = record(3);
+        let mut earlier = record(2);
+        earlier.at -= chrono::Duration::minutes(1);
+        earlier.entries[1].key = "site:plain".into();
+        let (a, b) = (later.text(), earlier.text());
+        let mut seen = Vec::new();
+        each_line(&[a.as_str(), "", b.as_str()], |at, function, line| {
+            assert_eq!(function, "site-status");
+            let borrowed = matches!(line.key, std::borrow::Cow::Borrowed(_));
+            seen.push((at, line.entry(), borrowed));
+        })
+        .unwrap();
+        let expected: Vec<_> = earlier
+            .entries
+            .iter()
+            .map(|e| (earlier.at, e.clone(), e.key == "site:plain"))
+            .chain(later.entries.iter().map(|e| (later.at, e.clone(), false)))
+            .collect();
+        assert_eq!(seen, expected);
+        assert!(chunk_time(&b).unwrap() < chunk_time(&a).unwrap());
+        assert!(chunk_time("h1 x site-status\n").is_err());
+        let broken = format!("{a}q\t-\t-\t-\tk\n");
+        assert!(matches!(
+            each_line(&[broken.as_str()], |_, _, _| {}),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]

@@ -43,7 +43,7 @@ use crate::history::Record;
 use crate::ledger::StoreError;
 use crate::secrets;
 use crate::setup::{StatusPage, file};
-use view::{Inputs, Listed, Open, Page};
+use view::{Inputs, Listed, Open, Page, Recent};
 
 /// The most of a base64 body that is decoded (a form of [`act::MAX_FORM_BYTES`]).
 const MAX_FORM_BASE64: usize = act::MAX_FORM_BYTES / 3 * 4 + 4;
@@ -469,13 +469,27 @@ impl StatusSite {
             ..Inputs::default()
         };
         for function in functions {
-            let mut records = Vec::new();
+            let mut chunks = Vec::new();
             if let Some(yesterday) = today.pred_opt() {
                 let since = now - chrono::Duration::hours(24);
-                records.extend(self.store.day_after(function, yesterday, since).await?);
+                chunks.extend(
+                    self.store
+                        .day_chunks(function, yesterday, Some(since))
+                        .await?,
+                );
             }
-            records.extend(self.store.day(function, today).await?);
-            inputs.records.insert(function.to_owned(), records);
+            chunks.extend(self.store.day_chunks(function, today, None).await?);
+            // Only the public monitors' keys (and their parts') of the function's history.
+            let public: Vec<String> = self
+                .monitors
+                .iter()
+                .filter(|m| m.function == function)
+                .map(Listed::key)
+                .collect();
+            let shown = |key: &str| public.iter().any(|own| view::owned_by(own, key));
+            inputs
+                .recent
+                .insert(function.to_owned(), Recent::read(&chunks, now, shown)?);
             for versioned in self.store.load(function).await? {
                 let incident = versioned.incident;
                 if matches!(incident.status, Status::Open | Status::Recovering) {

@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use serde::Serialize;
 
-use crate::history::{Closed, Record, Rollup, State};
+use crate::history::{Closed, Record, Rollup, State, Tally};
+use crate::ledger::StoreError;
 
 /// Days the page shows.
 pub const DAYS: i64 = 90;
@@ -41,7 +42,7 @@ impl Listed {
 }
 
 /// True when `key` is the monitor's of key `own`, or one of its parts' (`site:shop/...`).
-fn owned_by(own: &str, key: &str) -> bool {
+pub fn owned_by(own: &str, key: &str) -> bool {
     key == own
         || key
             .strip_prefix(own)
@@ -68,8 +69,8 @@ pub struct Open {
 pub struct Inputs {
     /// The public monitors, in the file's order.
     pub monitors: Vec<Listed>,
-    /// The history of the last two days, per function.
-    pub records: HashMap<String, Vec<Record>>,
+    /// The history of the last 24 hours, per function.
+    pub recent: HashMap<String, Recent>,
     /// The roll-ups of the public monitors' last [`DAYS`] days.
     pub rollups: Vec<Rollup>,
     /// Open incidents.
@@ -214,45 +215,203 @@ fn share(up: u64, down: u64) -> Option<f64> {
     (up + down > 0).then(|| up as f64 * 100.0 / (up + down) as f64)
 }
 
-/// One key's checks in the history: time, state, failure kind, response time.
-type Check<'a> = (DateTime<Utc>, State, Option<&'a str>, Option<u64>);
-
-/// A function's history, by key, read once for all its monitors.
-struct Series<'a> {
-    by_key: HashMap<&'a str, Vec<Check<'a>>>,
-    /// Today's roll-ups so far, by key.
-    today: HashMap<String, Rollup>,
+/// One key's last 24 hours, counted as its checks are read, in time order.
+#[derive(Debug, Clone)]
+struct Seen {
+    key: String,
+    /// False for a key the page does not show: its checks are not counted.
+    kept: bool,
+    /// The last check: its time, state and failure kind (`waiting`).
+    last: Option<(DateTime<Utc>, State, Option<String>)>,
+    /// Checks up (or degraded: reached from elsewhere) in the last 24 hours.
+    up: u64,
+    /// Checks down in the last 24 hours.
+    down: u64,
+    /// The response times of the last 24 hours.
+    times: Vec<u64>,
+    /// The response times as the sparkline draws them.
+    spark: Spark,
+    /// Today's roll-up so far.
+    today: Tally,
 }
 
-impl<'a> Series<'a> {
-    fn of(records: &'a [Record], today: NaiveDate) -> Self {
-        let mut by_key: HashMap<&str, Vec<Check<'a>>> = HashMap::new();
-        for record in records {
+/// A sparkline's points: every response time of the last 24 hours while there are at most
+/// [`SPARK_POINTS`], else each 10-minute step's slowest, at its time.
+#[derive(Debug, Clone, Default)]
+struct Spark {
+    count: usize,
+    points: Vec<(DateTime<Utc>, u64)>,
+    /// Each step's number, and its slowest point.
+    steps: Vec<(i64, DateTime<Utc>, u64)>,
+}
+
+impl Spark {
+    /// Adds a point at `at` (`seconds` since the 24 hours began).
+    fn add(&mut self, at: DateTime<Utc>, seconds: i64, ms: u64) {
+        const STEP_SECONDS: i64 = 24 * 3600 / SPARK_POINTS as i64;
+        self.count += 1;
+        if self.count <= SPARK_POINTS {
+            self.points.push((at, ms));
+        }
+        let step = seconds / STEP_SECONDS;
+        match self.steps.last_mut() {
+            Some(last) if last.0 == step => {
+                if ms > last.2 {
+                    (last.1, last.2) = (at, ms);
+                }
+            }
+            _ => self.steps.push((step, at, ms)),
+        }
+    }
+
+    fn points(&self) -> Vec<(DateTime<Utc>, u64)> {
+        if self.count <= SPARK_POINTS {
+            return self.points.clone();
+        }
+        self.steps.iter().map(|(_, at, ms)| (*at, *ms)).collect()
+    }
+}
+
+/// One function's last 24 hours by key: what the page draws of its history, as of `now`. Read
+/// line by line from the store's chunks and counted as it is read: a day of 200 monitors
+/// checked every minute is 288,000 checks, and no record or list of them is built.
+#[derive(Debug, Clone)]
+pub struct Recent {
+    /// The time it is as of, seconds since 1970.
+    now: i64,
+    /// 24 hours before `now`.
+    since: i64,
+    /// Today (UTC): from its midnight to the next.
+    today: (i64, i64),
+    /// The time of the check last added, in seconds: a tick's checks share it.
+    tick: (DateTime<Utc>, i64),
+    keys: Vec<Seen>,
+    /// Where each key is in `keys`.
+    index: HashMap<String, usize>,
+    /// Where the next line's key likely is: a tick lists its monitors as the tick before did.
+    next: usize,
+}
+
+impl Recent {
+    fn new(now: DateTime<Utc>) -> Recent {
+        let midnight = |day: NaiveDate| {
+            day.and_hms_opt(0, 0, 0)
+                .map_or(0, |t| Utc.from_utc_datetime(&t).timestamp())
+        };
+        let today = now.date_naive();
+        Recent {
+            now: now.timestamp(),
+            since: (now - Duration::hours(24)).timestamp(),
+            today: (midnight(today), midnight(today + Duration::days(1))),
+            tick: (DateTime::UNIX_EPOCH, 0),
+            keys: Vec::new(),
+            index: HashMap::new(),
+            next: 0,
+        }
+    }
+
+    /// The last 24 hours before `now` of the keys `keep` wants, in these chunks
+    /// (`History::day_chunks`, in any order): a tick's check of a key counts once, however often
+    /// its chunk was written. The page keeps its public monitors' keys of a function's history.
+    pub fn read(
+        chunks: &[String],
+        now: DateTime<Utc>,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<Recent, StoreError> {
+        let texts: Vec<&str> = chunks.iter().map(String::as_str).collect();
+        let mut recent = Recent::new(now);
+        crate::history::each_line(&texts, |at, _, line| {
+            recent.add(
+                at,
+                &line.key,
+                line.state,
+                line.kind.as_deref(),
+                line.ms,
+                &keep,
+            );
+        })?;
+        Ok(recent)
+    }
+
+    /// The last 24 hours before `now` in these records, every key of them.
+    pub fn of_records(records: &[Record], now: DateTime<Utc>) -> Recent {
+        let mut in_order: Vec<&Record> = records.iter().collect();
+        in_order.sort_by_key(|r| r.at);
+        let mut recent = Recent::new(now);
+        for record in in_order {
             for entry in &record.entries {
-                by_key.entry(entry.key.as_str()).or_default().push((
+                recent.add(
                     record.at,
+                    &entry.key,
                     entry.state,
                     entry.kind.as_deref(),
                     entry.ms,
-                ));
+                    &|_| true,
+                );
             }
         }
-        for checks in by_key.values_mut() {
-            checks.sort_by_key(|c| c.0);
+        recent
+    }
+
+    /// Counts a check of `key` if `keep` wants the key. Checks come in time order; a second
+    /// check of a key at the same time is left out.
+    fn add(
+        &mut self,
+        at: DateTime<Utc>,
+        key: &str,
+        state: State,
+        kind: Option<&str>,
+        ms: Option<u64>,
+        keep: &dyn Fn(&str) -> bool,
+    ) {
+        let slot = match self.keys.get(self.next) {
+            Some(guess) if guess.key == key => self.next,
+            _ => match self.index.get(key) {
+                Some(slot) => *slot,
+                None => {
+                    self.index.insert(key.to_owned(), self.keys.len());
+                    self.keys.push(Seen {
+                        key: key.to_owned(),
+                        kept: keep(key),
+                        last: None,
+                        up: 0,
+                        down: 0,
+                        times: Vec::new(),
+                        spark: Spark::default(),
+                        today: Tally::default(),
+                    });
+                    self.keys.len() - 1
+                }
+            },
+        };
+        self.next = slot + 1;
+        if self.tick.0 != at {
+            self.tick = (at, at.timestamp());
         }
-        // Today's roll-ups so far, from the checks already grouped.
-        let today = by_key
-            .iter()
-            .map(|(key, checks)| {
-                let todays: Vec<crate::history::Check> = checks
-                    .iter()
-                    .filter(|c| c.0.date_naive() == today)
-                    .map(|c| (c.0, c.1, c.3))
-                    .collect();
-                ((*key).to_owned(), Rollup::of_checks(key, today, &todays))
-            })
-            .collect();
-        Series { by_key, today }
+        let seconds = self.tick.1;
+        let seen = &mut self.keys[slot];
+        if !seen.kept || seen.last.as_ref().is_some_and(|last| last.0 >= at) {
+            return;
+        }
+        seen.last = Some((at, state, kind.map(str::to_owned)));
+        if seconds > self.since && seconds <= self.now {
+            match state {
+                State::Up | State::Degraded => seen.up += 1,
+                State::Down => seen.down += 1,
+                State::Error | State::Excused => {}
+            }
+            if let Some(ms) = ms {
+                seen.times.push(ms);
+                seen.spark.add(at, seconds - self.since, ms);
+            }
+        }
+        if seconds >= self.today.0 && seconds < self.today.1 {
+            seen.today.add_at(seconds, state, ms);
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Seen> {
+        self.index.get(key).map(|slot| &self.keys[*slot])
     }
 }
 
@@ -262,21 +421,24 @@ const SPARK_POINTS: usize = 144;
 /// The page at `now` from what the store gave.
 pub fn page(inputs: &Inputs, now: DateTime<Utc>) -> Page {
     let today = now.date_naive();
-    let series: HashMap<&str, Series> = inputs
-        .records
-        .iter()
-        .map(|(function, records)| (function.as_str(), Series::of(records, today)))
-        .collect();
-    let rollups: HashMap<(&str, NaiveDate), &Rollup> = inputs
-        .rollups
-        .iter()
-        .filter(|r| r.day < today)
-        .map(|r| ((r.key.as_str(), r.day), r))
-        .collect();
+    // Each key's roll-ups of the days before today, by how many days back.
+    let mut rollups: HashMap<&str, Vec<Option<&Rollup>>> = HashMap::new();
+    for rollup in &inputs.rollups {
+        let back = (today - rollup.day).num_days();
+        if (1..DAYS).contains(&back) {
+            rollups
+                .entry(rollup.key.as_str())
+                .or_insert_with(|| vec![None; DAYS as usize])[back as usize] = Some(rollup);
+        }
+    }
     let monitors: Vec<MonitorView> = inputs
         .monitors
         .iter()
-        .map(|listed| monitor(listed, series.get(listed.function), &rollups, now, today))
+        .map(|listed| {
+            let key = listed.key();
+            let days = rollups.get(key.as_str()).map_or(&[][..], Vec::as_slice);
+            monitor(listed, inputs.recent.get(listed.function), days, today)
+        })
         .collect();
     let failing = monitors.iter().filter(|m| m.now == Now::Down).count();
     let overall = if failing > 0 {
@@ -341,32 +503,29 @@ pub fn page(inputs: &Inputs, now: DateTime<Utc>) -> Page {
 
 fn monitor(
     listed: &Listed,
-    series: Option<&Series>,
-    rollups: &HashMap<(&str, NaiveDate), &Rollup>,
-    now: DateTime<Utc>,
+    recent: Option<&Recent>,
+    rollups: &[Option<&Rollup>],
     today: NaiveDate,
 ) -> MonitorView {
     let key = listed.key();
-    let empty = Vec::new();
-    let own: Vec<&Vec<Check>> = series
-        .map(|s| {
-            s.by_key
+    // The last check of the monitor and its parts: its worst part says how it is.
+    let lasts: Vec<&(DateTime<Utc>, State, Option<String>)> = recent
+        .map(|r| {
+            r.keys
                 .iter()
-                .filter(|(k, _)| owned_by(&key, k))
-                .map(|(_, checks)| checks)
+                .filter(|seen| owned_by(&key, &seen.key))
+                .filter_map(|seen| seen.last.as_ref())
                 .collect()
         })
         .unwrap_or_default();
-    // The last check of the monitor: its worst part says how it is.
-    let last_at = own.iter().filter_map(|c| c.last()).map(|c| c.0).max();
+    let last_at = lasts.iter().map(|last| last.0).max();
     let now_state = match last_at {
         None => Now::NoData,
         Some(at) => {
-            let states: Vec<(State, Option<&str>)> = own
+            let states: Vec<(State, Option<&str>)> = lasts
                 .iter()
-                .filter_map(|c| c.last())
-                .filter(|c| c.0 == at)
-                .map(|c| (c.1, c.2))
+                .filter(|last| last.0 == at)
+                .map(|last| (last.1, last.2.as_deref()))
                 .collect();
             if states.iter().any(|(s, _)| *s == State::Down) {
                 Now::Down
@@ -383,22 +542,7 @@ fn monitor(
             }
         }
     };
-    let main: &Vec<Check> = series
-        .and_then(|s| s.by_key.get(key.as_str()))
-        .unwrap_or(&empty);
-    let since = now - Duration::hours(24);
-    let (mut day_up, mut day_down) = (0u64, 0u64);
-    let mut response = Vec::new();
-    for (at, state, _, ms) in main.iter().filter(|c| c.0 > since && c.0 <= now) {
-        match state {
-            State::Up | State::Degraded => day_up += 1,
-            State::Down => day_down += 1,
-            _ => {}
-        }
-        if let Some(ms) = ms {
-            response.push((*at, *ms));
-        }
-    }
+    let main = recent.and_then(|r| r.get(&key));
     // Up, down, degraded, minutes down.
     let counts = |r: &Rollup| {
         (
@@ -408,19 +552,16 @@ fn monitor(
             r.downtime_minutes,
         )
     };
-    let today_counts = series
-        .and_then(|s| s.today.get(&key))
-        .map_or((0, 0, 0, 0), counts);
+    let today_counts = main.map_or((0, 0, 0, 0), |seen| counts(&seen.today.rollup(&key, today)));
+    let before = |back: i64| rollups.get(back as usize).copied().flatten();
     let days: Vec<Day> = (0..DAYS)
         .rev()
         .map(|back| {
             let day = today - Duration::days(back);
-            let (up, down, degraded, minutes) = if day == today {
+            let (up, down, degraded, minutes) = if back == 0 {
                 today_counts
             } else {
-                rollups
-                    .get(&(key.as_str(), day))
-                    .map_or((0, 0, 0, 0), |r| counts(r))
+                before(back).map_or((0, 0, 0, 0), counts)
             };
             // A degraded check reached the target from elsewhere: up, but not all well.
             let uptime = share(up + degraded, down);
@@ -442,15 +583,18 @@ fn monitor(
     let over = |n: i64| {
         let (mut up, mut down) = (today_counts.0 + today_counts.2, today_counts.1);
         for back in 1..n {
-            if let Some(r) = rollups.get(&(key.as_str(), today - Duration::days(back))) {
+            if let Some(r) = before(back) {
                 up += u64::from(r.up) + u64::from(r.degraded);
                 down += u64::from(r.down);
             }
         }
         share(up, down)
     };
-    let mut times: Vec<u64> = response.iter().map(|(_, ms)| *ms).collect();
-    times.sort_unstable();
+    let response_ms = main.and_then(|seen| {
+        let mut times = seen.times.clone();
+        let middle = times.len().checked_sub(1)? / 2;
+        Some(*times.select_nth_unstable(middle).1)
+    });
     MonitorView {
         name: listed.name.clone(),
         kind: listed.kind,
@@ -458,39 +602,15 @@ fn monitor(
         now: now_state,
         checked_at: last_at,
         uptime: Uptime {
-            day: share(day_up, day_down),
+            day: main.and_then(|seen| share(seen.up, seen.down)),
             week: over(7),
             month: over(30),
             quarter: over(DAYS),
         },
-        response_ms: (!times.is_empty()).then(|| times[(times.len() - 1) / 2]),
+        response_ms,
         days,
-        response: thinned(&response, since),
+        response: main.map(|seen| seen.spark.points()).unwrap_or_default(),
     }
-}
-
-/// At most [`SPARK_POINTS`] points: each 10-minute step's slowest, at its time.
-fn thinned(points: &[(DateTime<Utc>, u64)], since: DateTime<Utc>) -> Vec<(DateTime<Utc>, u64)> {
-    if points.len() <= SPARK_POINTS {
-        return points.to_vec();
-    }
-    let step = 24 * 3600 / SPARK_POINTS as i64;
-    let mut out: Vec<(DateTime<Utc>, u64)> = Vec::with_capacity(SPARK_POINTS + 1);
-    let mut bucket = None;
-    for (at, ms) in points {
-        let this = (*at - since).num_seconds() / step;
-        if bucket == Some(this) {
-            if let Some(last) = out.last_mut()
-                && *ms > last.1
-            {
-                *last = (*at, *ms);
-            }
-        } else {
-            bucket = Some(this);
-            out.push((*at, *ms));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -519,6 +639,60 @@ pub mod fixtures {
     /// The inputs: `shop` (down yesterday 10:00-10:59, flapping today at 11:00), `new` (no data),
     /// `backup` (a heartbeat waiting for its first ping); `secret` is in the history, not listed.
     pub fn inputs() -> Inputs {
+        inputs_of(&records())
+    }
+
+    /// The inputs with this history, per function.
+    pub fn inputs_of(records: &HashMap<String, Vec<Record>>) -> Inputs {
+        let yesterday = now().date_naive().pred_opt().unwrap();
+        let rollups = Rollup::of_day(yesterday, &records["site-status"])
+            .into_iter()
+            .filter(|r| r.key == "site:shop")
+            .collect();
+        Inputs {
+            monitors: vec![
+                listed("shop", "site", "site-status"),
+                listed("new", "site", "site-status"),
+                Listed {
+                    group: None,
+                    ..listed("backup", "heartbeat", "heartbeat")
+                },
+            ],
+            recent: records
+                .iter()
+                .map(|(function, records)| (function.clone(), Recent::of_records(records, now())))
+                .collect(),
+            rollups,
+            open: vec![Open {
+                key: "site:secret".into(),
+                since: now() - Duration::hours(2),
+                message: "secret is down".into(),
+                acknowledged_at: None,
+                silenced_until: None,
+            }],
+            closed: vec![
+                Closed {
+                    key: "site:shop".into(),
+                    function: "site-status".into(),
+                    began_at: Utc.with_ymd_and_hms(2026, 12, 5, 10, 0, 0).unwrap(),
+                    ended_at: Utc.with_ymd_and_hms(2026, 12, 5, 11, 0, 0).unwrap(),
+                    kind: Some("timeout".into()),
+                    message: "https://shop.example.com/ timed out <script>alert(1)</script>".into(),
+                },
+                Closed {
+                    key: "site:secret".into(),
+                    function: "site-status".into(),
+                    began_at: Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).unwrap(),
+                    ended_at: Utc.with_ymd_and_hms(2026, 12, 4, 11, 0, 0).unwrap(),
+                    kind: None,
+                    message: "secret things".into(),
+                },
+            ],
+        }
+    }
+
+    /// The history: a tick a minute for 36 hours.
+    pub fn records() -> HashMap<String, Vec<Record>> {
         let start = now() - Duration::hours(36);
         let mut site = Vec::new();
         let mut heartbeat = Vec::new();
@@ -564,57 +738,16 @@ pub mod fixtures {
                 }],
             });
         }
-        let yesterday = now().date_naive().pred_opt().unwrap();
-        let rollups = Rollup::of_day(yesterday, &site)
-            .into_iter()
-            .filter(|r| r.key == "site:shop")
-            .collect();
-        Inputs {
-            monitors: vec![
-                listed("shop", "site", "site-status"),
-                listed("new", "site", "site-status"),
-                Listed {
-                    group: None,
-                    ..listed("backup", "heartbeat", "heartbeat")
-                },
-            ],
-            records: HashMap::from([
-                ("site-status".to_owned(), site),
-                ("heartbeat".to_owned(), heartbeat),
-            ]),
-            rollups,
-            open: vec![Open {
-                key: "site:secret".into(),
-                since: now() - Duration::hours(2),
-                message: "secret is down".into(),
-                acknowledged_at: None,
-                silenced_until: None,
-            }],
-            closed: vec![
-                Closed {
-                    key: "site:shop".into(),
-                    function: "site-status".into(),
-                    began_at: Utc.with_ymd_and_hms(2026, 12, 5, 10, 0, 0).unwrap(),
-                    ended_at: Utc.with_ymd_and_hms(2026, 12, 5, 11, 0, 0).unwrap(),
-                    kind: Some("timeout".into()),
-                    message: "https://shop.example.com/ timed out <script>alert(1)</script>".into(),
-                },
-                Closed {
-                    key: "site:secret".into(),
-                    function: "site-status".into(),
-                    began_at: Utc.with_ymd_and_hms(2026, 12, 4, 10, 0, 0).unwrap(),
-                    ended_at: Utc.with_ymd_and_hms(2026, 12, 4, 11, 0, 0).unwrap(),
-                    kind: None,
-                    message: "secret things".into(),
-                },
-            ],
-        }
+        HashMap::from([
+            ("site-status".to_owned(), site),
+            ("heartbeat".to_owned(), heartbeat),
+        ])
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::fixtures::{inputs, now};
+    use super::fixtures::{inputs, inputs_of, now, records};
     use super::*;
 
     #[test]
@@ -679,20 +812,26 @@ mod tests {
 
     #[test]
     fn a_monitor_down_now_heads_the_page_as_failing() {
-        let mut inputs = inputs();
-        let records = inputs.records.get_mut("site-status").unwrap();
-        records.last_mut().unwrap().entries[0].state = State::Down;
-        let page = page(&inputs, now());
+        let mut records = records();
+        let last = |records: &mut HashMap<String, Vec<Record>>, state| {
+            let site = records.get_mut("site-status").unwrap();
+            site.last_mut().unwrap().entries[0].state = state;
+        };
+        last(&mut records, State::Down);
+        let page = page(&inputs_of(&records), now());
         assert_eq!((page.overall, page.failing), (Overall::Failing, 1));
-        records_error(&mut inputs);
-        assert_eq!(super::page(&inputs, now()).overall, Overall::Degraded);
+        last(&mut records, State::Error);
+        assert_eq!(
+            super::page(&inputs_of(&records), now()).overall,
+            Overall::Degraded
+        );
     }
 
     #[test]
     fn a_degraded_monitor_is_amber_never_down() {
-        let mut inputs = inputs();
+        let mut all = records();
         let today = now().date_naive();
-        let records = inputs.records.get_mut("site-status").unwrap();
+        let records = all.get_mut("site-status").unwrap();
         // Today's failing checks, and the last one, were failing from lookout only.
         for record in records.iter_mut().filter(|r| r.at.date_naive() == today) {
             let shop = &mut record.entries[0];
@@ -701,7 +840,7 @@ mod tests {
             }
         }
         records.last_mut().unwrap().entries[0].state = State::Degraded;
-        let page = page(&inputs, now());
+        let page = page(&inputs_of(&all), now());
         let shop = &page.monitors[0];
         assert_eq!(shop.now, Now::Degraded);
         assert_eq!((page.overall, page.failing), (Overall::Degraded, 0));
@@ -728,19 +867,66 @@ mod tests {
 
     #[test]
     fn ticks_of_lookouts_own_outage_are_no_data_never_downtime() {
-        let mut inputs = inputs();
+        let mut all = records();
         let today = now().date_naive();
         // Every check of today was excused (lookout's own outage suppressed it).
-        let records = inputs.records.get_mut("site-status").unwrap();
+        let records = all.get_mut("site-status").unwrap();
         for record in records.iter_mut().filter(|r| r.at.date_naive() == today) {
             record.entries[0].state = State::Excused;
         }
-        let page = page(&inputs, now());
+        let page = page(&inputs_of(&all), now());
         let day = page.monitors[0].days.last().unwrap();
         assert_eq!(
             (day.class, day.uptime, day.downtime_minutes),
             ("no_data", None, 0)
         );
+    }
+
+    #[test]
+    fn the_history_read_from_chunks_draws_the_page_its_records_draw() {
+        let records = records();
+        let expected = page(&inputs_of(&records), now());
+        // As the store gives them: in any order, a tick written twice, in chunks of 100 bytes.
+        let mut inputs = inputs();
+        for (function, records) in &records {
+            let mut chunks: Vec<String> = records.iter().flat_map(|r| r.chunks(100)).collect();
+            chunks.reverse();
+            chunks.push(chunks[7].clone());
+            // The page keeps only what it shows: not the private monitor's checks.
+            let recent = Recent::read(&chunks, now(), |key| key != "site:secret").unwrap();
+            inputs.recent.insert(function.clone(), recent);
+        }
+        assert_eq!(page(&inputs, now()), expected);
+        let site = &inputs.recent["site-status"];
+        assert!(site.get("site:secret").unwrap().last.is_none());
+        let shop = site.get("site:shop").unwrap();
+        // 12:01 yesterday to 12:00 today (the 36 hours' last check is 11:59).
+        assert_eq!(shop.up + shop.down, 24 * 60 - 1);
+        // A tick's check of a key is read once, the first one given.
+        let at = now() - Duration::minutes(5);
+        let once = |state: State| Record {
+            function: "site-status".into(),
+            at,
+            entries: vec![crate::history::Entry {
+                key: "site:shop".into(),
+                state,
+                kind: None,
+                ms: Some(1),
+                figure: None,
+            }],
+        };
+        let recent = Recent::of_records(&[once(State::Down), once(State::Up)], now());
+        let shop = recent.get("site:shop").unwrap();
+        assert_eq!((shop.up, shop.down, shop.times.len()), (0, 1, 1));
+        assert_eq!(
+            shop.last.as_ref().map(|l| (l.0, l.1)),
+            Some((at, State::Down))
+        );
+        let broken = ["h1 1 site-status\nu\tslow\t-\t-\tsite:shop\n".to_owned()];
+        assert!(matches!(
+            Recent::read(&broken, now(), |_| true),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     /// An English page in UTC.
@@ -752,10 +938,5 @@ mod tests {
             timezone: chrono_tz::UTC,
             link_suffix: String::new(),
         }
-    }
-
-    fn records_error(inputs: &mut Inputs) {
-        let records = inputs.records.get_mut("site-status").unwrap();
-        records.last_mut().unwrap().entries[0].state = State::Error;
     }
 }

@@ -492,6 +492,18 @@ pub async fn history_is_kept_per_tick_and_read_by_day(store: &dyn StateStore) {
         vec![second.at, big.at],
         "only what came after"
     );
+    // The chunks themselves: the store leaves out those before, not only the reader.
+    let chunks = store
+        .day_chunks("site-status", day, Some(first.at))
+        .await
+        .unwrap();
+    assert!(!chunks.is_empty());
+    assert!(
+        chunks
+            .iter()
+            .all(|c| lookout::history::chunk_time(c).unwrap() > first.at),
+        "a chunk of a tick before was read"
+    );
     assert_eq!(store.day("heartbeat", day).await.unwrap(), vec![other]);
     assert_eq!(
         store

@@ -771,13 +771,13 @@ fn day_key(day: NaiveDate) -> String {
 }
 
 impl DynamoDbStore {
-    /// The history records a query finds.
+    /// The history chunks a query finds, inflated.
     async fn history_of(
         &self,
         query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-    ) -> Result<Vec<Record>, StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         let items = self.query_all(query, usize::MAX).await?;
-        let texts: Vec<String> = items
+        items
             .iter()
             .map(|item| {
                 let packed = item
@@ -786,8 +786,7 @@ impl DynamoDbStore {
                     .ok_or_else(|| StoreError::Corrupt("a history item has no chunk".into()))?;
                 crate::history::unpack(packed.as_ref())
             })
-            .collect::<Result<_, _>>()?;
-        Record::read(&texts.iter().map(String::as_str).collect::<Vec<_>>())
+            .collect()
     }
 
     /// Puts these items, 25 to a `BatchWriteItem`, again what DynamoDB leaves unprocessed.
@@ -869,30 +868,27 @@ impl History for DynamoDbStore {
         self.put_all(requests, "this tick's history").await
     }
 
-    async fn day(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", string(history_partition(function, day)));
-        self.history_of(query).await
-    }
-
-    async fn day_after(
+    async fn day_chunks(
         &self,
         function: &str,
         day: NaiveDate,
-        after: DateTime<Utc>,
-    ) -> Result<Vec<Record>, StoreError> {
-        // Sort keys are the tick's seconds, zero-padded: later ticks sort after `<after>#~`.
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<String>, StoreError> {
         let query = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND sk > :after")
-            .expression_attribute_values(":pk", string(history_partition(function, day)))
-            .expression_attribute_values(":after", string(format!("{:012}#~", after.timestamp())));
+            .expression_attribute_values(":pk", string(history_partition(function, day)));
+        let query = match after {
+            None => query.key_condition_expression("pk = :pk"),
+            // Sort keys are the tick's seconds, zero-padded: later ticks sort after `<after>#~`.
+            Some(after) => query
+                .key_condition_expression("pk = :pk AND sk > :after")
+                .expression_attribute_values(
+                    ":after",
+                    string(format!("{:012}#~", after.timestamp())),
+                ),
+        };
         self.history_of(query).await
     }
 

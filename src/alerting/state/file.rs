@@ -315,8 +315,14 @@ impl Inner {
         Ok(lock)
     }
 
-    /// The records in the history file of `function` on `day`.
-    fn read_history(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError> {
+    /// The records in the history file of `function` on `day` as text, those after `after` when
+    /// it is given.
+    fn read_history(
+        &self,
+        function: &str,
+        day: NaiveDate,
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<String>, StoreError> {
         let path = self.history_file(function, day);
         let Some(text) = read_if_there(&path)? else {
             return Ok(Vec::new());
@@ -337,7 +343,16 @@ impl Inner {
         {
             records.push(&text[from..]);
         }
-        Record::read(&records)
+        // A record whose header does not read is kept, for the reader to report.
+        let later = |record: &str| match (after, crate::history::chunk_time(record)) {
+            (Some(after), Ok(at)) => at > after,
+            _ => true,
+        };
+        Ok(records
+            .into_iter()
+            .filter(|r| later(r))
+            .map(str::to_owned)
+            .collect())
     }
 
     fn unavailable(&self, what: &str, error: std::io::Error) -> StoreError {
@@ -642,9 +657,14 @@ impl History for FileStore {
             .await
     }
 
-    async fn day(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError> {
+    async fn day_chunks(
+        &self,
+        function: &str,
+        day: NaiveDate,
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<String>, StoreError> {
         let function = function.to_owned();
-        self.history(move |inner| inner.read_history(&function, day))
+        self.history(move |inner| inner.read_history(&function, day, after))
             .await
     }
 

@@ -204,14 +204,19 @@ impl History for MemoryStore {
         Ok(())
     }
 
-    async fn day(&self, function: &str, day: NaiveDate) -> Result<Vec<Record>, StoreError> {
+    async fn day_chunks(
+        &self,
+        function: &str,
+        day: NaiveDate,
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<String>, StoreError> {
         let inner = self.inner.lock().await;
-        let texts: Vec<&str> = inner
+        let from = after.map_or(i64::MIN, |at| at.timestamp().saturating_add(1));
+        Ok(inner
             .history
             .get(&(function.to_owned(), day))
-            .map(|ticks| ticks.values().map(String::as_str).collect())
-            .unwrap_or_default();
-        Record::read(&texts)
+            .map(|ticks| ticks.range(from..).map(|(_, text)| text.clone()).collect())
+            .unwrap_or_default())
     }
 
     async fn put_rollups(
