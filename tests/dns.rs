@@ -157,6 +157,22 @@ async fn a_server_that_never_answers_times_out() {
 }
 
 #[tokio::test]
+async fn an_answer_to_another_query_id_is_not_read() {
+    let server = server().await;
+    let result = check(
+        &server,
+        &[("DNS_DOMAIN", "forged.test"), ("DNS_EXPECT", "192.0.2.10")],
+    )
+    .await;
+    assert_eq!(result.health, Health::Ok, "{result:?}");
+    assert_eq!(
+        values(&result),
+        ["192.0.2.10"],
+        "the forged 192.0.2.66 was read"
+    );
+}
+
+#[tokio::test]
 async fn a_truncated_udp_answer_is_asked_again_over_tcp() {
     let server = server().await;
     let result = check(

@@ -1,18 +1,16 @@
 //! dns: does a name resolve, and to what? One record type of one name, through the system's
-//! resolver or a given server, optionally expecting a value. Run by the site-status function, with
-//! hickory-resolver (UDP, and TCP when an answer is truncated).
+//! resolver (hickory-resolver) or asked of a given server itself, optionally expecting a value. Run
+//! by the site-status function; UDP, and TCP when an answer is truncated.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hickory_resolver::config::{
-    ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
-};
+use hickory_resolver::config::{ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::op::{Message, MessageType, Query, ResponseCode};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::system_conf::read_system_conf;
 use hickory_resolver::{Resolver, TokioResolver};
 use serde_json::{Map, json};
@@ -63,11 +61,11 @@ pub const TYPE: CheckType = CheckType {
             .into_iter()
             .map(|(env, naming)| {
                 let settings = read::settings::<DnsSettings>(&env)?;
-                let servers = servers_of(settings.server, &mut system);
+                let system = settings.server.is_none().then(|| system_servers(&mut system));
                 Ok(Box::new(DnsCheck {
                     settings,
                     naming,
-                    servers,
+                    system,
                 }) as Box<dyn Check>)
             })
             .collect()
@@ -200,40 +198,32 @@ fn value_of(data: &RData) -> Option<String> {
 pub struct DnsCheck {
     settings: DnsSettings,
     naming: Naming,
-    servers: Servers,
+    /// The system's servers, for a monitor without a server of its own.
+    system: Option<Servers>,
 }
 
 /// The servers a monitor asks and the options they come with, or why the system's cannot be read.
 type Servers = Result<(ResolverConfig, ResolverOpts), String>;
 
-/// `server` with UDP and TCP on its port, or the system's servers (read at start, once:
-/// `system` keeps them for the next monitor).
-fn servers_of(server: Option<SocketAddr>, system: &mut Option<Servers>) -> Servers {
-    let Some(server) = server else {
-        return system
-            .get_or_insert_with(|| {
-                read_system_conf()
-                    .map_err(|e| format!("the system's resolver configuration cannot be read: {e}"))
-            })
-            .clone();
-    };
-    let mut udp = ConnectionConfig::udp();
-    udp.port = server.port();
-    let mut tcp = ConnectionConfig::tcp();
-    tcp.port = server.port();
-    let config = ResolverConfig::from_parts(
-        None,
-        Vec::new(),
-        vec![NameServerConfig::new(server.ip(), true, vec![udp, tcp])],
-    );
-    Ok((config, ResolverOpts::default()))
+/// The system's servers (read at start, once: `system` keeps them for the next monitor).
+fn system_servers(system: &mut Option<Servers>) -> Servers {
+    system
+        .get_or_insert_with(|| {
+            read_system_conf()
+                .map_err(|e| format!("the system's resolver configuration cannot be read: {e}"))
+        })
+        .clone()
 }
 
 impl DnsCheck {
-    /// A resolver for one lookup: nothing cached from an earlier tick, no hosts file, one attempt
-    /// (the monitor's timeout bounds it; a truncated answer is asked again over TCP).
+    /// A resolver of the system's servers for one lookup: nothing cached from an earlier tick, no
+    /// hosts file, one attempt (the monitor's timeout bounds it; a truncated answer is asked again
+    /// over TCP).
     fn resolver(&self) -> Result<TokioResolver, String> {
-        let (config, mut options) = self.servers.clone()?;
+        let (config, mut options) = self
+            .system
+            .clone()
+            .unwrap_or_else(|| Err("the monitor asks a server of its own".into()))?;
         options.timeout = self.settings.timeout;
         options.attempts = 1;
         options.cache_size = 0;
@@ -260,33 +250,41 @@ impl DnsCheck {
         let mut figures = Map::new();
         figures.insert("name".into(), json!(shown(&s.name)));
         figures.insert("record".into(), json!(s.record.to_string()));
-        let resolver = match self.resolver() {
-            Ok(resolver) => resolver,
-            Err(message) => return Probe::failed(figures, super::MONITOR_ERROR.kind, message),
-        };
         let asked = match s.server {
             Some(server) => server.to_string(),
             None => "the system's resolver".to_owned(),
         };
         let started = Instant::now();
-        let looked_up = resolver.lookup(s.name.clone(), s.record).await;
+        let looked_up = match s.server {
+            // A server of its own is asked itself, as `dig @server` asks it.
+            Some(server) => ask(server, &s.name, s.record, s.timeout).await,
+            None => match self.resolver() {
+                Ok(resolver) => resolver
+                    .lookup(s.name.clone(), s.record)
+                    .await
+                    .map(|lookup| lookup.answers().to_vec())
+                    .map_err(|error| Unresolved::of(&error)),
+                Err(message) => {
+                    return Probe::failed(figures, super::MONITOR_ERROR.kind, message);
+                }
+            },
+        };
         figures.insert(
             "elapsed_ms".into(),
             json!(started.elapsed().as_millis() as u64),
         );
         let target = s.target();
-        let lookup = match looked_up {
-            Ok(lookup) => lookup,
-            Err(error) => {
-                let failure = classify(&error, &target, &asked, s.timeout);
+        let answers = match looked_up {
+            Ok(answers) => answers,
+            Err(unresolved) => {
+                let failure = unresolved.failure(&target, &asked, s.timeout);
                 return Probe {
                     figures,
                     failure: Some(failure),
                 };
             }
         };
-        let values: Vec<String> = lookup
-            .answers()
+        let values: Vec<String> = answers
             .iter()
             .filter(|r| r.record_type() == s.record)
             .filter_map(|r| value_of(&r.data))
@@ -323,45 +321,189 @@ impl DnsCheck {
     }
 }
 
-/// What a failed lookup means: no such name, a server failure, no answer, or an answer that
-/// cannot be read (a monitor error: the name may be fine).
-fn classify(error: &NetError, target: &str, asked: &str, timeout: Duration) -> Failure {
-    let (kind, message) = match error {
-        NetError::Dns(DnsError::NoRecordsFound(no))
-            if no.response_code == ResponseCode::NXDomain =>
-        {
-            (
+/// Why a name did not resolve.
+#[derive(Debug)]
+enum Unresolved {
+    /// NXDOMAIN: no such name.
+    NoSuchName,
+    /// The name, without records of the type.
+    NoRecords,
+    /// Another refusal: SERVFAIL, REFUSED, ...
+    Code(ResponseCode),
+    /// No answer in time, or no way to ask.
+    NoAnswer,
+    /// An answer that cannot be read.
+    Unreadable(String),
+}
+
+impl Unresolved {
+    /// What the resolver's error says.
+    fn of(error: &NetError) -> Unresolved {
+        match error {
+            NetError::Dns(DnsError::NoRecordsFound(no))
+                if no.response_code == ResponseCode::NXDomain =>
+            {
+                Unresolved::NoSuchName
+            }
+            NetError::Dns(DnsError::NoRecordsFound(_)) => Unresolved::NoRecords,
+            NetError::Dns(DnsError::ResponseCode(code)) => Unresolved::Code(*code),
+            NetError::Timeout | NetError::NoConnections | NetError::Io(_) | NetError::Busy => {
+                Unresolved::NoAnswer
+            }
+            other => Unresolved::Unreadable(other.to_string()),
+        }
+    }
+
+    /// What it means: no such name, a server failure, no answer, or an answer that cannot be
+    /// read (a monitor error: the name may be fine).
+    fn failure(self, target: &str, asked: &str, timeout: Duration) -> Failure {
+        let (kind, message) = match self {
+            Unresolved::NoSuchName => (
                 "nxdomain",
                 format!(
                     "{asked} says {target} does not exist (NXDOMAIN): the name or its zone is gone"
                 ),
-            )
-        }
-        NetError::Dns(DnsError::NoRecordsFound(_)) => (
-            "mismatch",
-            format!("{asked} answered {target} with no records of that type"),
-        ),
-        NetError::Dns(DnsError::ResponseCode(code)) => (
-            "servfail",
-            format!(
-                "{asked} could not answer {target}: {code} (the zone's servers are failing or refuse the query)"
             ),
-        ),
-        NetError::Timeout | NetError::NoConnections | NetError::Io(_) | NetError::Busy => (
-            "timeout",
-            format!(
-                "no answer for {target} from {asked} within {} ms: the server is down or unreachable",
-                timeout.as_millis()
+            Unresolved::NoRecords => (
+                "mismatch",
+                format!("{asked} answered {target} with no records of that type"),
             ),
-        ),
-        other => (
-            super::MONITOR_ERROR.kind,
-            format!(
-                "the answer for {target} from {asked} could not be read ({other}): the name may be fine"
+            Unresolved::Code(code) => (
+                "servfail",
+                format!(
+                    "{asked} could not answer {target}: {code} (the zone's servers are failing or refuse the query)"
+                ),
             ),
-        ),
+            Unresolved::NoAnswer => (
+                "timeout",
+                format!(
+                    "no answer for {target} from {asked} within {} ms: the server is down or unreachable",
+                    timeout.as_millis()
+                ),
+            ),
+            Unresolved::Unreadable(why) => (
+                super::MONITOR_ERROR.kind,
+                format!(
+                    "the answer for {target} from {asked} could not be read ({why}): the name may be fine"
+                ),
+            ),
+        };
+        Failure { kind, message }
+    }
+}
+
+/// The most a UDP answer may be read as (without EDNS a server sends at most 512 bytes).
+const UDP_ANSWER_BYTES: usize = 4096;
+
+/// Asks `server` itself for `name`'s `record`s, as `dig @server` does: one query over UDP with a
+/// random id from a new socket, asked again over TCP when the answer is truncated, each within
+/// `timeout`. An answer whose id, flags or question are not the query's is not the answer: it is
+/// left unread, as resolvers leave a spoofed one. (The resolver of hickory builds a pool, a cache
+/// and shared lookups for each monitor: most of a thousand lookups' CPU time.)
+async fn ask(
+    server: SocketAddr,
+    name: &Name,
+    record: RecordType,
+    timeout: Duration,
+) -> Result<Vec<Record>, Unresolved> {
+    let mut query = Message::query();
+    query.metadata.recursion_desired = true;
+    query.add_query(Query::query(name.clone(), record));
+    let bytes = query
+        .to_vec()
+        .map_err(|e| Unresolved::Unreadable(e.to_string()))?;
+    let answer = tokio::time::timeout(timeout, over_udp(server, &query, &bytes))
+        .await
+        .map_err(|_| Unresolved::NoAnswer)??;
+    let answer = if answer.metadata.truncation {
+        tokio::time::timeout(timeout, over_tcp(server, &query, &bytes))
+            .await
+            .map_err(|_| Unresolved::NoAnswer)??
+    } else {
+        answer
     };
-    Failure { kind, message }
+    match answer.metadata.response_code {
+        ResponseCode::NoError if answer.answers.is_empty() => Err(Unresolved::NoRecords),
+        ResponseCode::NoError => Ok(answer.answers),
+        ResponseCode::NXDomain => Err(Unresolved::NoSuchName),
+        code => Err(Unresolved::Code(code)),
+    }
+}
+
+/// True when `answer` answers `query`: its id, a response, the same question.
+fn answers(answer: &Message, query: &Message) -> bool {
+    answer.metadata.id == query.metadata.id
+        && answer.metadata.message_type == MessageType::Response
+        && answer.queries == query.queries
+}
+
+async fn over_udp(
+    server: SocketAddr,
+    query: &Message,
+    bytes: &[u8],
+) -> Result<Message, Unresolved> {
+    let local: SocketAddr = match server {
+        SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = tokio::net::UdpSocket::bind(local)
+        .await
+        .map_err(|_| Unresolved::NoAnswer)?;
+    // Connected: only the server's datagrams are read.
+    socket
+        .connect(server)
+        .await
+        .map_err(|_| Unresolved::NoAnswer)?;
+    socket.send(bytes).await.map_err(|_| Unresolved::NoAnswer)?;
+    let mut buffer = vec![0u8; UDP_ANSWER_BYTES];
+    loop {
+        let n = socket
+            .recv(&mut buffer)
+            .await
+            .map_err(|_| Unresolved::NoAnswer)?;
+        match Message::from_vec(&buffer[..n]) {
+            Ok(answer) if answers(&answer, query) => return Ok(answer),
+            // Not the answer (another id, a stray datagram): wait on for it.
+            Ok(_) => {}
+            Err(e) => return Err(Unresolved::Unreadable(e.to_string())),
+        }
+    }
+}
+
+async fn over_tcp(
+    server: SocketAddr,
+    query: &Message,
+    bytes: &[u8],
+) -> Result<Message, Unresolved> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(server)
+        .await
+        .map_err(|_| Unresolved::NoAnswer)?;
+    let length = u16::try_from(bytes.len())
+        .map_err(|_| Unresolved::Unreadable("the query is too long".into()))?;
+    let mut framed = length.to_be_bytes().to_vec();
+    framed.extend_from_slice(bytes);
+    stream
+        .write_all(&framed)
+        .await
+        .map_err(|_| Unresolved::NoAnswer)?;
+    let mut length = [0u8; 2];
+    stream
+        .read_exact(&mut length)
+        .await
+        .map_err(|_| Unresolved::NoAnswer)?;
+    let mut answer = vec![0u8; usize::from(u16::from_be_bytes(length))];
+    stream
+        .read_exact(&mut answer)
+        .await
+        .map_err(|_| Unresolved::NoAnswer)?;
+    match Message::from_vec(&answer) {
+        Ok(answer) if answers(&answer, query) => Ok(answer),
+        Ok(_) => Err(Unresolved::Unreadable(
+            "the answer over TCP is not to the question asked".into(),
+        )),
+        Err(e) => Err(Unresolved::Unreadable(e.to_string())),
+    }
 }
 
 #[async_trait]

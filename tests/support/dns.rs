@@ -42,6 +42,7 @@ const NAMES: &[&str] = &[
     "ok.test.",
     "www.test.",
     "wrong.test.",
+    "forged.test.",
     "big.test.",
     "mail.test.",
     "ns1.test.",
@@ -95,6 +96,9 @@ fn answer(query: &Message, over_tcp: bool) -> Option<Message> {
         (many, RecordType::A) if many.ends_with(".many.test.") => {
             response.add_answer(record(RData::A(A(Ipv4Addr::new(192, 0, 2, 10)))));
         }
+        ("forged.test.", RecordType::A) => {
+            response.add_answer(record(RData::A(A(Ipv4Addr::new(192, 0, 2, 10)))));
+        }
         ("wrong.test.", RecordType::A) => {
             response.add_answer(record(RData::A(A(Ipv4Addr::new(192, 0, 2, 99)))));
         }
@@ -114,6 +118,23 @@ fn answer(query: &Message, over_tcp: bool) -> Option<Message> {
         _ => {}
     }
     Some(response)
+}
+
+/// For `forged.test.` over UDP, what an attacker racing the server sends first: the same
+/// question and another id, with another address (192.0.2.66). A client that reads it is fooled.
+fn forged(response: &Message) -> Option<Message> {
+    let question = response.queries.first()?;
+    if question.name().to_ascii() != "forged.test." {
+        return None;
+    }
+    let mut forged = response.clone();
+    forged.metadata.id = response.metadata.id.wrapping_add(1);
+    forged.answers = vec![Record::from_rdata(
+        question.name().clone(),
+        60,
+        RData::A(A(Ipv4Addr::new(192, 0, 2, 66))),
+    )];
+    Some(forged)
 }
 
 /// Starts the zone's server on one free port of 127.0.0.1, UDP and TCP.
@@ -141,6 +162,9 @@ pub async fn server() -> Server {
             tokio::spawn(async move {
                 tokio::time::sleep(wait).await;
                 if let Some(response) = answer(&query, false) {
+                    if let Some(forged) = forged(&response) {
+                        let _ = socket.send_to(&forged.to_vec().unwrap(), from).await;
+                    }
                     let _ = socket.send_to(&response.to_vec().unwrap(), from).await;
                 }
             });
