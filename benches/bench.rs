@@ -933,36 +933,31 @@ async fn status_views(rows: &mut Vec<Row>) {
             .build(),
     );
     let counted: SharedStore = std::sync::Arc::new(DynamoDbStore::new(client, "lookout-state"));
-    // One view: moto takes seconds over each of its 205 queries, and the units are the same each
-    // time.
-    let (mut units, mut requests, mut walls, mut again) = (Vec::new(), 0, Vec::new(), 0);
-    for _ in 0..1 {
-        let site = StatusSite::new(
-            monitors.clone(),
-            status_look(),
-            None,
-            std::sync::Arc::clone(&counted),
-        );
-        proxy.take();
-        let started = Instant::now();
-        let answer = site.answer(&get, now).await;
-        walls.push(started.elapsed().as_secs_f64() * 1000.0);
-        assert_eq!(answer.status, 200, "{}", answer.body);
-        let read = proxy.take();
-        requests = read.len();
-        units.push(read_units_of(&read));
-        site.answer(&get, now).await;
-        again = proxy.take().len();
-    }
+    // One view (moto takes seconds over its 205 queries; the units are the same each time), then
+    // one within 30 s.
+    let site = StatusSite::new(
+        monitors.clone(),
+        status_look(),
+        None,
+        std::sync::Arc::clone(&counted),
+    );
+    proxy.take();
+    let started = Instant::now();
+    let answer = site.answer(&get, now).await;
+    let wall = started.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let read = proxy.take();
+    site.answer(&get, now).await;
+    let again = proxy.take().len();
     rows.push(Row {
         figure: "status page of 200 monitors: DynamoDB read units of a first view (moto; the next views within 30 s read nothing)".into(),
         pass: again == 0,
-        runs: units,
+        runs: vec![read_units_of(&read)],
         unit: "RRU",
         ideal: None,
         target: format!(
-            "{requests} requests, {:.0} ms in moto; {again} requests for the kept page",
-            stats(&walls).0
+            "{} requests, {wall:.0} ms in moto; {again} requests for the kept page",
+            read.len()
         ),
     });
 }

@@ -417,6 +417,35 @@ impl Rollup {
             .collect()
     }
 
+    /// The roll-ups of every monitor in these chunks of one function's `day` (in any order, a
+    /// tick written twice counted once), read line by line: a day of 1,000 monitors checked every
+    /// minute is 1.4 million checks, a few bytes each as text and over a hundred as records.
+    pub fn of_chunks(day: NaiveDate, chunks: &[String]) -> Result<Vec<Rollup>, StoreError> {
+        use std::collections::BTreeMap;
+        let texts: Vec<&str> = chunks.iter().map(String::as_str).collect();
+        // Per key: its tally, and the time of the tick it last counted.
+        let mut seen: BTreeMap<String, (Tally, DateTime<Utc>)> = BTreeMap::new();
+        each_line(&texts, |at, _, line| {
+            if at.date_naive() != day {
+                return;
+            }
+            let (tally, last) = match seen.get_mut(line.key.as_ref()) {
+                Some(kept) => kept,
+                None => seen
+                    .entry(line.key.to_string())
+                    .or_insert((Tally::with_percentiles(), DateTime::UNIX_EPOCH)),
+            };
+            if *last != at {
+                *last = at;
+                tally.add(at, line.state, line.ms);
+            }
+        })?;
+        Ok(seen
+            .into_iter()
+            .map(|(key, (tally, _))| tally.rollup(&key, day))
+            .collect())
+    }
+
     /// The roll-up of one key's `checks` on `day`, in time order.
     pub fn of_checks(key: &str, day: NaiveDate, checks: &[Check]) -> Rollup {
         let mut tally = Tally::with_percentiles();
@@ -750,6 +779,10 @@ mod tests {
             })
             .collect();
         let rollups = Rollup::of_day(day, &records);
+        // Read from the day's chunks, in any order and one written twice: the same roll-ups.
+        let mut chunks: Vec<String> = records.iter().rev().map(Record::text).collect();
+        chunks.push(chunks[0].clone());
+        assert_eq!(Rollup::of_chunks(day, &chunks).unwrap(), rollups);
         assert_eq!(rollups.len(), 1);
         let r = &rollups[0];
         assert_eq!((r.checks, r.up, r.down, r.errors), (1440, 1408, 31, 1));

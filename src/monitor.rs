@@ -359,8 +359,8 @@ impl Monitor {
         for back in (0..ROLL_UP_DAYS_BACK).rev() {
             let day = yesterday - chrono::Duration::days(back);
             if !self.store.rolled_up(self.function, day).await? {
-                let records = self.store.day(self.function, day).await?;
-                let rollups = crate::history::Rollup::of_day(day, &records);
+                let chunks = self.store.day_chunks(self.function, day, None).await?;
+                let rollups = crate::history::Rollup::of_chunks(day, &chunks)?;
                 self.store.put_rollups(self.function, day, &rollups).await?;
             }
         }

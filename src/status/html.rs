@@ -65,6 +65,19 @@ impl std::fmt::Display for Tenths {
     }
 }
 
+/// A polyline's `points`: `x,y` pairs with one decimal, a space between.
+fn polyline(points: impl Iterator<Item = (f64, f64)>) -> String {
+    use std::fmt::Write as _;
+    let mut line = String::new();
+    for (x, y) in points {
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        let _ = write!(line, "{},{}", Tenths(x), Tenths(y));
+    }
+    line
+}
+
 fn percent(value: Option<f64>) -> String {
     match value {
         // Two decimals, never rounded up to a perfect 100.00 when something was down.
@@ -206,16 +219,10 @@ fn sparkline(look: &Look, monitor: &MonitorView) -> String {
     };
     let span = (last.0 - first.0).num_seconds().max(1) as f64;
     let max = max.max(1) as f64;
-    use std::fmt::Write as _;
-    let mut line = String::with_capacity(points.len() * 10);
-    for (at, ms) in points {
+    let line = polyline(points.iter().map(|(at, ms)| {
         let x = ((at.timestamp() - first.0.timestamp()) as f64) / span * 300.0;
-        let y = 38.0 - (*ms as f64 / max) * 36.0;
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        let _ = write!(line, "{},{}", Tenths(x), Tenths(y));
-    }
+        (x, 38.0 - (*ms as f64 / max) * 36.0)
+    }));
     let label = format!(
         "{} {} ms",
         words(
@@ -469,12 +476,13 @@ fn chart(look: &Look, points: &[(DateTime<Utc>, u64)], now: DateTime<Utc>) -> St
             at.with_timezone(&look.timezone).format("%m-%d")
         ));
     }
-    let line: Vec<String> = points
-        .iter()
-        .filter(|(at, _)| *at >= start)
-        .map(|(at, ms)| format!("{},{}", Tenths(x(*at)), Tenths(y(*ms))))
-        .collect();
-    svg.push_str(&format!("<polyline points=\"{}\"/></svg>", line.join(" ")));
+    let line = polyline(
+        points
+            .iter()
+            .filter(|(at, _)| *at >= start)
+            .map(|(at, ms)| (x(*at), y(*ms))),
+    );
+    svg.push_str(&format!("<polyline points=\"{line}\"/></svg>"));
     svg
 }
 

@@ -480,13 +480,11 @@ impl StatusSite {
             }
             chunks.extend(self.store.day_chunks(function, today, None).await?);
             // Only the public monitors' keys (and their parts') of the function's history.
-            let public: Vec<String> = self
-                .monitors
-                .iter()
-                .filter(|m| m.function == function)
-                .map(Listed::key)
-                .collect();
-            let shown = |key: &str| public.iter().any(|own| view::owned_by(own, key));
+            let shown = |key: &str| {
+                self.monitors
+                    .iter()
+                    .any(|m| m.function == function && m.owns(key))
+            };
             inputs
                 .recent
                 .insert(function.to_owned(), Recent::read(&chunks, now, shown)?);

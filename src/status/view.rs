@@ -36,17 +36,14 @@ impl Listed {
         format!("{}:{}", self.kind, self.name)
     }
 
-    fn owns(&self, key: &str) -> bool {
-        owned_by(&self.key(), key)
+    /// True when `key` is its incident key or one of its parts' (`site:shop/...`), compared
+    /// without building its key: the page asks it of every key of a function's history.
+    pub fn owns(&self, key: &str) -> bool {
+        key.strip_prefix(self.kind)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .and_then(|rest| rest.strip_prefix(self.name.as_str()))
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     }
-}
-
-/// True when `key` is the monitor's of key `own`, or one of its parts' (`site:shop/...`).
-pub fn owned_by(own: &str, key: &str) -> bool {
-    key == own
-        || key
-            .strip_prefix(own)
-            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// An incident that is open now.
@@ -513,7 +510,7 @@ fn monitor(
         .map(|r| {
             r.keys
                 .iter()
-                .filter(|seen| owned_by(&key, &seen.key))
+                .filter(|seen| listed.owns(&seen.key))
                 .filter_map(|seen| seen.last.as_ref())
                 .collect()
         })
@@ -927,6 +924,15 @@ mod tests {
             Recent::read(&broken, now(), |_| true),
             Err(StoreError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn a_monitor_owns_its_key_and_its_parts_only() {
+        let shop = &inputs().monitors[0];
+        assert!(shop.owns("site:shop") && shop.owns("site:shop/node-1"));
+        for other in ["site:shopping", "site:sho", "tcp:shop", "site:shop:x", "shop"] {
+            assert!(!shop.owns(other), "{other}");
+        }
     }
 
     /// An English page in UTC.
