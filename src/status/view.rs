@@ -930,7 +930,13 @@ mod tests {
     fn a_monitor_owns_its_key_and_its_parts_only() {
         let shop = &inputs().monitors[0];
         assert!(shop.owns("site:shop") && shop.owns("site:shop/node-1"));
-        for other in ["site:shopping", "site:sho", "tcp:shop", "site:shop:x", "shop"] {
+        for other in [
+            "site:shopping",
+            "site:sho",
+            "tcp:shop",
+            "site:shop:x",
+            "shop",
+        ] {
             assert!(!shop.owns(other), "{other}");
         }
     }
