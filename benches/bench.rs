@@ -1745,64 +1745,69 @@ async fn scale(rows: &mut Vec<Row>) {
     // 2,000 monitors failing at once (200 ms, then 503), one channel: on DynamoDB and on a file.
     let failing = 2_000usize;
     let wecom = FakeWeCom::start("scale-robot").await;
+    // Each run is a fresh function and store (the tick that opens the incidents), three a store.
+    let checks = (failing as f64 / concurrency).ceil() * 200.0;
     for store in ["DynamoDB", "file"] {
-        let api = RuntimeApi::start().await;
-        api.set_timeout(Duration::from_secs(120)).await;
-        let yaml = yaml_of((0..failing).map(|i| {
+        let dynamodb = store == "DynamoDB";
+        let (mut wall, mut moto_busy) = (Vec::new(), Vec::new());
+        let (mut right, mut incidents, mut deliveries, mut messages) = (true, 0.0, 0, 0);
+        let (mut per_incident, mut requests_made) = (0.0f64, 0usize);
+        for run in 0..3 {
+            let api = RuntimeApi::start().await;
+            api.set_timeout(Duration::from_secs(120)).await;
+            let yaml = yaml_of((0..failing).map(|i| {
                 format!("{{name: f{i:04}, type: site, url: \"http://{site}/slow/200/503?n={i}\", retries: 0}}")
-}));
-        std::fs::write(api.task_root().join("lookout.yaml"), yaml).expect("lookout.yaml");
-        let table = format!("scale-failing-{}", store.to_lowercase());
-        let dir = tempfile::tempdir().expect("a folder");
-        let state = dir.path().join("state.json").display().to_string();
-        let mut env = match store {
-            "DynamoDB" => {
+            }));
+            std::fs::write(api.task_root().join("lookout.yaml"), yaml).expect("lookout.yaml");
+            let table = format!("scale-failing-{}-{run}", store.to_lowercase());
+            let dir = tempfile::tempdir().expect("a folder");
+            let state = dir.path().join("state.json").display().to_string();
+            let mut env = if dynamodb {
                 support::dynamodb::table(&moto, &table).await;
                 env_of(&table)
-            }
-            _ => vec![("STATE_FILE", state.clone())],
-        };
-        env.push(("WECOM_WEBHOOK_URL", wecom.url()));
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let function = api.spawn("site-status", &env).await;
-        let told_before = wecom.accepted().len();
-        proxy.take();
-        let event = scheduled_event(&format!("failing-{store}"), &at(10));
-        let started = Instant::now();
-        let outcome = api.invoke(event, Duration::from_secs(150)).await;
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let Outcome::Response(report) = outcome else {
-            panic!("{outcome:?}")
-        };
-        let requests = proxy.take();
-        function.stop().await;
-        let incidents = report["summary"]["open_incidents"].as_f64().unwrap_or(0.0);
-        let deliveries = report["deliveries"].as_array().map_or(0, Vec::len);
-        let messages = wecom.accepted().len() - told_before;
-        let writes: f64 = requests
-            .iter()
-            .filter(|r| is_write(r))
-            .map(|r| r.incidents as f64)
-            .sum();
-        let per_incident = writes / incidents.max(1.0);
-        let moto_ms = support::counting_proxy::busy(&requests).as_secs_f64() * 1000.0;
-        let checks = (failing as f64 / concurrency).ceil() * 200.0;
-        let dynamodb = store == "DynamoDB";
+            } else {
+                vec![("STATE_FILE", state.clone())]
+            };
+            env.push(("WECOM_WEBHOOK_URL", wecom.url()));
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let function = api.spawn("site-status", &env).await;
+            let told_before = wecom.accepted().len();
+            proxy.take();
+            let event = scheduled_event(&format!("failing-{store}-{run}"), &at(10));
+            let started = Instant::now();
+            let outcome = api.invoke(event, Duration::from_secs(150)).await;
+            wall.push(started.elapsed().as_secs_f64() * 1000.0);
+            let Outcome::Response(report) = outcome else {
+                panic!("{outcome:?}")
+            };
+            let requests = proxy.take();
+            function.stop().await;
+            incidents = report["summary"]["open_incidents"].as_f64().unwrap_or(0.0);
+            deliveries = report["deliveries"].as_array().map_or(0, Vec::len);
+            messages = wecom.accepted().len() - told_before;
+            let writes: f64 = requests
+                .iter()
+                .filter(|r| is_write(r))
+                .map(|r| r.incidents as f64)
+                .sum();
+            per_incident = per_incident.max(writes / incidents.max(1.0));
+            requests_made = requests.len();
+            moto_busy.push(support::counting_proxy::busy(&requests).as_secs_f64() * 1000.0);
+            right &= deliveries == 1 && incidents == failing as f64;
+        }
+        let (ms, ..) = stats(&wall);
         rows.push(Row {
             figure: format!("site-status: {failing} monitors failing at once, {store}: the tick that opens them"),
-            pass: ms <= 2.0 * checks
-                && deliveries == 1
-                && incidents == failing as f64
-                && (!dynamodb || per_incident <= 2.0),
-            runs: vec![ms],
+            pass: ms <= 2.0 * checks && right && (!dynamodb || per_incident <= 2.0),
+            runs: wall,
             unit: "ms",
             ideal: Some(checks),
             target: format!(
-                "<= 2 x the checks' {checks:.0} ms; {incidents:.0} incidents, {deliveries} delivery ({messages} WeCom messages){}",
+                "<= 2 x the checks' {checks:.0} ms; {incidents:.0} incidents, {deliveries} delivery ({messages} WeCom messages) a run{}",
                 if dynamodb {
                     format!(
-                        "; {per_incident:.1} incident writes each (<= 2); {} requests, moto answering for {moto_ms:.0} ms of it",
-                        requests.len()
+                        "; {per_incident:.1} incident writes each (<= 2); {requests_made} requests, moto answering for {:.0} ms of it",
+                        stats(&moto_busy).0
                     )
                 } else {
                     String::new()

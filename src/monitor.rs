@@ -290,12 +290,6 @@ impl Monitor {
         }
         let links = self.answers.as_ref().map(|signer| (signer, moment.clock));
         let outbox = outbox(function, tick.time, &entries, links);
-        let deliveries = self.deliver(&outbox, invocation).await;
-        if remembering {
-            self.settle(&tick, &mut entries, &deliveries, invocation, &mut trouble)
-                .await;
-        }
-
         let metered: std::collections::HashSet<String> = self
             .watches
             .iter()
@@ -304,8 +298,17 @@ impl Monitor {
             .flat_map(|(_, results)| results.iter().map(|r| r.key.clone()))
             .collect();
         let results: Vec<CheckResult> = checked.results.into_iter().flatten().chain(own).collect();
-        self.record(&tick, &results, &closed_now(&entries, &previous, tick.time))
-            .await;
+        let closed = closed_now(&entries, &previous, tick.time);
+        // The history is kept while the alerts go out: neither waits for the other.
+        let alerts = async {
+            let deliveries = self.deliver(&outbox, invocation).await;
+            if remembering {
+                self.settle(&tick, &mut entries, &deliveries, invocation, &mut trouble)
+                    .await;
+            }
+            deliveries
+        };
+        let (deliveries, ()) = tokio::join!(alerts, self.record(&tick, &results, &closed));
 
         // Report.
         let mut report = Report::new(function, tick, results, false);
@@ -960,6 +963,9 @@ fn outbox(
     let mut digests: BTreeMap<String, Digest> = BTreeMap::new();
     let mut alerts: Vec<Alert> = Vec::new();
     for entry in entries {
+        // An alert sent to several channels is listed once, with its channels: only this entry's
+        // alerts can be the same (each names its incident).
+        let first = alerts.len();
         for (channel, notice, note) in &entry.notices {
             let alert = entry.incident.alert(function, notice, *note);
             let mut sent = alert.clone();
@@ -977,13 +983,16 @@ fn outbox(
                 })
                 .alerts
                 .push(sent);
-            let same = |a: &&mut Alert| {
-                Alert {
-                    channels: Vec::new(),
-                    ..(*a).clone()
-                } == alert
+            let same = |listed: &mut Alert| {
+                let channels = std::mem::take(&mut listed.channels);
+                let same = *listed == alert;
+                listed.channels = channels;
+                same
             };
-            match alerts.iter_mut().find(same) {
+            match alerts[first..]
+                .iter_mut()
+                .find_map(|l| same(l).then_some(l))
+            {
                 Some(same) => same.channels.push(channel.clone()),
                 None => alerts.push(Alert {
                     channels: vec![channel.clone()],

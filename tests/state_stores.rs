@@ -18,6 +18,7 @@ use support::store_contract::{self as contract, incident};
 async fn each_part_of_the_contract(new: impl AsyncFn() -> Box<dyn StateStore>) {
     contract::ticks_finish_once(new().await.as_ref()).await;
     contract::writes_are_conditional_on_the_version(new().await.as_ref()).await;
+    contract::a_large_commit_writes_what_it_can(new().await.as_ref()).await;
     contract::long_keys_and_large_states_are_kept(new().await.as_ref()).await;
     contract::expired_incidents_are_not_read(new().await.as_ref()).await;
     contract::budgets_count_to_their_limit(new().await.as_ref()).await;
@@ -100,6 +101,77 @@ async fn moto_enforces_the_limits_the_store_works_within() {
     assert!(
         found.item.is_some(),
         "moto keeps expired items, as DynamoDB may for days"
+    );
+    // Transactions: at most 100 writes and 4 MB, one write per item, and all or nothing.
+    use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+    let write = |sk: String, state: String| {
+        let put = Put::builder()
+            .table_name("limits")
+            .item("pk", AttributeValue::S("site-status".into()))
+            .item("sk", AttributeValue::S(sk))
+            .item("state", AttributeValue::S(state))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .unwrap();
+        TransactWriteItem::builder().put(put).build()
+    };
+    let transact = |writes: Vec<TransactWriteItem>| {
+        client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+    };
+    use aws_sdk_dynamodb::operation::transact_write_items::{
+        TransactWriteItemsError, TransactWriteItemsOutput,
+    };
+    type Sent = Result<
+        TransactWriteItemsOutput,
+        aws_sdk_dynamodb::error::SdkError<
+            TransactWriteItemsError,
+            aws_sdk_dynamodb::config::http::HttpResponse,
+        >,
+    >;
+    let refusal = |sent: Sent| {
+        use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+        let error = sent.expect_err("refused");
+        let error = error.as_service_error().expect("a service error");
+        format!(
+            "{}: {}",
+            error.code().unwrap_or("-"),
+            error.message().unwrap_or("-")
+        )
+    };
+    let many = (0..101)
+        .map(|i| write(format!("t#{i}"), "{}".into()))
+        .collect();
+    assert!(refusal(transact(many).await).contains("less than or equal to 100"));
+    let large = (0..11)
+        .map(|i| write(format!("t#{i}"), "z".repeat(390 * 1024)))
+        .collect();
+    assert!(refusal(transact(large).await).contains("larger than 4 MB"));
+    let twice = vec![
+        write("t#a".into(), "{}".into()),
+        write("t#a".into(), "{}".into()),
+    ];
+    assert!(refusal(transact(twice).await).contains("multiple operations on one item"));
+    let one_taken = vec![
+        write("t#new".into(), "{}".into()),
+        write("incident#expired".into(), "{}".into()),
+    ];
+    assert!(refusal(transact(one_taken).await).starts_with("TransactionCanceledException"));
+    let count = client
+        .query()
+        .table_name("limits")
+        .key_condition_expression("pk = :pk AND begins_with(sk, :t)")
+        .expression_attribute_values(":pk", AttributeValue::S("site-status".into()))
+        .expression_attribute_values(":t", AttributeValue::S("t#".into()))
+        .send()
+        .await
+        .expect("read")
+        .count;
+    assert_eq!(
+        count, 0,
+        "a refused or cancelled transaction writes nothing"
     );
 }
 

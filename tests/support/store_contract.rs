@@ -123,6 +123,70 @@ pub async fn writes_are_conditional_on_the_version(store: &dyn StateStore) {
     );
 }
 
+/// A commit larger than a store takes in one go (a fleet failing at once): each write is made or
+/// lost on its own version, whatever else the commit holds, and its large states are kept whole.
+pub async fn a_large_commit_writes_what_it_can(store: &dyn StateStore) {
+    let key = |i: usize| format!("site-status:https://site-{i:03}/");
+    // 40 stored at version 1, and 10 whose record has expired (settled long ago).
+    for i in 0..40 {
+        save(store, &incident(&key(i), 1), None)
+            .await
+            .expect("written");
+    }
+    for i in 40..50 {
+        save(store, &incident(&key(i), 0), None)
+            .await
+            .expect("written");
+    }
+    let mut next: Vec<Incident> = (0..300).map(|i| incident(&key(i), 2)).collect();
+    for (i, new) in next.iter_mut().enumerate() {
+        new.message = format!("the commit's write {i}");
+        if i % 6 == 1 {
+            new.message.push_str(&"x".repeat(300 * 1024));
+        }
+    }
+    // Stored ones: a stale version loses, an unknown one (None) loses, the right one wins.
+    // Expired ones count as gone. The rest are new.
+    let expected = |i: usize| match i {
+        0..10 => Some(7),
+        10..20 => None,
+        20..40 => Some(1),
+        _ => None,
+    };
+    let mut order: Vec<usize> = (0..300).collect();
+    order.sort_by_key(|i| (i * 7919) % 300);
+    let commit = Commit {
+        function: "site-status",
+        writes: order
+            .iter()
+            .map(|&i| Write {
+                incident: &next[i],
+                expected: expected(i),
+            })
+            .collect(),
+        finished_tick: None,
+    };
+    let versions = store.commit(&commit).await.unwrap();
+    let want = |i: usize| match i {
+        0..20 => None,
+        20..40 => Some(2),
+        _ => Some(1),
+    };
+    assert_eq!(versions, order.iter().map(|&i| want(i)).collect::<Vec<_>>());
+    let mut loaded = store.load("site-status").await.unwrap();
+    loaded.sort_by(|a, b| a.incident.key.cmp(&b.incident.key));
+    assert_eq!(loaded.len(), 300);
+    for (i, stored) in loaded.iter().enumerate() {
+        let kept = if i < 20 {
+            &incident(&key(i), 1)
+        } else {
+            &next[i]
+        };
+        assert_eq!(&stored.incident, kept, "write {i}");
+        assert_eq!(stored.version, want(i).unwrap_or(1), "write {i}");
+    }
+}
+
 pub async fn long_keys_and_large_states_are_kept(store: &dyn StateStore) {
     let url = format!("https://example.com/{}", "a".repeat(3000));
     let mut long = incident(&format!("site-status:{url}"), 1);

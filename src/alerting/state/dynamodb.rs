@@ -6,8 +6,11 @@
 //! `<budget>`, `ping`, an event's time and id, an event's id, or `refused#<minute>`), TTL
 //! attribute `expires_at`. Incident items
 //! carry `state` (JSON) and `version`; every incident write is conditional, so overlapping
-//! invocations cannot both claim a notice. A heartbeat's ping record is one item whose fields are
-//! attributes, so each ping is one conditional `UpdateItem` (no read first).
+//! invocations cannot both claim a notice. A commit of up to 64 writes sends them as single
+//! `PutItem`s at once; a larger one (a fleet failing together) as `TransactWriteItems` of up to
+//! 100, each sent again without the writes whose condition failed. A heartbeat's ping record is
+//! one item whose fields are attributes, so each ping is one conditional `UpdateItem` (no read
+//! first).
 //!
 //! The history is one item per function per tick (`history#<function>#<day>`, sort key the tick's
 //! time and the chunk: `1733477400#0`), its monitors in [`crate::history`]'s compact form deflated
@@ -23,7 +26,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Put, TransactWriteItem};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 
@@ -119,36 +122,201 @@ impl DynamoDbStore {
         Ok(output.item.filter(|item| !item_expired(item, Utc::now())))
     }
 
-    async fn put_incident(
-        &self,
-        incident: &Incident,
-        expected: Option<u64>,
-    ) -> Result<Option<u64>, StoreError> {
-        let state = encode(incident)?;
+    /// An incident's conditional write: made only if the stored version is still `expected`
+    /// (`None`: if there is none, or only one whose TTL has passed but which DynamoDB has not
+    /// deleted yet).
+    fn incident_put(&self, incident: &Incident, expected: Option<u64>) -> Result<Put, StoreError> {
         let version = expected.unwrap_or(0) + 1;
-        let mut request = self
-            .client
-            .put_item()
+        let mut put = Put::builder()
             .table_name(&self.table)
             .item("pk", string(&incident.function))
             .item("sk", string(sort_key("incident#", &incident.key)))
-            .item("state", string(state))
+            .item("state", string(encode(incident)?))
             .item("version", number(version));
         if let Some(at) = expires_at(incident) {
-            request = request.item("expires_at", number(at.timestamp()));
+            put = put.item("expires_at", number(at.timestamp()));
         }
-        request = match expected {
-            // New, or an item whose TTL has passed but which DynamoDB has not deleted yet.
-            None => request
+        put = match expected {
+            None => put
                 .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
                 .expression_attribute_values(":now", number(Utc::now().timestamp())),
-            Some(current) => request
+            Some(current) => put
                 .condition_expression("#version = :expected")
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":expected", number(current)),
         };
-        Ok(conditional(request.send().await)?.then_some(version))
+        put.build()
+            .map_err(|e| StoreError::Unavailable(format!("cannot build an incident's write: {e}")))
     }
+
+    /// One conditional write on its own: true when it was made.
+    async fn put_one(&self, put: Put) -> Result<bool, StoreError> {
+        let sent = self
+            .client
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(put.item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .send()
+            .await;
+        conditional(sent)
+    }
+
+    /// Many conditional writes as transactions: per write, true when it was made. Each transaction
+    /// is sent again without the writes whose condition failed (DynamoDB cancels a transaction
+    /// whole, and says which of its writes were the cause), and after a pause when it met another
+    /// writer or a throttle, at most [`TRANSACTION_ROUNDS`] times.
+    async fn put_many(&self, puts: &[Put]) -> Result<Vec<bool>, StoreError> {
+        use futures::StreamExt as _;
+        let sizes: Vec<usize> = puts.iter().map(item_bytes).collect();
+        // Every transaction is seen through, even after one fails, so none is left half known.
+        let settled: Vec<Result<Vec<(usize, bool)>, StoreError>> = futures::stream::iter(
+            transactions(&sizes)
+                .into_iter()
+                .map(|group| self.transact(puts, group)),
+        )
+        .buffer_unordered(TRANSACTIONS_AT_ONCE)
+        .collect()
+        .await;
+        let mut made = vec![false; puts.len()];
+        for settled in settled {
+            for (index, written) in settled? {
+                made[index] = written;
+            }
+        }
+        Ok(made)
+    }
+
+    /// The writes `group` (indexes into `puts`) as one transaction, until each is made or lost.
+    async fn transact(
+        &self,
+        puts: &[Put],
+        mut group: Vec<usize>,
+    ) -> Result<Vec<(usize, bool)>, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let mut settled = Vec::with_capacity(group.len());
+        for round in 0..TRANSACTION_ROUNDS {
+            let actions = group
+                .iter()
+                .map(|&i| TransactWriteItem::builder().put(puts[i].clone()).build())
+                .collect();
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(actions))
+                .send()
+                .await;
+            let reasons = match sent {
+                Ok(_) => {
+                    settled.extend(group.iter().map(|&i| (i, true)));
+                    return Ok(settled);
+                }
+                Err(error) => match error.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                        cancelled.cancellation_reasons().to_vec()
+                    }
+                    _ => return Err(unavailable(&error)),
+                },
+            };
+            let outcomes = cancelled(&reasons, group.len())?;
+            let busy = outcomes.contains(&Cancelled::Busy);
+            let mut again = Vec::with_capacity(group.len());
+            for (index, outcome) in group.into_iter().zip(outcomes) {
+                match outcome {
+                    Cancelled::Lost => settled.push((index, false)),
+                    Cancelled::Again | Cancelled::Busy => again.push(index),
+                }
+            }
+            group = again;
+            if group.is_empty() {
+                return Ok(settled);
+            }
+            if busy {
+                tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "{} incident writes still met other writers after {TRANSACTION_ROUNDS} tries",
+            group.len()
+        )))
+    }
+}
+
+/// Why DynamoDB cancelled a transaction, for one of its writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cancelled {
+    /// Its condition failed: another writer got there first.
+    Lost,
+    /// Nothing was wrong with it: it goes again without the writes that were.
+    Again,
+    /// It met another transaction or a throttle: it goes again after a pause.
+    Busy,
+}
+
+/// Each write's part in a cancelled transaction of `writes`, from DynamoDB's reasons (one per
+/// write, in order; `None` for a write that was not a cause). A reason that is neither a lost
+/// condition nor a passing conflict (a validation error, say) is the store's failure.
+fn cancelled(reasons: &[CancellationReason], writes: usize) -> Result<Vec<Cancelled>, StoreError> {
+    if reasons.len() != writes {
+        return Err(StoreError::Unavailable(format!(
+            "DynamoDB cancelled a transaction of {writes} writes and gave {} reasons",
+            reasons.len()
+        )));
+    }
+    reasons
+        .iter()
+        .map(|reason| match reason.code().unwrap_or("None") {
+            "None" => Ok(Cancelled::Again),
+            "ConditionalCheckFailed" => Ok(Cancelled::Lost),
+            "TransactionConflict"
+            | "ThrottlingError"
+            | "ProvisionedThroughputExceeded"
+            | "RequestLimitExceeded" => Ok(Cancelled::Busy),
+            code => Err(StoreError::Unavailable(format!(
+                "DynamoDB refused an incident write: {code}: {}",
+                reason.message().unwrap_or_default()
+            ))),
+        })
+        .collect()
+}
+
+/// The writes (by their items' sizes) split into transactions DynamoDB takes: at most
+/// [`TRANSACTION_WRITES`] writes and [`TRANSACTION_BYTES`] of items each, in order.
+fn transactions(sizes: &[usize]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut bytes = 0;
+    for (index, &size) in sizes.iter().enumerate() {
+        match groups.last_mut() {
+            Some(group)
+                if group.len() < TRANSACTION_WRITES && bytes + size <= TRANSACTION_BYTES =>
+            {
+                group.push(index);
+                bytes += size;
+            }
+            _ => {
+                groups.push(vec![index]);
+                bytes = size;
+            }
+        }
+    }
+    groups
+}
+
+/// An item's size as DynamoDB counts it, or a little more: its attribute names and values.
+fn item_bytes(put: &Put) -> usize {
+    put.item
+        .iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(text) => text.len(),
+                    AttributeValue::N(number) => number.len(),
+                    _ => 64,
+                }
+        })
+        .sum()
 }
 
 /// A sort key of at most [`MAX_PLAIN_SORT_KEY`] bytes: `prefix` + the key, or its SHA-256.
@@ -261,8 +429,18 @@ fn millis(at: DateTime<Utc>) -> AttributeValue {
     number(at.timestamp_millis())
 }
 
-/// Incident writes of one commit in flight at once.
+/// The most incident writes of one commit sent as single writes, all at once (each holds a
+/// connection, and Lambda allows 1,024 descriptors); a larger commit goes as transactions.
 const COMMIT_CONCURRENCY: usize = 64;
+/// The most writes TransactWriteItems takes at once.
+const TRANSACTION_WRITES: usize = 100;
+/// The most bytes of items one transaction holds: DynamoDB's 4 MB, less a margin (sizes here are
+/// counted a little over).
+const TRANSACTION_BYTES: usize = 4_000_000;
+/// Transactions of one commit in flight at once.
+const TRANSACTIONS_AT_ONCE: usize = 8;
+/// Times one transaction is sent before its writes are given up as unavailable.
+const TRANSACTION_ROUNDS: u32 = 5;
 
 /// Times a ping is written again after another ping changed its record first.
 const PING_ATTEMPTS: usize = 4;
@@ -426,21 +604,31 @@ impl Incidents for DynamoDbStore {
     }
 
     async fn commit(&self, commit: &Commit<'_>) -> Result<Vec<Option<u64>>, StoreError> {
-        // Conditional writes cannot be batched (BatchWriteItem has no conditions, and a
-        // transaction fails whole on one conflict): they go out together instead, at most
-        // COMMIT_CONCURRENCY at once (each holds a connection, and Lambda allows 1,024
-        // descriptors: 2,000 incidents opening in one tick would run out of them).
         use futures::StreamExt as _;
-        let mut writes = Vec::with_capacity(commit.writes.len());
+        let mut puts = Vec::with_capacity(commit.writes.len());
         for write in &commit.writes {
-            writes.push(self.put_incident(write.incident, write.expected));
+            puts.push(self.incident_put(write.incident, write.expected)?);
         }
-        let versions = futures::stream::iter(writes)
-            .buffered(COMMIT_CONCURRENCY)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()?;
+        // A commit that fits in one round of single writes goes out so (one write unit each).
+        // A larger one (a whole fleet failing at once) goes as transactions of up to 100 writes:
+        // a few requests instead of thousands, each write at two units. Conditional writes cannot
+        // be batched otherwise (BatchWriteItem takes no conditions).
+        let made: Vec<bool> = if puts.len() <= COMMIT_CONCURRENCY {
+            futures::stream::iter(puts.into_iter().map(|put| self.put_one(put)))
+                .buffered(COMMIT_CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()?
+        } else {
+            self.put_many(&puts).await?
+        };
+        let versions = commit
+            .writes
+            .iter()
+            .zip(made)
+            .map(|(write, made)| made.then_some(write.expected.unwrap_or(0) + 1))
+            .collect();
         if let Some((tick_id, time)) = commit.finished_tick {
             let expires = time.max(Utc::now()) + Duration::hours(TICK_MEMORY_HOURS);
             self.client
@@ -1019,6 +1207,57 @@ impl History for DynamoDbStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transactions_hold_at_most_100_writes_and_4_mb() {
+        let sizes = vec![1_000; 250];
+        let groups = transactions(&sizes);
+        assert_eq!(
+            groups.iter().map(Vec::len).collect::<Vec<_>>(),
+            [100, 100, 50]
+        );
+        assert_eq!(
+            groups.concat(),
+            (0..250).collect::<Vec<_>>(),
+            "each once, in order"
+        );
+        // States of 350 KB: eleven come to more than 4 MB.
+        let groups = transactions(&[350 * 1024; 25]);
+        assert!(
+            groups
+                .iter()
+                .all(|g| g.len() * 350 * 1024 <= TRANSACTION_BYTES)
+        );
+        assert_eq!(groups.concat().len(), 25);
+        assert!(transactions(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_cancelled_transaction_says_which_writes_lost_and_which_go_again() {
+        let reason = |code: &str| CancellationReason::builder().code(code).build();
+        let reasons = [
+            reason("None"),
+            reason("ConditionalCheckFailed"),
+            reason("TransactionConflict"),
+            CancellationReason::builder().build(),
+        ];
+        assert_eq!(
+            cancelled(&reasons, 4).unwrap(),
+            [
+                Cancelled::Again,
+                Cancelled::Lost,
+                Cancelled::Busy,
+                Cancelled::Again
+            ]
+        );
+        let refused = [CancellationReason::builder()
+            .code("ValidationError")
+            .message("Item size has exceeded the maximum allowed size")
+            .build()];
+        let error = cancelled(&refused, 1).unwrap_err().to_string();
+        assert!(error.contains("ValidationError: Item size"), "{error}");
+        assert!(cancelled(&reasons, 3).is_err(), "one reason per write");
+    }
 
     #[test]
     fn long_sort_keys_are_hashed_short_ones_kept() {
