@@ -1650,9 +1650,19 @@ async fn scale(rows: &mut Vec<Row>) {
     let concurrency = 256.0;
     let env_of = |table: &str| counted_env(&moto, &proxy, table);
 
-    // 10,000 healthy monitors, 200 ms each: three ticks, the first a cold start.
+    // 10,000 healthy monitors, 200 ms each: three ticks, the first a cold start, and the first of
+    // its day: it rolls up yesterday, 1,440 ticks of the same 10,000 monitors, kept beforehand.
     let monitors = 10_000usize;
-    support::dynamodb::table(&moto, "scale-10k").await;
+    let client = support::dynamodb::table(&moto, "scale-10k").await;
+    let start = chrono::Utc::now().timestamp() / 60 * 60 - 3600;
+    let at = |minute: i64| event_time(start, minute);
+    let today = chrono::DateTime::from_timestamp(start, 0)
+        .expect("a time")
+        .date_naive();
+    let yesterday = today.pred_opt().expect("a day");
+    let kept = Instant::now();
+    keep_a_day(&client, "scale-10k", yesterday, monitors, &site.to_string()).await;
+    let kept = kept.elapsed().as_secs_f64();
     let api = RuntimeApi::start().await;
     api.set_timeout(Duration::from_secs(120)).await;
     let yaml = yaml_of((0..monitors).map(|i| {
@@ -1664,10 +1674,8 @@ async fn scale(rows: &mut Vec<Row>) {
     let function = api.spawn("site-status", &env).await;
     let (mut wall, mut false_failures, mut state_writes, mut history) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let start = chrono::Utc::now().timestamp() / 60 * 60 - 3600;
-    let at = |minute: i64| event_time(start, minute);
     let pid = function.pid().await;
-    let mut cpu = Vec::new();
+    let (mut cpu, mut first) = (Vec::new(), (0.0, 0.0, 0usize));
     for minute in 0..3 {
         proxy.take();
         let cpu_before = pid.and_then(cpu_ms).unwrap_or(0.0);
@@ -1680,6 +1688,12 @@ async fn scale(rows: &mut Vec<Row>) {
         };
         let requests = proxy.take();
         if minute == 0 {
+            let read = requests.iter().filter(|r| r.histories > 0 && !is_write(r));
+            first = (
+                ms,
+                pid.and_then(cpu_ms).unwrap_or(0.0) - cpu_before,
+                read.count(),
+            );
             continue;
         }
         wall.push(ms);
@@ -1732,6 +1746,34 @@ async fn scale(rows: &mut Vec<Row>) {
         ideal: None,
         target: "0".into(),
     });
+    // Yesterday's roll-ups, as the first tick kept them: every 100th monitor's (one Query each).
+    let store = lookout::alerting::state::dynamodb::DynamoDbStore::new(client, "scale-10k");
+    let sampled: Vec<String> = (0..monitors)
+        .step_by(100)
+        .map(|i| day_key(i, &site.to_string()))
+        .collect();
+    let rolled = lookout::alerting::state::History::rollups(&store, &sampled, yesterday, yesterday)
+        .await
+        .map_or(0, |r| r.len());
+    let (first_ms, first_cpu, pages) = first;
+    let (warm_ms, ..) = stats(&wall);
+    let (warm_cpu, ..) = stats(&cpu);
+    rows.push(Row {
+        figure: format!(
+            "site-status: {monitors} monitors, the first tick of a day: yesterday's 1,440 ticks rolled up as they are read, DynamoDB"
+        ),
+        pass: rolled == sampled.len() && rss <= 96.0,
+        runs: vec![first_ms],
+        unit: "ms",
+        ideal: None,
+        target: format!(
+            "{rolled} of {} sampled roll-ups kept; peak RSS {rss:.0} MB with it (<= 96 MB); {:.0} ms and {:.0} ms of CPU more than a warm tick ({:.0} s at 128 MB's share); the day read in {pages} requests; kept beforehand in {kept:.0} s",
+            sampled.len(),
+            first_ms - warm_ms,
+            first_cpu - warm_cpu,
+            (first_cpu - warm_cpu) / price::CPU_SHARE_128_MB / 1000.0
+        ),
+    });
     let (items, bytes) = history[history.len() - 1];
     rows.push(Row {
         figure: format!("history: one tick of {monitors} monitors written (deflated)"),
@@ -1745,7 +1787,11 @@ async fn scale(rows: &mut Vec<Row>) {
     // 2,000 monitors failing at once (200 ms, then 503), one channel: on DynamoDB and on a file.
     let failing = 2_000usize;
     let wecom = FakeWeCom::start("scale-robot").await;
-    // Each run is a fresh function and store (the tick that opens the incidents), three a store.
+    // Each run is a fresh function and store (the tick that opens the incidents), three a store,
+    // in a moto of their own (not the one holding the day of 10,000 monitors above).
+    let moto = support::moto::Moto::start().await;
+    let proxy = support::counting_proxy::CountingProxy::start(&moto.url).await;
+    let env_of = |table: &str| counted_env(&moto, &proxy, table);
     let checks = (failing as f64 / concurrency).ceil() * 200.0;
     for store in ["DynamoDB", "file"] {
         let dynamodb = store == "DynamoDB";
@@ -1815,6 +1861,119 @@ async fn scale(rows: &mut Vec<Row>) {
             ),
         });
     }
+}
+
+/// A monitor's key in the day kept for the scale rows.
+fn day_key(i: usize, site: &str) -> String {
+    format!("site:s{i:05}/http://{site}/slow/200?n={i}")
+}
+
+/// Keeps a whole `day` of one-minute ticks of `monitors` site monitors in `table`, as site-status
+/// writes them (one `append` a tick), their response times spread over 400 ms and a few down.
+async fn keep_a_day(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    day: chrono::NaiveDate,
+    monitors: usize,
+    site: &str,
+) {
+    use futures::StreamExt as _;
+    use lookout::alerting::state::History as _;
+    let store = lookout::alerting::state::dynamodb::DynamoDbStore::new(client.clone(), table);
+    let keys: Vec<String> = (0..monitors).map(|i| day_key(i, site)).collect();
+    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let (store, keys) = (&store, &keys);
+    futures::stream::iter(0..1440i64)
+        .map(|minute| async move {
+            let record = day_tick(keys, midnight, minute);
+            store.append(&record).await.expect("a tick kept");
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+/// Minute `minute` of the day kept for the scale rows: each monitor's response time spread over
+/// 400 ms, a few down.
+fn day_tick(
+    keys: &[String],
+    midnight: chrono::DateTime<chrono::Utc>,
+    minute: i64,
+) -> lookout::history::Record {
+    use lookout::history::{Entry, Record, State};
+    Record {
+        function: "site-status".into(),
+        at: midnight + chrono::Duration::minutes(minute),
+        entries: keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let down = (i as i64 * 13 + minute) % 997 == 0;
+                Entry {
+                    key: key.clone(),
+                    state: if down { State::Down } else { State::Up },
+                    kind: down.then(|| "status".to_owned()),
+                    ms: Some(150 + (i as u64 * 31 + minute as u64 * 7) % 400),
+                    figure: None,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The daily roll-up's own work at 10,000 monitors: a day of 1,440 ticks, deflated as the store
+/// keeps it, inflated and counted one chunk at a time (`history::DayTally`), in this process.
+fn rollup_day(rows: &mut Vec<Row>) {
+    use lookout::history::{CHUNK_BYTES, DayTally, pack, unpack};
+    let monitors = 10_000;
+    let keys: Vec<String> = (0..monitors)
+        .map(|i| day_key(i, "127.0.0.1:8080"))
+        .collect();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 5).expect("a day");
+    let midnight = day.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let packed: Vec<Vec<u8>> = (0..1440)
+        .flat_map(|minute| day_tick(&keys, midnight, minute).chunks(CHUNK_BYTES))
+        .map(|chunk| pack(&chunk))
+        .collect();
+    let (mut inflating, mut counting, mut whole) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rolled = 0;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut inflated = 0;
+        for chunk in &packed {
+            inflated += unpack(chunk).expect("inflates").len();
+        }
+        inflating.push(started.elapsed().as_secs_f64() * 1000.0);
+        let started = Instant::now();
+        let mut tally = DayTally::new(day);
+        for chunk in &packed {
+            tally
+                .add(&unpack(chunk).expect("inflates"))
+                .expect("counted");
+        }
+        rolled = tally.rollups().len();
+        whole.push(started.elapsed().as_secs_f64() * 1000.0);
+        counting.push(whole[whole.len() - 1] - inflating[inflating.len() - 1]);
+        assert!(inflated > 0);
+    }
+    let (ms, ..) = stats(&whole);
+    let bytes: usize = packed.iter().map(Vec::len).sum();
+    rows.push(Row {
+        figure: format!(
+            "history: a day of {monitors} monitors (1,440 ticks, {:.0} MB deflated) rolled up a chunk at a time: own time",
+            bytes as f64 / 1e6
+        ),
+        pass: rolled == monitors,
+        runs: whole,
+        unit: "ms",
+        ideal: None,
+        target: format!(
+            "{rolled} roll-ups; inflating {:.0} ms, counting {:.0} ms; {:.0} s at 128 MB's share of a vCPU",
+            stats(&inflating).0,
+            stats(&counting).0,
+            ms / price::CPU_SHARE_128_MB / 1000.0
+        ),
+    });
 }
 
 /// The ingest's own time per ping and its pings a second, and the heartbeat function's own work
@@ -2579,6 +2738,9 @@ fn main() {
         }
         if wanted("ingest-rate") {
             ingest_rate(&mut rows).await;
+        }
+        if wanted("rollup") {
+            rollup_day(&mut rows);
         }
         if wanted("scale") {
             scale(&mut rows).await;

@@ -32,6 +32,8 @@ const SETTLE_ATTEMPTS: usize = 3;
 /// How many days back a function's first tick of a day rolls up any day not yet rolled up: a
 /// function that stopped for days catches up when it runs again (seven reads, once a day).
 const ROLL_UP_DAYS_BACK: i64 = 7;
+/// What the daily roll-up leaves of the invocation's time, for the answer to go out.
+const ROLL_UP_MARGIN: Duration = Duration::from_secs(2);
 /// Runs of monitors that each hold a connection (tcp, dns) in flight at once: with the site checks'
 /// `SITE_CONCURRENCY` (256 by default) well under Lambda's 1,024 descriptors.
 pub const CONNECTION_SLOTS: usize = 256;
@@ -308,7 +310,8 @@ impl Monitor {
             }
             deliveries
         };
-        let (deliveries, ()) = tokio::join!(alerts, self.record(&tick, &results, &closed));
+        let recorded = self.record(&tick, &results, &closed, invocation.deadline);
+        let (deliveries, ()) = tokio::join!(alerts, recorded);
 
         // Report.
         let mut report = Report::new(function, tick, results, false);
@@ -327,7 +330,13 @@ impl Monitor {
 
     /// Record: the tick's results in the history, one write whatever their number. A history
     /// that cannot be written is said in the log; it never holds the alerts back.
-    async fn record(&self, tick: &Tick, results: &[CheckResult], closed: &[Closed]) {
+    async fn record(
+        &self,
+        tick: &Tick,
+        results: &[CheckResult],
+        closed: &[Closed],
+        deadline: Instant,
+    ) {
         for incident in closed {
             if let Err(error) = self.store.record_closed(incident).await {
                 tracing::warn!(%error, key = %incident.key, "a closed incident could not be kept");
@@ -344,8 +353,22 @@ impl Monitor {
         if let Err(error) = self.store.append(&record).await {
             tracing::warn!(%error, "this tick's history could not be kept");
         }
-        if let Err(error) = self.roll_up(tick).await {
-            tracing::warn!(%error, "yesterday's history could not be rolled up");
+        // The roll-up gives way to the invocation's deadline: a day too large to roll up in what
+        // is left (tens of thousands of monitors a minute at 128 MB) is not tried again on every
+        // tick of this instance; the next day's first tick catches up on it.
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(ROLL_UP_MARGIN);
+        match tokio::time::timeout(left, self.roll_up(tick)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "yesterday's history could not be rolled up"),
+            Err(_) => {
+                tracing::warn!(
+                    "yesterday's history could not be rolled up before the invocation's deadline: the next day's first tick catches up on it (a larger MemorySize gives the function more CPU)"
+                );
+                *self.rolled_up.lock().unwrap_or_else(|e| e.into_inner()) =
+                    tick.time.date_naive().pred_opt();
+            }
         }
     }
 
@@ -362,9 +385,13 @@ impl Monitor {
         for back in (0..ROLL_UP_DAYS_BACK).rev() {
             let day = yesterday - chrono::Duration::days(back);
             if !self.store.rolled_up(self.function, day).await? {
-                let chunks = self.store.day_chunks(self.function, day, None).await?;
-                let rollups = crate::history::Rollup::of_chunks(day, &chunks)?;
-                self.store.put_rollups(self.function, day, &rollups).await?;
+                let mut tally = crate::history::DayTally::new(day);
+                self.store
+                    .each_day_chunk(self.function, day, &mut |chunk| tally.add(chunk))
+                    .await?;
+                self.store
+                    .put_rollups(self.function, day, &tally.rollups())
+                    .await?;
             }
         }
         *self.rolled_up.lock().unwrap_or_else(|e| e.into_inner()) = Some(yesterday);

@@ -10,9 +10,9 @@ use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Asia::Shanghai;
 use lookout::alerting::policy::Policy;
 use lookout::alerting::render::{self, Language, Style};
-use lookout::alerting::state::StateStore;
 use lookout::alerting::state::dynamodb::DynamoDbStore;
 use lookout::alerting::state::memory::MemoryStore;
+use lookout::alerting::state::{History as _, StateStore};
 use lookout::alerting::{AlertNote, AlertState};
 use lookout::config::Env;
 use lookout::monitor::{Invocation, Monitor};
@@ -528,4 +528,189 @@ async fn each_tick_of_a_replayed_day_is_one_record_of_its_history() {
         .find(|r| r.key.ends_with("https://blog/"))
         .unwrap();
     assert_eq!((blog.down, blog.downtime_minutes), (4, 20));
+}
+
+/// A memory store whose day of history never comes: a day too large to read in the time left.
+struct EndlessDay {
+    inner: MemoryStore,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+mod endless_day {
+    use super::EndlessDay;
+    use async_trait::async_trait;
+    use chrono::{DateTime, NaiveDate, Utc};
+    use lookout::alerting::state::{
+        Budgets, Commit, History, Incidents, Ledger, StoreError, Versioned,
+    };
+    use lookout::history::{Closed, Record, Rollup};
+    use lookout::pings::{Ping, PingRecord};
+
+    #[async_trait]
+    impl Incidents for EndlessDay {
+        async fn tick_finished(&self, function: &str, tick_id: &str) -> Result<bool, StoreError> {
+            self.inner.tick_finished(function, tick_id).await
+        }
+        async fn load(&self, function: &str) -> Result<Vec<Versioned>, StoreError> {
+            self.inner.load(function).await
+        }
+        async fn get(&self, function: &str, key: &str) -> Result<Option<Versioned>, StoreError> {
+            self.inner.get(function, key).await
+        }
+        async fn commit(&self, commit: &Commit<'_>) -> Result<Vec<Option<u64>>, StoreError> {
+            self.inner.commit(commit).await
+        }
+    }
+
+    #[async_trait]
+    impl Budgets for EndlessDay {
+        async fn spend(
+            &self,
+            budget: &str,
+            limit: u32,
+            expires: DateTime<Utc>,
+        ) -> Result<bool, StoreError> {
+            self.inner.spend(budget, limit, expires).await
+        }
+        async fn refund(&self, budget: &str) -> Result<(), StoreError> {
+            self.inner.refund(budget).await
+        }
+    }
+
+    #[async_trait]
+    impl Ledger for EndlessDay {
+        async fn record_ping(
+            &self,
+            token_hash: &str,
+            monitor: &str,
+            ping: &Ping,
+            min_interval: chrono::Duration,
+        ) -> Result<bool, StoreError> {
+            self.inner
+                .record_ping(token_hash, monitor, ping, min_interval)
+                .await
+        }
+        async fn pings(
+            &self,
+            token_hashes: &[String],
+        ) -> Result<std::collections::HashMap<String, PingRecord>, StoreError> {
+            self.inner.pings(token_hashes).await
+        }
+        async fn record_event(
+            &self,
+            token_hash: &str,
+            event: &lookout::events::ProcessEvent,
+            expires: DateTime<Utc>,
+        ) -> Result<bool, StoreError> {
+            self.inner.record_event(token_hash, event, expires).await
+        }
+        async fn events(
+            &self,
+            token_hash: &str,
+        ) -> Result<Vec<lookout::events::ProcessEvent>, StoreError> {
+            self.inner.events(token_hash).await
+        }
+        async fn record_ingest_refusal(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+            self.inner.record_ingest_refusal(at).await
+        }
+        async fn ingest_refusals(
+            &self,
+            since: DateTime<Utc>,
+        ) -> Result<Vec<(DateTime<Utc>, u64)>, StoreError> {
+            self.inner.ingest_refusals(since).await
+        }
+    }
+
+    #[async_trait]
+    impl History for EndlessDay {
+        async fn append(&self, record: &Record) -> Result<(), StoreError> {
+            self.inner.append(record).await
+        }
+        async fn day_chunks(
+            &self,
+            function: &str,
+            day: NaiveDate,
+            after: Option<DateTime<Utc>>,
+        ) -> Result<Vec<String>, StoreError> {
+            self.inner.day_chunks(function, day, after).await
+        }
+        async fn each_day_chunk(
+            &self,
+            _: &str,
+            _: NaiveDate,
+            _: &mut (dyn for<'c> FnMut(&'c str) -> Result<(), StoreError> + Send),
+        ) -> Result<(), StoreError> {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::future::pending().await
+        }
+        async fn put_rollups(
+            &self,
+            function: &str,
+            day: NaiveDate,
+            rollups: &[Rollup],
+        ) -> Result<(), StoreError> {
+            self.inner.put_rollups(function, day, rollups).await
+        }
+        async fn rolled_up(&self, function: &str, day: NaiveDate) -> Result<bool, StoreError> {
+            self.inner.rolled_up(function, day).await
+        }
+        async fn record_closed(&self, closed: &Closed) -> Result<(), StoreError> {
+            self.inner.record_closed(closed).await
+        }
+        async fn closed(&self, function: &str, most: usize) -> Result<Vec<Closed>, StoreError> {
+            self.inner.closed(function, most).await
+        }
+        async fn rollups(
+            &self,
+            keys: &[String],
+            from: NaiveDate,
+            to: NaiveDate,
+        ) -> Result<Vec<Rollup>, StoreError> {
+            self.inner.rollups(keys, from, to).await
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_roll_up_that_cannot_finish_gives_way_to_the_deadline_and_is_not_tried_again_that_day() {
+    let store = Arc::new(EndlessDay {
+        inner: MemoryStore::default(),
+        reads: Default::default(),
+    });
+    let sent: Sent = Arc::default();
+    let channels: Vec<Box<dyn Notifier>> = vec![Box::new(Recorder::new("wecom", &sent))];
+    let monitor = Monitor::sharing(
+        Box::new(ScriptedCheck(Box::new(the_day))),
+        channels,
+        Arc::clone(&store) as Arc<dyn StateStore>,
+        policy(),
+    )
+    .with_backoff(quick());
+    // 10:05 in Shanghai: the shop is down, and yesterday was never rolled up.
+    let time = local(10, 5, false);
+    for minute in [0, 5] {
+        let left = Duration::from_secs(3);
+        let started = std::time::Instant::now();
+        let report = monitor
+            .tick(
+                tick_at(time + chrono::Duration::minutes(minute)),
+                &Invocation::new(format!("deadline-{minute}"), left),
+            )
+            .await;
+        assert!(started.elapsed() < left, "the tick answered in time");
+        assert!(!report.results.is_empty(), "the tick itself was whole");
+        let yesterday = time.date_naive().pred_opt().unwrap();
+        assert!(
+            !store
+                .inner
+                .rolled_up("site-status", yesterday)
+                .await
+                .unwrap()
+        );
+    }
+    assert_eq!(
+        store.reads.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the day is not read again on every tick"
+    );
 }

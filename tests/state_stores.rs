@@ -27,6 +27,7 @@ async fn each_part_of_the_contract(new: impl AsyncFn() -> Box<dyn StateStore>) {
     contract::runs_overlap_and_end_by_their_ids(new().await.as_ref()).await;
     contract::ingest_refusals_are_counted_per_minute(new().await.as_ref()).await;
     contract::history_is_kept_per_tick_and_read_by_day(new().await.as_ref()).await;
+    contract::a_day_is_read_a_chunk_at_a_time_in_time_order(new().await.as_ref()).await;
     contract::rollups_are_kept_per_monitor_and_day(new().await.as_ref()).await;
     contract::closed_incidents_are_kept_newest_first(new().await.as_ref()).await;
 }

@@ -579,6 +579,75 @@ pub async fn history_is_kept_per_tick_and_read_by_day(store: &dyn StateStore) {
     assert!(store.day("kafka-lag", day).await.unwrap().is_empty());
 }
 
+/// A whole day handed over a chunk at a time, in time order, and rolled up as it comes: more than
+/// one page of DynamoDB's (1 MB): its keys are long and random, so they deflate little.
+pub async fn a_day_is_read_a_chunk_at_a_time_in_time_order(store: &dyn StateStore) {
+    use chrono::NaiveDate;
+    use lookout::history::{DayTally, Entry, Record, Rollup, State};
+    let day = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+    let mut seed = 7u64;
+    let keys: Vec<String> = (0..1_000)
+        .map(|_| {
+            let random: String = (0..40)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    format!("{:02x}", seed >> 56)
+                })
+                .collect();
+            format!("site:https://{random}/")
+        })
+        .collect();
+    let records: Vec<Record> = (0..24i64)
+        .map(|tick| Record {
+            function: "site-status".into(),
+            at: Utc.with_ymd_and_hms(2026, 12, 6, 0, 0, 0).unwrap()
+                + chrono::Duration::minutes(tick),
+            entries: keys
+                .iter()
+                .enumerate()
+                .map(|(i, key)| Entry {
+                    key: key.clone(),
+                    state: if (i as i64 + tick) % 5 == 0 {
+                        State::Down
+                    } else {
+                        State::Up
+                    },
+                    kind: None,
+                    ms: Some(90 + (i as u64 * 37 + tick as u64 * 11) % 3000),
+                    figure: None,
+                })
+                .collect(),
+        })
+        .collect();
+    // Written out of order, one twice.
+    for record in records.iter().rev().chain(&records[3..4]) {
+        store.append(record).await.unwrap();
+    }
+    let mut times = Vec::new();
+    let mut tally = DayTally::new(day);
+    store
+        .each_day_chunk("site-status", day, &mut |chunk| {
+            times.push(lookout::history::chunk_time(chunk)?);
+            tally.add(chunk)
+        })
+        .await
+        .unwrap();
+    assert!(times.len() >= 24, "{} chunks", times.len());
+    assert!(times.is_sorted(), "in time order: {times:?}");
+    assert_eq!(tally.rollups(), Rollup::of_day(day, &records));
+    let mut none = 0;
+    store
+        .each_day_chunk("site-status", day.succ_opt().unwrap(), &mut |_| {
+            none += 1;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+}
+
 pub async fn rollups_are_kept_per_monitor_and_day(store: &dyn StateStore) {
     use chrono::NaiveDate;
     use lookout::history::Rollup;

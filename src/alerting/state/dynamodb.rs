@@ -965,16 +965,7 @@ impl DynamoDbStore {
         query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     ) -> Result<Vec<String>, StoreError> {
         let items = self.query_all(query, usize::MAX).await?;
-        items
-            .iter()
-            .map(|item| {
-                let packed = item
-                    .get("z")
-                    .and_then(|v| v.as_b().ok())
-                    .ok_or_else(|| StoreError::Corrupt("a history item has no chunk".into()))?;
-                crate::history::unpack(packed.as_ref())
-            })
-            .collect()
+        items.iter().map(chunk_of).collect()
     }
 
     /// Puts these items, 25 to a `BatchWriteItem`, again what DynamoDB leaves unprocessed.
@@ -1023,6 +1014,15 @@ fn put_request(
         .build()
         .map_err(|e| StoreError::Unavailable(format!("an item: {e}")))?;
     Ok(WriteRequest::builder().put_request(put).build())
+}
+
+/// A history item's chunk, inflated.
+fn chunk_of(item: &HashMap<String, AttributeValue>) -> Result<String, StoreError> {
+    let packed = item
+        .get("z")
+        .and_then(|v| v.as_b().ok())
+        .ok_or_else(|| StoreError::Corrupt("a history item has no chunk".into()))?;
+    crate::history::unpack(packed.as_ref())
 }
 
 fn history_partition(function: &str, day: NaiveDate) -> String {
@@ -1078,6 +1078,38 @@ impl History for DynamoDbStore {
                 ),
         };
         self.history_of(query).await
+    }
+
+    async fn each_day_chunk(
+        &self,
+        function: &str,
+        day: NaiveDate,
+        each: &mut (dyn for<'c> FnMut(&'c str) -> Result<(), StoreError> + Send),
+    ) -> Result<(), StoreError> {
+        // Sort keys are the tick's seconds, zero-padded, then the chunk: the pages come in time
+        // order, and each is let go before the next is read.
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", string(history_partition(function, day)));
+        let mut start = None;
+        loop {
+            let page = query
+                .clone()
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable(&e))?;
+            for item in page.items() {
+                each(&chunk_of(item)?)?;
+            }
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(()),
+            }
+        }
     }
 
     async fn put_rollups(
