@@ -2684,7 +2684,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("a runtime");
-    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, first-run, status, binaries, cost, scale, ingest-rate, tcp, dns, host, original, tls, sizes) runs one
+    // BENCH_ONLY=kafka (site, speed, kafka, fan-out, file, heartbeats, first-run, status, binaries, cost, rollup, scale, ingest-rate, tcp, dns, host, original, tls, sizes) runs one
     // part.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let wanted = |part: &str| only.is_empty() || only == part;
