@@ -88,6 +88,21 @@ impl DynamoDbStore {
         most: usize,
     ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
         let mut items = Vec::new();
+        self.each_page(query, |page| {
+            items.extend(page.iter().cloned());
+            Ok(items.len() < most)
+        })
+        .await?;
+        Ok(items)
+    }
+
+    /// Hands each page of what `query` finds to `each` before reading the next, until the last
+    /// page or until `each` says it has enough (false).
+    async fn each_page(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        mut each: impl FnMut(&[HashMap<String, AttributeValue>]) -> Result<bool, StoreError> + Send,
+    ) -> Result<(), StoreError> {
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let page = query
@@ -96,10 +111,10 @@ impl DynamoDbStore {
                 .send()
                 .await
                 .map_err(|e| unavailable(&e))?;
-            items.extend(page.items().iter().cloned());
+            let more = each(page.items())?;
             match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() && items.len() < most => start = Some(key.clone()),
-                _ => return Ok(items),
+                Some(key) if !key.is_empty() && more => start = Some(key.clone()),
+                _ => return Ok(()),
             }
         }
     }
@@ -1094,22 +1109,13 @@ impl History for DynamoDbStore {
             .table_name(&self.table)
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", string(history_partition(function, day)));
-        let mut start = None;
-        loop {
-            let page = query
-                .clone()
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| unavailable(&e))?;
-            for item in page.items() {
+        self.each_page(query, |page| {
+            for item in page {
                 each(&chunk_of(item)?)?;
             }
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(()),
-            }
-        }
+            Ok(true)
+        })
+        .await
     }
 
     async fn put_rollups(
