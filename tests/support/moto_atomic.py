@@ -80,6 +80,19 @@ def _item_bytes(attributes):
     return sum(len(name.encode()) + _value_bytes(value) for name, value in attributes.items())
 
 
+def _transaction_bytes(transact_items):
+    """A transaction's size as DynamoDB limits it: a Put's whole item, the key of any other action."""
+    size = 0
+    for action in transact_items:
+        for kind, operation in action.items():
+            if not isinstance(operation, dict):
+                continue
+            attributes = operation.get("Item") if kind == "Put" else operation.get("Key")
+            if isinstance(attributes, dict):
+                size += _item_bytes(attributes)
+    return size
+
+
 def _keys_touched(backend, transact_items):
     """{table name: [(hash, range, kind)]} of a transaction's actions, or None when an action is
     not well formed (moto's own checks then say why)."""
@@ -121,12 +134,7 @@ _moto_transact_write_items = DynamoDBBackend.transact_write_items
 @functools.wraps(_moto_transact_write_items)
 def _transact_write_items(self, transact_items):
     with _ONE_AT_A_TIME:
-        written = sum(
-            _item_bytes(action["Put"]["Item"])
-            for action in transact_items
-            if isinstance(action.get("Put"), dict) and isinstance(action["Put"].get("Item"), dict)
-        )
-        if written > TRANSACTION_BYTES:
+        if _transaction_bytes(transact_items) > TRANSACTION_BYTES:
             raise MockValidationException("Transaction request cannot be larger than 4 MB")
         touched = _keys_touched(self, transact_items) if len(transact_items) <= 100 else None
         if touched is None:
